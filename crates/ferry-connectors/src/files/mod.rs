@@ -1,0 +1,14 @@
+//! Placeholder, replaced by the real connector.
+use std::sync::Arc;
+use serde_json::{Map, Value};
+use crate::{BuildContext, Connector, ConnectorFactory, ConnectorSchemas, SettingsIssues};
+
+/// Factory.
+pub struct FilesFactory;
+
+impl ConnectorFactory for FilesFactory {
+    fn kind(&self) -> &'static str { "files" }
+    fn summary(&self) -> &'static str { "" }
+    fn schemas(&self) -> ConnectorSchemas { unimplemented!() }
+    fn build(&self, _ctx: &BuildContext, _settings: &Map<String, Value>) -> Result<Arc<dyn Connector>, SettingsIssues> { unimplemented!() }
+}

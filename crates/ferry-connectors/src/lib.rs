@@ -1,0 +1,167 @@
+//! # ferry-connectors
+//!
+//! The code for each *kind* of system Ferry talks to. A connector reads changed records
+//! ([`Source`]), writes records by business key ([`Sink`]) and lists what a live system holds
+//! ([`Connector::discover`]). The engine knows connectors only through these traits and the
+//! [`registry`]; a connector knows nothing of the store, the queue or mappings.
+//!
+//! Each connector lives in its own folder (`sql/`, `files/`) with the same shape: `mod.rs`
+//! (docs and the factory), `config.rs` (typed settings that validate themselves), `source.rs`,
+//! `sink.rs`, and tests beside them. Adding one touches its folder and one line in
+//! [`registry::builtin`].
+//!
+//! ## Cursors
+//!
+//! A cursor is an opaque string that the source returns with each [`Page`] and the engine
+//! stores; only the source interprets it. `None` means "from the beginning" (a full sync).
+//! Reading must be exact at the edges: a source whose watermark can tie (many rows with the
+//! same updated-at) pages by `(watermark, id)`, and one whose rows can commit late re-reads an
+//! overlap window; the engine's read hashes make re-read rows cost no write.
+
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_model::config::ConfigIssue;
+use ferry_model::{ConnectorError, Entity, Record};
+use serde_json::{Map, Value};
+
+pub mod files;
+pub mod registry;
+pub mod sql;
+
+pub use registry::{Registry, builtin};
+
+/// What a factory needs besides the settings.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The system's name under `systems:` (for messages).
+    pub system: String,
+    /// The folder relative paths in settings are resolved against (the config file's).
+    pub base_dir: PathBuf,
+}
+
+impl BuildContext {
+    /// A path from settings, resolved against [`BuildContext::base_dir`].
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = std::path::Path::new(path);
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+    }
+}
+
+/// Settings problems, each at a key path relative to the settings map being validated.
+pub type SettingsIssues = Vec<ConfigIssue>;
+
+/// Makes connectors of one kind from their settings. Building does no I/O: connections open on
+/// first use, so `ferry check` can validate a config offline.
+pub trait ConnectorFactory: Send + Sync {
+    /// The `kind:` that selects this connector.
+    fn kind(&self) -> &'static str;
+    /// One line for `ferry schema` and docs.
+    fn summary(&self) -> &'static str;
+    /// JSON Schema of the system settings, and of the `source:` and `target:` options.
+    fn schemas(&self) -> ConnectorSchemas;
+    /// Validates the settings and builds the connector.
+    fn build(&self, ctx: &BuildContext, settings: &Map<String, Value>) -> Result<Arc<dyn Connector>, SettingsIssues>;
+}
+
+/// The JSON Schemas a connector publishes.
+#[derive(Debug, Clone)]
+pub struct ConnectorSchemas {
+    /// Settings under `systems.<name>`.
+    pub system: schemars::Schema,
+    /// Options of a flow's `source:`.
+    pub source: schemars::Schema,
+    /// Options of a flow's `target:`.
+    pub target: schemars::Schema,
+}
+
+/// What the sink must know about the flow it writes for.
+#[derive(Debug, Clone)]
+pub struct SinkContext {
+    /// The entity written.
+    pub entity: Entity,
+    /// The canonical field holding the business key; the sink upserts on it.
+    pub key_field: String,
+}
+
+/// One configured system.
+#[async_trait]
+pub trait Connector: Send + Sync + Debug {
+    /// Opens an object for reading, from a flow's `source:` options (without `system`).
+    fn source(&self, options: &Map<String, Value>) -> Result<Arc<dyn Source>, SettingsIssues>;
+    /// Opens an object for writing, from a flow's `target:` options (without `system`).
+    fn sink(&self, options: &Map<String, Value>, ctx: &SinkContext) -> Result<Arc<dyn Sink>, SettingsIssues>;
+    /// Lists the system's objects and their fields (to help write mappings).
+    async fn discover(&self) -> Result<Vec<ObjectInfo>, ConnectorError>;
+}
+
+/// A batch of changes read from a source.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The records, in the order they must be applied.
+    pub records: Vec<Record>,
+    /// The cursor to pass to the next read; store it once these records are safe.
+    pub cursor: String,
+    /// More changes are waiting: read again at once. `false` means caught up.
+    pub more: bool,
+}
+
+/// Reads records from one object of a system.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Up to `limit` records changed after `cursor` (`None`: from the beginning).
+    async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError>;
+    /// The current state of these records. An id that no longer exists comes back as a
+    /// record with `deleted: true`.
+    async fn fetch(&self, ids: &[String]) -> Result<Vec<Record>, ConnectorError>;
+}
+
+/// One record to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The business key's value.
+    pub key: String,
+    /// The target's id for this record, when a previous write told us.
+    pub target_id: Option<String>,
+    /// Canonical fields (the sink renames them to its columns).
+    pub fields: Map<String, Value>,
+}
+
+/// A record written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The target's id of the record.
+    pub target_id: String,
+}
+
+/// Writes records to one object of a system.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    /// Upserts the batch by business key. The outer error fails the whole batch (the system
+    /// is down: retry it); the inner results say, per record and in order, whether it was
+    /// written or refused. A sink that cannot tell which record was refused retries them one
+    /// by one to find out.
+    async fn upsert(&self, batch: &[Outgoing]) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError>;
+}
+
+/// An object found by [`Connector::discover`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ObjectInfo {
+    /// Table, sheet or endpoint name.
+    pub name: String,
+    /// Its fields.
+    pub fields: Vec<FieldInfo>,
+}
+
+/// A field of a discovered object.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldInfo {
+    /// Column or property name.
+    pub name: String,
+    /// The system's type name.
+    pub ty: String,
+    /// Whether it may be empty.
+    pub nullable: bool,
+}

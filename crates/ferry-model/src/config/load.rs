@@ -1,0 +1,309 @@
+//! Reading `ferry.yaml`: interpolation, parsing and pointing at the line that is wrong.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::Config;
+
+/// A problem found in the configuration, located by its key path (`flows.customers.key`).
+/// [`LoadedConfig::render`] turns it into `file:line:column: path: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The keys from the document root to the offending value.
+    pub path: Vec<String>,
+    /// What is wrong, in a sentence.
+    pub message: String,
+}
+
+impl ConfigIssue {
+    /// An issue at a path given as string slices.
+    pub fn new<const N: usize>(path: [&str; N], message: impl Into<String>) -> Self {
+        Self { path: path.iter().map(|s| (*s).to_owned()).collect(), message: message.into() }
+    }
+    /// An issue at an owned path.
+    pub fn at(path: Vec<String>, message: impl Into<String>) -> Self {
+        Self { path, message: message.into() }
+    }
+    /// The dotted key path.
+    pub fn dotted(&self) -> String {
+        self.path.join(".")
+    }
+}
+
+/// A configuration that could not be used: every problem found, each with file, line and key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// One rendered line per problem.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.problems.join("\n"))
+    }
+}
+
+/// A parsed configuration with what is needed to report problems against its text.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The typed configuration.
+    pub config: Config,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The folder relative paths are resolved against.
+    pub base_dir: PathBuf,
+    text: String,
+    secrets: Vec<String>,
+}
+
+/// Reads, interpolates and parses a config file; runs the offline checks of [`Config::validate`].
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![format!("{}: cannot read the config file: {e}", path.display())],
+    })?;
+    load_str(path, &text)
+}
+
+/// As [`load`], from text already read (`path` is used for messages and relative paths).
+pub fn load_str(path: &Path, raw: &str) -> Result<LoadedConfig, ConfigError> {
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
+    let (text, secrets) = interpolate(raw, &base_dir).map_err(|(line, message)| ConfigError {
+        problems: vec![format!("{}:{line}: {message}", path.display())],
+    })?;
+    let config: Config = serde_saphyr::from_str(&text).map_err(|e| {
+        let location = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+        let message = redact(&first_line(&e.to_string()), &secrets);
+        ConfigError { problems: vec![format!("{}{location}: {message}", path.display())] }
+    })?;
+    let loaded = LoadedConfig { config, path: path.to_path_buf(), base_dir, text, secrets };
+    let issues = loaded.config.validate();
+    if issues.is_empty() { Ok(loaded) } else { Err(loaded.error(&issues)) }
+}
+
+fn first_line(s: &str) -> String {
+    // serde-saphyr appends a source snippet after the first line; the location already
+    // points there, and the snippet could show an interpolated secret.
+    s.lines().next().unwrap_or(s).to_owned()
+}
+
+impl LoadedConfig {
+    /// `file:line:col: key.path: message` for one issue. Interpolated secrets are masked.
+    pub fn render(&self, issue: &ConfigIssue) -> String {
+        let (line, col) = locate(&self.text, &issue.path);
+        format!(
+            "{}:{line}:{col}: {}: {}",
+            self.path.display(),
+            issue.dotted(),
+            redact(&issue.message, &self.secrets)
+        )
+    }
+
+    /// A [`ConfigError`] holding every issue, rendered.
+    pub fn error(&self, issues: &[ConfigIssue]) -> ConfigError {
+        ConfigError { problems: issues.iter().map(|i| self.render(i)).collect() }
+    }
+
+    /// Masks every interpolated secret in `text` (for messages built from config values).
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets)
+    }
+
+    /// The data dir, resolved against the config file's folder.
+    pub fn data_dir(&self) -> PathBuf {
+        let dir = self.config.data_dir.as_deref().unwrap_or(".ferry");
+        self.resolve(dir)
+    }
+
+    /// A path from the config, resolved against the config file's folder.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+    }
+}
+
+fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets {
+        if !secret.is_empty() {
+            out = out.replace(secret.as_str(), "****");
+        }
+    }
+    out
+}
+
+/// Replaces `${NAME}` with the environment variable and `${file:path}` with the file's
+/// content (trailing newline removed). `$${` writes a literal `${`. Every substituted value is
+/// returned so that messages can mask it. Errors carry the 1-based line.
+fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (usize, String)> {
+    let mut out = String::with_capacity(raw.len());
+    let mut secrets = Vec::new();
+    for (index, line) in raw.split_inclusive('\n').enumerate() {
+        let line_no = index + 1;
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(pos) = rest.find("${") {
+            if pos > 0 && rest.as_bytes()[pos - 1] == b'$' {
+                out.push_str(&rest[..pos - 1]);
+                out.push_str("${");
+                rest = &rest[pos + 2..];
+                continue;
+            }
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos + 2..];
+            let end = after.find('}').ok_or((line_no, "`${` without a closing `}`".to_owned()))?;
+            let name = after[..end].trim();
+            let value = if let Some(file) = name.strip_prefix("file:") {
+                let p = Path::new(file.trim());
+                let p = if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) };
+                std::fs::read_to_string(&p)
+                    .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+                    .map_err(|e| (line_no, format!("cannot read secret file {}: {e}", p.display())))?
+            } else {
+                let (var, default) = match name.split_once(":-") {
+                    Some((v, d)) => (v.trim(), Some(d)),
+                    None => (name, None),
+                };
+                match (std::env::var(var), default) {
+                    (Ok(v), _) => v,
+                    (Err(_), Some(d)) => d.to_owned(),
+                    (Err(_), None) => {
+                        return Err((line_no, format!("environment variable `{var}` is not set (use `${{{var}:-default}}` for a default)")));
+                    }
+                }
+            };
+            if value.len() >= 4 {
+                secrets.push(value.clone());
+            }
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    Ok((out, secrets))
+}
+
+/// Finds the 1-based line and column of a key path in block-style YAML. Falls back to the
+/// deepest ancestor found (a key inside a `{ flow: map }` points at its parent's line).
+fn locate(text: &str, path: &[String]) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut best = (1, 1);
+    let mut start = 0;
+    let mut min_indent: Option<usize> = None;
+    'segments: for segment in path {
+        let mut i = start;
+        while i < lines.len() {
+            let line = lines[i];
+            let indent = line.len() - line.trim_start().len();
+            let body = line.trim_start();
+            let body = body.strip_prefix("- ").unwrap_or(body);
+            if body.is_empty() || body.starts_with('#') {
+                i += 1;
+                continue;
+            }
+            if let Some(min) = min_indent {
+                if indent <= min && i > start {
+                    break; // left the parent's block
+                }
+            }
+            let key = body.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            if key == segment && body.contains(':') {
+                best = (i + 1, indent + 1);
+                start = i + 1;
+                min_indent = Some(indent);
+                continue 'segments;
+            }
+            // Inline map on the parent's line: `{ key: value }`.
+            if i + 1 == best.0 && body.contains(&format!("{segment}:")) {
+                let col = line.find(&format!("{segment}:")).unwrap_or(indent) + 1;
+                best = (i + 1, col);
+                break 'segments;
+            }
+            i += 1;
+        }
+        break;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "systems:\n  crm:\n    kind: sql\n    url: sqlite://crm.db\n  erp:\n    kind: sql\n    url: sqlite://erp.db\nflows:\n  customers:\n    entity: customer\n    source: { system: crm, table: customers }\n    target: { system: erp, table: customers }\n    mapping:\n      code: customer_no\n      name: name\n";
+
+    fn issues(yaml: &str) -> Vec<String> {
+        match load_str(Path::new("ferry.yaml"), yaml) {
+            Ok(_) => vec![],
+            Err(e) => e.problems,
+        }
+    }
+
+    #[test]
+    fn a_valid_file_loads() {
+        assert!(issues(BASE).is_empty(), "{:?}", issues(BASE));
+        let loaded = load_str(Path::new("x/ferry.yaml"), BASE).unwrap();
+        assert_eq!(loaded.config.flows["customers"].key(), "code");
+        assert_eq!(loaded.data_dir(), PathBuf::from("x/.ferry"));
+    }
+
+    #[test]
+    fn unknown_field_points_at_its_line() {
+        let yaml = BASE.replace("      name: name\n", "      name: name\n      emial: mail\n");
+        let problems = issues(&yaml);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("ferry.yaml:16:7: flows.customers.mapping.emial: unknown field `emial`"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn missing_business_key_and_unknown_system_are_both_reported() {
+        let yaml = BASE.replace("      code: customer_no\n", "").replace("system: erp", "system: erpx");
+        let problems = issues(&yaml);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains(":12:") && p.contains("unknown system `erpx`")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains(":13:5: flows.customers.mapping: missing business key")), "{problems:?}");
+    }
+
+    #[test]
+    fn a_typo_in_a_setting_names_line_and_key() {
+        let yaml = BASE.replace("    entity: customer\n", "    entity: customer\n    trigerr: manual\n");
+        let problems = issues(&yaml);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("ferry.yaml:11:"), "{}", problems[0]);
+        assert!(problems[0].contains("trigerr"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn env_and_file_secrets_are_interpolated_and_masked() {
+        let dir = std::env::temp_dir().join(format!("ferry-model-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pw"), "s3cr3t-from-file\n").unwrap();
+        let yaml = BASE.replace("url: sqlite://erp.db", "url: postgres://u:${file:pw}@h/db\n    bad: ${FERRY_TEST_UNSET_VAR:-fallback}");
+        let loaded = load_str(&dir.join("ferry.yaml"), &yaml).unwrap();
+        let url = loaded.config.systems["erp"].settings["url"].as_str().unwrap();
+        assert_eq!(url, "postgres://u:s3cr3t-from-file@h/db");
+        assert_eq!(loaded.config.systems["erp"].settings["bad"], "fallback");
+        let rendered = loaded.render(&ConfigIssue::new(["systems", "erp", "url"], format!("cannot connect to {url}")));
+        assert!(!rendered.contains("s3cr3t"), "{rendered}");
+        assert!(rendered.contains("postgres://u:****@h/db"), "{rendered}");
+
+        let missing = issues(&BASE.replace("sqlite://crm.db", "${FERRY_TEST_UNSET_VAR}"));
+        assert!(missing[0].starts_with("ferry.yaml:4: environment variable `FERRY_TEST_UNSET_VAR` is not set"), "{missing:?}");
+    }
+
+    #[test]
+    fn mapping_rules_are_checked() {
+        let yaml = BASE.replace(
+            "      name: name\n",
+            "      name: { from: a, expr: '.b' }\n      status: { from: s, code_table: nope }\n      credit_limit: { from: c, currency: { from: USD, to: CNY } }\n",
+        );
+        let problems = issues(&yaml).join("\n");
+        assert!(problems.contains("mapping.name: use only one of `from`, `expr` and `value`"), "{problems}");
+        assert!(problems.contains("mapping.status.code_table: unknown code table `nope`"), "{problems}");
+        assert!(problems.contains("no rate for `USD`"), "{problems}");
+    }
+}

@@ -1,0 +1,309 @@
+//! The typed `ferry.yaml`.
+//!
+//! Parse → validate → build: [`load`](load::load) reads and interpolates the file and
+//! deserializes it into [`Config`]; [`Config::validate`] runs every check that needs no network
+//! and no other crate (references between sections, canonical field names, code tables); the
+//! engine then builds connectors and compiles mappings, reporting its own findings as
+//! [`ConfigIssue`]s located in the same file. `ferry check` runs all of it.
+
+pub mod load;
+pub mod mapping;
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str};
+pub use mapping::{FieldRule, MappingConfig, ValidationRule};
+
+use crate::entity::{Entity, FieldType};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where Ferry keeps its embedded store and working files. Relative paths are taken from
+    /// the config file's folder. Default: `.ferry` beside the config file.
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    /// The state store (xref, cursors, ledger, dead letters, queue).
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Engine tuning shared by every flow.
+    #[serde(default)]
+    pub engine: EngineSettings,
+    /// Named value tables for `code_table:` in mappings (`"已确认": confirmed`).
+    #[serde(default)]
+    pub code_tables: IndexMap<String, IndexMap<String, String>>,
+    /// Exchange rates for `currency:` conversions.
+    #[serde(default)]
+    pub currency: CurrencyRates,
+    /// Unit conversions for `unit:` conversions.
+    #[serde(default)]
+    pub units: Vec<UnitConversion>,
+    /// The connected systems, by name.
+    pub systems: IndexMap<String, SystemConfig>,
+    /// The flows, by name.
+    #[serde(default)]
+    pub flows: IndexMap<String, FlowConfig>,
+}
+
+/// Where state lives.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://path/to/ferry.db` or `postgres://user@host/db`. Default: an SQLite file
+    /// `ferry.db` in the data dir.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// Records read and written per batch.
+    pub batch_size: usize,
+    /// Records of different keys processed at once by queue workers.
+    pub workers: usize,
+    /// How transient failures are retried.
+    pub retry: RetrySettings,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self { batch_size: 1000, workers: 4, retry: RetrySettings::default() }
+    }
+}
+
+/// Exponential backoff with jitter for transient failures.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySettings {
+    /// Attempts of one queued record before it is dead-lettered (transient errors only;
+    /// permanent errors are dead-lettered at once).
+    pub max_attempts: u32,
+    /// First wait.
+    pub initial_backoff: DurationStr,
+    /// Longest wait between two attempts.
+    pub max_backoff: DurationStr,
+    /// How long a batch read or write keeps retrying a system that is down before the run
+    /// stops (its cursor stays where it was, so the next run resumes there).
+    pub give_up_after: DurationStr,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            initial_backoff: DurationStr(Duration::from_millis(200)),
+            max_backoff: DurationStr(Duration::from_secs(30)),
+            give_up_after: DurationStr(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// A duration written as text: `500ms`, `30s`, `5m`, `2h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(into = "String")]
+#[schemars(with = "String")]
+pub struct DurationStr(pub Duration);
+
+impl From<DurationStr> for String {
+    fn from(value: DurationStr) -> Self {
+        humantime::format_duration(value.0).to_string()
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationStr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(text.trim()).map(DurationStr).map_err(|e| {
+            serde::de::Error::custom(format!("`{text}` is not a duration like 500ms, 30s or 5m ({e})"))
+        })
+    }
+}
+
+/// Exchange rates: how many units of `base` one unit of each currency is worth.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencyRates {
+    /// The currency the rates are quoted in (`CNY`).
+    #[serde(default)]
+    pub base: Option<String>,
+    /// `USD: "7.10"` means 1 USD = 7.10 base.
+    #[serde(default)]
+    pub rates: IndexMap<String, Decimal>,
+}
+
+/// `1 from = factor to` (`{from: kg, to: g, factor: 1000}`); the reverse is derived.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnitConversion {
+    /// Unit converted from.
+    pub from: String,
+    /// Unit converted to.
+    pub to: String,
+    /// How many `to` make one `from`.
+    pub factor: Decimal,
+}
+
+/// One connected system. `kind` picks the connector; the other keys are the connector's own
+/// settings, which it validates itself (`ferry schema` shows them).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct SystemConfig {
+    /// The connector: `sql`, `files`, …
+    pub kind: String,
+    /// The connector's settings.
+    #[serde(flatten)]
+    pub settings: Map<String, Value>,
+}
+
+/// One direction of one entity between two systems.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowConfig {
+    /// The business object the flow carries.
+    pub entity: Entity,
+    /// Where records are read.
+    pub source: Endpoint,
+    /// Where records are written.
+    pub target: Endpoint,
+    /// The canonical field that identifies a record in both systems (customer code, order
+    /// number, SKU). Default: the entity's key (`code`, `number`, `sku`…).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// When the flow runs. Default: `manual` (only `ferry sync`).
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// Records per batch (default: `engine.batch_size`).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// How source fields become canonical fields.
+    pub mapping: MappingConfig,
+    /// Rules each mapped record must pass before it is written, by canonical field.
+    #[serde(default)]
+    pub validate: IndexMap<String, Vec<ValidationRule>>,
+    /// The flow is configured but does not run.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl FlowConfig {
+    /// The business key field.
+    pub fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or_else(|| self.entity.default_key())
+    }
+}
+
+/// One end of a flow: a system and, in the connector's terms, the object in it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct Endpoint {
+    /// The system's name under `systems:`.
+    pub system: String,
+    /// The connector's settings for this object (table, columns, watermark, file pattern…).
+    #[serde(flatten)]
+    pub options: Map<String, Value>,
+}
+
+/// When a flow runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Only when asked (`ferry sync`, the API).
+    #[default]
+    Manual,
+    /// Every interval, reading what changed since the cursor (`poll: 30s`).
+    Poll(DurationStr),
+    /// On a cron schedule (`cron: "0 */5 * * * *"`, seconds optional).
+    Cron(String),
+}
+
+impl Config {
+    /// Every check that needs nothing but the file: references between sections, canonical
+    /// field names, code tables, rates and units. Returns all problems, not only the first.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        if self.engine.batch_size == 0 {
+            issues.push(ConfigIssue::new(["engine", "batch_size"], "must be at least 1"));
+        }
+        if self.engine.workers == 0 {
+            issues.push(ConfigIssue::new(["engine", "workers"], "must be at least 1"));
+        }
+        if !self.currency.rates.is_empty() && self.currency.base.is_none() {
+            issues.push(ConfigIssue::new(["currency"], "`rates` needs a `base` currency"));
+        }
+        for (name, system) in &self.systems {
+            if system.kind.trim().is_empty() {
+                issues.push(ConfigIssue::new(["systems", name, "kind"], "must name a connector"));
+            }
+        }
+        for (flow_name, flow) in &self.flows {
+            let at = |rest: &[&str]| {
+                let mut path = vec!["flows".to_owned(), flow_name.clone()];
+                path.extend(rest.iter().map(|s| (*s).to_owned()));
+                path
+            };
+            for (side, endpoint) in [("source", &flow.source), ("target", &flow.target)] {
+                if !self.systems.contains_key(&endpoint.system) {
+                    let known: Vec<_> = self.systems.keys().map(String::as_str).collect();
+                    issues.push(ConfigIssue::at(
+                        at(&[side, "system"]),
+                        format!("unknown system `{}` (systems: {})", endpoint.system, known.join(", ")),
+                    ));
+                }
+            }
+            let key = flow.key();
+            match flow.entity.field(key) {
+                Some(def) if def.ty == FieldType::Text || def.ty == FieldType::Integer => {}
+                Some(def) => issues.push(ConfigIssue::at(
+                    at(&["key"]),
+                    format!("business key `{key}` is a {} field; a key must be text or integer", def.ty.as_str()),
+                )),
+                None => issues.push(ConfigIssue::at(
+                    at(&["key"]),
+                    format!("business key `{key}` is not a field of {}", flow.entity),
+                )),
+            }
+            if !flow.mapping.fields.contains_key(key) {
+                issues.push(ConfigIssue::at(
+                    at(&["mapping"]),
+                    format!("missing business key: the mapping must produce `{key}`"),
+                ));
+            }
+            if flow.batch_size == Some(0) {
+                issues.push(ConfigIssue::at(at(&["batch_size"]), "must be at least 1"));
+            }
+            issues.extend(mapping::check(self, flow, &at(&["mapping"])));
+            for (field, _) in &flow.validate {
+                if flow.entity.field(field).is_none() && !field.starts_with("extra.") {
+                    issues.push(ConfigIssue::at(
+                        at(&["validate", field]),
+                        format!("unknown field `{field}` for entity {}", flow.entity),
+                    ));
+                }
+            }
+        }
+        issues
+    }
+
+    /// The factor that converts one `from` into `to`, from the `units` table (either way).
+    pub fn unit_factor(&self, from: &str, to: &str) -> Option<Decimal> {
+        if from == to {
+            return Some(Decimal::ONE);
+        }
+        self.units.iter().find_map(|u| {
+            if u.from == from && u.to == to {
+                Some(u.factor)
+            } else if u.from == to && u.to == from && !u.factor.is_zero() {
+                Some(Decimal::ONE / u.factor)
+            } else {
+                None
+            }
+        })
+    }
+}

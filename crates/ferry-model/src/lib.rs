@@ -1,0 +1,23 @@
+//! # ferry-model
+//!
+//! The bottom layer of Ferry: the words every other crate speaks.
+//!
+//! - [`Entity`] and the canonical field catalogue ([`entity::fields`]): customer, contact,
+//!   product, price, stock, sales_order (with lines), invoice, payment, shipment.
+//! - [`Record`]: one object from one system as it travels through a flow.
+//! - [`ErrorKind`] and [`ConnectorError`]: the portable classification that retry and
+//!   dead-letter decisions look at (and nothing else).
+//! - [`config`]: the typed `ferry.yaml` (systems, flows, mappings), its loading with `${ENV}` /
+//!   `${file:path}` interpolation, and the checks that point at the file, line and key at fault.
+//!
+//! This crate does no I/O beyond reading the config file, so every layer above can depend on
+//! it without cost.
+
+pub mod config;
+pub mod entity;
+pub mod error;
+pub mod record;
+
+pub use entity::{Entity, FieldDef, FieldType};
+pub use error::{ConnectorError, ErrorKind};
+pub use record::{Record, content_hash};
