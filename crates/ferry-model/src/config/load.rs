@@ -205,10 +205,8 @@ fn locate(text: &str, path: &[String]) -> (usize, usize) {
                 i += 1;
                 continue;
             }
-            if let Some(min) = min_indent {
-                if indent <= min && i > start {
-                    break; // left the parent's block
-                }
+            if min_indent.is_some_and(|min| indent <= min) && i > start {
+                break; // left the parent's block
             }
             let key = body.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
             if key == segment && body.contains(':') {

@@ -354,10 +354,8 @@ fn check_rule(config: &Config, rule: &FieldRule, path: &[String], issues: &mut V
         p.push(k.to_owned());
         p
     };
-    if let Some(table) = &rule.code_table {
-        if !config.code_tables.contains_key(table) {
-            issues.push(ConfigIssue::at(sub("code_table"), format!("unknown code table `{table}`")));
-        }
+    if let Some(table) = rule.code_table.as_ref().filter(|t| !config.code_tables.contains_key(*t)) {
+        issues.push(ConfigIssue::at(sub("code_table"), format!("unknown code table `{table}`")));
     }
     if let Some(unit) = &rule.unit {
         match (&unit.from, &unit.from_field) {

@@ -1,0 +1,522 @@
+//! Writing a table: multi-row upserts by key in one transaction per batch, child lines
+//! replaced in the same transaction, values converted to each column's type, and a row-by-row
+//! retry that pins a data error on the record that caused it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_model::{ConnectorError, ErrorKind};
+use indexmap::IndexMap;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::config::SqlTargetOptions;
+use super::db::{Db, Stmt};
+use super::table_columns;
+use super::value::{ColClass, Val, coerce};
+use crate::{Outgoing, Sink, SinkContext, Written};
+
+/// Most rows in one INSERT statement.
+const MAX_ROWS: usize = 500;
+
+#[derive(Debug)]
+struct Meta {
+    columns: IndexMap<String, ColClass>,
+    lines: IndexMap<String, ColClass>,
+}
+
+/// One record ready to write.
+#[derive(Debug, Clone)]
+struct Prepared {
+    key: String,
+    key_val: Val,
+    columns: Vec<String>,
+    values: Vec<Val>,
+    /// The record carried `lines`: replace its lines with these (column names, values).
+    lines: Option<Vec<(Vec<String>, Vec<Val>)>>,
+}
+
+/// Upserts into one table.
+pub struct SqlSink {
+    db: Arc<Db>,
+    opts: SqlTargetOptions,
+    key_column: String,
+    meta: Mutex<Option<Arc<Meta>>>,
+}
+
+impl SqlSink {
+    pub fn new(db: Arc<Db>, opts: SqlTargetOptions, ctx: SinkContext) -> Self {
+        let key_column = opts.key_column.clone().unwrap_or_else(|| {
+            opts.column_of(&ctx.key_field)
+                .unwrap_or(&ctx.key_field)
+                .to_owned()
+        });
+        Self {
+            db,
+            opts,
+            key_column,
+            meta: Mutex::new(None),
+        }
+    }
+
+    fn q(&self, name: &str) -> String {
+        self.db.backend.ident(name)
+    }
+
+    /// The table's column types, looked up once (creating the tables first when asked to).
+    async fn meta(&self, batch: &[Outgoing]) -> Result<Arc<Meta>, ConnectorError> {
+        let mut guard = self.meta.lock().await;
+        if let Some(meta) = guard.as_ref() {
+            return Ok(meta.clone());
+        }
+        let table = &self.opts.table;
+        let mut columns = table_columns(&self.db, table).await?;
+        if columns.is_empty() && self.opts.create_table {
+            self.create_tables(batch).await?;
+            columns = table_columns(&self.db, table).await?;
+        }
+        if columns.is_empty() {
+            return Err(ConnectorError::fatal(format!(
+                "table `{table}` not found in {} (set `create_table: true` to create it)",
+                self.db.display
+            )));
+        }
+        let columns: IndexMap<String, ColClass> =
+            columns.into_iter().map(|c| (c.name, c.class)).collect();
+        if !columns.contains_key(&self.key_column) {
+            return Err(ConnectorError::fatal(format!(
+                "table `{table}` has no key column `{}`",
+                self.key_column
+            )));
+        }
+        let mut lines = IndexMap::new();
+        if let Some(l) = &self.opts.lines {
+            lines = table_columns(&self.db, &l.table)
+                .await?
+                .into_iter()
+                .map(|c| (c.name, c.class))
+                .collect();
+            if lines.is_empty() {
+                return Err(ConnectorError::fatal(format!(
+                    "lines table `{}` not found in {}",
+                    l.table, self.db.display
+                )));
+            }
+            if !lines.contains_key(&l.parent_column) {
+                return Err(ConnectorError::fatal(format!(
+                    "lines table `{}` has no column `{}`",
+                    l.table, l.parent_column
+                )));
+            }
+        }
+        let meta = Arc::new(Meta { columns, lines });
+        *guard = Some(meta.clone());
+        Ok(meta)
+    }
+
+    /// `create_table: true`: TEXT columns for the batch's fields, primary key on the key.
+    async fn create_tables(&self, batch: &[Outgoing]) -> Result<(), ConnectorError> {
+        let b = self.db.backend;
+        let mut names: Vec<String> = vec![self.key_column.clone()];
+        let mut line_names: Vec<String> = Vec::new();
+        for o in batch {
+            for (field, value) in &o.fields {
+                if self.opts.lines.is_some() && field == "lines" {
+                    for line in value
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_object)
+                    {
+                        for f in line.keys() {
+                            if let Some(c) = self.opts.lines.as_ref().and_then(|l| l.column_of(f))
+                                && !line_names.iter().any(|n| n == c)
+                            {
+                                line_names.push(c.to_owned());
+                            }
+                        }
+                    }
+                } else if let Some(c) = self.opts.column_of(field)
+                    && !names.iter().any(|n| n == c)
+                {
+                    names.push(c.to_owned());
+                }
+            }
+        }
+        let defs: Vec<String> = names
+            .iter()
+            .map(|n| {
+                if *n == self.key_column {
+                    format!("{} {} PRIMARY KEY", self.q(n), b.text_type(true))
+                } else {
+                    format!("{} {}", self.q(n), b.text_type(false))
+                }
+            })
+            .collect();
+        self.db
+            .execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {} ({})",
+                b.table(&self.opts.table),
+                defs.join(", ")
+            ))
+            .await?;
+        if let Some(l) = &self.opts.lines
+            && super::table_columns(&self.db, &l.table).await?.is_empty()
+        {
+            let mut defs = vec![
+                format!("{} {}", self.q(&l.parent_column), b.text_type(true)),
+                format!("{} INTEGER", self.q("line_no")),
+            ];
+            for n in line_names
+                .iter()
+                .filter(|n| **n != l.parent_column && *n != "line_no")
+            {
+                defs.push(format!("{} {}", self.q(n), b.text_type(false)));
+            }
+            self.db
+                .execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {} ({})",
+                    b.table(&l.table),
+                    defs.join(", ")
+                ))
+                .await?;
+        }
+        tracing::info!(table = %self.opts.table, "created table");
+        Ok(())
+    }
+
+    fn refused(&self, key: &str, message: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::invalid(format!(
+            "table `{}`, key `{key}`: {message}",
+            self.opts.table
+        ))
+    }
+
+    /// Maps and converts one record. The outer error is a configuration problem (unknown
+    /// column); the inner one a value the column cannot take.
+    fn prepare(
+        &self,
+        meta: &Meta,
+        o: &Outgoing,
+    ) -> Result<Result<Prepared, ConnectorError>, ConnectorError> {
+        let table = &self.opts.table;
+        let mut columns = Vec::new();
+        let mut values = Vec::new();
+        let mut lines = None;
+        for (field, value) in &o.fields {
+            if let Some(l) = self.opts.lines.as_ref().filter(|_| field == "lines") {
+                let mut out = Vec::new();
+                let items = match value {
+                    Value::Array(items) => items.as_slice(),
+                    Value::Null => &[],
+                    _ => return Ok(Err(self.refused(&o.key, "field `lines` is not a list"))),
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let Some(line) = item.as_object() else {
+                        return Ok(Err(
+                            self.refused(&o.key, format_args!("line {} is not an object", i + 1))
+                        ));
+                    };
+                    let mut cols = Vec::new();
+                    let mut vals = Vec::new();
+                    for (f, v) in line {
+                        let Some(c) = l.column_of(f) else { continue };
+                        if c == l.parent_column {
+                            continue;
+                        }
+                        let class = meta.lines.get(c).ok_or_else(|| {
+                            ConnectorError::fatal(format!(
+                                "lines table `{}` has no column `{c}` (line field `{f}`)",
+                                l.table
+                            ))
+                        })?;
+                        match coerce(v, class) {
+                            Ok(val) => {
+                                cols.push(c.to_owned());
+                                vals.push(val);
+                            }
+                            Err(why) => {
+                                return Ok(Err(self.refused(
+                                    &o.key,
+                                    format_args!("line {}, column `{c}`: {why}", i + 1),
+                                )));
+                            }
+                        }
+                    }
+                    if meta.lines.contains_key("line_no") && !cols.iter().any(|c| c == "line_no") {
+                        cols.push("line_no".to_owned());
+                        vals.push(
+                            coerce(&Value::from(i as u64 + 1), &meta.lines["line_no"])
+                                .unwrap_or(Val::Int(i as i64 + 1)),
+                        );
+                    }
+                    out.push((cols, vals));
+                }
+                lines = Some(out);
+                continue;
+            }
+            let Some(column) = self.opts.column_of(field) else {
+                continue;
+            };
+            let class = meta.columns.get(column).ok_or_else(|| {
+                ConnectorError::fatal(format!(
+                    "table `{table}` has no column `{column}` (field `{field}`)"
+                ))
+            })?;
+            if columns.iter().any(|c| c == column) {
+                continue;
+            }
+            match coerce(value, class) {
+                Ok(val) => {
+                    columns.push(column.to_owned());
+                    values.push(val);
+                }
+                Err(why) => {
+                    return Ok(Err(
+                        self.refused(&o.key, format_args!("column `{column}`: {why}"))
+                    ));
+                }
+            }
+        }
+        let key_class = &meta.columns[&self.key_column];
+        let key_val = match columns.iter().position(|c| *c == self.key_column) {
+            Some(i) if !values[i].is_null() => values[i].clone(),
+            Some(i) => {
+                let v = coerce(&Value::String(o.key.clone()), key_class);
+                match v {
+                    Ok(v) => {
+                        values[i] = v.clone();
+                        v
+                    }
+                    Err(why) => return Ok(Err(self.refused(&o.key, format_args!("key: {why}")))),
+                }
+            }
+            None => match coerce(&Value::String(o.key.clone()), key_class) {
+                Ok(v) => {
+                    columns.insert(0, self.key_column.clone());
+                    values.insert(0, v.clone());
+                    v
+                }
+                Err(why) => return Ok(Err(self.refused(&o.key, format_args!("key: {why}")))),
+            },
+        };
+        Ok(Ok(Prepared {
+            key: o.key.clone(),
+            key_val,
+            columns,
+            values,
+            lines,
+        }))
+    }
+
+    /// The statements writing these records: upserts grouped by column list and chunked under
+    /// the bind limit (a key seen twice starts a new statement), then the lines.
+    fn statements(&self, meta: &Meta, records: &[&Prepared]) -> Vec<Stmt> {
+        let b = self.db.backend;
+        let mut out = Vec::new();
+        let mut groups: IndexMap<&[String], Vec<&Prepared>> = IndexMap::new();
+        for p in records {
+            groups.entry(p.columns.as_slice()).or_default().push(p);
+        }
+        for (columns, rows) in groups {
+            let per = (b.max_binds() / columns.len().max(1)).clamp(1, MAX_ROWS);
+            let mut chunk: Vec<&Prepared> = Vec::new();
+            let mut keys: HashSet<&str> = HashSet::new();
+            for p in rows {
+                if chunk.len() >= per || keys.contains(p.key.as_str()) {
+                    out.push(self.insert(
+                        &self.opts.table,
+                        columns,
+                        &meta.columns,
+                        &chunk,
+                        Some(&self.key_column),
+                    ));
+                    chunk.clear();
+                    keys.clear();
+                }
+                keys.insert(&p.key);
+                chunk.push(p);
+            }
+            if !chunk.is_empty() {
+                out.push(self.insert(
+                    &self.opts.table,
+                    columns,
+                    &meta.columns,
+                    &chunk,
+                    Some(&self.key_column),
+                ));
+            }
+        }
+        if let Some(l) = &self.opts.lines {
+            let with_lines: Vec<&Prepared> = records
+                .iter()
+                .copied()
+                .filter(|p| p.lines.is_some())
+                .collect();
+            let parent_class = &meta.lines[&l.parent_column];
+            let parent = |p: &Prepared| {
+                coerce(&p.key_val.to_json(None), parent_class)
+                    .unwrap_or_else(|_| Val::Text(p.key.clone()))
+            };
+            for chunk in with_lines.chunks(MAX_ROWS) {
+                let mut params = Vec::new();
+                let mut marks = Vec::new();
+                for p in chunk {
+                    params.push(parent(p));
+                    marks.push(b.placeholder(params.len()));
+                }
+                out.push((
+                    format!(
+                        "DELETE FROM {} WHERE {} IN ({})",
+                        b.table(&l.table),
+                        self.q(&l.parent_column),
+                        marks.join(", ")
+                    ),
+                    params,
+                ));
+            }
+            // Line rows grouped by their column list.
+            let mut groups: IndexMap<Vec<String>, Vec<Vec<Val>>> = IndexMap::new();
+            for p in &with_lines {
+                for (cols, vals) in p.lines.iter().flatten() {
+                    let mut cols = cols.clone();
+                    let mut vals = vals.clone();
+                    cols.insert(0, l.parent_column.clone());
+                    vals.insert(0, parent(p));
+                    groups.entry(cols).or_default().push(vals);
+                }
+            }
+            for (cols, rows) in groups {
+                let per = (b.max_binds() / cols.len().max(1)).clamp(1, MAX_ROWS);
+                for chunk in rows.chunks(per) {
+                    out.push(self.insert_rows(&l.table, &cols, &meta.lines, chunk, None));
+                }
+            }
+        }
+        out
+    }
+
+    fn insert(
+        &self,
+        table: &str,
+        columns: &[String],
+        classes: &IndexMap<String, ColClass>,
+        rows: &[&Prepared],
+        key: Option<&str>,
+    ) -> Stmt {
+        let rows: Vec<Vec<Val>> = rows.iter().map(|p| p.values.clone()).collect();
+        self.insert_rows(table, columns, classes, &rows, key)
+    }
+
+    fn insert_rows(
+        &self,
+        table: &str,
+        columns: &[String],
+        classes: &IndexMap<String, ColClass>,
+        rows: &[Vec<Val>],
+        key: Option<&str>,
+    ) -> Stmt {
+        let b = self.db.backend;
+        let mut params = Vec::with_capacity(rows.len() * columns.len());
+        let mut tuples = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut marks = Vec::with_capacity(columns.len());
+            for (c, v) in columns.iter().zip(row) {
+                params.push(v.clone());
+                marks.push(
+                    b.placeholder_for(params.len(), classes.get(c).unwrap_or(&ColClass::Text)),
+                );
+            }
+            tuples.push(format!("({})", marks.join(", ")));
+        }
+        let cols: Vec<String> = columns.iter().map(|c| self.q(c)).collect();
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            b.table(table),
+            cols.join(", "),
+            tuples.join(", ")
+        );
+        if let Some(key) = key {
+            sql.push_str(&b.upsert_clause(key, columns));
+        }
+        (sql, params)
+    }
+}
+
+#[async_trait]
+impl Sink for SqlSink {
+    async fn upsert(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let meta = self.meta(batch).await?;
+        let prepared: Vec<Result<Prepared, ConnectorError>> = batch
+            .iter()
+            .map(|o| self.prepare(&meta, o))
+            .collect::<Result<_, _>>()?;
+        let good: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let written = |p: &Prepared| Written {
+            target_id: p.key.clone(),
+        };
+        if good.is_empty() {
+            return Ok(prepared
+                .into_iter()
+                .map(|p| p.map(|p| written(&p)))
+                .collect());
+        }
+        let stmts = self.statements(&meta, &good);
+        let err = match self.db.transaction(&stmts).await {
+            Ok(()) => {
+                return Ok(prepared
+                    .into_iter()
+                    .map(|p| p.map(|p| written(&p)))
+                    .collect());
+            }
+            Err(e) => e,
+        };
+        let (kind, _) = self.db.classify(&err);
+        if kind != ErrorKind::Validation {
+            return Err(self
+                .db
+                .error(&err)
+                .context(format!("table `{}`", self.opts.table)));
+        }
+        if good.len() == 1 {
+            let (_, message) = self.db.classify(&err);
+            return Ok(prepared
+                .into_iter()
+                .map(|p| p.and_then(|p| Err(self.refused(&p.key, &message))))
+                .collect());
+        }
+        tracing::debug!(table = %self.opts.table, "batch refused, writing row by row");
+        let mut out = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            let p = match p {
+                Ok(p) => p,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            let stmts = self.statements(&meta, &[&p]);
+            match self.db.transaction(&stmts).await {
+                Ok(()) => out.push(Ok(written(&p))),
+                Err(e) => {
+                    let (kind, message) = self.db.classify(&e);
+                    if kind != ErrorKind::Validation {
+                        return Err(self
+                            .db
+                            .error(&e)
+                            .context(format!("table `{}`", self.opts.table)));
+                    }
+                    out.push(Err(self.refused(&p.key, message)));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
