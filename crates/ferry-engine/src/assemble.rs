@@ -1,0 +1,165 @@
+//! Building flows from a loaded config: connectors, sources, sinks, compiled mappings and
+//! schedules. Everything here is offline, so `ferry check` runs it without touching a system.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
+use ferry_mapping::CompiledMapping;
+use ferry_model::config::{ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, Trigger};
+use indexmap::IndexMap;
+
+/// When a flow runs by itself.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    /// Only when asked.
+    Manual,
+    /// Every interval.
+    Every(Duration),
+    /// On a cron schedule (UTC).
+    Cron(Box<croner::Cron>),
+}
+
+/// One flow, ready to run.
+pub struct Flow {
+    /// Its name.
+    pub name: String,
+    /// Its configuration.
+    pub config: FlowConfig,
+    /// The canonical field holding the business key.
+    pub key_field: String,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// When it runs by itself.
+    pub schedule: Schedule,
+    pub(crate) source: Arc<dyn Source>,
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) mapping: Arc<CompiledMapping>,
+}
+
+impl Flow {
+    /// Maps and validates one source record without writing anything (mapping preview).
+    pub fn preview(&self, record: &ferry_model::Record) -> Result<serde_json::Map<String, serde_json::Value>, ferry_mapping::MappingError> {
+        self.mapping.apply(record)
+    }
+    /// The flow's source (for reading one record to preview).
+    pub fn source(&self) -> &Arc<dyn Source> {
+        &self.source
+    }
+}
+
+impl std::fmt::Debug for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flow").field("name", &self.name).field("entity", &self.config.entity).finish_non_exhaustive()
+    }
+}
+
+/// Systems and flows built from a config.
+#[derive(Debug)]
+pub struct Assembly {
+    /// Connected systems by name.
+    pub systems: IndexMap<String, Arc<dyn Connector>>,
+    /// Flows by name.
+    pub flows: IndexMap<String, Arc<Flow>>,
+    /// Engine settings.
+    pub settings: EngineSettings,
+}
+
+/// Builds every system and flow, reporting all problems at once, located in the config file.
+pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, ConfigError> {
+    let config = &loaded.config;
+    let mut issues: Vec<ConfigIssue> = Vec::new();
+    let prefixed = |prefix: &[&str], inner: Vec<ConfigIssue>| -> Vec<ConfigIssue> {
+        inner
+            .into_iter()
+            .map(|i| {
+                let mut path: Vec<String> = prefix.iter().map(|s| (*s).to_owned()).collect();
+                path.extend(i.path);
+                ConfigIssue::at(path, i.message)
+            })
+            .collect()
+    };
+
+    let mut systems = IndexMap::new();
+    for (name, system) in &config.systems {
+        let Some(factory) = registry.get(&system.kind) else {
+            let kinds: Vec<_> = registry.kinds().collect();
+            issues.push(ConfigIssue::at(
+                vec!["systems".into(), name.clone(), "kind".into()],
+                format!("unknown connector kind `{}` (known: {})", system.kind, kinds.join(", ")),
+            ));
+            continue;
+        };
+        let ctx = BuildContext { system: name.clone(), base_dir: loaded.base_dir.clone() };
+        match factory.build(&ctx, &system.settings) {
+            Ok(connector) => {
+                systems.insert(name.clone(), connector);
+            }
+            Err(inner) => issues.extend(prefixed(&["systems", name], inner)),
+        }
+    }
+
+    let mut flows = IndexMap::new();
+    for (name, flow) in &config.flows {
+        let source = systems.get(&flow.source.system).and_then(|c| {
+            c.source(&flow.source.options)
+                .map_err(|inner| issues.extend(prefixed(&["flows", name, "source"], inner)))
+                .ok()
+        });
+        let sink_ctx = SinkContext { entity: flow.entity, key_field: flow.key().to_owned() };
+        let sink = systems.get(&flow.target.system).and_then(|c| {
+            c.sink(&flow.target.options, &sink_ctx)
+                .map_err(|inner| issues.extend(prefixed(&["flows", name, "target"], inner)))
+                .ok()
+        });
+        let mapping = CompiledMapping::compile(config, name).map_err(|inner| issues.extend(inner)).ok();
+        let schedule = match &flow.trigger {
+            Trigger::Manual => Some(Schedule::Manual),
+            Trigger::Poll(every) if every.0.is_zero() => {
+                issues.push(ConfigIssue::at(vec!["flows".into(), name.clone(), "trigger".into()], "poll interval must be more than 0s"));
+                None
+            }
+            Trigger::Poll(every) => Some(Schedule::Every(every.0)),
+            Trigger::Cron(pattern) => match parse_cron(pattern) {
+                Ok(cron) => Some(Schedule::Cron(Box::new(cron))),
+                Err(e) => {
+                    issues.push(ConfigIssue::at(
+                        vec!["flows".into(), name.clone(), "trigger".into(), "cron".into()],
+                        format!("`{pattern}` is not a cron schedule: {e}"),
+                    ));
+                    None
+                }
+            },
+        };
+        if let (Some(source), Some(sink), Some(mapping), Some(schedule)) = (source, sink, mapping, schedule) {
+            flows.insert(
+                name.clone(),
+                Arc::new(Flow {
+                    name: name.clone(),
+                    config: flow.clone(),
+                    key_field: flow.key().to_owned(),
+                    batch_size: flow.batch_size.unwrap_or(config.engine.batch_size),
+                    schedule,
+                    source,
+                    sink,
+                    mapping: Arc::new(mapping),
+                }),
+            );
+        }
+    }
+    if issues.is_empty() {
+        Ok(Assembly { systems, flows, settings: config.engine.clone() })
+    } else {
+        Err(loaded.error(&issues))
+    }
+}
+
+/// Cron with optional seconds (`0 */5 * * * *` or `*/5 * * * *`).
+fn parse_cron(pattern: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(pattern)
+        .or_else(|_| croner::Cron::from_str(pattern))
+}

@@ -1,0 +1,321 @@
+//! The path of one batch of records: diff against xref → map → validate → upsert → record.
+//!
+//! Used by scans and by the queue alike; the caller commits what [`process`] returns.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use ferry_connectors::Outgoing;
+use ferry_model::{ConnectorError, ErrorKind, Record, content_hash};
+use ferry_store::{Commit, LedgerEntry, NewDeadLetter, Outcome, QueueItem, RunStats, Store, Xref, XrefUpdate};
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::assemble::Flow;
+use crate::error::EngineError;
+use crate::retry::{Retried, retry};
+use ferry_model::config::RetrySettings;
+
+/// Where the records of a batch came from.
+pub(crate) struct BatchContext<'a> {
+    /// What triggered the work (`poll`, `manual`, `replay`…), for the ledger.
+    pub trigger: &'a str,
+    /// The run, for the ledger.
+    pub run_id: Option<i64>,
+    /// Queue items by source id, when the batch came from the queue.
+    pub items: HashMap<String, QueueItem>,
+    /// Process records even when their source hash says nothing changed.
+    pub force: bool,
+}
+
+/// What became of a batch, for the caller to commit and act on.
+#[derive(Default)]
+pub(crate) struct BatchResult {
+    pub commit: Commit,
+    pub stats: RunStats,
+    /// Records that failed transiently: (source id, attempt number, error).
+    pub transient: Vec<(String, u32, String)>,
+}
+
+struct Pending {
+    record: Record,
+    key: String,
+    hash: String,
+    read_hash: String,
+    before: Option<Xref>,
+    fields: Map<String, Value>,
+}
+
+/// Runs the records of one batch through the flow and writes the changed ones.
+pub(crate) async fn process(
+    flow: &Flow,
+    store: &dyn Store,
+    retry_settings: &RetrySettings,
+    cancel: &CancellationToken,
+    records: Vec<Record>,
+    ctx: &BatchContext<'_>,
+) -> Result<BatchResult, EngineError> {
+    let mut out = BatchResult::default();
+    let records = last_version_per_id(records);
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    let xrefs = retry(retry_settings, cancel, "store.xrefs", || store.xrefs(&flow.name, &ids))
+        .await
+        .map_err(store_failure)?;
+
+    let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
+    for record in records {
+        out.stats.read += 1;
+        let before = xrefs.get(&record.id).cloned();
+        let read_hash = record.hash();
+        if !ctx.force && before.as_ref().and_then(|x| x.read_hash.as_deref()) == Some(read_hash.as_str()) {
+            out.stats.unchanged += 1;
+            ack(&mut out.commit, ctx, &record.id);
+            continue;
+        }
+        if record.deleted {
+            // Deletes are not propagated yet; remember we saw it so it is not re-examined.
+            out.stats.unchanged += 1;
+            ack(&mut out.commit, ctx, &record.id);
+            continue;
+        }
+        let attempt = attempt_of(ctx, &record.id);
+        let mapped = match record.fields.get("_error") {
+            Some(reason) => Err(format!("flow `{}`, record `{}`: {}", flow.name, record.id, text(reason))),
+            None => flow.mapping.apply(&record).map_err(|e| e.to_string()),
+        };
+        let mapped = mapped.and_then(|fields| match business_key(&fields, &flow.key_field) {
+            Some(key) => Ok((key, fields)),
+            None => Err(format!(
+                "flow `{}`, record `{}`, field `{}`: the business key is empty",
+                flow.name, record.id, flow.key_field
+            )),
+        });
+        let (key, fields) = match mapped {
+            Ok(ok) => ok,
+            Err(message) => {
+                dead_letter(&mut out, flow, ctx, &record, None, &read_hash, before.as_ref(), attempt, ErrorKind::Validation, message);
+                continue;
+            }
+        };
+        let hash = content_hash(&fields);
+        if before.as_ref().and_then(|x| x.written_hash.as_deref()) == Some(hash.as_str()) {
+            out.stats.unchanged += 1;
+            out.commit.xrefs.push(XrefUpdate {
+                source_id: record.id.clone(),
+                key: Some(key),
+                target_id: before.as_ref().and_then(|x| x.target_id.clone()),
+                read_hash: Some(read_hash),
+                written_hash: Some(hash),
+                source_version: record.version(),
+            });
+            out.commit.delivered.push(record.id.clone());
+            ack(&mut out.commit, ctx, &record.id);
+            continue;
+        }
+        pending.push(Pending { record, key, hash, read_hash, before, fields });
+    }
+
+    // Two source records may carry the same business key; a multi-row upsert must not touch
+    // one key twice, so such records go in successive rounds, in read order.
+    for round in rounds_by_key(pending) {
+        let outgoing: Vec<Outgoing> = round
+            .iter()
+            .map(|p| Outgoing {
+                key: p.key.clone(),
+                target_id: p.before.as_ref().and_then(|x| x.target_id.clone()),
+                fields: p.fields.clone(),
+            })
+            .collect();
+        let results = retry(retry_settings, cancel, "target.upsert", || flow.sink.upsert(&outgoing))
+            .await
+            .map_err(|e| match e {
+                Retried::Cancelled => EngineError::Cancelled,
+                Retried::Failed(error) => EngineError::Target { flow: flow.name.clone(), error },
+            })?;
+        if results.len() != round.len() {
+            return Err(EngineError::Target {
+                flow: flow.name.clone(),
+                error: ConnectorError::fatal(format!(
+                    "the target answered {} results for {} records",
+                    results.len(),
+                    round.len()
+                )),
+            });
+        }
+        for (p, result) in round.into_iter().zip(results) {
+            let attempt = attempt_of(ctx, &p.record.id);
+            match result {
+                Ok(written) => {
+                    let created = p.before.as_ref().is_none_or(|x| x.written_hash.is_none());
+                    let outcome = if created { Outcome::Created } else { Outcome::Updated };
+                    if created { out.stats.created += 1 } else { out.stats.updated += 1 }
+                    out.commit.ledger.push(LedgerEntry {
+                        id: 0,
+                        flow: flow.name.clone(),
+                        source_id: p.record.id.clone(),
+                        key: Some(p.key.clone()),
+                        run_id: ctx.run_id,
+                        at: Utc::now(),
+                        trigger: ctx.trigger.to_owned(),
+                        outcome,
+                        attempt,
+                        target_id: Some(written.target_id.clone()),
+                        before_hash: p.before.as_ref().and_then(|x| x.written_hash.clone()),
+                        after_hash: Some(p.hash.clone()),
+                        source_version: p.record.version(),
+                        error_kind: None,
+                        error: None,
+                    });
+                    out.commit.xrefs.push(XrefUpdate {
+                        source_id: p.record.id.clone(),
+                        key: Some(p.key),
+                        target_id: Some(written.target_id),
+                        read_hash: Some(p.read_hash),
+                        written_hash: Some(p.hash),
+                        source_version: p.record.version(),
+                    });
+                    out.commit.delivered.push(p.record.id.clone());
+                    ack(&mut out.commit, ctx, &p.record.id);
+                }
+                Err(error) if error.kind().is_transient() => {
+                    out.stats.failed += 1;
+                    out.commit.ledger.push(ledger_failure(flow, ctx, &p.record, Some(&p.key), p.before.as_ref(), attempt, Outcome::Failed, error.kind(), error.message()));
+                    out.transient.push((p.record.id.clone(), attempt, error.message().to_owned()));
+                }
+                Err(error) => {
+                    let message = format!("flow `{}`, record `{}`: {}", flow.name, p.record.id, error.message());
+                    dead_letter(&mut out, flow, ctx, &p.record, Some(&p.key), &p.read_hash, p.before.as_ref(), attempt, error.kind(), message);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn store_failure(e: Retried<ferry_store::StoreError>) -> EngineError {
+    match e {
+        Retried::Cancelled => EngineError::Cancelled,
+        Retried::Failed(e) => EngineError::Store(e),
+    }
+}
+
+/// Keeps the last version of each source id, in the order of those last versions.
+fn last_version_per_id(records: Vec<Record>) -> Vec<Record> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        last.insert(r.id.as_str(), i);
+    }
+    if last.len() == records.len() {
+        return records;
+    }
+    let keep: HashSet<usize> = last.into_values().collect();
+    records.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, r)| r).collect()
+}
+
+fn rounds_by_key(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
+    let mut rounds: Vec<Vec<Pending>> = Vec::new();
+    let mut seen: Vec<HashSet<String>> = Vec::new();
+    for p in pending {
+        // The record goes in the round after the last one that holds its key.
+        let after = seen.iter().rposition(|keys| keys.contains(&p.key)).map_or(0, |i| i + 1);
+        if after == rounds.len() {
+            rounds.push(Vec::new());
+            seen.push(HashSet::new());
+        }
+        seen[after].insert(p.key.clone());
+        rounds[after].push(p);
+    }
+    rounds
+}
+
+fn business_key(fields: &Map<String, Value>, key_field: &str) -> Option<String> {
+    match fields.get(key_field)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn attempt_of(ctx: &BatchContext<'_>, source_id: &str) -> u32 {
+    ctx.items.get(source_id).map_or(1, |item| item.attempts + 1)
+}
+
+fn ack(commit: &mut Commit, ctx: &BatchContext<'_>, source_id: &str) {
+    if let Some(item) = ctx.items.get(source_id) {
+        commit.acked.push(item.id);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ledger_failure(
+    flow: &Flow,
+    ctx: &BatchContext<'_>,
+    record: &Record,
+    key: Option<&str>,
+    before: Option<&Xref>,
+    attempt: u32,
+    outcome: Outcome,
+    kind: ErrorKind,
+    message: &str,
+) -> LedgerEntry {
+    LedgerEntry {
+        id: 0,
+        flow: flow.name.clone(),
+        source_id: record.id.clone(),
+        key: key.map(str::to_owned).or_else(|| before.and_then(|x| x.key.clone())),
+        run_id: ctx.run_id,
+        at: Utc::now(),
+        trigger: ctx.trigger.to_owned(),
+        outcome,
+        attempt,
+        target_id: before.and_then(|x| x.target_id.clone()),
+        before_hash: before.and_then(|x| x.written_hash.clone()),
+        after_hash: before.and_then(|x| x.written_hash.clone()),
+        source_version: record.version(),
+        error_kind: Some(kind.as_str().to_owned()),
+        error: Some(message.to_owned()),
+    }
+}
+
+/// Dead-letters a record: the payload is kept whole, the ledger says why, and the xref
+/// remembers the read hash so that polling the unchanged record does not fail it again.
+#[allow(clippy::too_many_arguments)]
+fn dead_letter(
+    out: &mut BatchResult,
+    flow: &Flow,
+    ctx: &BatchContext<'_>,
+    record: &Record,
+    key: Option<&str>,
+    read_hash: &str,
+    before: Option<&Xref>,
+    attempt: u32,
+    kind: ErrorKind,
+    message: String,
+) {
+    out.stats.failed += 1;
+    out.commit.ledger.push(ledger_failure(flow, ctx, record, key, before, attempt, Outcome::DeadLettered, kind, &message));
+    out.commit.dead_letters.push(NewDeadLetter {
+        source_id: record.id.clone(),
+        key: key.map(str::to_owned).or_else(|| before.and_then(|x| x.key.clone())),
+        payload: serde_json::to_value(record).unwrap_or(Value::Null),
+        error_kind: kind.as_str().to_owned(),
+        error: message,
+        attempts: attempt,
+    });
+    out.commit.xrefs.push(XrefUpdate {
+        source_id: record.id.clone(),
+        key: key.map(str::to_owned).or_else(|| before.and_then(|x| x.key.clone())),
+        target_id: before.and_then(|x| x.target_id.clone()),
+        read_hash: Some(read_hash.to_owned()),
+        written_hash: before.and_then(|x| x.written_hash.clone()),
+        source_version: record.version(),
+    });
+    ack(&mut out.commit, ctx, &record.id);
+}

@@ -1,0 +1,402 @@
+//! Running flows: scans after a cursor, queue drains, and the reports they produce.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use ferry_connectors::Page;
+use ferry_model::Record;
+use ferry_model::config::EngineSettings;
+use ferry_store::{NewDeadLetter, NewQueueItem, RunStats, Store};
+use indexmap::IndexMap;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::assemble::{Assembly, Flow};
+use crate::error::EngineError;
+use crate::pipeline::{BatchContext, BatchResult, process};
+use crate::retry::{Retried, queue_backoff, retry};
+
+/// How long a queue item stays leased to this process before another may take it.
+const LEASE: Duration = Duration::from_secs(120);
+
+/// Receives progress while a flow runs (a progress bar, a log line, metrics).
+pub trait Progress: Send + Sync {
+    /// Called after each committed batch with the run's totals so far.
+    fn batch(&self, flow: &str, totals: &RunStats);
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn batch(&self, _flow: &str, _totals: &RunStats) {}
+}
+
+/// Options of one scan.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Read from the beginning instead of after the stored cursor.
+    pub full: bool,
+    /// What started the run, for the ledger (`manual`, `poll`, `cron`).
+    pub trigger: String,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self { full: false, trigger: "manual".into() }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The flow.
+    pub flow: String,
+    /// The run's id in the store.
+    pub run_id: i64,
+    /// Counts.
+    #[serde(flatten)]
+    pub stats: RunStats,
+    /// The run stopped because of a shutdown request (what was committed stays committed).
+    pub cancelled: bool,
+    /// The run stopped early because of this error.
+    pub error: Option<String>,
+}
+
+/// The engine: flows plus the store that remembers them.
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) flows: IndexMap<String, Arc<Flow>>,
+    pub(crate) settings: EngineSettings,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("flows", &self.flows.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over assembled flows and an opened (migrated) store.
+    pub fn new(assembly: Assembly, store: Arc<dyn Store>) -> Self {
+        Self { store, flows: assembly.flows, settings: assembly.settings }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Every flow, in config order.
+    pub fn flows(&self) -> impl Iterator<Item = &Arc<Flow>> {
+        self.flows.values()
+    }
+
+    /// The flow called `name`.
+    pub fn flow(&self, name: &str) -> Result<&Arc<Flow>, EngineError> {
+        self.flows.get(name).ok_or_else(|| EngineError::UnknownFlow(name.to_owned()))
+    }
+
+    /// Reads what changed since the flow's cursor (or everything, with `full`), brings it to
+    /// the target, then works off the flow's queue. Each batch commits with its cursor.
+    pub async fn sync(
+        &self,
+        flow_name: &str,
+        options: &SyncOptions,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, EngineError> {
+        let flow = self.flow(flow_name)?.clone();
+        let run_id = self.store.start_run(&flow.name, &options.trigger).await?;
+        let mut totals = RunStats::default();
+        let result = self.scan(&flow, options, run_id, &mut totals, progress, cancel).await;
+        let result = match result {
+            Ok(()) => self.drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel).await,
+            Err(e) => Err(e),
+        };
+        let (cancelled, error) = match &result {
+            Ok(()) => (false, None),
+            Err(EngineError::Cancelled) => (true, None),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        self.store.finish_run(run_id, &totals, error.as_deref()).await?;
+        if let Some(message) = &error {
+            tracing::error!(flow = %flow.name, run_id, error = %message, "Run stopped early.");
+        }
+        let report = RunReport { flow: flow.name.clone(), run_id, stats: totals, cancelled, error };
+        match result {
+            Ok(()) | Err(EngineError::Cancelled) => Ok(report),
+            Err(e) if e.kind().is_transient() => Ok(report),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn scan(
+        &self,
+        flow: &Arc<Flow>,
+        options: &SyncOptions,
+        run_id: i64,
+        totals: &mut RunStats,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
+        let start = if options.full { None } else { self.store.cursor(&flow.name).await? };
+        // The reader runs one page ahead so that reading overlaps mapping and writing; a page
+        // is committed (with its cursor) only after its records are safe.
+        let (tx, mut rx) = mpsc::channel::<Result<Page, EngineError>>(1);
+        let reader_cancel = cancel.child_token();
+        let reader = {
+            let flow = flow.clone();
+            let retry_settings = self.settings.retry.clone();
+            let cancel = reader_cancel.clone();
+            tokio::spawn(async move {
+                let mut cursor = start;
+                loop {
+                    let page = retry(&retry_settings, &cancel, "source.read", || {
+                        flow.source.read(cursor.as_deref(), flow.batch_size)
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        Retried::Cancelled => EngineError::Cancelled,
+                        Retried::Failed(error) => EngineError::Source { flow: flow.name.clone(), error },
+                    });
+                    let (more, next) = match &page {
+                        Ok(p) => (p.more, Some(p.cursor.clone())),
+                        Err(_) => (false, None),
+                    };
+                    if tx.send(page).await.is_err() || !more {
+                        break;
+                    }
+                    cursor = next;
+                }
+            })
+        };
+        let ctx = BatchContext { trigger: &options.trigger, run_id: Some(run_id), items: HashMap::new(), force: false };
+        let mut outcome = Ok(());
+        while let Some(page) = rx.recv().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            let cursor = page.cursor.clone();
+            let result = match process(flow, self.store.as_ref(), &self.settings.retry, cancel, page.records, &ctx).await {
+                Ok(result) => result,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            if let Err(e) = self.finish_batch(flow, result, Some(cursor), totals, cancel).await {
+                outcome = Err(e);
+                break;
+            }
+            progress.batch(&flow.name, totals);
+            if cancel.is_cancelled() {
+                outcome = Err(EngineError::Cancelled);
+                break;
+            }
+        }
+        reader_cancel.cancel();
+        drop(rx);
+        let _ = reader.await;
+        outcome
+    }
+
+    /// Commits a processed batch and schedules its transient failures for another try.
+    async fn finish_batch(
+        &self,
+        flow: &Flow,
+        result: BatchResult,
+        cursor: Option<String>,
+        totals: &mut RunStats,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
+        let BatchResult { mut commit, stats, transient } = result;
+        commit.cursor = cursor;
+        // Records from a scan that failed transiently get a queue item in the same commit as
+        // the cursor moving past them, so they cannot be forgotten.
+        if !transient.is_empty() {
+            let items: Vec<NewQueueItem> = transient
+                .iter()
+                .map(|(source_id, _, _)| NewQueueItem {
+                    flow: flow.name.clone(),
+                    source_id: source_id.clone(),
+                    trigger: "retry".into(),
+                    payload: None,
+                    dead_letter_id: None,
+                })
+                .collect();
+            self.store.enqueue(&items).await?;
+        }
+        let store = self.store.as_ref();
+        retry(&self.settings.retry, cancel, "store.commit", || store.commit(&flow.name, commit.clone()))
+            .await
+            .map_err(|e| match e {
+                Retried::Cancelled => EngineError::Cancelled,
+                Retried::Failed(e) => EngineError::Store(e),
+            })?;
+        totals.add(&stats);
+        Ok(())
+    }
+
+    /// Puts these source ids on the flow's queue and works them off now (`ferry sync --id`).
+    pub async fn sync_ids(
+        &self,
+        flow_name: &str,
+        ids: &[String],
+        trigger: &str,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, EngineError> {
+        let flow = self.flow(flow_name)?.clone();
+        let items: Vec<NewQueueItem> = ids
+            .iter()
+            .map(|id| NewQueueItem {
+                flow: flow.name.clone(),
+                source_id: id.clone(),
+                trigger: trigger.to_owned(),
+                payload: None,
+                dead_letter_id: None,
+            })
+            .collect();
+        self.store.enqueue(&items).await?;
+        self.drain_queue(flow_name, trigger, progress, cancel).await
+    }
+
+    /// Works off every available item of the flow's queue (replays, `--id` requests, retries).
+    pub async fn drain_queue(
+        &self,
+        flow_name: &str,
+        trigger: &str,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, EngineError> {
+        let flow = self.flow(flow_name)?.clone();
+        let run_id = self.store.start_run(&flow.name, trigger).await?;
+        let mut totals = RunStats::default();
+        let result = self.drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel).await;
+        let (cancelled, error) = match &result {
+            Ok(()) => (false, None),
+            Err(EngineError::Cancelled) => (true, None),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        self.store.finish_run(run_id, &totals, error.as_deref()).await?;
+        Ok(RunReport { flow: flow.name.clone(), run_id, stats: totals, cancelled, error })
+    }
+
+    async fn drain_flow_queue(
+        &self,
+        flow: &Arc<Flow>,
+        run_id: Option<i64>,
+        totals: &mut RunStats,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
+        loop {
+            if cancel.is_cancelled() {
+                self.store.release_leases(&flow.name).await?;
+                return Err(EngineError::Cancelled);
+            }
+            let items = self.store.lease(&flow.name, flow.batch_size, LEASE).await?;
+            if items.is_empty() {
+                return Ok(());
+            }
+            let outcome = self.work_items(flow, run_id, items, totals, cancel).await;
+            if let Err(e) = outcome {
+                // Give the leases back so another attempt (or process) can take the items.
+                self.store.release_leases(&flow.name).await?;
+                return Err(e);
+            }
+            progress.batch(&flow.name, totals);
+        }
+    }
+
+    async fn work_items(
+        &self,
+        flow: &Arc<Flow>,
+        run_id: Option<i64>,
+        items: Vec<ferry_store::QueueItem>,
+        totals: &mut RunStats,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
+        // The worker reads the latest state from the source rather than trusting an event, so
+        // late or duplicated requests are harmless; an operator's edited payload wins.
+        let to_fetch: Vec<String> = items.iter().filter(|i| i.payload.is_none()).map(|i| i.source_id.clone()).collect();
+        let mut fetched: HashMap<String, Record> = HashMap::new();
+        if !to_fetch.is_empty() {
+            let records = retry(&self.settings.retry, cancel, "source.fetch", || flow.source.fetch(&to_fetch))
+                .await
+                .map_err(|e| match e {
+                    Retried::Cancelled => EngineError::Cancelled,
+                    Retried::Failed(error) => EngineError::Source { flow: flow.name.clone(), error },
+                })?;
+            fetched = records.into_iter().map(|r| (r.id.clone(), r)).collect();
+        }
+        let mut records = Vec::with_capacity(items.len());
+        let mut broken = Vec::new();
+        for item in &items {
+            let record = match &item.payload {
+                Some(payload) => serde_json::from_value::<Record>(payload.clone()).map_err(|e| e.to_string()),
+                None => fetched
+                    .remove(&item.source_id)
+                    .ok_or_else(|| format!("the source returned no record for id `{}`", item.source_id)),
+            };
+            match record {
+                Ok(r) => records.push(r),
+                Err(reason) => broken.push((item.clone(), reason)),
+            }
+        }
+        let trigger = items.first().map(|i| i.trigger.clone()).unwrap_or_else(|| "queue".into());
+        let ctx = BatchContext {
+            trigger: &trigger,
+            run_id,
+            items: items.iter().map(|i| (i.source_id.clone(), i.clone())).collect(),
+            force: true,
+        };
+        let mut result = process(flow, self.store.as_ref(), &self.settings.retry, cancel, records, &ctx).await?;
+        for (item, reason) in broken {
+            result.stats.failed += 1;
+            result.commit.dead_letters.push(NewDeadLetter {
+                source_id: item.source_id.clone(),
+                key: None,
+                payload: item.payload.clone().unwrap_or(serde_json::Value::Null),
+                error_kind: "validation".into(),
+                error: format!("flow `{}`, record `{}`: {reason}", flow.name, item.source_id),
+                attempts: item.attempts + 1,
+            });
+            result.commit.acked.push(item.id);
+        }
+        // Transient per-record failures: try again later, or dead-letter after max attempts.
+        let transient = std::mem::take(&mut result.transient);
+        let mut later = Vec::new();
+        for (source_id, attempt, error) in transient {
+            let item = &ctx.items[&source_id];
+            if attempt >= self.settings.retry.max_attempts {
+                result.commit.dead_letters.push(NewDeadLetter {
+                    source_id: source_id.clone(),
+                    key: None,
+                    payload: item.payload.clone().unwrap_or(serde_json::Value::Null),
+                    error_kind: "retryable".into(),
+                    error: format!("flow `{}`, record `{source_id}`: gave up after {attempt} attempts: {error}", flow.name),
+                    attempts: attempt,
+                });
+                result.commit.acked.push(item.id);
+            } else {
+                later.push((item.id, attempt, error));
+            }
+        }
+        self.finish_batch(flow, result, None, totals, cancel).await?;
+        for (item_id, attempt, error) in later {
+            let at = Utc::now() + queue_backoff(&self.settings.retry, attempt);
+            self.store.retry_later(item_id, at, &error).await?;
+        }
+        Ok(())
+    }
+}

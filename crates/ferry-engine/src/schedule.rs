@@ -1,0 +1,89 @@
+//! `ferry run`: every enabled flow on its trigger, and every queue worked off as items arrive.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::assemble::{Flow, Schedule};
+use crate::run::{Engine, NoProgress, SyncOptions};
+
+/// How often an idle flow looks at its queue.
+const QUEUE_TICK: Duration = Duration::from_secs(1);
+
+impl Engine {
+    /// Runs every enabled flow until `cancel` fires: scans on each flow's schedule, and queue
+    /// items (replays, `--id` requests, retries) within a second of their arrival. On
+    /// cancellation each flow finishes and commits the batch in hand, gives back its queue
+    /// leases, and returns.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let mut tasks = JoinSet::new();
+        for flow in self.flows.values().filter(|f| !f.config.disabled) {
+            let engine = self.clone();
+            let flow = flow.clone();
+            let cancel = cancel.clone();
+            tasks.spawn(async move { engine.run_flow_forever(&flow, &cancel).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn run_flow_forever(&self, flow: &Arc<Flow>, cancel: &CancellationToken) {
+        let mut next_scan = first_due(&flow.schedule);
+        tracing::info!(flow = %flow.name, "Flow started.");
+        while !cancel.is_cancelled() {
+            let now = Utc::now();
+            if let Some(due) = next_scan.filter(|due| *due <= now) {
+                let trigger = match flow.schedule {
+                    Schedule::Cron(_) => "cron",
+                    _ => "poll",
+                };
+                let options = SyncOptions { full: false, trigger: trigger.into() };
+                match self.sync(&flow.name, &options, &NoProgress, cancel).await {
+                    Ok(report) if report.stats.read > 0 || report.error.is_some() => {
+                        tracing::info!(flow = %flow.name, read = report.stats.read, created = report.stats.created,
+                            updated = report.stats.updated, unchanged = report.stats.unchanged,
+                            failed = report.stats.failed, error = report.error.as_deref().unwrap_or(""), "Run finished.");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(flow = %flow.name, error = %e, "Run failed."),
+                }
+                next_scan = next_due(&flow.schedule, due);
+            } else if let Err(e) = self.drain_queue_quietly(flow, cancel).await {
+                tracing::error!(flow = %flow.name, error = %e, "Queue work failed.");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(QUEUE_TICK) => {}
+                () = cancel.cancelled() => {}
+            }
+        }
+        tracing::info!(flow = %flow.name, "Flow stopped.");
+    }
+
+    async fn drain_queue_quietly(&self, flow: &Flow, cancel: &CancellationToken) -> Result<(), crate::EngineError> {
+        if self.store.queue_depth(Some(&flow.name)).await? == 0 {
+            return Ok(());
+        }
+        self.drain_queue(&flow.name, "queue", &NoProgress, cancel).await.map(|_| ())
+    }
+}
+
+fn first_due(schedule: &Schedule) -> Option<chrono::DateTime<Utc>> {
+    match schedule {
+        Schedule::Manual => None,
+        Schedule::Every(_) => Some(Utc::now()),
+        Schedule::Cron(cron) => cron.find_next_occurrence(&Utc::now(), false).ok(),
+    }
+}
+
+fn next_due(schedule: &Schedule, last: chrono::DateTime<Utc>) -> Option<chrono::DateTime<Utc>> {
+    match schedule {
+        Schedule::Manual => None,
+        Schedule::Every(every) => {
+            let next = last + chrono::Duration::from_std(*every).unwrap_or(chrono::Duration::seconds(60));
+            Some(next.max(Utc::now()))
+        }
+        Schedule::Cron(cron) => cron.find_next_occurrence(&Utc::now(), false).ok(),
+    }
+}

@@ -1,0 +1,158 @@
+//! The command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Ferry keeps a CRM and an ERP in agreement.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug). `FERRY_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The config file argument shared by most commands.
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// The configuration file.
+    #[arg(short = 'c', long = "config", env = "FERRY_CONFIG", default_value = "ferry.yaml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a demo workspace (a CRM and an ERP as SQLite databases), sync it, and show the result.
+    Quickstart {
+        /// Where to create the workspace.
+        #[arg(long, default_value = "ferry-demo")]
+        dir: PathBuf,
+        /// Exit after the first sync instead of keeping the flows running.
+        #[arg(long)]
+        no_serve: bool,
+        /// Customers to generate (orders are twice as many, products a fifth).
+        #[arg(long, default_value_t = 10_000)]
+        customers: u32,
+    },
+    /// Validate a configuration: connectors, mappings, references. Exits 1 on problems.
+    Check {
+        /// The configuration file.
+        #[arg(default_value = "ferry.yaml", env = "FERRY_CONFIG")]
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the configuration file.
+    Schema,
+    /// Run every flow on its trigger until interrupted (Ctrl-C drains and stops).
+    Run {
+        /// The configuration file.
+        #[arg(default_value = "ferry.yaml", env = "FERRY_CONFIG")]
+        file: PathBuf,
+    },
+    /// Sync one flow now: what changed since the last run, or given ids, or everything.
+    Sync {
+        /// The flow.
+        flow: String,
+        /// Only these source ids (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Read the whole source, not just what changed (unchanged records are still skipped).
+        #[arg(long, conflicts_with = "ids")]
+        full: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Show each flow's state: cursor, records, queue, dead letters, last run.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Work with dead letters: records that failed for good.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Everything Ferry did with one business key (or source id).
+    Ledger {
+        /// The business key or source id.
+        #[arg(long)]
+        key: String,
+        /// Only this flow.
+        #[arg(long)]
+        flow: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List a live system's objects and fields (to help write mappings).
+    Discover {
+        /// The system's name under `systems:`.
+        system: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Measure sync throughput and memory (prints figures; see docs/benchmarks.md).
+    Bench(crate::commands::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// List dead letters (open ones unless --all).
+    List {
+        /// Only this flow.
+        #[arg(long)]
+        flow: Option<String>,
+        /// Include replayed, skipped and resolved ones.
+        #[arg(long)]
+        all: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter with its payload and error.
+    Show {
+        /// The dead letter id.
+        id: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters back through their flow (reading the source's current state).
+    Replay {
+        /// Dead letter ids.
+        ids: Vec<i64>,
+        /// Every open dead letter (of --flow, if given).
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// With --all: only this flow.
+        #[arg(long)]
+        flow: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop dead letters for good (recorded in the ledger).
+    Skip {
+        /// Dead letter ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}

@@ -1,0 +1,221 @@
+//! `ferry bench`: sync throughput and peak memory, beside the database's own ceiling.
+//!
+//! For N generated customers it measures, in one process and one run:
+//! 1. the **ceiling**: a plain batched upsert (1,000-row multi-VALUES `INSERT … ON CONFLICT`,
+//!    one transaction per batch) of the same rows into the same database, with no engine;
+//! 2. **Ferry, first sync**: SQL table → SQL table through the engine (read by watermark, map,
+//!    validate, hash, upsert by key, xref + ledger in the state store);
+//! 3. **Ferry, no changes**: the same sync again, which must write nothing.
+//!
+//! Peak RSS is the process's high-water mark, reset before each phase
+//! (`/proc/self/clear_refs`), so generation does not count.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use ferry_engine::{NoProgress, SyncOptions};
+use sqlx::{Executor, QueryBuilder};
+use tokio_util::sync::CancellationToken;
+
+use crate::output::table;
+use crate::workspace;
+
+/// Arguments of `ferry bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Customers to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u32,
+    /// Where source, target and state store live.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+    /// PostgreSQL for `--backend postgres`.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub pg_url: String,
+    /// Working folder (default: a new temporary folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Records per batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+}
+
+/// The database used for source, target and store.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Backend {
+    /// SQLite files, SQLite store.
+    Sqlite,
+    /// PostgreSQL tables, PostgreSQL store.
+    Postgres,
+}
+
+const COLUMNS: &str = "(id BIGINT PRIMARY KEY, customer_no TEXT NOT NULL, name TEXT NOT NULL, email TEXT, city TEXT, credit_limit NUMERIC(14,2), updated_at TEXT NOT NULL)";
+const TARGET: &str = "(code TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, city TEXT, credit_limit NUMERIC(14,2))";
+
+fn row(i: u32) -> (i64, String, String, String, String, String, String) {
+    let cities = ["上海", "北京", "Berlin", "Madrid", "深圳"];
+    (
+        i64::from(i),
+        format!("C{i:08}"),
+        format!("客户 {i} Trading Co."),
+        format!("buyer{i}@example.com"),
+        cities[(i % 5) as usize].to_owned(),
+        format!("{}.{:02}", 1000 + (i % 90_000), i % 100),
+        format!("2026-01-01 00:{:02}:{:02}", (i / 60) % 60, i % 60),
+    )
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+struct Phase {
+    name: &'static str,
+    secs: f64,
+    rows: u64,
+    written: u64,
+    rss: f64,
+}
+
+/// Runs the benchmark and prints a table of figures.
+pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("ferry-bench-{}", std::process::id()));
+            tmp.clone()
+        }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    eprintln!("Generating {} customers ({:?}) in {} …", args.rows, args.backend, dir.display());
+    let (src_url, dst_url, store_url) = match args.backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.join("src.db").display()),
+            format!("sqlite://{}", dir.join("dst.db").display()),
+            format!("sqlite://{}", dir.join("ferry.db").display()),
+        ),
+        Backend::Postgres => (args.pg_url.clone(), args.pg_url.clone(), args.pg_url.clone()),
+    };
+    let ceiling = match args.backend {
+        Backend::Sqlite => {
+            let opts = |p: &Path| sqlx::sqlite::SqliteConnectOptions::new().filename(p).create_if_missing(true).journal_mode(sqlx::sqlite::SqliteJournalMode::Wal).synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+            let src = sqlx::SqlitePool::connect_with(opts(&dir.join("src.db"))).await?;
+            let dst = sqlx::SqlitePool::connect_with(opts(&dir.join("dst.db"))).await?;
+            src.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_customers {COLUMNS}"))).await?;
+            dst.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_target {TARGET}"))).await?;
+            dst.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_ceiling {TARGET}"))).await?;
+            for start in (1..=args.rows).step_by(1000) {
+                let mut q: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new("INSERT INTO bench_customers ");
+                q.push_values(start..(start + 1000).min(args.rows + 1), |mut b, i| {
+                    let r = row(i);
+                    b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5).push_bind(r.6);
+                });
+                q.build().execute(&src).await?;
+            }
+            reset_peak_rss();
+            let t = Instant::now();
+            for start in (1..=args.rows).step_by(args.batch) {
+                let mut tx = dst.begin().await?;
+                let mut q: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new("INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ");
+                q.push_values(start..(start + args.batch as u32).min(args.rows + 1), |mut b, i| {
+                    let r = row(i);
+                    b.push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5);
+                });
+                q.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, email = excluded.email, city = excluded.city, credit_limit = excluded.credit_limit");
+                q.build().execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            Phase { name: "ceiling: batched upsert, no engine", secs: t.elapsed().as_secs_f64(), rows: u64::from(args.rows), written: u64::from(args.rows), rss: peak_rss_mib() }
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&args.pg_url).await.context("connecting to PostgreSQL")?;
+            for t in ["bench_customers", "bench_target", "bench_ceiling"] {
+                pool.execute(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}"))).await?;
+            }
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_customers {COLUMNS}"))).await?;
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_target {TARGET}"))).await?;
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_ceiling {TARGET}"))).await?;
+            for tbl in ["ferry_cursors", "ferry_xref", "ferry_ledger", "ferry_dead_letters", "ferry_queue", "ferry_runs", "ferry_meta"] {
+                pool.execute(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {tbl} CASCADE"))).await?;
+            }
+            for start in (1..=args.rows).step_by(1000) {
+                let mut q: QueryBuilder<sqlx::Postgres> = QueryBuilder::new("INSERT INTO bench_customers ");
+                q.push_values(start..(start + 1000).min(args.rows + 1), |mut b, i| {
+                    let r = row(i);
+                    b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5.parse::<rust_decimal_shim::Dec>().ok()).push_bind(r.6);
+                });
+                q.build().execute(&pool).await?;
+            }
+            reset_peak_rss();
+            let t = Instant::now();
+            for start in (1..=args.rows).step_by(args.batch) {
+                let mut tx = pool.begin().await?;
+                let mut q: QueryBuilder<sqlx::Postgres> = QueryBuilder::new("INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ");
+                q.push_values(start..(start + args.batch as u32).min(args.rows + 1), |mut b, i| {
+                    let r = row(i);
+                    b.push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5.parse::<rust_decimal_shim::Dec>().ok());
+                });
+                q.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, email = excluded.email, city = excluded.city, credit_limit = excluded.credit_limit");
+                q.build().execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            Phase { name: "ceiling: batched upsert, no engine", secs: t.elapsed().as_secs_f64(), rows: u64::from(args.rows), written: u64::from(args.rows), rss: peak_rss_mib() }
+        }
+    };
+
+    let config = format!(
+        "store: {{ url: \"{store_url}\" }}\nengine: {{ batch_size: {batch} }}\nsystems:\n  src: {{ kind: sql, url: \"{src_url}\" }}\n  dst: {{ kind: sql, url: \"{dst_url}\" }}\n\
+         flows:\n  customers:\n    entity: customer\n    source: {{ system: src, table: bench_customers, watermark: {{ column: updated_at }} }}\n    \
+         target: {{ system: dst, table: bench_target }}\n    mapping:\n      code: customer_no\n      name: {{ from: name, case: trim }}\n      \
+         email: {{ from: email, case: lower }}\n      city: city\n      credit_limit: {{ from: credit_limit, scale: 2 }}\n    validate:\n      email: [email]\n",
+        batch = args.batch
+    );
+    let config_path = dir.join("bench.yaml");
+    std::fs::write(&config_path, config)?;
+    let ws = workspace::open(&config_path).await?;
+    let cancel = CancellationToken::new();
+    let mut phases = vec![ceiling];
+    for name in ["ferry: first sync (all new)", "ferry: second sync (no changes)"] {
+        reset_peak_rss();
+        let t = Instant::now();
+        let report = ws.engine.sync("customers", &SyncOptions::default(), &NoProgress, &cancel).await?;
+        let secs = t.elapsed().as_secs_f64();
+        if let Some(e) = report.error {
+            anyhow::bail!("the benchmark sync stopped: {e}");
+        }
+        phases.push(Phase { name, secs, rows: report.stats.read, written: report.stats.created + report.stats.updated, rss: peak_rss_mib() });
+    }
+    let rows: Vec<Vec<String>> = phases
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.to_owned(),
+                p.rows.to_string(),
+                p.written.to_string(),
+                format!("{:.1}", p.secs),
+                format!("{:.0}", p.rows as f64 / p.secs.max(1e-9)),
+                format!("{:.0}", p.rss),
+            ]
+        })
+        .collect();
+    println!("\nferry bench: {} customers, {:?}, batch {}", args.rows, args.backend, args.batch);
+    print!("{}", table(&["phase", "rows", "written", "seconds", "rows/s", "peak RSS MiB"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// rust_decimal is reached through sqlx's re-export so the binary needs no extra dependency.
+mod rust_decimal_shim {
+    pub type Dec = sqlx::types::Decimal;
+}

@@ -1,0 +1,115 @@
+//! `ferry ledger --key KEY`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use ferry_store::{DeadLetterFilter, DeadLetterState, LedgerEntry, Outcome};
+use serde::Serialize;
+
+use crate::output::{print_json, table, truncate};
+use crate::workspace;
+
+/// One flow's view of a key in `ferry ledger --json` (documented in docs/cli.md).
+#[derive(Debug, Serialize)]
+pub struct KeyHistory {
+    pub flow: String,
+    pub source_id: String,
+    pub key: Option<String>,
+    pub target_id: Option<String>,
+    pub last_source_version: Option<String>,
+    pub last_written_hash: Option<String>,
+    /// `synced`, `dead_letter`, `queued` or `never_written`.
+    pub state: String,
+    pub attempts: usize,
+    pub last_error: Option<String>,
+    pub entries: Vec<LedgerEntry>,
+}
+
+pub async fn ledger(config: &Path, key: &str, flow: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let ws = workspace::open(config).await?;
+    let store = ws.engine.store().clone();
+    let entries = store.ledger(flow, key).await?;
+    let mut xrefs = store.xrefs_by_key(flow, key).await?;
+    // A source id given instead of a key: find its xref in each flow.
+    for f in ws.engine.flows().filter(|f| flow.is_none_or(|name| name == f.name)) {
+        if let Some(x) = store.xrefs(&f.name, &[key.to_owned()]).await?.remove(key) {
+            if !xrefs.iter().any(|y| y.flow == x.flow && y.source_id == x.source_id) {
+                xrefs.push(x);
+            }
+        }
+    }
+    let mut pairs: Vec<(String, String)> = xrefs.iter().map(|x| (x.flow.clone(), x.source_id.clone())).collect();
+    for e in &entries {
+        if !pairs.contains(&(e.flow.clone(), e.source_id.clone())) {
+            pairs.push((e.flow.clone(), e.source_id.clone()));
+        }
+    }
+    let mut histories = Vec::new();
+    for (flow_name, source_id) in pairs {
+        let xref = xrefs.iter().find(|x| x.flow == flow_name && x.source_id == source_id);
+        let mine: Vec<LedgerEntry> = entries.iter().filter(|e| e.flow == flow_name && e.source_id == source_id).cloned().collect();
+        let open = store
+            .dead_letters(&DeadLetterFilter { flow: Some(flow_name.clone()), states: vec![DeadLetterState::Open], limit: Some(1000) })
+            .await?
+            .into_iter()
+            .any(|d| d.source_id == source_id);
+        let queued = store.queue_depth(Some(&flow_name)).await? > 0 && mine.last().is_some_and(|e| e.outcome == Outcome::Failed);
+        let state = if open {
+            "dead_letter"
+        } else if queued {
+            "queued"
+        } else if xref.is_some_and(|x| x.written_hash.is_some()) {
+            "synced"
+        } else {
+            "never_written"
+        };
+        histories.push(KeyHistory {
+            flow: flow_name,
+            source_id,
+            key: xref.and_then(|x| x.key.clone()).or_else(|| mine.iter().rev().find_map(|e| e.key.clone())),
+            target_id: xref.and_then(|x| x.target_id.clone()),
+            last_source_version: xref.and_then(|x| x.source_version.clone()),
+            last_written_hash: xref.and_then(|x| x.written_hash.clone()),
+            state: state.into(),
+            attempts: mine.len(),
+            last_error: mine.iter().rev().find_map(|e| e.error.clone()).map(|e| ws.loaded.redact(&e)),
+            entries: mine,
+        });
+    }
+    if json {
+        print_json(&histories)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if histories.is_empty() {
+        println!("Nothing is known of `{key}`.");
+        return Ok(ExitCode::FAILURE);
+    }
+    for h in &histories {
+        println!("flow {}  source id {}  key {}", h.flow, h.source_id, h.key.as_deref().unwrap_or("-"));
+        println!("  state:               {}", h.state);
+        println!("  target id:           {}", h.target_id.as_deref().unwrap_or("-"));
+        println!("  last source version: {}", h.last_source_version.as_deref().unwrap_or("-"));
+        println!("  last written hash:   {}", h.last_written_hash.as_deref().unwrap_or("-"));
+        println!("  attempts:            {}", h.attempts);
+        if let Some(e) = &h.last_error {
+            println!("  last error:          {e}");
+        }
+        let rows: Vec<Vec<String>> = h
+            .entries
+            .iter()
+            .map(|e| {
+                vec![
+                    format!("  {}", e.at.format("%Y-%m-%d %H:%M:%S%.3f")),
+                    e.trigger.clone(),
+                    e.outcome.as_str().into(),
+                    e.attempt.to_string(),
+                    e.after_hash.clone().unwrap_or_default(),
+                    truncate(&ws.loaded.redact(e.error.as_deref().unwrap_or("")), 70),
+                ]
+            })
+            .collect();
+        print!("{}", table(&["  at", "trigger", "outcome", "try", "hash", "error"], &rows));
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,110 @@
+//! `ferry sync` and `ferry run`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ferry_engine::{Progress, RunReport, SyncOptions};
+use ferry_store::RunStats;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output::{print_json, table};
+use crate::workspace;
+
+/// A spinner that shows a run's counts as batches commit.
+pub struct Spinner {
+    bar: ProgressBar,
+    last: Mutex<RunStats>,
+}
+
+impl Spinner {
+    /// A spinner on stderr (hidden when stderr is not a terminal).
+    pub fn new(flow: &str, total: Option<u64>) -> Self {
+        let bar = match total {
+            Some(n) => ProgressBar::new(n).with_style(
+                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{prefix:>12} {spinner} {pos} read {msg} ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        bar.set_prefix(flow.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self { bar, last: Mutex::new(RunStats::default()) }
+    }
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for Spinner {
+    fn batch(&self, _flow: &str, totals: &RunStats) {
+        self.bar.set_position(totals.read);
+        self.bar.set_message(format!(
+            "created {} updated {} unchanged {} failed {}",
+            totals.created, totals.updated, totals.unchanged, totals.failed
+        ));
+        if let Ok(mut last) = self.last.lock() {
+            *last = *totals;
+        }
+    }
+}
+
+/// Rows of the per-flow summary table.
+pub fn summary_table(reports: &[RunReport]) -> String {
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            vec![
+                r.flow.clone(),
+                r.stats.read.to_string(),
+                r.stats.created.to_string(),
+                r.stats.updated.to_string(),
+                r.stats.unchanged.to_string(),
+                r.stats.failed.to_string(),
+                match (&r.error, r.cancelled) {
+                    (Some(e), _) => format!("stopped: {e}"),
+                    (None, true) => "cancelled".into(),
+                    (None, false) => "ok".into(),
+                },
+            ]
+        })
+        .collect();
+    table(&["flow", "read", "created", "updated", "unchanged", "failed", "state"], &rows)
+}
+
+/// `ferry sync FLOW [--id ID]… [--full]`.
+pub async fn sync(config: &Path, flow: &str, ids: &[String], full: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let ws = workspace::open(config).await?;
+    let cancel = workspace::shutdown_token();
+    let spinner = Spinner::new(flow, None);
+    let report = if ids.is_empty() {
+        let options = SyncOptions { full, trigger: "manual".into() };
+        ws.engine.sync(flow, &options, &spinner, &cancel).await
+    } else {
+        ws.engine.sync_ids(flow, ids, "manual --id", &spinner, &cancel).await
+    };
+    spinner.finish();
+    let report = report.map_err(|e| anyhow::anyhow!("{}", ws.loaded.redact(&e.to_string())))?;
+    if json {
+        print_json(&report)?;
+    } else {
+        print!("{}", summary_table(std::slice::from_ref(&report)));
+        if report.stats.failed > 0 {
+            println!("\n{} record(s) failed: see `ferry dlq list --flow {flow}`", report.stats.failed);
+        }
+    }
+    Ok(if report.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `ferry run`: every flow on its trigger until Ctrl-C or SIGTERM.
+pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
+    let ws = workspace::open(config).await?;
+    let cancel = workspace::shutdown_token();
+    eprintln!("Ferry is running {} flow(s) from {}. Ctrl-C to stop.", ws.engine.flows().count(), config.display());
+    ws.engine.clone().run(cancel).await;
+    eprintln!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,100 @@
+//! Loading a config into a running engine: parse → validate → build → open the store.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ferry_engine::Engine;
+use ferry_model::config::LoadedConfig;
+use tokio_util::sync::CancellationToken;
+
+/// A loaded config with its engine.
+pub struct Workspace {
+    pub loaded: LoadedConfig,
+    pub engine: Arc<Engine>,
+}
+
+/// Loads and checks the config, builds the flows and opens (and migrates) the store.
+pub async fn open(path: &Path) -> anyhow::Result<Workspace> {
+    let loaded = ferry_model::config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let url = store_url(&loaded)?;
+    let store = ferry_store::open(&url)
+        .await
+        .with_context(|| format!("opening the state store {}", loaded.redact(&redact_url(&url))))?;
+    store.migrate().await.context("preparing the state store")?;
+    Ok(Workspace { loaded, engine: Arc::new(Engine::new(assembly, store)) })
+}
+
+/// The store URL: `store.url`, or an SQLite file in the data dir.
+pub fn store_url(loaded: &LoadedConfig) -> anyhow::Result<String> {
+    if let Some(url) = &loaded.config.store.url {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Ok(format!("sqlite://{}", loaded.resolve(path).display()));
+        }
+        return Ok(url.clone());
+    }
+    let dir = loaded.data_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
+    Ok(format!("sqlite://{}", dir.join("ferry.db").display()))
+}
+
+/// Masks the password of a URL (`postgres://u:****@host/db`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A token cancelled by the first Ctrl-C or SIGTERM; a second one exits at once.
+pub fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("\nShutting down: finishing the batch in hand (press Ctrl-C again to stop now)…");
+        trigger.cancel();
+        wait_for_signal().await;
+        eprintln!("Stopped at once; uncommitted work will be read again on the next run.");
+        std::process::exit(130);
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(super::redact_url("postgres://u:secret@h:5432/db"), "postgres://u:****@h:5432/db");
+        assert_eq!(super::redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}
