@@ -46,7 +46,11 @@ impl BuildContext {
     /// A path from settings, resolved against [`BuildContext::base_dir`].
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = std::path::Path::new(path);
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
     }
 }
 
@@ -63,7 +67,11 @@ pub trait ConnectorFactory: Send + Sync {
     /// JSON Schema of the system settings, and of the `source:` and `target:` options.
     fn schemas(&self) -> ConnectorSchemas;
     /// Validates the settings and builds the connector.
-    fn build(&self, ctx: &BuildContext, settings: &Map<String, Value>) -> Result<Arc<dyn Connector>, SettingsIssues>;
+    fn build(
+        &self,
+        ctx: &BuildContext,
+        settings: &Map<String, Value>,
+    ) -> Result<Arc<dyn Connector>, SettingsIssues>;
 }
 
 /// The JSON Schemas a connector publishes.
@@ -92,7 +100,11 @@ pub trait Connector: Send + Sync + Debug {
     /// Opens an object for reading, from a flow's `source:` options (without `system`).
     fn source(&self, options: &Map<String, Value>) -> Result<Arc<dyn Source>, SettingsIssues>;
     /// Opens an object for writing, from a flow's `target:` options (without `system`).
-    fn sink(&self, options: &Map<String, Value>, ctx: &SinkContext) -> Result<Arc<dyn Sink>, SettingsIssues>;
+    fn sink(
+        &self,
+        options: &Map<String, Value>,
+        ctx: &SinkContext,
+    ) -> Result<Arc<dyn Sink>, SettingsIssues>;
     /// Lists the system's objects and their fields (to help write mappings).
     async fn discover(&self) -> Result<Vec<ObjectInfo>, ConnectorError>;
 }
@@ -143,7 +155,10 @@ pub trait Sink: Send + Sync {
     /// is down: retry it); the inner results say, per record and in order, whether it was
     /// written or refused. A sink that cannot tell which record was refused retries them one
     /// by one to find out.
-    async fn upsert(&self, batch: &[Outgoing]) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError>;
+    async fn upsert(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError>;
 }
 
 /// An object found by [`Connector::discover`].

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
 use ferry_mapping::CompiledMapping;
-use ferry_model::config::{ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, Trigger};
+use ferry_model::config::{
+    ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, Trigger,
+};
 use indexmap::IndexMap;
 
 /// When a flow runs by itself.
@@ -40,7 +42,10 @@ pub struct Flow {
 
 impl Flow {
     /// Maps and validates one source record without writing anything (mapping preview).
-    pub fn preview(&self, record: &ferry_model::Record) -> Result<serde_json::Map<String, serde_json::Value>, ferry_mapping::MappingError> {
+    pub fn preview(
+        &self,
+        record: &ferry_model::Record,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ferry_mapping::MappingError> {
         self.mapping.apply(record)
     }
     /// The flow's source (for reading one record to preview).
@@ -51,7 +56,10 @@ impl Flow {
 
 impl std::fmt::Debug for Flow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Flow").field("name", &self.name).field("entity", &self.config.entity).finish_non_exhaustive()
+        f.debug_struct("Flow")
+            .field("name", &self.name)
+            .field("entity", &self.config.entity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,10 +74,11 @@ pub struct Assembly {
     pub settings: EngineSettings,
 }
 
-/// Builds every system and flow, reporting all problems at once, located in the config file.
+/// Builds every system and flow, reporting all problems at once (the config's own checks
+/// included), located in the config file.
 pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, ConfigError> {
     let config = &loaded.config;
-    let mut issues: Vec<ConfigIssue> = Vec::new();
+    let mut issues: Vec<ConfigIssue> = config.validate();
     let prefixed = |prefix: &[&str], inner: Vec<ConfigIssue>| -> Vec<ConfigIssue> {
         inner
             .into_iter()
@@ -87,11 +96,18 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
             let kinds: Vec<_> = registry.kinds().collect();
             issues.push(ConfigIssue::at(
                 vec!["systems".into(), name.clone(), "kind".into()],
-                format!("unknown connector kind `{}` (known: {})", system.kind, kinds.join(", ")),
+                format!(
+                    "unknown connector kind `{}` (known: {})",
+                    system.kind,
+                    kinds.join(", ")
+                ),
             ));
             continue;
         };
-        let ctx = BuildContext { system: name.clone(), base_dir: loaded.base_dir.clone() };
+        let ctx = BuildContext {
+            system: name.clone(),
+            base_dir: loaded.base_dir.clone(),
+        };
         match factory.build(&ctx, &system.settings) {
             Ok(connector) => {
                 systems.insert(name.clone(), connector);
@@ -107,17 +123,25 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                 .map_err(|inner| issues.extend(prefixed(&["flows", name, "source"], inner)))
                 .ok()
         });
-        let sink_ctx = SinkContext { entity: flow.entity, key_field: flow.key().to_owned() };
+        let sink_ctx = SinkContext {
+            entity: flow.entity,
+            key_field: flow.key().to_owned(),
+        };
         let sink = systems.get(&flow.target.system).and_then(|c| {
             c.sink(&flow.target.options, &sink_ctx)
                 .map_err(|inner| issues.extend(prefixed(&["flows", name, "target"], inner)))
                 .ok()
         });
-        let mapping = CompiledMapping::compile(config, name).map_err(|inner| issues.extend(inner)).ok();
+        let mapping = CompiledMapping::compile(config, name)
+            .map_err(|inner| issues.extend(inner))
+            .ok();
         let schedule = match &flow.trigger {
             Trigger::Manual => Some(Schedule::Manual),
             Trigger::Poll(every) if every.0.is_zero() => {
-                issues.push(ConfigIssue::at(vec!["flows".into(), name.clone(), "trigger".into()], "poll interval must be more than 0s"));
+                issues.push(ConfigIssue::at(
+                    vec!["flows".into(), name.clone(), "trigger".into()],
+                    "poll interval must be more than 0s",
+                ));
                 None
             }
             Trigger::Poll(every) => Some(Schedule::Every(every.0)),
@@ -125,14 +149,21 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                 Ok(cron) => Some(Schedule::Cron(Box::new(cron))),
                 Err(e) => {
                     issues.push(ConfigIssue::at(
-                        vec!["flows".into(), name.clone(), "trigger".into(), "cron".into()],
+                        vec![
+                            "flows".into(),
+                            name.clone(),
+                            "trigger".into(),
+                            "cron".into(),
+                        ],
                         format!("`{pattern}` is not a cron schedule: {e}"),
                     ));
                     None
                 }
             },
         };
-        if let (Some(source), Some(sink), Some(mapping), Some(schedule)) = (source, sink, mapping, schedule) {
+        if let (Some(source), Some(sink), Some(mapping), Some(schedule)) =
+            (source, sink, mapping, schedule)
+        {
             flows.insert(
                 name.clone(),
                 Arc::new(Flow {
@@ -149,7 +180,11 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
         }
     }
     if issues.is_empty() {
-        Ok(Assembly { systems, flows, settings: config.engine.clone() })
+        Ok(Assembly {
+            systems,
+            flows,
+            settings: config.engine.clone(),
+        })
     } else {
         Err(loaded.error(&issues))
     }

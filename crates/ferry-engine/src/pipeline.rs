@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use ferry_connectors::Outgoing;
 use ferry_model::{ConnectorError, ErrorKind, Record, content_hash};
-use ferry_store::{Commit, LedgerEntry, NewDeadLetter, Outcome, QueueItem, RunStats, Store, Xref, XrefUpdate};
+use ferry_store::{
+    Commit, LedgerEntry, NewDeadLetter, Outcome, QueueItem, RunStats, Store, Xref, XrefUpdate,
+};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -58,16 +60,20 @@ pub(crate) async fn process(
     let mut out = BatchResult::default();
     let records = last_version_per_id(records);
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    let xrefs = retry(retry_settings, cancel, "store.xrefs", || store.xrefs(&flow.name, &ids))
-        .await
-        .map_err(store_failure)?;
+    let xrefs = retry(retry_settings, cancel, "store.xrefs", || {
+        store.xrefs(&flow.name, &ids)
+    })
+    .await
+    .map_err(store_failure)?;
 
     let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
     for record in records {
         out.stats.read += 1;
         let before = xrefs.get(&record.id).cloned();
         let read_hash = record.hash();
-        if !ctx.force && before.as_ref().and_then(|x| x.read_hash.as_deref()) == Some(read_hash.as_str()) {
+        if !ctx.force
+            && before.as_ref().and_then(|x| x.read_hash.as_deref()) == Some(read_hash.as_str())
+        {
             out.stats.unchanged += 1;
             ack(&mut out.commit, ctx, &record.id);
             continue;
@@ -80,7 +86,12 @@ pub(crate) async fn process(
         }
         let attempt = attempt_of(ctx, &record.id);
         let mapped = match record.fields.get("_error") {
-            Some(reason) => Err(format!("flow `{}`, record `{}`: {}", flow.name, record.id, text(reason))),
+            Some(reason) => Err(format!(
+                "flow `{}`, record `{}`: {}",
+                flow.name,
+                record.id,
+                text(reason)
+            )),
             None => flow.mapping.apply(&record).map_err(|e| e.to_string()),
         };
         let mapped = mapped.and_then(|fields| match business_key(&fields, &flow.key_field) {
@@ -93,7 +104,18 @@ pub(crate) async fn process(
         let (key, fields) = match mapped {
             Ok(ok) => ok,
             Err(message) => {
-                dead_letter(&mut out, flow, ctx, &record, None, &read_hash, before.as_ref(), attempt, ErrorKind::Validation, message);
+                dead_letter(
+                    &mut out,
+                    flow,
+                    ctx,
+                    &record,
+                    None,
+                    &read_hash,
+                    before.as_ref(),
+                    attempt,
+                    ErrorKind::Validation,
+                    message,
+                );
                 continue;
             }
         };
@@ -112,7 +134,14 @@ pub(crate) async fn process(
             ack(&mut out.commit, ctx, &record.id);
             continue;
         }
-        pending.push(Pending { record, key, hash, read_hash, before, fields });
+        pending.push(Pending {
+            record,
+            key,
+            hash,
+            read_hash,
+            before,
+            fields,
+        });
     }
 
     // Two source records may carry the same business key; a multi-row upsert must not touch
@@ -126,12 +155,17 @@ pub(crate) async fn process(
                 fields: p.fields.clone(),
             })
             .collect();
-        let results = retry(retry_settings, cancel, "target.upsert", || flow.sink.upsert(&outgoing))
-            .await
-            .map_err(|e| match e {
-                Retried::Cancelled => EngineError::Cancelled,
-                Retried::Failed(error) => EngineError::Target { flow: flow.name.clone(), error },
-            })?;
+        let results = retry(retry_settings, cancel, "target.upsert", || {
+            flow.sink.upsert(&outgoing)
+        })
+        .await
+        .map_err(|e| match e {
+            Retried::Cancelled => EngineError::Cancelled,
+            Retried::Failed(error) => EngineError::Target {
+                flow: flow.name.clone(),
+                error,
+            },
+        })?;
         if results.len() != round.len() {
             return Err(EngineError::Target {
                 flow: flow.name.clone(),
@@ -147,8 +181,16 @@ pub(crate) async fn process(
             match result {
                 Ok(written) => {
                     let created = p.before.as_ref().is_none_or(|x| x.written_hash.is_none());
-                    let outcome = if created { Outcome::Created } else { Outcome::Updated };
-                    if created { out.stats.created += 1 } else { out.stats.updated += 1 }
+                    let outcome = if created {
+                        Outcome::Created
+                    } else {
+                        Outcome::Updated
+                    };
+                    if created {
+                        out.stats.created += 1
+                    } else {
+                        out.stats.updated += 1
+                    }
                     out.commit.ledger.push(LedgerEntry {
                         id: 0,
                         flow: flow.name.clone(),
@@ -179,12 +221,39 @@ pub(crate) async fn process(
                 }
                 Err(error) if error.kind().is_transient() => {
                     out.stats.failed += 1;
-                    out.commit.ledger.push(ledger_failure(flow, ctx, &p.record, Some(&p.key), p.before.as_ref(), attempt, Outcome::Failed, error.kind(), error.message()));
-                    out.transient.push((p.record.id.clone(), attempt, error.message().to_owned()));
+                    out.commit.ledger.push(ledger_failure(
+                        flow,
+                        ctx,
+                        &p.record,
+                        Some(&p.key),
+                        p.before.as_ref(),
+                        attempt,
+                        Outcome::Failed,
+                        error.kind(),
+                        error.message(),
+                    ));
+                    out.transient
+                        .push((p.record.id.clone(), attempt, error.message().to_owned()));
                 }
                 Err(error) => {
-                    let message = format!("flow `{}`, record `{}`: {}", flow.name, p.record.id, error.message());
-                    dead_letter(&mut out, flow, ctx, &p.record, Some(&p.key), &p.read_hash, p.before.as_ref(), attempt, error.kind(), message);
+                    let message = format!(
+                        "flow `{}`, record `{}`: {}",
+                        flow.name,
+                        p.record.id,
+                        error.message()
+                    );
+                    dead_letter(
+                        &mut out,
+                        flow,
+                        ctx,
+                        &p.record,
+                        Some(&p.key),
+                        &p.read_hash,
+                        p.before.as_ref(),
+                        attempt,
+                        error.kind(),
+                        message,
+                    );
                 }
             }
         }
@@ -209,7 +278,12 @@ fn last_version_per_id(records: Vec<Record>) -> Vec<Record> {
         return records;
     }
     let keep: HashSet<usize> = last.into_values().collect();
-    records.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, r)| r).collect()
+    records
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, r)| r)
+        .collect()
 }
 
 fn rounds_by_key(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
@@ -217,7 +291,10 @@ fn rounds_by_key(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
     let mut seen: Vec<HashSet<String>> = Vec::new();
     for p in pending {
         // The record goes in the round after the last one that holds its key.
-        let after = seen.iter().rposition(|keys| keys.contains(&p.key)).map_or(0, |i| i + 1);
+        let after = seen
+            .iter()
+            .rposition(|keys| keys.contains(&p.key))
+            .map_or(0, |i| i + 1);
         if after == rounds.len() {
             rounds.push(Vec::new());
             seen.push(HashSet::new());
@@ -269,7 +346,9 @@ fn ledger_failure(
         id: 0,
         flow: flow.name.clone(),
         source_id: record.id.clone(),
-        key: key.map(str::to_owned).or_else(|| before.and_then(|x| x.key.clone())),
+        key: key
+            .map(str::to_owned)
+            .or_else(|| before.and_then(|x| x.key.clone())),
         run_id: ctx.run_id,
         at: Utc::now(),
         trigger: ctx.trigger.to_owned(),
@@ -300,10 +379,22 @@ fn dead_letter(
     message: String,
 ) {
     out.stats.failed += 1;
-    out.commit.ledger.push(ledger_failure(flow, ctx, record, key, before, attempt, Outcome::DeadLettered, kind, &message));
+    out.commit.ledger.push(ledger_failure(
+        flow,
+        ctx,
+        record,
+        key,
+        before,
+        attempt,
+        Outcome::DeadLettered,
+        kind,
+        &message,
+    ));
     out.commit.dead_letters.push(NewDeadLetter {
         source_id: record.id.clone(),
-        key: key.map(str::to_owned).or_else(|| before.and_then(|x| x.key.clone())),
+        key: key
+            .map(str::to_owned)
+            .or_else(|| before.and_then(|x| x.key.clone())),
         payload: serde_json::to_value(record).unwrap_or(Value::Null),
         error_kind: kind.as_str().to_owned(),
         error: message,
@@ -311,7 +402,9 @@ fn dead_letter(
     });
     out.commit.xrefs.push(XrefUpdate {
         source_id: record.id.clone(),
-        key: key.map(str::to_owned).or_else(|| before.and_then(|x| x.key.clone())),
+        key: key
+            .map(str::to_owned)
+            .or_else(|| before.and_then(|x| x.key.clone())),
         target_id: before.and_then(|x| x.target_id.clone()),
         read_hash: Some(read_hash.to_owned()),
         written_hash: before.and_then(|x| x.written_hash.clone()),

@@ -47,7 +47,10 @@ pub struct SyncOptions {
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        Self { full: false, trigger: "manual".into() }
+        Self {
+            full: false,
+            trigger: "manual".into(),
+        }
     }
 }
 
@@ -76,14 +79,20 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("flows", &self.flows.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("flows", &self.flows.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
 impl Engine {
     /// An engine over assembled flows and an opened (migrated) store.
     pub fn new(assembly: Assembly, store: Arc<dyn Store>) -> Self {
-        Self { store, flows: assembly.flows, settings: assembly.settings }
+        Self {
+            store,
+            flows: assembly.flows,
+            settings: assembly.settings,
+        }
     }
 
     /// The store.
@@ -98,7 +107,9 @@ impl Engine {
 
     /// The flow called `name`.
     pub fn flow(&self, name: &str) -> Result<&Arc<Flow>, EngineError> {
-        self.flows.get(name).ok_or_else(|| EngineError::UnknownFlow(name.to_owned()))
+        self.flows
+            .get(name)
+            .ok_or_else(|| EngineError::UnknownFlow(name.to_owned()))
     }
 
     /// Reads what changed since the flow's cursor (or everything, with `full`), brings it to
@@ -113,9 +124,14 @@ impl Engine {
         let flow = self.flow(flow_name)?.clone();
         let run_id = self.store.start_run(&flow.name, &options.trigger).await?;
         let mut totals = RunStats::default();
-        let result = self.scan(&flow, options, run_id, &mut totals, progress, cancel).await;
+        let result = self
+            .scan(&flow, options, run_id, &mut totals, progress, cancel)
+            .await;
         let result = match result {
-            Ok(()) => self.drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel).await,
+            Ok(()) => {
+                self.drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel)
+                    .await
+            }
             Err(e) => Err(e),
         };
         let (cancelled, error) = match &result {
@@ -123,11 +139,19 @@ impl Engine {
             Err(EngineError::Cancelled) => (true, None),
             Err(e) => (false, Some(e.to_string())),
         };
-        self.store.finish_run(run_id, &totals, error.as_deref()).await?;
+        self.store
+            .finish_run(run_id, &totals, error.as_deref())
+            .await?;
         if let Some(message) = &error {
             tracing::error!(flow = %flow.name, run_id, error = %message, "Run stopped early.");
         }
-        let report = RunReport { flow: flow.name.clone(), run_id, stats: totals, cancelled, error };
+        let report = RunReport {
+            flow: flow.name.clone(),
+            run_id,
+            stats: totals,
+            cancelled,
+            error,
+        };
         match result {
             Ok(()) | Err(EngineError::Cancelled) => Ok(report),
             Err(e) if e.kind().is_transient() => Ok(report),
@@ -144,7 +168,11 @@ impl Engine {
         progress: &dyn Progress,
         cancel: &CancellationToken,
     ) -> Result<(), EngineError> {
-        let start = if options.full { None } else { self.store.cursor(&flow.name).await? };
+        let start = if options.full {
+            None
+        } else {
+            self.store.cursor(&flow.name).await?
+        };
         // The reader runs one page ahead so that reading overlaps mapping and writing; a page
         // is committed (with its cursor) only after its records are safe.
         let (tx, mut rx) = mpsc::channel::<Result<Page, EngineError>>(1);
@@ -162,7 +190,10 @@ impl Engine {
                     .await
                     .map_err(|e| match e {
                         Retried::Cancelled => EngineError::Cancelled,
-                        Retried::Failed(error) => EngineError::Source { flow: flow.name.clone(), error },
+                        Retried::Failed(error) => EngineError::Source {
+                            flow: flow.name.clone(),
+                            error,
+                        },
                     });
                     let (more, next) = match &page {
                         Ok(p) => (p.more, Some(p.cursor.clone())),
@@ -175,7 +206,12 @@ impl Engine {
                 }
             })
         };
-        let ctx = BatchContext { trigger: &options.trigger, run_id: Some(run_id), items: HashMap::new(), force: false };
+        let ctx = BatchContext {
+            trigger: &options.trigger,
+            run_id: Some(run_id),
+            items: HashMap::new(),
+            force: false,
+        };
         let mut outcome = Ok(());
         while let Some(page) = rx.recv().await {
             let page = match page {
@@ -186,14 +222,26 @@ impl Engine {
                 }
             };
             let cursor = page.cursor.clone();
-            let result = match process(flow, self.store.as_ref(), &self.settings.retry, cancel, page.records, &ctx).await {
+            let result = match process(
+                flow,
+                self.store.as_ref(),
+                &self.settings.retry,
+                cancel,
+                page.records,
+                &ctx,
+            )
+            .await
+            {
                 Ok(result) => result,
                 Err(e) => {
                     outcome = Err(e);
                     break;
                 }
             };
-            if let Err(e) = self.finish_batch(flow, result, Some(cursor), totals, cancel).await {
+            if let Err(e) = self
+                .finish_batch(flow, result, Some(cursor), totals, cancel)
+                .await
+            {
                 outcome = Err(e);
                 break;
             }
@@ -218,7 +266,11 @@ impl Engine {
         totals: &mut RunStats,
         cancel: &CancellationToken,
     ) -> Result<(), EngineError> {
-        let BatchResult { mut commit, stats, transient } = result;
+        let BatchResult {
+            mut commit,
+            stats,
+            transient,
+        } = result;
         commit.cursor = cursor;
         // Records from a scan that failed transiently get a queue item in the same commit as
         // the cursor moving past them, so they cannot be forgotten.
@@ -236,12 +288,14 @@ impl Engine {
             self.store.enqueue(&items).await?;
         }
         let store = self.store.as_ref();
-        retry(&self.settings.retry, cancel, "store.commit", || store.commit(&flow.name, commit.clone()))
-            .await
-            .map_err(|e| match e {
-                Retried::Cancelled => EngineError::Cancelled,
-                Retried::Failed(e) => EngineError::Store(e),
-            })?;
+        retry(&self.settings.retry, cancel, "store.commit", || {
+            store.commit(&flow.name, commit.clone())
+        })
+        .await
+        .map_err(|e| match e {
+            Retried::Cancelled => EngineError::Cancelled,
+            Retried::Failed(e) => EngineError::Store(e),
+        })?;
         totals.add(&stats);
         Ok(())
     }
@@ -281,14 +335,24 @@ impl Engine {
         let flow = self.flow(flow_name)?.clone();
         let run_id = self.store.start_run(&flow.name, trigger).await?;
         let mut totals = RunStats::default();
-        let result = self.drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel).await;
+        let result = self
+            .drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel)
+            .await;
         let (cancelled, error) = match &result {
             Ok(()) => (false, None),
             Err(EngineError::Cancelled) => (true, None),
             Err(e) => (false, Some(e.to_string())),
         };
-        self.store.finish_run(run_id, &totals, error.as_deref()).await?;
-        Ok(RunReport { flow: flow.name.clone(), run_id, stats: totals, cancelled, error })
+        self.store
+            .finish_run(run_id, &totals, error.as_deref())
+            .await?;
+        Ok(RunReport {
+            flow: flow.name.clone(),
+            run_id,
+            stats: totals,
+            cancelled,
+            error,
+        })
     }
 
     async fn drain_flow_queue(
@@ -328,39 +392,64 @@ impl Engine {
     ) -> Result<(), EngineError> {
         // The worker reads the latest state from the source rather than trusting an event, so
         // late or duplicated requests are harmless; an operator's edited payload wins.
-        let to_fetch: Vec<String> = items.iter().filter(|i| i.payload.is_none()).map(|i| i.source_id.clone()).collect();
+        let to_fetch: Vec<String> = items
+            .iter()
+            .filter(|i| i.payload.is_none())
+            .map(|i| i.source_id.clone())
+            .collect();
         let mut fetched: HashMap<String, Record> = HashMap::new();
         if !to_fetch.is_empty() {
-            let records = retry(&self.settings.retry, cancel, "source.fetch", || flow.source.fetch(&to_fetch))
-                .await
-                .map_err(|e| match e {
-                    Retried::Cancelled => EngineError::Cancelled,
-                    Retried::Failed(error) => EngineError::Source { flow: flow.name.clone(), error },
-                })?;
+            let records = retry(&self.settings.retry, cancel, "source.fetch", || {
+                flow.source.fetch(&to_fetch)
+            })
+            .await
+            .map_err(|e| match e {
+                Retried::Cancelled => EngineError::Cancelled,
+                Retried::Failed(error) => EngineError::Source {
+                    flow: flow.name.clone(),
+                    error,
+                },
+            })?;
             fetched = records.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let mut records = Vec::with_capacity(items.len());
         let mut broken = Vec::new();
         for item in &items {
             let record = match &item.payload {
-                Some(payload) => serde_json::from_value::<Record>(payload.clone()).map_err(|e| e.to_string()),
-                None => fetched
-                    .remove(&item.source_id)
-                    .ok_or_else(|| format!("the source returned no record for id `{}`", item.source_id)),
+                Some(payload) => {
+                    serde_json::from_value::<Record>(payload.clone()).map_err(|e| e.to_string())
+                }
+                None => fetched.remove(&item.source_id).ok_or_else(|| {
+                    format!("the source returned no record for id `{}`", item.source_id)
+                }),
             };
             match record {
                 Ok(r) => records.push(r),
                 Err(reason) => broken.push((item.clone(), reason)),
             }
         }
-        let trigger = items.first().map(|i| i.trigger.clone()).unwrap_or_else(|| "queue".into());
+        let trigger = items
+            .first()
+            .map(|i| i.trigger.clone())
+            .unwrap_or_else(|| "queue".into());
         let ctx = BatchContext {
             trigger: &trigger,
             run_id,
-            items: items.iter().map(|i| (i.source_id.clone(), i.clone())).collect(),
+            items: items
+                .iter()
+                .map(|i| (i.source_id.clone(), i.clone()))
+                .collect(),
             force: true,
         };
-        let mut result = process(flow, self.store.as_ref(), &self.settings.retry, cancel, records, &ctx).await?;
+        let mut result = process(
+            flow,
+            self.store.as_ref(),
+            &self.settings.retry,
+            cancel,
+            records,
+            &ctx,
+        )
+        .await?;
         for (item, reason) in broken {
             result.stats.failed += 1;
             result.commit.dead_letters.push(NewDeadLetter {
@@ -368,7 +457,10 @@ impl Engine {
                 key: None,
                 payload: item.payload.clone().unwrap_or(serde_json::Value::Null),
                 error_kind: "validation".into(),
-                error: format!("flow `{}`, record `{}`: {reason}", flow.name, item.source_id),
+                error: format!(
+                    "flow `{}`, record `{}`: {reason}",
+                    flow.name, item.source_id
+                ),
                 attempts: item.attempts + 1,
             });
             result.commit.acked.push(item.id);
@@ -392,7 +484,8 @@ impl Engine {
                 later.push((item.id, attempt, error));
             }
         }
-        self.finish_batch(flow, result, None, totals, cancel).await?;
+        self.finish_batch(flow, result, None, totals, cancel)
+            .await?;
         for (item_id, attempt, error) in later {
             let at = Utc::now() + queue_backoff(&self.settings.retry, attempt);
             self.store.retry_later(item_id, at, &error).await?;

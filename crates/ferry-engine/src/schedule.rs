@@ -39,7 +39,10 @@ impl Engine {
                     Schedule::Cron(_) => "cron",
                     _ => "poll",
                 };
-                let options = SyncOptions { full: false, trigger: trigger.into() };
+                let options = SyncOptions {
+                    full: false,
+                    trigger: trigger.into(),
+                };
                 match self.sync(&flow.name, &options, &NoProgress, cancel).await {
                     Ok(report) if report.stats.read > 0 || report.error.is_some() => {
                         tracing::info!(flow = %flow.name, read = report.stats.read, created = report.stats.created,
@@ -61,11 +64,17 @@ impl Engine {
         tracing::info!(flow = %flow.name, "Flow stopped.");
     }
 
-    async fn drain_queue_quietly(&self, flow: &Flow, cancel: &CancellationToken) -> Result<(), crate::EngineError> {
+    async fn drain_queue_quietly(
+        &self,
+        flow: &Flow,
+        cancel: &CancellationToken,
+    ) -> Result<(), crate::EngineError> {
         if self.store.queue_depth(Some(&flow.name)).await? == 0 {
             return Ok(());
         }
-        self.drain_queue(&flow.name, "queue", &NoProgress, cancel).await.map(|_| ())
+        self.drain_queue(&flow.name, "queue", &NoProgress, cancel)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -81,7 +90,8 @@ fn next_due(schedule: &Schedule, last: chrono::DateTime<Utc>) -> Option<chrono::
     match schedule {
         Schedule::Manual => None,
         Schedule::Every(every) => {
-            let next = last + chrono::Duration::from_std(*every).unwrap_or(chrono::Duration::seconds(60));
+            let next =
+                last + chrono::Duration::from_std(*every).unwrap_or(chrono::Duration::seconds(60));
             Some(next.max(Utc::now()))
         }
         Schedule::Cron(cron) => cron.find_next_occurrence(&Utc::now(), false).ok(),

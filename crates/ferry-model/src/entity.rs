@@ -77,7 +77,11 @@ impl Entity {
 
     /// The business key Ferry upserts by unless the flow names another.
     pub fn default_key(self) -> &'static str {
-        self.fields().iter().find(|f| f.key).map(|f| f.name).unwrap_or("code")
+        self.fields()
+            .iter()
+            .find(|f| f.key)
+            .map(|f| f.name)
+            .unwrap_or("code")
     }
 }
 
@@ -135,24 +139,45 @@ pub struct FieldDef {
 }
 
 const fn f(name: &'static str, ty: FieldType, doc: &'static str) -> FieldDef {
-    FieldDef { name, ty, key: false, doc }
+    FieldDef {
+        name,
+        ty,
+        key: false,
+        doc,
+    }
 }
 const fn k(name: &'static str, doc: &'static str) -> FieldDef {
-    FieldDef { name, ty: FieldType::Text, key: true, doc }
+    FieldDef {
+        name,
+        ty: FieldType::Text,
+        key: true,
+        doc,
+    }
 }
 
 use FieldType::{Bool, Date, DateTime, Decimal, Integer, Lines, Text};
 
 const CUSTOMER: &[FieldDef] = &[
-    k("code", "Customer number, unique across systems (the business key)."),
+    k(
+        "code",
+        "Customer number, unique across systems (the business key).",
+    ),
     f("name", Text, "Display name."),
     f("legal_name", Text, "Registered legal name, as on invoices."),
-    f("tax_id", Text, "Tax identifier: VAT number, or the 18-character unified social credit code."),
+    f(
+        "tax_id",
+        Text,
+        "Tax identifier: VAT number, or the 18-character unified social credit code.",
+    ),
     f("email", Text, "Main e-mail address."),
     f("phone", Text, "Main phone number."),
     f("website", Text, "Web site URL."),
     f("industry", Text, "Industry or segment."),
-    f("status", Text, "Lifecycle status after code-table mapping (prospect, active, blocked…)."),
+    f(
+        "status",
+        Text,
+        "Lifecycle status after code-table mapping (prospect, active, blocked…).",
+    ),
     f("currency", Text, "Default ISO 4217 currency."),
     f("credit_limit", Decimal, "Credit limit in `currency`."),
     f("payment_terms", Text, "Payment terms code."),
@@ -163,14 +188,26 @@ const CUSTOMER: &[FieldDef] = &[
     f("country", Text, "ISO 3166 alpha-2 country code."),
     f("owner", Text, "Account owner or salesperson."),
     f("active", Bool, "False once archived or deactivated."),
-    f("created_at", DateTime, "When the customer was created at the source."),
-    f("updated_at", DateTime, "When the customer last changed at the source."),
+    f(
+        "created_at",
+        DateTime,
+        "When the customer was created at the source.",
+    ),
+    f(
+        "updated_at",
+        DateTime,
+        "When the customer last changed at the source.",
+    ),
     f("notes", Text, "Free text."),
 ];
 
 const CONTACT: &[FieldDef] = &[
     k("code", "Contact number (the business key)."),
-    f("customer_code", Text, "The customer this person works for (reference to customer.code)."),
+    f(
+        "customer_code",
+        Text,
+        "The customer this person works for (reference to customer.code).",
+    ),
     f("first_name", Text, "Given name."),
     f("last_name", Text, "Family name."),
     f("full_name", Text, "Full name as displayed."),
@@ -179,7 +216,11 @@ const CONTACT: &[FieldDef] = &[
     f("mobile", Text, "Mobile phone."),
     f("title", Text, "Job title."),
     f("active", Bool, "False once archived."),
-    f("updated_at", DateTime, "When the contact last changed at the source."),
+    f(
+        "updated_at",
+        DateTime,
+        "When the contact last changed at the source.",
+    ),
 ];
 
 const PRODUCT: &[FieldDef] = &[
@@ -188,29 +229,55 @@ const PRODUCT: &[FieldDef] = &[
     f("description", Text, "Long description."),
     f("category", Text, "Product category."),
     f("uom", Text, "Unit of measure (after unit mapping)."),
-    f("list_price", Decimal, "List (sales) price in `currency`, before tax."),
+    f(
+        "list_price",
+        Decimal,
+        "List (sales) price in `currency`, before tax.",
+    ),
     f("cost_price", Decimal, "Cost price in `currency`."),
     f("currency", Text, "ISO 4217 currency of the prices."),
-    f("tax_rate", Decimal, "Sales tax rate as a fraction (0.13 for 13 %)."),
+    f(
+        "tax_rate",
+        Decimal,
+        "Sales tax rate as a fraction (0.13 for 13 %).",
+    ),
     f("barcode", Text, "EAN/UPC barcode."),
     f("active", Bool, "False once discontinued."),
-    f("updated_at", DateTime, "When the product last changed at the source."),
+    f(
+        "updated_at",
+        DateTime,
+        "When the product last changed at the source.",
+    ),
 ];
 
 const PRICE: &[FieldDef] = &[
-    k("code", "Price entry id, typically `<price_list>:<sku>:<min_qty>` (the business key)."),
+    k(
+        "code",
+        "Price entry id, typically `<price_list>:<sku>:<min_qty>` (the business key).",
+    ),
     f("sku", Text, "The product (reference to product.sku)."),
     f("price_list", Text, "Price list name or code."),
     f("currency", Text, "ISO 4217 currency."),
     f("unit_price", Decimal, "Price per unit, before tax."),
-    f("min_qty", Decimal, "Smallest quantity this price applies to."),
+    f(
+        "min_qty",
+        Decimal,
+        "Smallest quantity this price applies to.",
+    ),
     f("valid_from", Date, "First day the price applies."),
     f("valid_to", Date, "Last day the price applies."),
-    f("updated_at", DateTime, "When the price last changed at the source."),
+    f(
+        "updated_at",
+        DateTime,
+        "When the price last changed at the source.",
+    ),
 ];
 
 const STOCK: &[FieldDef] = &[
-    k("code", "Stock position id, typically `<warehouse>:<sku>` (the business key)."),
+    k(
+        "code",
+        "Stock position id, typically `<warehouse>:<sku>` (the business key).",
+    ),
     f("sku", Text, "The product (reference to product.sku)."),
     f("warehouse", Text, "Warehouse or location code."),
     f("on_hand", Decimal, "Quantity physically in stock."),
@@ -222,9 +289,17 @@ const STOCK: &[FieldDef] = &[
 
 const SALES_ORDER: &[FieldDef] = &[
     k("number", "Order number (the business key)."),
-    f("customer_code", Text, "The buyer (reference to customer.code)."),
+    f(
+        "customer_code",
+        Text,
+        "The buyer (reference to customer.code).",
+    ),
     f("order_date", Date, "Date the order was placed."),
-    f("status", Text, "draft, confirmed, shipped, invoiced, paid or cancelled."),
+    f(
+        "status",
+        Text,
+        "draft, confirmed, shipped, invoiced, paid or cancelled.",
+    ),
     f("currency", Text, "ISO 4217 currency of the amounts."),
     f("subtotal", Decimal, "Sum of the lines before tax."),
     f("tax_total", Decimal, "Total tax."),
@@ -232,25 +307,49 @@ const SALES_ORDER: &[FieldDef] = &[
     f("salesperson", Text, "Who sold it."),
     f("shipping_address", Text, "Where to deliver."),
     f("lines", Lines, "The order lines."),
-    f("updated_at", DateTime, "When the order last changed at the source."),
+    f(
+        "updated_at",
+        DateTime,
+        "When the order last changed at the source.",
+    ),
 ];
 
 /// The fields of one document line (sales order, invoice, shipment lines).
 pub const LINE_FIELDS: &[FieldDef] = &[
-    f("line_no", Integer, "Position of the line in the document, from 1."),
+    f(
+        "line_no",
+        Integer,
+        "Position of the line in the document, from 1.",
+    ),
     f("sku", Text, "The product (reference to product.sku)."),
     f("description", Text, "Line text."),
     f("quantity", Decimal, "Quantity in `uom`."),
     f("uom", Text, "Unit of measure."),
-    f("unit_price", Decimal, "Price per unit before tax and discount."),
-    f("discount", Decimal, "Discount as a fraction (0.1 for 10 %)."),
+    f(
+        "unit_price",
+        Decimal,
+        "Price per unit before tax and discount.",
+    ),
+    f(
+        "discount",
+        Decimal,
+        "Discount as a fraction (0.1 for 10 %).",
+    ),
     f("tax_rate", Decimal, "Tax rate as a fraction."),
-    f("line_total", Decimal, "Quantity × price × (1 − discount), before tax."),
+    f(
+        "line_total",
+        Decimal,
+        "Quantity × price × (1 − discount), before tax.",
+    ),
 ];
 
 const INVOICE: &[FieldDef] = &[
     k("number", "Invoice number (the business key)."),
-    f("order_number", Text, "The sales order invoiced (reference to sales_order.number)."),
+    f(
+        "order_number",
+        Text,
+        "The sales order invoiced (reference to sales_order.number).",
+    ),
     f("customer_code", Text, "The invoiced customer."),
     f("issue_date", Date, "Invoice date."),
     f("due_date", Date, "Payment due date."),
@@ -262,23 +361,39 @@ const INVOICE: &[FieldDef] = &[
     f("amount_due", Decimal, "Amount still open."),
     f("status", Text, "draft, posted, paid, overdue or cancelled."),
     f("lines", Lines, "The invoice lines."),
-    f("updated_at", DateTime, "When the invoice last changed at the source."),
+    f(
+        "updated_at",
+        DateTime,
+        "When the invoice last changed at the source.",
+    ),
 ];
 
 const PAYMENT: &[FieldDef] = &[
     k("reference", "Payment reference (the business key)."),
-    f("invoice_number", Text, "The invoice paid (reference to invoice.number)."),
+    f(
+        "invoice_number",
+        Text,
+        "The invoice paid (reference to invoice.number).",
+    ),
     f("customer_code", Text, "The paying customer."),
     f("amount", Decimal, "Amount received."),
     f("currency", Text, "ISO 4217 currency."),
     f("paid_at", DateTime, "When the money arrived."),
     f("method", Text, "Bank transfer, card, cash…"),
-    f("updated_at", DateTime, "When the payment last changed at the source."),
+    f(
+        "updated_at",
+        DateTime,
+        "When the payment last changed at the source.",
+    ),
 ];
 
 const SHIPMENT: &[FieldDef] = &[
     k("number", "Shipment number (the business key)."),
-    f("order_number", Text, "The sales order shipped (reference to sales_order.number)."),
+    f(
+        "order_number",
+        Text,
+        "The sales order shipped (reference to sales_order.number).",
+    ),
     f("customer_code", Text, "The receiving customer."),
     f("carrier", Text, "Carrier name."),
     f("tracking_number", Text, "Carrier tracking number."),
@@ -286,7 +401,11 @@ const SHIPMENT: &[FieldDef] = &[
     f("shipped_at", DateTime, "When the goods left."),
     f("delivered_at", DateTime, "When the goods arrived."),
     f("lines", Lines, "What was shipped."),
-    f("updated_at", DateTime, "When the shipment last changed at the source."),
+    f(
+        "updated_at",
+        DateTime,
+        "When the shipment last changed at the source.",
+    ),
 ];
 
 /// The canonical fields of `entity`.
@@ -314,15 +433,27 @@ pub fn model_markdown() -> String {
          (`\"1234.50\"`), never floats. Custom attributes go under `extra.<name>`.\n",
     );
     for entity in Entity::ALL {
-        out.push_str(&format!("\n## {entity}\n\n| field | type | meaning |\n|---|---|---|\n"));
+        out.push_str(&format!(
+            "\n## {entity}\n\n| field | type | meaning |\n|---|---|---|\n"
+        ));
         for field in entity.fields() {
             let key = if field.key { " (key)" } else { "" };
-            out.push_str(&format!("| `{}`{key} | {} | {} |\n", field.name, field.ty.as_str(), field.doc));
+            out.push_str(&format!(
+                "| `{}`{key} | {} | {} |\n",
+                field.name,
+                field.ty.as_str(),
+                field.doc
+            ));
         }
     }
     out.push_str("\n## document lines\n\nThe `lines` of sales orders, invoices and shipments.\n\n| field | type | meaning |\n|---|---|---|\n");
     for field in LINE_FIELDS {
-        out.push_str(&format!("| `{}` | {} | {} |\n", field.name, field.ty.as_str(), field.doc));
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            field.name,
+            field.ty.as_str(),
+            field.doc
+        ));
     }
     out
 }

@@ -65,7 +65,10 @@ pub struct ConnectorError {
 impl ConnectorError {
     /// An error of the given kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
     /// A temporary failure worth retrying (network, timeout, server restarting).
     pub fn transient(message: impl Into<String>) -> Self {
@@ -90,6 +93,9 @@ impl ConnectorError {
     /// The same error with `context: ` put in front of its message.
     #[must_use]
     pub fn context(self, context: impl std::fmt::Display) -> Self {
-        Self { kind: self.kind, message: format!("{context}: {}", self.message) }
+        Self {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
     }
 }

@@ -26,7 +26,12 @@ pub struct Record {
 impl Record {
     /// A live record with the given id and fields.
     pub fn new(id: impl Into<String>, fields: Map<String, Value>) -> Self {
-        Self { id: id.into(), updated_at: None, fields, deleted: false }
+        Self {
+            id: id.into(),
+            updated_at: None,
+            fields,
+            deleted: false,
+        }
     }
 
     /// The source version shown in the ledger: the updated-at stamp when there is one.

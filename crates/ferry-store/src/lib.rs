@@ -1,1 +1,469 @@
-//! ferry-store
+//! # ferry-store
+//!
+//! Everything Ferry must remember, behind one trait ([`Store`]) with two implementations that
+//! pass the same test suite: SQLite (the embedded default: one file, WAL) and PostgreSQL (when
+//! several Ferry processes share the work).
+//!
+//! What it holds:
+//! - **cursors**: where each flow's source reading stands;
+//! - **xref**: (flow, source id) ↔ business key ↔ target id, with the hash of what we last read
+//!   and last wrote, so re-runs and echoes write nothing;
+//! - **ledger**: the append-only trail of every write attempt and its outcome;
+//! - **dead letters**: records that failed for good, with payload and error, until an operator
+//!   replays or skips them;
+//! - **queue**: the durable queue of work items (sync this id, replay this dead letter), in the
+//!   same database so that enqueue and state changes commit together;
+//! - **runs**: one row per flow run with its counts, for `ferry status`.
+//!
+//! The engine's unit of durability is [`Commit`]: cursor, xref, ledger, dead letters and queue
+//! acknowledgements of one batch land in one transaction or not at all.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+mod sql;
+
+pub use sql::{SqlStore, open};
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be reached or refused the statement.
+    #[error("state store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The store URL is not one we support.
+    #[error("state store: unsupported URL `{0}` (use sqlite://path or postgres://…)")]
+    UnsupportedUrl(String),
+    /// A row that should exist does not.
+    #[error("state store: {0}")]
+    NotFound(String),
+    /// A stored value could not be decoded.
+    #[error("state store: corrupt value: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Store errors are transient when the database is unreachable or busy.
+    pub fn kind(&self) -> ferry_model::ErrorKind {
+        match self {
+            StoreError::Database(e) if is_transient(e) => ferry_model::ErrorKind::Retryable,
+            _ => ferry_model::ErrorKind::Fatal,
+        }
+    }
+}
+
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08")
+                || code.starts_with("40")
+                || code.starts_with("57P")
+                || code == "5"
+                || code == "6"
+                || db.message().contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
+/// The result type of store calls.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The cross-reference of one source record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Xref {
+    /// The flow.
+    pub flow: String,
+    /// The record's id in the source system.
+    pub source_id: String,
+    /// The business key value (after mapping), if the record ever mapped.
+    pub key: Option<String>,
+    /// The record's id in the target system, once written.
+    pub target_id: Option<String>,
+    /// Hash of the source record's fields when last read.
+    pub read_hash: Option<String>,
+    /// Hash of the mapped payload last written to the target.
+    pub written_hash: Option<String>,
+    /// The source version (updated-at) last read.
+    pub source_version: Option<String>,
+    /// When this row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What happened to one record in one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Written for the first time.
+    Created,
+    /// Written over an earlier version.
+    Updated,
+    /// Nothing to write: the mapped payload equals what was last written.
+    Unchanged,
+    /// Failed; will be retried.
+    Failed,
+    /// Failed for good; now a dead letter.
+    DeadLettered,
+    /// An operator skipped the dead letter.
+    Skipped,
+    /// Deleted at the source.
+    Deleted,
+}
+
+impl Outcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Failed => "failed",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Skipped => "skipped",
+            Outcome::Deleted => "deleted",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "created" => Outcome::Created,
+            "updated" => Outcome::Updated,
+            "unchanged" => Outcome::Unchanged,
+            "failed" => Outcome::Failed,
+            "dead_lettered" => Outcome::DeadLettered,
+            "skipped" => Outcome::Skipped,
+            "deleted" => Outcome::Deleted,
+            _ => return None,
+        })
+    }
+}
+
+/// One ledger entry: one attempt on one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Assigned by the store (0 before it is stored).
+    pub id: i64,
+    /// The flow.
+    pub flow: String,
+    /// The record's source id.
+    pub source_id: String,
+    /// The business key, when the record mapped.
+    pub key: Option<String>,
+    /// The run it belonged to, if any.
+    pub run_id: Option<i64>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What caused it: `poll`, `cron`, `manual`, `sync --id`, `replay`, …
+    pub trigger: String,
+    /// The result.
+    pub outcome: Outcome,
+    /// Attempt number for this record (1 for the first try).
+    pub attempt: u32,
+    /// The target id after the attempt.
+    pub target_id: Option<String>,
+    /// The written hash before the attempt.
+    pub before_hash: Option<String>,
+    /// The written hash after the attempt.
+    pub after_hash: Option<String>,
+    /// The source version read.
+    pub source_version: Option<String>,
+    /// For failures: the error kind (`validation`, `retryable`, …).
+    pub error_kind: Option<String>,
+    /// For failures: the message.
+    pub error: Option<String>,
+}
+
+/// A dead letter's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterState {
+    /// Waiting for an operator.
+    Open,
+    /// Sent back to the queue; resolved when it succeeds.
+    Replayed,
+    /// An operator chose to drop it.
+    Skipped,
+    /// A later attempt delivered the record.
+    Resolved,
+}
+
+impl DeadLetterState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterState::Open => "open",
+            DeadLetterState::Replayed => "replayed",
+            DeadLetterState::Skipped => "skipped",
+            DeadLetterState::Resolved => "resolved",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "open" => DeadLetterState::Open,
+            "replayed" => DeadLetterState::Replayed,
+            "skipped" => DeadLetterState::Skipped,
+            "resolved" => DeadLetterState::Resolved,
+            _ => return None,
+        })
+    }
+}
+
+/// A record that failed for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Assigned by the store.
+    pub id: i64,
+    /// The flow.
+    pub flow: String,
+    /// The record's source id.
+    pub source_id: String,
+    /// The business key, when known.
+    pub key: Option<String>,
+    /// The source record as read (a `ferry_model::Record` as JSON), so nothing is lost.
+    pub payload: Value,
+    /// The error kind.
+    pub error_kind: String,
+    /// The error message, naming flow, record, field and reason.
+    pub error: String,
+    /// Attempts made before giving up.
+    pub attempts: u32,
+    /// Its state.
+    pub state: DeadLetterState,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its state last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A dead letter to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDeadLetter {
+    /// The record's source id.
+    pub source_id: String,
+    /// The business key, when known.
+    pub key: Option<String>,
+    /// The source record as read.
+    pub payload: Value,
+    /// The error kind.
+    pub error_kind: String,
+    /// The error message.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// A queued unit of work: bring one source record to the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueItem {
+    /// Assigned by the store.
+    pub id: i64,
+    /// The flow.
+    pub flow: String,
+    /// The record's source id.
+    pub source_id: String,
+    /// What asked for it (`sync --id`, `replay`, `webhook`, `retry`).
+    pub trigger: String,
+    /// A record to use instead of fetching the source (an edited dead letter); usually null.
+    pub payload: Option<Value>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Earliest time to (re)try.
+    pub available_at: DateTime<Utc>,
+    /// The last error, when it was retried.
+    pub last_error: Option<String>,
+    /// The dead letter it replays, if any.
+    pub dead_letter_id: Option<i64>,
+}
+
+/// A work item to enqueue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewQueueItem {
+    /// The flow.
+    pub flow: String,
+    /// The record's source id.
+    pub source_id: String,
+    /// What asked for it.
+    pub trigger: String,
+    /// A record to use instead of fetching the source.
+    pub payload: Option<Value>,
+    /// The dead letter it replays, if any.
+    pub dead_letter_id: Option<i64>,
+}
+
+/// An xref row to insert or replace (by flow + source id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XrefUpdate {
+    /// The record's source id.
+    pub source_id: String,
+    /// The business key.
+    pub key: Option<String>,
+    /// The target id.
+    pub target_id: Option<String>,
+    /// Hash of the source fields read.
+    pub read_hash: Option<String>,
+    /// Hash of the payload written.
+    pub written_hash: Option<String>,
+    /// Source version read.
+    pub source_version: Option<String>,
+}
+
+/// Everything one batch changes, committed in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Commit {
+    /// The flow's new cursor (unchanged when `None`).
+    pub cursor: Option<String>,
+    /// xref rows to insert or replace.
+    pub xrefs: Vec<XrefUpdate>,
+    /// Ledger entries to append (their `id` is ignored).
+    pub ledger: Vec<LedgerEntry>,
+    /// Dead letters to create.
+    pub dead_letters: Vec<NewDeadLetter>,
+    /// Queue items finished (deleted).
+    pub acked: Vec<i64>,
+    /// Source ids delivered in this batch: their open or replayed dead letters become resolved.
+    pub delivered: Vec<String>,
+}
+
+/// Counts of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Records read from the source.
+    pub read: u64,
+    /// Records created in the target.
+    pub created: u64,
+    /// Records updated in the target.
+    pub updated: u64,
+    /// Records skipped because nothing changed.
+    pub unchanged: u64,
+    /// Records that failed (dead-lettered or left for retry).
+    pub failed: u64,
+}
+
+impl RunStats {
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: &RunStats) {
+        self.read += other.read;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+    }
+}
+
+/// One run of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Assigned by the store.
+    pub id: i64,
+    /// The flow.
+    pub flow: String,
+    /// What started it.
+    pub trigger: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended (`None` while running, or if the process died).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its counts.
+    pub stats: RunStats,
+    /// Why it stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// What the store knows of one flow, for `ferry status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowState {
+    /// The flow.
+    pub flow: String,
+    /// Its cursor.
+    pub cursor: Option<String>,
+    /// Records in its xref.
+    pub records: u64,
+    /// Queue items waiting.
+    pub queued: u64,
+    /// Open dead letters.
+    pub dead_letters: u64,
+    /// The last run.
+    pub last_run: Option<Run>,
+}
+
+/// Filters for listing dead letters.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    /// Only this flow.
+    pub flow: Option<String>,
+    /// Only these states (default: open).
+    pub states: Vec<DeadLetterState>,
+    /// At most this many (default 100).
+    pub limit: Option<u32>,
+}
+
+/// Ferry's state store. See the crate docs.
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Creates or upgrades the schema. Idempotent.
+    async fn migrate(&self) -> Result<()>;
+
+    /// The flow's cursor.
+    async fn cursor(&self, flow: &str) -> Result<Option<String>>;
+    /// Forgets the flow's cursor (the next read starts from the beginning).
+    async fn reset_cursor(&self, flow: &str) -> Result<()>;
+
+    /// xref rows of these source ids (missing ids are absent from the map).
+    async fn xrefs(&self, flow: &str, source_ids: &[String]) -> Result<HashMap<String, Xref>>;
+    /// xref rows whose business key is `key` (one per flow that knows it), across flows when
+    /// `flow` is `None`.
+    async fn xrefs_by_key(&self, flow: Option<&str>, key: &str) -> Result<Vec<Xref>>;
+
+    /// Applies one batch atomically.
+    async fn commit(&self, flow: &str, commit: Commit) -> Result<()>;
+
+    /// Adds work items; returns their ids.
+    async fn enqueue(&self, items: &[NewQueueItem]) -> Result<Vec<i64>>;
+    /// Leases up to `max` available items of `flow` for `lease`, oldest first, never two of the
+    /// same source id at once (per-key order) and never one leased by someone else.
+    async fn lease(&self, flow: &str, max: usize, lease: Duration) -> Result<Vec<QueueItem>>;
+    /// Gives a leased item back for a later try: attempts + 1, available at `at`.
+    async fn retry_later(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()>;
+    /// Ends every lease held on `flow`'s items (used when shutting down: the work is requeued).
+    async fn release_leases(&self, flow: &str) -> Result<u64>;
+    /// Items waiting (leased or not), for one flow or all.
+    async fn queue_depth(&self, flow: Option<&str>) -> Result<u64>;
+
+    /// Dead letters matching the filter, newest first.
+    async fn dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>>;
+    /// One dead letter.
+    async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>>;
+    /// Marks an open dead letter replayed and enqueues it, in one transaction (with `payload`
+    /// as the record to use, when an operator edited it). Returns the queue item id.
+    async fn replay_dead_letter(
+        &self,
+        id: i64,
+        trigger: &str,
+        payload: Option<Value>,
+    ) -> Result<i64>;
+    /// Marks an open dead letter skipped and records it in the ledger.
+    async fn skip_dead_letter(&self, id: i64, trigger: &str) -> Result<()>;
+
+    /// Ledger entries of a business key or source id, oldest first (all flows when `None`).
+    async fn ledger(&self, flow: Option<&str>, key_or_id: &str) -> Result<Vec<LedgerEntry>>;
+
+    /// Records the start of a run; returns its id.
+    async fn start_run(&self, flow: &str, trigger: &str) -> Result<i64>;
+    /// Records the end of a run.
+    async fn finish_run(&self, run_id: i64, stats: &RunStats, error: Option<&str>) -> Result<()>;
+    /// The state of each flow the store knows of (flows with no state are absent).
+    async fn flow_states(&self) -> Result<Vec<FlowState>>;
+}

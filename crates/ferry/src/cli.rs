@@ -19,7 +19,12 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArg {
     /// The configuration file.
-    #[arg(short = 'c', long = "config", env = "FERRY_CONFIG", default_value = "ferry.yaml")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "FERRY_CONFIG",
+        default_value = "ferry.yaml"
+    )]
     pub config: PathBuf,
 }
 

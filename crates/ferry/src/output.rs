@@ -10,7 +10,11 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// A plain text table with left-aligned columns sized to their content (CJK counted as two).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let width = |s: &str| s.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum::<usize>();
+    let width = |s: &str| {
+        s.chars()
+            .map(|c| if is_wide(c) { 2 } else { 1 })
+            .sum::<usize>()
+    };
     let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -44,5 +48,12 @@ fn is_wide(c: char) -> bool {
 
 /// Shortens text to `max` characters with an ellipsis.
 pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_owned() } else { format!("{}…", s.chars().take(max.saturating_sub(1)).collect::<String>()) }
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!(
+            "{}…",
+            s.chars().take(max.saturating_sub(1)).collect::<String>()
+        )
+    }
 }

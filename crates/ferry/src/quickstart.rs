@@ -28,14 +28,20 @@ pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<E
         generate(dir, customers).await?;
         std::fs::write(&config, CONFIG)?;
     } else {
-        eprintln!("Using the demo workspace in {} (delete it to start over).", dir.display());
+        eprintln!(
+            "Using the demo workspace in {} (delete it to start over).",
+            dir.display()
+        );
     }
     let ws = workspace::open(&config).await?;
     let cancel = workspace::shutdown_token();
     let mut reports = Vec::new();
     for flow in ws.engine.flows() {
         let spinner = Spinner::new(&flow.name, None);
-        let report = ws.engine.sync(&flow.name, &SyncOptions::default(), &spinner, &cancel).await;
+        let report = ws
+            .engine
+            .sync(&flow.name, &SyncOptions::default(), &spinner, &cancel)
+            .await;
         spinner.finish();
         reports.push(report.map_err(|e| anyhow::anyhow!("{e}"))?);
     }
@@ -43,34 +49,67 @@ pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<E
     print!("{}", summary_table(&reports));
     let failed: u64 = reports.iter().map(|r| r.stats.failed).sum();
     let cfg = config.display();
-    println!("\nThe CRM is {0}/crm.db, the ERP is {0}/erp.db (open them with any SQLite tool).", dir.display());
+    println!(
+        "\nThe CRM is {0}/crm.db, the ERP is {0}/erp.db (open them with any SQLite tool).",
+        dir.display()
+    );
     if failed > 0 {
-        println!("{failed} record(s) were refused by validation (bad e-mail or tax id) and wait in dead letters.");
+        println!(
+            "{failed} record(s) were refused by validation (bad e-mail or tax id) and wait in dead letters."
+        );
     }
     println!("\nTry next:");
     println!("  ferry status -c {cfg}                   # flows, records, queue and dead letters");
-    println!("  ferry dlq list -c {cfg}                 # why records failed, with file, field and reason");
+    println!(
+        "  ferry dlq list -c {cfg}                 # why records failed, with file, field and reason"
+    );
     println!("  ferry ledger -c {cfg} --key C000042      # everything Ferry did with one customer");
-    println!("  ferry sync customers -c {cfg}           # a second run writes nothing: nothing changed");
-    println!("  sqlite3 {}/crm.db \"UPDATE customers SET email='fixed@example.com', updated_at=datetime('now') WHERE email LIKE '%@@%'\"", dir.display());
-    println!("  ferry dlq replay --all -c {cfg}         # after fixing the data, deliver the dead letters");
-    println!("  ferry check {cfg}                       # validate a config and point at the line that is wrong");
+    println!(
+        "  ferry sync customers -c {cfg}           # a second run writes nothing: nothing changed"
+    );
+    println!(
+        "  sqlite3 {}/crm.db \"UPDATE customers SET email='fixed@example.com', updated_at=datetime('now') WHERE email LIKE '%@@%'\"",
+        dir.display()
+    );
+    println!(
+        "  ferry dlq replay --all -c {cfg}         # after fixing the data, deliver the dead letters"
+    );
+    println!(
+        "  ferry check {cfg}                       # validate a config and point at the line that is wrong"
+    );
     if no_serve {
         return Ok(ExitCode::SUCCESS);
     }
-    println!("\nFerry keeps running these flows (polling every 5 s); change crm.db and watch. Ctrl-C to stop.");
+    println!(
+        "\nFerry keeps running these flows (polling every 5 s); change crm.db and watch. Ctrl-C to stop."
+    );
     ws.engine.clone().run(cancel).await;
     Ok(ExitCode::SUCCESS)
 }
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "Schmidt", "García", "Smith"];
-const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "Anna", "Luis", "John"];
-const COMPANY: &[&str] = &["科技有限公司", "贸易有限公司", "制造有限公司", "GmbH", "S.L.", "Ltd."];
-const CITIES: &[&str] = &["上海", "北京", "深圳", "杭州", "成都", "Berlin", "Madrid", "London"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "Schmidt", "García", "Smith",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "Anna", "Luis", "John",
+];
+const COMPANY: &[&str] = &[
+    "科技有限公司",
+    "贸易有限公司",
+    "制造有限公司",
+    "GmbH",
+    "S.L.",
+    "Ltd.",
+];
+const CITIES: &[&str] = &[
+    "上海", "北京", "深圳", "杭州", "成都", "Berlin", "Madrid", "London",
+];
 const STATUS: &[&str] = &["潜在客户", "已成交", "已成交", "已成交", "已停用"];
 const ORDER_STATUS: &[&str] = &["草稿", "已确认", "已确认", "已发货", "已开票"];
 const USCC_CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// A valid unified social credit code for a number (deterministic, with its check digit).
 fn uscc(n: u32) -> String {
@@ -80,7 +119,11 @@ fn uscc(n: u32) -> String {
         body.push(USCC_CHARS[(x % 31) as usize]);
         x /= 31;
     }
-    let sum: u32 = body.iter().zip(USCC_WEIGHTS).map(|(c, w)| USCC_CHARS.iter().position(|d| d == c).unwrap_or(0) as u32 * w).sum();
+    let sum: u32 = body
+        .iter()
+        .zip(USCC_WEIGHTS)
+        .map(|(c, w)| USCC_CHARS.iter().position(|d| d == c).unwrap_or(0) as u32 * w)
+        .sum();
     let check = (31 - sum % 31) % 31;
     body.push(USCC_CHARS[check as usize]);
     String::from_utf8(body).unwrap_or_default()
@@ -100,7 +143,11 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<()> {
     let products = (customers / 5).max(10);
     let orders = customers * 2;
     let now = chrono::Utc::now();
-    let stamp = |rng: &mut StdRng| (now - chrono::Duration::seconds(rng.random_range(60..86_400 * 30))).format("%Y-%m-%d %H:%M:%S").to_string();
+    let stamp = |rng: &mut StdRng| {
+        (now - chrono::Duration::seconds(rng.random_range(60..86_400 * 30)))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
 
     let mut crm = open(&dir.join("crm.db")).await?;
     sqlx::raw_sql(
@@ -116,11 +163,23 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<()> {
     .await?;
     let mut tx = crm.begin().await?;
     for i in 1..=customers {
-        let person = format!("{}{}", SURNAMES[rng.random_range(0..SURNAMES.len())], GIVEN[rng.random_range(0..GIVEN.len())]);
+        let person = format!(
+            "{}{}",
+            SURNAMES[rng.random_range(0..SURNAMES.len())],
+            GIVEN[rng.random_range(0..GIVEN.len())]
+        );
         let name = format!("{}{}", person, COMPANY[rng.random_range(0..COMPANY.len())]);
         // One customer in 200 has a broken e-mail, to show dead letters.
-        let email = if i % 200 == 7 { format!("sales{i}@@example") } else { format!("sales{i}@example.com") };
-        let credit = format!("{}.{:02}", rng.random_range(1_000..500_000), rng.random_range(0..100));
+        let email = if i % 200 == 7 {
+            format!("sales{i}@@example")
+        } else {
+            format!("sales{i}@example.com")
+        };
+        let credit = format!(
+            "{}.{:02}",
+            rng.random_range(1_000..500_000),
+            rng.random_range(0..100)
+        );
         let currency = if i % 10 == 0 { "USD" } else { "CNY" };
         sqlx::query("INSERT INTO customers VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
             .bind(i64::from(i))
@@ -144,7 +203,11 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<()> {
             .bind(i64::from(i))
             .bind(format!("SO{i:07}"))
             .bind(format!("C{customer:06}"))
-            .bind((now - chrono::Duration::days(rng.random_range(0..365))).format("%Y-%m-%d").to_string())
+            .bind(
+                (now - chrono::Duration::days(rng.random_range(0..365)))
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            )
             .bind(ORDER_STATUS[rng.random_range(0..ORDER_STATUS.len())])
             .bind("CNY")
             .bind(stamp(&mut rng))
@@ -157,7 +220,11 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<()> {
                 .bind(i64::from(i))
                 .bind(format!("P{:05}", rng.random_range(1..=products)))
                 .bind(rng.random_range(1..50).to_string())
-                .bind(format!("{}.{:02}", rng.random_range(5..2_000), rng.random_range(0..100)))
+                .bind(format!(
+                    "{}.{:02}",
+                    rng.random_range(5..2_000),
+                    rng.random_range(0..100)
+                ))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -184,7 +251,11 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<()> {
             .bind(format!("P{i:05}"))
             .bind(format!("产品 {i} Product"))
             .bind(if i % 3 == 0 { "box" } else { "pcs" })
-            .bind(format!("{}.{:02}", rng.random_range(5..2_000), rng.random_range(0..100)))
+            .bind(format!(
+                "{}.{:02}",
+                rng.random_range(5..2_000),
+                rng.random_range(0..100)
+            ))
             .bind(i64::from(i % 50 == 0))
             .bind(stamp(&mut rng))
             .execute(&mut *tx)

@@ -17,13 +17,20 @@ pub struct Workspace {
 /// Loads and checks the config, builds the flows and opens (and migrates) the store.
 pub async fn open(path: &Path) -> anyhow::Result<Workspace> {
     let loaded = ferry_model::config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let url = store_url(&loaded)?;
-    let store = ferry_store::open(&url)
-        .await
-        .with_context(|| format!("opening the state store {}", loaded.redact(&redact_url(&url))))?;
+    let store = ferry_store::open(&url).await.with_context(|| {
+        format!(
+            "opening the state store {}",
+            loaded.redact(&redact_url(&url))
+        )
+    })?;
     store.migrate().await.context("preparing the state store")?;
-    Ok(Workspace { loaded, engine: Arc::new(Engine::new(assembly, store)) })
+    Ok(Workspace {
+        loaded,
+        engine: Arc::new(Engine::new(assembly, store)),
+    })
 }
 
 /// The store URL: `store.url`, or an SQLite file in the data dir.
@@ -35,7 +42,8 @@ pub fn store_url(loaded: &LoadedConfig) -> anyhow::Result<String> {
         return Ok(url.clone());
     }
     let dir = loaded.data_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the data dir {}", dir.display()))?;
     Ok(format!("sqlite://{}", dir.join("ferry.db").display()))
 }
 
@@ -94,7 +102,13 @@ async fn wait_for_signal() {
 mod tests {
     #[test]
     fn passwords_are_masked() {
-        assert_eq!(super::redact_url("postgres://u:secret@h:5432/db"), "postgres://u:****@h:5432/db");
-        assert_eq!(super::redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:****@h:5432/db"
+        );
+        assert_eq!(
+            super::redact_url("sqlite:///tmp/x.db"),
+            "sqlite:///tmp/x.db"
+        );
     }
 }

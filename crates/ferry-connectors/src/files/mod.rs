@@ -1,14 +1,266 @@
-//! Placeholder, replaced by the real connector.
-use std::sync::Arc;
-use serde_json::{Map, Value};
-use crate::{BuildContext, Connector, ConnectorFactory, ConnectorSchemas, SettingsIssues};
+//! # The `files` connector: a folder of CSV and XLSX files
+//!
+//! Chinese and other ERPs often talk through files: an export folder the ERP fills, an
+//! import folder it reads. A `files` system is one such folder.
+//!
+//! ```yaml
+//! systems:
+//!   inbox:
+//!     kind: files
+//!     dir: ./exchange/inbox        # relative to the config file; created on the first write
+//!
+//! flows:
+//!   customers-in:
+//!     entity: customer
+//!     source:
+//!       system: inbox
+//!       pattern: "customers*.csv"  # `*` any run of characters, `?` one; case-insensitive
+//!       encoding: auto             # utf-8 | gbk | gb18030 | auto (default)
+//!       delimiter: ","             # default `,`; `tab` for tab
+//!       header_row: 1              # default 1; lines above are skipped (report titles)
+//!       id: 客户编码                # the column with the record id (header or renamed field)
+//!       columns: { 客户编码: code, 客户名称: name, 信用额度: credit_limit }
+//!       types: { credit_limit: decimal, 建档日期: date, active: bool }
+//!   orders-in:
+//!     source: { system: inbox, pattern: "orders_*.xlsx", sheet: 订单, id: order_no }
+//!   customers-out:
+//!     target:
+//!       system: outbox
+//!       file: "customers-{date}.csv" # `{date}` YYYY-MM-DD, `{timestamp}` YYYYMMDDTHHMMSS
+//!       columns: [code, name, { credit_limit: 信用额度 }, lines]
+//!       encoding: utf-8-bom        # utf-8 (default) | utf-8-bom (for Excel) | gbk
+//!       delimiter: ","
+//! ```
+//!
+//! ## Reading
+//!
+//! - **Which files.** Files of `dir` (not sub-folders) whose name matches `pattern`; hidden
+//!   files (`.name`, including this connector's own `.part` files) and Excel lock files
+//!   (`~$name`) are ignored. `format` is `csv` or `xlsx`, by default from each file's
+//!   extension (`.csv`, `.xlsx`, `.xlsm`).
+//! - **Change detection.** The cursor lists each file imported with its size, modification
+//!   time and SHA-256. A read takes the files that are new or whose content hash changed (a
+//!   file only touched, same bytes, is not read again) and imports them in (mtime, name)
+//!   order, each whole, records in file order. A changed file is re-imported whole; the
+//!   engine's record hashes skip the rows that did not change. Files that disappear are
+//!   dropped from the cursor.
+//! - **Paging.** A page ends inside a file when `limit` is reached; the cursor then holds
+//!   `{file, hash, row}` and the next read re-opens the file and skips `row` data rows
+//!   (rows are streamed, never loaded all at once; at most one page of records is held).
+//!   When the file's hash is no longer `hash`, the file starts again at row 0. `more` is
+//!   `false` once every file is done.
+//! - **Cursor format** (JSON, opaque to the engine):
+//!   `{"v":1,"done":{"customers-1.csv":{"size":1834,"mtime":"2025-01-31T08:00:00.123456789Z","hash":"<sha256 hex>"}},"current":{"file":"customers-2.csv","hash":"<sha256 hex>","row":1000}}`.
+//! - **Records.** `Record.id` is the id column's text (trimmed); `updated_at` is the file's
+//!   modification time. Field names are the headers, renamed by `columns`; an empty header
+//!   cell is named `column_<n>` and a repeated header `<name>_2`, `<name>_3`… CSV cells stay
+//!   text (`""` when empty). XLSX cells become text too: numbers without float noise
+//!   (`1234.5` stays `"1234.5"`, 15 significant digits like Excel shows), dates as
+//!   `YYYY-MM-DD`, date-times as `YYYY-MM-DDTHH:MM:SS` (Excel stores no time zone, so none is
+//!   added), booleans as `"true"`/`"false"`. A column named in `types` is parsed: `integer` → JSON
+//!   number, `decimal` → decimal string (`"1234.50"`, scale kept), `date` → `YYYY-MM-DD`
+//!   (also read from `YYYY/MM/DD`, `YYYY.MM.DD`, `YYYYMMDD`, `YYYY年MM月DD日`), `bool` → JSON
+//!   boolean (`true/false`, `yes/no`, `y/n`, `1/0`, `是/否`); an empty typed cell is `null`.
+//!   Rows whose cells are all empty are skipped.
+//! - **Encodings.** `auto` reads UTF-8 (with or without BOM; the BOM never reaches the first
+//!   header) when the file has a BOM or is valid UTF-8 — or nearly: many more valid
+//!   multi-byte characters than bad sequences, so one damaged byte is reported rather than
+//!   turning the file into mojibake — and GB18030 (a superset of GBK) otherwise. Set
+//!   `encoding` explicitly when a file is ambiguous.
+//!
+//! ## Bad rows and bad files: the `_error` convention
+//!
+//! Nothing in a file stops the import, and nothing is dropped silently. A row that cannot be
+//! read — bytes that do not decode, a cell that does not parse as its `types:` entry, an
+//! Excel error cell (`#N/A`), more values than header columns, or an empty id — is returned as
+//! a record whose `fields` hold the row's **raw cell text** under the field names plus a field
+//! **`_error`** naming file, line and column, e.g.
+//! `customers.csv line 17, column "credit_limit": "12,5x" is not a decimal` (XLSX says
+//! `book.xlsx row 17`; several problems of one row are joined with `; `). Its id is the id
+//! cell's text, or `<file>:<line>` when that is empty. A file that cannot be used at all (not
+//! a workbook, no such sheet, no id column, a `columns`/`types` entry naming a column the file
+//! lacks) is one record with id `<file>` and fields `_file` and `_error`, and the next files
+//! are still read. The engine dead-letters every record carrying `_error`; once the file is
+//! fixed (new hash) it is read again.
+//!
+//! `fetch(ids)` reads every matching file in (mtime, name) order and returns the last row
+//! seen for each id (later files and later rows win); ids not found come back deleted.
+//!
+//! ## Writing
+//!
+//! - `file` is the output name template; its extension picks CSV or XLSX. `{date}` and
+//!   `{timestamp}` are filled in (local time) for each batch.
+//! - `columns` is required and fixes the column order: each item is a field name (also the
+//!   header) or `{field: header}`. It must include the flow's business key field. A dotted name (`extra.wechat`) also reaches into nested
+//!   objects. Missing and `null` fields are empty cells; arrays and objects (order `lines`) are
+//!   written as JSON text.
+//! - **CSV** appends each batch to the file: a new file appears whole (header and first batch
+//!   written to `.<name>.part`, synced, renamed); later batches are appended with a single
+//!   write and an fsync. Before appending, the file's header must equal ours (else the batch
+//!   fails: fatal) and a torn last line left by a crash is cut off. Lines end in CRLF. A file
+//!   sink does not update rows in place: a record written twice appears twice, and the last
+//!   line of a key is its latest state — the same rule `fetch` applies when reading. With
+//!   `encoding: gbk`, a record holding a character GBK cannot encode is refused (naming the
+//!   field), the rest of the batch is written. `utf-8-bom` writes the BOM once, at the start.
+//! - **XLSX** cannot be appended to safely, so each batch becomes its own workbook
+//!   `<name>-<n>.xlsx` (`n` = 1 + the highest existing), written aside and renamed. Strings
+//!   are written as text (decimal strings stay exact), JSON numbers as numbers, booleans as
+//!   booleans. A record with a text longer than Excel's 32,767 characters is refused.
+//! - `Written.target_id` is `<file name>#<key>`.
+//!
+//! `discover()` lists every `.csv`/`.xlsx` file of `dir` with its header columns (type
+//! `text`); CSV delimiters are guessed among `,` `;` tab `|`; each sheet of a workbook with
+//! several sheets is listed as `<file>#<sheet>`.
 
-/// Factory.
+mod config;
+mod csv;
+mod decode;
+mod rows;
+mod sink;
+mod source;
+mod xlsx;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_model::ConnectorError;
+use serde_json::{Map, Value};
+
+pub use config::{
+    ColumnItem, ColumnType, Format, ReadEncoding, SourceOptions, SystemSettings, TargetOptions,
+    WriteEncoding,
+};
+pub use source::Cursor;
+
+use crate::{
+    BuildContext, Connector, ConnectorFactory, ConnectorSchemas, FieldInfo, ObjectInfo,
+    SettingsIssues, Sink, SinkContext, Source,
+};
+
+/// Makes `files` connectors.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct FilesFactory;
 
 impl ConnectorFactory for FilesFactory {
-    fn kind(&self) -> &'static str { "files" }
-    fn summary(&self) -> &'static str { "" }
-    fn schemas(&self) -> ConnectorSchemas { unimplemented!() }
-    fn build(&self, _ctx: &BuildContext, _settings: &Map<String, Value>) -> Result<Arc<dyn Connector>, SettingsIssues> { unimplemented!() }
+    fn kind(&self) -> &'static str {
+        "files"
+    }
+
+    fn summary(&self) -> &'static str {
+        "A folder of CSV/XLSX files: imports new or changed files (UTF-8 or GBK), exports CSV or XLSX"
+    }
+
+    fn schemas(&self) -> ConnectorSchemas {
+        ConnectorSchemas {
+            system: schemars::schema_for!(SystemSettings),
+            source: schemars::schema_for!(SourceOptions),
+            target: schemars::schema_for!(TargetOptions),
+        }
+    }
+
+    fn build(
+        &self,
+        ctx: &BuildContext,
+        settings: &Map<String, Value>,
+    ) -> Result<Arc<dyn Connector>, SettingsIssues> {
+        let settings = config::parse_system(settings)?;
+        Ok(Arc::new(FilesConnector {
+            system: ctx.system.clone(),
+            dir: ctx.resolve(&settings.dir),
+        }))
+    }
+}
+
+/// One folder.
+#[derive(Debug, Clone)]
+pub struct FilesConnector {
+    system: String,
+    dir: PathBuf,
+}
+
+impl FilesConnector {
+    /// The folder, resolved.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+#[async_trait]
+impl Connector for FilesConnector {
+    fn source(&self, options: &Map<String, Value>) -> Result<Arc<dyn Source>, SettingsIssues> {
+        let spec = config::parse_source(options)?;
+        Ok(Arc::new(source::FilesSource {
+            dir: self.dir.clone(),
+            spec: Arc::new(spec),
+        }))
+    }
+
+    fn sink(
+        &self,
+        options: &Map<String, Value>,
+        ctx: &SinkContext,
+    ) -> Result<Arc<dyn Sink>, SettingsIssues> {
+        let spec = config::parse_target(options)?;
+        if !spec
+            .columns
+            .iter()
+            .any(|(field, _)| *field == ctx.key_field)
+        {
+            let message = format!(
+                "must include the business key `{}`: without it the file cannot be matched back to its records",
+                ctx.key_field
+            );
+            return Err(vec![ferry_model::config::ConfigIssue::new(
+                ["columns"],
+                message,
+            )]);
+        }
+        Ok(Arc::new(sink::FilesSink {
+            dir: self.dir.clone(),
+            spec,
+            lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    async fn discover(&self) -> Result<Vec<ObjectInfo>, ConnectorError> {
+        let dir = self.dir.clone();
+        let system = self.system.clone();
+        source::blocking(move || {
+            let files = source::list_files(&dir, |name| Format::from_name(name).is_some())?;
+            let mut objects = Vec::new();
+            for file in files {
+                let sheets = match source::headers_of(&file) {
+                    Ok(sheets) => sheets,
+                    Err(rows::ReadError::Io(e)) => return Err(source::io_error(&format!("cannot read {}", file.name), &e)),
+                    Err(rows::ReadError::File(message)) => {
+                        tracing::warn!(system = %system, file = %file.name, "discover skips a file: {message}");
+                        continue;
+                    }
+                };
+                let several = sheets.len() > 1;
+                for (sheet, headers) in sheets {
+                    let name = match sheet {
+                        Some(sheet) if several => format!("{}#{sheet}", file.name),
+                        _ => file.name.clone(),
+                    };
+                    let fields = headers
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, h)| FieldInfo {
+                            name: if h.is_empty() { format!("column_{}", i + 1) } else { h },
+                            ty: "text".into(),
+                            nullable: true,
+                        })
+                        .collect();
+                    objects.push(ObjectInfo { name, fields });
+                }
+            }
+            Ok(objects)
+        })
+        .await
+    }
 }

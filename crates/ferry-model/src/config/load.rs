@@ -18,11 +18,17 @@ pub struct ConfigIssue {
 impl ConfigIssue {
     /// An issue at a path given as string slices.
     pub fn new<const N: usize>(path: [&str; N], message: impl Into<String>) -> Self {
-        Self { path: path.iter().map(|s| (*s).to_owned()).collect(), message: message.into() }
+        Self {
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+            message: message.into(),
+        }
     }
     /// An issue at an owned path.
     pub fn at(path: Vec<String>, message: impl Into<String>) -> Self {
-        Self { path, message: message.into() }
+        Self {
+            path,
+            message: message.into(),
+        }
     }
     /// The dotted key path.
     pub fn dotted(&self) -> String {
@@ -59,26 +65,65 @@ pub struct LoadedConfig {
 /// Reads, interpolates and parses a config file; runs the offline checks of [`Config::validate`].
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        problems: vec![format!("{}: cannot read the config file: {e}", path.display())],
+        problems: vec![format!(
+            "{}: cannot read the config file: {e}",
+            path.display()
+        )],
     })?;
     load_str(path, &text)
 }
 
 /// As [`load`], from text already read (`path` is used for messages and relative paths).
 pub fn load_str(path: &Path, raw: &str) -> Result<LoadedConfig, ConfigError> {
+    let loaded = parse_str(path, raw)?;
+    let issues = loaded.config.validate();
+    if issues.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(loaded.error(&issues))
+    }
+}
+
+/// Reads, interpolates and parses a config file without the checks of [`Config::validate`]
+/// (for callers such as `ferry check` that run them together with their own).
+pub fn parse(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![format!(
+            "{}: cannot read the config file: {e}",
+            path.display()
+        )],
+    })?;
+    parse_str(path, &text)
+}
+
+/// As [`parse`], from text already read.
+pub fn parse_str(path: &Path, raw: &str) -> Result<LoadedConfig, ConfigError> {
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
+    let base_dir = if base_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base_dir
+    };
     let (text, secrets) = interpolate(raw, &base_dir).map_err(|(line, message)| ConfigError {
         problems: vec![format!("{}:{line}: {message}", path.display())],
     })?;
     let config: Config = serde_saphyr::from_str(&text).map_err(|e| {
-        let location = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+        let location = e
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
         let message = redact(&first_line(&e.to_string()), &secrets);
-        ConfigError { problems: vec![format!("{}{location}: {message}", path.display())] }
+        ConfigError {
+            problems: vec![format!("{}{location}: {message}", path.display())],
+        }
     })?;
-    let loaded = LoadedConfig { config, path: path.to_path_buf(), base_dir, text, secrets };
-    let issues = loaded.config.validate();
-    if issues.is_empty() { Ok(loaded) } else { Err(loaded.error(&issues)) }
+    Ok(LoadedConfig {
+        config,
+        path: path.to_path_buf(),
+        base_dir,
+        text,
+        secrets,
+    })
 }
 
 fn first_line(s: &str) -> String {
@@ -101,7 +146,9 @@ impl LoadedConfig {
 
     /// A [`ConfigError`] holding every issue, rendered.
     pub fn error(&self, issues: &[ConfigIssue]) -> ConfigError {
-        ConfigError { problems: issues.iter().map(|i| self.render(i)).collect() }
+        ConfigError {
+            problems: issues.iter().map(|i| self.render(i)).collect(),
+        }
     }
 
     /// Masks every interpolated secret in `text` (for messages built from config values).
@@ -118,7 +165,11 @@ impl LoadedConfig {
     /// A path from the config, resolved against the config file's folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
     }
 }
 
@@ -155,14 +206,25 @@ fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (usi
             }
             out.push_str(&rest[..pos]);
             let after = &rest[pos + 2..];
-            let end = after.find('}').ok_or((line_no, "`${` without a closing `}`".to_owned()))?;
+            let end = after
+                .find('}')
+                .ok_or((line_no, "`${` without a closing `}`".to_owned()))?;
             let name = after[..end].trim();
             let value = if let Some(file) = name.strip_prefix("file:") {
                 let p = Path::new(file.trim());
-                let p = if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) };
+                let p = if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    base_dir.join(p)
+                };
                 std::fs::read_to_string(&p)
                     .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                    .map_err(|e| (line_no, format!("cannot read secret file {}: {e}", p.display())))?
+                    .map_err(|e| {
+                        (
+                            line_no,
+                            format!("cannot read secret file {}: {e}", p.display()),
+                        )
+                    })?
             } else {
                 let (var, default) = match name.split_once(":-") {
                     Some((v, d)) => (v.trim(), Some(d)),
@@ -172,7 +234,12 @@ fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (usi
                     (Ok(v), _) => v,
                     (Err(_), Some(d)) => d.to_owned(),
                     (Err(_), None) => {
-                        return Err((line_no, format!("environment variable `{var}` is not set (use `${{{var}:-default}}` for a default)")));
+                        return Err((
+                            line_no,
+                            format!(
+                                "environment variable `{var}` is not set (use `${{{var}:-default}}` for a default)"
+                            ),
+                        ));
                     }
                 }
             };
@@ -208,7 +275,12 @@ fn locate(text: &str, path: &[String]) -> (usize, usize) {
             if min_indent.is_some_and(|min| indent <= min) && i > start {
                 break; // left the parent's block
             }
-            let key = body.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            let key = body
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['"', '\'']);
             if key == segment && body.contains(':') {
                 best = (i + 1, indent + 1);
                 start = i + 1;
@@ -251,24 +323,48 @@ mod tests {
 
     #[test]
     fn unknown_field_points_at_its_line() {
-        let yaml = BASE.replace("      name: name\n", "      name: name\n      emial: mail\n");
+        let yaml = BASE.replace(
+            "      name: name\n",
+            "      name: name\n      emial: mail\n",
+        );
         let problems = issues(&yaml);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].starts_with("ferry.yaml:16:7: flows.customers.mapping.emial: unknown field `emial`"), "{}", problems[0]);
+        assert!(
+            problems[0].starts_with(
+                "ferry.yaml:16:7: flows.customers.mapping.emial: unknown field `emial`"
+            ),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
     fn missing_business_key_and_unknown_system_are_both_reported() {
-        let yaml = BASE.replace("      code: customer_no\n", "").replace("system: erp", "system: erpx");
+        let yaml = BASE
+            .replace("      code: customer_no\n", "")
+            .replace("system: erp", "system: erpx");
         let problems = issues(&yaml);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains(":12:") && p.contains("unknown system `erpx`")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains(":13:5: flows.customers.mapping: missing business key")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(":12:") && p.contains("unknown system `erpx`")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(":13:5: flows.customers.mapping: missing business key")),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn a_typo_in_a_setting_names_line_and_key() {
-        let yaml = BASE.replace("    entity: customer\n", "    entity: customer\n    trigerr: manual\n");
+        let yaml = BASE.replace(
+            "    entity: customer\n",
+            "    entity: customer\n    trigerr: manual\n",
+        );
         let problems = issues(&yaml);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].starts_with("ferry.yaml:11:"), "{}", problems[0]);
@@ -280,17 +376,30 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ferry-model-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("pw"), "s3cr3t-from-file\n").unwrap();
-        let yaml = BASE.replace("url: sqlite://erp.db", "url: postgres://u:${file:pw}@h/db\n    bad: ${FERRY_TEST_UNSET_VAR:-fallback}");
+        let yaml = BASE.replace(
+            "url: sqlite://erp.db",
+            "url: postgres://u:${file:pw}@h/db\n    bad: ${FERRY_TEST_UNSET_VAR:-fallback}",
+        );
         let loaded = load_str(&dir.join("ferry.yaml"), &yaml).unwrap();
-        let url = loaded.config.systems["erp"].settings["url"].as_str().unwrap();
+        let url = loaded.config.systems["erp"].settings["url"]
+            .as_str()
+            .unwrap();
         assert_eq!(url, "postgres://u:s3cr3t-from-file@h/db");
         assert_eq!(loaded.config.systems["erp"].settings["bad"], "fallback");
-        let rendered = loaded.render(&ConfigIssue::new(["systems", "erp", "url"], format!("cannot connect to {url}")));
+        let rendered = loaded.render(&ConfigIssue::new(
+            ["systems", "erp", "url"],
+            format!("cannot connect to {url}"),
+        ));
         assert!(!rendered.contains("s3cr3t"), "{rendered}");
         assert!(rendered.contains("postgres://u:****@h/db"), "{rendered}");
 
         let missing = issues(&BASE.replace("sqlite://crm.db", "${FERRY_TEST_UNSET_VAR}"));
-        assert!(missing[0].starts_with("ferry.yaml:4: environment variable `FERRY_TEST_UNSET_VAR` is not set"), "{missing:?}");
+        assert!(
+            missing[0].starts_with(
+                "ferry.yaml:4: environment variable `FERRY_TEST_UNSET_VAR` is not set"
+            ),
+            "{missing:?}"
+        );
     }
 
     #[test]
@@ -300,8 +409,14 @@ mod tests {
             "      name: { from: a, expr: '.b' }\n      status: { from: s, code_table: nope }\n      credit_limit: { from: c, currency: { from: USD, to: CNY } }\n",
         );
         let problems = issues(&yaml).join("\n");
-        assert!(problems.contains("mapping.name: use only one of `from`, `expr` and `value`"), "{problems}");
-        assert!(problems.contains("mapping.status.code_table: unknown code table `nope`"), "{problems}");
+        assert!(
+            problems.contains("mapping.name: use only one of `from`, `expr` and `value`"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("mapping.status.code_table: unknown code table `nope`"),
+            "{problems}"
+        );
         assert!(problems.contains("no rate for `USD`"), "{problems}");
     }
 }

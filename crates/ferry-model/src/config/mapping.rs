@@ -102,21 +102,29 @@ pub struct FieldRule {
 
 impl FieldRule {
     fn is_only_from(&self) -> bool {
-        let only = FieldRule { from: self.from.clone(), ..FieldRule::default() };
+        let only = FieldRule {
+            from: self.from.clone(),
+            ..FieldRule::default()
+        };
         serde_json::to_value(self).ok() == serde_json::to_value(&only).ok()
     }
 }
 
 /// Deserializes a rule from either a string (`from`) or a map.
 pub(crate) fn rule_from_str(from: &str) -> FieldRule {
-    FieldRule { from: Some(from.to_owned()), ..FieldRule::default() }
+    FieldRule {
+        from: Some(from.to_owned()),
+        ..FieldRule::default()
+    }
 }
 
 // A hand-written entry point so that `name: customer_name` works beside the full map form,
 // with serde's own error messages for the map form (an untagged enum would lose them).
 impl FieldRule {
     #[doc(hidden)]
-    pub fn deserialize_shorthand<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+    pub fn deserialize_shorthand<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
         struct RuleVisitor;
         impl<'de> Visitor<'de> for RuleVisitor {
             type Value = FieldRule;
@@ -323,18 +331,26 @@ pub(crate) fn check(config: &Config, flow: &FlowConfig, at: &[String]) -> Vec<Co
             (Some(FieldType::Lines), Some(line_rules)) => {
                 for (line_field, line_rule) in line_rules {
                     let p = path(&["fields", line_field]);
-                    if !LINE_FIELDS.iter().any(|f| f.name == line_field) && !line_field.starts_with("extra.") {
+                    if !LINE_FIELDS.iter().any(|f| f.name == line_field)
+                        && !line_field.starts_with("extra.")
+                    {
                         let known: Vec<_> = LINE_FIELDS.iter().map(|f| f.name).collect();
                         issues.push(ConfigIssue::at(
                             p.clone(),
-                            format!("unknown line field `{line_field}` (fields: {})", known.join(", ")),
+                            format!(
+                                "unknown line field `{line_field}` (fields: {})",
+                                known.join(", ")
+                            ),
                         ));
                     }
                     check_rule(config, line_rule, &p, &mut issues);
                 }
             }
             (Some(FieldType::Lines), None) => {}
-            (_, Some(_)) => issues.push(ConfigIssue::at(path(&["fields"]), "`fields` is only for `lines`")),
+            (_, Some(_)) => issues.push(ConfigIssue::at(
+                path(&["fields"]),
+                "`fields` is only for `lines`",
+            )),
             _ => {}
         }
     }
@@ -342,20 +358,37 @@ pub(crate) fn check(config: &Config, flow: &FlowConfig, at: &[String]) -> Vec<Co
 }
 
 fn check_rule(config: &Config, rule: &FieldRule, path: &[String], issues: &mut Vec<ConfigIssue>) {
-    let sources = [rule.from.is_some(), rule.expr.is_some(), rule.value.is_some()];
+    let sources = [
+        rule.from.is_some(),
+        rule.expr.is_some(),
+        rule.value.is_some(),
+    ];
     let n = sources.iter().filter(|s| **s).count();
     if n > 1 {
-        issues.push(ConfigIssue::at(path.to_vec(), "use only one of `from`, `expr` and `value`"));
+        issues.push(ConfigIssue::at(
+            path.to_vec(),
+            "use only one of `from`, `expr` and `value`",
+        ));
     } else if n == 0 && rule.default.is_none() {
-        issues.push(ConfigIssue::at(path.to_vec(), "needs `from`, `expr`, `value` or `default`"));
+        issues.push(ConfigIssue::at(
+            path.to_vec(),
+            "needs `from`, `expr`, `value` or `default`",
+        ));
     }
     let sub = |k: &str| {
         let mut p = path.to_vec();
         p.push(k.to_owned());
         p
     };
-    if let Some(table) = rule.code_table.as_ref().filter(|t| !config.code_tables.contains_key(*t)) {
-        issues.push(ConfigIssue::at(sub("code_table"), format!("unknown code table `{table}`")));
+    if let Some(table) = rule
+        .code_table
+        .as_ref()
+        .filter(|t| !config.code_tables.contains_key(*t))
+    {
+        issues.push(ConfigIssue::at(
+            sub("code_table"),
+            format!("unknown code table `{table}`"),
+        ));
     }
     if let Some(unit) = &rule.unit {
         match (&unit.from, &unit.from_field) {
@@ -368,28 +401,50 @@ fn check_rule(config: &Config, rule: &FieldRule, path: &[String], issues: &mut V
                 }
             }
             (None, Some(_)) => {}
-            _ => issues.push(ConfigIssue::at(sub("unit"), "give exactly one of `from` and `from_field`")),
+            _ => issues.push(ConfigIssue::at(
+                sub("unit"),
+                "give exactly one of `from` and `from_field`",
+            )),
         }
     }
     if let Some(cur) = &rule.currency {
-        let known = |c: &str| config.currency.base.as_deref() == Some(c) || config.currency.rates.contains_key(c);
+        let known = |c: &str| {
+            config.currency.base.as_deref() == Some(c) || config.currency.rates.contains_key(c)
+        };
         match (&cur.from, &cur.from_field) {
-            (Some(from), None) if !known(from) => {
-                issues.push(ConfigIssue::at(sub("currency"), format!("no rate for `{from}` under `currency.rates`")))
-            }
+            (Some(from), None) if !known(from) => issues.push(ConfigIssue::at(
+                sub("currency"),
+                format!("no rate for `{from}` under `currency.rates`"),
+            )),
             (Some(_), None) | (None, Some(_)) => {}
-            _ => issues.push(ConfigIssue::at(sub("currency"), "give exactly one of `from` and `from_field`")),
+            _ => issues.push(ConfigIssue::at(
+                sub("currency"),
+                "give exactly one of `from` and `from_field`",
+            )),
         }
         if !known(&cur.to) {
-            issues.push(ConfigIssue::at(sub("currency"), format!("no rate for `{}` under `currency.rates`", cur.to)));
+            issues.push(ConfigIssue::at(
+                sub("currency"),
+                format!("no rate for `{}` under `currency.rates`", cur.to),
+            ));
         }
     }
     if let Some(tax) = &rule.tax {
-        let ways = [tax.add.is_some(), tax.remove.is_some(), tax.rate_field.is_some()];
+        let ways = [
+            tax.add.is_some(),
+            tax.remove.is_some(),
+            tax.rate_field.is_some(),
+        ];
         if ways.iter().filter(|w| **w).count() != 1 {
-            issues.push(ConfigIssue::at(sub("tax"), "give exactly one of `add`, `remove` and `rate_field`"));
+            issues.push(ConfigIssue::at(
+                sub("tax"),
+                "give exactly one of `add`, `remove` and `rate_field`",
+            ));
         } else if tax.rate_field.is_some() && tax.direction.is_none() {
-            issues.push(ConfigIssue::at(sub("tax"), "`rate_field` needs `direction: add` or `remove`"));
+            issues.push(ConfigIssue::at(
+                sub("tax"),
+                "`rate_field` needs `direction: add` or `remove`",
+            ));
         }
     }
 }

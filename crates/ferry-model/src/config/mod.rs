@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str};
+pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
 
 use crate::entity::{Entity, FieldType};
@@ -76,7 +76,11 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { batch_size: 1000, workers: 4, retry: RetrySettings::default() }
+        Self {
+            batch_size: 1000,
+            workers: 4,
+            retry: RetrySettings::default(),
+        }
     }
 }
 
@@ -122,9 +126,13 @@ impl From<DurationStr> for String {
 impl<'de> Deserialize<'de> for DurationStr {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(text.trim()).map(DurationStr).map_err(|e| {
-            serde::de::Error::custom(format!("`{text}` is not a duration like 500ms, 30s or 5m ({e})"))
-        })
+        humantime::parse_duration(text.trim())
+            .map(DurationStr)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a duration like 500ms, 30s or 5m ({e})"
+                ))
+            })
     }
 }
 
@@ -196,7 +204,9 @@ pub struct FlowConfig {
 impl FlowConfig {
     /// The business key field.
     pub fn key(&self) -> &str {
-        self.key.as_deref().unwrap_or_else(|| self.entity.default_key())
+        self.key
+            .as_deref()
+            .unwrap_or_else(|| self.entity.default_key())
     }
 }
 
@@ -229,17 +239,29 @@ impl Config {
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
         if self.engine.batch_size == 0 {
-            issues.push(ConfigIssue::new(["engine", "batch_size"], "must be at least 1"));
+            issues.push(ConfigIssue::new(
+                ["engine", "batch_size"],
+                "must be at least 1",
+            ));
         }
         if self.engine.workers == 0 {
-            issues.push(ConfigIssue::new(["engine", "workers"], "must be at least 1"));
+            issues.push(ConfigIssue::new(
+                ["engine", "workers"],
+                "must be at least 1",
+            ));
         }
         if !self.currency.rates.is_empty() && self.currency.base.is_none() {
-            issues.push(ConfigIssue::new(["currency"], "`rates` needs a `base` currency"));
+            issues.push(ConfigIssue::new(
+                ["currency"],
+                "`rates` needs a `base` currency",
+            ));
         }
         for (name, system) in &self.systems {
             if system.kind.trim().is_empty() {
-                issues.push(ConfigIssue::new(["systems", name, "kind"], "must name a connector"));
+                issues.push(ConfigIssue::new(
+                    ["systems", name, "kind"],
+                    "must name a connector",
+                ));
             }
         }
         for (flow_name, flow) in &self.flows {
@@ -253,7 +275,11 @@ impl Config {
                     let known: Vec<_> = self.systems.keys().map(String::as_str).collect();
                     issues.push(ConfigIssue::at(
                         at(&[side, "system"]),
-                        format!("unknown system `{}` (systems: {})", endpoint.system, known.join(", ")),
+                        format!(
+                            "unknown system `{}` (systems: {})",
+                            endpoint.system,
+                            known.join(", ")
+                        ),
                     ));
                 }
             }
@@ -262,7 +288,10 @@ impl Config {
                 Some(def) if def.ty == FieldType::Text || def.ty == FieldType::Integer => {}
                 Some(def) => issues.push(ConfigIssue::at(
                     at(&["key"]),
-                    format!("business key `{key}` is a {} field; a key must be text or integer", def.ty.as_str()),
+                    format!(
+                        "business key `{key}` is a {} field; a key must be text or integer",
+                        def.ty.as_str()
+                    ),
                 )),
                 None => issues.push(ConfigIssue::at(
                     at(&["key"]),

@@ -75,7 +75,11 @@ fn reset_peak_rss() {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
@@ -99,28 +103,59 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    eprintln!("Generating {} customers ({:?}) in {} …", args.rows, args.backend, dir.display());
+    eprintln!(
+        "Generating {} customers ({:?}) in {} …",
+        args.rows,
+        args.backend,
+        dir.display()
+    );
     let (src_url, dst_url, store_url) = match args.backend {
         Backend::Sqlite => (
             format!("sqlite://{}", dir.join("src.db").display()),
             format!("sqlite://{}", dir.join("dst.db").display()),
             format!("sqlite://{}", dir.join("ferry.db").display()),
         ),
-        Backend::Postgres => (args.pg_url.clone(), args.pg_url.clone(), args.pg_url.clone()),
+        Backend::Postgres => (
+            args.pg_url.clone(),
+            args.pg_url.clone(),
+            args.pg_url.clone(),
+        ),
     };
     let ceiling = match args.backend {
         Backend::Sqlite => {
-            let opts = |p: &Path| sqlx::sqlite::SqliteConnectOptions::new().filename(p).create_if_missing(true).journal_mode(sqlx::sqlite::SqliteJournalMode::Wal).synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+            let opts = |p: &Path| {
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(p)
+                    .create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            };
             let src = sqlx::SqlitePool::connect_with(opts(&dir.join("src.db"))).await?;
             let dst = sqlx::SqlitePool::connect_with(opts(&dir.join("dst.db"))).await?;
-            src.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_customers {COLUMNS}"))).await?;
-            dst.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_target {TARGET}"))).await?;
-            dst.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_ceiling {TARGET}"))).await?;
+            src.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE bench_customers {COLUMNS}"
+            )))
+            .await?;
+            dst.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE bench_target {TARGET}"
+            )))
+            .await?;
+            dst.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE bench_ceiling {TARGET}"
+            )))
+            .await?;
             for start in (1..=args.rows).step_by(1000) {
-                let mut q: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new("INSERT INTO bench_customers ");
+                let mut q: QueryBuilder<sqlx::Sqlite> =
+                    QueryBuilder::new("INSERT INTO bench_customers ");
                 q.push_values(start..(start + 1000).min(args.rows + 1), |mut b, i| {
                     let r = row(i);
-                    b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5).push_bind(r.6);
+                    b.push_bind(r.0)
+                        .push_bind(r.1)
+                        .push_bind(r.2)
+                        .push_bind(r.3)
+                        .push_bind(r.4)
+                        .push_bind(r.5)
+                        .push_bind(r.6);
                 });
                 q.build().execute(&src).await?;
             }
@@ -128,33 +163,78 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let t = Instant::now();
             for start in (1..=args.rows).step_by(args.batch) {
                 let mut tx = dst.begin().await?;
-                let mut q: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new("INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ");
-                q.push_values(start..(start + args.batch as u32).min(args.rows + 1), |mut b, i| {
-                    let r = row(i);
-                    b.push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5);
-                });
+                let mut q: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new(
+                    "INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ",
+                );
+                q.push_values(
+                    start..(start + args.batch as u32).min(args.rows + 1),
+                    |mut b, i| {
+                        let r = row(i);
+                        b.push_bind(r.1)
+                            .push_bind(r.2)
+                            .push_bind(r.3)
+                            .push_bind(r.4)
+                            .push_bind(r.5);
+                    },
+                );
                 q.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, email = excluded.email, city = excluded.city, credit_limit = excluded.credit_limit");
                 q.build().execute(&mut *tx).await?;
                 tx.commit().await?;
             }
-            Phase { name: "ceiling: batched upsert, no engine", secs: t.elapsed().as_secs_f64(), rows: u64::from(args.rows), written: u64::from(args.rows), rss: peak_rss_mib() }
+            Phase {
+                name: "ceiling: batched upsert, no engine",
+                secs: t.elapsed().as_secs_f64(),
+                rows: u64::from(args.rows),
+                written: u64::from(args.rows),
+                rss: peak_rss_mib(),
+            }
         }
         Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&args.pg_url).await.context("connecting to PostgreSQL")?;
+            let pool = sqlx::PgPool::connect(&args.pg_url)
+                .await
+                .context("connecting to PostgreSQL")?;
             for t in ["bench_customers", "bench_target", "bench_ceiling"] {
-                pool.execute(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}"))).await?;
+                pool.execute(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
+                    .await?;
             }
-            pool.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_customers {COLUMNS}"))).await?;
-            pool.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_target {TARGET}"))).await?;
-            pool.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_ceiling {TARGET}"))).await?;
-            for tbl in ["ferry_cursors", "ferry_xref", "ferry_ledger", "ferry_dead_letters", "ferry_queue", "ferry_runs", "ferry_meta"] {
-                pool.execute(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {tbl} CASCADE"))).await?;
+            pool.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE bench_customers {COLUMNS}"
+            )))
+            .await?;
+            pool.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE bench_target {TARGET}"
+            )))
+            .await?;
+            pool.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE bench_ceiling {TARGET}"
+            )))
+            .await?;
+            for tbl in [
+                "ferry_cursors",
+                "ferry_xref",
+                "ferry_ledger",
+                "ferry_dead_letters",
+                "ferry_queue",
+                "ferry_runs",
+                "ferry_meta",
+            ] {
+                pool.execute(sqlx::AssertSqlSafe(format!(
+                    "DROP TABLE IF EXISTS {tbl} CASCADE"
+                )))
+                .await?;
             }
             for start in (1..=args.rows).step_by(1000) {
-                let mut q: QueryBuilder<sqlx::Postgres> = QueryBuilder::new("INSERT INTO bench_customers ");
+                let mut q: QueryBuilder<sqlx::Postgres> =
+                    QueryBuilder::new("INSERT INTO bench_customers ");
                 q.push_values(start..(start + 1000).min(args.rows + 1), |mut b, i| {
                     let r = row(i);
-                    b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5.parse::<rust_decimal_shim::Dec>().ok()).push_bind(r.6);
+                    b.push_bind(r.0)
+                        .push_bind(r.1)
+                        .push_bind(r.2)
+                        .push_bind(r.3)
+                        .push_bind(r.4)
+                        .push_bind(r.5.parse::<rust_decimal_shim::Dec>().ok())
+                        .push_bind(r.6);
                 });
                 q.build().execute(&pool).await?;
             }
@@ -162,16 +242,31 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let t = Instant::now();
             for start in (1..=args.rows).step_by(args.batch) {
                 let mut tx = pool.begin().await?;
-                let mut q: QueryBuilder<sqlx::Postgres> = QueryBuilder::new("INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ");
-                q.push_values(start..(start + args.batch as u32).min(args.rows + 1), |mut b, i| {
-                    let r = row(i);
-                    b.push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5.parse::<rust_decimal_shim::Dec>().ok());
-                });
+                let mut q: QueryBuilder<sqlx::Postgres> = QueryBuilder::new(
+                    "INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ",
+                );
+                q.push_values(
+                    start..(start + args.batch as u32).min(args.rows + 1),
+                    |mut b, i| {
+                        let r = row(i);
+                        b.push_bind(r.1)
+                            .push_bind(r.2)
+                            .push_bind(r.3)
+                            .push_bind(r.4)
+                            .push_bind(r.5.parse::<rust_decimal_shim::Dec>().ok());
+                    },
+                );
                 q.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, email = excluded.email, city = excluded.city, credit_limit = excluded.credit_limit");
                 q.build().execute(&mut *tx).await?;
                 tx.commit().await?;
             }
-            Phase { name: "ceiling: batched upsert, no engine", secs: t.elapsed().as_secs_f64(), rows: u64::from(args.rows), written: u64::from(args.rows), rss: peak_rss_mib() }
+            Phase {
+                name: "ceiling: batched upsert, no engine",
+                secs: t.elapsed().as_secs_f64(),
+                rows: u64::from(args.rows),
+                written: u64::from(args.rows),
+                rss: peak_rss_mib(),
+            }
         }
     };
 
@@ -187,15 +282,27 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(&config_path).await?;
     let cancel = CancellationToken::new();
     let mut phases = vec![ceiling];
-    for name in ["ferry: first sync (all new)", "ferry: second sync (no changes)"] {
+    for name in [
+        "ferry: first sync (all new)",
+        "ferry: second sync (no changes)",
+    ] {
         reset_peak_rss();
         let t = Instant::now();
-        let report = ws.engine.sync("customers", &SyncOptions::default(), &NoProgress, &cancel).await?;
+        let report = ws
+            .engine
+            .sync("customers", &SyncOptions::default(), &NoProgress, &cancel)
+            .await?;
         let secs = t.elapsed().as_secs_f64();
         if let Some(e) = report.error {
             anyhow::bail!("the benchmark sync stopped: {e}");
         }
-        phases.push(Phase { name, secs, rows: report.stats.read, written: report.stats.created + report.stats.updated, rss: peak_rss_mib() });
+        phases.push(Phase {
+            name,
+            secs,
+            rows: report.stats.read,
+            written: report.stats.created + report.stats.updated,
+            rss: peak_rss_mib(),
+        });
     }
     let rows: Vec<Vec<String>> = phases
         .iter()
@@ -210,8 +317,24 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    println!("\nferry bench: {} customers, {:?}, batch {}", args.rows, args.backend, args.batch);
-    print!("{}", table(&["phase", "rows", "written", "seconds", "rows/s", "peak RSS MiB"], &rows));
+    println!(
+        "\nferry bench: {} customers, {:?}, batch {}",
+        args.rows, args.backend, args.batch
+    );
+    print!(
+        "{}",
+        table(
+            &[
+                "phase",
+                "rows",
+                "written",
+                "seconds",
+                "rows/s",
+                "peak RSS MiB"
+            ],
+            &rows
+        )
+    );
     Ok(ExitCode::SUCCESS)
 }
 

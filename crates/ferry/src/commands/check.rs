@@ -9,7 +9,7 @@ use crate::output::{print_json, table};
 
 /// Validates the config offline: parse, references, connectors, mappings, schedules.
 pub async fn check(file: &Path) -> anyhow::Result<ExitCode> {
-    let loaded = match ferry_model::config::load(file) {
+    let loaded = match ferry_model::config::parse(file) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");
@@ -44,9 +44,18 @@ pub fn schema() -> anyhow::Result<ExitCode> {
     for factory in ferry_connectors::builtin().factories() {
         let s = factory.schemas();
         if let Some(defs) = defs.as_object_mut() {
-            defs.insert(format!("connector.{}.system", factory.kind()), s.system.to_value());
-            defs.insert(format!("connector.{}.source", factory.kind()), s.source.to_value());
-            defs.insert(format!("connector.{}.target", factory.kind()), s.target.to_value());
+            defs.insert(
+                format!("connector.{}.system", factory.kind()),
+                s.system.to_value(),
+            );
+            defs.insert(
+                format!("connector.{}.source", factory.kind()),
+                s.source.to_value(),
+            );
+            defs.insert(
+                format!("connector.{}.target", factory.kind()),
+                s.target.to_value(),
+            );
         }
     }
     print_json(&schema)?;
@@ -56,12 +65,23 @@ pub fn schema() -> anyhow::Result<ExitCode> {
 /// Lists a live system's objects and fields.
 pub async fn discover(file: &Path, system: &str, json: bool) -> anyhow::Result<ExitCode> {
     let loaded = ferry_model::config::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let connector = assembly
-        .systems
-        .get(system)
-        .with_context(|| format!("unknown system `{system}` (systems: {})", assembly.systems.keys().cloned().collect::<Vec<_>>().join(", ")))?;
-    let objects = connector.discover().await.map_err(|e| anyhow::anyhow!("{system}: {}", loaded.redact(e.message())))?;
+    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let connector = assembly.systems.get(system).with_context(|| {
+        format!(
+            "unknown system `{system}` (systems: {})",
+            assembly
+                .systems
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let objects = connector
+        .discover()
+        .await
+        .map_err(|e| anyhow::anyhow!("{system}: {}", loaded.redact(e.message())))?;
     if json {
         print_json(&objects)?;
     } else {
@@ -70,7 +90,17 @@ pub async fn discover(file: &Path, system: &str, json: bool) -> anyhow::Result<E
             let rows: Vec<Vec<String>> = object
                 .fields
                 .iter()
-                .map(|f| vec![format!("  {}", f.name), f.ty.clone(), if f.nullable { "null".into() } else { "not null".into() }])
+                .map(|f| {
+                    vec![
+                        format!("  {}", f.name),
+                        f.ty.clone(),
+                        if f.nullable {
+                            "null".into()
+                        } else {
+                            "not null".into()
+                        },
+                    ]
+                })
                 .collect();
             print!("{}", table(&["  field", "type", ""], &rows));
         }

@@ -16,13 +16,29 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
     let store = ws.engine.store().clone();
     match action {
-        DlqAction::List { flow, all, limit, json } => {
+        DlqAction::List {
+            flow,
+            all,
+            limit,
+            json,
+        } => {
             let states = if all {
-                vec![DeadLetterState::Open, DeadLetterState::Replayed, DeadLetterState::Skipped, DeadLetterState::Resolved]
+                vec![
+                    DeadLetterState::Open,
+                    DeadLetterState::Replayed,
+                    DeadLetterState::Skipped,
+                    DeadLetterState::Resolved,
+                ]
             } else {
                 vec![DeadLetterState::Open]
             };
-            let letters = store.dead_letters(&DeadLetterFilter { flow, states, limit: Some(limit) }).await?;
+            let letters = store
+                .dead_letters(&DeadLetterFilter {
+                    flow,
+                    states,
+                    limit: Some(limit),
+                })
+                .await?;
             if json {
                 print_json(&letters)?;
             } else if letters.is_empty() {
@@ -42,11 +58,20 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print!("{}", table(&["id", "flow", "source id", "key", "state", "since", "error"], &rows));
+                print!(
+                    "{}",
+                    table(
+                        &["id", "flow", "source id", "key", "state", "since", "error"],
+                        &rows
+                    )
+                );
             }
         }
         DlqAction::Show { id, json } => {
-            let d = store.dead_letter(id).await?.with_context(|| format!("no dead letter {id}"))?;
+            let d = store
+                .dead_letter(id)
+                .await?
+                .with_context(|| format!("no dead letter {id}"))?;
             if json {
                 print_json(&d)?;
             } else {
@@ -56,14 +81,32 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
                 println!("key:       {}", d.key.as_deref().unwrap_or("-"));
                 println!("attempts:  {}", d.attempts);
                 println!("since:     {}", d.created_at.to_rfc3339());
-                println!("error:     [{}] {}", d.error_kind, ws.loaded.redact(&d.error));
+                println!(
+                    "error:     [{}] {}",
+                    d.error_kind,
+                    ws.loaded.redact(&d.error)
+                );
                 println!("payload:\n{}", serde_json::to_string_pretty(&d.payload)?);
             }
         }
-        DlqAction::Replay { ids, all, flow, json } => {
+        DlqAction::Replay {
+            ids,
+            all,
+            flow,
+            json,
+        } => {
             let ids: Vec<i64> = if all {
-                let filter = DeadLetterFilter { flow, states: vec![DeadLetterState::Open], limit: Some(u32::MAX) };
-                store.dead_letters(&filter).await?.into_iter().map(|d| d.id).collect()
+                let filter = DeadLetterFilter {
+                    flow,
+                    states: vec![DeadLetterState::Open],
+                    limit: Some(u32::MAX),
+                };
+                store
+                    .dead_letters(&filter)
+                    .await?
+                    .into_iter()
+                    .map(|d| d.id)
+                    .collect()
             } else {
                 ids
             };
@@ -73,15 +116,25 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
             }
             let mut flows = BTreeSet::new();
             for id in &ids {
-                let d = store.dead_letter(*id).await?.with_context(|| format!("no dead letter {id}"))?;
-                store.replay_dead_letter(*id, "replay", None).await.with_context(|| format!("replaying dead letter {id}"))?;
+                let d = store
+                    .dead_letter(*id)
+                    .await?
+                    .with_context(|| format!("no dead letter {id}"))?;
+                store
+                    .replay_dead_letter(*id, "replay", None)
+                    .await
+                    .with_context(|| format!("replaying dead letter {id}"))?;
                 flows.insert(d.flow);
             }
             // Work the replayed items off now; `ferry run` would do it within a second too.
             let cancel = workspace::shutdown_token();
             let mut reports = Vec::new();
             for flow in flows {
-                reports.push(ws.engine.drain_queue(&flow, "replay", &NoProgress, &cancel).await?);
+                reports.push(
+                    ws.engine
+                        .drain_queue(&flow, "replay", &NoProgress, &cancel)
+                        .await?,
+                );
             }
             if json {
                 print_json(&reports)?;
@@ -95,7 +148,10 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
         }
         DlqAction::Skip { ids } => {
             for id in &ids {
-                store.skip_dead_letter(*id, "skip").await.with_context(|| format!("skipping dead letter {id}"))?;
+                store
+                    .skip_dead_letter(*id, "skip")
+                    .await
+                    .with_context(|| format!("skipping dead letter {id}"))?;
             }
             println!("Skipped {} dead letter(s).", ids.len());
         }

@@ -25,20 +25,45 @@ pub struct KeyHistory {
     pub entries: Vec<LedgerEntry>,
 }
 
-pub async fn ledger(config: &Path, key: &str, flow: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn ledger(
+    config: &Path,
+    key: &str,
+    flow: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
     let store = ws.engine.store().clone();
-    let entries = store.ledger(flow, key).await?;
+    let mut entries = store.ledger(flow, key).await?;
     let mut xrefs = store.xrefs_by_key(flow, key).await?;
-    // A source id given instead of a key: find its xref in each flow.
-    for f in ws.engine.flows().filter(|f| flow.is_none_or(|name| name == f.name)) {
-        if let Some(x) = store.xrefs(&f.name, &[key.to_owned()]).await?.remove(key) {
-            if !xrefs.iter().any(|y| y.flow == x.flow && y.source_id == x.source_id) {
-                xrefs.push(x);
+    // Attempts made before the key was known (a record that failed to map) are found
+    // through the source id the xref links the key to.
+    for x in &xrefs {
+        for e in store.ledger(Some(&x.flow), &x.source_id).await? {
+            if e.flow == x.flow && !entries.iter().any(|known| known.id == e.id) {
+                entries.push(e);
             }
         }
     }
-    let mut pairs: Vec<(String, String)> = xrefs.iter().map(|x| (x.flow.clone(), x.source_id.clone())).collect();
+    entries.sort_by_key(|e| e.id);
+    // A source id given instead of a key: find its xref in each flow.
+    for f in ws
+        .engine
+        .flows()
+        .filter(|f| flow.is_none_or(|name| name == f.name))
+    {
+        let found = store.xrefs(&f.name, &[key.to_owned()]).await?.remove(key);
+        if let Some(x) = found.filter(|x| {
+            !xrefs
+                .iter()
+                .any(|y| y.flow == x.flow && y.source_id == x.source_id)
+        }) {
+            xrefs.push(x);
+        }
+    }
+    let mut pairs: Vec<(String, String)> = xrefs
+        .iter()
+        .map(|x| (x.flow.clone(), x.source_id.clone()))
+        .collect();
     for e in &entries {
         if !pairs.contains(&(e.flow.clone(), e.source_id.clone())) {
             pairs.push((e.flow.clone(), e.source_id.clone()));
@@ -46,14 +71,25 @@ pub async fn ledger(config: &Path, key: &str, flow: Option<&str>, json: bool) ->
     }
     let mut histories = Vec::new();
     for (flow_name, source_id) in pairs {
-        let xref = xrefs.iter().find(|x| x.flow == flow_name && x.source_id == source_id);
-        let mine: Vec<LedgerEntry> = entries.iter().filter(|e| e.flow == flow_name && e.source_id == source_id).cloned().collect();
+        let xref = xrefs
+            .iter()
+            .find(|x| x.flow == flow_name && x.source_id == source_id);
+        let mine: Vec<LedgerEntry> = entries
+            .iter()
+            .filter(|e| e.flow == flow_name && e.source_id == source_id)
+            .cloned()
+            .collect();
         let open = store
-            .dead_letters(&DeadLetterFilter { flow: Some(flow_name.clone()), states: vec![DeadLetterState::Open], limit: Some(1000) })
+            .dead_letters(&DeadLetterFilter {
+                flow: Some(flow_name.clone()),
+                states: vec![DeadLetterState::Open],
+                limit: Some(1000),
+            })
             .await?
             .into_iter()
             .any(|d| d.source_id == source_id);
-        let queued = store.queue_depth(Some(&flow_name)).await? > 0 && mine.last().is_some_and(|e| e.outcome == Outcome::Failed);
+        let queued = store.queue_depth(Some(&flow_name)).await? > 0
+            && mine.last().is_some_and(|e| e.outcome == Outcome::Failed);
         let state = if open {
             "dead_letter"
         } else if queued {
@@ -66,13 +102,19 @@ pub async fn ledger(config: &Path, key: &str, flow: Option<&str>, json: bool) ->
         histories.push(KeyHistory {
             flow: flow_name,
             source_id,
-            key: xref.and_then(|x| x.key.clone()).or_else(|| mine.iter().rev().find_map(|e| e.key.clone())),
+            key: xref
+                .and_then(|x| x.key.clone())
+                .or_else(|| mine.iter().rev().find_map(|e| e.key.clone())),
             target_id: xref.and_then(|x| x.target_id.clone()),
             last_source_version: xref.and_then(|x| x.source_version.clone()),
             last_written_hash: xref.and_then(|x| x.written_hash.clone()),
             state: state.into(),
             attempts: mine.len(),
-            last_error: mine.iter().rev().find_map(|e| e.error.clone()).map(|e| ws.loaded.redact(&e)),
+            last_error: mine
+                .iter()
+                .rev()
+                .find_map(|e| e.error.clone())
+                .map(|e| ws.loaded.redact(&e)),
             entries: mine,
         });
     }
@@ -85,11 +127,25 @@ pub async fn ledger(config: &Path, key: &str, flow: Option<&str>, json: bool) ->
         return Ok(ExitCode::FAILURE);
     }
     for h in &histories {
-        println!("flow {}  source id {}  key {}", h.flow, h.source_id, h.key.as_deref().unwrap_or("-"));
+        println!(
+            "flow {}  source id {}  key {}",
+            h.flow,
+            h.source_id,
+            h.key.as_deref().unwrap_or("-")
+        );
         println!("  state:               {}", h.state);
-        println!("  target id:           {}", h.target_id.as_deref().unwrap_or("-"));
-        println!("  last source version: {}", h.last_source_version.as_deref().unwrap_or("-"));
-        println!("  last written hash:   {}", h.last_written_hash.as_deref().unwrap_or("-"));
+        println!(
+            "  target id:           {}",
+            h.target_id.as_deref().unwrap_or("-")
+        );
+        println!(
+            "  last source version: {}",
+            h.last_source_version.as_deref().unwrap_or("-")
+        );
+        println!(
+            "  last written hash:   {}",
+            h.last_written_hash.as_deref().unwrap_or("-")
+        );
         println!("  attempts:            {}", h.attempts);
         if let Some(e) = &h.last_error {
             println!("  last error:          {e}");
@@ -108,7 +164,13 @@ pub async fn ledger(config: &Path, key: &str, flow: Option<&str>, json: bool) ->
                 ]
             })
             .collect();
-        print!("{}", table(&["  at", "trigger", "outcome", "try", "hash", "error"], &rows));
+        print!(
+            "{}",
+            table(
+                &["  at", "trigger", "outcome", "try", "hash", "error"],
+                &rows
+            )
+        );
         println!();
     }
     Ok(ExitCode::SUCCESS)

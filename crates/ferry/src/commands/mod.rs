@@ -14,15 +14,34 @@ use crate::cli::{Cli, Command};
 /// Runs the chosen subcommand.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Quickstart { dir, no_serve, customers } => crate::quickstart::run(&dir, no_serve, customers).await,
+        Command::Quickstart {
+            dir,
+            no_serve,
+            customers,
+        } => crate::quickstart::run(&dir, no_serve, customers).await,
         Command::Check { file } => check::check(&file).await,
         Command::Schema => check::schema(),
         Command::Run { file } => sync::run(&file).await,
-        Command::Sync { flow, ids, full, json, config } => sync::sync(&config.config, &flow, &ids, full, json).await,
+        Command::Sync {
+            flow,
+            ids,
+            full,
+            json,
+            config,
+        } => sync::sync(&config.config, &flow, &ids, full, json).await,
         Command::Status { json, config } => status::status(&config.config, json).await,
         Command::Dlq { action, config } => dlq::dlq(&config.config, action).await,
-        Command::Ledger { key, flow, json, config } => ledger::ledger(&config.config, &key, flow.as_deref(), json).await,
-        Command::Discover { system, json, config } => check::discover(&config.config, &system, json).await,
+        Command::Ledger {
+            key,
+            flow,
+            json,
+            config,
+        } => ledger::ledger(&config.config, &key, flow.as_deref(), json).await,
+        Command::Discover {
+            system,
+            json,
+            config,
+        } => check::discover(&config.config, &system, json).await,
         Command::Bench(args) => bench::bench(args).await,
     }
 }

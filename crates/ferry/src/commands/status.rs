@@ -76,7 +76,11 @@ pub async fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 s.flow.clone(),
                 s.entity.clone(),
                 format!("{} → {}", s.source, s.target),
-                if s.disabled { "disabled".into() } else { s.trigger.clone() },
+                if s.disabled {
+                    "disabled".into()
+                } else {
+                    s.trigger.clone()
+                },
                 s.records.to_string(),
                 s.queued.to_string(),
                 s.dead_letters.to_string(),
@@ -84,6 +88,14 @@ pub async fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    print!("{}", table(&["flow", "entity", "route", "trigger", "records", "queued", "dead", "last run"], &rows));
+    print!(
+        "{}",
+        table(
+            &[
+                "flow", "entity", "route", "trigger", "records", "queued", "dead", "last run"
+            ],
+            &rows
+        )
+    );
     Ok(ExitCode::SUCCESS)
 }

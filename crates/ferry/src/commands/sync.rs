@@ -23,15 +23,23 @@ impl Spinner {
     pub fn new(flow: &str, total: Option<u64>) -> Self {
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{prefix:>12} {spinner} {pos} read {msg} ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template("{prefix:>12} {spinner} {pos} read {msg} ({per_sec})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };
         bar.set_prefix(flow.to_owned());
         bar.enable_steady_tick(Duration::from_millis(120));
-        Self { bar, last: Mutex::new(RunStats::default()) }
+        Self {
+            bar,
+            last: Mutex::new(RunStats::default()),
+        }
     }
     /// Removes the bar.
     pub fn finish(&self) {
@@ -72,19 +80,41 @@ pub fn summary_table(reports: &[RunReport]) -> String {
             ]
         })
         .collect();
-    table(&["flow", "read", "created", "updated", "unchanged", "failed", "state"], &rows)
+    table(
+        &[
+            "flow",
+            "read",
+            "created",
+            "updated",
+            "unchanged",
+            "failed",
+            "state",
+        ],
+        &rows,
+    )
 }
 
 /// `ferry sync FLOW [--id ID]… [--full]`.
-pub async fn sync(config: &Path, flow: &str, ids: &[String], full: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn sync(
+    config: &Path,
+    flow: &str,
+    ids: &[String],
+    full: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
     let cancel = workspace::shutdown_token();
     let spinner = Spinner::new(flow, None);
     let report = if ids.is_empty() {
-        let options = SyncOptions { full, trigger: "manual".into() };
+        let options = SyncOptions {
+            full,
+            trigger: "manual".into(),
+        };
         ws.engine.sync(flow, &options, &spinner, &cancel).await
     } else {
-        ws.engine.sync_ids(flow, ids, "manual --id", &spinner, &cancel).await
+        ws.engine
+            .sync_ids(flow, ids, "manual --id", &spinner, &cancel)
+            .await
     };
     spinner.finish();
     let report = report.map_err(|e| anyhow::anyhow!("{}", ws.loaded.redact(&e.to_string())))?;
@@ -93,17 +123,28 @@ pub async fn sync(config: &Path, flow: &str, ids: &[String], full: bool, json: b
     } else {
         print!("{}", summary_table(std::slice::from_ref(&report)));
         if report.stats.failed > 0 {
-            println!("\n{} record(s) failed: see `ferry dlq list --flow {flow}`", report.stats.failed);
+            println!(
+                "\n{} record(s) failed: see `ferry dlq list --flow {flow}`",
+                report.stats.failed
+            );
         }
     }
-    Ok(if report.error.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if report.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `ferry run`: every flow on its trigger until Ctrl-C or SIGTERM.
 pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
     let cancel = workspace::shutdown_token();
-    eprintln!("Ferry is running {} flow(s) from {}. Ctrl-C to stop.", ws.engine.flows().count(), config.display());
+    eprintln!(
+        "Ferry is running {} flow(s) from {}. Ctrl-C to stop.",
+        ws.engine.flows().count(),
+        config.display()
+    );
     ws.engine.clone().run(cancel).await;
     eprintln!("Stopped.");
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,426 @@
+//! The SQL implementation of [`Store`](crate::Store), for SQLite and PostgreSQL.
+//!
+//! # How the two backends share code
+//!
+//! The SQL is written once, with `$n` placeholders and `INSERT … ON CONFLICT … DO UPDATE`, which
+//! both databases accept. The few places where they differ are the constants and small functions
+//! of the [`Dialect`] trait (auto-increment ids, how a write transaction starts, `SKIP LOCKED`,
+//! how a list of ids is bound). The [`Store`](crate::Store) implementation itself lives once in
+//! the `impl_store!` macro (`store_impl.rs`), which is instantiated for `SqlStore<Sqlite>` and
+//! `SqlStore<Postgres>`: each instance is plain, concretely typed sqlx code, so there are no
+//! higher-ranked `Executor` bounds to fight.
+//!
+//! # Schema
+//!
+//! All tables are prefixed `ferry_` (`ferry_meta`, `ferry_cursors`, `ferry_xref`, `ferry_ledger`,
+//! `ferry_dead_letters`, `ferry_queue`, `ferry_runs`), so Ferry can share an existing database; on
+//! PostgreSQL they live in the connection's current schema (set `options=-csearch_path%3Dferry`
+//! in the URL to use a dedicated schema). Timestamps are `BIGINT` epoch milliseconds, JSON is
+//! `TEXT`, every integer is `BIGINT`. `ferry_meta.schema_version` records the applied migrations;
+//! add a new entry to [`MIGRATIONS`] to change the schema.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{Database, Pool};
+
+use crate::{
+    Commit, DeadLetter, DeadLetterState, LedgerEntry, NewQueueItem, Outcome, QueueItem, Result,
+    Run, RunStats, Store, StoreError, Xref,
+};
+
+mod postgres;
+mod sqlite;
+#[macro_use]
+mod store_impl;
+
+pub use sqlx::{Postgres, Sqlite};
+
+/// The SQL store, generic over the backend (`SqlStore<Sqlite>` or `SqlStore<Postgres>`).
+///
+/// Build one with [`open`], [`SqlStore::sqlite`] or [`SqlStore::postgres`].
+#[derive(Debug, Clone)]
+pub struct SqlStore<DB: Database> {
+    /// Writes (and leasing). On SQLite a single connection: SQLite has one writer anyway.
+    write: Pool<DB>,
+    /// Reads. On SQLite a few `query_only` connections (WAL lets them run beside the writer);
+    /// on PostgreSQL the same pool as `write`.
+    read: Pool<DB>,
+    /// Identifies this store instance's queue leases, so `release_leases` ends only ours.
+    owner: String,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    fn from_pools(write: Pool<DB>, read: Pool<DB>) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let owner = format!("{}-{nanos:x}", std::process::id());
+        SqlStore { write, read, owner }
+    }
+
+    /// The write pool (for tools and tests that need raw access).
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.write
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Opens the store at `url` and brings its schema up to date.
+///
+/// - `sqlite://path/to/ferry.db` (file and parent directory are created when missing),
+///   `sqlite::memory:` for a private in-memory store (tests);
+/// - `postgres://user@host/db` or `postgresql://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = SqlStore::<Sqlite>::sqlite(url).await?;
+        store.migrate().await?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = SqlStore::<Postgres>::postgres(url).await?;
+        store.migrate().await?;
+        Ok(Arc::new(store))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+/// What differs between the backends. Everything else is shared SQL.
+pub trait Dialect: Database {
+    /// Bind-parameter limit per statement.
+    const MAX_PARAMS: usize;
+    /// Column definition of an auto-assigned `BIGINT` primary key.
+    const ID: &'static str;
+    /// The statement that starts a write transaction.
+    const BEGIN: &'static str;
+    /// Run first inside the migration transaction (serialises concurrent migrations).
+    const MIGRATE_LOCK: Option<&'static str>;
+    /// Appended to the lease candidate query.
+    const LEASE_LOCK: &'static str;
+    /// `WHERE` tail matching `source_id` against the text list bound as `$2`.
+    const SOURCE_ID_IN_2: &'static str;
+    /// `WHERE` tail matching `id` against the id list bound as `$1`.
+    const ID_IN_1: &'static str;
+    /// How a list of strings is bound.
+    type TextList;
+    /// How a list of ids is bound.
+    type IdList;
+    /// Encodes a list of strings for binding.
+    fn text_list(items: &[String]) -> Self::TextList;
+    /// Encodes a list of ids for binding.
+    fn id_list(items: &[i64]) -> Self::IdList;
+}
+
+/// Rows per multi-row statement (further capped by the bind-parameter limit).
+const CHUNK_ROWS: usize = 1000;
+
+fn chunk_rows<DB: Dialect>(columns: usize) -> usize {
+    CHUNK_ROWS.min(DB::MAX_PARAMS / columns).max(1)
+}
+
+/// Schema migrations; `ferry_meta.schema_version` = number of entries applied.
+/// `{id}` is replaced by [`Dialect::ID`].
+pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
+    "CREATE TABLE IF NOT EXISTS ferry_cursors (
+        flow TEXT PRIMARY KEY,
+        cursor TEXT,
+        updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_xref (
+        flow TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        key TEXT,
+        target_id TEXT,
+        read_hash TEXT,
+        written_hash TEXT,
+        source_version TEXT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (flow, source_id))",
+    "CREATE INDEX IF NOT EXISTS ferry_xref_key ON ferry_xref (key)",
+    "CREATE TABLE IF NOT EXISTS ferry_ledger (
+        id {id},
+        flow TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        key TEXT,
+        run_id BIGINT,
+        at BIGINT NOT NULL,
+        trigger TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        attempt BIGINT NOT NULL,
+        target_id TEXT,
+        before_hash TEXT,
+        after_hash TEXT,
+        source_version TEXT,
+        error_kind TEXT,
+        error TEXT)",
+    "CREATE INDEX IF NOT EXISTS ferry_ledger_key ON ferry_ledger (key)",
+    "CREATE INDEX IF NOT EXISTS ferry_ledger_source ON ferry_ledger (source_id, flow)",
+    "CREATE TABLE IF NOT EXISTS ferry_dead_letters (
+        id {id},
+        flow TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        key TEXT,
+        payload TEXT NOT NULL,
+        error_kind TEXT NOT NULL,
+        error TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ferry_dead_letters_state ON ferry_dead_letters (flow, state)",
+    "CREATE INDEX IF NOT EXISTS ferry_dead_letters_source ON ferry_dead_letters (flow, source_id)",
+    "CREATE TABLE IF NOT EXISTS ferry_queue (
+        id {id},
+        flow TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        payload TEXT,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        available_at BIGINT NOT NULL,
+        lease_until BIGINT,
+        lease_owner TEXT,
+        last_error TEXT,
+        dead_letter_id BIGINT,
+        enqueued_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ferry_queue_available ON ferry_queue (flow, available_at)",
+    "CREATE INDEX IF NOT EXISTS ferry_queue_source ON ferry_queue (flow, source_id, id)",
+    "CREATE TABLE IF NOT EXISTS ferry_runs (
+        id {id},
+        flow TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        read BIGINT NOT NULL DEFAULT 0,
+        created BIGINT NOT NULL DEFAULT 0,
+        updated BIGINT NOT NULL DEFAULT 0,
+        unchanged BIGINT NOT NULL DEFAULT 0,
+        failed BIGINT NOT NULL DEFAULT 0,
+        error TEXT)",
+    "CREATE INDEX IF NOT EXISTS ferry_runs_flow ON ferry_runs (flow, id)",
+]];
+
+// ---------------------------------------------------------------------------------------------
+// Conversions shared by both backends.
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn to_time(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+}
+
+fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The [`FlowState`](crate::FlowState) of `flow` in `states`, created empty when missing.
+fn flow_entry(
+    states: &mut std::collections::BTreeMap<String, crate::FlowState>,
+    flow: String,
+) -> &mut crate::FlowState {
+    states
+        .entry(flow.clone())
+        .or_insert_with(|| crate::FlowState {
+            flow,
+            cursor: None,
+            records: 0,
+            queued: 0,
+            dead_letters: 0,
+            last_run: None,
+        })
+}
+
+fn json_text(v: &Value) -> String {
+    v.to_string()
+}
+
+fn parse_json(s: &str) -> Result<Value> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("JSON payload: {e}")))
+}
+
+#[derive(sqlx::FromRow)]
+struct XrefRow {
+    flow: String,
+    source_id: String,
+    key: Option<String>,
+    target_id: Option<String>,
+    read_hash: Option<String>,
+    written_hash: Option<String>,
+    source_version: Option<String>,
+    updated_at: i64,
+}
+
+impl XrefRow {
+    fn into_xref(self) -> Result<Xref> {
+        Ok(Xref {
+            flow: self.flow,
+            source_id: self.source_id,
+            key: self.key,
+            target_id: self.target_id,
+            read_hash: self.read_hash,
+            written_hash: self.written_hash,
+            source_version: self.source_version,
+            updated_at: to_time(self.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LedgerRow {
+    id: i64,
+    flow: String,
+    source_id: String,
+    key: Option<String>,
+    run_id: Option<i64>,
+    at: i64,
+    trigger: String,
+    outcome: String,
+    attempt: i64,
+    target_id: Option<String>,
+    before_hash: Option<String>,
+    after_hash: Option<String>,
+    source_version: Option<String>,
+    error_kind: Option<String>,
+    error: Option<String>,
+}
+
+impl LedgerRow {
+    fn into_entry(self) -> Result<LedgerEntry> {
+        Ok(LedgerEntry {
+            id: self.id,
+            flow: self.flow,
+            source_id: self.source_id,
+            key: self.key,
+            run_id: self.run_id,
+            at: to_time(self.at)?,
+            trigger: self.trigger,
+            outcome: Outcome::parse(&self.outcome)
+                .ok_or_else(|| StoreError::Corrupt(format!("ledger outcome `{}`", self.outcome)))?,
+            attempt: to_u32(self.attempt, "attempt")?,
+            target_id: self.target_id,
+            before_hash: self.before_hash,
+            after_hash: self.after_hash,
+            source_version: self.source_version,
+            error_kind: self.error_kind,
+            error: self.error,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DeadLetterRow {
+    id: i64,
+    flow: String,
+    source_id: String,
+    key: Option<String>,
+    payload: String,
+    error_kind: String,
+    error: String,
+    attempts: i64,
+    state: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl DeadLetterRow {
+    fn into_dead_letter(self) -> Result<DeadLetter> {
+        Ok(DeadLetter {
+            id: self.id,
+            flow: self.flow,
+            source_id: self.source_id,
+            key: self.key,
+            payload: parse_json(&self.payload)?,
+            error_kind: self.error_kind,
+            error: self.error,
+            attempts: to_u32(self.attempts, "attempts")?,
+            state: DeadLetterState::parse(&self.state).ok_or_else(|| {
+                StoreError::Corrupt(format!("dead letter state `{}`", self.state))
+            })?,
+            created_at: to_time(self.created_at)?,
+            updated_at: to_time(self.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct QueueRow {
+    id: i64,
+    flow: String,
+    source_id: String,
+    trigger: String,
+    payload: Option<String>,
+    attempts: i64,
+    available_at: i64,
+    last_error: Option<String>,
+    dead_letter_id: Option<i64>,
+}
+
+impl QueueRow {
+    fn into_item(self) -> Result<QueueItem> {
+        Ok(QueueItem {
+            id: self.id,
+            flow: self.flow,
+            source_id: self.source_id,
+            trigger: self.trigger,
+            payload: self.payload.as_deref().map(parse_json).transpose()?,
+            attempts: to_u32(self.attempts, "attempts")?,
+            available_at: to_time(self.available_at)?,
+            last_error: self.last_error,
+            dead_letter_id: self.dead_letter_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    flow: String,
+    trigger: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    read: i64,
+    created: i64,
+    updated: i64,
+    unchanged: i64,
+    failed: i64,
+    error: Option<String>,
+}
+
+impl RunRow {
+    fn into_run(self) -> Result<Run> {
+        Ok(Run {
+            id: self.id,
+            flow: self.flow,
+            trigger: self.trigger,
+            started_at: to_time(self.started_at)?,
+            finished_at: self.finished_at.map(to_time).transpose()?,
+            stats: RunStats {
+                read: to_u64(self.read, "read")?,
+                created: to_u64(self.created, "created")?,
+                updated: to_u64(self.updated, "updated")?,
+                unchanged: to_u64(self.unchanged, "unchanged")?,
+                failed: to_u64(self.failed, "failed")?,
+            },
+            error: self.error,
+        })
+    }
+}
+
+impl_store!(Sqlite);
+impl_store!(Postgres);

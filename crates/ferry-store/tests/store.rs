@@ -1,0 +1,1137 @@
+//! One test suite, run against both backends: SQLite in a temporary file and PostgreSQL in a
+//! fresh database per test (`FERRY_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`;
+//! the `postgres` database of that server is used to create and drop `ferry_test_<pid>_<n>`).
+//! When PostgreSQL is unreachable the PostgreSQL tests print `SKIPPED` and pass, unless
+//! `CI=true`, where they fail.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ferry_store::{
+    Commit, DeadLetterFilter, DeadLetterState, LedgerEntry, NewDeadLetter, NewQueueItem, Outcome,
+    RunStats, Store, StoreError, XrefUpdate,
+};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Connection};
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+struct TestDb {
+    store: Arc<dyn Store>,
+    url: String,
+    kind: Kind,
+    _dir: Option<tempfile::TempDir>,
+    _pg: Option<PgDatabase>,
+}
+
+impl TestDb {
+    /// Runs raw SQL on a separate connection (to break or inspect the schema).
+    async fn exec(&self, sql: &str) {
+        match self.kind {
+            Kind::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+            Kind::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
+
+async fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    // A sub-directory that does not exist yet: open() must create it.
+    let url = format!("sqlite://{}/state/ferry.db", dir.path().display());
+    let store = ferry_store::open(&url).await.unwrap();
+    TestDb {
+        store,
+        url,
+        kind: Kind::Sqlite,
+        _dir: Some(dir),
+        _pg: None,
+    }
+}
+
+/// A database created for one test and dropped afterwards (even when the test panics).
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop may run inside the test's runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
+    match query {
+        Some(q) => format!("{server}/{db}?{q}"),
+        None => format!("{server}/{db}"),
+    }
+}
+
+async fn pg_db() -> Option<TestDb> {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let base = std::env::var("FERRY_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let admin_url = replace_db(&base, "postgres");
+    let conn = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::PgConnection::connect(&admin_url),
+    )
+    .await;
+    let mut conn = match conn {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return pg_unreachable(&base, &e.to_string()),
+        Err(_) => return pg_unreachable(&base, "timed out"),
+    };
+    let name = format!(
+        "ferry_test_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let guard = PgDatabase {
+        admin_url,
+        name: name.clone(),
+    };
+    let url = replace_db(&base, &name);
+    let store = ferry_store::open(&url).await.unwrap();
+    Some(TestDb {
+        store,
+        url,
+        kind: Kind::Postgres,
+        _dir: None,
+        _pg: Some(guard),
+    })
+}
+
+fn pg_unreachable(url: &str, why: &str) -> Option<TestDb> {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("PostgreSQL not reachable at {url} (CI=true): {why}");
+    }
+    eprintln!("SKIPPED: PostgreSQL not reachable at {url}: {why}");
+    None
+}
+
+/// Declares each test once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::sqlite_db().await;
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::pg_db().await else { return };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+backend_tests!(
+    migrate_twice,
+    cursor_set_and_reset,
+    commit_is_atomic,
+    xref_upsert_replaces,
+    ledger_order_and_lookup,
+    dead_letter_replay_resolves,
+    dead_letter_skip,
+    dead_letter_listing,
+    lease_keeps_per_key_order,
+    lease_expiry_and_release,
+    retry_later_delays,
+    queue_depth_counts,
+    flow_states_and_runs,
+    concurrent_workers_share_the_queue,
+    commit_throughput_100k,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn xref(id: &str, key: &str, target: &str, hash: &str) -> XrefUpdate {
+    XrefUpdate {
+        source_id: id.into(),
+        key: Some(key.into()),
+        target_id: Some(target.into()),
+        read_hash: Some(format!("r-{hash}")),
+        written_hash: Some(hash.into()),
+        source_version: Some("2026-01-01T00:00:00Z".into()),
+    }
+}
+
+fn entry(flow: &str, id: &str, key: &str, outcome: Outcome) -> LedgerEntry {
+    LedgerEntry {
+        id: 0,
+        flow: flow.into(),
+        source_id: id.into(),
+        key: Some(key.into()),
+        run_id: None,
+        at: Utc::now(),
+        trigger: "poll".into(),
+        outcome,
+        attempt: 1,
+        target_id: Some(format!("t-{id}")),
+        before_hash: None,
+        after_hash: Some("h".into()),
+        source_version: None,
+        error_kind: None,
+        error: None,
+    }
+}
+
+fn dead(id: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        source_id: id.into(),
+        key: Some(format!("K-{id}")),
+        payload: json!({"id": id, "fields": {"name": "Ada", "amount": "12.50"}}),
+        error_kind: "validation".into(),
+        error: format!("flow f, record {id}: field email: missing"),
+        attempts: 3,
+    }
+}
+
+fn item(flow: &str, id: &str) -> NewQueueItem {
+    NewQueueItem {
+        flow: flow.into(),
+        source_id: id.into(),
+        trigger: "webhook".into(),
+        payload: None,
+        dead_letter_id: None,
+    }
+}
+
+const LONG: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+async fn migrate_twice(db: &TestDb) {
+    db.store.migrate().await.unwrap();
+    db.store.migrate().await.unwrap();
+    // A second store on the same database migrates (no-op) and sees the same data.
+    db.store
+        .commit(
+            "f",
+            Commit {
+                cursor: Some("c".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let again = ferry_store::open(&db.url).await.unwrap();
+    again.migrate().await.unwrap();
+    assert_eq!(again.cursor("f").await.unwrap().as_deref(), Some("c"));
+}
+
+async fn cursor_set_and_reset(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.cursor("f").await.unwrap(), None);
+    s.commit(
+        "f",
+        Commit {
+            cursor: Some("c1".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c1"));
+    // No cursor in the commit: unchanged.
+    s.commit("f", Commit::default()).await.unwrap();
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c1"));
+    s.commit(
+        "f",
+        Commit {
+            cursor: Some("c2".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c2"));
+    assert_eq!(s.cursor("other").await.unwrap(), None);
+    s.reset_cursor("f").await.unwrap();
+    assert_eq!(s.cursor("f").await.unwrap(), None);
+    s.reset_cursor("never").await.unwrap();
+}
+
+async fn commit_is_atomic(db: &TestDb) {
+    let s = &db.store;
+    let queued = s.enqueue(&[item("f", "q1")]).await.unwrap();
+    let replayable = {
+        s.commit(
+            "f",
+            Commit {
+                dead_letters: vec![dead("old")],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let dl = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();
+        dl[0].id
+    };
+    let qid = s
+        .replay_dead_letter(replayable, "replay", None)
+        .await
+        .unwrap();
+
+    let commit = Commit {
+        cursor: Some("c9".into()),
+        xrefs: vec![xref("a", "KA", "ta", "h1"), xref("b", "KB", "tb", "h2")],
+        ledger: vec![entry("f", "a", "KA", Outcome::Created)],
+        dead_letters: vec![dead("x")],
+        acked: vec![queued[0], qid],
+        delivered: vec!["old".into()],
+    };
+    // Break the dead-letter table the way a botched manual migration would: the statement
+    // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.
+    db.exec("ALTER TABLE ferry_dead_letters RENAME TO ferry_dead_letters_moved")
+        .await;
+    let err = s.commit("f", commit.clone()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    db.exec("ALTER TABLE ferry_dead_letters_moved RENAME TO ferry_dead_letters")
+        .await;
+
+    assert_eq!(s.cursor("f").await.unwrap(), None, "cursor must not land");
+    assert!(
+        s.xrefs("f", &["a".into(), "b".into()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "xrefs must not land"
+    );
+    assert!(
+        s.ledger(None, "a").await.unwrap().is_empty(),
+        "ledger must not land"
+    );
+    assert_eq!(
+        s.queue_depth(Some("f")).await.unwrap(),
+        2,
+        "acks must not land"
+    );
+    let dl = s.dead_letter(replayable).await.unwrap().unwrap();
+    assert_eq!(
+        dl.state,
+        DeadLetterState::Replayed,
+        "resolution must not land"
+    );
+    let all = DeadLetterFilter {
+        states: vec![
+            DeadLetterState::Open,
+            DeadLetterState::Replayed,
+            DeadLetterState::Resolved,
+        ],
+        ..Default::default()
+    };
+    assert_eq!(s.dead_letters(&all).await.unwrap().len(), 1);
+
+    // The same commit goes through once the table is back, and everything lands.
+    s.commit("f", commit).await.unwrap();
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c9"));
+    assert_eq!(
+        s.xrefs("f", &["a".into(), "b".into()]).await.unwrap().len(),
+        2
+    );
+    assert_eq!(s.ledger(None, "a").await.unwrap().len(), 1);
+    assert_eq!(s.queue_depth(Some("f")).await.unwrap(), 0);
+    assert_eq!(
+        s.dead_letter(replayable).await.unwrap().unwrap().state,
+        DeadLetterState::Resolved
+    );
+    let open = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].source_id, "x");
+}
+
+async fn xref_upsert_replaces(db: &TestDb) {
+    let s = &db.store;
+    s.commit(
+        "f",
+        Commit {
+            xrefs: vec![xref("1", "K1", "t1", "h1"), xref("2", "K2", "t2", "h2")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let before = s.xrefs("f", &["1".into()]).await.unwrap()["1"].clone();
+    assert_eq!(before.target_id.as_deref(), Some("t1"));
+    assert_eq!(before.written_hash.as_deref(), Some("h1"));
+    assert_eq!(before.read_hash.as_deref(), Some("r-h1"));
+    assert_eq!(
+        before.source_version.as_deref(),
+        Some("2026-01-01T00:00:00Z")
+    );
+
+    // Replace, and a duplicate source id in one commit: the last one wins.
+    let mut cleared = xref("1", "K1b", "t1b", "h3");
+    cleared.read_hash = None;
+    s.commit(
+        "f",
+        Commit {
+            xrefs: vec![xref("1", "K1x", "tx", "hx"), cleared],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = s
+        .xrefs("f", &["1".into(), "2".into(), "missing".into()])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    let one = &got["1"];
+    assert_eq!(one.flow, "f");
+    assert_eq!(one.key.as_deref(), Some("K1b"));
+    assert_eq!(one.target_id.as_deref(), Some("t1b"));
+    assert_eq!(one.written_hash.as_deref(), Some("h3"));
+    assert_eq!(one.read_hash, None);
+    assert!(one.updated_at >= before.updated_at);
+    assert_eq!(got["2"].target_id.as_deref(), Some("t2"));
+
+    // By key, within and across flows.
+    s.commit(
+        "g",
+        Commit {
+            xrefs: vec![xref("99", "K1b", "g-t", "gh")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(s.xrefs_by_key(None, "K1").await.unwrap().is_empty());
+    let by_key = s.xrefs_by_key(None, "K1b").await.unwrap();
+    assert_eq!(
+        by_key.iter().map(|x| x.flow.as_str()).collect::<Vec<_>>(),
+        ["f", "g"]
+    );
+    let by_key = s.xrefs_by_key(Some("g"), "K1b").await.unwrap();
+    assert_eq!(by_key.len(), 1);
+    assert_eq!(by_key[0].source_id, "99");
+    assert!(s.xrefs("g", &["1".into()]).await.unwrap().is_empty());
+    assert!(s.xrefs("f", &[]).await.unwrap().is_empty());
+}
+
+async fn ledger_order_and_lookup(db: &TestDb) {
+    let s = &db.store;
+    let run = s.start_run("f", "poll").await.unwrap();
+    let mut first = entry("f", "s1", "K1", Outcome::Created);
+    first.run_id = Some(run);
+    first.before_hash = Some("b".into());
+    first.source_version = Some("v1".into());
+    let mut failed = entry("f", "s1", "K1", Outcome::Failed);
+    failed.attempt = 2;
+    failed.error_kind = Some("retryable".into());
+    failed.error = Some("timeout".into());
+    failed.target_id = None;
+    s.commit(
+        "f",
+        Commit {
+            ledger: vec![first.clone(), entry("f", "s2", "K2", Outcome::Created)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.commit(
+        "f",
+        Commit {
+            ledger: vec![failed.clone()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.commit(
+        "g",
+        Commit {
+            ledger: vec![entry("g", "other", "K1", Outcome::Unchanged)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let by_key = s.ledger(None, "K1").await.unwrap();
+    assert_eq!(by_key.len(), 3);
+    assert!(by_key.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert_eq!(
+        by_key.iter().map(|e| e.outcome).collect::<Vec<_>>(),
+        [Outcome::Created, Outcome::Failed, Outcome::Unchanged]
+    );
+    let e = &by_key[0];
+    assert_eq!(e.run_id, Some(run));
+    assert_eq!(e.before_hash.as_deref(), Some("b"));
+    assert_eq!(e.source_version.as_deref(), Some("v1"));
+    assert_eq!(e.at.timestamp_millis(), first.at.timestamp_millis());
+    assert_eq!(by_key[1].attempt, 2);
+    assert_eq!(by_key[1].error.as_deref(), Some("timeout"));
+    assert_eq!(by_key[1].error_kind.as_deref(), Some("retryable"));
+
+    let by_id = s.ledger(Some("f"), "s1").await.unwrap();
+    assert_eq!(by_id.len(), 2);
+    assert!(by_id.iter().all(|e| e.source_id == "s1" && e.flow == "f"));
+    assert_eq!(s.ledger(Some("g"), "K1").await.unwrap().len(), 1);
+    assert_eq!(s.ledger(None, "K2").await.unwrap()[0].source_id, "s2");
+    assert!(s.ledger(None, "nothing").await.unwrap().is_empty());
+}
+
+async fn dead_letter_replay_resolves(db: &TestDb) {
+    let s = &db.store;
+    s.commit(
+        "f",
+        Commit {
+            dead_letters: vec![dead("s1")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let open = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();
+    assert_eq!(open.len(), 1);
+    let dl = &open[0];
+    assert_eq!(dl.state, DeadLetterState::Open);
+    assert_eq!(dl.flow, "f");
+    assert_eq!(dl.attempts, 3);
+    assert_eq!(dl.payload, dead("s1").payload);
+    assert_eq!(dl.key.as_deref(), Some("K-s1"));
+
+    let edited = json!({"id": "s1", "fields": {"name": "Ada", "email": "ada@example.com"}});
+    let qid = s
+        .replay_dead_letter(dl.id, "replay", Some(edited.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.dead_letter(dl.id).await.unwrap().unwrap().state,
+        DeadLetterState::Replayed
+    );
+    // Only an open dead letter can be replayed.
+    let err = s
+        .replay_dead_letter(dl.id, "replay", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(ref m) if m.contains("replayed")),
+        "{err}"
+    );
+    let err = s
+        .replay_dead_letter(424242, "replay", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert!(s.dead_letter(424242).await.unwrap().is_none());
+    assert_eq!(s.queue_depth(Some("f")).await.unwrap(), 1);
+
+    let leased = s.lease("f", 10, LONG).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    let q = &leased[0];
+    assert_eq!(q.id, qid);
+    assert_eq!(q.source_id, "s1");
+    assert_eq!(q.trigger, "replay");
+    assert_eq!(q.dead_letter_id, Some(dl.id));
+    assert_eq!(q.payload.as_ref(), Some(&edited));
+    assert_eq!(q.attempts, 0);
+
+    s.commit(
+        "f",
+        Commit {
+            acked: vec![q.id],
+            delivered: vec!["s1".into()],
+            ledger: vec![entry("f", "s1", "K-s1", Outcome::Created)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.dead_letter(dl.id).await.unwrap().unwrap().state,
+        DeadLetterState::Resolved
+    );
+    assert_eq!(s.queue_depth(None).await.unwrap(), 0);
+    assert!(
+        s.dead_letters(&DeadLetterFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Delivering a source id also resolves its open dead letters, in that flow only.
+    s.commit(
+        "f",
+        Commit {
+            dead_letters: vec![dead("s2")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.commit(
+        "g",
+        Commit {
+            dead_letters: vec![dead("s2")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.commit(
+        "f",
+        Commit {
+            delivered: vec!["s2".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let open = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].flow, "g");
+}
+
+async fn dead_letter_skip(db: &TestDb) {
+    let s = &db.store;
+    s.commit(
+        "f",
+        Commit {
+            dead_letters: vec![dead("s1")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let id = s.dead_letters(&DeadLetterFilter::default()).await.unwrap()[0].id;
+    s.skip_dead_letter(id, "operator:alice").await.unwrap();
+    let dl = s.dead_letter(id).await.unwrap().unwrap();
+    assert_eq!(dl.state, DeadLetterState::Skipped);
+    assert!(dl.updated_at >= dl.created_at);
+    let ledger = s.ledger(Some("f"), "s1").await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].outcome, Outcome::Skipped);
+    assert_eq!(ledger[0].trigger, "operator:alice");
+    assert_eq!(ledger[0].key.as_deref(), Some("K-s1"));
+    assert_eq!(ledger[0].attempt, 3);
+    // Not twice, and a skipped one cannot be replayed.
+    assert!(matches!(
+        s.skip_dead_letter(id, "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.replay_dead_letter(id, "x", None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.skip_dead_letter(777, "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.queue_depth(None).await.unwrap(), 0);
+}
+
+async fn dead_letter_listing(db: &TestDb) {
+    let s = &db.store;
+    s.commit(
+        "f",
+        Commit {
+            dead_letters: vec![dead("a"), dead("b"), dead("c")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.commit(
+        "g",
+        Commit {
+            dead_letters: vec![dead("z")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let all = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|d| d.source_id.as_str()).collect::<Vec<_>>(),
+        ["z", "c", "b", "a"],
+        "newest first"
+    );
+    let f = DeadLetterFilter {
+        flow: Some("f".into()),
+        limit: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.dead_letters(&f)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.source_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c", "b"]
+    );
+    s.skip_dead_letter(all[0].id, "op").await.unwrap();
+    let skipped = DeadLetterFilter {
+        states: vec![DeadLetterState::Skipped],
+        ..Default::default()
+    };
+    assert_eq!(s.dead_letters(&skipped).await.unwrap().len(), 1);
+    let both = DeadLetterFilter {
+        states: vec![DeadLetterState::Skipped, DeadLetterState::Open],
+        ..Default::default()
+    };
+    assert_eq!(s.dead_letters(&both).await.unwrap().len(), 4);
+}
+
+async fn lease_keeps_per_key_order(db: &TestDb) {
+    let s = &db.store;
+    let ids = s
+        .enqueue(&[
+            item("f", "k1"),
+            item("f", "k1"),
+            item("f", "k2"),
+            item("g", "k1"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 4);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+
+    let first = s.lease("f", 10, LONG).await.unwrap();
+    assert_eq!(
+        first.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [ids[0], ids[2]],
+        "oldest of each key"
+    );
+    assert_eq!(first[0].source_id, "k1");
+    assert_eq!(first[0].flow, "f");
+    // Leased items are not leased again, and k1's second item waits for the first.
+    assert!(s.lease("f", 10, LONG).await.unwrap().is_empty());
+    // Other flows are independent.
+    assert_eq!(s.lease("g", 10, LONG).await.unwrap()[0].id, ids[3]);
+
+    s.commit(
+        "f",
+        Commit {
+            acked: vec![ids[0]],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let next = s.lease("f", 10, LONG).await.unwrap();
+    assert_eq!(next.iter().map(|i| i.id).collect::<Vec<_>>(), [ids[1]]);
+    assert_eq!(
+        s.queue_depth(Some("f")).await.unwrap(),
+        2,
+        "leased items still count"
+    );
+
+    // `max` is honoured.
+    let more = s
+        .enqueue(&[item("h", "a"), item("h", "b"), item("h", "c")])
+        .await
+        .unwrap();
+    let two = s.lease("h", 2, LONG).await.unwrap();
+    assert_eq!(two.iter().map(|i| i.id).collect::<Vec<_>>(), &more[..2]);
+    assert!(s.lease("h", 0, LONG).await.unwrap().is_empty());
+}
+
+async fn lease_expiry_and_release(db: &TestDb) {
+    let s = &db.store;
+    let ids = s
+        .enqueue(&[item("f", "k1"), item("f", "k2")])
+        .await
+        .unwrap();
+    let leased = s.lease("f", 1, Duration::from_millis(150)).await.unwrap();
+    assert_eq!(leased[0].id, ids[0]);
+    assert_eq!(s.lease("f", 1, LONG).await.unwrap()[0].id, ids[1]);
+    assert!(s.lease("f", 10, LONG).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The short lease expired: leasable again. The long one is not.
+    let again = s.lease("f", 10, LONG).await.unwrap();
+    assert_eq!(again.iter().map(|i| i.id).collect::<Vec<_>>(), [ids[0]]);
+
+    assert_eq!(s.release_leases("f").await.unwrap(), 2);
+    assert_eq!(s.release_leases("f").await.unwrap(), 0);
+    let all = s.lease("f", 10, LONG).await.unwrap();
+    assert_eq!(all.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
+    assert_eq!(s.release_leases("other").await.unwrap(), 0);
+
+    // Another store (another Ferry process) cannot end our leases.
+    let other = ferry_store::open(&db.url).await.unwrap();
+    assert_eq!(other.release_leases("f").await.unwrap(), 0);
+    assert!(other.lease("f", 10, LONG).await.unwrap().is_empty());
+}
+
+async fn retry_later_delays(db: &TestDb) {
+    let s = &db.store;
+    let ids = s.enqueue(&[item("f", "k1")]).await.unwrap();
+    let leased = s.lease("f", 10, LONG).await.unwrap();
+    assert_eq!(leased[0].attempts, 0);
+    s.retry_later(
+        ids[0],
+        Utc::now() + chrono::Duration::hours(1),
+        "503 from erp",
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.lease("f", 10, LONG).await.unwrap().is_empty(),
+        "not before its time"
+    );
+    // A newer item of the same key waits behind the delayed one.
+    s.enqueue(&[item("f", "k1")]).await.unwrap();
+    assert!(
+        s.lease("f", 10, LONG).await.unwrap().is_empty(),
+        "per-key order"
+    );
+    assert_eq!(s.queue_depth(Some("f")).await.unwrap(), 2);
+
+    let due = Utc::now() - chrono::Duration::seconds(1);
+    s.retry_later(ids[0], due, "timeout").await.unwrap();
+    let again = s.lease("f", 10, LONG).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, ids[0]);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("timeout"));
+    assert_eq!(
+        again[0].available_at.timestamp_millis(),
+        due.timestamp_millis()
+    );
+    assert!(matches!(
+        s.retry_later(999_999, due, "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn queue_depth_counts(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.queue_depth(None).await.unwrap(), 0);
+    let ids = s
+        .enqueue(&[item("f", "1"), item("f", "2"), item("g", "1")])
+        .await
+        .unwrap();
+    assert!(s.enqueue(&[]).await.unwrap().is_empty());
+    assert_eq!(s.queue_depth(Some("f")).await.unwrap(), 2);
+    assert_eq!(s.queue_depth(Some("g")).await.unwrap(), 1);
+    assert_eq!(s.queue_depth(Some("none")).await.unwrap(), 0);
+    assert_eq!(s.queue_depth(None).await.unwrap(), 3);
+    s.commit(
+        "f",
+        Commit {
+            acked: vec![ids[0], ids[1]],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.queue_depth(None).await.unwrap(), 1);
+}
+
+async fn flow_states_and_runs(db: &TestDb) {
+    let s = &db.store;
+    assert!(s.flow_states().await.unwrap().is_empty());
+    let r1 = s.start_run("customers", "poll").await.unwrap();
+    s.finish_run(
+        r1,
+        &RunStats {
+            read: 1,
+            ..Default::default()
+        },
+        Some("erp down"),
+    )
+    .await
+    .unwrap();
+    let r2 = s.start_run("customers", "cron").await.unwrap();
+    s.commit(
+        "customers",
+        Commit {
+            cursor: Some("2026-03-01".into()),
+            xrefs: vec![xref("1", "C1", "t1", "h"), xref("2", "C2", "t2", "h")],
+            dead_letters: vec![dead("3"), dead("4")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let stats = RunStats {
+        read: 4,
+        created: 2,
+        updated: 0,
+        unchanged: 0,
+        failed: 2,
+    };
+    s.finish_run(r2, &stats, None).await.unwrap();
+    let dl = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();
+    s.skip_dead_letter(dl[0].id, "op").await.unwrap();
+    s.enqueue(&[item("orders", "o1")]).await.unwrap();
+    assert!(matches!(
+        s.finish_run(12345, &stats, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let states = s.flow_states().await.unwrap();
+    assert_eq!(
+        states.iter().map(|f| f.flow.as_str()).collect::<Vec<_>>(),
+        ["customers", "orders"]
+    );
+    let c = &states[0];
+    assert_eq!(c.cursor.as_deref(), Some("2026-03-01"));
+    assert_eq!(c.records, 2);
+    assert_eq!(c.queued, 0);
+    assert_eq!(c.dead_letters, 1);
+    let run = c.last_run.as_ref().unwrap();
+    assert_eq!(run.id, r2);
+    assert_eq!(run.trigger, "cron");
+    assert_eq!(run.stats, stats);
+    assert_eq!(run.error, None);
+    assert!(run.finished_at.unwrap() >= run.started_at);
+    let o = &states[1];
+    assert_eq!(
+        (o.cursor.as_deref(), o.records, o.queued, o.dead_letters),
+        (None, 0, 1, 0)
+    );
+    assert!(o.last_run.is_none());
+
+    // An unfinished run shows as such.
+    let r3 = s.start_run("orders", "manual").await.unwrap();
+    let states = s.flow_states().await.unwrap();
+    let run = states[1].last_run.as_ref().unwrap();
+    assert_eq!(
+        (run.id, run.finished_at, run.stats),
+        (r3, None, RunStats::default())
+    );
+}
+
+async fn commit_throughput_100k(db: &TestDb) {
+    let s = &db.store;
+    let backend = match db.kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+    };
+    const BATCHES: usize = 100;
+    const BATCH: usize = 1000;
+    let run = s.start_run("bench", "bench").await.unwrap();
+    let mut commit_time = Duration::ZERO;
+    let started = Instant::now();
+    for b in 0..BATCHES {
+        let ids: Vec<String> = (0..BATCH)
+            .map(|i| format!("src-{:07}", b * BATCH + i))
+            .collect();
+        let xrefs = ids
+            .iter()
+            .map(|id| XrefUpdate {
+                source_id: id.clone(),
+                key: Some(format!("KEY-{id}")),
+                target_id: Some(format!("tgt-{id}")),
+                read_hash: Some("a3f1c2e4b5d6a7f8a3f1c2e4b5d6a7f8".into()),
+                written_hash: Some("0f1e2d3c4b5a69780f1e2d3c4b5a6978".into()),
+                source_version: Some("2026-04-01T12:00:00Z".into()),
+            })
+            .collect();
+        let ledger = ids
+            .iter()
+            .map(|id| {
+                let mut e = entry("bench", id, &format!("KEY-{id}"), Outcome::Created);
+                e.run_id = Some(run);
+                e
+            })
+            .collect();
+        let commit = Commit {
+            cursor: Some(format!("cursor-{b}")),
+            xrefs,
+            ledger,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        s.commit("bench", commit).await.unwrap();
+        commit_time += t.elapsed();
+    }
+    let total = started.elapsed();
+    let records = (BATCHES * BATCH) as f64;
+    eprintln!(
+        "[{backend}] {BATCHES} commits x {BATCH} records (1 xref upsert + 1 ledger row each): \
+         {:.0} records/s ({:.0} rows/s) in commit, {:.2}s in commit, {:.2}s total",
+        records / commit_time.as_secs_f64(),
+        2.0 * records / commit_time.as_secs_f64(),
+        commit_time.as_secs_f64(),
+        total.as_secs_f64(),
+    );
+
+    // Upsert pass over the same keys (the steady state of a re-sync).
+    let t = Instant::now();
+    for b in 0..10 {
+        let xrefs = (0..BATCH)
+            .map(|i| xref(&format!("src-{:07}", b * BATCH + i), "K", "t", "h2"))
+            .collect();
+        s.commit(
+            "bench",
+            Commit {
+                xrefs,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    eprintln!(
+        "[{backend}] upsert of 10,000 existing xrefs: {:.0} rows/s",
+        10_000.0 / t.elapsed().as_secs_f64()
+    );
+
+    // Lookup of a batch, the engine's other hot call.
+    let ids: Vec<String> = (50_000..51_000).map(|i| format!("src-{i:07}")).collect();
+    let t = Instant::now();
+    let got = s.xrefs("bench", &ids).await.unwrap();
+    eprintln!("[{backend}] xrefs() lookup of 1,000 ids: {:?}", t.elapsed());
+    assert_eq!(got.len(), 1000);
+    assert_eq!(got.keys().collect::<HashSet<_>>().len(), 1000);
+
+    let states = s.flow_states().await.unwrap();
+    assert_eq!(states[0].records, 100_000);
+    assert_eq!(states[0].cursor.as_deref(), Some("cursor-99"));
+    assert_eq!(
+        s.ledger(Some("bench"), "src-0099999").await.unwrap().len(),
+        1
+    );
+}
+
+/// Four stores (as four Ferry processes would) lease from one queue at once: every item is
+/// processed exactly once, never two items of one source id at the same time, and each source
+/// id's items in enqueue order.
+async fn concurrent_workers_share_the_queue(db: &TestDb) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    const KEYS: usize = 25;
+    const PER_KEY: usize = 4;
+    let items: Vec<NewQueueItem> = (0..PER_KEY)
+        .flat_map(|_| (0..KEYS).map(|k| item("f", &format!("k{k}"))))
+        .collect();
+    let ids = db.store.enqueue(&items).await.unwrap();
+    assert_eq!(ids.len(), KEYS * PER_KEY);
+
+    let in_flight = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let done = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let store = ferry_store::open(&db.url).await.unwrap();
+        let (in_flight, done) = (in_flight.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 20 {
+                let leased = store.lease("f", 3, LONG).await.unwrap();
+                if leased.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle = 0;
+                for q in &leased {
+                    assert!(
+                        in_flight.lock().unwrap().insert(q.source_id.clone()),
+                        "{} leased twice at once",
+                        q.source_id
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                for q in &leased {
+                    in_flight.lock().unwrap().remove(&q.source_id);
+                    done.lock().unwrap().push((q.source_id.clone(), q.id));
+                }
+                let acked = leased.iter().map(|q| q.id).collect();
+                store
+                    .commit(
+                        "f",
+                        Commit {
+                            acked,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let done = done.lock().unwrap().clone();
+    assert_eq!(done.len(), KEYS * PER_KEY, "each item exactly once");
+    assert_eq!(
+        done.iter().map(|(_, id)| *id).collect::<HashSet<_>>().len(),
+        KEYS * PER_KEY
+    );
+    let mut per_key: HashMap<&str, Vec<i64>> = HashMap::new();
+    for (key, id) in &done {
+        per_key.entry(key).or_default().push(*id);
+    }
+    for (key, seq) in per_key {
+        assert!(
+            seq.windows(2).all(|w| w[0] < w[1]),
+            "{key} out of order: {seq:?}"
+        );
+    }
+    assert_eq!(db.store.queue_depth(None).await.unwrap(), 0);
+}

@@ -1,0 +1,84 @@
+//! Helpers shared by the end-to-end tests: a scratch workspace, the `ferry` binary, and
+//! small SQLite utilities.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{ConnectOptions, SqliteConnection};
+
+/// The `ferry` binary built for this test run.
+pub fn ferry() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.env_remove("FERRY_CONFIG").env("FERRY_LOG", "warn");
+    cmd
+}
+
+/// Runs `ferry` with `args` in `dir` and returns its output (panics with stderr if it fails
+/// and `must_succeed`).
+pub fn run(dir: &Path, args: &[&str], must_succeed: bool) -> Output {
+    let out = ferry()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("ferry runs");
+    if must_succeed && !out.status.success() {
+        panic!(
+            "ferry {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Runs `ferry … --json` and parses stdout.
+pub fn run_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = run(dir, args, true);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "ferry {args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// A fresh temporary folder, removed when dropped.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ferry-e2e-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// Opens (creating) an SQLite database file.
+pub async fn sqlite(path: &Path) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("sqlite opens")
+}
+
+/// Whether a server test must run: in CI a missing server is a failure, elsewhere a visible skip.
+pub fn require_server(name: &str, reachable: bool) -> bool {
+    if reachable {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{name} is required in CI but not reachable");
+    }
+    eprintln!("SKIPPED: {name} not reachable; this test runs in CI");
+    false
+}
+
+/// Path helper.
+pub fn p(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
