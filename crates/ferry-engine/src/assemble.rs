@@ -198,3 +198,63 @@ fn parse_cron(pattern: &str) -> Result<croner::Cron, croner::errors::CronError> 
         .parse(pattern)
         .or_else(|_| croner::Cron::from_str(pattern))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "systems:\n  a: { kind: sql, url: \"sqlite://a.db\" }\n  b: { kind: sql, url: \"sqlite://b.db\" }\nflows:\n  customers:\n    entity: customer\n    trigger: TRIGGER\n    source: { system: a, table: t }\n    target: { system: b, table: u }\n    mapping: { code: id }\n";
+
+    fn build(trigger: &str) -> Result<Assembly, ConfigError> {
+        let loaded = ferry_model::config::parse_str(
+            std::path::Path::new("ferry.yaml"),
+            &YAML.replace("TRIGGER", trigger),
+        )
+        .unwrap();
+        assemble(&loaded, &ferry_connectors::builtin())
+    }
+
+    #[test]
+    fn triggers_become_schedules() {
+        assert!(matches!(
+            build("manual").unwrap().flows["customers"].schedule,
+            Schedule::Manual
+        ));
+        match &build("{ poll: 30s }").unwrap().flows["customers"].schedule {
+            Schedule::Every(d) => assert_eq!(*d, Duration::from_secs(30)),
+            other => panic!("{other:?}"),
+        }
+        for cron in ["\"*/5 * * * *\"", "\"0 */5 * * * *\""] {
+            assert!(
+                matches!(
+                    build(&format!("{{ cron: {cron} }}")).unwrap().flows["customers"].schedule,
+                    Schedule::Cron(_)
+                ),
+                "{cron}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_cron_and_a_bad_source_option_are_reported_together_at_their_lines() {
+        let yaml = YAML
+            .replace("TRIGGER", "{ cron: \"every tuesday\" }")
+            .replace("table: t }", "table: t, watermark: { colum: x } }");
+        let loaded =
+            ferry_model::config::parse_str(std::path::Path::new("ferry.yaml"), &yaml).unwrap();
+        let problems = assemble(&loaded, &ferry_connectors::builtin())
+            .unwrap_err()
+            .problems;
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("ferry.yaml:8:")
+                && problems[0].contains("flows.customers.source.watermark"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("ferry.yaml:7:")
+                && problems[1].contains("`every tuesday` is not a cron schedule"),
+            "{problems:?}"
+        );
+    }
+}

@@ -53,6 +53,7 @@ pub(crate) async fn process(
     flow: &Flow,
     store: &dyn Store,
     retry_settings: &RetrySettings,
+    parallel: Parallelism,
     cancel: &CancellationToken,
     records: Vec<Record>,
     ctx: &BatchContext<'_>,
@@ -155,17 +156,7 @@ pub(crate) async fn process(
                 fields: p.fields.clone(),
             })
             .collect();
-        let results = retry(retry_settings, cancel, "target.upsert", || {
-            flow.sink.upsert(&outgoing)
-        })
-        .await
-        .map_err(|e| match e {
-            Retried::Cancelled => EngineError::Cancelled,
-            Retried::Failed(error) => EngineError::Target {
-                flow: flow.name.clone(),
-                error,
-            },
-        })?;
+        let results = upsert_in_parallel(flow, retry_settings, parallel, cancel, &outgoing).await?;
         if results.len() != round.len() {
             return Err(EngineError::Target {
                 flow: flow.name.clone(),
@@ -259,6 +250,43 @@ pub(crate) async fn process(
         }
     }
     Ok(out)
+}
+
+/// How a round of distinct keys may be split for concurrent writing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parallelism {
+    /// Parts in flight at once.
+    pub workers: usize,
+    /// Smallest part.
+    pub min_chunk: usize,
+}
+
+/// Upserts one round (distinct keys) as up to `workers` concurrent parts, each retried on its
+/// own; results come back in the round's order.
+async fn upsert_in_parallel(
+    flow: &Flow,
+    retry_settings: &RetrySettings,
+    parallel: Parallelism,
+    cancel: &CancellationToken,
+    outgoing: &[Outgoing],
+) -> Result<Vec<Result<ferry_connectors::Written, ConnectorError>>, EngineError> {
+    let parts = (outgoing.len() / parallel.min_chunk.max(1)).clamp(1, parallel.workers.max(1));
+    let size = outgoing.len().div_ceil(parts).max(1);
+    let writes = outgoing.chunks(size).map(|part| async move {
+        retry(retry_settings, cancel, "target.upsert", || {
+            flow.sink.upsert(part)
+        })
+        .await
+        .map_err(|e| match e {
+            Retried::Cancelled => EngineError::Cancelled,
+            Retried::Failed(error) => EngineError::Target {
+                flow: flow.name.clone(),
+                error,
+            },
+        })
+    });
+    let results = futures::future::try_join_all(writes).await?;
+    Ok(results.into_iter().flatten().collect())
 }
 
 fn store_failure(e: Retried<ferry_store::StoreError>) -> EngineError {
@@ -411,4 +439,63 @@ fn dead_letter(
         source_version: record.version(),
     });
     ack(&mut out.commit, ctx, &record.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(id: &str, key: &str) -> Pending {
+        Pending {
+            record: Record::new(id, Map::new()),
+            key: key.into(),
+            hash: String::new(),
+            read_hash: String::new(),
+            before: None,
+            fields: Map::new(),
+        }
+    }
+
+    #[test]
+    fn records_sharing_a_key_go_in_successive_rounds_in_read_order() {
+        let rounds = rounds_by_key(vec![
+            pending("1", "A"),
+            pending("2", "B"),
+            pending("3", "A"),
+            pending("4", "C"),
+            pending("5", "A"),
+            pending("6", "B"),
+        ]);
+        let ids: Vec<Vec<&str>> = rounds
+            .iter()
+            .map(|r| r.iter().map(|p| p.record.id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, vec![vec!["1", "2", "4"], vec!["3", "6"], vec!["5"]]);
+    }
+
+    #[test]
+    fn only_the_last_version_of_an_id_in_a_page_is_kept() {
+        let mut a1 = Record::new("a", Map::new());
+        a1.fields.insert("v".into(), 1.into());
+        let mut a2 = a1.clone();
+        a2.fields.insert("v".into(), 2.into());
+        let b = Record::new("b", Map::new());
+        let kept = last_version_per_id(vec![a1, b, a2]);
+        assert_eq!(
+            kept.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+        assert_eq!(kept[1].fields["v"], 2);
+    }
+
+    #[test]
+    fn business_keys_are_trimmed_text_or_numbers() {
+        let fields: Map<String, Value> =
+            serde_json::from_str(r#"{"a": " C1 ", "b": 42, "c": "", "d": null}"#).unwrap();
+        assert_eq!(business_key(&fields, "a").as_deref(), Some("C1"));
+        assert_eq!(business_key(&fields, "b").as_deref(), Some("42"));
+        assert_eq!(business_key(&fields, "c"), None);
+        assert_eq!(business_key(&fields, "d"), None);
+        assert_eq!(business_key(&fields, "missing"), None);
+    }
 }

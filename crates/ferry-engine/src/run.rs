@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{Assembly, Flow};
 use crate::error::EngineError;
-use crate::pipeline::{BatchContext, BatchResult, process};
+use crate::pipeline::{BatchContext, BatchResult, Parallelism, process};
 use crate::retry::{Retried, queue_backoff, retry};
 
 /// How long a queue item stays leased to this process before another may take it.
@@ -92,6 +92,13 @@ impl Engine {
             store,
             flows: assembly.flows,
             settings: assembly.settings,
+        }
+    }
+
+    fn parallelism(&self) -> Parallelism {
+        Parallelism {
+            workers: self.settings.workers,
+            min_chunk: self.settings.min_parallel_chunk,
         }
     }
 
@@ -226,6 +233,7 @@ impl Engine {
                 flow,
                 self.store.as_ref(),
                 &self.settings.retry,
+                self.parallelism(),
                 cancel,
                 page.records,
                 &ctx,
@@ -445,6 +453,7 @@ impl Engine {
             flow,
             self.store.as_ref(),
             &self.settings.retry,
+            self.parallelism(),
             cancel,
             records,
             &ctx,

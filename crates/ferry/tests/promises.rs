@@ -356,3 +356,15 @@ fn check_points_at_the_file_line_and_key() {
     let out = run(dir, &["check"], true);
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK (2 systems, 1 flows)"));
 }
+
+#[test]
+fn schema_describes_the_config_and_every_connector() {
+    let dir = scratch();
+    let schema = run_json(dir.path(), &["schema"]);
+    assert!(schema["properties"]["systems"].is_object(), "{schema}");
+    assert!(schema["properties"]["flows"].is_object(), "{schema}");
+    for key in ["connector.sql.system", "connector.sql.source", "connector.files.target"] {
+        assert!(schema["$defs"][key].is_object(), "no {key} in $defs");
+    }
+    assert!(schema["$defs"]["connector.sql.source"]["properties"]["watermark"].is_object());
+}

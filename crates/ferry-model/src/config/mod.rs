@@ -68,8 +68,12 @@ pub struct StoreConfig {
 pub struct EngineSettings {
     /// Records read and written per batch.
     pub batch_size: usize,
-    /// Records of different keys processed at once by queue workers.
+    /// Upserts of different keys in flight at once: a batch is split into up to this many
+    /// parts (of at least `min_parallel_chunk` records) written concurrently. Records of one
+    /// key are never in two parts, so each key's order holds.
     pub workers: usize,
+    /// The smallest part a batch is split into for parallel writing.
+    pub min_parallel_chunk: usize,
     /// How transient failures are retried.
     pub retry: RetrySettings,
 }
@@ -78,7 +82,8 @@ impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             batch_size: 1000,
-            workers: 4,
+            workers: 2,
+            min_parallel_chunk: 250,
             retry: RetrySettings::default(),
         }
     }
