@@ -28,6 +28,9 @@ pub(crate) struct BatchContext<'a> {
     pub items: HashMap<String, QueueItem>,
     /// Process records even when their source hash says nothing changed.
     pub force: bool,
+    /// xref rows of the previous batch, processed but perhaps not committed yet: they are
+    /// newer than what the store returns.
+    pub overlay: HashMap<String, Xref>,
 }
 
 /// What became of a batch, for the caller to commit and act on.
@@ -70,7 +73,11 @@ pub(crate) async fn process(
     let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
     for record in records {
         out.stats.read += 1;
-        let before = xrefs.get(&record.id).cloned();
+        let before = ctx
+            .overlay
+            .get(&record.id)
+            .or_else(|| xrefs.get(&record.id))
+            .cloned();
         let read_hash = record.hash();
         if !ctx.force
             && before.as_ref().and_then(|x| x.read_hash.as_deref()) == Some(read_hash.as_str())
@@ -250,6 +257,28 @@ pub(crate) async fn process(
         }
     }
     Ok(out)
+}
+
+/// The xref rows a commit will write, as the store would return them afterwards.
+pub(crate) fn overlay_of(flow: &str, commit: &Commit) -> HashMap<String, Xref> {
+    let now = Utc::now();
+    commit
+        .xrefs
+        .iter()
+        .map(|x| {
+            let xref = Xref {
+                flow: flow.to_owned(),
+                source_id: x.source_id.clone(),
+                key: x.key.clone(),
+                target_id: x.target_id.clone(),
+                read_hash: x.read_hash.clone(),
+                written_hash: x.written_hash.clone(),
+                source_version: x.source_version.clone(),
+                updated_at: now,
+            };
+            (x.source_id.clone(), xref)
+        })
+        .collect()
 }
 
 /// How a round of distinct keys may be split for concurrent writing.

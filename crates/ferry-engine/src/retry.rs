@@ -38,6 +38,9 @@ pub(crate) enum Retried<E> {
 /// Calls `op` until it succeeds, fails permanently, or transient failures have gone on for
 /// `give_up_after`. Waits double from `initial_backoff` up to `max_backoff`, with jitter, and
 /// honour a `Retry-After` the system sent.
+///
+/// Shutdown never interrupts an attempt in flight (a write that is under way finishes, so the
+/// batch in hand can still commit); it only cuts the wait before the next attempt.
 pub(crate) async fn retry<T, E, F, Fut>(
     settings: &RetrySettings,
     cancel: &CancellationToken,
@@ -55,19 +58,32 @@ where
         .with_max_delay(settings.max_backoff.0)
         .without_max_times()
         .with_total_delay(Some(settings.give_up_after.0));
-    let attempt = op
+    let token = cancel.clone();
+    let sleeper = move |wait: Duration| {
+        let token = token.clone();
+        async move {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = token.cancelled() => {}
+            }
+        }
+    };
+    let result = op
         .retry(backoff)
-        .when(|e: &E| e.kind().is_transient())
+        .sleep(sleeper)
+        .when(|e: &E| e.kind().is_transient() && !cancel.is_cancelled())
         .adjust(|e: &E, planned: Option<Duration>| match (e.kind(), planned) {
             (ErrorKind::RateLimited { retry_after: Some(wait) }, Some(_)) => Some(wait),
             _ => planned,
         })
         .notify(|e: &E, wait: Duration| {
             tracing::warn!(what, error = %e, wait_ms = wait.as_millis() as u64, "Transient failure; retrying.");
-        });
-    tokio::select! {
-        result = attempt => result.map_err(Retried::Failed),
-        () = cancel.cancelled() => Err(Retried::Cancelled),
+        })
+        .await;
+    match result {
+        Ok(value) => Ok(value),
+        Err(e) if e.kind().is_transient() && cancel.is_cancelled() => Err(Retried::Cancelled),
+        Err(e) => Err(Retried::Failed(e)),
     }
 }
 

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{Assembly, Flow};
 use crate::error::EngineError;
-use crate::pipeline::{BatchContext, BatchResult, Parallelism, process};
+use crate::pipeline::{BatchContext, BatchResult, Parallelism, overlay_of, process};
 use crate::retry::{Retried, queue_backoff, retry};
 
 /// How long a queue item stays leased to this process before another may take it.
@@ -213,12 +213,17 @@ impl Engine {
                 }
             })
         };
-        let ctx = BatchContext {
+        // Batch N commits while batch N+1 is mapped and written: commits stay in order, and
+        // batch N+1 sees N's xref rows through the overlay, so pipelining changes nothing
+        // but the time it takes.
+        let mut ctx = BatchContext {
             trigger: &options.trigger,
             run_id: Some(run_id),
             items: HashMap::new(),
             force: false,
+            overlay: HashMap::new(),
         };
+        let mut pending: Option<(BatchResult, String)> = None;
         let mut outcome = Ok(());
         while let Some(page) = rx.recv().await {
             let page = match page {
@@ -229,7 +234,21 @@ impl Engine {
                 }
             };
             let cursor = page.cursor.clone();
-            let result = match process(
+            ctx.overlay = pending
+                .as_ref()
+                .map(|(r, _)| overlay_of(&flow.name, &r.commit))
+                .unwrap_or_default();
+            let previous = pending.take();
+            let commit_previous = async {
+                match previous {
+                    Some((result, cursor)) => self
+                        .finish_batch(flow, result, Some(cursor), cancel)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            };
+            let process_this = process(
                 flow,
                 self.store.as_ref(),
                 &self.settings.retry,
@@ -237,26 +256,39 @@ impl Engine {
                 cancel,
                 page.records,
                 &ctx,
-            )
-            .await
-            {
-                Ok(result) => result,
+            );
+            let (committed, processed) = tokio::join!(commit_previous, process_this);
+            match committed {
+                Ok(Some(stats)) => {
+                    totals.add(&stats);
+                    progress.batch(&flow.name, totals);
+                }
+                Ok(None) => {}
                 Err(e) => {
                     outcome = Err(e);
                     break;
                 }
-            };
-            if let Err(e) = self
-                .finish_batch(flow, result, Some(cursor), totals, cancel)
-                .await
-            {
-                outcome = Err(e);
-                break;
             }
-            progress.batch(&flow.name, totals);
+            match processed {
+                Ok(result) => pending = Some((result, cursor)),
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
             if cancel.is_cancelled() {
                 outcome = Err(EngineError::Cancelled);
                 break;
+            }
+        }
+        // The batch in hand is finished: commit it, even on shutdown.
+        if let Some((result, cursor)) = pending.take() {
+            match self.finish_batch(flow, result, Some(cursor), cancel).await {
+                Ok(stats) => {
+                    totals.add(&stats);
+                    progress.batch(&flow.name, totals);
+                }
+                Err(e) => outcome = outcome.and(Err(e)),
             }
         }
         reader_cancel.cancel();
@@ -271,9 +303,8 @@ impl Engine {
         flow: &Flow,
         result: BatchResult,
         cursor: Option<String>,
-        totals: &mut RunStats,
         cancel: &CancellationToken,
-    ) -> Result<(), EngineError> {
+    ) -> Result<RunStats, EngineError> {
         let BatchResult {
             mut commit,
             stats,
@@ -304,8 +335,7 @@ impl Engine {
             Retried::Cancelled => EngineError::Cancelled,
             Retried::Failed(e) => EngineError::Store(e),
         })?;
-        totals.add(&stats);
-        Ok(())
+        Ok(stats)
     }
 
     /// Puts these source ids on the flow's queue and works them off now (`ferry sync --id`).
@@ -448,6 +478,7 @@ impl Engine {
                 .map(|i| (i.source_id.clone(), i.clone()))
                 .collect(),
             force: true,
+            overlay: HashMap::new(),
         };
         let mut result = process(
             flow,
@@ -493,8 +524,8 @@ impl Engine {
                 later.push((item.id, attempt, error));
             }
         }
-        self.finish_batch(flow, result, None, totals, cancel)
-            .await?;
+        let stats = self.finish_batch(flow, result, None, cancel).await?;
+        totals.add(&stats);
         for (item_id, attempt, error) in later {
             let at = Utc::now() + queue_backoff(&self.settings.retry, attempt);
             self.store.retry_later(item_id, at, &error).await?;

@@ -104,7 +104,7 @@ async fn sigterm_drains_the_batch_in_hand_and_the_next_run_resumes() {
     assert_eq!(target_count(dir).await as u64, written);
     let status = run_json(dir, &["status", "--json"]);
     assert_eq!(status[0]["records"].as_u64().unwrap(), written);
-    assert_eq!(status[0]["last_run"]["finished_at"].is_null(), false);
+    assert!(!status[0]["last_run"]["finished_at"].is_null());
 
     let report = run_json(dir, &["sync", "customers", "--json"]);
     assert_eq!(

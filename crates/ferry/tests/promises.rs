@@ -363,7 +363,11 @@ fn schema_describes_the_config_and_every_connector() {
     let schema = run_json(dir.path(), &["schema"]);
     assert!(schema["properties"]["systems"].is_object(), "{schema}");
     assert!(schema["properties"]["flows"].is_object(), "{schema}");
-    for key in ["connector.sql.system", "connector.sql.source", "connector.files.target"] {
+    for key in [
+        "connector.sql.system",
+        "connector.sql.source",
+        "connector.files.target",
+    ] {
         assert!(schema["$defs"][key].is_object(), "no {key} in $defs");
     }
     assert!(schema["$defs"]["connector.sql.source"]["properties"]["watermark"].is_object());

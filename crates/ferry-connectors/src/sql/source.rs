@@ -201,18 +201,23 @@ impl SqlSource {
                 let a = ph(v, params);
                 let bb = ph(v, params);
                 let c = ph(x, params);
-                Some(format!("({w} > {a} OR ({w} = {bb} AND {id} > {c}))"))
+                // `w >= a` first so the database can range-scan an index on (w, id).
+                Some(format!("({w} >= {a} AND ({w} > {bb} OR {id} > {c}))"))
             }
         }
     }
 
-    fn order_by(&self) -> String {
+    /// Watermark order. NULL watermarks come first, but once the cursor holds a non-NULL
+    /// watermark the condition excludes NULLs, and the plain `w ASC, id ASC` order lets
+    /// PostgreSQL walk an ordinary (NULLS LAST) index instead of sorting the table.
+    fn order_by(&self, nulls_possible: bool) -> String {
         let id = self.q(&self.opts.id);
         match &self.opts.watermark {
-            Some(w) if w.column != self.opts.id => format!(
+            Some(w) if w.column != self.opts.id && nulls_possible => format!(
                 "{}, {id} ASC",
                 self.db.backend.asc_nulls_first(&self.q(&w.column))
             ),
+            Some(w) if w.column != self.opts.id => format!("{} ASC, {id} ASC", self.q(&w.column)),
             _ => format!("{id} ASC"),
         }
     }
@@ -366,7 +371,7 @@ impl Source for SqlSource {
             "SELECT {} FROM {}{where_clause} ORDER BY {} LIMIT {}",
             self.select_list(),
             self.db.backend.table(&self.opts.table),
-            self.order_by(),
+            self.order_by(!matches!(cursor.w, Some(ref w) if !matches!(w, Val::Null))),
             limit + 1
         );
         let mut rows = self

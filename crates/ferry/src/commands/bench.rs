@@ -41,6 +41,9 @@ pub struct BenchArgs {
     /// Records per batch.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    /// Concurrent upserts per batch (`engine.workers`).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
 }
 
 /// The database used for source, target and store.
@@ -53,6 +56,9 @@ pub enum Backend {
 }
 
 const COLUMNS: &str = "(id BIGINT PRIMARY KEY, customer_no TEXT NOT NULL, name TEXT NOT NULL, email TEXT, city TEXT, credit_limit NUMERIC(14,2), updated_at TEXT NOT NULL)";
+/// A watermark column needs an index, as on any table read incrementally.
+const WATERMARK_INDEX: &str =
+    "CREATE INDEX bench_customers_watermark ON bench_customers (updated_at, id)";
 const TARGET: &str = "(code TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, city TEXT, credit_limit NUMERIC(14,2))";
 
 fn row(i: u32) -> (i64, String, String, String, String, String, String) {
@@ -136,6 +142,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 "CREATE TABLE bench_customers {COLUMNS}"
             )))
             .await?;
+            src.execute(WATERMARK_INDEX).await?;
             dst.execute(sqlx::AssertSqlSafe(format!(
                 "CREATE TABLE bench_target {TARGET}"
             )))
@@ -201,6 +208,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 "CREATE TABLE bench_customers {COLUMNS}"
             )))
             .await?;
+            pool.execute(WATERMARK_INDEX).await?;
             pool.execute(sqlx::AssertSqlSafe(format!(
                 "CREATE TABLE bench_target {TARGET}"
             )))
@@ -271,26 +279,33 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
 
     let config = format!(
-        "store: {{ url: \"{store_url}\" }}\nengine: {{ batch_size: {batch} }}\nsystems:\n  src: {{ kind: sql, url: \"{src_url}\" }}\n  dst: {{ kind: sql, url: \"{dst_url}\" }}\n\
+        "store: {{ url: \"{store_url}\" }}\nengine: {{ batch_size: {batch}, workers: {workers} }}\nsystems:\n  src: {{ kind: sql, url: \"{src_url}\" }}\n  dst: {{ kind: sql, url: \"{dst_url}\" }}\n\
          flows:\n  customers:\n    entity: customer\n    source: {{ system: src, table: bench_customers, watermark: {{ column: updated_at }} }}\n    \
          target: {{ system: dst, table: bench_target }}\n    mapping:\n      code: customer_no\n      name: {{ from: name, case: trim }}\n      \
          email: {{ from: email, case: lower }}\n      city: city\n      credit_limit: {{ from: credit_limit, scale: 2 }}\n    validate:\n      email: [email]\n",
-        batch = args.batch
+        batch = args.batch,
+        workers = args.workers
     );
     let config_path = dir.join("bench.yaml");
     std::fs::write(&config_path, config)?;
     let ws = workspace::open(&config_path).await?;
     let cancel = CancellationToken::new();
     let mut phases = vec![ceiling];
-    for name in [
-        "ferry: first sync (all new)",
-        "ferry: second sync (no changes)",
-    ] {
+    let runs = [
+        ("ferry: first sync (all new)", false),
+        ("ferry: second sync (incremental, no changes)", false),
+        ("ferry: full re-read (no changes)", true),
+    ];
+    for (name, full) in runs {
         reset_peak_rss();
         let t = Instant::now();
+        let options = SyncOptions {
+            full,
+            ..SyncOptions::default()
+        };
         let report = ws
             .engine
-            .sync("customers", &SyncOptions::default(), &NoProgress, &cancel)
+            .sync("customers", &options, &NoProgress, &cancel)
             .await?;
         let secs = t.elapsed().as_secs_f64();
         if let Some(e) = report.error {
