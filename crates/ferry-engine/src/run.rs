@@ -141,6 +141,19 @@ impl Engine {
             }
             Err(e) => Err(e),
         };
+        self.finish_run(&flow, run_id, totals, result).await
+    }
+
+    /// Records the end of a run and turns its outcome into a report. A run that stopped on a
+    /// transient failure (a system stayed down) is a report with `error` set, since the next
+    /// run resumes where it stopped; anything else that stopped it is returned as an error.
+    async fn finish_run(
+        &self,
+        flow: &Flow,
+        run_id: i64,
+        totals: RunStats,
+        result: Result<(), EngineError>,
+    ) -> Result<RunReport, EngineError> {
         let (cancelled, error) = match &result {
             Ok(()) => (false, None),
             Err(EngineError::Cancelled) => (true, None),
@@ -376,21 +389,7 @@ impl Engine {
         let result = self
             .drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel)
             .await;
-        let (cancelled, error) = match &result {
-            Ok(()) => (false, None),
-            Err(EngineError::Cancelled) => (true, None),
-            Err(e) => (false, Some(e.to_string())),
-        };
-        self.store
-            .finish_run(run_id, &totals, error.as_deref())
-            .await?;
-        Ok(RunReport {
-            flow: flow.name.clone(),
-            run_id,
-            stats: totals,
-            cancelled,
-            error,
-        })
+        self.finish_run(&flow, run_id, totals, result).await
     }
 
     async fn drain_flow_queue(

@@ -97,6 +97,51 @@ struct Phase {
     rss: f64,
 }
 
+/// Creates the tables, fills the source (not timed), then times the ceiling: the same rows
+/// upserted in batches straight into the target database, with no engine. A macro because
+/// the two sqlx backends share the SQL but not a type.
+macro_rules! prepare_and_measure_ceiling {
+    ($db:ty, $src:expr, $dst:expr, $args:expr) => {{
+        let (src, dst, args) = ($src, $dst, $args);
+        src.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_customers {COLUMNS}"))).await?;
+        src.execute(WATERMARK_INDEX).await?;
+        dst.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_target {TARGET}"))).await?;
+        dst.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_ceiling {TARGET}"))).await?;
+        for start in (1..=args.rows).step_by(1000) {
+            let mut q: QueryBuilder<$db> = QueryBuilder::new("INSERT INTO bench_customers ");
+            q.push_values(start..(start + 1000).min(args.rows + 1), |mut b, i| {
+                let r = row(i);
+                b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4);
+                b.push("CAST(").push_bind_unseparated(r.5).push_unseparated(" AS NUMERIC)");
+                b.push_bind(r.6);
+            });
+            q.build().execute(src).await?;
+        }
+        reset_peak_rss();
+        let t = Instant::now();
+        for start in (1..=args.rows).step_by(args.batch) {
+            let mut tx = dst.begin().await?;
+            let mut q: QueryBuilder<$db> =
+                QueryBuilder::new("INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ");
+            q.push_values(start..(start + args.batch as u32).min(args.rows + 1), |mut b, i| {
+                let r = row(i);
+                b.push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4);
+                b.push("CAST(").push_bind_unseparated(r.5).push_unseparated(" AS NUMERIC)");
+            });
+            q.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, email = excluded.email, city = excluded.city, credit_limit = excluded.credit_limit");
+            q.build().execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Phase {
+            name: "ceiling: batched upsert, no engine",
+            secs: t.elapsed().as_secs_f64(),
+            rows: u64::from(args.rows),
+            written: u64::from(args.rows),
+            rss: peak_rss_mib(),
+        }
+    }};
+}
+
 /// Runs the benchmark and prints a table of figures.
 pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let tmp;
@@ -138,86 +183,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             };
             let src = sqlx::SqlitePool::connect_with(opts(&dir.join("src.db"))).await?;
             let dst = sqlx::SqlitePool::connect_with(opts(&dir.join("dst.db"))).await?;
-            src.execute(sqlx::AssertSqlSafe(format!(
-                "CREATE TABLE bench_customers {COLUMNS}"
-            )))
-            .await?;
-            src.execute(WATERMARK_INDEX).await?;
-            dst.execute(sqlx::AssertSqlSafe(format!(
-                "CREATE TABLE bench_target {TARGET}"
-            )))
-            .await?;
-            dst.execute(sqlx::AssertSqlSafe(format!(
-                "CREATE TABLE bench_ceiling {TARGET}"
-            )))
-            .await?;
-            for start in (1..=args.rows).step_by(1000) {
-                let mut q: QueryBuilder<sqlx::Sqlite> =
-                    QueryBuilder::new("INSERT INTO bench_customers ");
-                q.push_values(start..(start + 1000).min(args.rows + 1), |mut b, i| {
-                    let r = row(i);
-                    b.push_bind(r.0)
-                        .push_bind(r.1)
-                        .push_bind(r.2)
-                        .push_bind(r.3)
-                        .push_bind(r.4)
-                        .push_bind(r.5)
-                        .push_bind(r.6);
-                });
-                q.build().execute(&src).await?;
-            }
-            reset_peak_rss();
-            let t = Instant::now();
-            for start in (1..=args.rows).step_by(args.batch) {
-                let mut tx = dst.begin().await?;
-                let mut q: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new(
-                    "INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ",
-                );
-                q.push_values(
-                    start..(start + args.batch as u32).min(args.rows + 1),
-                    |mut b, i| {
-                        let r = row(i);
-                        b.push_bind(r.1)
-                            .push_bind(r.2)
-                            .push_bind(r.3)
-                            .push_bind(r.4)
-                            .push_bind(r.5);
-                    },
-                );
-                q.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, email = excluded.email, city = excluded.city, credit_limit = excluded.credit_limit");
-                q.build().execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            Phase {
-                name: "ceiling: batched upsert, no engine",
-                secs: t.elapsed().as_secs_f64(),
-                rows: u64::from(args.rows),
-                written: u64::from(args.rows),
-                rss: peak_rss_mib(),
-            }
+            prepare_and_measure_ceiling!(sqlx::Sqlite, &src, &dst, &args)
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&args.pg_url)
                 .await
                 .context("connecting to PostgreSQL")?;
-            for t in ["bench_customers", "bench_target", "bench_ceiling"] {
-                pool.execute(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
-                    .await?;
-            }
-            pool.execute(sqlx::AssertSqlSafe(format!(
-                "CREATE TABLE bench_customers {COLUMNS}"
-            )))
-            .await?;
-            pool.execute(WATERMARK_INDEX).await?;
-            pool.execute(sqlx::AssertSqlSafe(format!(
-                "CREATE TABLE bench_target {TARGET}"
-            )))
-            .await?;
-            pool.execute(sqlx::AssertSqlSafe(format!(
-                "CREATE TABLE bench_ceiling {TARGET}"
-            )))
-            .await?;
-            for tbl in [
+            let tables = ["bench_customers", "bench_target", "bench_ceiling"];
+            let state = [
                 "ferry_cursors",
                 "ferry_xref",
                 "ferry_ledger",
@@ -225,56 +198,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 "ferry_queue",
                 "ferry_runs",
                 "ferry_meta",
-            ] {
+            ];
+            for t in tables.iter().chain(&state) {
                 pool.execute(sqlx::AssertSqlSafe(format!(
-                    "DROP TABLE IF EXISTS {tbl} CASCADE"
+                    "DROP TABLE IF EXISTS {t} CASCADE"
                 )))
                 .await?;
             }
-            for start in (1..=args.rows).step_by(1000) {
-                let mut q: QueryBuilder<sqlx::Postgres> =
-                    QueryBuilder::new("INSERT INTO bench_customers ");
-                q.push_values(start..(start + 1000).min(args.rows + 1), |mut b, i| {
-                    let r = row(i);
-                    b.push_bind(r.0)
-                        .push_bind(r.1)
-                        .push_bind(r.2)
-                        .push_bind(r.3)
-                        .push_bind(r.4)
-                        .push_bind(r.5.parse::<rust_decimal_shim::Dec>().ok())
-                        .push_bind(r.6);
-                });
-                q.build().execute(&pool).await?;
-            }
-            reset_peak_rss();
-            let t = Instant::now();
-            for start in (1..=args.rows).step_by(args.batch) {
-                let mut tx = pool.begin().await?;
-                let mut q: QueryBuilder<sqlx::Postgres> = QueryBuilder::new(
-                    "INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ",
-                );
-                q.push_values(
-                    start..(start + args.batch as u32).min(args.rows + 1),
-                    |mut b, i| {
-                        let r = row(i);
-                        b.push_bind(r.1)
-                            .push_bind(r.2)
-                            .push_bind(r.3)
-                            .push_bind(r.4)
-                            .push_bind(r.5.parse::<rust_decimal_shim::Dec>().ok());
-                    },
-                );
-                q.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, email = excluded.email, city = excluded.city, credit_limit = excluded.credit_limit");
-                q.build().execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            Phase {
-                name: "ceiling: batched upsert, no engine",
-                secs: t.elapsed().as_secs_f64(),
-                rows: u64::from(args.rows),
-                written: u64::from(args.rows),
-                rss: peak_rss_mib(),
-            }
+            prepare_and_measure_ceiling!(sqlx::Postgres, &pool, &pool, &args)
         }
     };
 
@@ -351,9 +282,4 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         )
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// rust_decimal is reached through sqlx's re-export so the binary needs no extra dependency.
-mod rust_decimal_shim {
-    pub type Dec = sqlx::types::Decimal;
 }
