@@ -93,31 +93,42 @@ pub(crate) async fn process(
             continue;
         }
         let attempt = attempt_of(ctx, &record.id);
+        // A failure keeps the business key when it is known (a validation failure), so the
+        // dead letter and the ledger can be found by key.
         let mapped = match record.fields.get("_error") {
-            Some(reason) => Err(format!(
-                "flow `{}`, record `{}`: {}",
-                flow.name,
-                record.id,
-                text(reason)
+            Some(reason) => Err((
+                format!(
+                    "flow `{}`, record `{}`: {}",
+                    flow.name,
+                    record.id,
+                    text(reason)
+                ),
+                None,
             )),
-            None => flow.mapping.apply(&record).map_err(|e| e.to_string()),
+            None => flow
+                .mapping
+                .apply(&record)
+                .map_err(|e| (e.to_string(), e.key)),
         };
         let mapped = mapped.and_then(|fields| match business_key(&fields, &flow.key_field) {
             Some(key) => Ok((key, fields)),
-            None => Err(format!(
-                "flow `{}`, record `{}`, field `{}`: the business key is empty",
-                flow.name, record.id, flow.key_field
+            None => Err((
+                format!(
+                    "flow `{}`, record `{}`, field `{}`: the business key is empty",
+                    flow.name, record.id, flow.key_field
+                ),
+                None,
             )),
         });
         let (key, fields) = match mapped {
             Ok(ok) => ok,
-            Err(message) => {
+            Err((message, key)) => {
                 dead_letter(
                     &mut out,
                     flow,
                     ctx,
                     &record,
-                    None,
+                    key.as_deref(),
                     &read_hash,
                     before.as_ref(),
                     attempt,

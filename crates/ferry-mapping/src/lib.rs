@@ -44,6 +44,8 @@ use crate::validate::Check;
 pub struct CompiledMapping {
     flow: String,
     entity: Entity,
+    /// The flow's business key field, named in errors when its value is known.
+    key_field: String,
     fields: RuleSet,
     tables: Tables,
     /// The `vrl:` program, run after the field rules.
@@ -67,6 +69,8 @@ pub struct MappingError {
     pub field: String,
     /// What is wrong, with the offending value (cut to about 60 characters).
     pub reason: String,
+    /// The record's business key, when it mapped before the failure (validation errors).
+    pub key: Option<String>,
 }
 
 impl MappingError {
@@ -136,6 +140,7 @@ impl CompiledMapping {
         }
         Ok(Self {
             flow: flow_name.to_owned(),
+            key_field: flow.key().to_owned(),
             entity,
             fields,
             tables: Tables::new(config),
@@ -154,6 +159,7 @@ impl CompiledMapping {
             record_id: record.id.clone(),
             field,
             reason,
+            key: None,
         };
         let mut mapped = self
             .fields
@@ -172,9 +178,14 @@ impl CompiledMapping {
         for (field, checks) in &self.checks {
             let value = mapped.get(field);
             for check in checks {
-                check
-                    .check(value)
-                    .map_err(|reason| error(field.clone(), reason))?;
+                check.check(value).map_err(|reason| MappingError {
+                    key: match mapped.get(&self.key_field) {
+                        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    },
+                    ..error(field.clone(), reason)
+                })?;
             }
         }
         Ok(mapped)

@@ -1,8 +1,9 @@
 //! # ferry-store
 //!
 //! Everything Ferry must remember, behind one trait ([`Store`]) with two implementations that
-//! pass the same test suite: SQLite (the embedded default: one file, WAL) and PostgreSQL (when
-//! several Ferry processes share the work).
+//! pass the same test suite and share one schema and one SQL text: [`SqliteStore`] (the embedded
+//! default: one file, WAL, on rusqlite with a dedicated writer thread) and [`PgStore`] (sqlx;
+//! when several Ferry processes share the work).
 //!
 //! What it holds:
 //! - **cursors**: where each flow's source reading stands;
@@ -29,7 +30,7 @@ use serde_json::Value;
 
 mod sql;
 
-pub use sql::{SqlStore, open};
+pub use sql::{PgStore, SqliteStore, open};
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +38,7 @@ pub use sql::{SqlStore, open};
 pub enum StoreError {
     /// The database could not be reached or refused the statement.
     #[error("state store: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] DbError),
     /// The store URL is not one we support.
     #[error("state store: unsupported URL `{0}` (use sqlite://path or postgres://…)")]
     UnsupportedUrl(String),
@@ -49,17 +50,63 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A database failure, by backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// From PostgreSQL (sqlx).
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+    /// From SQLite (rusqlite).
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// From the file system (creating the database's directory, starting a thread).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The SQLite writer thread or a blocking read task stopped before answering.
+    #[error("the SQLite worker stopped before answering")]
+    WorkerLost,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(DbError::Postgres(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(DbError::Sqlite(e))
+    }
+}
+
 impl StoreError {
     /// Store errors are transient when the database is unreachable or busy.
     pub fn kind(&self) -> ferry_model::ErrorKind {
         match self {
-            StoreError::Database(e) if is_transient(e) => ferry_model::ErrorKind::Retryable,
+            StoreError::Database(e) if e.is_transient() => ferry_model::ErrorKind::Retryable,
             _ => ferry_model::ErrorKind::Fatal,
         }
     }
 }
 
-fn is_transient(e: &sqlx::Error) -> bool {
+impl DbError {
+    /// Unreachable, busy or locked: worth another try.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DbError::Postgres(e) => is_transient_pg(e),
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            DbError::Sqlite(_) => false,
+            DbError::Io(_) => true,
+            DbError::WorkerLost => false,
+        }
+    }
+}
+
+fn is_transient_pg(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
@@ -67,12 +114,7 @@ fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            code.starts_with("08")
-                || code.starts_with("40")
-                || code.starts_with("57P")
-                || code == "5"
-                || code == "6"
-                || db.message().contains("database is locked")
+            code.starts_with("08") || code.starts_with("40") || code.starts_with("57P")
         }
         _ => false,
     }

@@ -1,14 +1,21 @@
-//! The SQL implementation of [`Store`](crate::Store), for SQLite and PostgreSQL.
+//! The SQL implementations of [`Store`](crate::Store): [`SqliteStore`] (rusqlite) and
+//! [`PgStore`] (sqlx).
 //!
 //! # How the two backends share code
 //!
-//! The SQL is written once, with `$n` placeholders and `INSERT … ON CONFLICT … DO UPDATE`, which
-//! both databases accept. The few places where they differ are the constants and small functions
-//! of the [`Dialect`] trait (auto-increment ids, how a write transaction starts, `SKIP LOCKED`,
-//! how a list of ids is bound). The [`Store`](crate::Store) implementation itself lives once in
-//! the `impl_store!` macro (`store_impl.rs`), which is instantiated for `SqlStore<Sqlite>` and
-//! `SqlStore<Postgres>`: each instance is plain, concretely typed sqlx code, so there are no
-//! higher-ranked `Executor` bounds to fight.
+//! The schema ([`MIGRATIONS`]) and the SQL text (`queries.rs`) are written once, with `$n`
+//! placeholders and `INSERT … ON CONFLICT … DO UPDATE`, which both databases accept (the SQLite
+//! store rewrites `$n` to the numbered `?n` before preparing). The row types and their
+//! conversions below are shared too. What differs is how each backend drives its database:
+//!
+//! - **SQLite** (`sqlite.rs`) runs on rusqlite: one writer thread owns the write connection and
+//!   executes whole operations (a [`Commit`](crate::Commit) is one `BEGIN IMMEDIATE` transaction
+//!   of cached prepared statements executed once per row); reads run on a few `query_only`
+//!   connections beside it (WAL lets them), via `spawn_blocking`. Every statement is a direct C
+//!   call: no per-statement channel round trip as with sqlx's SQLite driver.
+//! - **PostgreSQL** (`postgres.rs`) runs on sqlx with a connection pool, multi-row statements
+//!   (one network round trip per chunk) and arrays bound as one parameter; leasing adds
+//!   `FOR UPDATE SKIP LOCKED` so several processes share the queue.
 //!
 //! # Schema
 //!
@@ -23,55 +30,19 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{Database, Pool};
 
 use crate::{
-    Commit, DeadLetter, DeadLetterState, LedgerEntry, NewQueueItem, Outcome, QueueItem, Result,
-    Run, RunStats, Store, StoreError, Xref,
+    DeadLetter, DeadLetterState, LedgerEntry, Outcome, QueueItem, Result, Run, RunStats, Store,
+    StoreError, Xref,
 };
 
+#[macro_use]
+mod queries;
 mod postgres;
 mod sqlite;
-#[macro_use]
-mod store_impl;
 
-pub use sqlx::{Postgres, Sqlite};
-
-/// The SQL store, generic over the backend (`SqlStore<Sqlite>` or `SqlStore<Postgres>`).
-///
-/// Build one with [`open`], [`SqlStore::sqlite`] or [`SqlStore::postgres`].
-#[derive(Debug, Clone)]
-pub struct SqlStore<DB: Database> {
-    /// Writes (and leasing). On SQLite a single connection: SQLite has one writer anyway.
-    write: Pool<DB>,
-    /// Reads. On SQLite a few `query_only` connections (WAL lets them run beside the writer);
-    /// on PostgreSQL the same pool as `write`.
-    read: Pool<DB>,
-    /// Identifies this store instance's queue leases, so `release_leases` ends only ours.
-    owner: String,
-}
-
-impl<DB: Database> SqlStore<DB> {
-    fn from_pools(write: Pool<DB>, read: Pool<DB>) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let owner = format!("{}-{nanos:x}", std::process::id());
-        SqlStore { write, read, owner }
-    }
-
-    /// The write pool (for tools and tests that need raw access).
-    pub fn pool(&self) -> &Pool<DB> {
-        &self.write
-    }
-
-    /// Closes the pools.
-    pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
-    }
-}
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 /// Opens the store at `url` and brings its schema up to date.
 ///
@@ -80,11 +51,11 @@ impl<DB: Database> SqlStore<DB> {
 /// - `postgres://user@host/db` or `postgresql://…`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        let store = SqlStore::<Sqlite>::sqlite(url).await?;
+        let store = SqliteStore::open(url).await?;
         store.migrate().await?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = SqlStore::<Postgres>::postgres(url).await?;
+        let store = PgStore::connect(url).await?;
         store.migrate().await?;
         Ok(Arc::new(store))
     } else {
@@ -92,41 +63,40 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
-/// What differs between the backends. Everything else is shared SQL.
-pub trait Dialect: Database {
-    /// Bind-parameter limit per statement.
-    const MAX_PARAMS: usize;
-    /// Column definition of an auto-assigned `BIGINT` primary key.
-    const ID: &'static str;
-    /// The statement that starts a write transaction.
-    const BEGIN: &'static str;
-    /// Run first inside the migration transaction (serialises concurrent migrations).
-    const MIGRATE_LOCK: Option<&'static str>;
-    /// Appended to the lease candidate query.
-    const LEASE_LOCK: &'static str;
-    /// `WHERE` tail matching `source_id` against the text list bound as `$2`.
-    const SOURCE_ID_IN_2: &'static str;
-    /// `WHERE` tail matching `id` against the id list bound as `$1`.
-    const ID_IN_1: &'static str;
-    /// How a list of strings is bound.
-    type TextList;
-    /// How a list of ids is bound.
-    type IdList;
-    /// Encodes a list of strings for binding.
-    fn text_list(items: &[String]) -> Self::TextList;
-    /// Encodes a list of ids for binding.
-    fn id_list(items: &[i64]) -> Self::IdList;
+/// A fresh token naming one store instance's queue leases, so `release_leases` ends only ours.
+fn lease_owner() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{nanos:x}", std::process::id())
 }
 
-/// Rows per multi-row statement (further capped by the bind-parameter limit).
-const CHUNK_ROWS: usize = 1000;
+/// Checks the applied schema version against [`MIGRATIONS`]; returns the version.
+fn check_version(current: Option<i64>) -> Result<usize> {
+    let current = usize::try_from(current.unwrap_or(0))
+        .map_err(|_| StoreError::Corrupt("negative schema version".into()))?;
+    let latest = MIGRATIONS.len();
+    if current > latest {
+        return Err(StoreError::Corrupt(format!(
+            "schema version {current} is newer than this Ferry knows ({latest})"
+        )));
+    }
+    Ok(current)
+}
 
-fn chunk_rows<DB: Dialect>(columns: usize) -> usize {
-    CHUNK_ROWS.min(DB::MAX_PARAMS / columns).max(1)
+/// The error for a dead letter that is missing (`state` `None`) or not open.
+fn not_open(id: i64, state: Option<String>, action: &str) -> StoreError {
+    StoreError::NotFound(match state {
+        None => format!("dead letter {id} does not exist"),
+        Some(state) => {
+            format!("dead letter {id} is {state}; only an open dead letter can be {action}")
+        }
+    })
 }
 
 /// Schema migrations; `ferry_meta.schema_version` = number of entries applied.
-/// `{id}` is replaced by [`Dialect::ID`].
+/// `{id}` is replaced by the backend's auto-assigned `BIGINT` primary key column definition.
 pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
     "CREATE TABLE IF NOT EXISTS ferry_cursors (
         flow TEXT PRIMARY KEY,
@@ -421,6 +391,3 @@ impl RunRow {
         })
     }
 }
-
-impl_store!(Sqlite);
-impl_store!(Postgres);

@@ -1,78 +1,876 @@
-//! SQLite: the embedded default.
+//! SQLite (rusqlite): the embedded default.
+//!
+//! # Threads
+//!
+//! - **One writer thread** owns the read-write connection. Every write operation is a closure
+//!   sent to it over a channel; it runs the whole operation (one `BEGIN IMMEDIATE` transaction)
+//!   and answers on a `oneshot`. So a 1,000-record [`Commit`] is one hand-off, and its 2,000+
+//!   statements are direct calls into SQLite on cached prepared statements.
+//! - **Reads** run under `spawn_blocking` on a connection checked out of a small pool of
+//!   `query_only` connections (opened on demand, at most [`MAX_IDLE_READERS`] kept); WAL lets
+//!   them read beside the writer. A private in-memory database has one connection only, so
+//!   there reads run on the writer thread.
+//!
+//! # SQL
+//!
+//! The statements are the shared text of `queries.rs`. SQLite reads `$1` as a *named*
+//! parameter whose index is its order of appearance, so [`numbered`] rewrites `$n` to `?n`
+//! (the parameter numbered n) before preparing. Where PostgreSQL binds a whole list as one
+//! array, SQLite executes the one-element form of the statement once per element.
 
-use std::path::Path;
-use std::str::FromStr;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use serde_json::Value;
+use tokio::sync::oneshot;
 
-use super::{Dialect, SqlStore, Sqlite};
-use crate::Result;
+use super::queries::{self as q};
+use super::{
+    DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow, XrefRow, check_version, flow_entry,
+    json_text, lease_owner, not_open, now_ms, to_i64, to_u64,
+};
+use crate::{
+    Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
+    NewQueueItem, Outcome, QueueItem, Result, RunStats, Store, StoreError, Xref,
+};
 
-impl Dialect for Sqlite {
-    const MAX_PARAMS: usize = 32_766;
-    const ID: &'static str = "INTEGER PRIMARY KEY AUTOINCREMENT";
-    // Take the write lock up front: a deferred transaction that reads first and writes later
-    // can fail with SQLITE_BUSY when it upgrades, whatever busy_timeout says.
-    const BEGIN: &'static str = "BEGIN IMMEDIATE";
-    const MIGRATE_LOCK: Option<&'static str> = None;
-    const LEASE_LOCK: &'static str = "";
-    const SOURCE_ID_IN_2: &'static str = "source_id IN (SELECT value FROM json_each($2))";
-    const ID_IN_1: &'static str = "id IN (SELECT value FROM json_each($1))";
-    type TextList = String;
-    type IdList = String;
+/// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
+const ID: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
+const LEASE: &str = q::lease!("");
+const XREF_OF: &str = q::xrefs_of!("source_id = $2");
+const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = $2");
+const ACK: &str = q::ack!("id = $1");
 
-    fn text_list(items: &[String]) -> String {
-        serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+/// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 4;
+/// Prepared statements cached per connection (every statement of this file fits).
+const STATEMENT_CACHE: usize = 64;
+
+/// Rewrites the `$n` placeholders of the shared SQL to SQLite's numbered `?n`.
+///
+/// The shared SQL has no `$` inside string literals, so every `$` followed by a digit is a
+/// placeholder.
+fn numbered(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') {
+        return Cow::Borrowed(sql);
     }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
-    fn id_list(items: &[i64]) -> String {
-        serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+/// A cached prepared statement for the shared SQL text `sql`.
+fn prepare<'c>(conn: &'c Connection, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    conn.prepare_cached(&numbered(sql))
+}
+
+/// One operation for the writer thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Location {
+    File(PathBuf),
+    /// A private in-memory database (tests): it lives in the writer's connection only.
+    Memory,
+}
+
+/// Parses `sqlite://path`, `sqlite:path`, `sqlite::memory:` (a `?query` is ignored, except
+/// `mode=memory`).
+fn location(url: &str) -> Result<Location> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() && query.is_empty() {
+        return Err(StoreError::UnsupportedUrl(url.to_string()));
+    }
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+        return Ok(Location::Memory);
+    }
+    Ok(Location::File(PathBuf::from(path)))
+}
+
+/// The SQLite store. See the module docs.
+///
+/// Build one with [`crate::open`] or [`SqliteStore::open`]. Cloning is cheap and shares the
+/// writer thread and the read connections; the writer thread ends when the last clone is
+/// dropped.
+#[derive(Clone)]
+pub struct SqliteStore {
+    location: Location,
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    /// Identifies this store instance's queue leases, so `release_leases` ends only ours.
+    owner: String,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("location", &self.location)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
-impl SqlStore<Sqlite> {
-    /// Connects to a SQLite database (`sqlite://path/to/ferry.db`, `sqlite::memory:`), creating
-    /// the file and its directory when missing. Does not migrate: see [`crate::open`].
-    pub async fn sqlite(url: &str) -> Result<Self> {
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .statement_cache_capacity(200);
-        if !in_memory {
-            let dir = options
-                .get_filename()
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty());
-            if let Some(dir) = dir
-                && !Path::new(dir).exists()
+/// Settings every connection gets.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+fn open_writer(location: &Location) -> Result<Connection> {
+    let conn = match location {
+        Location::Memory => Connection::open_in_memory()?,
+        Location::File(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.exists()
             {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(sqlx::Error::Io)?;
+                std::fs::create_dir_all(dir).map_err(DbError::Io)?;
             }
+            Connection::open(path)?
         }
-        // One writer connection, kept open (it also keeps the WAL files in place).
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
-            .await?;
-        if in_memory {
-            // A private in-memory database lives in one connection only.
-            return Ok(Self::from_pools(write.clone(), write));
+    };
+    configure(&conn)?;
+    if matches!(location, Location::File(_)) {
+        // journal_mode answers with the mode now in force.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+/// The writer thread: runs jobs until the last store clone is dropped.
+fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(job) = jobs.recv() {
+        // A panicking job drops its reply sender (its caller gets an error) and its open
+        // transaction (rolled back); the writer carries on.
+        if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
+            tracing::error!("state store: an SQLite write operation panicked");
         }
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(0)
-            .connect_with(options.pragma("query_only", "ON"))
+    }
+}
+
+impl SqliteStore {
+    /// Opens a SQLite database (`sqlite://path/to/ferry.db`, `sqlite::memory:`), creating the
+    /// file and its directory when missing, and starts its writer thread. Does not migrate:
+    /// see [`crate::open`].
+    pub async fn open(url: &str) -> Result<Self> {
+        let location = location(url)?;
+        // The writer first (it creates the file and sets WAL), then one reader, so the first
+        // read does not pay for opening a connection.
+        let (conn, reader) = {
+            let location = location.clone();
+            tokio::task::spawn_blocking(move || {
+                let conn = open_writer(&location)?;
+                let reader = match &location {
+                    Location::File(path) => Some(open_reader(path)?),
+                    Location::Memory => None,
+                };
+                Ok::<_, StoreError>((conn, reader))
+            })
+            .await
+            .map_err(|_| DbError::WorkerLost)??
+        };
+        let (writer, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("ferry-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, jobs))
+            .map_err(DbError::Io)?;
+        Ok(SqliteStore {
+            location,
+            writer,
+            readers: Arc::new(Mutex::new(reader.into_iter().collect())),
+            owner: lease_owner(),
+        })
+    }
+
+    /// Runs `f` on the writer thread.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.writer.send(job).map_err(|_| DbError::WorkerLost)?;
+        answer.await.map_err(|_| DbError::WorkerLost)?
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`: take the write lock up front; a
+    /// deferred transaction that reads first and writes later can fail with `SQLITE_BUSY` when
+    /// it upgrades, whatever the busy timeout says). Commits when `f` succeeds; rolls back
+    /// otherwise.
+    async fn transaction<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` on a read connection.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let Location::File(path) = &self.location else {
+            return self.write(move |conn| f(conn)).await;
+        };
+        let path = path.clone();
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let idle = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_reader(&path)?,
+            };
+            let out = f(&conn);
+            let mut idle = readers.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|_| DbError::WorkerLost)?
+    }
+}
+
+// --- rows -----------------------------------------------------------------------------------------
+
+fn xref_row(r: &Row<'_>) -> rusqlite::Result<XrefRow> {
+    Ok(XrefRow {
+        flow: r.get(0)?,
+        source_id: r.get(1)?,
+        key: r.get(2)?,
+        target_id: r.get(3)?,
+        read_hash: r.get(4)?,
+        written_hash: r.get(5)?,
+        source_version: r.get(6)?,
+        updated_at: r.get(7)?,
+    })
+}
+
+fn ledger_row(r: &Row<'_>) -> rusqlite::Result<LedgerRow> {
+    Ok(LedgerRow {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        source_id: r.get(2)?,
+        key: r.get(3)?,
+        run_id: r.get(4)?,
+        at: r.get(5)?,
+        trigger: r.get(6)?,
+        outcome: r.get(7)?,
+        attempt: r.get(8)?,
+        target_id: r.get(9)?,
+        before_hash: r.get(10)?,
+        after_hash: r.get(11)?,
+        source_version: r.get(12)?,
+        error_kind: r.get(13)?,
+        error: r.get(14)?,
+    })
+}
+
+fn dead_letter_row(r: &Row<'_>) -> rusqlite::Result<DeadLetterRow> {
+    Ok(DeadLetterRow {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        source_id: r.get(2)?,
+        key: r.get(3)?,
+        payload: r.get(4)?,
+        error_kind: r.get(5)?,
+        error: r.get(6)?,
+        attempts: r.get(7)?,
+        state: r.get(8)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+    })
+}
+
+fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
+    Ok(QueueRow {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        source_id: r.get(2)?,
+        trigger: r.get(3)?,
+        payload: r.get(4)?,
+        attempts: r.get(5)?,
+        available_at: r.get(6)?,
+        last_error: r.get(7)?,
+        dead_letter_id: r.get(8)?,
+    })
+}
+
+fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        trigger: r.get(2)?,
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        read: r.get(5)?,
+        created: r.get(6)?,
+        updated: r.get(7)?,
+        unchanged: r.get(8)?,
+        failed: r.get(9)?,
+        error: r.get(10)?,
+    })
+}
+
+/// All rows of `sql` with `params`, mapped by `map`.
+fn query_all<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = prepare(conn, sql)?;
+    let rows = stmt.query_map(params, map)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+}
+
+/// The error for a dead letter that is missing or not open.
+fn dead_letter_not_open(conn: &Connection, id: i64, action: &str) -> Result<StoreError> {
+    let state: Option<String> = prepare(conn, q::DEAD_LETTER_STATE)?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(not_open(id, state, action))
+}
+
+/// Applies one [`Commit`] inside the caller's transaction.
+fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
+    let now = now_ms();
+    if let Some(cursor) = &commit.cursor {
+        prepare(tx, q::CURSOR_SET)?.execute(params![flow, cursor, now])?;
+    }
+    if !commit.xrefs.is_empty() {
+        // Executed in order, so the last update of a source id wins.
+        let mut stmt = prepare(tx, q::XREF_UPSERT_ROW)?;
+        for x in &commit.xrefs {
+            stmt.execute(params![
+                flow,
+                x.source_id,
+                x.key,
+                x.target_id,
+                x.read_hash,
+                x.written_hash,
+                x.source_version,
+                now
+            ])?;
+        }
+    }
+    if !commit.ledger.is_empty() {
+        let mut stmt = prepare(tx, q::LEDGER_INSERT_ROW)?;
+        for e in &commit.ledger {
+            stmt.execute(params![
+                flow,
+                e.source_id,
+                e.key,
+                e.run_id,
+                e.at.timestamp_millis(),
+                e.trigger,
+                e.outcome.as_str(),
+                i64::from(e.attempt),
+                e.target_id,
+                e.before_hash,
+                e.after_hash,
+                e.source_version,
+                e.error_kind,
+                e.error
+            ])?;
+        }
+    }
+    // Before inserting this batch's dead letters: those are not delivered.
+    if !commit.delivered.is_empty() {
+        let mut stmt = prepare(tx, RESOLVE_DELIVERED)?;
+        for source_id in &commit.delivered {
+            stmt.execute(params![flow, source_id, now])?;
+        }
+    }
+    if !commit.dead_letters.is_empty() {
+        let mut stmt = prepare(tx, q::DEAD_LETTER_INSERT_ROW)?;
+        for d in &commit.dead_letters {
+            stmt.execute(params![
+                flow,
+                d.source_id,
+                d.key,
+                json_text(&d.payload),
+                d.error_kind,
+                d.error,
+                i64::from(d.attempts),
+                DeadLetterState::Open.as_str(),
+                now,
+                now
+            ])?;
+        }
+    }
+    if !commit.acked.is_empty() {
+        let mut stmt = prepare(tx, ACK)?;
+        for id in &commit.acked {
+            stmt.execute([id])?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        self.transaction(|tx| {
+            tx.execute(q::META_CREATE, [])?;
+            let current: Option<i64> = tx.query_row(q::META_VERSION, [], |r| r.get(0))?;
+            let current = check_version(current)?;
+            let latest = MIGRATIONS.len();
+            if current < latest {
+                for steps in &MIGRATIONS[current..] {
+                    for step in *steps {
+                        tx.execute(&step.replace("{id}", ID), [])?;
+                    }
+                }
+                tx.execute(q::META_CLEAR, [])?;
+                tx.execute(&numbered(q::META_SET), [latest as i64])?;
+                tracing::info!(
+                    backend = "sqlite",
+                    from = current,
+                    to = latest,
+                    "state store schema migrated"
+                );
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn cursor(&self, flow: &str) -> Result<Option<String>> {
+        let flow = flow.to_owned();
+        self.read(move |conn| {
+            let cursor: Option<Option<String>> = prepare(conn, q::CURSOR_GET)?
+                .query_row([flow], |r| r.get(0))
+                .optional()?;
+            Ok(cursor.flatten())
+        })
+        .await
+    }
+
+    async fn reset_cursor(&self, flow: &str) -> Result<()> {
+        let flow = flow.to_owned();
+        self.transaction(move |tx| {
+            prepare(tx, q::CURSOR_RESET)?.execute(params![flow, now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn xrefs(&self, flow: &str, source_ids: &[String]) -> Result<HashMap<String, Xref>> {
+        if source_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let flow = flow.to_owned();
+        let source_ids = source_ids.to_vec();
+        self.read(move |conn| {
+            // One primary-key probe per id on one prepared statement.
+            let mut map = HashMap::with_capacity(source_ids.len());
+            let mut stmt = prepare(conn, XREF_OF)?;
+            for id in &source_ids {
+                if let Some(row) = stmt.query_row([&flow, id], xref_row).optional()? {
+                    let xref = row.into_xref()?;
+                    map.insert(xref.source_id.clone(), xref);
+                }
+            }
+            Ok(map)
+        })
+        .await
+    }
+
+    async fn xrefs_by_key(&self, flow: Option<&str>, key: &str) -> Result<Vec<Xref>> {
+        let flow = flow.map(str::to_owned);
+        let key = key.to_owned();
+        self.read(move |conn| {
+            let rows = match flow {
+                Some(flow) => query_all(conn, q::XREFS_BY_KEY_IN_FLOW, [key, flow], xref_row)?,
+                None => query_all(conn, q::XREFS_BY_KEY, [key], xref_row)?,
+            };
+            rows.into_iter().map(XrefRow::into_xref).collect()
+        })
+        .await
+    }
+
+    async fn commit(&self, flow: &str, commit: Commit) -> Result<()> {
+        let flow = flow.to_owned();
+        self.transaction(move |tx| apply_commit(tx, &flow, &commit))
+            .await
+    }
+
+    async fn enqueue(&self, items: &[NewQueueItem]) -> Result<Vec<i64>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items = items.to_vec();
+        self.transaction(move |tx| {
+            let now = now_ms();
+            let mut stmt = prepare(tx, q::QUEUE_INSERT_ROW)?;
+            let mut ids = Vec::with_capacity(items.len());
+            for item in &items {
+                let id: i64 = stmt.query_row(
+                    params![
+                        item.flow,
+                        item.source_id,
+                        item.trigger,
+                        item.payload.as_ref().map(json_text),
+                        now,
+                        item.dead_letter_id
+                    ],
+                    |r| r.get(0),
+                )?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn lease(&self, flow: &str, max: usize, lease: Duration) -> Result<Vec<QueueItem>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let flow = flow.to_owned();
+        let owner = self.owner.clone();
+        let rows = self
+            .transaction(move |tx| {
+                let now = now_ms();
+                let until =
+                    now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+                let max = i64::try_from(max).unwrap_or(i64::MAX);
+                query_all(tx, LEASE, params![flow, now, until, owner, max], queue_row)
+            })
             .await?;
-        Ok(Self::from_pools(write, read))
+        let mut items = rows
+            .into_iter()
+            .map(QueueRow::into_item)
+            .collect::<Result<Vec<_>>>()?;
+        items.sort_by_key(|i| (i.available_at, i.id));
+        Ok(items)
+    }
+
+    async fn retry_later(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()> {
+        let error = error.to_owned();
+        let done = self
+            .transaction(move |tx| {
+                Ok(prepare(tx, q::RETRY_LATER)?.execute(params![
+                    id,
+                    at.timestamp_millis(),
+                    error
+                ])?)
+            })
+            .await?;
+        if done == 0 {
+            return Err(StoreError::NotFound(format!(
+                "queue item {id} does not exist"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn release_leases(&self, flow: &str) -> Result<u64> {
+        let flow = flow.to_owned();
+        let owner = self.owner.clone();
+        let done = self
+            .transaction(move |tx| {
+                Ok(prepare(tx, q::RELEASE_LEASES)?.execute(params![flow, owner])?)
+            })
+            .await?;
+        Ok(done as u64)
+    }
+
+    async fn queue_depth(&self, flow: Option<&str>) -> Result<u64> {
+        let flow = flow.map(str::to_owned);
+        let n: i64 = self
+            .read(move |conn| {
+                Ok(match flow {
+                    Some(flow) => {
+                        prepare(conn, q::QUEUE_DEPTH_OF)?.query_row([flow], |r| r.get(0))?
+                    }
+                    None => prepare(conn, q::QUEUE_DEPTH)?.query_row([], |r| r.get(0))?,
+                })
+            })
+            .await?;
+        to_u64(n, "queue depth")
+    }
+
+    async fn dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>> {
+        let states: Vec<DeadLetterState> = if filter.states.is_empty() {
+            vec![DeadLetterState::Open]
+        } else {
+            filter.states.clone()
+        };
+        let sql = q::dead_letters_listing(states.len(), filter.flow.is_some());
+        let mut values: Vec<rusqlite::types::Value> = states
+            .iter()
+            .map(|s| rusqlite::types::Value::Text(s.as_str().to_owned()))
+            .collect();
+        if let Some(flow) = &filter.flow {
+            values.push(rusqlite::types::Value::Text(flow.clone()));
+        }
+        values.push(rusqlite::types::Value::Integer(i64::from(
+            filter.limit.unwrap_or(100),
+        )));
+        self.read(move |conn| {
+            let rows = query_all(
+                conn,
+                &sql,
+                rusqlite::params_from_iter(values),
+                dead_letter_row,
+            )?;
+            rows.into_iter()
+                .map(DeadLetterRow::into_dead_letter)
+                .collect()
+        })
+        .await
+    }
+
+    async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
+        self.read(move |conn| {
+            let row = prepare(conn, q::DEAD_LETTER_GET)?
+                .query_row([id], dead_letter_row)
+                .optional()?;
+            row.map(DeadLetterRow::into_dead_letter).transpose()
+        })
+        .await
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        id: i64,
+        trigger: &str,
+        payload: Option<Value>,
+    ) -> Result<i64> {
+        let trigger = trigger.to_owned();
+        self.transaction(move |tx| {
+            let now = now_ms();
+            let row: Option<(String, String)> = prepare(tx, q::DEAD_LETTER_MARK_REPLAYED)?
+                .query_row(params![id, now], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((flow, source_id)) = row else {
+                return Err(dead_letter_not_open(tx, id, "replayed")?);
+            };
+            let queue_id: i64 = prepare(tx, q::QUEUE_INSERT_ROW)?.query_row(
+                params![
+                    flow,
+                    source_id,
+                    trigger,
+                    payload.as_ref().map(json_text),
+                    now,
+                    id
+                ],
+                |r| r.get(0),
+            )?;
+            Ok(queue_id)
+        })
+        .await
+    }
+
+    async fn skip_dead_letter(&self, id: i64, trigger: &str) -> Result<()> {
+        let trigger = trigger.to_owned();
+        self.transaction(move |tx| {
+            let now = now_ms();
+            #[allow(clippy::type_complexity)]
+            let row: Option<(String, String, Option<String>, i64, String, String)> =
+                prepare(tx, q::DEAD_LETTER_MARK_SKIPPED)?
+                    .query_row(params![id, now], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })
+                    .optional()?;
+            let Some((flow, source_id, key, attempts, error_kind, error)) = row else {
+                return Err(dead_letter_not_open(tx, id, "skipped")?);
+            };
+            prepare(tx, q::SKIP_LEDGER_INSERT)?.execute(params![
+                flow,
+                source_id,
+                key,
+                now,
+                trigger,
+                Outcome::Skipped.as_str(),
+                attempts,
+                error_kind,
+                error
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ledger(&self, flow: Option<&str>, key_or_id: &str) -> Result<Vec<LedgerEntry>> {
+        let flow = flow.map(str::to_owned);
+        let key_or_id = key_or_id.to_owned();
+        self.read(move |conn| {
+            let rows = match flow {
+                Some(flow) => query_all(conn, q::LEDGER_OF_IN_FLOW, [key_or_id, flow], ledger_row)?,
+                None => query_all(conn, q::LEDGER_OF, [key_or_id], ledger_row)?,
+            };
+            rows.into_iter().map(LedgerRow::into_entry).collect()
+        })
+        .await
+    }
+
+    async fn start_run(&self, flow: &str, trigger: &str) -> Result<i64> {
+        let flow = flow.to_owned();
+        let trigger = trigger.to_owned();
+        self.transaction(move |tx| {
+            Ok(prepare(tx, q::RUN_START)?
+                .query_row(params![flow, trigger, now_ms()], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn finish_run(&self, run_id: i64, stats: &RunStats, error: Option<&str>) -> Result<()> {
+        let stats = *stats;
+        let error = error.map(str::to_owned);
+        let done = self
+            .transaction(move |tx| {
+                Ok(prepare(tx, q::RUN_FINISH)?.execute(params![
+                    run_id,
+                    now_ms(),
+                    to_i64(stats.read),
+                    to_i64(stats.created),
+                    to_i64(stats.updated),
+                    to_i64(stats.unchanged),
+                    to_i64(stats.failed),
+                    error
+                ])?)
+            })
+            .await?;
+        if done == 0 {
+            return Err(StoreError::NotFound(format!("run {run_id} does not exist")));
+        }
+        Ok(())
+    }
+
+    async fn flow_states(&self) -> Result<Vec<FlowState>> {
+        self.read(|conn| {
+            // One read transaction: the counts are of one snapshot.
+            conn.execute_batch("BEGIN")?;
+            let out = flow_states(conn);
+            let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            conn.execute_batch(end)?;
+            out
+        })
+        .await
+    }
+}
+
+fn flow_states(conn: &Connection) -> Result<Vec<FlowState>> {
+    let mut states = BTreeMap::new();
+    let pair = |r: &Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?));
+    for (flow, cursor) in query_all(conn, q::FLOW_CURSORS, [], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })? {
+        flow_entry(&mut states, flow).cursor = cursor;
+    }
+    for (flow, n) in query_all(conn, q::FLOW_XREF_COUNTS, [], pair)? {
+        flow_entry(&mut states, flow).records = to_u64(n, "xref count")?;
+    }
+    for (flow, n) in query_all(conn, q::FLOW_QUEUE_COUNTS, [], pair)? {
+        flow_entry(&mut states, flow).queued = to_u64(n, "queue count")?;
+    }
+    for (flow, n) in query_all(conn, q::FLOW_OPEN_DEAD_LETTERS, [], pair)? {
+        flow_entry(&mut states, flow).dead_letters = to_u64(n, "dead letter count")?;
+    }
+    for row in query_all(conn, q::FLOW_LAST_RUNS, [], run_row)? {
+        let run = row.into_run()?;
+        let flow = run.flow.clone();
+        flow_entry(&mut states, flow).last_run = Some(run);
+    }
+    Ok(states.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_numbered() {
+        assert_eq!(
+            numbered("UPDATE t SET a = $2 WHERE b = $1 AND c = $10"),
+            "UPDATE t SET a = ?2 WHERE b = ?1 AND c = ?10"
+        );
+        assert!(matches!(numbered("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            location("sqlite:///tmp/x/ferry.db").unwrap(),
+            Location::File("/tmp/x/ferry.db".into())
+        );
+        assert_eq!(
+            location("sqlite://ferry.db?mode=rwc").unwrap(),
+            Location::File("ferry.db".into())
+        );
+        assert_eq!(
+            location("sqlite:ferry.db").unwrap(),
+            Location::File("ferry.db".into())
+        );
+        assert_eq!(location("sqlite::memory:").unwrap(), Location::Memory);
+        assert_eq!(location("sqlite://:memory:").unwrap(), Location::Memory);
+        assert!(location("sqlite://").is_err());
+    }
+
+    #[tokio::test]
+    async fn in_memory_store_works() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let commit = Commit {
+            cursor: Some("c".into()),
+            ..Default::default()
+        };
+        store.commit("f", commit).await.unwrap();
+        assert_eq!(store.cursor("f").await.unwrap().as_deref(), Some("c"));
+        assert_eq!(store.flow_states().await.unwrap().len(), 1);
     }
 }

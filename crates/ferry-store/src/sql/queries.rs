@@ -1,0 +1,242 @@
+//! The SQL text both backends run, written once with `$n` placeholders.
+//!
+//! PostgreSQL takes it as is. SQLite reads `$1` as a *named* parameter, so the SQLite store
+//! rewrites `$n` to `?n` (numbered) before preparing: see `sqlite::numbered`. Where the two
+//! backends differ (a list bound as one PostgreSQL array versus a prepared statement executed
+//! once per element on SQLite; `SKIP LOCKED`), the differing tail is a macro argument and each
+//! backend gets its own constant built from the same text.
+
+/// Column lists as macros so they can be `concat!`ed into `&'static str` statements.
+macro_rules! xref_columns {
+    () => {
+        "flow, source_id, key, target_id, read_hash, written_hash, source_version, updated_at"
+    };
+}
+macro_rules! ledger_columns {
+    () => {
+        "id, flow, source_id, key, run_id, at, trigger, outcome, attempt, target_id, \
+         before_hash, after_hash, source_version, error_kind, error"
+    };
+}
+macro_rules! dead_letter_columns {
+    () => {
+        "id, flow, source_id, key, payload, error_kind, error, attempts, state, created_at, \
+         updated_at"
+    };
+}
+macro_rules! queue_columns {
+    () => {
+        "id, flow, source_id, trigger, payload, attempts, available_at, last_error, dead_letter_id"
+    };
+}
+macro_rules! run_columns {
+    () => {
+        "id, flow, trigger, started_at, finished_at, read, created, updated, unchanged, failed, \
+         error"
+    };
+}
+macro_rules! xref_upsert_tail {
+    () => {
+        " ON CONFLICT (flow, source_id) DO UPDATE SET key = excluded.key, \
+         target_id = excluded.target_id, read_hash = excluded.read_hash, \
+         written_hash = excluded.written_hash, source_version = excluded.source_version, \
+         updated_at = excluded.updated_at"
+    };
+}
+macro_rules! ledger_insert_head {
+    () => {
+        "INSERT INTO ferry_ledger (flow, source_id, key, run_id, at, trigger, outcome, attempt, \
+         target_id, before_hash, after_hash, source_version, error_kind, error) "
+    };
+}
+macro_rules! dead_letter_insert_head {
+    () => {
+        "INSERT INTO ferry_dead_letters (flow, source_id, key, payload, error_kind, error, \
+         attempts, state, created_at, updated_at) "
+    };
+}
+macro_rules! queue_insert_head {
+    () => {
+        "INSERT INTO ferry_queue (flow, source_id, trigger, payload, attempts, available_at, \
+         dead_letter_id, enqueued_at) "
+    };
+}
+/// Candidates: available, not leased, and the oldest item of their source id with no live
+/// lease on any other item of that source id (per-key order). `$lock` ends the candidate query.
+macro_rules! lease {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE ferry_queue SET lease_until = $3, lease_owner = $4 WHERE id IN (",
+            "SELECT q.id FROM ferry_queue q WHERE q.flow = $1 AND q.available_at <= $2 ",
+            "AND (q.lease_until IS NULL OR q.lease_until <= $2) ",
+            "AND NOT EXISTS (SELECT 1 FROM ferry_queue o WHERE o.flow = q.flow ",
+            "AND o.source_id = q.source_id AND o.id <> q.id ",
+            "AND (o.id < q.id OR o.lease_until > $2)) ",
+            "ORDER BY q.available_at, q.id LIMIT $5 ",
+            $lock,
+            ") RETURNING ",
+            queue_columns!()
+        )
+    };
+}
+/// `$match` selects the source ids (bound as `$2`).
+macro_rules! xrefs_of {
+    ($match:literal) => {
+        concat!(
+            "SELECT ",
+            xref_columns!(),
+            " FROM ferry_xref WHERE flow = $1 AND ",
+            $match
+        )
+    };
+}
+/// `$match` selects the delivered source ids (bound as `$2`).
+macro_rules! resolve_delivered {
+    ($match:literal) => {
+        concat!(
+            "UPDATE ferry_dead_letters SET state = 'resolved', updated_at = $3 ",
+            "WHERE flow = $1 AND state IN ('open', 'replayed') AND ",
+            $match
+        )
+    };
+}
+/// `$match` selects the acknowledged ids (bound as `$1`).
+macro_rules! ack {
+    ($match:literal) => {
+        concat!("DELETE FROM ferry_queue WHERE ", $match)
+    };
+}
+pub(crate) use {
+    ack, dead_letter_insert_head, lease, ledger_insert_head, queue_insert_head, resolve_delivered,
+    xref_columns, xref_upsert_tail, xrefs_of,
+};
+
+// --- migrations -------------------------------------------------------------------------------
+
+pub(crate) const META_CREATE: &str =
+    "CREATE TABLE IF NOT EXISTS ferry_meta (schema_version BIGINT NOT NULL)";
+pub(crate) const META_VERSION: &str = "SELECT MAX(schema_version) FROM ferry_meta";
+pub(crate) const META_CLEAR: &str = "DELETE FROM ferry_meta";
+pub(crate) const META_SET: &str = "INSERT INTO ferry_meta (schema_version) VALUES ($1)";
+
+// --- cursors ------------------------------------------------------------------------------------
+
+pub(crate) const CURSOR_GET: &str = "SELECT cursor FROM ferry_cursors WHERE flow = $1";
+pub(crate) const CURSOR_RESET: &str =
+    "UPDATE ferry_cursors SET cursor = NULL, updated_at = $2 WHERE flow = $1";
+pub(crate) const CURSOR_SET: &str = "INSERT INTO ferry_cursors (flow, cursor, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (flow) DO UPDATE SET cursor = excluded.cursor, \
+     updated_at = excluded.updated_at";
+
+// --- xref ---------------------------------------------------------------------------------------
+
+pub(crate) const XREFS_BY_KEY_IN_FLOW: &str = concat!(
+    "SELECT ",
+    xref_columns!(),
+    " FROM ferry_xref WHERE key = $1 AND flow = $2 ORDER BY flow, source_id"
+);
+pub(crate) const XREFS_BY_KEY: &str = concat!(
+    "SELECT ",
+    xref_columns!(),
+    " FROM ferry_xref WHERE key = $1 ORDER BY flow, source_id"
+);
+/// One xref row upsert (the multi-row form shares the head and the tail).
+pub(crate) const XREF_UPSERT_ROW: &str = concat!(
+    "INSERT INTO ferry_xref (",
+    xref_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    xref_upsert_tail!()
+);
+
+// --- ledger -------------------------------------------------------------------------------------
+
+pub(crate) const LEDGER_INSERT_ROW: &str = concat!(
+    ledger_insert_head!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+);
+pub(crate) const LEDGER_OF_IN_FLOW: &str = concat!(
+    "SELECT ",
+    ledger_columns!(),
+    " FROM ferry_ledger WHERE (key = $1 OR source_id = $1) AND flow = $2 ORDER BY id"
+);
+pub(crate) const LEDGER_OF: &str = concat!(
+    "SELECT ",
+    ledger_columns!(),
+    " FROM ferry_ledger WHERE key = $1 OR source_id = $1 ORDER BY id"
+);
+
+// --- dead letters -------------------------------------------------------------------------------
+
+pub(crate) const DEAD_LETTER_INSERT_ROW: &str = concat!(
+    dead_letter_insert_head!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+pub(crate) const DEAD_LETTER_GET: &str = concat!(
+    "SELECT ",
+    dead_letter_columns!(),
+    " FROM ferry_dead_letters WHERE id = $1"
+);
+pub(crate) const DEAD_LETTER_STATE: &str = "SELECT state FROM ferry_dead_letters WHERE id = $1";
+pub(crate) const DEAD_LETTER_MARK_REPLAYED: &str = "UPDATE ferry_dead_letters \
+     SET state = 'replayed', updated_at = $2 WHERE id = $1 AND state = 'open' \
+     RETURNING flow, source_id";
+pub(crate) const DEAD_LETTER_MARK_SKIPPED: &str = "UPDATE ferry_dead_letters \
+     SET state = 'skipped', updated_at = $2 WHERE id = $1 AND state = 'open' \
+     RETURNING flow, source_id, key, attempts, error_kind, error";
+pub(crate) const SKIP_LEDGER_INSERT: &str = "INSERT INTO ferry_ledger (flow, source_id, key, \
+     run_id, at, trigger, outcome, attempt, error_kind, error) \
+     VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9)";
+
+/// Dead letters in `states` states (bound as `$1…$states`), then the flow when `with_flow`,
+/// then the limit; newest first.
+pub(crate) fn dead_letters_listing(states: usize, with_flow: bool) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        dead_letter_columns!(),
+        " FROM ferry_dead_letters WHERE state IN ("
+    ));
+    for n in 1..=states {
+        let sep = if n > 1 { ", " } else { "" };
+        let _ = write!(sql, "{sep}${n}");
+    }
+    sql.push(')');
+    let mut next = states + 1;
+    if with_flow {
+        let _ = write!(sql, " AND flow = ${next}");
+        next += 1;
+    }
+    let _ = write!(sql, " ORDER BY id DESC LIMIT ${next}");
+    sql
+}
+
+// --- queue --------------------------------------------------------------------------------------
+
+/// One queue item, `$5` as both available and enqueued time; returns its id.
+pub(crate) const QUEUE_INSERT_ROW: &str = concat!(
+    queue_insert_head!(),
+    "VALUES ($1, $2, $3, $4, 0, $5, $6, $5) RETURNING id"
+);
+pub(crate) const RETRY_LATER: &str = "UPDATE ferry_queue SET attempts = attempts + 1, \
+     available_at = $2, last_error = $3, lease_until = NULL, lease_owner = NULL WHERE id = $1";
+pub(crate) const RELEASE_LEASES: &str = "UPDATE ferry_queue SET lease_until = NULL, \
+     lease_owner = NULL WHERE flow = $1 AND lease_owner = $2 AND lease_until IS NOT NULL";
+pub(crate) const QUEUE_DEPTH_OF: &str = "SELECT COUNT(*) FROM ferry_queue WHERE flow = $1";
+pub(crate) const QUEUE_DEPTH: &str = "SELECT COUNT(*) FROM ferry_queue";
+
+// --- runs and flow states -----------------------------------------------------------------------
+
+pub(crate) const RUN_START: &str =
+    "INSERT INTO ferry_runs (flow, trigger, started_at) VALUES ($1, $2, $3) RETURNING id";
+pub(crate) const RUN_FINISH: &str = "UPDATE ferry_runs SET finished_at = $2, read = $3, \
+     created = $4, updated = $5, unchanged = $6, failed = $7, error = $8 WHERE id = $1";
+pub(crate) const FLOW_CURSORS: &str = "SELECT flow, cursor FROM ferry_cursors";
+pub(crate) const FLOW_XREF_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_xref GROUP BY flow";
+pub(crate) const FLOW_QUEUE_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_queue GROUP BY flow";
+pub(crate) const FLOW_OPEN_DEAD_LETTERS: &str = "SELECT flow, \
+     COUNT(CASE WHEN state = 'open' THEN 1 END) FROM ferry_dead_letters GROUP BY flow";
+pub(crate) const FLOW_LAST_RUNS: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM ferry_runs WHERE id IN (SELECT MAX(id) FROM ferry_runs GROUP BY flow)"
+);
