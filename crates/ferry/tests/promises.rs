@@ -254,7 +254,10 @@ async fn invalid_records_are_dead_lettered_then_replayed_after_the_fix() {
         "{error}"
     );
     assert_eq!(one["payload"]["fields"]["email"], "broken100@@mail");
-    assert_eq!(one["key"], "C0000100", "a validation failure keeps the business key");
+    assert_eq!(
+        one["key"], "C0000100",
+        "a validation failure keeps the business key"
+    );
 
     // Polling again without a fix does not fail them a second time.
     run(dir, &["sync", "customers"], true);
