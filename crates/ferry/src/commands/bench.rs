@@ -55,23 +55,118 @@ pub enum Backend {
     Postgres,
 }
 
-const COLUMNS: &str = "(id BIGINT PRIMARY KEY, customer_no TEXT NOT NULL, name TEXT NOT NULL, email TEXT, city TEXT, credit_limit NUMERIC(14,2), updated_at TEXT NOT NULL)";
+/// The source table's columns after `id`, in order (the last one is the watermark): a CRM
+/// customer as users export it, about 400 bytes a row.
+const FIELDS: [&str; 18] = [
+    "customer_no",
+    "name",
+    "legal_name",
+    "email",
+    "phone",
+    "website",
+    "industry",
+    "status",
+    "currency",
+    "credit_limit",
+    "street",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "owner",
+    "notes",
+    "updated_at",
+];
+/// Index of the decimal column in [`FIELDS`] (bound as NUMERIC).
+const CREDIT: usize = 9;
+/// The target has the source's fields but `customer_no` (renamed `code`) and `updated_at`.
+const TARGET_FIELDS: std::ops::Range<usize> = 1..17;
+
+fn column_type(field: &str) -> &'static str {
+    if field == "credit_limit" {
+        "NUMERIC(14,2)"
+    } else {
+        "TEXT"
+    }
+}
+
+fn source_ddl() -> String {
+    let cols: Vec<String> = FIELDS
+        .iter()
+        .map(|f| format!("{f} {}", column_type(f)))
+        .collect();
+    format!(
+        "CREATE TABLE bench_customers (id BIGINT PRIMARY KEY, {})",
+        cols.join(", ")
+    )
+}
+
+fn target_ddl(table: &str) -> String {
+    let cols: Vec<String> = FIELDS[TARGET_FIELDS]
+        .iter()
+        .map(|f| format!("{f} {}", column_type(f)))
+        .collect();
+    format!(
+        "CREATE TABLE {table} (code TEXT PRIMARY KEY, {})",
+        cols.join(", ")
+    )
+}
+
+/// The flow's mapping: renames, trimming, case, a decimal scale.
+const MAPPING: &str = "      code: customer_no
+      name: { from: name, case: trim }
+      legal_name: legal_name
+      email: { from: email, case: lower }
+      phone: phone
+      website: website
+      industry: industry
+      status: status
+      currency: currency
+      credit_limit: { from: credit_limit, scale: 2 }
+      street: street
+      city: city
+      region: region
+      postal_code: postal_code
+      country: { from: country, case: upper }
+      owner: owner
+      notes: notes
+";
+
 /// A watermark column needs an index, as on any table read incrementally.
 const WATERMARK_INDEX: &str =
     "CREATE INDEX bench_customers_watermark ON bench_customers (updated_at, id)";
-const TARGET: &str = "(code TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, city TEXT, credit_limit NUMERIC(14,2))";
 
-fn row(i: u32) -> (i64, String, String, String, String, String, String) {
-    let cities = ["上海", "北京", "Berlin", "Madrid", "深圳"];
-    (
-        i64::from(i),
+fn row(i: u32) -> [String; 18] {
+    const CITIES: [(&str, &str, &str, &str); 5] = [
+        ("上海", "上海市", "200000", "cn"),
+        ("北京", "北京市", "100000", "cn"),
+        ("Berlin", "Berlin", "10115", "de"),
+        ("Madrid", "Madrid", "28001", "es"),
+        ("深圳", "广东省", "518000", "cn"),
+    ];
+    let (city, region, postal, country) = CITIES[(i % 5) as usize];
+    [
         format!("C{i:08}"),
-        format!("客户 {i} Trading Co."),
-        format!("buyer{i}@example.com"),
-        cities[(i % 5) as usize].to_owned(),
+        format!(" 客户 {i} Trading Co. "),
+        format!("客户{i}贸易有限公司"),
+        format!("Buyer{i}@Example.com"),
+        format!("+86 138 {:04} {:04}", i % 10_000, (i / 10_000) % 10_000),
+        format!("https://customer{i}.example.com"),
+        ["manufacturing", "retail", "logistics", "software"][(i % 4) as usize].to_owned(),
+        ["prospect", "active", "active", "blocked"][(i % 4) as usize].to_owned(),
+        "CNY".to_owned(),
         format!("{}.{:02}", 1000 + (i % 90_000), i % 100),
+        format!("{} 号 Industrial Park Road {}", i % 900 + 1, i % 97),
+        city.to_owned(),
+        region.to_owned(),
+        postal.to_owned(),
+        country.to_owned(),
+        format!("sales-rep-{:03}", i % 250),
+        format!(
+            "客户备注 {i}: prefers delivery before noon; invoices by e-mail; reviewed 2026-01."
+        ),
         format!("2026-01-01 00:{:02}:{:02}", (i / 60) % 60, i % 60),
-    )
+    ]
 }
 
 fn reset_peak_rss() {
@@ -103,32 +198,57 @@ struct Phase {
 macro_rules! prepare_and_measure_ceiling {
     ($db:ty, $src:expr, $dst:expr, $args:expr) => {{
         let (src, dst, args) = ($src, $dst, $args);
-        src.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_customers {COLUMNS}"))).await?;
+        src.execute(sqlx::AssertSqlSafe(source_ddl())).await?;
         src.execute(WATERMARK_INDEX).await?;
-        dst.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_target {TARGET}"))).await?;
-        dst.execute(sqlx::AssertSqlSafe(format!("CREATE TABLE bench_ceiling {TARGET}"))).await?;
+        dst.execute(sqlx::AssertSqlSafe(target_ddl("bench_target")))
+            .await?;
+        dst.execute(sqlx::AssertSqlSafe(target_ddl("bench_ceiling")))
+            .await?;
         for start in (1..=args.rows).step_by(1000) {
             let mut q: QueryBuilder<$db> = QueryBuilder::new("INSERT INTO bench_customers ");
             q.push_values(start..(start + 1000).min(args.rows + 1), |mut b, i| {
-                let r = row(i);
-                b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4);
-                b.push("CAST(").push_bind_unseparated(r.5).push_unseparated(" AS NUMERIC)");
-                b.push_bind(r.6);
+                b.push_bind(i64::from(i));
+                for (k, value) in row(i).into_iter().enumerate() {
+                    if k == CREDIT {
+                        b.push("CAST(")
+                            .push_bind_unseparated(value)
+                            .push_unseparated(" AS NUMERIC)");
+                    } else {
+                        b.push_bind(value);
+                    }
+                }
             });
             q.build().execute(src).await?;
         }
+        let columns: Vec<&str> = FIELDS[TARGET_FIELDS].to_vec();
+        let insert = format!("INSERT INTO bench_ceiling (code, {}) ", columns.join(", "));
+        let update = columns
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         reset_peak_rss();
         let t = Instant::now();
         for start in (1..=args.rows).step_by(args.batch) {
             let mut tx = dst.begin().await?;
-            let mut q: QueryBuilder<$db> =
-                QueryBuilder::new("INSERT INTO bench_ceiling (code, name, email, city, credit_limit) ");
-            q.push_values(start..(start + args.batch as u32).min(args.rows + 1), |mut b, i| {
-                let r = row(i);
-                b.push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4);
-                b.push("CAST(").push_bind_unseparated(r.5).push_unseparated(" AS NUMERIC)");
-            });
-            q.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, email = excluded.email, city = excluded.city, credit_limit = excluded.credit_limit");
+            let mut q: QueryBuilder<$db> = QueryBuilder::new(insert.clone());
+            q.push_values(
+                start..(start + args.batch as u32).min(args.rows + 1),
+                |mut b, i| {
+                    let r = row(i);
+                    b.push_bind(r[0].clone());
+                    for k in TARGET_FIELDS {
+                        if k == CREDIT {
+                            b.push("CAST(")
+                                .push_bind_unseparated(r[k].clone())
+                                .push_unseparated(" AS NUMERIC)");
+                        } else {
+                            b.push_bind(r[k].clone());
+                        }
+                    }
+                },
+            );
+            q.push(format!(" ON CONFLICT (code) DO UPDATE SET {update}"));
             q.build().execute(&mut *tx).await?;
             tx.commit().await?;
         }
@@ -210,10 +330,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
 
     let config = format!(
-        "store: {{ url: \"{store_url}\" }}\nengine: {{ batch_size: {batch}, workers: {workers} }}\nsystems:\n  src: {{ kind: sql, url: \"{src_url}\" }}\n  dst: {{ kind: sql, url: \"{dst_url}\" }}\n\
-         flows:\n  customers:\n    entity: customer\n    source: {{ system: src, table: bench_customers, watermark: {{ column: updated_at }} }}\n    \
-         target: {{ system: dst, table: bench_target }}\n    mapping:\n      code: customer_no\n      name: {{ from: name, case: trim }}\n      \
-         email: {{ from: email, case: lower }}\n      city: city\n      credit_limit: {{ from: credit_limit, scale: 2 }}\n    validate:\n      email: [email]\n",
+        "store: {{ url: \"{store_url}\" }}\n\
+         engine: {{ batch_size: {batch}, workers: {workers} }}\n\
+         systems:\n  src: {{ kind: sql, url: \"{src_url}\" }}\n  dst: {{ kind: sql, url: \"{dst_url}\" }}\n\
+         flows:\n  customers:\n    entity: customer\n\
+         \x20   source: {{ system: src, table: bench_customers, watermark: {{ column: updated_at }} }}\n\
+         \x20   target: {{ system: dst, table: bench_target }}\n\
+         \x20   mapping:\n{MAPPING}\
+         \x20   validate:\n      email: [required, email]\n      name: [required]\n",
         batch = args.batch,
         workers = args.workers
     );
