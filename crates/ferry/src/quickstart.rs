@@ -23,9 +23,14 @@ const CONFIG: &str = include_str!("quickstart.yaml");
 pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let config = dir.join("ferry.yaml");
+    // Record counts per flow, for progress bars; unknown when the workspace already existed.
+    let mut totals = std::collections::HashMap::new();
     if !config.exists() {
         eprintln!("Creating a demo workspace in {} …", dir.display());
-        generate(dir, customers).await?;
+        let counts = generate(dir, customers).await?;
+        totals.insert("customers", u64::from(counts.customers));
+        totals.insert("products", u64::from(counts.products));
+        totals.insert("orders", u64::from(counts.orders));
         std::fs::write(&config, CONFIG)?;
     } else {
         eprintln!(
@@ -37,7 +42,7 @@ pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<E
     let cancel = workspace::shutdown_token();
     let mut reports = Vec::new();
     for flow in ws.engine.flows() {
-        let spinner = Spinner::new(&flow.name, None);
+        let spinner = Spinner::new(&flow.name, totals.get(flow.name.as_str()).copied());
         let report = ws
             .engine
             .sync(&flow.name, &SyncOptions::default(), &spinner, &cancel)
@@ -58,25 +63,49 @@ pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<E
             "{failed} record(s) were refused by validation (bad e-mail or tax id) and wait in dead letters."
         );
     }
-    println!("\nTry next:");
-    println!("  ferry status -c {cfg}                   # flows, records, queue and dead letters");
-    println!(
-        "  ferry dlq list -c {cfg}                 # why records failed, with file, field and reason"
-    );
-    println!("  ferry ledger -c {cfg} --key C000042      # everything Ferry did with one customer");
-    println!(
-        "  ferry sync customers -c {cfg}           # a second run writes nothing: nothing changed"
-    );
-    println!(
-        "  sqlite3 {}/crm.db \"UPDATE customers SET email='fixed@example.com', updated_at=datetime('now') WHERE email LIKE '%@@%'\"",
+    let fix = format!(
+        "sqlite3 {}/crm.db \"UPDATE customers SET contact_email = 'fixed' || id || '@example.com', \
+         updated_at = datetime('now') WHERE contact_email LIKE '%@@%'\"",
         dir.display()
     );
-    println!(
-        "  ferry dlq replay --all -c {cfg}         # after fixing the data, deliver the dead letters"
-    );
-    println!(
-        "  ferry check {cfg}                       # validate a config and point at the line that is wrong"
-    );
+    let next = [
+        (
+            format!("ferry status -c {cfg}"),
+            "flows, records, queue and dead letters",
+        ),
+        (
+            format!("ferry dlq list -c {cfg}"),
+            "which records failed: flow, record, field, reason",
+        ),
+        (
+            format!("ferry ledger -c {cfg} --key C000042"),
+            "everything Ferry did with one customer",
+        ),
+        (
+            format!("ferry sync customers -c {cfg}"),
+            "nothing changed, so nothing is written",
+        ),
+        (fix, "fix the bad e-mails at the source (needs sqlite3)…"),
+        (
+            format!("ferry dlq replay --all -c {cfg}"),
+            "…and deliver the dead letters",
+        ),
+        (
+            format!("ferry check {cfg}"),
+            "validate a config; errors point at file:line",
+        ),
+    ];
+    println!("\nTry next:");
+    let width = next
+        .iter()
+        .map(|(c, _)| c.chars().count())
+        .filter(|w| *w < 70)
+        .max()
+        .unwrap_or(0);
+    for (command, why) in &next {
+        let pad = width.saturating_sub(command.chars().count());
+        println!("  {command}{}  # {why}", " ".repeat(pad));
+    }
     if no_serve {
         return Ok(ExitCode::SUCCESS);
     }
@@ -138,7 +167,14 @@ async fn open(path: &Path) -> anyhow::Result<SqliteConnection> {
         .await?)
 }
 
-async fn generate(dir: &Path, customers: u32) -> anyhow::Result<()> {
+/// How many records [`generate`] made.
+struct Counts {
+    customers: u32,
+    products: u32,
+    orders: u32,
+}
+
+async fn generate(dir: &Path, customers: u32) -> anyhow::Result<Counts> {
     let mut rng = StdRng::seed_from_u64(42);
     let products = (customers / 5).max(10);
     let orders = customers * 2;
@@ -263,7 +299,11 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<()> {
     }
     tx.commit().await?;
     erp.close().await?;
-    Ok(())
+    Ok(Counts {
+        customers,
+        products,
+        orders,
+    })
 }
 
 #[cfg(test)]

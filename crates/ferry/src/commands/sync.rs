@@ -24,13 +24,13 @@ impl Spinner {
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
                 ProgressStyle::with_template(
-                    "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec})",
+                    "{prefix:>12} [{bar:30}] {pos}/{len} {msg} [{elapsed}]",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{prefix:>12} {spinner} {pos} read {msg} ({per_sec})")
+                ProgressStyle::with_template("{prefix:>12} {spinner} {pos} read {msg} [{elapsed}]")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };
@@ -43,7 +43,7 @@ impl Spinner {
     }
     /// Removes the bar.
     pub fn finish(&self) {
-        self.bar.finish_and_clear();
+        self.bar.finish();
     }
 }
 
