@@ -232,3 +232,30 @@ fn quickstart_builds_and_syncs_the_demo() {
     );
     assert!(stdout.contains("Try next"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cron_trigger_runs_the_flow_on_schedule() {
+    let dir = scratch();
+    let dir = dir.path();
+    setup(dir, 300, "{ cron: \"* * * * * *\" }").await; // every second
+    let mut child = ferry()
+        .current_dir(dir)
+        .args(["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while target_count(dir).await < 300 {
+        assert!(
+            Instant::now() < deadline,
+            "the cron trigger never ran the flow"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = run_json(dir, &["status", "--json"]);
+    assert_eq!(status[0]["trigger"], "cron * * * * * *");
+    assert_eq!(status[0]["last_run"]["trigger"], "cron");
+    sigterm(child.id());
+    assert!(child.wait().unwrap().success());
+}
