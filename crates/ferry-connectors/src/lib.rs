@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 
 pub mod files;
 pub mod registry;
+pub mod settings;
 pub mod sql;
 
 pub use registry::{Registry, builtin};

@@ -8,7 +8,6 @@ use ferry_model::config::ConfigIssue;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::source::Pattern;
@@ -215,10 +214,7 @@ pub struct TargetSpec {
 
 /// Parses and validates the system settings.
 pub fn parse_system(map: &Map<String, Value>) -> Result<SystemSettings, Vec<ConfigIssue>> {
-    let settings: SystemSettings = deserialize(map, |key, value| match key {
-        "dir" => probe::<String>(key, value),
-        _ => Vec::new(),
-    })?;
+    let settings: SystemSettings = crate::settings::parse(map)?;
     if settings.dir.trim().is_empty() {
         return Err(vec![ConfigIssue::new(["dir"], "must name a folder")]);
     }
@@ -227,16 +223,7 @@ pub fn parse_system(map: &Map<String, Value>) -> Result<SystemSettings, Vec<Conf
 
 /// Parses and validates a flow's `source:` options.
 pub fn parse_source(map: &Map<String, Value>) -> Result<SourceSpec, Vec<ConfigIssue>> {
-    let opts: SourceOptions = deserialize(map, |key, value| match key {
-        "pattern" | "id" => probe::<String>(key, value),
-        "delimiter" | "sheet" => probe::<Option<String>>(key, value),
-        "format" => probe::<Option<Format>>(key, value),
-        "encoding" => probe::<ReadEncoding>(key, value),
-        "header_row" => probe::<u32>(key, value),
-        "columns" => probe_map::<String>(key, value),
-        "types" => probe_map::<ColumnType>(key, value),
-        _ => Vec::new(),
-    })?;
+    let opts: SourceOptions = crate::settings::parse(map)?;
     let mut issues = Vec::new();
     let pattern = match Pattern::new(&opts.pattern) {
         Ok(p) => Some(p),
@@ -331,22 +318,7 @@ pub fn parse_source(map: &Map<String, Value>) -> Result<SourceSpec, Vec<ConfigIs
 
 /// Parses and validates a flow's `target:` options.
 pub fn parse_target(map: &Map<String, Value>) -> Result<TargetSpec, Vec<ConfigIssue>> {
-    let opts: TargetOptions = deserialize(map, |key, value| match key {
-        "file" => probe::<String>(key, value),
-        "delimiter" => probe::<Option<String>>(key, value),
-        "encoding" => probe::<WriteEncoding>(key, value),
-        "columns" => match value {
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .flat_map(|(i, item)| {
-                    probe_at::<ColumnItem>(path(&["columns", &i.to_string()]), item)
-                })
-                .collect(),
-            _ => probe::<Vec<ColumnItem>>(key, value),
-        },
-        _ => Vec::new(),
-    })?;
+    let opts: TargetOptions = crate::settings::parse(map)?;
     let mut issues = Vec::new();
     let format = match check_file_template(&opts.file) {
         Ok(format) => Some(format),
@@ -479,85 +451,4 @@ fn parse_delimiter(value: Option<&str>) -> Result<u8, String> {
 
 fn path(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// Deserializes `map` into `T`. serde_json does not say where an error is, so on failure every
-/// key is checked on its own (unknown keys, then each value against its field's type with
-/// `probe`, then missing required keys) to give each problem its key path.
-fn deserialize<T>(
-    map: &Map<String, Value>,
-    probe: impl Fn(&str, &Value) -> Vec<ConfigIssue>,
-) -> Result<T, Vec<ConfigIssue>>
-where
-    T: DeserializeOwned + JsonSchema,
-{
-    let error = match serde_json::from_value::<T>(Value::Object(map.clone())) {
-        Ok(value) => return Ok(value),
-        Err(e) => e,
-    };
-    let schema = schemars::schema_for!(T);
-    let known: Vec<String> = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default();
-    let required: Vec<String> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| {
-            r.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut issues = Vec::new();
-    for (key, value) in map {
-        if known.contains(key) {
-            issues.extend(probe(key, value));
-        } else {
-            let expected = known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            issues.push(ConfigIssue::at(
-                vec![key.clone()],
-                format!("unknown setting `{key}` (expected one of {expected})"),
-            ));
-        }
-    }
-    for key in required {
-        if !map.contains_key(&key) {
-            issues.push(ConfigIssue::at(
-                vec![key.clone()],
-                format!("`{key}` is required"),
-            ));
-        }
-    }
-    if issues.is_empty() {
-        issues.push(ConfigIssue::at(Vec::new(), error.to_string()));
-    }
-    Err(issues)
-}
-
-fn probe<T: DeserializeOwned>(key: &str, value: &Value) -> Vec<ConfigIssue> {
-    probe_at::<T>(vec![key.to_owned()], value)
-}
-
-fn probe_at<T: DeserializeOwned>(at: Vec<String>, value: &Value) -> Vec<ConfigIssue> {
-    match serde_json::from_value::<T>(value.clone()) {
-        Ok(_) => Vec::new(),
-        Err(e) => vec![ConfigIssue::at(at, e.to_string())],
-    }
-}
-
-/// Probes a `{name: T}` map entry by entry.
-fn probe_map<T: DeserializeOwned>(key: &str, value: &Value) -> Vec<ConfigIssue> {
-    match value {
-        Value::Object(entries) => entries
-            .iter()
-            .flat_map(|(name, v)| probe_at::<T>(vec![key.to_owned(), name.clone()], v))
-            .collect(),
-        _ => probe::<IndexMap<String, T>>(key, value),
-    }
 }

@@ -8,8 +8,6 @@ use ferry_model::config::ConfigIssue;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 
 use super::dialect::Backend;
 
@@ -138,94 +136,7 @@ pub struct TargetLines {
 }
 
 /// Deserializes a settings map, reporting the key path of the first problem.
-pub fn parse<T: DeserializeOwned>(map: &Map<String, Value>) -> Result<T, Vec<ConfigIssue>> {
-    match serde_json::from_value::<T>(Value::Object(map.clone())) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let message = e.to_string();
-            let path = locate::<T>(map, &message);
-            Err(vec![ConfigIssue::at(path, message)])
-        }
-    }
-}
-
-/// Finds where a deserialization error is: a named unknown or missing field, or the key whose
-/// removal changes the error (descending into nested maps).
-fn locate<T: DeserializeOwned>(map: &Map<String, Value>, message: &str) -> Vec<String> {
-    let named = message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"));
-    let fails = |m: &Map<String, Value>| match serde_json::from_value::<T>(Value::Object(m.clone()))
-    {
-        Ok(_) => false,
-        Err(e) => e.to_string() == message,
-    };
-    if let Some(n) = named.filter(|_| message.starts_with("missing field")) {
-        // Which map lacks it: the one where supplying any value changes the error.
-        let dummies = [
-            Value::String(String::new()),
-            Value::from(0),
-            Value::Bool(false),
-            Value::Array(Vec::new()),
-        ];
-        let mut candidates: Vec<Option<&String>> = vec![None];
-        candidates.extend(
-            map.iter()
-                .filter(|(_, v)| v.is_object())
-                .map(|(k, _)| Some(k)),
-        );
-        for candidate in candidates {
-            for dummy in &dummies {
-                let mut m = map.clone();
-                let target = match candidate {
-                    None => Some(&mut m),
-                    Some(k) => m.get_mut(k).and_then(Value::as_object_mut),
-                };
-                match target {
-                    Some(t) if !t.contains_key(n) => {
-                        t.insert(n.to_owned(), dummy.clone());
-                    }
-                    _ => continue,
-                }
-                if !fails(&m) {
-                    return candidate
-                        .into_iter()
-                        .cloned()
-                        .chain([n.to_owned()])
-                        .collect();
-                }
-            }
-        }
-        return vec![n.to_owned()];
-    }
-    for (key, value) in map {
-        if named == Some(key.as_str()) && message.starts_with("unknown field") {
-            return vec![key.clone()];
-        }
-        let mut without = map.clone();
-        without.remove(key);
-        if !fails(&without) {
-            // This key is involved: look inside it.
-            if let Value::Object(inner) = value {
-                for (k2, _) in inner {
-                    let mut m = map.clone();
-                    if let Some(Value::Object(i)) = m.get_mut(key) {
-                        i.remove(k2);
-                    }
-                    if !fails(&m) {
-                        return vec![key.clone(), k2.clone()];
-                    }
-                }
-                if let Some(n) = named {
-                    return vec![key.clone(), n.to_owned()];
-                }
-            }
-            return vec![key.clone()];
-        }
-    }
-    named.map(|n| vec![n.to_owned()]).unwrap_or_default()
-}
+pub use crate::settings::parse;
 
 fn require(issues: &mut Vec<ConfigIssue>, path: &[&str], value: &str) {
     if value.trim().is_empty() {
