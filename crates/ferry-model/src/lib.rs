@@ -17,6 +17,7 @@ pub mod config;
 pub mod entity;
 pub mod error;
 pub mod record;
+pub mod secret;
 
 pub use entity::{Entity, FieldDef, FieldType};
 pub use error::{ConnectorError, ErrorKind};

@@ -23,7 +23,7 @@ pub async fn open(path: &Path) -> anyhow::Result<Workspace> {
     let store = ferry_store::open(&url).await.with_context(|| {
         format!(
             "opening the state store {}",
-            loaded.redact(&redact_url(&url))
+            loaded.redact(&ferry_model::secret::mask_url(&url))
         )
     })?;
     store.migrate().await.context("preparing the state store")?;
@@ -45,20 +45,6 @@ pub fn store_url(loaded: &LoadedConfig) -> anyhow::Result<String> {
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the data dir {}", dir.display()))?;
     Ok(format!("sqlite://{}", dir.join("ferry.db").display()))
-}
-
-/// Masks the password of a URL (`postgres://u:****@host/db`).
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// A token cancelled by the first Ctrl-C or SIGTERM; a second one exits at once.
@@ -95,20 +81,5 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:****@h:5432/db"
-        );
-        assert_eq!(
-            super::redact_url("sqlite:///tmp/x.db"),
-            "sqlite:///tmp/x.db"
-        );
     }
 }

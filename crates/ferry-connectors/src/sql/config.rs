@@ -161,38 +161,7 @@ fn duration(issues: &mut Vec<ConfigIssue>, path: &[&str], value: Option<&str>) -
     }
 }
 
-/// Masks the password of a URL (`postgres://user:****@host/db`).
-pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let tail = mask_query(tail);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:****@{host}{tail}"),
-            None => format!("{scheme}://{userinfo}@{host}{tail}"),
-        },
-        None => format!("{scheme}://{authority}{tail}"),
-    }
-}
-
-fn mask_query(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else {
-        return tail.to_owned();
-    };
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.to_ascii_lowercase().contains("pass") => format!("{k}=****"),
-            _ => kv.to_owned(),
-        })
-        .collect();
-    format!("{path}?{}", parts.join("&"))
-}
+pub use ferry_model::secret::mask_url;
 
 /// The password (and password-like query values) of a URL, to scrub from messages.
 pub fn url_secrets(url: &str) -> Vec<String> {
