@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use chrono_tz::Tz;
 use ferry_model::FieldType;
 use ferry_model::config::mapping::{TaxDirection, TextCase, UnknownCode};
-use ferry_model::config::{Config, ConfigIssue, FieldRule};
+use ferry_model::config::{
+    Config, ConfigIssue, FieldRule, UnitConversion, UnitFactor, unit_factor,
+};
 use indexmap::IndexMap;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -23,7 +25,7 @@ const MAX_SCALE: u32 = 28;
 /// Units and exchange rates, for rules that read the unit or currency from the record.
 #[derive(Debug, Default)]
 pub(crate) struct Tables {
-    units: Vec<(String, String, Decimal)>,
+    units: Vec<UnitConversion>,
     base: Option<String>,
     rates: HashMap<String, Decimal>,
 }
@@ -31,11 +33,7 @@ pub(crate) struct Tables {
 impl Tables {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
-            units: config
-                .units
-                .iter()
-                .map(|u| (u.from.clone(), u.to.clone(), u.factor))
-                .collect(),
+            units: config.units.clone(),
             base: config.currency.base.clone(),
             rates: config
                 .currency
@@ -46,22 +44,8 @@ impl Tables {
         }
     }
 
-    /// Same rule as `Config::unit_factor` (a listed conversion, its reverse, or the same
-    /// unit), but a reverse conversion divides by the factor instead of multiplying by its
-    /// rounded inverse, so 24 pcs are exactly 2 boxes of 12.
-    fn unit_factor(&self, from: &str, to: &str) -> Option<Factor> {
-        if from == to {
-            return Some(Factor::Multiply(Decimal::ONE));
-        }
-        self.units.iter().find_map(|(f, t, factor)| {
-            if f == from && t == to {
-                Some(Factor::Multiply(*factor))
-            } else if f == to && t == from && !factor.is_zero() {
-                Some(Factor::Divide(*factor))
-            } else {
-                None
-            }
-        })
+    fn unit_factor(&self, from: &str, to: &str) -> Option<UnitFactor> {
+        unit_factor(&self.units, from, to)
     }
 
     /// How many base units one `currency` is worth.
@@ -126,25 +110,9 @@ struct Codes {
     unknown: UnknownCode,
 }
 
-/// A unit conversion: × factor, or ÷ factor for a conversion listed the other way round.
-#[derive(Debug, Clone, Copy)]
-enum Factor {
-    Multiply(Decimal),
-    Divide(Decimal),
-}
-
-impl Factor {
-    fn apply(self, d: Decimal) -> Option<Decimal> {
-        match self {
-            Factor::Multiply(f) => d.checked_mul(f),
-            Factor::Divide(f) => d.checked_div(f),
-        }
-    }
-}
-
 #[derive(Debug)]
 enum UnitStep {
-    Fixed(Factor),
+    Fixed(UnitFactor),
     Field { path: FieldPath, to: String },
 }
 

@@ -325,19 +325,45 @@ impl Config {
         issues
     }
 
-    /// The factor that converts one `from` into `to`, from the `units` table (either way).
-    pub fn unit_factor(&self, from: &str, to: &str) -> Option<Decimal> {
-        if from == to {
-            return Some(Decimal::ONE);
-        }
-        self.units.iter().find_map(|u| {
-            if u.from == from && u.to == to {
-                Some(u.factor)
-            } else if u.from == to && u.to == from && !u.factor.is_zero() {
-                Some(Decimal::ONE / u.factor)
-            } else {
-                None
-            }
-        })
+    /// How to convert a quantity in `from` into `to`, from the `units` table (either way).
+    pub fn unit_factor(&self, from: &str, to: &str) -> Option<UnitFactor> {
+        unit_factor(&self.units, from, to)
     }
+}
+
+/// A unit conversion: × factor, or ÷ factor for a conversion listed the other way round, so
+/// that 24 pcs are exactly 2 boxes of 12 (multiplying by a rounded 1/12 would not be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitFactor {
+    /// Multiply by the factor.
+    Multiply(Decimal),
+    /// Divide by the factor.
+    Divide(Decimal),
+}
+
+impl UnitFactor {
+    /// Converts a quantity; `None` on overflow.
+    pub fn apply(self, quantity: Decimal) -> Option<Decimal> {
+        match self {
+            UnitFactor::Multiply(f) => quantity.checked_mul(f),
+            UnitFactor::Divide(f) => quantity.checked_div(f),
+        }
+    }
+}
+
+/// The conversion from `from` to `to` in a units table: the same unit, a listed conversion, or
+/// a listed one reversed.
+pub fn unit_factor(units: &[UnitConversion], from: &str, to: &str) -> Option<UnitFactor> {
+    if from == to {
+        return Some(UnitFactor::Multiply(Decimal::ONE));
+    }
+    units.iter().find_map(|u| {
+        if u.from == from && u.to == to {
+            Some(UnitFactor::Multiply(u.factor))
+        } else if u.from == to && u.to == from && !u.factor.is_zero() {
+            Some(UnitFactor::Divide(u.factor))
+        } else {
+            None
+        }
+    })
 }
