@@ -38,8 +38,19 @@ pub(crate) struct BatchContext<'a> {
 pub(crate) struct BatchResult {
     pub commit: Commit,
     pub stats: RunStats,
-    /// Records that failed transiently: (source id, attempt number, error).
-    pub transient: Vec<(String, u32, String)>,
+    /// Records that failed transiently, to be tried again later.
+    pub transient: Vec<TransientFailure>,
+}
+
+/// A record the target refused for now (a lock, a timeout of its own): tried again later,
+/// and dead-lettered with its payload if it keeps failing.
+pub(crate) struct TransientFailure {
+    pub source_id: String,
+    pub key: String,
+    pub attempt: u32,
+    pub error: String,
+    /// The source record as read, so a dead letter made of it loses nothing.
+    pub payload: Value,
 }
 
 struct Pending {
@@ -149,7 +160,7 @@ pub(crate) async fn process(
                 written_hash: Some(hash),
                 source_version: record.version(),
             });
-            out.commit.delivered.push(record.id.clone());
+            deliver(&mut out.commit, before.as_ref(), &record.id);
             ack(&mut out.commit, ctx, &record.id);
             continue;
         }
@@ -165,13 +176,13 @@ pub(crate) async fn process(
 
     // Two source records may carry the same business key; a multi-row upsert must not touch
     // one key twice, so such records go in successive rounds, in read order.
-    for round in rounds_by_key(pending) {
+    for mut round in rounds_by_key(pending) {
         let outgoing: Vec<Outgoing> = round
-            .iter()
+            .iter_mut()
             .map(|p| Outgoing {
                 key: p.key.clone(),
                 target_id: p.before.as_ref().and_then(|x| x.target_id.clone()),
-                fields: p.fields.clone(),
+                fields: std::mem::take(&mut p.fields),
             })
             .collect();
         let results = upsert_in_parallel(flow, retry_settings, parallel, cancel, &outgoing).await?;
@@ -225,7 +236,7 @@ pub(crate) async fn process(
                         written_hash: Some(p.hash),
                         source_version: p.record.version(),
                     });
-                    out.commit.delivered.push(p.record.id.clone());
+                    deliver(&mut out.commit, p.before.as_ref(), &p.record.id);
                     ack(&mut out.commit, ctx, &p.record.id);
                 }
                 Err(error) if error.kind().is_transient() => {
@@ -241,8 +252,13 @@ pub(crate) async fn process(
                         error.kind(),
                         error.message(),
                     ));
-                    out.transient
-                        .push((p.record.id.clone(), attempt, error.message().to_owned()));
+                    out.transient.push(TransientFailure {
+                        source_id: p.record.id.clone(),
+                        key: p.key.clone(),
+                        attempt,
+                        error: error.message().to_owned(),
+                        payload: serde_json::to_value(&p.record).unwrap_or(Value::Null),
+                    });
                 }
                 Err(error) => {
                     let message = format!(
@@ -390,6 +406,14 @@ fn text(v: &Value) -> String {
 
 fn attempt_of(ctx: &BatchContext<'_>, source_id: &str) -> u32 {
     ctx.items.get(source_id).map_or(1, |item| item.attempts + 1)
+}
+
+/// Marks a record delivered so its dead letters resolve. A record with no xref row yet has
+/// none (every dead letter writes one), which spares first loads a lookup per record.
+fn deliver(commit: &mut Commit, before: Option<&Xref>, source_id: &str) {
+    if before.is_some() {
+        commit.delivered.push(source_id.to_owned());
+    }
 }
 
 fn ack(commit: &mut Commit, ctx: &BatchContext<'_>, source_id: &str) {

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use ferry_model::config::RetrySettings;
 use ferry_model::{ConnectorError, ErrorKind};
 use ferry_store::StoreError;
@@ -52,12 +52,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let backoff = ExponentialBuilder::default()
-        .with_jitter()
-        .with_min_delay(settings.initial_backoff.0)
-        .with_max_delay(settings.max_backoff.0)
-        .without_max_times()
-        .with_total_delay(Some(settings.give_up_after.0));
+    let backoff = backoff(settings).with_total_delay(Some(settings.give_up_after.0));
     let token = cancel.clone();
     let sleeper = move |wait: Duration| {
         let token = token.clone();
@@ -87,11 +82,41 @@ where
     }
 }
 
-/// The wait before queued attempt number `attempt` (1-based): exponential with full jitter.
+/// The wait before queued attempt number `attempt` (1-based): the same exponential backoff
+/// with jitter as [`retry`], taken at that step.
 pub(crate) fn queue_backoff(settings: &RetrySettings, attempt: u32) -> Duration {
-    let base = settings.initial_backoff.0.as_millis() as u64;
-    let cap = settings.max_backoff.0.as_millis() as u64;
-    let exp = base.saturating_mul(1u64 << attempt.min(20)).min(cap).max(1);
-    let jittered = exp / 2 + rand::random_range(0..=exp / 2);
-    Duration::from_millis(jittered)
+    backoff(settings)
+        .build()
+        .nth(attempt.saturating_sub(1) as usize)
+        .unwrap_or(settings.max_backoff.0)
+}
+
+fn backoff(settings: &RetrySettings) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(settings.initial_backoff.0)
+        .with_max_delay(settings.max_backoff.0)
+        .without_max_times()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_retries_back_off_exponentially_up_to_the_cap() {
+        let settings = RetrySettings::default(); // 200 ms doubling, capped at 30 s
+        let first = queue_backoff(&settings, 1);
+        let fifth = queue_backoff(&settings, 5);
+        let late = queue_backoff(&settings, 40);
+        assert!(
+            first >= Duration::from_millis(200) && first <= Duration::from_millis(400),
+            "{first:?}"
+        );
+        assert!(fifth >= Duration::from_millis(3_200), "{fifth:?}");
+        assert!(
+            late >= Duration::from_secs(30) && late <= Duration::from_secs(60),
+            "{late:?}"
+        );
+    }
 }

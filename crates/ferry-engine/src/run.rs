@@ -324,14 +324,15 @@ impl Engine {
             transient,
         } = result;
         commit.cursor = cursor;
-        // Records from a scan that failed transiently get a queue item in the same commit as
-        // the cursor moving past them, so they cannot be forgotten.
+        // Records from a scan that failed transiently get a queue item before the cursor
+        // moves past them, so they cannot be forgotten (if the commit then fails, the page is
+        // read again as well, and the queued retry finds the record already written).
         if !transient.is_empty() {
             let items: Vec<NewQueueItem> = transient
                 .iter()
-                .map(|(source_id, _, _)| NewQueueItem {
+                .map(|t| NewQueueItem {
                     flow: flow.name.clone(),
-                    source_id: source_id.clone(),
+                    source_id: t.source_id.clone(),
                     trigger: "retry".into(),
                     payload: None,
                     dead_letter_id: None,
@@ -507,20 +508,23 @@ impl Engine {
         // Transient per-record failures: try again later, or dead-letter after max attempts.
         let transient = std::mem::take(&mut result.transient);
         let mut later = Vec::new();
-        for (source_id, attempt, error) in transient {
-            let item = &ctx.items[&source_id];
-            if attempt >= self.settings.retry.max_attempts {
+        for t in transient {
+            let item = &ctx.items[&t.source_id];
+            if t.attempt >= self.settings.retry.max_attempts {
                 result.commit.dead_letters.push(NewDeadLetter {
-                    source_id: source_id.clone(),
-                    key: None,
-                    payload: item.payload.clone().unwrap_or(serde_json::Value::Null),
+                    error: format!(
+                        "flow `{}`, record `{}`: gave up after {} attempts: {}",
+                        flow.name, t.source_id, t.attempt, t.error
+                    ),
+                    source_id: t.source_id,
+                    key: Some(t.key),
+                    payload: t.payload,
                     error_kind: "retryable".into(),
-                    error: format!("flow `{}`, record `{source_id}`: gave up after {attempt} attempts: {error}", flow.name),
-                    attempts: attempt,
+                    attempts: t.attempt,
                 });
                 result.commit.acked.push(item.id);
             } else {
-                later.push((item.id, attempt, error));
+                later.push((item.id, t.attempt, t.error));
             }
         }
         let stats = self.finish_batch(flow, result, None, cancel).await?;
