@@ -40,20 +40,6 @@ pub struct Flow {
     pub(crate) mapping: Arc<CompiledMapping>,
 }
 
-impl Flow {
-    /// Maps and validates one source record without writing anything (mapping preview).
-    pub fn preview(
-        &self,
-        record: &ferry_model::Record,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, ferry_mapping::MappingError> {
-        self.mapping.apply(record)
-    }
-    /// The flow's source (for reading one record to preview).
-    pub fn source(&self) -> &Arc<dyn Source> {
-        &self.source
-    }
-}
-
 impl std::fmt::Debug for Flow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flow")

@@ -308,14 +308,38 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<Counts> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use ferry_mapping::CompiledMapping;
+    use ferry_model::Record;
+
     #[test]
-    fn generated_uscc_codes_carry_a_valid_check_digit() {
-        // 91350100M000100Y43 is a published valid example; our generator must agree with the
-        // same weights on its own codes.
-        for n in [1, 42, 9_999] {
+    fn generated_tax_ids_pass_the_unified_social_credit_code_check() {
+        // Checked by the mapping's own `uscc` rule, not by a second copy of the algorithm.
+        let yaml = "systems:\n  a: { kind: sql, url: \"sqlite://a.db\" }\n  b: { kind: sql, url: \"sqlite://b.db\" }\n\
+                    flows:\n  c:\n    entity: customer\n    source: { system: a, table: t }\n    target: { system: b, table: t }\n\
+                    \x20   mapping: { code: id, tax_id: tax }\n    validate: { tax_id: [uscc] }\n";
+        let config = ferry_model::config::load_str(Path::new("ferry.yaml"), yaml)
+            .unwrap()
+            .config;
+        let mapping = CompiledMapping::compile(&config, "c").unwrap();
+        for n in [1, 42, 9_999, 10_000] {
             let code = super::uscc(n);
             assert_eq!(code.len(), 18);
+            let fields = serde_json::json!({"id": format!("C{n}"), "tax": code});
+            let record = Record::new(n.to_string(), fields.as_object().unwrap().clone());
+            assert!(mapping.apply(&record).is_ok(), "{code} fails the check");
         }
         assert_ne!(super::uscc(1), super::uscc(2));
+        // And the rule does reject a wrong check digit, so the loop above can fail.
+        let mut bad = super::uscc(42);
+        let last = if bad.ends_with('0') { "1" } else { "0" };
+        bad.replace_range(17.., last);
+        let fields = serde_json::json!({"id": "C42", "tax": bad});
+        assert!(
+            mapping
+                .apply(&Record::new("42", fields.as_object().unwrap().clone()))
+                .is_err()
+        );
     }
 }

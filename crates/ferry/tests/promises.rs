@@ -356,6 +356,21 @@ fn check_points_at_the_file_line_and_key() {
         stderr.contains("ferry.yaml:14:7: flows.customers.mapping.emial: unknown field `emial`"),
         "{stderr}"
     );
+    // A mapping that does not compile: VRL's own diagnostic, at the expression's line.
+    let bad = CONFIG.replace(
+        "      email: { from: email, case: lower }\n",
+        "      email: { expr: 'downcse!(.email)' }\n",
+    );
+    std::fs::write(dir.join("ferry.yaml"), bad).unwrap();
+    let out = run(dir, &["check"], false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ferry.yaml:14:") && stderr.contains("flows.customers.mapping.email.expr"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("undefined function"), "{stderr}");
+
     std::fs::write(dir.join("ferry.yaml"), CONFIG).unwrap();
     let out = run(dir, &["check"], true);
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK (2 systems, 1 flows)"));
@@ -375,4 +390,51 @@ fn schema_describes_the_config_and_every_connector() {
         assert!(schema["$defs"][key].is_object(), "no {key} in $defs");
     }
     assert!(schema["$defs"]["connector.sql.source"]["properties"]["watermark"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skipped_dead_letter_is_recorded_and_not_replayed() {
+    let dir = scratch();
+    let dir = dir.path();
+    setup(dir, 500, Some(100)).await; // records 100..500 step 100 are invalid
+    run(dir, &["sync", "customers"], true);
+    let letters = run_json(dir, &["dlq", "list", "--json"]);
+    assert_eq!(letters.as_array().unwrap().len(), 5);
+    let skipped = letters
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source_id"] == "300")
+        .unwrap()["id"]
+        .to_string();
+    run(dir, &["dlq", "skip", &skipped], true);
+
+    let open = run_json(dir, &["dlq", "list", "--json"]);
+    assert_eq!(open.as_array().unwrap().len(), 4);
+    let all = run_json(dir, &["dlq", "list", "--all", "--json"]);
+    let state = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source_id"] == "300")
+        .unwrap()["state"]
+        .clone();
+    assert_eq!(state, "skipped");
+    let ledger = run_json(dir, &["ledger", "--key", "C0000300", "--json"]);
+    assert_eq!(ledger[0]["state"], "skipped", "{ledger}");
+
+    let mut crm = sqlite(&dir.join("crm.db")).await;
+    sqlx::query(
+        "UPDATE customers SET email = 'fixed' || id || '@example.com' WHERE email LIKE '%@@%'",
+    )
+    .execute(&mut crm)
+    .await
+    .unwrap();
+    let replay = run_json(dir, &["dlq", "replay", "--all", "--json"]);
+    assert_eq!(
+        replay[0]["created"], 4,
+        "the skipped record is not replayed: {replay}"
+    );
+    let missing: Vec<String> = vec!["C0000300".into()];
+    assert_target_matches_source(dir, &missing).await;
 }

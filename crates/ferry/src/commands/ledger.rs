@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ferry_store::{DeadLetterFilter, DeadLetterState, LedgerEntry, Outcome};
+use ferry_store::{LedgerEntry, Outcome};
 use serde::Serialize;
 
 use crate::output::{print_json, table, truncate};
@@ -18,7 +18,7 @@ pub struct KeyHistory {
     pub target_id: Option<String>,
     pub last_source_version: Option<String>,
     pub last_written_hash: Option<String>,
-    /// `synced`, `dead_letter`, `queued` or `never_written`.
+    /// `synced`, `dead_letter`, `queued`, `skipped` or `never_written`, from the last attempt.
     pub state: String,
     pub attempts: usize,
     pub last_error: Option<String>,
@@ -79,25 +79,14 @@ pub async fn ledger(
             .filter(|e| e.flow == flow_name && e.source_id == source_id)
             .cloned()
             .collect();
-        let open = store
-            .dead_letters(&DeadLetterFilter {
-                flow: Some(flow_name.clone()),
-                states: vec![DeadLetterState::Open],
-                limit: Some(1000),
-            })
-            .await?
-            .into_iter()
-            .any(|d| d.source_id == source_id);
-        let queued = store.queue_depth(Some(&flow_name)).await? > 0
-            && mine.last().is_some_and(|e| e.outcome == Outcome::Failed);
-        let state = if open {
-            "dead_letter"
-        } else if queued {
-            "queued"
-        } else if xref.is_some_and(|x| x.written_hash.is_some()) {
-            "synced"
-        } else {
-            "never_written"
+        // The state follows from the last attempt; a record never attempted is synced if its
+        // xref says something was written (an unchanged re-read leaves no entry).
+        let state = match mine.last().map(|e| e.outcome) {
+            Some(Outcome::DeadLettered) => "dead_letter",
+            Some(Outcome::Failed) => "queued",
+            Some(Outcome::Skipped) => "skipped",
+            _ if xref.is_some_and(|x| x.written_hash.is_some()) => "synced",
+            _ => "never_written",
         };
         histories.push(KeyHistory {
             flow: flow_name,
