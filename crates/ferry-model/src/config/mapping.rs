@@ -53,7 +53,7 @@ impl<'de> Deserialize<'de> for MappingConfig {
 
 /// How one canonical field is computed. Written as a map, or as a plain string that names the
 /// source field (`name: customer_name`).
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldRule {
     /// The source field, a dotted path for nested objects (`address.city`).
@@ -102,11 +102,11 @@ pub struct FieldRule {
 
 impl FieldRule {
     fn is_only_from(&self) -> bool {
-        let only = FieldRule {
-            from: self.from.clone(),
-            ..FieldRule::default()
-        };
-        serde_json::to_value(self).ok() == serde_json::to_value(&only).ok()
+        *self
+            == FieldRule {
+                from: self.from.clone(),
+                ..FieldRule::default()
+            }
     }
 }
 
@@ -200,7 +200,7 @@ pub enum TextCase {
 }
 
 /// `unit: { from: box, to: pcs }`; `from_field` reads the unit from the source record instead.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitRule {
     /// The source unit.
@@ -214,7 +214,7 @@ pub struct UnitRule {
 }
 
 /// `currency: { from: USD, to: CNY }`; `from_field` reads the currency from the source record.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CurrencyRule {
     /// The source currency.
@@ -229,7 +229,7 @@ pub struct CurrencyRule {
 
 /// `tax: { add: "0.13" }` turns a net amount into a gross one; `remove` does the reverse.
 /// `rate_field` reads the rate from the source record instead.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaxRule {
     /// Multiply by (1 + rate).
@@ -258,7 +258,7 @@ pub enum TaxDirection {
 
 /// `date: { format: "%Y/%m/%d %H:%M", timezone: Asia/Shanghai }`: how to read the source value.
 /// The result is RFC 3339 in UTC for datetime fields and `YYYY-MM-DD` for date fields.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DateRule {
     /// strftime-style input format; default: RFC 3339, ISO dates, or Unix seconds.
