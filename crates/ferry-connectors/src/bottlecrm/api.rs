@@ -197,15 +197,13 @@ impl Refusal {
 }
 
 /// The id of the record a create reply talks about: `id` at the top (accounts, contacts,
-/// deals) or inside the returned record (`product`, `invoice`, `payment`, `line_item`).
-pub fn created_id(reply: &Value) -> Option<String> {
-    let direct = reply.get("id").and_then(Value::as_str);
-    direct
-        .or_else(|| {
-            ["product", "invoice", "payment", "line_item"]
-                .iter()
-                .find_map(|k| reply.get(k)?.get("id")?.as_str())
-        })
+/// deals) or in the returned record, under the object's singular name (`product`,
+/// `invoice`, `payment`, `line_item`; a payment's reply also carries its invoice).
+pub fn created_id(reply: &Value, singular: &str) -> Option<String> {
+    reply
+        .get("id")
+        .or_else(|| reply.get(singular)?.get("id"))
+        .and_then(Value::as_str)
         .map(str::to_owned)
 }
 
@@ -402,13 +400,15 @@ mod tests {
         assert!(!is_id("6423364e-fd33-4b78-8759-fa60f1a771b"));
         assert!(!is_id("../accounts/6423364e-fd33-4b78-8759-fa60f1"));
         assert_eq!(
-            created_id(&json!({"error": false, "id": "a"})).as_deref(),
+            created_id(&json!({"error": false, "id": "a"}), "account").as_deref(),
             Some("a")
         );
         assert_eq!(
-            created_id(&json!({"product": {"id": "p"}})).as_deref(),
+            created_id(&json!({"product": {"id": "p"}}), "product").as_deref(),
             Some("p")
         );
-        assert_eq!(created_id(&json!({"message": "ok"})), None);
+        let payment = json!({"payment": {"id": "p"}, "invoice": {"id": "i"}});
+        assert_eq!(created_id(&payment, "payment").as_deref(), Some("p"));
+        assert_eq!(created_id(&json!({"message": "ok"}), "account"), None);
     }
 }

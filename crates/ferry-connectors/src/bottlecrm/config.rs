@@ -1,7 +1,8 @@
 //! Typed settings of the `bottlecrm` connector: the system (the shared HTTP settings plus a
 //! credential), a flow's `source:` options and its `target:` options. Each is deserialized
-//! with unknown keys refused (the shared `settings::parse`, so problems carry their key
-//! path), then validated; every problem is a [`ConfigIssue`] relative to its map.
+//! with unknown keys refused (the shared `settings::parse`, or `http::parse_settings` for
+//! the system settings that embed the HTTP ones, so problems carry their key path), then
+//! validated; every problem is a [`ConfigIssue`] relative to its map.
 
 use std::collections::BTreeSet;
 
@@ -262,7 +263,10 @@ impl KeyField {
                 Err("payments are keyed by `reference_number`".to_owned())
             };
         }
-        if let Some(name) = key.strip_prefix("custom_fields.").or(key.strip_prefix("cf_")) {
+        if let Some(name) = key
+            .strip_prefix("custom_fields.")
+            .or(key.strip_prefix("cf_"))
+        {
             return if !spec.custom_fields {
                 Err(format!("{} have no custom fields", spec.name))
             } else if name.is_empty() || name.contains('.') {
@@ -429,7 +433,7 @@ fn check_renames(
 
 /// Parses and validates the system settings.
 pub fn parse_system(map: &Map<String, Value>) -> Result<System, Vec<ConfigIssue>> {
-    crate::settings::parse::<SystemSettings>(map)?.validate()
+    crate::http::parse_settings::<SystemSettings>(map)?.validate()
 }
 
 /// Parses and validates a flow's `source:` options.

@@ -163,7 +163,11 @@ impl BottleCrmConnector {
         let (auth, key) = match &system.credential {
             Credential::Token(token) => (StaticAuth::bearer(token), "token"),
             Credential::ApiKey(api_key) => (
-                StaticAuth::default().with_header(HeaderName::from_static("token"), api_key, api_key),
+                StaticAuth::default().with_header(
+                    HeaderName::from_static("token"),
+                    api_key,
+                    api_key,
+                ),
                 "api_key",
             ),
         };
@@ -285,7 +289,10 @@ fn discover_object(spec: &objects::Spec, schemas: &Value, custom: &[Value]) -> O
             && def.get("target_model").and_then(Value::as_str) == Some(model)
             && let Some(key) = def.get("key").and_then(Value::as_str)
         {
-            let kind = def.get("field_type").and_then(Value::as_str).unwrap_or("text");
+            let kind = def
+                .get("field_type")
+                .and_then(Value::as_str)
+                .unwrap_or("text");
             fields.push(FieldInfo {
                 name: format!("custom_fields.{key}"),
                 ty: format!("custom field ({kind})"),
@@ -311,7 +318,11 @@ fn type_name(prop: &Value, schemas: &Value) -> String {
         .and_then(Value::as_str)
         .and_then(|r| r.rsplit('/').next())
     {
-        return match schemas.get(name).and_then(|s| s.get("enum")).and_then(Value::as_array) {
+        return match schemas
+            .get(name)
+            .and_then(|s| s.get("enum"))
+            .and_then(Value::as_array)
+        {
             Some(values) => values
                 .iter()
                 .filter_map(Value::as_str)

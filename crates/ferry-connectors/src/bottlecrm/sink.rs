@@ -44,7 +44,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use super::api::{Api, Fields, Refusal, created_id};
-use super::config::{KeyField, RefSpec, TargetSpec};
+use super::config::{RefSpec, TargetSpec};
 use super::objects::{Object, Update};
 use crate::http::Call;
 use crate::{Outgoing, Sink, Written};
@@ -85,8 +85,12 @@ impl Sink for BottleSink {
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
         let refs = RefCache::default();
-        let results: Vec<Result<Written, ConnectorError>> =
-            futures::stream::iter(batch.iter().map(|out| {
+        let refs = &refs;
+        // Indices rather than `&Outgoing` in the closure: a closure over borrowed items is
+        // not general enough for the `Send` future async_trait needs.
+        let results: Vec<Result<Written, ConnectorError>> = futures::stream::iter(0..batch.len())
+            .map(|i| async move {
+                let out = &batch[i];
                 let job = Job {
                     label: format!(
                         "{}: {} `{}`",
@@ -96,9 +100,8 @@ impl Sink for BottleSink {
                     ),
                     out,
                 };
-                let refs = &refs;
-                async move { self.write(&job, refs).await }
-            }))
+                self.write(&job, refs).await
+            })
             .buffered(self.concurrency)
             .collect()
             .await;
@@ -113,8 +116,8 @@ impl Sink for BottleSink {
             && results
                 .iter()
                 .all(|r| matches!(r, Err(e) if e.kind().is_transient()));
-        if all_transient && let Some(Err(e)) = results.into_iter().next() {
-            return Err(e);
+        if all_transient && let Some(Err(e)) = results.first() {
+            return Err(e.clone());
         }
         Ok(results)
     }
@@ -189,8 +192,12 @@ impl BottleSink {
                 ConnectorError::invalid(format!("{}: field {field}: {m}", job.label))
             })?;
         }
-        set_path(&mut body, &spec.key.path(), Value::String(job.out.key.clone()))
-            .map_err(|m| ConnectorError::invalid(format!("{}: key: {m}", job.label)))?;
+        set_path(
+            &mut body,
+            &spec.key.path(),
+            Value::String(job.out.key.clone()),
+        )
+        .map_err(|m| ConnectorError::invalid(format!("{}: key: {m}", job.label)))?;
         let object = spec.spec.object;
         let mut take = |name: &str| {
             if object == Object::Invoices || (object == Object::Payments && name == "invoice") {
@@ -339,7 +346,8 @@ impl BottleSink {
                 found
             }
         };
-        let id = found.map_err(|e| e.context(format!("{}: field {}", job.label, self.name_of(at))))?;
+        let id =
+            found.map_err(|e| e.context(format!("{}: field {}", job.label, self.name_of(at))))?;
         *slot = Value::String(id);
         Ok(())
     }
@@ -389,7 +397,11 @@ impl BottleSink {
         }
     }
 
-    async fn create(&self, job: &Job<'_>, body: &Fields) -> Result<(String, Value), ConnectorError> {
+    async fn create(
+        &self,
+        job: &Job<'_>,
+        body: &Fields,
+    ) -> Result<(String, Value), ConnectorError> {
         let spec = self.spec.spec;
         let reply = self
             .api
@@ -397,7 +409,7 @@ impl BottleSink {
             .await
             .map_err(|e| e.context(format!("{}: creating it", job.label)))?
             .map_err(|r| self.refused(job, &r))?;
-        let id = created_id(&reply).ok_or_else(|| {
+        let id = created_id(&reply, self.spec.spec.singular).ok_or_else(|| {
             ConnectorError::fatal(format!(
                 "{}: BottleCRM created it but its reply names no id: {}",
                 job.label,
@@ -441,7 +453,10 @@ impl BottleSink {
     ) -> Result<(), ConnectorError> {
         let spec = self.spec.spec;
         let current = self.api.detail(spec, id).await?.ok_or_else(|| {
-            ConnectorError::transient(format!("{}: deal {id} vanished while being written", job.label))
+            ConnectorError::transient(format!(
+                "{}: deal {id} vanished while being written",
+                job.label
+            ))
         })?;
         let existing = current.get("line_items");
         if !lines_differ(lines, existing) {
@@ -464,9 +479,7 @@ impl BottleSink {
                 .write(Call::post(base.clone()).json(&line))
                 .await
                 .map_err(|e| e.context(format!("{}: line {}", job.label, i + 1)))?
-                .map_err(|r| {
-                    r.error(&job.label, |f| format!("line_items[{}].{f}", i + 1))
-                })?;
+                .map_err(|r| r.error(&job.label, |f| format!("line_items[{}].{f}", i + 1)))?;
         }
         Ok(())
     }
@@ -486,7 +499,10 @@ impl BottleSink {
             .unwrap_or_default()
             .to_owned();
         if let Some(wanted) = payload.amount_paid {
-            let paid = invoice.get("amount_paid").and_then(decimal).unwrap_or_default();
+            let paid = invoice
+                .get("amount_paid")
+                .and_then(decimal)
+                .unwrap_or_default();
             if wanted < paid {
                 return Err(ConnectorError::new(
                     ErrorKind::Conflict,
@@ -538,9 +554,7 @@ impl BottleSink {
             .write(call)
             .await
             .map_err(|e| e.context(format!("{}: {action}", job.label)))?
-            .map_err(|r| {
-                r.error(&format!("{} ({action})", job.label), |f| self.name_of(f))
-            })
+            .map_err(|r| r.error(&format!("{} ({action})", job.label), |f| self.name_of(f)))
     }
 
     /// Records a payment on its invoice unless it is there already.
@@ -569,12 +583,20 @@ impl BottleSink {
             .http
             .json(Call::get(base.clone()))
             .await
-            .map_err(|e| e.context(format!("{}: reading the payments of invoice {invoice}", job.label)))?;
+            .map_err(|e| {
+                e.context(format!(
+                    "{}: reading the payments of invoice {invoice}",
+                    job.label
+                ))
+            })?;
         let same = listed.as_array().into_iter().flatten().find(|p| {
             p.get("reference_number").and_then(Value::as_str) == Some(job.out.key.as_str())
         });
         if let Some(recorded) = same {
-            let id = recorded.get("id").and_then(Value::as_str).unwrap_or_default();
+            let id = recorded
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let wanted = payload.body.get("amount").and_then(decimal);
             let has = recorded.get("amount").and_then(decimal);
             if wanted.is_some() && wanted != has {
@@ -598,7 +620,7 @@ impl BottleSink {
             .await
             .map_err(|e| e.context(format!("{}: recording it", job.label)))?
             .map_err(|r| self.refused(job, &r))?;
-        let id = created_id(&reply).ok_or_else(|| {
+        let id = created_id(&reply, self.spec.spec.singular).ok_or_else(|| {
             ConnectorError::fatal(format!(
                 "{}: BottleCRM recorded it but its reply names no id",
                 job.label
@@ -648,7 +670,9 @@ fn set_path(map: &mut Fields, path: &str, value: Value) -> Result<(), String> {
 /// Whether the wanted lines differ from the record's lines: compared in order, on the fields
 /// the wanted lines give (amounts as numbers, a product by its id).
 fn lines_differ(wanted: &[Fields], existing: Option<&Value>) -> bool {
-    let existing: &[Value] = existing.and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let existing: &[Value] = existing
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
     wanted.len() != existing.len()
         || wanted.iter().zip(existing).any(|(want, have)| {
             want.iter().any(|(field, value)| {
@@ -737,7 +761,9 @@ mod tests {
         ]);
         let same = vec![
             obj(json!({"product_id": "p1", "quantity": "3", "unit_price": 10})),
-            obj(json!({"name": "Setup", "quantity": "1", "unit_price": "150", "description": null})),
+            obj(
+                json!({"name": "Setup", "quantity": "1", "unit_price": "150", "description": null}),
+            ),
         ];
         assert!(!lines_differ(&same, Some(&have)));
         let mut changed = same.clone();

@@ -171,7 +171,12 @@ impl BottleSource {
         }
         let spec = self.spec.spec;
         let tail: HashSet<&str> = at.tail.iter().map(String::as_str).collect();
-        let id = |r: &Fields| r.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let id = |r: &Fields| {
+            r.get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
         if let Some(last) = &at.last {
             let passed = window
                 .iter()
@@ -254,8 +259,12 @@ impl Source for BottleSource {
                     None => back = (back * 4).min(at.offset),
                 }
             };
-            let exhausted = window.len() < want + back;
+            // The segment ends when the server had fewer records than asked for and this
+            // page took all of them (after deletions, a window can hold more than `want`).
+            let short = window.len() < want + back;
+            let available = window.len().saturating_sub(resume);
             let fresh: Vec<Fields> = window.into_iter().skip(resume).take(want).collect();
+            let exhausted = short && fresh.len() == available;
             at.offset = start + resume + fresh.len();
             if let Some(last) = fresh.last() {
                 at.last = spec.sort_key(last);
@@ -310,17 +319,19 @@ impl Source for BottleSource {
 
     async fn fetch(&self, ids: &[String]) -> Result<Vec<Record>, ConnectorError> {
         let spec = self.spec.spec;
-        futures::stream::iter(ids.iter().map(|id| async move {
-            match self.api.detail(spec, id).await? {
-                Some(fields) => self.record(fields),
-                None => Ok(Record {
-                    deleted: true,
-                    ..Record::new(id.clone(), Fields::new())
-                }),
-            }
-        }))
-        .buffered(self.concurrency)
-        .try_collect()
-        .await
+        futures::stream::iter(0..ids.len())
+            .map(|i| async move {
+                let id = &ids[i];
+                match self.api.detail(spec, id).await? {
+                    Some(fields) => self.record(fields),
+                    None => Ok(Record {
+                        deleted: true,
+                        ..Record::new(id.clone(), Fields::new())
+                    }),
+                }
+            })
+            .buffered(self.concurrency)
+            .try_collect()
+            .await
     }
 }
