@@ -121,7 +121,8 @@ impl HttpClient {
     /// `retries` times with exponential backoff and jitter, or after the server's
     /// `Retry-After` (429, 503). Requests that may not be repeated (see [`Call::new`]) are
     /// retried only when the server cannot have acted on them: connection refused, 429.
-    /// A 401 or 403 asks [`Auth::refresh`] for new credentials once.
+    /// A 401 or 403 (a status classified as [`ErrorKind::Auth`]) asks [`Auth::refresh`] for new
+    /// credentials once.
     pub async fn send(&self, call: Call) -> Result<Response, ConnectorError> {
         let url = self.url_for(&call)?;
         let what = self.what(&call, &url);
@@ -144,11 +145,8 @@ impl HttpClient {
             let failure = match self.attempt(&call, &url, headers.clone(), &what).await {
                 Ok(response) if response.status.is_success() => return Ok(response),
                 Ok(response) => {
-                    let refused = matches!(
-                        response.status,
-                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                    );
-                    if refused && call.auth && !refreshed {
+                    let failure = self.status_failure(&call, &what, &response);
+                    if failure.error.kind() == ErrorKind::Auth && call.auth && !refreshed {
                         refreshed = true;
                         // The server refused the credentials, so it did not act on the
                         // request: sending it again is safe whatever its method.
@@ -157,7 +155,7 @@ impl HttpClient {
                             continue;
                         }
                     }
-                    self.status_failure(&what, &response)
+                    failure
                 }
                 Err(e) => self.transport_failure(&what, &e),
             };
@@ -300,7 +298,7 @@ impl HttpClient {
         )
     }
 
-    fn status_failure(&self, what: &str, response: &Response) -> Failure {
+    fn status_failure(&self, call: &Call, what: &str, response: &Response) -> Failure {
         let status = response.status;
         let retry_after = retry_after(&response.headers);
         let server = self.scrub(&server_message(&response.body));
@@ -321,6 +319,11 @@ impl HttpClient {
             400..=499 => (ErrorKind::Validation, false),
             _ => (ErrorKind::Fatal, false),
         };
+        let kind = call
+            .kinds
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(kind, |(_, k)| *k);
         Failure {
             error: ConnectorError::new(kind, message),
             transient,
@@ -378,6 +381,7 @@ pub struct Call {
     repeatable: bool,
     auth: bool,
     label: Option<String>,
+    kinds: Vec<(StatusCode, ErrorKind)>,
 }
 
 impl Call {
@@ -399,6 +403,7 @@ impl Call {
             invalid: None,
             auth: true,
             label: None,
+            kinds: Vec::new(),
         }
     }
     /// `GET target`.
@@ -470,6 +475,15 @@ impl Call {
     #[must_use]
     pub fn without_auth(mut self) -> Self {
         self.auth = false;
+        self
+    }
+
+    /// Classifies `status` as `kind` for this request instead of the default (see the module
+    /// docs), e.g. an API's 403 for an unknown method as [`ErrorKind::Fatal`]. Credentials
+    /// are renewed only for statuses classified as [`ErrorKind::Auth`].
+    #[must_use]
+    pub fn classify(mut self, status: StatusCode, kind: ErrorKind) -> Self {
+        self.kinds.push((status, kind));
         self
     }
 

@@ -486,3 +486,26 @@ fn embedded_http_settings_report_problems_at_their_key() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_call_can_classify_a_status_its_own_way_and_then_no_refresh_happens() {
+    let server = MockServer::start().await;
+    Mock::given(path("/login"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"token": "t"})))
+        .mount(&server)
+        .await;
+    Mock::given(path("/rpc"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&server)
+        .await;
+    let auth = Arc::new(SessionAuth::default());
+    let http = HttpClient::new("erp", options(&server), auth.clone()).unwrap();
+    let call = Call::post("rpc").classify(StatusCode::FORBIDDEN, ErrorKind::Fatal);
+    let e = http.send(call).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Fatal);
+    assert_eq!(
+        auth.logins.load(Ordering::SeqCst),
+        1,
+        "no refresh for a non-auth status"
+    );
+}
