@@ -28,6 +28,7 @@ use ferry_model::{ConnectorError, Entity, Record};
 use serde_json::{Map, Value};
 
 pub mod files;
+pub mod http;
 pub mod registry;
 pub mod settings;
 pub mod sql;

@@ -1,0 +1,99 @@
+//! # Shared HTTP plumbing
+//!
+//! Everything an HTTP connector (tryton, bottlecrm, …) needs to talk to its system, once:
+//!
+//! - [`HttpSettings`]: the settings every HTTP system takes (`url`, `timeout`, `retries`,
+//!   `backoff`, `rate`, `daily_quota`), embedded in the connector's own settings with
+//!   `#[serde(flatten)]` and read with [`parse_settings`], which keeps key paths exact;
+//!   [`HttpSettings::validate`] gives the [`HttpOptions`] a client is built from.
+//! - [`HttpClient`]: one per configured system, built with the connector and cloned into
+//!   every source and sink made from it, so all flows on the system share its connection
+//!   pool, credentials, request rate and daily quota (the budget belongs to the account, not
+//!   to a flow). [`HttpClient::send`] takes a [`Call`] and returns the 2xx [`Response`] or a
+//!   classified [`ConnectorError`]:
+//!
+//!   | failure | kind | retried here |
+//!   |---|---|---|
+//!   | connection refused | `Retryable` | yes, any method (nothing was sent) |
+//!   | timeout, broken reply | `Retryable` | idempotent or [`Call::safe_to_repeat`] only |
+//!   | 408, 502, 503, 504 | `Retryable` | idempotent or safe-to-repeat only; 503 honours `Retry-After` |
+//!   | 429 | `RateLimited { retry_after }` | yes, any method, after `Retry-After` |
+//!   | other 5xx | `Retryable` | no (the engine retries later) |
+//!   | 401, 403 | `Auth` | once, after [`Auth::refresh`] renewed the credentials |
+//!   | 404, 410 | `NotFound` | no |
+//!   | 409 | `Conflict` | no |
+//!   | 400, 422, other 4xx | `Validation`, with the server's own message | no |
+//!   | daily quota spent | `RateLimited { retry_after: until 00:00 UTC }` | no: fails at once |
+//!
+//!   Retries wait with exponential backoff and jitter (backon) from `backoff`, at most
+//!   [`MAX_WAIT`]; a `Retry-After` longer than that is not waited out inside the request but
+//!   returned as `retry_after`, so the engine pauses the flow and resumes it at its cursor.
+//!   Messages name the system, method and URL (user info masked, no query string, e.g.
+//!   `erp: POST http://host/erp/rpc/ (model.party.party.create): HTTP 400: …`) and are
+//!   scrubbed of every secret the [`Auth`] declares.
+//! - [`Auth`]: how credentials go on requests and are renewed after a 401/403
+//!   ([`StaticAuth`] for fixed tokens; a session login implements the trait).
+//! - [`Lister`]: paged list endpoints, offset/limit or next-URL ([`Paging`]), one page at a
+//!   time from a serializable [`PagePos`] or all at once.
+
+mod auth;
+mod client;
+mod config;
+mod limits;
+mod paging;
+
+#[cfg(test)]
+mod tests;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+pub use auth::{Auth, NoAuth, StaticAuth};
+pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
+pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};
+pub use paging::{ListPage, Lister, PagePos, Paging};
+pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+pub use reqwest::{Method, StatusCode, Url};
+
+use crate::SettingsIssues;
+
+/// Reads a connector's system settings `T` that embed [`HttpSettings`] with
+/// `#[serde(flatten)]`.
+///
+/// serde loses key paths through `flatten`, so the HTTP keys are first read on their own
+/// (a wrong `timeout` is reported at `timeout`), then the whole map into `T`; an unknown key
+/// is reported at itself with the keys `T` accepts.
+pub fn parse_settings<T: DeserializeOwned + schemars::JsonSchema>(
+    map: &Map<String, Value>,
+) -> Result<T, SettingsIssues> {
+    let http: Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| HttpSettings::KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    crate::settings::parse::<HttpSettings>(&http)?;
+    let schema = schemars::schema_for!(T);
+    let known: Vec<String> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let unknown: Vec<_> = map
+        .keys()
+        .filter(|k| !known.is_empty() && !known.contains(k))
+        .map(|k| {
+            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            ferry_model::config::ConfigIssue::new(
+                [k.as_str()],
+                format!(
+                    "unknown setting `{k}` (expected one of {})",
+                    expected.join(", ")
+                ),
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
+    crate::settings::parse::<T>(map)
+}
