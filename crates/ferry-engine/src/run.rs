@@ -70,6 +70,9 @@ pub struct RunReport {
     pub cancelled: bool,
     /// The run stopped early because of this error.
     pub error: Option<String>,
+    /// The run stopped because a system asked for a long pause (its request quota is spent):
+    /// the flow resumes at the same cursor from this time on.
+    pub paused_until: Option<chrono::DateTime<Utc>>,
 }
 
 /// The engine: flows plus the store that remembers them.
@@ -151,23 +154,14 @@ impl Engine {
             let flow = self.flow(flow_name)?.clone();
             let run_id = self.store.start_run(&flow.name, &options.trigger).await?;
             let mut totals = RunStats::default();
-            let mut waiting = BTreeSet::new();
             let result = self
-                .scan(
-                    &flow,
-                    options,
-                    run_id,
-                    &mut totals,
-                    &mut waiting,
-                    progress,
-                    cancel,
-                )
+                .scan(&flow, options, run_id, &mut totals, progress, cancel)
                 .await;
             let mut deps = DependencySyncs::new(dependencies);
             // Records of the scan that wait for other flows are queued: sync those flows
             // first, so the queue drain below finds their records.
             let result = match result {
-                Ok(()) => {
+                Ok(waiting) => {
                     self.sync_dependencies(&flow, &waiting, &mut deps, cancel)
                         .await
                 }
@@ -212,12 +206,26 @@ impl Engine {
         if let Some(message) = &error {
             tracing::error!(flow = %flow.name, run_id, error = %message, "Run stopped early.");
         }
+        let paused_until = match &result {
+            Err(e) => match e.kind() {
+                ferry_model::ErrorKind::RateLimited {
+                    retry_after: Some(wait),
+                } if crate::retry::pauses(e.kind(), &self.settings.retry) => {
+                    chrono::Duration::from_std(wait)
+                        .ok()
+                        .map(|d| Utc::now() + d)
+                }
+                _ => None,
+            },
+            Ok(()) => None,
+        };
         let report = RunReport {
             flow: flow.name.clone(),
             run_id,
             stats: totals,
             cancelled,
             error,
+            paused_until,
         };
         match result {
             Ok(()) | Err(EngineError::Cancelled) => Ok(report),
@@ -226,16 +234,19 @@ impl Engine {
         }
     }
 
+    /// Reads pages after the cursor and brings them to the target, one commit per page;
+    /// after a complete snapshot pass, looks for deletes. Returns the flows whose records some
+    /// of the records read wait for (`depends_on`).
     async fn scan(
         &self,
         flow: &Arc<Flow>,
         options: &SyncOptions,
         run_id: i64,
         totals: &mut RunStats,
-        waiting: &mut BTreeSet<String>,
         progress: &dyn Progress,
         cancel: &CancellationToken,
-    ) -> Result<(), EngineError> {
+    ) -> Result<BTreeSet<String>, EngineError> {
+        let mut waiting = BTreeSet::new();
         let start = if options.full {
             None
         } else {
@@ -370,11 +381,11 @@ impl Engine {
         drop(rx);
         let _ = reader.await;
         match (outcome, completed_pass) {
-            (Ok(()), Some(pass)) => {
-                self.sweep_pass(flow, pass, &ctx, totals, progress, cancel)
-                    .await
-            }
-            (outcome, _) => outcome,
+            (Ok(()), Some(pass)) => self
+                .sweep_pass(flow, pass, &ctx, totals, progress, cancel)
+                .await
+                .map(|()| waiting),
+            (outcome, _) => outcome.map(|()| waiting),
         }
     }
 

@@ -347,6 +347,11 @@ async fn commit_is_atomic(db: &TestDb) {
         dead_letters: vec![dead("x")],
         acked: vec![queued[0], qid],
         delivered: vec!["old".into()],
+        seen: Some(SeenInPass {
+            pass: 5,
+            ids: vec!["a".into(), "b".into()],
+        }),
+        gone: vec!["b".into()],
     };
     // Break the dead-letter table the way a botched manual migration would: the statement
     // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.
@@ -392,6 +397,11 @@ async fn commit_is_atomic(db: &TestDb) {
 
     // The same commit goes through once the table is back, and everything lands.
     s.commit("f", commit).await.unwrap();
+    assert_eq!(
+        s.unseen("f", 6, 10).await.unwrap(),
+        ["a"],
+        "seen in pass 5 (b is gone)"
+    );
     assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c9"));
     assert_eq!(
         s.xrefs("f", &["a".into(), "b".into()]).await.unwrap().len(),
