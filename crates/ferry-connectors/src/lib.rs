@@ -120,6 +120,27 @@ pub struct Page {
     pub cursor: String,
     /// More changes are waiting: read again at once. `false` means caught up.
     pub more: bool,
+    /// Set by sources that find changes by reading the whole collection each time
+    /// (snapshot-diff polling, for systems with no "modified since" filter): which pass this
+    /// page belongs to, and whether it ends the pass. See [`SnapshotPass`].
+    pub pass: Option<SnapshotPass>,
+}
+
+/// Where a page stands in a snapshot-diff poll.
+///
+/// A snapshot source pages through the whole collection, pass after pass, and keeps the pass
+/// number and its position in the cursor, so a pass resumes where it stopped after a crash.
+/// The engine skips records whose content hash has not changed since they were last read
+/// (creates and updates cost one comparison), marks every id a pass reads, and when a pass
+/// is `complete`, asks the source about each record an earlier pass saw and this one did not
+/// ([`Source::fetch`]): those that are gone are deletes. State lives in the store, one page
+/// at a time, so memory does not grow with the collection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotPass {
+    /// The pass number: increases by one with each new pass, never reused.
+    pub number: u64,
+    /// This page is the pass's last: every record of the collection has been read.
+    pub complete: bool,
 }
 
 /// Reads records from one object of a system.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
 use ferry_mapping::CompiledMapping;
 use ferry_model::config::{
-    ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, Trigger,
+    ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, ResolvedDependency, Trigger,
 };
 use indexmap::IndexMap;
 
@@ -35,6 +35,8 @@ pub struct Flow {
     pub batch_size: usize,
     /// When it runs by itself.
     pub schedule: Schedule,
+    /// Records of other flows this flow's records refer to (`depends_on`).
+    pub dependencies: Vec<ResolvedDependency>,
     pub(crate) source: Arc<dyn Source>,
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) mapping: Arc<CompiledMapping>,
@@ -158,6 +160,9 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                     key_field: flow.key().to_owned(),
                     batch_size: flow.batch_size.unwrap_or(config.engine.batch_size),
                     schedule,
+                    // Problems were reported by `Config::validate` above.
+                    dependencies: ferry_model::config::dependency::resolve(config, name, flow)
+                        .unwrap_or_default(),
                     source,
                     sink,
                     mapping: Arc::new(mapping),

@@ -17,6 +17,7 @@ use crate::assemble::Flow;
 use crate::error::EngineError;
 use crate::retry::{Retried, retry};
 use ferry_model::config::RetrySettings;
+use ferry_model::config::{RefSide, ResolvedDependency};
 
 /// Where the records of a batch came from.
 pub(crate) struct BatchContext<'a> {
@@ -51,6 +52,8 @@ pub(crate) struct TransientFailure {
     pub error: String,
     /// The source record as read, so a dead letter made of it loses nothing.
     pub payload: Value,
+    /// The record waits for another flow to sync a record it refers to (that flow's name).
+    pub waiting_on: Option<String>,
 }
 
 struct Pending {
@@ -81,7 +84,7 @@ pub(crate) async fn process(
     .await
     .map_err(store_failure)?;
 
-    let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
+    let mut mapped: Vec<Pending> = Vec::with_capacity(records.len());
     for record in records {
         out.stats.read += 1;
         let before = ctx
@@ -98,15 +101,47 @@ pub(crate) async fn process(
             continue;
         }
         if record.deleted {
-            // Deletes are not propagated yet; remember we saw it so it is not re-examined.
-            out.stats.unchanged += 1;
+            // Recorded, not propagated: the target keeps the record (a per-flow delete policy
+            // is still to come). The read hash remembers the delete so it is reported once.
+            match &before {
+                Some(x) => {
+                    out.stats.deleted += 1;
+                    out.commit.ledger.push(LedgerEntry {
+                        id: 0,
+                        flow: flow.name.clone(),
+                        source_id: record.id.clone(),
+                        key: x.key.clone(),
+                        run_id: ctx.run_id,
+                        at: Utc::now(),
+                        trigger: ctx.trigger.to_owned(),
+                        outcome: Outcome::Deleted,
+                        attempt: attempt_of(ctx, &record.id),
+                        target_id: x.target_id.clone(),
+                        before_hash: x.written_hash.clone(),
+                        after_hash: x.written_hash.clone(),
+                        source_version: record.version(),
+                        error_kind: None,
+                        error: None,
+                    });
+                    out.commit.xrefs.push(XrefUpdate {
+                        source_id: record.id.clone(),
+                        key: x.key.clone(),
+                        target_id: x.target_id.clone(),
+                        read_hash: Some(read_hash),
+                        written_hash: x.written_hash.clone(),
+                        source_version: record.version(),
+                    });
+                    out.commit.gone.push(record.id.clone());
+                }
+                None => out.stats.unchanged += 1,
+            }
             ack(&mut out.commit, ctx, &record.id);
             continue;
         }
         let attempt = attempt_of(ctx, &record.id);
         // A failure keeps the business key when it is known (a validation failure), so the
         // dead letter and the ledger can be found by key.
-        let mapped = match record.fields.get("_error") {
+        let outcome = match record.fields.get("_error") {
             Some(reason) => Err((
                 format!(
                     "flow `{}`, record `{}`: {}",
@@ -121,7 +156,7 @@ pub(crate) async fn process(
                 .apply(&record)
                 .map_err(|e| (e.to_string(), e.key)),
         };
-        let mapped = mapped.and_then(|fields| match business_key(&fields, &flow.key_field) {
+        let outcome = outcome.and_then(|fields| match business_key(&fields, &flow.key_field) {
             Some(key) => Ok((key, fields)),
             None => Err((
                 format!(
@@ -131,7 +166,7 @@ pub(crate) async fn process(
                 None,
             )),
         });
-        let (key, fields) = match mapped {
+        let (key, fields) = match outcome {
             Ok(ok) => ok,
             Err((message, key)) => {
                 dead_letter(
@@ -149,29 +184,42 @@ pub(crate) async fn process(
                 continue;
             }
         };
-        let hash = content_hash(&fields);
-        if before.as_ref().and_then(|x| x.written_hash.as_deref()) == Some(hash.as_str()) {
-            out.stats.unchanged += 1;
-            out.commit.xrefs.push(XrefUpdate {
-                source_id: record.id.clone(),
-                key: Some(key),
-                target_id: before.as_ref().and_then(|x| x.target_id.clone()),
-                read_hash: Some(read_hash),
-                written_hash: Some(hash),
-                source_version: record.version(),
-            });
-            deliver(&mut out.commit, before.as_ref(), &record.id);
-            ack(&mut out.commit, ctx, &record.id);
-            continue;
-        }
-        pending.push(Pending {
+        mapped.push(Pending {
             record,
             key,
-            hash,
+            hash: String::new(),
             read_hash,
             before,
             fields,
         });
+    }
+
+    // References to other flows' records become the target's ids; a record whose reference
+    // is not synced yet waits (the hash below must cover the resolved ids).
+    let mapped = if flow.dependencies.is_empty() {
+        mapped
+    } else {
+        resolve_dependencies(flow, store, retry_settings, cancel, ctx, mapped, &mut out).await?
+    };
+
+    let mut pending: Vec<Pending> = Vec::with_capacity(mapped.len());
+    for mut p in mapped {
+        p.hash = content_hash(&p.fields);
+        if p.before.as_ref().and_then(|x| x.written_hash.as_deref()) == Some(p.hash.as_str()) {
+            out.stats.unchanged += 1;
+            out.commit.xrefs.push(XrefUpdate {
+                source_id: p.record.id.clone(),
+                key: Some(p.key),
+                target_id: p.before.as_ref().and_then(|x| x.target_id.clone()),
+                read_hash: Some(p.read_hash),
+                written_hash: Some(p.hash),
+                source_version: p.record.version(),
+            });
+            deliver(&mut out.commit, p.before.as_ref(), &p.record.id);
+            ack(&mut out.commit, ctx, &p.record.id);
+            continue;
+        }
+        pending.push(p);
     }
 
     // Two source records may carry the same business key; a multi-row upsert must not touch
@@ -258,6 +306,7 @@ pub(crate) async fn process(
                         attempt,
                         error: error.message().to_owned(),
                         payload: serde_json::to_value(&p.record).unwrap_or(Value::Null),
+                        waiting_on: None,
                     });
                 }
                 Err(error) => {
@@ -284,6 +333,159 @@ pub(crate) async fn process(
         }
     }
     Ok(out)
+}
+
+/// Puts the target's id of every record a mapped record refers to (`depends_on`) beside the
+/// reference, looking the keys up in the other flows' xref, one query per flow and batch.
+/// Records with a reference not synced yet leave the batch as transient failures that name
+/// what they wait for; the caller syncs that flow and tries them again.
+async fn resolve_dependencies(
+    flow: &Flow,
+    store: &dyn Store,
+    retry_settings: &RetrySettings,
+    cancel: &CancellationToken,
+    ctx: &BatchContext<'_>,
+    mut mapped: Vec<Pending>,
+    out: &mut BatchResult,
+) -> Result<Vec<Pending>, EngineError> {
+    // Missing references per record index: (field path, key, flow).
+    let mut missing: HashMap<usize, (String, String, String)> = HashMap::new();
+    for dep in &flow.dependencies {
+        let mut keys: Vec<String> = mapped
+            .iter()
+            .flat_map(|p| reference_slots(&p.fields, dep))
+            .filter_map(|slot| key_text(slot.get(&dep.field)?))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.is_empty() {
+            continue;
+        }
+        let found = retry(retry_settings, cancel, "store.xrefs_by_keys", || {
+            store.xrefs_by_keys(&dep.flow, &keys)
+        })
+        .await
+        .map_err(store_failure)?;
+        for (i, p) in mapped.iter_mut().enumerate() {
+            let path = |line: Option<usize>| match line {
+                Some(n) => format!("lines[{n}].{}", dep.field),
+                None => dep.field.clone(),
+            };
+            let mut slots = reference_slots_mut(&mut p.fields, dep);
+            for (line, slot) in slots.iter_mut() {
+                let Some(key) = slot.get(&dep.field).and_then(key_text) else {
+                    continue;
+                };
+                let id = found.get(&key).and_then(|x| match dep.side {
+                    RefSide::Target => x.target_id.clone(),
+                    RefSide::Source => Some(x.source_id.clone()),
+                });
+                match id {
+                    Some(id) => {
+                        slot.insert(dep.into.clone(), Value::String(id));
+                    }
+                    None => {
+                        missing
+                            .entry(i)
+                            .or_insert_with(|| (path(*line), key, dep.flow.clone()));
+                    }
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(mapped);
+    }
+    let mut ready = Vec::with_capacity(mapped.len());
+    for (i, p) in mapped.into_iter().enumerate() {
+        let Some((field, key, other)) = missing.remove(&i) else {
+            ready.push(p);
+            continue;
+        };
+        let attempt = attempt_of(ctx, &p.record.id);
+        let message = format!(
+            "flow `{}`, record `{}`, field `{field}`: waiting for `{key}`, which flow `{other}` \
+             has not synced yet",
+            flow.name, p.record.id
+        );
+        out.stats.failed += 1;
+        let mut entry = ledger_failure(
+            flow,
+            ctx,
+            &p.record,
+            Some(&p.key),
+            p.before.as_ref(),
+            attempt,
+            Outcome::Failed,
+            ErrorKind::NotFound,
+            &message,
+        );
+        entry.error_kind = Some(WAITING.to_owned());
+        out.commit.ledger.push(entry);
+        // The queue item retries it; the read hash keeps scans that re-read the unchanged
+        // record from queueing it again.
+        out.commit.xrefs.push(XrefUpdate {
+            source_id: p.record.id.clone(),
+            key: Some(p.key.clone()),
+            target_id: p.before.as_ref().and_then(|x| x.target_id.clone()),
+            read_hash: Some(p.read_hash.clone()),
+            written_hash: p.before.as_ref().and_then(|x| x.written_hash.clone()),
+            source_version: p.record.version(),
+        });
+        out.transient.push(TransientFailure {
+            source_id: p.record.id.clone(),
+            key: p.key.clone(),
+            attempt,
+            error: message,
+            payload: serde_json::to_value(&p.record).unwrap_or(Value::Null),
+            waiting_on: Some(other),
+        });
+    }
+    Ok(ready)
+}
+
+/// The ledger's error kind for a record waiting on another flow.
+pub(crate) const WAITING: &str = "waiting";
+
+/// The maps a reference lives in: the record itself, or each of its lines.
+fn reference_slots<'a>(
+    fields: &'a Map<String, Value>,
+    dep: &ResolvedDependency,
+) -> Vec<&'a Map<String, Value>> {
+    if !dep.in_lines {
+        return vec![fields];
+    }
+    match fields.get("lines") {
+        Some(Value::Array(lines)) => lines.iter().filter_map(Value::as_object).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// [`reference_slots`], writable, with each line's index.
+fn reference_slots_mut<'a>(
+    fields: &'a mut Map<String, Value>,
+    dep: &ResolvedDependency,
+) -> Vec<(Option<usize>, &'a mut Map<String, Value>)> {
+    if !dep.in_lines {
+        return vec![(None, fields)];
+    }
+    match fields.get_mut("lines") {
+        Some(Value::Array(lines)) => lines
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(n, l)| l.as_object_mut().map(|m| (Some(n), m)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A key as text: trimmed text or a number (empty means none).
+fn key_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// The xref rows a commit will write, as the store would return them afterwards.
@@ -390,11 +592,7 @@ fn rounds_by_key(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
 }
 
 fn business_key(fields: &Map<String, Value>, key_field: &str) -> Option<String> {
-    match fields.get(key_field)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    fields.get(key_field).and_then(key_text)
 }
 
 fn text(v: &Value) -> String {

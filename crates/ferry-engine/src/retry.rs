@@ -66,7 +66,9 @@ where
     let result = op
         .retry(backoff)
         .sleep(sleeper)
-        .when(|e: &E| e.kind().is_transient() && !cancel.is_cancelled())
+        .when(|e: &E| {
+            e.kind().is_transient() && !cancel.is_cancelled() && !pauses(e.kind(), settings)
+        })
         .adjust(|e: &E, planned: Option<Duration>| match (e.kind(), planned) {
             (ErrorKind::RateLimited { retry_after: Some(wait) }, Some(_)) => Some(wait),
             _ => planned,
@@ -80,6 +82,13 @@ where
         Err(e) if e.kind().is_transient() && cancel.is_cancelled() => Err(Retried::Cancelled),
         Err(e) => Err(Retried::Failed(e)),
     }
+}
+
+/// A system that asks to be left alone for longer than the retry budget (a daily quota spent,
+/// a long `Retry-After`) is not waited for inside a run: the run stops where it is, and the
+/// flow resumes at the same cursor once the time has passed.
+pub(crate) fn pauses(kind: ErrorKind, settings: &RetrySettings) -> bool {
+    matches!(kind, ErrorKind::RateLimited { retry_after: Some(wait) } if wait > settings.give_up_after.0)
 }
 
 /// The wait before queued attempt number `attempt` (1-based): the same exponential backoff

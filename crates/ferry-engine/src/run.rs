@@ -1,6 +1,8 @@
 //! Running flows: scans after a cursor, queue drains, and the reports they produce.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use chrono::Utc;
 use ferry_connectors::Page;
 use ferry_model::Record;
 use ferry_model::config::EngineSettings;
-use ferry_store::{NewDeadLetter, NewQueueItem, RunStats, Store};
+use ferry_store::{NewDeadLetter, NewQueueItem, RunStats, SeenInPass, Store};
 use indexmap::IndexMap;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -68,6 +70,9 @@ pub struct RunReport {
     pub cancelled: bool,
     /// The run stopped early because of this error.
     pub error: Option<String>,
+    /// The run stopped because a system asked for a long pause (its request quota is spent):
+    /// the flow resumes at the same cursor from this time on.
+    pub paused_until: Option<chrono::DateTime<Utc>>,
 }
 
 /// The engine: flows plus the store that remembers them.
@@ -121,6 +126,9 @@ impl Engine {
 
     /// Reads what changed since the flow's cursor (or everything, with `full`), brings it to
     /// the target, then works off the flow's queue. Each batch commits with its cursor.
+    ///
+    /// Records waiting for a record of another flow (`depends_on`) make that flow run once
+    /// (an incremental sync), after which they are tried again.
     pub async fn sync(
         &self,
         flow_name: &str,
@@ -128,20 +136,53 @@ impl Engine {
         progress: &dyn Progress,
         cancel: &CancellationToken,
     ) -> Result<RunReport, EngineError> {
-        let flow = self.flow(flow_name)?.clone();
-        let run_id = self.store.start_run(&flow.name, &options.trigger).await?;
-        let mut totals = RunStats::default();
-        let result = self
-            .scan(&flow, options, run_id, &mut totals, progress, cancel)
-            .await;
-        let result = match result {
-            Ok(()) => {
-                self.drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel)
+        self.sync_with(flow_name, options, progress, cancel, Dependencies::Sync)
+            .await
+    }
+
+    /// [`Engine::sync`], saying whether waiting records may sync the flows they wait for
+    /// (not inside such a sync: one level, so two flows can never sync each other in turn).
+    fn sync_with<'a>(
+        &'a self,
+        flow_name: &'a str,
+        options: &'a SyncOptions,
+        progress: &'a dyn Progress,
+        cancel: &'a CancellationToken,
+        dependencies: Dependencies,
+    ) -> Pin<Box<dyn Future<Output = Result<RunReport, EngineError>> + Send + 'a>> {
+        Box::pin(async move {
+            let flow = self.flow(flow_name)?.clone();
+            let run_id = self.store.start_run(&flow.name, &options.trigger).await?;
+            let mut totals = RunStats::default();
+            let result = self
+                .scan(&flow, options, run_id, &mut totals, progress, cancel)
+                .await;
+            let mut deps = DependencySyncs::new(dependencies);
+            // Records of the scan that wait for other flows are queued: sync those flows
+            // first, so the queue drain below finds their records.
+            let result = match result {
+                Ok(waiting) => {
+                    self.sync_dependencies(&flow, &waiting, &mut deps, cancel)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let result = match result {
+                Ok(_) => {
+                    self.drain_flow_queue(
+                        &flow,
+                        Some(run_id),
+                        &mut totals,
+                        progress,
+                        cancel,
+                        &mut deps,
+                    )
                     .await
-            }
-            Err(e) => Err(e),
-        };
-        self.finish_run(&flow, run_id, totals, result).await
+                }
+                Err(e) => Err(e),
+            };
+            self.finish_run(&flow, run_id, totals, result).await
+        })
     }
 
     /// Records the end of a run and turns its outcome into a report. A run that stopped on a
@@ -165,12 +206,26 @@ impl Engine {
         if let Some(message) = &error {
             tracing::error!(flow = %flow.name, run_id, error = %message, "Run stopped early.");
         }
+        let paused_until = match &result {
+            Err(e) => match e.kind() {
+                ferry_model::ErrorKind::RateLimited {
+                    retry_after: Some(wait),
+                } if crate::retry::pauses(e.kind(), &self.settings.retry) => {
+                    chrono::Duration::from_std(wait)
+                        .ok()
+                        .map(|d| Utc::now() + d)
+                }
+                _ => None,
+            },
+            Ok(()) => None,
+        };
         let report = RunReport {
             flow: flow.name.clone(),
             run_id,
             stats: totals,
             cancelled,
             error,
+            paused_until,
         };
         match result {
             Ok(()) | Err(EngineError::Cancelled) => Ok(report),
@@ -179,6 +234,9 @@ impl Engine {
         }
     }
 
+    /// Reads pages after the cursor and brings them to the target, one commit per page;
+    /// after a complete snapshot pass, looks for deletes. Returns the flows whose records some
+    /// of the records read wait for (`depends_on`).
     async fn scan(
         &self,
         flow: &Arc<Flow>,
@@ -187,7 +245,8 @@ impl Engine {
         totals: &mut RunStats,
         progress: &dyn Progress,
         cancel: &CancellationToken,
-    ) -> Result<(), EngineError> {
+    ) -> Result<BTreeSet<String>, EngineError> {
+        let mut waiting = BTreeSet::new();
         let start = if options.full {
             None
         } else {
@@ -237,6 +296,7 @@ impl Engine {
             overlay: HashMap::new(),
         };
         let mut pending: Option<(BatchResult, String)> = None;
+        let mut completed_pass: Option<u64> = None;
         let mut outcome = Ok(());
         while let Some(page) = rx.recv().await {
             let page = match page {
@@ -247,6 +307,15 @@ impl Engine {
                 }
             };
             let cursor = page.cursor.clone();
+            let seen = page.pass.map(|pass| {
+                if pass.complete {
+                    completed_pass = Some(pass.number);
+                }
+                SeenInPass {
+                    pass: pass.number,
+                    ids: page.records.iter().map(|r| r.id.clone()).collect(),
+                }
+            });
             ctx.overlay = pending
                 .as_ref()
                 .map(|(r, _)| overlay_of(&flow.name, &r.commit))
@@ -283,7 +352,11 @@ impl Engine {
                 }
             }
             match processed {
-                Ok(result) => pending = Some((result, cursor)),
+                Ok(mut result) => {
+                    result.commit.seen = seen;
+                    waiting.extend(result.transient.iter().filter_map(|t| t.waiting_on.clone()));
+                    pending = Some((result, cursor));
+                }
                 Err(e) => {
                     outcome = Err(e);
                     break;
@@ -307,7 +380,81 @@ impl Engine {
         reader_cancel.cancel();
         drop(rx);
         let _ = reader.await;
-        outcome
+        match (outcome, completed_pass) {
+            (Ok(()), Some(pass)) => self
+                .sweep_pass(flow, pass, &ctx, totals, progress, cancel)
+                .await
+                .map(|()| waiting),
+            (outcome, _) => outcome.map(|()| waiting),
+        }
+    }
+
+    /// After a complete snapshot pass: asks the source about every record an earlier pass saw
+    /// and this one did not. Those gone are recorded as deletes; those still there (a page
+    /// boundary shifted under the pass) are processed like any record and marked seen.
+    async fn sweep_pass(
+        &self,
+        flow: &Arc<Flow>,
+        pass: u64,
+        ctx: &BatchContext<'_>,
+        totals: &mut RunStats,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
+        let ctx = BatchContext {
+            trigger: ctx.trigger,
+            run_id: ctx.run_id,
+            items: HashMap::new(),
+            force: false,
+            overlay: HashMap::new(),
+        };
+        loop {
+            let ids = self.store.unseen(&flow.name, pass, flow.batch_size).await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let records = retry(&self.settings.retry, cancel, "source.fetch", || {
+                flow.source.fetch(&ids)
+            })
+            .await
+            .map_err(|e| match e {
+                Retried::Cancelled => EngineError::Cancelled,
+                Retried::Failed(error) => EngineError::Source {
+                    flow: flow.name.clone(),
+                    error,
+                },
+            })?;
+            // Every candidate leaves the candidates: gone (marked by the pipeline) or seen.
+            // An id the source did not answer for at all is taken as still there, so a
+            // source that breaks the `fetch` contract can never make the sweep loop.
+            let deleted: HashSet<&str> = records
+                .iter()
+                .filter(|r| r.deleted)
+                .map(|r| r.id.as_str())
+                .collect();
+            let still_there: Vec<String> = ids
+                .iter()
+                .filter(|id| !deleted.contains(id.as_str()))
+                .cloned()
+                .collect();
+            let mut result = process(
+                flow,
+                self.store.as_ref(),
+                &self.settings.retry,
+                self.parallelism(),
+                cancel,
+                records,
+                &ctx,
+            )
+            .await?;
+            result.commit.seen = Some(SeenInPass {
+                pass,
+                ids: still_there,
+            });
+            let stats = self.finish_batch(flow, result, None, cancel).await?;
+            totals.add(&stats);
+            progress.batch(&flow.name, totals);
+        }
     }
 
     /// Commits a processed batch and schedules its transient failures for another try.
@@ -387,8 +534,16 @@ impl Engine {
         let flow = self.flow(flow_name)?.clone();
         let run_id = self.store.start_run(&flow.name, trigger).await?;
         let mut totals = RunStats::default();
+        let mut deps = DependencySyncs::new(Dependencies::Sync);
         let result = self
-            .drain_flow_queue(&flow, Some(run_id), &mut totals, progress, cancel)
+            .drain_flow_queue(
+                &flow,
+                Some(run_id),
+                &mut totals,
+                progress,
+                cancel,
+                &mut deps,
+            )
             .await;
         self.finish_run(&flow, run_id, totals, result).await
     }
@@ -400,6 +555,7 @@ impl Engine {
         totals: &mut RunStats,
         progress: &dyn Progress,
         cancel: &CancellationToken,
+        deps: &mut DependencySyncs,
     ) -> Result<(), EngineError> {
         loop {
             if cancel.is_cancelled() {
@@ -410,7 +566,9 @@ impl Engine {
             if items.is_empty() {
                 return Ok(());
             }
-            let outcome = self.work_items(flow, run_id, items, totals, cancel).await;
+            let outcome = self
+                .work_items(flow, run_id, items, totals, cancel, deps)
+                .await;
             if let Err(e) = outcome {
                 // Give the leases back so another attempt (or process) can take the items.
                 self.store.release_leases(&flow.name).await?;
@@ -427,6 +585,7 @@ impl Engine {
         items: Vec<ferry_store::QueueItem>,
         totals: &mut RunStats,
         cancel: &CancellationToken,
+        deps: &mut DependencySyncs,
     ) -> Result<(), EngineError> {
         // The worker reads the latest state from the source rather than trusting an event, so
         // late or duplicated requests are harmless; an operator's edited payload wins.
@@ -519,20 +678,90 @@ impl Engine {
                     source_id: t.source_id,
                     key: Some(t.key),
                     payload: t.payload,
-                    error_kind: "retryable".into(),
+                    error_kind: if t.waiting_on.is_some() {
+                        crate::pipeline::WAITING.into()
+                    } else {
+                        "retryable".into()
+                    },
                     attempts: t.attempt,
                 });
                 result.commit.acked.push(item.id);
             } else {
-                later.push((item.id, t.attempt, t.error));
+                later.push((item.id, t.attempt, t.error, t.waiting_on));
             }
         }
         let stats = self.finish_batch(flow, result, None, cancel).await?;
         totals.add(&stats);
-        for (item_id, attempt, error) in later {
-            let at = Utc::now() + queue_backoff(&self.settings.retry, attempt);
+        // Records waiting for another flow: sync it now (once per run), then try them again
+        // at once; if they still wait, they back off like any transient failure.
+        let waiting: BTreeSet<String> = later.iter().filter_map(|l| l.3.clone()).collect();
+        let synced_now = self.sync_dependencies(flow, &waiting, deps, cancel).await?;
+        for (item_id, attempt, error, waiting_on) in later {
+            let now = waiting_on.is_some_and(|other| synced_now.contains(&other));
+            let at = if now {
+                Utc::now()
+            } else {
+                Utc::now() + queue_backoff(&self.settings.retry, attempt)
+            };
             self.store.retry_later(item_id, at, &error).await?;
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Runs an incremental sync of each flow in `waiting` that this run has not synced yet
+    /// (and may); returns those it ran.
+    async fn sync_dependencies(
+        &self,
+        flow: &Flow,
+        waiting: &BTreeSet<String>,
+        deps: &mut DependencySyncs,
+        cancel: &CancellationToken,
+    ) -> Result<HashSet<String>, EngineError> {
+        let mut synced = HashSet::new();
+        for other in waiting {
+            if !deps.first_time(other) {
+                continue;
+            }
+            let options = SyncOptions {
+                full: false,
+                trigger: "dependency".into(),
+            };
+            tracing::info!(flow = %flow.name, dependency = %other, "Records wait for another flow: syncing it.");
+            self.sync_with(other, &options, &NoProgress, cancel, Dependencies::Wait)
+                .await?;
+            synced.insert(other.clone());
+        }
+        Ok(synced)
+    }
+}
+
+/// Whether records waiting for another flow may sync it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dependencies {
+    /// Yes, once per run and flow.
+    Sync,
+    /// No: this run is itself such a sync; its waiting records back off.
+    Wait,
+}
+
+/// The flows a run has synced for its waiting records.
+struct DependencySyncs {
+    mode: Dependencies,
+    synced: HashSet<String>,
+}
+
+impl DependencySyncs {
+    fn new(mode: Dependencies) -> Self {
+        Self {
+            mode,
+            synced: HashSet::new(),
+        }
+    }
+
+    /// Whether `flow` should be synced now (allowed, and not done yet in this run).
+    fn first_time(&mut self, flow: &str) -> bool {
+        self.mode == Dependencies::Sync && self.synced.insert(flow.to_owned())
     }
 }

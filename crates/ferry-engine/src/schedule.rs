@@ -31,6 +31,8 @@ impl Engine {
 
     async fn run_flow_forever(&self, flow: &Arc<Flow>, cancel: &CancellationToken) {
         let mut next_scan = first_due(&flow.schedule);
+        // Until when the flow's systems asked to be left alone (scans and queue work wait).
+        let mut paused: Option<chrono::DateTime<Utc>> = None;
         tracing::info!(flow = %flow.name, "Flow started.");
         while !cancel.is_cancelled() {
             let now = Utc::now();
@@ -43,18 +45,30 @@ impl Engine {
                     full: false,
                     trigger: trigger.into(),
                 };
+                let mut paused_until = None;
                 match self.sync(&flow.name, &options, &NoProgress, cancel).await {
                     Ok(report) if report.stats.read > 0 || report.error.is_some() => {
                         tracing::info!(flow = %flow.name, read = report.stats.read, created = report.stats.created,
                             updated = report.stats.updated, unchanged = report.stats.unchanged,
                             failed = report.stats.failed, error = report.error.as_deref().unwrap_or(""), "Run finished.");
+                        paused_until = report.paused_until;
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!(flow = %flow.name, error = %e, "Run failed."),
                 }
                 next_scan = next_due(&flow.schedule, due);
-            } else if let Err(e) = self.drain_queue_quietly(flow, cancel).await {
-                tracing::error!(flow = %flow.name, error = %e, "Queue work failed.");
+                // A system that asked for a long pause (quota spent) is left alone until then;
+                // the next scan resumes at the cursor the run stopped at.
+                if let Some(until) = paused_until {
+                    tracing::warn!(flow = %flow.name, until = %until, "Paused: the system asked to be left alone until then.");
+                    next_scan = next_scan.map(|next| next.max(until));
+                    paused = Some(until);
+                }
+            } else if paused.is_none_or(|until| until <= now) {
+                match self.drain_queue_quietly(flow, cancel).await {
+                    Ok(until) => paused = until,
+                    Err(e) => tracing::error!(flow = %flow.name, error = %e, "Queue work failed."),
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(QUEUE_TICK) => {}
@@ -68,13 +82,13 @@ impl Engine {
         &self,
         flow: &Flow,
         cancel: &CancellationToken,
-    ) -> Result<(), crate::EngineError> {
+    ) -> Result<Option<chrono::DateTime<Utc>>, crate::EngineError> {
         if self.store.queue_depth(Some(&flow.name)).await? == 0 {
-            return Ok(());
+            return Ok(None);
         }
         self.drain_queue(&flow.name, "queue", &NoProgress, cancel)
             .await
-            .map(|_| ())
+            .map(|report| report.paused_until)
     }
 }
 

@@ -377,6 +377,20 @@ pub struct Commit {
     pub acked: Vec<i64>,
     /// Source ids delivered in this batch: their open or replayed dead letters become resolved.
     pub delivered: Vec<String>,
+    /// Snapshot polling: these source ids were read in this pass (applied after `xrefs`, so
+    /// records first seen in this batch are marked too).
+    pub seen: Option<SeenInPass>,
+    /// Source ids found deleted at the source: no longer expected in later passes.
+    pub gone: Vec<String>,
+}
+
+/// Source ids read in one pass of a snapshot-polled source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenInPass {
+    /// The pass number (increasing).
+    pub pass: u64,
+    /// The ids read.
+    pub ids: Vec<String>,
 }
 
 /// Counts of one run.
@@ -392,6 +406,9 @@ pub struct RunStats {
     pub unchanged: u64,
     /// Records that failed (dead-lettered or left for retry).
     pub failed: u64,
+    /// Records found deleted at the source.
+    #[serde(default)]
+    pub deleted: u64,
 }
 
 impl RunStats {
@@ -402,6 +419,7 @@ impl RunStats {
         self.updated += other.updated;
         self.unchanged += other.unchanged;
         self.failed += other.failed;
+        self.deleted += other.deleted;
     }
 }
 
@@ -465,12 +483,19 @@ pub trait Store: Send + Sync + Debug {
 
     /// xref rows of these source ids (missing ids are absent from the map).
     async fn xrefs(&self, flow: &str, source_ids: &[String]) -> Result<HashMap<String, Xref>>;
+    /// The xref row of each of these business keys in `flow` (missing keys are absent). When
+    /// several source records share a key, the one updated last wins.
+    async fn xrefs_by_keys(&self, flow: &str, keys: &[String]) -> Result<HashMap<String, Xref>>;
     /// xref rows whose business key is `key` (one per flow that knows it), across flows when
     /// `flow` is `None`.
     async fn xrefs_by_key(&self, flow: Option<&str>, key: &str) -> Result<Vec<Xref>>;
 
     /// Applies one batch atomically.
     async fn commit(&self, flow: &str, commit: Commit) -> Result<()>;
+    /// Snapshot polling: up to `limit` source ids of `flow` seen in an earlier pass than
+    /// `pass` and not since (candidates for deletion), in id order. Records never read by a
+    /// snapshot pass, and records already found deleted, are not candidates.
+    async fn unseen(&self, flow: &str, pass: u64, limit: usize) -> Result<Vec<String>>;
 
     /// Adds work items; returns their ids.
     async fn enqueue(&self, items: &[NewQueueItem]) -> Result<Vec<i64>>;

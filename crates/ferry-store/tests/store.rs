@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ferry_store::{
     Commit, DeadLetterFilter, DeadLetterState, LedgerEntry, NewDeadLetter, NewQueueItem, Outcome,
-    RunStats, Store, StoreError, XrefUpdate,
+    RunStats, SeenInPass, Store, StoreError, XrefUpdate,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -194,6 +194,7 @@ backend_tests!(
     cursor_set_and_reset,
     commit_is_atomic,
     xref_upsert_replaces,
+    snapshot_passes_find_unseen_records,
     ledger_order_and_lookup,
     dead_letter_replay_resolves,
     dead_letter_skip,
@@ -346,6 +347,11 @@ async fn commit_is_atomic(db: &TestDb) {
         dead_letters: vec![dead("x")],
         acked: vec![queued[0], qid],
         delivered: vec!["old".into()],
+        seen: Some(SeenInPass {
+            pass: 5,
+            ids: vec!["a".into(), "b".into()],
+        }),
+        gone: vec!["b".into()],
     };
     // Break the dead-letter table the way a botched manual migration would: the statement
     // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.
@@ -391,6 +397,11 @@ async fn commit_is_atomic(db: &TestDb) {
 
     // The same commit goes through once the table is back, and everything lands.
     s.commit("f", commit).await.unwrap();
+    assert_eq!(
+        s.unseen("f", 6, 10).await.unwrap(),
+        ["a"],
+        "seen in pass 5 (b is gone)"
+    );
     assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c9"));
     assert_eq!(
         s.xrefs("f", &["a".into(), "b".into()]).await.unwrap().len(),
@@ -474,6 +485,99 @@ async fn xref_upsert_replaces(db: &TestDb) {
     assert_eq!(by_key[0].source_id, "99");
     assert!(s.xrefs("g", &["1".into()]).await.unwrap().is_empty());
     assert!(s.xrefs("f", &[]).await.unwrap().is_empty());
+
+    // Many keys of one flow at once (what dependencies between flows look up).
+    let by_keys = s
+        .xrefs_by_keys("f", &["K1b".into(), "K2".into(), "nope".into()])
+        .await
+        .unwrap();
+    assert_eq!(by_keys.len(), 2, "{by_keys:?}");
+    assert_eq!(by_keys["K1b"].source_id, "1");
+    assert_eq!(by_keys["K1b"].target_id.as_deref(), Some("t1b"));
+    assert!(s.xrefs_by_keys("f", &[]).await.unwrap().is_empty());
+    assert!(
+        s.xrefs_by_keys("g", &["K2".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Snapshot polling: each pass marks what it read; what an earlier pass saw and this one did
+/// not is a deletion candidate, until it is marked gone (or seen again).
+async fn snapshot_passes_find_unseen_records(db: &TestDb) {
+    let s = &db.store;
+    let ids = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    // Pass 1 reads a, b, c (new records: their xref rows are written in the same commit).
+    s.commit(
+        "f",
+        Commit {
+            xrefs: vec![
+                xref("a", "KA", "ta", "h"),
+                xref("b", "KB", "tb", "h"),
+                xref("c", "KC", "tc", "h"),
+            ],
+            seen: Some(SeenInPass {
+                pass: 1,
+                ids: ids(&["a", "b", "c"]),
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Another flow's rows never mix in; a record outside any pass is no candidate.
+    s.commit(
+        "g",
+        Commit {
+            xrefs: vec![xref("z", "KZ", "tz", "h")],
+            seen: Some(SeenInPass {
+                pass: 1,
+                ids: ids(&["z"]),
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(s.unseen("f", 1, 10).await.unwrap().is_empty());
+    // Pass 2 reads only b, over two commits (c is read in neither).
+    for id in ["b"] {
+        s.commit(
+            "f",
+            Commit {
+                seen: Some(SeenInPass {
+                    pass: 2,
+                    ids: ids(&[id]),
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.unseen("f", 2, 10).await.unwrap(), ids(&["a", "c"]));
+    assert_eq!(s.unseen("f", 2, 1).await.unwrap(), ids(&["a"]));
+    // a turns out to exist (seen late), c is gone: neither is a candidate any more.
+    s.commit(
+        "f",
+        Commit {
+            seen: Some(SeenInPass {
+                pass: 2,
+                ids: ids(&["a"]),
+            }),
+            gone: ids(&["c"]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(s.unseen("f", 2, 10).await.unwrap().is_empty());
+    assert!(
+        s.unseen("f", 3, 10).await.unwrap().len() == 2,
+        "a and b in pass 3"
+    );
+    assert_eq!(s.unseen("g", 2, 10).await.unwrap(), ids(&["z"]));
 }
 
 async fn ledger_order_and_lookup(db: &TestDb) {
@@ -921,6 +1025,7 @@ async fn flow_states_and_runs(db: &TestDb) {
         updated: 0,
         unchanged: 0,
         failed: 2,
+        deleted: 1,
     };
     s.finish_run(r2, &stats, None).await.unwrap();
     let dl = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();

@@ -302,6 +302,7 @@ pub fn read_page(
         records,
         cursor,
         more,
+        pass: None,
     })
 }
 

@@ -54,6 +54,11 @@ pub struct SqlSourceOptions {
     /// A boolean column marking soft-deleted rows.
     #[serde(default)]
     pub deleted_column: Option<String>,
+    /// Find rows deleted for good: every scan reads the whole table as one snapshot pass and
+    /// the engine looks for rows that disappeared. Only without `watermark` (a watermark
+    /// cannot see a row that is gone).
+    #[serde(default)]
+    pub detect_deletes: bool,
 }
 
 fn default_id() -> String {
@@ -254,6 +259,13 @@ impl SqlSourceOptions {
         }
         if let Some(d) = &self.deleted_column {
             require(&mut issues, &["deleted_column"], d);
+        }
+        if self.detect_deletes && self.watermark.is_some() {
+            issues.push(ConfigIssue::new(
+                ["detect_deletes"],
+                "needs a full scan each time: leave out `watermark`, or mark deletes with \
+                 `deleted_column`",
+            ));
         }
         if let Some(l) = &self.lines {
             require(&mut issues, &["lines", "table"], &l.table);

@@ -40,6 +40,13 @@
 //! `end: true`, so the next scan re-reads the overlap window. Without a watermark the cursor
 //! holds the last id and a finished scan starts over.
 //!
+//! With `detect_deletes: true` (tables without a watermark only), each full scan is a snapshot
+//! pass: the cursor also holds the pass (`"p"`, the pass's start in epoch milliseconds, so a
+//! number is never reused even after `--full`), every page says which pass it belongs to, and
+//! the last one completes it. The engine then finds the rows an earlier pass read and this one
+//! did not, and confirms each with `fetch` before recording it as deleted: hard deletes in a
+//! table nobody timestamps.
+//!
 //! ## Values
 //!
 //! Integers and floats are JSON numbers, NUMERIC/DECIMAL decimal strings (never floats), dates

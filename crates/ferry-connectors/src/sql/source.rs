@@ -16,7 +16,7 @@ use super::config::{SqlSourceOptions, WatermarkKind};
 use super::db::{Db, DbRow};
 use super::value::{ColClass, Val, coerce, id_from_str};
 use super::{ColumnMeta, table_columns};
-use crate::{Page, Source};
+use crate::{Page, SnapshotPass, Source};
 
 /// Parent ids per child query.
 const IN_CHUNK: usize = 1000;
@@ -35,6 +35,9 @@ struct Cursor {
     /// This cursor ends a scan (its watermark is already moved back by the overlap).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     end: bool,
+    /// The snapshot pass in progress (`detect_deletes`): when it started, in epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<i64>,
 }
 
 impl Cursor {
@@ -321,6 +324,7 @@ impl SqlSource {
                 w: Some(last_w),
                 id: last_id,
                 end: true,
+                p: None,
             };
         }
         match last_w.minus(self.overlap) {
@@ -329,12 +333,14 @@ impl SqlSource {
                 w: Some(w),
                 id: None,
                 end: true,
+                p: None,
             },
             None => Cursor {
                 v: 1,
                 w: Some(last_w),
                 id: None,
                 end: true,
+                p: None,
             },
         }
     }
@@ -389,6 +395,12 @@ impl Source for SqlSource {
                 .map(|w| row.get(&w.column).cloned().unwrap_or(Val::Null));
             (w, row.get(&self.opts.id).cloned())
         };
+        // A snapshot pass starts with a scan and lasts until a page says there is no more.
+        let pass = self.opts.detect_deletes.then(|| {
+            cursor
+                .p
+                .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+        });
         let next = match (rows.last(), more) {
             (Some(last), true) => {
                 let (w, id) = position(last);
@@ -398,6 +410,7 @@ impl Source for SqlSource {
                         .filter(|_| self.opts.watermark.is_some()),
                     id,
                     end: false,
+                    p: pass,
                 }
             }
             (Some(last), false) => {
@@ -420,6 +433,10 @@ impl Source for SqlSource {
             records,
             cursor: next.encode(),
             more,
+            pass: pass.map(|p| SnapshotPass {
+                number: u64::try_from(p).unwrap_or_default(),
+                complete: !more,
+            }),
         })
     }
 

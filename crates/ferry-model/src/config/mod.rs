@@ -6,6 +6,7 @@
 //! engine then builds connectors and compiles mappings, reporting its own findings as
 //! [`ConfigIssue`]s located in the same file. `ferry check` runs all of it.
 
+pub mod dependency;
 pub mod load;
 pub mod mapping;
 
@@ -17,6 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
 
@@ -201,6 +203,11 @@ pub struct FlowConfig {
     /// Rules each mapped record must pass before it is written, by canonical field.
     #[serde(default)]
     pub validate: IndexMap<String, Vec<ValidationRule>>,
+    /// References to records other flows sync (`customer_code: customers`): resolved to the
+    /// target's ids before writing; a record waits until they are synced. See
+    /// [`dependency`].
+    #[serde(default)]
+    pub depends_on: IndexMap<String, Dependency>,
     /// The flow is configured but does not run.
     #[serde(default)]
     pub disabled: bool,
@@ -313,6 +320,9 @@ impl Config {
                 issues.push(ConfigIssue::at(at(&["batch_size"]), "must be at least 1"));
             }
             issues.extend(mapping::check(self, flow, &at(&["mapping"])));
+            if let Err(found) = dependency::resolve(self, flow_name, flow) {
+                issues.extend(found);
+            }
             for (field, _) in &flow.validate {
                 if flow.entity.field(field).is_none() && !field.starts_with("extra.") {
                     issues.push(ConfigIssue::at(

@@ -97,12 +97,13 @@ fn not_open(id: i64, state: Option<String>, action: &str) -> StoreError {
 
 /// Schema migrations; `ferry_meta.schema_version` = number of entries applied.
 /// `{id}` is replaced by the backend's auto-assigned `BIGINT` primary key column definition.
-pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
-    "CREATE TABLE IF NOT EXISTS ferry_cursors (
+pub(crate) const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE IF NOT EXISTS ferry_cursors (
         flow TEXT PRIMARY KEY,
         cursor TEXT,
         updated_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS ferry_xref (
+        "CREATE TABLE IF NOT EXISTS ferry_xref (
         flow TEXT NOT NULL,
         source_id TEXT NOT NULL,
         key TEXT,
@@ -112,8 +113,8 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         source_version TEXT,
         updated_at BIGINT NOT NULL,
         PRIMARY KEY (flow, source_id))",
-    "CREATE INDEX IF NOT EXISTS ferry_xref_key ON ferry_xref (key)",
-    "CREATE TABLE IF NOT EXISTS ferry_ledger (
+        "CREATE INDEX IF NOT EXISTS ferry_xref_key ON ferry_xref (key)",
+        "CREATE TABLE IF NOT EXISTS ferry_ledger (
         id {id},
         flow TEXT NOT NULL,
         source_id TEXT NOT NULL,
@@ -129,9 +130,9 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         source_version TEXT,
         error_kind TEXT,
         error TEXT)",
-    "CREATE INDEX IF NOT EXISTS ferry_ledger_key ON ferry_ledger (key)",
-    "CREATE INDEX IF NOT EXISTS ferry_ledger_source ON ferry_ledger (source_id, flow)",
-    "CREATE TABLE IF NOT EXISTS ferry_dead_letters (
+        "CREATE INDEX IF NOT EXISTS ferry_ledger_key ON ferry_ledger (key)",
+        "CREATE INDEX IF NOT EXISTS ferry_ledger_source ON ferry_ledger (source_id, flow)",
+        "CREATE TABLE IF NOT EXISTS ferry_dead_letters (
         id {id},
         flow TEXT NOT NULL,
         source_id TEXT NOT NULL,
@@ -143,9 +144,9 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         state TEXT NOT NULL,
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ferry_dead_letters_state ON ferry_dead_letters (flow, state)",
-    "CREATE INDEX IF NOT EXISTS ferry_dead_letters_source ON ferry_dead_letters (flow, source_id)",
-    "CREATE TABLE IF NOT EXISTS ferry_queue (
+        "CREATE INDEX IF NOT EXISTS ferry_dead_letters_state ON ferry_dead_letters (flow, state)",
+        "CREATE INDEX IF NOT EXISTS ferry_dead_letters_source ON ferry_dead_letters (flow, source_id)",
+        "CREATE TABLE IF NOT EXISTS ferry_queue (
         id {id},
         flow TEXT NOT NULL,
         source_id TEXT NOT NULL,
@@ -158,9 +159,9 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         last_error TEXT,
         dead_letter_id BIGINT,
         enqueued_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ferry_queue_available ON ferry_queue (flow, available_at)",
-    "CREATE INDEX IF NOT EXISTS ferry_queue_source ON ferry_queue (flow, source_id, id)",
-    "CREATE TABLE IF NOT EXISTS ferry_runs (
+        "CREATE INDEX IF NOT EXISTS ferry_queue_available ON ferry_queue (flow, available_at)",
+        "CREATE INDEX IF NOT EXISTS ferry_queue_source ON ferry_queue (flow, source_id, id)",
+        "CREATE TABLE IF NOT EXISTS ferry_runs (
         id {id},
         flow TEXT NOT NULL,
         trigger TEXT NOT NULL,
@@ -172,8 +173,15 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         unchanged BIGINT NOT NULL DEFAULT 0,
         failed BIGINT NOT NULL DEFAULT 0,
         error TEXT)",
-    "CREATE INDEX IF NOT EXISTS ferry_runs_flow ON ferry_runs (flow, id)",
-]];
+        "CREATE INDEX IF NOT EXISTS ferry_runs_flow ON ferry_runs (flow, id)",
+    ],
+    &[
+        // Snapshot polling: the last pass that read each record (NULL: none, or deleted since).
+        "ALTER TABLE ferry_xref ADD COLUMN seen_pass BIGINT",
+        "CREATE INDEX IF NOT EXISTS ferry_xref_seen ON ferry_xref (flow, seen_pass)",
+        "ALTER TABLE ferry_runs ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0",
+    ],
+];
 
 // ---------------------------------------------------------------------------------------------
 // Conversions shared by both backends.
@@ -370,6 +378,7 @@ struct RunRow {
     unchanged: i64,
     failed: i64,
     error: Option<String>,
+    deleted: i64,
 }
 
 impl RunRow {
@@ -386,6 +395,7 @@ impl RunRow {
                 updated: to_u64(self.updated, "updated")?,
                 unchanged: to_u64(self.unchanged, "unchanged")?,
                 failed: to_u64(self.failed, "failed")?,
+                deleted: to_u64(self.deleted, "deleted")?,
             },
             error: self.error,
         })

@@ -45,8 +45,11 @@ const LEDGER_INSERT_UNNEST: &str = concat!(
      AS u(s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er, ord) ORDER BY ord"
 );
 const XREFS_OF: &str = q::xrefs_of!("source_id = ANY($2)");
+const XREFS_OF_KEYS: &str = q::xrefs_of!("key = ANY($2) ORDER BY updated_at, source_id");
 const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = ANY($2)");
 const ACK: &str = q::ack!("id = ANY($1)");
+const MARK_SEEN: &str = q::mark_seen!("source_id = ANY($3)");
+const MARK_GONE: &str = q::mark_gone!("source_id = ANY($2)");
 
 /// Bind-parameter limit per statement.
 const MAX_PARAMS: usize = 65_535;
@@ -189,6 +192,36 @@ impl Store for PgStore {
         Ok(map)
     }
 
+    async fn unseen(&self, flow: &str, pass: u64, limit: usize) -> Result<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(sqlx::query_scalar(q::XREF_UNSEEN)
+            .bind(flow)
+            .bind(to_i64(pass))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn xrefs_by_keys(&self, flow: &str, keys: &[String]) -> Result<HashMap<String, Xref>> {
+        let mut map = HashMap::with_capacity(keys.len());
+        if keys.is_empty() {
+            return Ok(map);
+        }
+        let rows: Vec<XrefRow> = sqlx::query_as(XREFS_OF_KEYS)
+            .bind(flow)
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await?;
+        // Oldest first, so the row updated last wins.
+        for row in rows {
+            let xref = row.into_xref()?;
+            if let Some(key) = xref.key.clone() {
+                map.insert(key, xref);
+            }
+        }
+        Ok(map)
+    }
+
     async fn xrefs_by_key(&self, flow: Option<&str>, key: &str) -> Result<Vec<Xref>> {
         let rows: Vec<XrefRow> = match flow {
             Some(flow) => {
@@ -251,6 +284,22 @@ impl Store for PgStore {
                 .bind(column(|x| x.written_hash.as_deref()))
                 .bind(column(|x| x.source_version.as_deref()))
                 .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        if let Some(seen) = &commit.seen {
+            sqlx::query(MARK_SEEN)
+                .bind(flow)
+                .bind(to_i64(seen.pass))
+                .bind(&seen.ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !commit.gone.is_empty() {
+            sqlx::query(MARK_GONE)
+                .bind(flow)
+                .bind(&commit.gone)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -545,6 +594,7 @@ impl Store for PgStore {
             .bind(to_i64(stats.unchanged))
             .bind(to_i64(stats.failed))
             .bind(error)
+            .bind(to_i64(stats.deleted))
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {

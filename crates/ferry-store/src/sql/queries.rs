@@ -32,7 +32,7 @@ macro_rules! queue_columns {
 macro_rules! run_columns {
     () => {
         "id, flow, trigger, started_at, finished_at, read, created, updated, unchanged, failed, \
-         error"
+         error, deleted"
     };
 }
 macro_rules! xref_upsert_tail {
@@ -135,6 +135,12 @@ pub(crate) const XREFS_BY_KEY_IN_FLOW: &str = concat!(
     xref_columns!(),
     " FROM ferry_xref WHERE key = $1 AND flow = $2 ORDER BY flow, source_id"
 );
+/// Oldest first: callers that want one row per key keep the last.
+pub(crate) const XREFS_BY_KEY_IN_FLOW_OLDEST_FIRST: &str = concat!(
+    "SELECT ",
+    xref_columns!(),
+    " FROM ferry_xref WHERE key = $1 AND flow = $2 ORDER BY updated_at, source_id"
+);
 pub(crate) const XREFS_BY_KEY: &str = concat!(
     "SELECT ",
     xref_columns!(),
@@ -147,6 +153,29 @@ pub(crate) const XREF_UPSERT_ROW: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     xref_upsert_tail!()
 );
+
+/// Snapshot polling: deletion candidates of a pass (`$2`), at most `$3`.
+pub(crate) const XREF_UNSEEN: &str = "SELECT source_id FROM ferry_xref \
+     WHERE flow = $1 AND seen_pass < $2 ORDER BY source_id LIMIT $3";
+/// `$match` selects the source ids (bound as `$3`) read in pass `$2`.
+macro_rules! mark_seen {
+    ($match:literal) => {
+        concat!(
+            "UPDATE ferry_xref SET seen_pass = $2 WHERE flow = $1 AND ",
+            $match
+        )
+    };
+}
+/// `$match` selects the source ids (bound as `$2`) found deleted.
+macro_rules! mark_gone {
+    ($match:literal) => {
+        concat!(
+            "UPDATE ferry_xref SET seen_pass = NULL WHERE flow = $1 AND ",
+            $match
+        )
+    };
+}
+pub(crate) use {mark_gone, mark_seen};
 
 // --- ledger -------------------------------------------------------------------------------------
 
@@ -229,7 +258,8 @@ pub(crate) const QUEUE_DEPTH: &str = "SELECT COUNT(*) FROM ferry_queue";
 pub(crate) const RUN_START: &str =
     "INSERT INTO ferry_runs (flow, trigger, started_at) VALUES ($1, $2, $3) RETURNING id";
 pub(crate) const RUN_FINISH: &str = "UPDATE ferry_runs SET finished_at = $2, read = $3, \
-     created = $4, updated = $5, unchanged = $6, failed = $7, error = $8 WHERE id = $1";
+     created = $4, updated = $5, unchanged = $6, failed = $7, error = $8, deleted = $9 \
+     WHERE id = $1";
 pub(crate) const FLOW_CURSORS: &str = "SELECT flow, cursor FROM ferry_cursors";
 pub(crate) const FLOW_XREF_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_xref GROUP BY flow";
 pub(crate) const FLOW_QUEUE_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_queue GROUP BY flow";

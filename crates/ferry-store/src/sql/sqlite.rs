@@ -45,8 +45,11 @@ use crate::{
 const ID: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
 const LEASE: &str = q::lease!("");
 const XREF_OF: &str = q::xrefs_of!("source_id = $2");
+const XREF_OF_KEY: &str = q::XREFS_BY_KEY_IN_FLOW_OLDEST_FIRST;
 const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = $2");
 const ACK: &str = q::ack!("id = $1");
+const MARK_SEEN: &str = q::mark_seen!("source_id = $3");
+const MARK_GONE: &str = q::mark_gone!("source_id = $2");
 
 /// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -353,6 +356,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         unchanged: r.get(8)?,
         failed: r.get(9)?,
         error: r.get(10)?,
+        deleted: r.get(11)?,
     })
 }
 
@@ -396,6 +400,18 @@ fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
                 x.source_version,
                 now
             ])?;
+        }
+    }
+    if let Some(seen) = &commit.seen {
+        let mut stmt = prepare(tx, MARK_SEEN)?;
+        for id in &seen.ids {
+            stmt.execute(params![flow, to_i64(seen.pass), id])?;
+        }
+    }
+    if !commit.gone.is_empty() {
+        let mut stmt = prepare(tx, MARK_GONE)?;
+        for id in &commit.gone {
+            stmt.execute(params![flow, id])?;
         }
     }
     if !commit.ledger.is_empty() {
@@ -521,6 +537,29 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn xrefs_by_keys(&self, flow: &str, keys: &[String]) -> Result<HashMap<String, Xref>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let flow = flow.to_owned();
+        let keys = keys.to_vec();
+        self.read(move |conn| {
+            // One index probe per key on one prepared statement; oldest first, so the row
+            // updated last wins.
+            let mut map = HashMap::with_capacity(keys.len());
+            let mut stmt = prepare(conn, XREF_OF_KEY)?;
+            for key in &keys {
+                let rows = stmt.query_map([key, &flow], xref_row)?;
+                for row in rows {
+                    let xref = row?.into_xref()?;
+                    map.insert(key.clone(), xref);
+                }
+            }
+            Ok(map)
+        })
+        .await
+    }
+
     async fn xrefs_by_key(&self, flow: Option<&str>, key: &str) -> Result<Vec<Xref>> {
         let flow = flow.map(str::to_owned);
         let key = key.to_owned();
@@ -538,6 +577,20 @@ impl Store for SqliteStore {
         let flow = flow.to_owned();
         self.transaction(move |tx| apply_commit(tx, &flow, &commit))
             .await
+    }
+
+    async fn unseen(&self, flow: &str, pass: u64, limit: usize) -> Result<Vec<String>> {
+        let flow = flow.to_owned();
+        self.read(move |conn| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            query_all(
+                conn,
+                q::XREF_UNSEEN,
+                params![flow, to_i64(pass), limit],
+                |r| r.get(0),
+            )
+        })
+        .await
     }
 
     async fn enqueue(&self, items: &[NewQueueItem]) -> Result<Vec<i64>> {
@@ -781,7 +834,8 @@ impl Store for SqliteStore {
                     to_i64(stats.updated),
                     to_i64(stats.unchanged),
                     to_i64(stats.failed),
-                    error
+                    error,
+                    to_i64(stats.deleted)
                 ])?)
             })
             .await?;

@@ -18,7 +18,8 @@ pub struct KeyHistory {
     pub target_id: Option<String>,
     pub last_source_version: Option<String>,
     pub last_written_hash: Option<String>,
-    /// `synced`, `dead_letter`, `queued`, `skipped` or `never_written`, from the last attempt.
+    /// `synced`, `dead_letter`, `queued`, `skipped`, `deleted` or `never_written`, from the
+    /// last attempt.
     pub state: String,
     pub attempts: usize,
     pub last_error: Option<String>,
@@ -85,6 +86,7 @@ pub async fn ledger(
             Some(Outcome::DeadLettered) => "dead_letter",
             Some(Outcome::Failed) => "queued",
             Some(Outcome::Skipped) => "skipped",
+            Some(Outcome::Deleted) => "deleted",
             _ if xref.is_some_and(|x| x.written_hash.is_some()) => "synced",
             _ => "never_written",
         };

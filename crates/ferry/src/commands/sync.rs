@@ -51,12 +51,25 @@ impl Progress for Spinner {
     fn batch(&self, _flow: &str, totals: &RunStats) {
         self.bar.set_position(totals.read);
         self.bar.set_message(format!(
-            "created {} updated {} unchanged {} failed {}",
-            totals.created, totals.updated, totals.unchanged, totals.failed
+            "created {} updated {} unchanged {} failed {}{}",
+            totals.created,
+            totals.updated,
+            totals.unchanged,
+            totals.failed,
+            deleted_note(totals)
         ));
         if let Ok(mut last) = self.last.lock() {
             *last = *totals;
         }
+    }
+}
+
+/// ` deleted N` when a run found deletes at the source (most runs find none).
+fn deleted_note(totals: &RunStats) -> String {
+    if totals.deleted == 0 {
+        String::new()
+    } else {
+        format!(" deleted {}", totals.deleted)
     }
 }
 
@@ -72,6 +85,7 @@ pub fn summary_table(reports: &[RunReport]) -> String {
                 r.stats.updated.to_string(),
                 r.stats.unchanged.to_string(),
                 r.stats.failed.to_string(),
+                r.stats.deleted.to_string(),
                 match (&r.error, r.cancelled) {
                     (Some(e), _) => format!("stopped: {e}"),
                     (None, true) => "cancelled".into(),
@@ -88,6 +102,7 @@ pub fn summary_table(reports: &[RunReport]) -> String {
             "updated",
             "unchanged",
             "failed",
+            "deleted",
             "state",
         ],
         &rows,

@@ -82,3 +82,36 @@ pub fn require_server(name: &str, reachable: bool) -> bool {
 pub fn p(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
+
+/// The connection details of a peer server (`tryton` or `crm`) started by
+/// `scripts/peers/<peer>-up.sh`: the `KEY=VALUE` lines it saved in `$FERRY_PEERS_DIR/<peer>/env`
+/// (default dir `/var/tmp/ferry-peers`), if the file exists and the server answers. In CI a
+/// missing peer fails the test; elsewhere it prints SKIPPED and the test returns.
+pub fn peer(name: &str) -> Option<std::collections::HashMap<String, String>> {
+    let dir = std::env::var("FERRY_PEERS_DIR").unwrap_or_else(|_| "/var/tmp/ferry-peers".into());
+    let env: Option<std::collections::HashMap<String, String>> =
+        std::fs::read_to_string(Path::new(&dir).join(name).join("env"))
+            .ok()
+            .map(|text| {
+                text.lines()
+                    .filter_map(|l| l.split_once('='))
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .collect()
+            });
+    let prefix = if name == "crm" { "CRM" } else { "TRYTON" };
+    let answers = env
+        .as_ref()
+        .and_then(|e| e.get(&format!("{prefix}_URL")))
+        .and_then(|url| url.strip_prefix("http://"))
+        .map(|host| host.trim_end_matches('/'))
+        .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+        });
+    let what = format!("the {name} peer (scripts/peers/{name}-up.sh {dir} …)");
+    if require_server(&what, answers) {
+        env
+    } else {
+        None
+    }
+}
