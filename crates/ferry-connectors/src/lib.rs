@@ -27,6 +27,7 @@ use ferry_model::config::ConfigIssue;
 use ferry_model::{ConnectorError, Entity, Record};
 use serde_json::{Map, Value};
 
+pub mod bottlecrm;
 pub mod files;
 pub mod http;
 pub mod registry;

@@ -11,18 +11,23 @@
 //! The cursor is JSON, opaque to the engine but readable with [`SnapshotCursor::parse`]:
 //!
 //! ```json
-//! {"v":1,"pass":3,"segment":0,"offset":200,"tail":["9f…","9e…","9d…"],"last":"9d…"}
-//! {"v":1,"pass":3,"done":true,"segment":0,"offset":0}
+//! {"v":1,"pass":1795312800123,"segment":0,"offset":200,"tail":["9f…","9e…","9d…"],"last":"9d…"}
+//! {"v":1,"pass":1795312800123,"done":true,"segment":0,"offset":0}
 //! ```
 //!
-//! - `pass` numbers the passes, from 1. A read with no cursor starts pass 1; a read with a
-//!   `done` cursor starts pass `pass + 1` at the beginning. Every page of one pass carries
-//!   that pass's number.
-//! - A page whose `more` is `false` always ends a **complete** pass, and its cursor is the
-//!   `done` one (the first cursor above is inside pass 3, the second ends it). Every record
-//!   that existed from the start to the end of the pass was returned in it, at least once
-//!   (one may come twice when records are created before it during the pass, which the read
-//!   hash makes harmless). Records created during a pass may come in it or in the next.
+//! - `pass` numbers the passes: the time the pass started, in epoch milliseconds, so the
+//!   numbers increase and are never reused, even across a reset cursor. A read with no
+//!   cursor starts a pass; a read with a `done` cursor starts the next one. Every page
+//!   reports its pass in [`Page::pass`] (`SnapshotPass { number, complete }`), as the
+//!   engine's snapshot contract asks.
+//! - A page whose `more` is `false` always ends a **complete** pass: its `Page::pass` says
+//!   `complete: true` and its cursor is the `done` one (the first cursor above is inside a
+//!   pass, the second ends it). Every record that existed from the start to the end of the
+//!   pass was returned in it, at least once (one may come twice when records are created
+//!   before it during the pass, which the read hash makes harmless). Records created during a
+//!   pass may come in it or in the next. After a complete pass the engine asks
+//!   [`Source::fetch`] about the records an earlier pass saw and this one did not; `fetch`
+//!   answers for every id, those BottleCRM no longer has as `deleted`.
 //! - `more: true` means the pass goes on: read again with the page's cursor. A pass
 //!   interrupted by a crash resumes from the last committed cursor, inside the same pass.
 //! - Memory is one page: nothing but the position and the last few ids is kept between
@@ -57,7 +62,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Api, Fields};
 use super::config::SourceSpec;
-use crate::{Page, Source};
+use crate::{Page, SnapshotPass, Source};
 
 /// How many records before the offset a page re-reads to find where it left off.
 pub const BACK: usize = 10;
@@ -70,7 +75,7 @@ const TAIL: usize = 3;
 pub struct SnapshotCursor {
     /// Format version (1).
     pub v: u32,
-    /// The pass number, from 1.
+    /// The pass number: when the pass started, in epoch milliseconds.
     pub pass: u64,
     /// The pass is complete: the next read starts pass `pass + 1`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -225,9 +230,12 @@ impl Source for BottleSource {
     async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError> {
         let spec = self.spec.spec;
         let limit = limit.max(1);
+        // A pass is numbered by when it starts (epoch ms), so numbers keep increasing even
+        // when the cursor is reset (`ferry sync --full`) or the clock stands still.
+        let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
         let mut at = match cursor.map(SnapshotCursor::parse).transpose()? {
-            None => SnapshotCursor::start(1),
-            Some(c) if c.done => SnapshotCursor::start(c.pass + 1),
+            None => SnapshotCursor::start(now),
+            Some(c) if c.done => SnapshotCursor::start(now.max(c.pass + 1)),
             Some(c) => c,
         };
         if at.segment >= spec.segments.len() {
@@ -314,6 +322,10 @@ impl Source for BottleSource {
             records,
             cursor: at.encode(),
             more,
+            pass: Some(SnapshotPass {
+                number: at.pass,
+                complete: at.done,
+            }),
         })
     }
 

@@ -113,7 +113,8 @@ impl HttpClient {
         out
     }
 
-    /// Sends `call` and returns the 2xx response.
+    /// Sends `call` and returns the 2xx response, or the response with a status the call
+    /// [accepts](Call::accept).
     ///
     /// Every attempt (retries and logins included) first takes a request from the daily
     /// quota (none left: fails at once, [`ErrorKind::RateLimited`] with the time until
@@ -143,7 +144,11 @@ impl HttpClient {
                 self.inner.auth.apply(self, &mut headers).await?;
             }
             let failure = match self.attempt(&call, &url, headers.clone(), &what).await {
-                Ok(response) if response.status.is_success() => return Ok(response),
+                Ok(response)
+                    if response.status.is_success() || call.accepted.contains(&response.status) =>
+                {
+                    return Ok(response);
+                }
                 Ok(response) => {
                     let failure = self.status_failure(&call, &what, &response);
                     if failure.error.kind() == ErrorKind::Auth && call.auth && !refreshed {
@@ -382,6 +387,7 @@ pub struct Call {
     auth: bool,
     label: Option<String>,
     kinds: Vec<(StatusCode, ErrorKind)>,
+    accepted: Vec<StatusCode>,
 }
 
 impl Call {
@@ -404,6 +410,7 @@ impl Call {
             auth: true,
             label: None,
             kinds: Vec::new(),
+            accepted: Vec::new(),
         }
     }
     /// `GET target`.
@@ -475,6 +482,15 @@ impl Call {
     #[must_use]
     pub fn without_auth(mut self) -> Self {
         self.auth = false;
+        self
+    }
+
+    /// Returns a reply with this (non-2xx) status as an answer to read rather than a
+    /// failure, without retrying it: for APIs that explain a refusal in the body (the field
+    /// errors of a 400) or a 404 the caller expects ("no such record").
+    #[must_use]
+    pub fn accept(mut self, status: StatusCode) -> Self {
+        self.accepted.push(status);
         self
     }
 

@@ -509,3 +509,46 @@ async fn a_call_can_classify_a_status_its_own_way_and_then_no_refresh_happens() 
         "no refresh for a non-auth status"
     );
 }
+
+#[tokio::test]
+async fn an_accepted_status_is_returned_with_its_body_and_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/accounts"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"errors": {"name": ["taken"]}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let http = client(options(&server));
+    let response = http
+        .send(
+            Call::post("accounts")
+                .json(&json!({}))
+                .accept(StatusCode::BAD_REQUEST),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.json::<Value>().unwrap(),
+        json!({"errors": {"name": ["taken"]}})
+    );
+    // Without `accept` the same reply is a Validation error.
+    let e = http
+        .send(Call::post("accounts").json(&json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation);
+    // Accepting one status changes nothing for the others: a 503 is still retried.
+    let e = http
+        .send(Call::get("x").accept(StatusCode::NOT_FOUND))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Retryable);
+    assert_eq!(hits(&server).await, 2 + 4);
+}
