@@ -5,6 +5,7 @@
 //! validated; every problem is a [`ConfigIssue`] relative to its map.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use ferry_model::config::ConfigIssue;
 use indexmap::IndexMap;
@@ -15,8 +16,8 @@ use serde_json::{Map, Value};
 use super::objects::{Object, Spec};
 use crate::http::{HttpOptions, HttpSettings};
 
-/// Settings under `systems.<name>` for `kind: bottlecrm`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+/// Settings under `systems.<name>` for `kind: bottlecrm`. Its `Debug` shows no credential.
+#[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemSettings {
     /// Where the server is, timeouts, retries and the request budget. `url` is the server's
@@ -40,13 +41,34 @@ fn default_concurrency() -> usize {
     4
 }
 
-/// The credential a system uses.
-#[derive(Debug, Clone)]
+impl fmt::Debug for SystemSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |s: &Option<String>| s.as_ref().map(|_| "****");
+        f.debug_struct("SystemSettings")
+            .field("http", &self.http)
+            .field("token", &shown(&self.token))
+            .field("api_key", &shown(&self.api_key))
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+/// The credential a system uses. Its `Debug` names the kind only.
+#[derive(Clone)]
 pub enum Credential {
     /// A personal access token.
     Token(String),
     /// An organization API key.
     ApiKey(String),
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Credential::Token(_) => "Token(****)",
+            Credential::ApiKey(_) => "ApiKey(****)",
+        })
+    }
 }
 
 /// Validated system settings.
