@@ -231,6 +231,12 @@ pub struct TargetOptions {
     /// `line_items.<field>`, e.g. `line_items.product_id: products`.
     #[serde(default)]
     pub refs: IndexMap<String, RefOption>,
+    /// A canonical field holding the BottleCRM id of the record to write, e.g. the
+    /// `order_number_id` that `depends_on` fills in, to put an ERP invoice's amounts on the
+    /// CRM deal it came from. The record with that id is updated and never created, and the
+    /// business key is not written into it.
+    #[serde(default)]
+    pub id_field: Option<String>,
 }
 
 /// The object (and key) a reference field points at.
@@ -337,6 +343,9 @@ pub struct TargetSpec {
     pub line_fields: IndexMap<String, Option<String>>,
     /// Reference fields (API paths; `line_items.x` for line fields).
     pub refs: IndexMap<String, RefSpec>,
+    /// The canonical field holding the id of the record to update, if records are matched
+    /// by id rather than by key.
+    pub id_field: Option<String>,
 }
 
 impl TargetSpec {
@@ -411,6 +420,19 @@ impl TargetOptions {
                 Err(message) => issues.push(ConfigIssue::at(at, message)),
             }
         }
+        if let Some(field) = &self.id_field {
+            if field.trim().is_empty() {
+                issues.push(ConfigIssue::new(
+                    ["id_field"],
+                    "must name a canonical field",
+                ));
+            } else if spec.object == Object::Payments {
+                issues.push(ConfigIssue::new(
+                    ["id_field"],
+                    "payments cannot be updated, only recorded",
+                ));
+            }
+        }
         if !self.line_fields.is_empty()
             && !matches!(spec.object, Object::Opportunities | Object::Invoices)
         {
@@ -426,6 +448,7 @@ impl TargetOptions {
                 fields: self.fields,
                 line_fields: self.line_fields,
                 refs,
+                id_field: self.id_field,
             }),
             _ => Err(issues),
         }

@@ -37,14 +37,28 @@
 //!       fields: { customer_code: account, lines: line_items, total: amount }
 //!       line_fields: { sku: product_id, description: name }
 //!       refs: { account: accounts, line_items.product_id: products }
-//!   invoices-to-crm:
+//!   invoices-to-crm:                    # ERP invoices, their payments and status, in the CRM
 //!     entity: invoice
+//!     depends_on: { customer_code: customers-to-crm }   # fills customer_code_id
 //!     target:
 //!       system: crm
 //!       object: invoices
-//!       fields: { customer_code: account_id, contact: contact_id, total: ~ }
-//!       refs: { account_id: accounts, contact_id: contacts }
+//!       fields: { customer_code: ~, customer_code_id: account_id, contact: contact_id, total: ~ }
+//!       refs: { contact_id: contacts }  # a business key looked up here (no flow syncs it)
+//!   invoice-onto-deal:                  # or: the invoice's total and stage onto its deal
+//!     entity: invoice
+//!     depends_on: { order_number: orders-to-crm }       # fills order_number_id
+//!     target:
+//!       system: crm
+//!       object: opportunities
+//!       id_field: order_number_id       # update that deal; never create, keep its key
+//!       fields: { order_number: ~, total: amount, status: stage, issue_date: closed_on }
 //! ```
+//!
+//! References: the engine's `depends_on` puts the id BottleCRM knows for a referenced record
+//! in `<field>_id` (a UUID string); map that field to the API field (`account`,
+//! `account_id`, a line's `product_id`). `refs` does the same by looking the business key up
+//! in BottleCRM itself, for records no Ferry flow syncs.
 //!
 //! ## Objects
 //!
@@ -86,6 +100,9 @@
 //! - Credentials refused answer 403 (not 401), which the shared client treats as `auth`.
 //! - `custom_fields` keys without a definition in BottleCRM are dropped silently by the
 //!   server: define `erp_id` (or your key field) for each object first.
+//! - Account names are unique per organization, but two creates with one name at the same
+//!   moment race inside BottleCRM: one gets HTTP 500 from its unique index (a transient
+//!   error, retried later, when it becomes the usual 400 "already exists").
 
 mod api;
 mod config;

@@ -130,13 +130,18 @@ impl BottleSink {
         if self.spec.spec.object == Object::Payments {
             return self.write_payment(job, payload).await;
         }
-        let existing = match &job.out.target_id {
-            Some(id) => self.current(id).await?,
-            None => None,
-        };
-        let existing = match existing {
-            Some(found) => Some(found),
-            None => self.find(job).await?,
+        let existing = match &self.spec.id_field {
+            Some(field) => Some(self.by_id_field(job, field).await?),
+            None => {
+                let known = match &job.out.target_id {
+                    Some(id) => self.current(id).await?,
+                    None => None,
+                };
+                match known {
+                    Some(found) => Some(found),
+                    None => self.find(job).await?,
+                }
+            }
         };
         let (id, reply) = match existing {
             Some((id, current)) => {
@@ -177,8 +182,11 @@ impl BottleSink {
         let mut body = Fields::new();
         let mut lines = None;
         for (field, value) in &job.out.fields {
-            // The business key goes to the key field below, unless mapped explicitly too.
-            if *field == self.key_field && !spec.fields.contains_key(field) {
+            // The business key goes to the key field below, unless mapped explicitly too;
+            // the id of the record to write is not a field of it.
+            if (*field == self.key_field && !spec.fields.contains_key(field))
+                || spec.id_field.as_ref() == Some(field)
+            {
                 continue;
             }
             let Some(api) = spec.api_field(field) else {
@@ -192,12 +200,15 @@ impl BottleSink {
                 ConnectorError::invalid(format!("{}: field {field}: {m}", job.label))
             })?;
         }
-        set_path(
-            &mut body,
-            &spec.key.path(),
-            Value::String(job.out.key.clone()),
-        )
-        .map_err(|m| ConnectorError::invalid(format!("{}: key: {m}", job.label)))?;
+        // A record written by id belongs to another key (the deal an invoice came from).
+        if spec.id_field.is_none() {
+            set_path(
+                &mut body,
+                &spec.key.path(),
+                Value::String(job.out.key.clone()),
+            )
+            .map_err(|m| ConnectorError::invalid(format!("{}: key: {m}", job.label)))?;
+        }
         let object = spec.spec.object;
         let mut take = |name: &str| {
             if object == Object::Invoices || (object == Object::Payments && name == "invoice") {
@@ -350,6 +361,30 @@ impl BottleSink {
             found.map_err(|e| e.context(format!("{}: field {}", job.label, self.name_of(at))))?;
         *slot = Value::String(id);
         Ok(())
+    }
+
+    /// The record named by the record's `id_field`, which must exist.
+    async fn by_id_field(
+        &self,
+        job: &Job<'_>,
+        field: &str,
+    ) -> Result<(String, Fields), ConnectorError> {
+        let spec = self.spec.spec;
+        let Some(id) = job.out.fields.get(field).and_then(text) else {
+            return Err(ConnectorError::invalid(format!(
+                "{}: field {field}: missing; it names the {} to write",
+                job.label, spec.singular
+            )));
+        };
+        self.current(&id).await?.ok_or_else(|| {
+            ConnectorError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{}: field {field}: BottleCRM has no {} {id}",
+                    job.label, spec.singular
+                ),
+            )
+        })
     }
 
     /// The record with this id and its current fields, if it still exists.

@@ -759,6 +759,87 @@ async fn invoice_status_and_amounts_are_written_back_from_the_erp() {
 }
 
 #[tokio::test]
+async fn an_erp_invoice_is_written_onto_the_crm_deal_it_came_from() {
+    let Some(crm) = crm().await else { return };
+    let t = &crm.tag;
+    write_all(
+        crm.accounts().as_ref(),
+        &[out(
+            &format!("{t}-B"),
+            json!({"code": format!("{t}-B"), "name": format!("Billed {t}")}),
+        )],
+    )
+    .await;
+    let deals = crm.sink(
+        json!({"object": "opportunities", "fields": {"customer_code": "account"},
+               "refs": {"account": "accounts"}}),
+        Entity::SalesOrder,
+        "number",
+    );
+    let deal = write_all(
+        deals.as_ref(),
+        &[out(
+            &format!("{t}-SO"),
+            json!({"number": format!("{t}-SO"), "name": format!("Billed deal {t}"),
+                   "customer_code": format!("{t}-B"), "stage": "PROPOSAL", "currency": "USD"}),
+        )],
+    )
+    .await
+    .remove(0);
+    // The invoice flow's depends_on put the deal's CRM id in `order_number_id`; a code
+    // table turned the ERP's `paid` into the stage `CLOSED_WON`.
+    let onto_deal = crm.sink(
+        json!({"object": "opportunities", "id_field": "order_number_id",
+               "fields": {"order_number": null, "total": "amount", "status": "stage",
+                          "issue_date": "closed_on"}}),
+        Entity::Invoice,
+        "number",
+    );
+    let invoice = |id: Option<&str>| {
+        let mut fields = json!({"number": format!("{t}-INV9"), "order_number": format!("{t}-SO"),
+                                "total": "99.50", "status": "CLOSED_WON", "issue_date": "2026-11-21"});
+        if let Some(id) = id {
+            fields["order_number_id"] = json!(id);
+        }
+        out(&format!("{t}-INV9"), fields)
+    };
+    let written = write_all(onto_deal.as_ref(), &[invoice(Some(&deal))]).await;
+    assert_eq!(written, std::slice::from_ref(&deal));
+    let source = crm
+        .source(json!({"object": "opportunities", "filter": {"name": format!("Billed deal {t}")}}));
+    let (records, _) = pass(source.as_ref(), None, 10).await;
+    assert_eq!(
+        records.len(),
+        1,
+        "the deal was updated, not a new one created"
+    );
+    let fields = &records[0].fields;
+    assert_eq!(fields["amount"], json!("99.50"));
+    assert_eq!(fields["stage"], json!("CLOSED_WON"));
+    assert_eq!(fields["closed_on"], json!("2026-11-21"));
+    assert_eq!(
+        fields["custom_fields"]["erp_id"],
+        json!(format!("{t}-SO")),
+        "the deal keeps its own key"
+    );
+    // Without the id, or with one BottleCRM does not have, nothing is written.
+    let results = onto_deal
+        .upsert(&[
+            invoice(None),
+            invoice(Some("00000000-0000-4000-8000-000000000000")),
+        ])
+        .await
+        .unwrap();
+    let missing = results[0].as_ref().unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::Validation);
+    assert!(
+        missing.message().contains("field order_number_id: missing"),
+        "{missing}"
+    );
+    assert_eq!(results[1].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
 async fn discover_lists_the_objects_and_their_fields() {
     let Some(crm) = crm().await else { return };
     let objects = crm.conn.discover().await.unwrap();
@@ -989,6 +1070,10 @@ mod settings {
         assert_eq!(
             target_issue(json!({"object": "accounts", "keyy": "name"})).0,
             "keyy"
+        );
+        assert_eq!(
+            target_issue(json!({"object": "payments", "id_field": "invoice_id"})).0,
+            "id_field"
         );
     }
 }
