@@ -80,12 +80,12 @@
 //! `{id, name}`; lines are `line_items`), without the fields BottleCRM computes from the
 //! clock or from other objects (see `objects::Spec::normalize`), so an untouched record reads
 //! the same every time. `updated_at` is set where the API shows it (contacts, invoices,
-//! products). Reads are snapshot passes (the cursor contract is in [`source`]); `fetch`
+//! products). Reads are snapshot passes (the cursor contract is in `source.rs`); `fetch`
 //! reads each id's detail, and an id BottleCRM answers 404 for comes back `deleted`.
 //!
 //! ## Writing
 //!
-//! Upserts by key, record by record; see [`sink`] for lines, invoice status and payments,
+//! Upserts by key, record by record; see `sink.rs` for lines, invoice status and payments,
 //! and how refusals become per-record errors.
 //!
 //! ## Limits of BottleCRM's API that shape this connector
