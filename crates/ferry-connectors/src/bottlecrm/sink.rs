@@ -167,7 +167,10 @@ impl BottleSink {
         if self.spec.spec.object == Object::Opportunities
             && let Some(lines) = &payload.lines
         {
-            self.sync_deal_lines(job, &id, lines).await?;
+            // `reply` is the deal as it was read before the update (a PATCH reply carries no
+            // record), or a create's reply, which has no lines.
+            self.sync_deal_lines(job, &id, lines, reply.get("line_items"))
+                .await?;
         }
         if self.spec.spec.object == Object::Invoices {
             let invoice = reply.get("invoice").cloned().unwrap_or(reply);
@@ -479,21 +482,15 @@ impl BottleSink {
         Ok(reply.get("invoice").is_some().then_some(reply))
     }
 
-    /// Makes the deal's lines equal to `lines`.
+    /// Makes the deal's lines (`existing`, as read) equal to `lines`.
     async fn sync_deal_lines(
         &self,
         job: &Job<'_>,
         id: &str,
         lines: &[Fields],
+        existing: Option<&Value>,
     ) -> Result<(), ConnectorError> {
         let spec = self.spec.spec;
-        let current = self.api.detail(spec, id).await?.ok_or_else(|| {
-            ConnectorError::transient(format!(
-                "{}: deal {id} vanished while being written",
-                job.label
-            ))
-        })?;
-        let existing = current.get("line_items");
         if !lines_differ(lines, existing) {
             return Ok(());
         }
