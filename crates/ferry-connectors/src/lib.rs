@@ -32,6 +32,7 @@ pub mod http;
 pub mod registry;
 pub mod settings;
 pub mod sql;
+pub mod tryton;
 
 pub use registry::{Registry, builtin};
 

@@ -41,5 +41,6 @@ pub fn builtin() -> Registry {
     let mut registry = Registry::default();
     registry.register(Arc::new(crate::sql::SqlFactory));
     registry.register(Arc::new(crate::files::FilesFactory));
+    registry.register(Arc::new(crate::tryton::TrytonFactory));
     registry
 }
