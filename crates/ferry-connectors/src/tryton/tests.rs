@@ -686,3 +686,119 @@ async fn discover_lists_party_party_with_its_fields() {
     assert!(field("email").nullable);
     assert!(objects.iter().any(|o| o.name == "sale.sale"));
 }
+
+#[tokio::test]
+async fn a_sale_a_workflow_button_refuses_is_deleted_again_with_trytons_message() {
+    let Some(peer) = peer().await else { return };
+    // A customer without an address: the sale is created, but `quote` needs addresses.
+    let customer = format!("T-NOADDR-{}", unique());
+    written(
+        party_sink(&peer)
+            .upsert(&[out(
+                &customer,
+                json!({"code": customer, "name": "No Address Ltd"}),
+            )])
+            .await
+            .unwrap(),
+    );
+    let payment_term = peer
+        .first_id("account.invoice.payment_term", json!([]))
+        .await;
+    let sales = sink(
+        &peer,
+        Entity::SalesOrder,
+        "number",
+        json!({
+            "model": "sale.sale",
+            "key": "reference",
+            "fields": {"customer_code": null},
+            "defaults": {"company": peer.company, "currency": 1, "warehouse": peer.warehouse,
+                         "payment_term": payment_term},
+            "lookup": {"party": {"model": "party.party", "by": "identifiers.code", "from": "customer_code"}},
+            "children": [{
+                "field": "lines", "from": "lines", "values": {"type": "line"},
+                "lookup": {"product": {"model": "product.product", "by": "code"}},
+            }],
+            "on_create": ["quote", "confirm"],
+        }),
+    );
+    let good_customer = format!("T-ADDR-{}", unique());
+    written(
+        party_sink(&peer)
+            .upsert(&[out(
+                &good_customer,
+                json!({"code": good_customer, "name": "Has Address",
+                "street": "3 High St"}),
+            )])
+            .await
+            .unwrap(),
+    );
+    let (bad, good) = (
+        format!("T-ORD-BAD-{}", unique()),
+        format!("T-ORD-OK-{}", unique()),
+    );
+    // Tryton refuses `quote` on a sale without lines too: both orders have one.
+    let line = json!([{"product": "WIDGET-1", "quantity": 1, "unit": 1, "unit_price": "10.00"}]);
+    let results = sales
+        .upsert(&[
+            out(&bad, json!({"number": bad, "customer_code": customer, "lines": line})),
+            out(&good, json!({"number": good, "customer_code": good_customer, "lines": line,
+                "invoice_address": peer.first_id("party.address", json!([["party.identifiers.code", "=", good_customer]])).await,
+                "shipment_address": peer.first_id("party.address", json!([["party.identifiers.code", "=", good_customer]])).await})),
+        ])
+        .await
+        .unwrap();
+    let e = results[0].as_ref().expect_err("quote needs an address");
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(e.message().contains("but `quote` failed"), "{e}");
+    assert!(
+        e.message().contains("you must enter an invoice address"),
+        "{e}"
+    );
+    assert!(e.message().contains("the new record was deleted"), "{e}");
+    assert!(
+        peer.search_read("sale.sale", json!([["reference", "=", bad]]), json!(["id"]))
+            .await
+            .is_empty(),
+        "the refused sale is gone, so the next attempt starts afresh"
+    );
+    let id = results[1]
+        .as_ref()
+        .expect("the other sale went through")
+        .target_id
+        .clone();
+    let row = &peer
+        .search_read(
+            "sale.sale",
+            json!([["reference", "=", good]]),
+            json!(["state"]),
+        )
+        .await[0];
+    assert_eq!(row["id"].to_string(), id);
+    assert!(
+        matches!(row["state"].as_str(), Some("confirmed" | "processing")),
+        "{row}"
+    );
+}
+
+#[test]
+fn the_factory_publishes_schemas_with_the_http_settings_inside() {
+    use crate::ConnectorFactory;
+    let schemas = super::TrytonFactory.schemas();
+    let system = serde_json::to_value(&schemas.system).unwrap();
+    for key in [
+        "url",
+        "timeout",
+        "retries",
+        "rate",
+        "daily_quota",
+        "database",
+        "password",
+    ] {
+        assert!(system["properties"][key].is_object(), "no {key}: {system}");
+    }
+    assert_eq!(system["additionalProperties"], json!(false));
+    let target = serde_json::to_value(&schemas.target).unwrap();
+    assert!(target["properties"]["on_create"].is_object(), "{target}");
+    assert!(crate::builtin().get("tryton").is_some());
+}
