@@ -399,7 +399,7 @@ async fn a_sale_with_50_lines_is_created_quoted_and_confirmed() {
         json!({
             "model": "sale.sale",
             "key": "reference",
-            "fields": {"customer_code": null, "currency": null, "order_date": "sale_date"},
+            "fields": {"customer_code": null, "order_date": "sale_date"},
             "defaults": {"company": peer.company, "warehouse": peer.warehouse, "payment_term": payment_term},
             "lookup": {
                 "currency": {"model": "currency.currency", "by": "code"},
@@ -444,7 +444,10 @@ async fn a_sale_with_50_lines_is_created_quoted_and_confirmed() {
                 "total_amount",
                 "untaxed_amount",
                 "lines",
-                "lines.description"
+                "lines.description",
+                "lines.product.code",
+                "currency.code",
+                "party.name"
             ]),
         )
         .await[0];
@@ -456,6 +459,10 @@ async fn a_sale_with_50_lines_is_created_quoted_and_confirmed() {
     assert_eq!(row["sale_date"]["day"], json!(20));
     assert_eq!(row["lines"].as_array().unwrap().len(), 50);
     assert_eq!(row["lines."][2]["description"], json!("第3行"));
+    assert_eq!(row["lines."][2]["product."]["code"], json!("SVC-SETUP"));
+    assert_eq!(row["lines."][3]["product."]["code"], json!("WIDGET-1"));
+    assert_eq!(row["currency."]["code"], json!("USD"));
+    assert_eq!(row["party."]["name"], json!("Sale Test Customer"));
     // Σ 2 × (i + 0.05) for i = 1..=50 = 2 × (1275 + 2.50) = 2555.00, exact (no tax set up).
     assert_eq!(row["untaxed_amount"]["decimal"], json!("2555.00"));
 
@@ -522,6 +529,11 @@ async fn a_record_tryton_refuses_gets_its_own_error_while_the_others_are_written
             &sku(3),
             json!({"sku": sku(3), "name": "小工具", "uom": "Unit", "list_price": "0.10", "cost_price": "0.05"}),
         ),
+        // A unit Tryton does not know: the lookup refuses it before anything is sent.
+        out(
+            &sku(4),
+            json!({"sku": sku(4), "name": "Far", "uom": "Parsec", "list_price": "1"}),
+        ),
     ];
     let results = products
         .upsert(&batch)
@@ -532,6 +544,13 @@ async fn a_record_tryton_refuses_gets_its_own_error_while_the_others_are_written
     assert_eq!(e.kind(), ErrorKind::Validation);
     assert!(e.message().contains("A value is required for field"), "{e}");
     assert!(e.message().contains(&format!("key `{}`", sku(2))), "{e}");
+    let e = results[3].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation);
+    assert!(
+        e.message()
+            .contains("no `product.uom` with name = `Parsec`"),
+        "{e}"
+    );
 
     let rows = peer
         .search_read(
