@@ -30,7 +30,7 @@
 //!       system: erp
 //!       model: sale.sale
 //!       key: reference                      # found by `reference`, written there on create
-//!       fields: { order_date: sale_date, number: ~, customer_code: ~, total: ~ }
+//!       fields: { order_date: sale_date, customer_code: ~, total: ~ }
 //!       defaults: { company: 1, currency: 1, warehouse: 5, payment_term: 1 }
 //!       lookup:
 //!         party: { model: party.party, by: identifiers.code, from: customer_code }
@@ -40,8 +40,10 @@
 //!         - field: lines
 //!           from: lines
 //!           values: { type: line }
-//!           fields: { sku: product, line_no: ~, amount: ~ }
-//!           lookup: { product: { model: product.product, by: code } }
+//!           fields: { sku: product, uom: unit, line_no: ~, amount: ~ }
+//!           lookup:
+//!             product: { model: product.product, by: code }
+//!             unit: { model: product.uom, by: name }
 //!       on_create: [quote, confirm]
 //!   customers_to_erp:
 //!     entity: customer

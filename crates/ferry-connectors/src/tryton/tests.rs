@@ -20,6 +20,7 @@ struct Peer {
     conn: TrytonConnector,
     url: String,
     database: String,
+    password: String,
     company: i64,
     warehouse: i64,
 }
@@ -87,6 +88,7 @@ async fn peer() -> Option<Peer> {
         conn,
         url: get("TRYTON_URL").to_owned(),
         database: get("TRYTON_DB").to_owned(),
+        password: get("TRYTON_PASSWORD").to_owned(),
         company,
         warehouse: get("TRYTON_WAREHOUSE_ID").parse().unwrap_or(5),
     })
@@ -820,4 +822,72 @@ fn the_factory_publishes_schemas_with_the_http_settings_inside() {
     let target = serde_json::to_value(&schemas.target).unwrap();
     assert!(target["properties"]["on_create"].is_object(), "{target}");
     assert!(crate::builtin().get("tryton").is_some());
+}
+
+#[tokio::test]
+async fn stock_is_read_with_poll_all_and_the_warehouse_in_the_context() {
+    let Some(peer) = peer().await else { return };
+    let source = peer
+        .conn
+        .source(&obj(json!({
+            "model": "product.product",
+            "poll": "all",
+            "fields": ["code", "quantity", "forecast_quantity", "list_price_used"],
+            "domain": [["code", "in", ["WIDGET-1", "SVC-SETUP"]]],
+            "context": {"locations": [peer.warehouse]},
+        })))
+        .unwrap();
+    let first = source.read(None, 1).await.unwrap();
+    assert!(first.more);
+    let second = source.read(Some(&first.cursor), 1).await.unwrap();
+    assert!(!second.more);
+    assert_eq!(second.cursor, r#"{"v":1}"#, "a finished scan starts over");
+    let by_code: HashMap<String, Record> = first
+        .records
+        .into_iter()
+        .chain(second.records)
+        .map(|r| (r.fields["code"].as_str().unwrap().to_owned(), r))
+        .collect();
+    let widget = &by_code["WIDGET-1"];
+    // The seed put 100 units in the warehouse; without `locations` Tryton would say 0.
+    assert!(
+        widget.fields["quantity"].as_f64().unwrap() > 0.0,
+        "{widget:?}"
+    );
+    assert_eq!(widget.fields["list_price_used"], json!("10.00"));
+    assert!(by_code.contains_key("SVC-SETUP"));
+}
+
+#[tokio::test]
+async fn every_source_of_a_system_draws_from_one_rate_limit() {
+    let Some(peer) = peer().await else { return };
+    let ctx = BuildContext {
+        system: "erp".to_owned(),
+        base_dir: std::env::temp_dir(),
+    };
+    let conn = TrytonConnector::from_settings(
+        &ctx,
+        &obj(
+            json!({"url": peer.url, "database": peer.database, "user": "admin",
+                    "password": peer.password, "rate": {"per_second": 5}}),
+        ),
+    )
+    .unwrap();
+    let options =
+        obj(json!({"model": "party.party", "fields": ["name"], "domain": [["id", "<", 0]]}));
+    let (a, b) = (
+        conn.source(&options).unwrap(),
+        conn.source(&options).unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let run = |s: Arc<dyn crate::Source>| async move {
+        for _ in 0..4 {
+            s.read(None, 1).await.unwrap();
+        }
+    };
+    tokio::join!(run(a), run(b));
+    // 8 reads and a login at 5 per second, the first free: at least 1.6 s when the two
+    // sources share the system's budget (0.8 s each if they had their own).
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_millis(1500), "{took:?}");
 }
