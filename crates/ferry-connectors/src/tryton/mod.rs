@@ -248,8 +248,9 @@ impl Connector for TrytonConnector {
         )))
     }
 
-    /// The stored models (those with a `create_date`) and their fields, from `ir.model` and
-    /// `ir.model.field`; `required` from `fields_get` for the [`COMMON_MODELS`].
+    /// The stored models (those with a `create_date`) and their fields, from one read of
+    /// `ir.model.field`; `required` from `fields_get` for the common models (parties,
+    /// products, sales, invoices, shipments).
     async fn discover(&self) -> Result<Vec<ObjectInfo>, ConnectorError> {
         let none = Map::new();
         let fields = self
