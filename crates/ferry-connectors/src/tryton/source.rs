@@ -177,6 +177,16 @@ impl TrytonSource {
         ))
     }
 
+    /// The `domain` option as one clause to AND ours with: nested, since a domain that
+    /// starts with `"OR"` would otherwise OR every clause appended to it.
+    fn user_domain(&self) -> Vec<Value> {
+        if self.opts.domain.is_empty() {
+            Vec::new()
+        } else {
+            vec![Value::Array(self.opts.domain.clone())]
+        }
+    }
+
     /// The domain selecting records after `cursor`.
     fn position(&self, cursor: &Cursor) -> Option<Value> {
         match (self.opts.poll, cursor.w, cursor.id) {
@@ -243,7 +253,7 @@ impl Source for TrytonSource {
                 c
             }
         };
-        let mut domain = self.opts.domain.clone();
+        let mut domain = self.user_domain();
         if let Some(p) = self.position(&cursor) {
             domain.push(p);
         }
@@ -302,7 +312,7 @@ impl Source for TrytonSource {
             })
             .collect();
         for chunk in keys.chunks(FETCH_CHUNK) {
-            let mut domain = self.opts.domain.clone();
+            let mut domain = self.user_domain();
             domain.push(json!([self.opts.id_field, "in", chunk]));
             for row in self.search_read(domain, None, Value::Null).await? {
                 let record = self.record(&row);

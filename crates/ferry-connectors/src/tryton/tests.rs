@@ -341,7 +341,8 @@ async fn chinese_names_and_tied_timestamps_are_read_exactly_once_across_pages() 
         .source(&obj(json!({
             "model": "party.party",
             "fields": ["name", "contact_mechanisms.value"],
-            "domain": [["identifiers.code", "like", format!("{prefix}-%")]],
+            // An "OR" domain: the source must AND its paging clause with all of it.
+            "domain": ["OR", ["identifiers.code", "like", format!("{prefix}-%")], ["id", "=", -1]],
             "overlap": "0s",
         })))
         .unwrap();
@@ -349,6 +350,7 @@ async fn chinese_names_and_tied_timestamps_are_read_exactly_once_across_pages() 
     loop {
         let page = source.read(cursor.as_deref(), 2).await.unwrap();
         pages += 1;
+        assert!(pages <= 3, "the scan does not end: {:?}", page.records);
         read.extend(page.records);
         cursor = Some(page.cursor);
         if !page.more {
