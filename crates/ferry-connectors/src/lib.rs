@@ -5,10 +5,11 @@
 //! ([`Connector::discover`]). The engine knows connectors only through these traits and the
 //! [`registry`]; a connector knows nothing of the store, the queue or mappings.
 //!
-//! Each connector lives in its own folder (`sql/`, `files/`) with the same shape: `mod.rs`
-//! (docs and the factory), `config.rs` (typed settings that validate themselves), `source.rs`,
-//! `sink.rs`, and tests beside them. Adding one touches its folder and one line in
-//! [`registry::builtin`].
+//! Each connector lives in its own folder (`sql/`, `files/`, `tryton/`) with the same shape:
+//! `mod.rs` (docs and the factory), `config.rs` (typed settings that validate themselves),
+//! `source.rs`, `sink.rs`, and tests beside them. Adding one touches its folder and one line
+//! in [`registry::builtin`]. Connectors that speak HTTP share [`http`]: one client per system,
+//! with its retries, rate limit, daily quota and credentials.
 //!
 //! ## Cursors
 //!
@@ -33,6 +34,7 @@ pub mod http;
 pub mod registry;
 pub mod settings;
 pub mod sql;
+pub mod tryton;
 
 pub use registry::{Registry, builtin};
 

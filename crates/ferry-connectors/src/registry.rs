@@ -42,5 +42,6 @@ pub fn builtin() -> Registry {
     registry.register(Arc::new(crate::sql::SqlFactory));
     registry.register(Arc::new(crate::files::FilesFactory));
     registry.register(Arc::new(crate::bottlecrm::BottleCrmFactory));
+    registry.register(Arc::new(crate::tryton::TrytonFactory));
     registry
 }

@@ -10,7 +10,7 @@
 //!   every source and sink made from it, so all flows on the system share its connection
 //!   pool, credentials, request rate and daily quota (the budget belongs to the account, not
 //!   to a flow). [`HttpClient::send`] takes a [`Call`] and returns the 2xx [`Response`] or a
-//!   classified [`ConnectorError`]:
+//!   classified [`ConnectorError`](ferry_model::ConnectorError):
 //!
 //!   | failure | kind | retried here |
 //!   |---|---|---|

@@ -1,0 +1,895 @@
+//! Against the real Tryton server started by `scripts/peers/tryton-up.sh DIR 8000`. The
+//! server is found through `$FERRY_PEERS_DIR/tryton/env` (default `/var/tmp/ferry-peers`).
+//! When it is absent or does not answer, a test prints `SKIPPED: …` and passes, or fails
+//! with `CI=true`. Tests never reset the server and run in parallel: every record they
+//! write carries a random suffix.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ferry_model::{Entity, ErrorKind, Record};
+use serde_json::{Map, Value, json};
+
+use super::TrytonConnector;
+use super::rpc::Effect;
+use crate::{BuildContext, Connector, Outgoing, Sink, SinkContext};
+
+/// What `tryton-up.sh` wrote about the running server.
+struct Peer {
+    conn: TrytonConnector,
+    url: String,
+    database: String,
+    password: String,
+    company: i64,
+    warehouse: i64,
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().expect("an object")
+}
+
+fn skip(why: &str) -> Option<Peer> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("tryton is required in CI but {why}");
+    }
+    eprintln!("SKIPPED: tryton not reachable ({why}); start it with scripts/peers/tryton-up.sh");
+    None
+}
+
+async fn peer() -> Option<Peer> {
+    let dir = std::env::var("FERRY_PEERS_DIR").unwrap_or_else(|_| "/var/tmp/ferry-peers".into());
+    let file = PathBuf::from(dir).join("tryton/env");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return skip(&format!("no {}", file.display()));
+    };
+    let env: HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let get = |k: &str| env.get(k).copied().unwrap_or_default();
+    let company: i64 = get("TRYTON_COMPANY_ID").parse().unwrap_or(1);
+    let settings = json!({
+        "url": get("TRYTON_URL"),
+        "database": get("TRYTON_DB"),
+        "user": get("TRYTON_USER"),
+        "password": get("TRYTON_PASSWORD"),
+        "context": {"company": company},
+        "timeout": "60s",
+        "retries": 2,
+        "backoff": "100ms",
+    });
+    let ctx = BuildContext {
+        system: "erp".to_owned(),
+        base_dir: std::env::temp_dir(),
+    };
+    let conn = match TrytonConnector::from_settings(&ctx, &obj(settings)) {
+        Ok(c) => c,
+        Err(issues) => return skip(&format!("bad env file {}: {issues:?}", file.display())),
+    };
+    // A first call logs in: an unreachable server skips, any other failure is a failure.
+    let probe = conn
+        .rpc
+        .model(
+            "res.user",
+            "search_count",
+            vec![json!([])],
+            &Map::new(),
+            Effect::Read,
+        )
+        .await;
+    match probe {
+        Err(e) if e.kind() == ErrorKind::Retryable => return skip(&e.to_string()),
+        Err(e) => panic!("tryton answers but the probe failed: {e}"),
+        Ok(_) => {}
+    }
+    Some(Peer {
+        conn,
+        url: get("TRYTON_URL").to_owned(),
+        database: get("TRYTON_DB").to_owned(),
+        password: get("TRYTON_PASSWORD").to_owned(),
+        company,
+        warehouse: get("TRYTON_WAREHOUSE_ID").parse().unwrap_or(5),
+    })
+}
+
+/// A suffix no other test run uses.
+fn unique() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+fn out(key: &str, fields: Value) -> Outgoing {
+    Outgoing {
+        key: key.to_owned(),
+        target_id: None,
+        fields: obj(fields),
+    }
+}
+
+fn sink(peer: &Peer, entity: Entity, key_field: &str, options: Value) -> Arc<dyn Sink> {
+    let ctx = SinkContext {
+        entity,
+        key_field: key_field.to_owned(),
+    };
+    peer.conn
+        .sink(&obj(options), &ctx)
+        .unwrap_or_else(|e| panic!("target options: {e:?}"))
+}
+
+impl Peer {
+    async fn search_read(&self, model: &str, domain: Value, fields: Value) -> Vec<Value> {
+        let rows = self
+            .conn
+            .rpc
+            .model(
+                model,
+                "search_read",
+                vec![
+                    domain,
+                    json!(0),
+                    Value::Null,
+                    json!([["id", "ASC"]]),
+                    fields,
+                ],
+                &obj(json!({"active_test": false})),
+                Effect::Read,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{model}.search_read: {e}"));
+        rows.as_array().cloned().unwrap_or_default()
+    }
+
+    async fn first_id(&self, model: &str, domain: Value) -> i64 {
+        self.search_read(model, domain, json!(["id"])).await[0]["id"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+/// The customer flow's target: parties by CRM code, with e-mail, phone and address.
+fn party_sink(peer: &Peer) -> Arc<dyn Sink> {
+    sink(
+        peer,
+        Entity::Customer,
+        "code",
+        json!({
+            "model": "party.party",
+            "key": "identifiers.code",
+            "children": [
+                {"field": "contact_mechanisms", "values": {"type": "email"}, "fields": {"email": "value"}},
+                {"field": "contact_mechanisms", "values": {"type": "phone"}, "fields": {"phone": "value"}},
+                {"field": "addresses", "fields": {"street": "street", "city": "city", "postal_code": "postal_code"}},
+            ],
+        }),
+    )
+}
+
+fn written(results: Vec<Result<crate::Written, ferry_model::ConnectorError>>) -> Vec<String> {
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("not written: {e}")).target_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_party_is_created_updated_and_read_back_through_the_watermark() {
+    let Some(peer) = peer().await else { return };
+    let code = format!("T-PARTY-{}", unique());
+    let parties = party_sink(&peer);
+    let first = written(
+        parties
+            .upsert(&[out(
+                &code,
+                json!({
+                    "code": code, "name": "Acme Corp", "email": "billing@acme.test",
+                    "phone": "+1 555 0100", "street": "1 Main St", "city": "Metropolis",
+                    "postal_code": "12345",
+                }),
+            )])
+            .await
+            .expect("upsert"),
+    );
+    let id: i64 = first[0].parse().unwrap();
+
+    // The source sees it, with the values written.
+    let source = peer
+        .conn
+        .source(&obj(json!({
+            "model": "party.party",
+            "fields": ["name", "identifiers.code", "contact_mechanisms.value", "addresses.city"],
+            "domain": [["identifiers.code", "=", code]],
+        })))
+        .unwrap();
+    let page = source.read(None, 10).await.unwrap();
+    assert_eq!(page.records.len(), 1);
+    let r = &page.records[0];
+    assert_eq!(r.id, id.to_string());
+    assert_eq!(r.fields["name"], json!("Acme Corp"));
+    assert_eq!(r.fields["identifiers.code"], json!([code]));
+    assert_eq!(r.fields["addresses.city"], json!(["Metropolis"]));
+    let mut values: Vec<String> =
+        serde_json::from_value(r.fields["contact_mechanisms.value"].clone()).unwrap();
+    values.sort();
+    assert_eq!(values, ["+1 555 0100", "billing@acme.test"]);
+    assert!(!page.more);
+    let seen = r.updated_at.expect("a watermark");
+
+    // Read again from the returned cursor: only the overlap window, nothing new.
+    let again = source.read(Some(&page.cursor), 10).await.unwrap();
+    assert!(
+        again
+            .records
+            .iter()
+            .all(|x| x.id == r.id && x.updated_at == Some(seen)),
+        "{:?}",
+        again.records
+    );
+
+    // Update by key (no target id): the same party, e-mail changed in place, phone kept,
+    // no second identifier or address.
+    let second = written(
+        parties
+            .upsert(&[out(
+                &code,
+                json!({
+                    "code": code, "name": "Acme Corporation", "email": "ap@acme.test",
+                    "city": "Gotham",
+                }),
+            )])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(second, first);
+    let row = &peer
+        .search_read(
+            "party.party",
+            json!([["id", "=", id]]),
+            json!([
+                "name",
+                "identifiers.code",
+                "contact_mechanisms.type",
+                "contact_mechanisms.value",
+                "addresses.city"
+            ]),
+        )
+        .await[0];
+    assert_eq!(row["name"], json!("Acme Corporation"));
+    assert_eq!(row["identifiers."].as_array().unwrap().len(), 1);
+    let mechanisms: HashSet<(String, String)> = row["contact_mechanisms."]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["type"].as_str().unwrap().to_owned(),
+                m["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: HashSet<(String, String)> = [("email", "ap@acme.test"), ("phone", "+1 555 0100")]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+    assert_eq!(mechanisms, expected);
+    assert_eq!(
+        row["addresses."],
+        json!([{"city": "Gotham", "id": row["addresses."][0]["id"]}])
+    );
+
+    // The update moved the watermark: the next read from the cursor returns it, changed.
+    let after = source.read(Some(&again.cursor), 10).await.unwrap();
+    let changed = after
+        .records
+        .iter()
+        .find(|x| x.id == r.id)
+        .expect("the update is read");
+    assert!(changed.updated_at > Some(seen));
+    assert_eq!(changed.fields["name"], json!("Acme Corporation"));
+
+    // A known target id is written directly; fetch returns the current state, and an id
+    // that does not exist comes back deleted.
+    let mut by_id = out(&code, json!({"code": code, "name": "Acme Corp."}));
+    by_id.target_id = Some(id.to_string());
+    assert_eq!(written(parties.upsert(&[by_id]).await.unwrap()), first);
+    let fetched = source
+        .fetch(&[id.to_string(), "987654321".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(fetched[0].fields["name"], json!("Acme Corp."));
+    assert!(!fetched[0].deleted);
+    assert!(fetched[1].deleted && fetched[1].id == "987654321");
+
+    // Upserting what Tryton already holds writes nothing: the watermark stays put.
+    let same = out(
+        &code,
+        json!({"code": code, "name": "Acme Corp.", "email": "ap@acme.test"}),
+    );
+    assert_eq!(written(parties.upsert(&[same]).await.unwrap()), first);
+    let refetched = source.fetch(&[id.to_string()]).await.unwrap();
+    assert_eq!(refetched[0].updated_at, fetched[0].updated_at);
+}
+
+#[tokio::test]
+async fn chinese_names_and_tied_timestamps_are_read_exactly_once_across_pages() {
+    let Some(peer) = peer().await else { return };
+    let prefix = format!("T-CN-{}", unique());
+    let names = [
+        "上海贸易有限公司",
+        "北京科技股份有限公司",
+        "深圳电子厂",
+        "广州物流",
+        "杭州茶叶",
+    ];
+    let batch: Vec<Outgoing> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let code = format!("{prefix}-{i}");
+            out(
+                &code,
+                json!({"code": code, "name": n, "email": format!("{i}@例子.中国")}),
+            )
+        })
+        .collect();
+    // One batch is one `create` call: Tryton gives the five parties one timestamp.
+    let ids = written(party_sink(&peer).upsert(&batch).await.unwrap());
+    assert_eq!(ids.len(), 5);
+
+    let source = peer
+        .conn
+        .source(&obj(json!({
+            "model": "party.party",
+            "fields": ["name", "contact_mechanisms.value"],
+            // An "OR" domain: the source must AND its paging clause with all of it.
+            "domain": ["OR", ["identifiers.code", "like", format!("{prefix}-%")], ["id", "=", -1]],
+            "overlap": "0s",
+        })))
+        .unwrap();
+    let (mut cursor, mut read, mut pages) = (None::<String>, Vec::<Record>::new(), 0);
+    loop {
+        let page = source.read(cursor.as_deref(), 2).await.unwrap();
+        pages += 1;
+        assert!(pages <= 3, "the scan does not end: {:?}", page.records);
+        read.extend(page.records);
+        cursor = Some(page.cursor);
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(pages, 3, "pages of 2, 2 and 1");
+    let got: Vec<&str> = read
+        .iter()
+        .map(|r| r.fields["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got, names,
+        "each once, in id order within the tied timestamp"
+    );
+    assert_eq!(read.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        read[0].fields["contact_mechanisms.value"],
+        json!(["0@例子.中国"])
+    );
+    let stamps: HashSet<_> = read.iter().map(|r| r.updated_at).collect();
+    assert_eq!(
+        stamps.len(),
+        1,
+        "the case under test: one timestamp for all"
+    );
+}
+
+#[tokio::test]
+async fn a_sale_with_50_lines_is_created_quoted_and_confirmed() {
+    let Some(peer) = peer().await else { return };
+    let customer = format!("T-SALE-CUST-{}", unique());
+    written(
+        party_sink(&peer)
+            .upsert(&[out(
+                &customer,
+                json!({"code": customer, "name": "Sale Test Customer",
+                "street": "2 Side St", "city": "Springfield"}),
+            )])
+            .await
+            .unwrap(),
+    );
+    let payment_term = peer
+        .first_id("account.invoice.payment_term", json!([]))
+        .await;
+    let sales = sink(
+        &peer,
+        Entity::SalesOrder,
+        "number",
+        json!({
+            "model": "sale.sale",
+            "key": "reference",
+            "fields": {"customer_code": null, "order_date": "sale_date"},
+            "defaults": {"company": peer.company, "warehouse": peer.warehouse, "payment_term": payment_term},
+            "lookup": {
+                "currency": {"model": "currency.currency", "by": "code"},
+                "party": {"model": "party.party", "by": "identifiers.code", "from": "customer_code"},
+                "invoice_address": {"model": "party.address", "by": "party.identifiers.code", "from": "customer_code"},
+                "shipment_address": {"model": "party.address", "by": "party.identifiers.code", "from": "customer_code"},
+            },
+            "children": [{
+                "field": "lines", "from": "lines", "values": {"type": "line"},
+                "fields": {"sku": "product", "uom": "unit", "line_no": null},
+                "lookup": {"product": {"model": "product.product", "by": "code"},
+                           "unit": {"model": "product.uom", "by": "name"}},
+            }],
+            "on_create": ["quote", "confirm"],
+        }),
+    );
+    let number = format!("T-ORD-{}", unique());
+    let lines: Vec<Value> = (1..=50)
+        .map(|i| {
+            let sku = if i % 2 == 0 { "WIDGET-1" } else { "SVC-SETUP" };
+            json!({"line_no": i, "sku": sku, "uom": "Unit", "quantity": "2",
+                   "unit_price": format!("{i}.05"), "description": format!("第{i}行")})
+        })
+        .collect();
+    let order = out(
+        &number,
+        json!({
+            "number": number, "customer_code": customer, "currency": "USD",
+            "order_date": "2026-11-20", "description": "from the CRM", "lines": lines,
+        }),
+    );
+    let results = sales.upsert(std::slice::from_ref(&order)).await.unwrap();
+    let id: i64 = written(results)[0].parse().unwrap();
+    let row = &peer
+        .search_read(
+            "sale.sale",
+            json!([["id", "=", id]]),
+            json!([
+                "state",
+                "reference",
+                "sale_date",
+                "total_amount",
+                "untaxed_amount",
+                "lines",
+                "lines.description",
+                "lines.product.code",
+                "currency.code",
+                "party.name"
+            ]),
+        )
+        .await[0];
+    assert!(
+        matches!(row["state"].as_str(), Some("confirmed" | "processing")),
+        "{row}"
+    );
+    assert_eq!(row["reference"], json!(number));
+    assert_eq!(row["sale_date"]["day"], json!(20));
+    assert_eq!(row["lines"].as_array().unwrap().len(), 50);
+    assert_eq!(row["lines."][2]["description"], json!("第3行"));
+    assert_eq!(row["lines."][2]["product."]["code"], json!("SVC-SETUP"));
+    assert_eq!(row["lines."][3]["product."]["code"], json!("WIDGET-1"));
+    assert_eq!(row["currency."]["code"], json!("USD"));
+    assert_eq!(row["party."]["name"], json!("Sale Test Customer"));
+    // Σ 2 × (i + 0.05) for i = 1..=50 = 2 × (1275 + 2.50) = 2555.00, exact (no tax set up).
+    assert_eq!(row["untaxed_amount"]["decimal"], json!("2555.00"));
+
+    // Upserting the same order unchanged finds it by reference and writes nothing (Tryton
+    // would refuse any write to a confirmed sale's party or lines, equal or not).
+    assert_eq!(
+        written(sales.upsert(std::slice::from_ref(&order)).await.unwrap()),
+        [id.to_string()]
+    );
+
+    // Changed lines: a confirmed sale refuses them, and that comes back as this record's
+    // error with Tryton's message.
+    let again = sales
+        .upsert(&[out(
+            &number,
+            json!({"number": number, "customer_code": customer,
+            "lines": [{"sku": "WIDGET-1", "uom": "Unit", "quantity": "1", "unit_price": "1"}]}),
+        )])
+        .await
+        .unwrap();
+    let e = again[0]
+        .as_ref()
+        .expect_err("a confirmed sale cannot change its lines");
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(
+        e.message().contains("you must cancel or reset to draft"),
+        "{e}"
+    );
+    assert!(e.message().contains(&format!("key `{number}`")), "{e}");
+}
+
+#[tokio::test]
+async fn a_record_tryton_refuses_gets_its_own_error_while_the_others_are_written() {
+    let Some(peer) = peer().await else { return };
+    let run = unique();
+    let products = sink(
+        &peer,
+        Entity::Product,
+        "sku",
+        json!({
+            "model": "product.template",
+            "key": "code",
+            "fields": {"uom": null, "cost_price": null},
+            "defaults": {"type": "goods", "salable": true},
+            "lookup": {
+                "default_uom": {"model": "product.uom", "by": "name", "from": "uom"},
+                "sale_uom": {"model": "product.uom", "by": "name", "from": "uom"},
+            },
+            "children": [{"field": "products", "fields": {"cost_price": "cost_price"}}],
+        }),
+    );
+    let sku = |n: u32| format!("T-SKU-{run}-{n}");
+    let batch = [
+        out(
+            &sku(1),
+            json!({"sku": sku(1), "name": "Widget", "uom": "Unit", "list_price": "24.50", "cost_price": "12.00"}),
+        ),
+        // No unit: Tryton requires "Default UoM".
+        out(
+            &sku(2),
+            json!({"sku": sku(2), "name": "Broken", "uom": null, "list_price": "1.00"}),
+        ),
+        out(
+            &sku(3),
+            json!({"sku": sku(3), "name": "小工具", "uom": "Unit", "list_price": "0.10", "cost_price": "0.05"}),
+        ),
+        // A unit Tryton does not know: the lookup refuses it before anything is sent.
+        out(
+            &sku(4),
+            json!({"sku": sku(4), "name": "Far", "uom": "Parsec", "list_price": "1"}),
+        ),
+    ];
+    let results = products
+        .upsert(&batch)
+        .await
+        .expect("the batch as a whole goes through");
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    let e = results[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation);
+    assert!(e.message().contains("A value is required for field"), "{e}");
+    assert!(e.message().contains(&format!("key `{}`", sku(2))), "{e}");
+    let e = results[3].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation);
+    assert!(
+        e.message()
+            .contains("no `product.uom` with name = `Parsec`"),
+        "{e}"
+    );
+
+    let rows = peer
+        .search_read(
+            "product.product",
+            json!([["code", "like", format!("T-SKU-{run}-%")]]),
+            json!(["code", "template.list_price", "cost_price", "template.name"]),
+        )
+        .await;
+    let got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["code"].as_str().unwrap().to_owned(),
+                r["template."]["list_price"]["decimal"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                r["cost_price"]["decimal"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (sku(1), "24.50".to_owned(), "12.00".to_owned()),
+            (sku(3), "0.10".to_owned(), "0.05".to_owned())
+        ],
+        "decimals exact, the refused record absent"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_session_logs_in_again() {
+    let Some(peer) = peer().await else { return };
+    let read = || async {
+        peer.conn
+            .rpc
+            .model(
+                "party.party",
+                "search_count",
+                vec![json!([])],
+                &Map::new(),
+                Effect::Read,
+            )
+            .await
+    };
+    read().await.unwrap();
+    let before = peer
+        .conn
+        .session
+        .logins
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(before >= 1);
+    peer.conn
+        .rpc
+        .call("common.db.logout", vec![], Effect::Write)
+        .await
+        .unwrap();
+    // The server now answers 401 to the old session: the client logs in again, once.
+    assert!(read().await.unwrap().as_i64().unwrap() >= 1);
+    read().await.unwrap();
+    let after = peer
+        .conn
+        .session
+        .logins
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after, before + 1);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_an_auth_error_that_does_not_show_it() {
+    let Some(peer) = peer().await else { return };
+    let ctx = BuildContext {
+        system: "erp".to_owned(),
+        base_dir: std::env::temp_dir(),
+    };
+    let conn = TrytonConnector::from_settings(
+        &ctx,
+        &obj(
+            json!({"url": peer.url, "database": peer.database, "user": "admin",
+                    "password": "wrong-Pa55word", "retries": 0}),
+        ),
+    )
+    .unwrap();
+    let source = conn
+        .source(&obj(json!({"model": "party.party", "fields": ["name"]})))
+        .unwrap();
+    let e = source.read(None, 1).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert!(e.message().contains("user `admin` cannot log in"), "{e}");
+    assert!(!e.message().contains("wrong-Pa55word"), "{e}");
+}
+
+#[tokio::test]
+async fn unknown_fields_are_configuration_errors_naming_them() {
+    let Some(peer) = peer().await else { return };
+    let source = peer
+        .conn
+        .source(&obj(
+            json!({"model": "party.party", "fields": ["name", "nosuchfield"]}),
+        ))
+        .unwrap();
+    let e = source.read(None, 1).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Fatal, "{e}");
+    assert!(
+        e.message().contains("model `party.party`") && e.message().contains("'nosuchfield'"),
+        "{e}"
+    );
+
+    let parties = sink(
+        &peer,
+        Entity::Customer,
+        "code",
+        json!({"model": "party.party", "key": "identifiers.code"}),
+    );
+    let e = parties
+        .upsert(&[out(
+            "X",
+            json!({"code": "X", "name": "n", "emial": "x@y.z"}),
+        )])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Fatal);
+    assert!(e.message().contains("no field `emial`"), "{e}");
+}
+
+#[tokio::test]
+async fn discover_lists_party_party_with_its_fields() {
+    let Some(peer) = peer().await else { return };
+    let objects = peer.conn.discover().await.unwrap();
+    let party = objects
+        .iter()
+        .find(|o| o.name == "party.party")
+        .expect("party.party");
+    let field = |n: &str| {
+        party
+            .fields
+            .iter()
+            .find(|f| f.name == n)
+            .unwrap_or_else(|| panic!("no {n}"))
+    };
+    assert_eq!(field("name").ty, "char");
+    assert!(
+        field("name").nullable,
+        "Tryton does not require a party name"
+    );
+    assert!(
+        !field("code").nullable,
+        "the party code is required (a sequence fills it)"
+    );
+    assert_eq!(field("addresses").ty, "one2many(party.address)");
+    assert!(field("email").nullable);
+    assert!(objects.iter().any(|o| o.name == "sale.sale"));
+}
+
+#[tokio::test]
+async fn a_sale_a_workflow_button_refuses_is_deleted_again_with_trytons_message() {
+    let Some(peer) = peer().await else { return };
+    // A customer without an address: the sale is created, but `quote` needs addresses.
+    let customer = format!("T-NOADDR-{}", unique());
+    written(
+        party_sink(&peer)
+            .upsert(&[out(
+                &customer,
+                json!({"code": customer, "name": "No Address Ltd"}),
+            )])
+            .await
+            .unwrap(),
+    );
+    let payment_term = peer
+        .first_id("account.invoice.payment_term", json!([]))
+        .await;
+    let sales = sink(
+        &peer,
+        Entity::SalesOrder,
+        "number",
+        json!({
+            "model": "sale.sale",
+            "key": "reference",
+            "fields": {"customer_code": null},
+            "defaults": {"company": peer.company, "currency": 1, "warehouse": peer.warehouse,
+                         "payment_term": payment_term},
+            "lookup": {"party": {"model": "party.party", "by": "identifiers.code", "from": "customer_code"}},
+            "children": [{
+                "field": "lines", "from": "lines", "values": {"type": "line"},
+                "lookup": {"product": {"model": "product.product", "by": "code"}},
+            }],
+            "on_create": ["quote", "confirm"],
+        }),
+    );
+    let good_customer = format!("T-ADDR-{}", unique());
+    written(
+        party_sink(&peer)
+            .upsert(&[out(
+                &good_customer,
+                json!({"code": good_customer, "name": "Has Address",
+                "street": "3 High St"}),
+            )])
+            .await
+            .unwrap(),
+    );
+    let (bad, good) = (
+        format!("T-ORD-BAD-{}", unique()),
+        format!("T-ORD-OK-{}", unique()),
+    );
+    // Tryton refuses `quote` on a sale without lines too: both orders have one.
+    let line = json!([{"product": "WIDGET-1", "quantity": 1, "unit": 1, "unit_price": "10.00"}]);
+    let results = sales
+        .upsert(&[
+            out(&bad, json!({"number": bad, "customer_code": customer, "lines": line})),
+            out(&good, json!({"number": good, "customer_code": good_customer, "lines": line,
+                "invoice_address": peer.first_id("party.address", json!([["party.identifiers.code", "=", good_customer]])).await,
+                "shipment_address": peer.first_id("party.address", json!([["party.identifiers.code", "=", good_customer]])).await})),
+        ])
+        .await
+        .unwrap();
+    let e = results[0].as_ref().expect_err("quote needs an address");
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(e.message().contains("but `quote` failed"), "{e}");
+    assert!(
+        e.message().contains("you must enter an invoice address"),
+        "{e}"
+    );
+    assert!(e.message().contains("the new record was deleted"), "{e}");
+    assert!(
+        peer.search_read("sale.sale", json!([["reference", "=", bad]]), json!(["id"]))
+            .await
+            .is_empty(),
+        "the refused sale is gone, so the next attempt starts afresh"
+    );
+    let id = results[1]
+        .as_ref()
+        .expect("the other sale went through")
+        .target_id
+        .clone();
+    let row = &peer
+        .search_read(
+            "sale.sale",
+            json!([["reference", "=", good]]),
+            json!(["state"]),
+        )
+        .await[0];
+    assert_eq!(row["id"].to_string(), id);
+    assert!(
+        matches!(row["state"].as_str(), Some("confirmed" | "processing")),
+        "{row}"
+    );
+}
+
+#[test]
+fn the_factory_publishes_schemas_with_the_http_settings_inside() {
+    use crate::ConnectorFactory;
+    let schemas = super::TrytonFactory.schemas();
+    let system = serde_json::to_value(&schemas.system).unwrap();
+    for key in [
+        "url",
+        "timeout",
+        "retries",
+        "rate",
+        "daily_quota",
+        "database",
+        "password",
+    ] {
+        assert!(system["properties"][key].is_object(), "no {key}: {system}");
+    }
+    assert_eq!(system["additionalProperties"], json!(false));
+    let target = serde_json::to_value(&schemas.target).unwrap();
+    assert!(target["properties"]["on_create"].is_object(), "{target}");
+    assert!(crate::builtin().get("tryton").is_some());
+}
+
+#[tokio::test]
+async fn stock_is_read_with_poll_all_and_the_warehouse_in_the_context() {
+    let Some(peer) = peer().await else { return };
+    let source = peer
+        .conn
+        .source(&obj(json!({
+            "model": "product.product",
+            "poll": "all",
+            "fields": ["code", "quantity", "forecast_quantity", "list_price_used"],
+            "domain": [["code", "in", ["WIDGET-1", "SVC-SETUP"]]],
+            "context": {"locations": [peer.warehouse]},
+        })))
+        .unwrap();
+    let first = source.read(None, 1).await.unwrap();
+    assert!(first.more);
+    let second = source.read(Some(&first.cursor), 1).await.unwrap();
+    assert!(!second.more);
+    assert_eq!(second.cursor, r#"{"v":1}"#, "a finished scan starts over");
+    let by_code: HashMap<String, Record> = first
+        .records
+        .into_iter()
+        .chain(second.records)
+        .map(|r| (r.fields["code"].as_str().unwrap().to_owned(), r))
+        .collect();
+    let widget = &by_code["WIDGET-1"];
+    // The seed put 100 units in the warehouse; without `locations` Tryton would say 0.
+    assert!(
+        widget.fields["quantity"].as_f64().unwrap() > 0.0,
+        "{widget:?}"
+    );
+    assert_eq!(widget.fields["list_price_used"], json!("10.00"));
+    assert!(by_code.contains_key("SVC-SETUP"));
+}
+
+#[tokio::test]
+async fn every_source_of_a_system_draws_from_one_rate_limit() {
+    let Some(peer) = peer().await else { return };
+    let ctx = BuildContext {
+        system: "erp".to_owned(),
+        base_dir: std::env::temp_dir(),
+    };
+    let conn = TrytonConnector::from_settings(
+        &ctx,
+        &obj(
+            json!({"url": peer.url, "database": peer.database, "user": "admin",
+                    "password": peer.password, "rate": {"per_second": 5}}),
+        ),
+    )
+    .unwrap();
+    let options =
+        obj(json!({"model": "party.party", "fields": ["name"], "domain": [["id", "<", 0]]}));
+    let (a, b) = (
+        conn.source(&options).unwrap(),
+        conn.source(&options).unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let run = |s: Arc<dyn crate::Source>| async move {
+        for _ in 0..4 {
+            s.read(None, 1).await.unwrap();
+        }
+    };
+    tokio::join!(run(a), run(b));
+    // 8 reads and a login at 5 per second, the first free: at least 1.6 s when the two
+    // sources share the system's budget (0.8 s each if they had their own).
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_millis(1500), "{took:?}");
+}
