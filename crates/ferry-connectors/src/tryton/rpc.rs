@@ -43,7 +43,30 @@ impl Rpc {
     }
 
     /// Calls `method` with `params` and returns its result.
+    ///
+    /// Tryton checks the session in its own transaction before it runs the method; when
+    /// another client's login purges sessions at that moment, the check fails with "You are
+    /// trying to read records … of \"Session\" that don't exist" and the method never ran. That
+    /// race is tried again (a few times) here, whatever the method.
     pub(crate) async fn call(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        effect: Effect,
+    ) -> Result<Value, ConnectorError> {
+        let mut attempt = 1;
+        loop {
+            match self.call_once(method, params.clone(), effect).await {
+                Err(e) if attempt < SESSION_RACE_ATTEMPTS && is_session_race(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn call_once(
         &self,
         method: &str,
         params: Vec<Value>,
@@ -99,6 +122,15 @@ impl Rpc {
         context.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         context
     }
+}
+
+/// Attempts of a call that meets Tryton's session race (see [`Rpc::call`]).
+const SESSION_RACE_ATTEMPTS: u64 = 4;
+
+/// Whether Tryton refused a call because its session check raced another client's session
+/// purge (the method did not run).
+fn is_session_race(e: &ConnectorError) -> bool {
+    e.message().contains("of \"Session\" that don't exist")
 }
 
 /// The RPC path of a database.

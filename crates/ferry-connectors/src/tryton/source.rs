@@ -294,6 +294,7 @@ impl Source for TrytonSource {
             records,
             cursor: next.encode(),
             more,
+            pass: None,
         })
     }
 
