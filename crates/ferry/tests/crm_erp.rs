@@ -1,0 +1,448 @@
+//! The CRM↔ERP example (`examples/crm-erp/`) against the real servers: BottleCRM and Tryton
+//! started by `scripts/peers/` (reset to their seeded state first).
+//!
+//! One test, in order, because the steps share two servers:
+//! - ERP products with price and stock arrive in the CRM;
+//! - won CRM deals (Chinese account names, one with 50 lines) arrive in the ERP as confirmed
+//!   sales, their customers synced on demand, each exactly once;
+//! - the ERP's shipment tracking number and invoice state are written back on the CRM deal;
+//! - a second round of every flow writes nothing on either side (rows and timestamps of the
+//!   tables the flows write, compared before and after);
+//! - an account archived in the CRM is archived in the ERP;
+//! - a deal edited after the ERP confirmed the sale is refused by the ERP, and the dead letter
+//!   carries Tryton's own message;
+//! - the ERP restarted in the middle of a customer sync loses nothing and dead-letters nothing.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use sqlx::{Connection, Row};
+
+type Env = HashMap<String, String>;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn peers_dir() -> String {
+    std::env::var("FERRY_PEERS_DIR").unwrap_or_else(|_| "/var/tmp/ferry-peers".into())
+}
+
+fn port(env: &Env, key: &str) -> String {
+    env[key]
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Puts a peer back to its seeded state (and running); returns its fresh env.
+fn reset(peer: &str, env: &Env) -> Env {
+    let (script, fresh, url) = match peer {
+        "tryton" => ("tryton-up.sh", "TRYTON_FRESH", "TRYTON_URL"),
+        _ => ("crm-up.sh", "CRM_FRESH", "CRM_URL"),
+    };
+    let out = Command::new(repo().join("scripts/peers").join(script))
+        .args([peers_dir(), port(env, url)])
+        .env(fresh, "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// `ferry` in `dir` with both peers' connection details in its environment.
+fn ferry_in(dir: &Path, env: &Env, args: &[&str]) -> Value {
+    let out = ferry()
+        .current_dir(dir)
+        .envs(env)
+        .args(args)
+        .output()
+        .expect("ferry runs");
+    assert!(
+        out.status.success(),
+        "ferry {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn sync(dir: &Path, env: &Env, flow: &str) -> Value {
+    ferry_in(dir, env, &["sync", flow, "--json"])
+}
+
+fn writes(report: &Value) -> (u64, u64) {
+    (
+        report["created"].as_u64().unwrap(),
+        report["updated"].as_u64().unwrap(),
+    )
+}
+
+struct Crm {
+    http: reqwest::Client,
+    api: String,
+    token: String,
+}
+
+impl Crm {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.api))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let reply = req.send().await.unwrap();
+        let status = reply.status();
+        let body: Value = reply.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status}: {body}");
+        body
+    }
+}
+
+struct Erp {
+    http: reqwest::Client,
+    rpc: String,
+    auth: String,
+}
+
+impl Erp {
+    async fn login(env: &Env) -> Self {
+        let http = reqwest::Client::new();
+        let rpc = env["TRYTON_RPC"].clone();
+        let reply: Value = http
+            .post(&rpc)
+            .json(&json!({"id": 1, "method": "common.db.login",
+                "params": [env["TRYTON_USER"], {"password": env["TRYTON_PASSWORD"]}, "en"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (uid, token) = (&reply["result"][0], reply["result"][1].as_str().unwrap());
+        use base64::Engine as _;
+        let auth = format!(
+            "Session {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{uid}:{token}", env["TRYTON_USER"]))
+        );
+        Self { http, rpc, auth }
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Value {
+        let reply: Value = self
+            .http
+            .post(&self.rpc)
+            .header("Authorization", &self.auth)
+            .json(&json!({"id": 1, "method": method, "params": params}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(reply["error"].is_null(), "{method}: {reply}");
+        reply["result"].clone()
+    }
+}
+
+/// Rows and the latest change of every table the flows write, on both sides.
+async fn footprint(env: &Env) -> (Vec<(i64, String)>, Vec<(i64, String)>) {
+    let erp_db = Path::new(&peers_dir()).join("tryton/db/erp.sqlite");
+    let mut erp = sqlite(&erp_db).await;
+    let mut erp_rows = Vec::new();
+    for table in [
+        "party_party",
+        "party_identifier",
+        "party_address",
+        "party_contact_mechanism",
+        "sale_sale",
+        "sale_line",
+    ] {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*), COALESCE(MAX(COALESCE(write_date, create_date)), '') FROM {table}"
+        )))
+        .fetch_one(&mut erp)
+        .await
+        .unwrap();
+        erp_rows.push((row.get(0), row.get(1)));
+    }
+    let mut crm = sqlx::PgConnection::connect(&env["CRM_PG"]).await.unwrap();
+    let mut crm_rows = Vec::new();
+    for table in [
+        "accounts",
+        "contacts",
+        "opportunity",
+        "opportunity_line_item",
+        "product",
+    ] {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*), COALESCE(MAX(updated_at)::text, '') FROM {table}"
+        )))
+        .fetch_one(&mut crm)
+        .await
+        .unwrap();
+        crm_rows.push((row.get(0), row.get(1)));
+    }
+    (erp_rows, crm_rows)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crm_and_erp_stay_in_agreement() {
+    let (Some(tryton), Some(crm_env)) = (peer("tryton"), peer("crm")) else {
+        return;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut env = reset("tryton", &tryton);
+    env.extend(reset("crm", &crm_env));
+    let dir = scratch();
+    let dir = dir.path();
+    std::fs::copy(
+        repo().join("examples/crm-erp/ferry.yaml"),
+        dir.join("ferry.yaml"),
+    )
+    .unwrap();
+    let crm = Crm {
+        http: reqwest::Client::new(),
+        api: env["CRM_API"].clone(),
+        token: env["CRM_PAT"].clone(),
+    };
+    let erp = Erp::login(&env).await;
+
+    // ERP products, with price and stock, in the CRM.
+    let report = sync(dir, &env, "products");
+    assert_eq!(writes(&report), (2, 0), "{report}");
+    let products = crm
+        .call(reqwest::Method::GET, "invoices/products/?limit=10", None)
+        .await;
+    let widget = products["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == "WIDGET-1")
+        .expect("WIDGET-1 in the CRM")
+        .clone();
+    assert_eq!(widget["price"], "10.00");
+    assert_eq!(widget["description"], "In stock: 100");
+
+    // Won deals in the CRM: two accounts with Chinese names, and a deal with 50 lines.
+    let seed = |args: &[&str]| -> Value {
+        let out = Command::new("python3")
+            .arg(repo().join("examples/crm-erp/seed_crm.py"))
+            .args(args)
+            .envs(&env)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let small = seed(&["--accounts", "2", "--lines", "2", "--prefix", "Demo"]);
+    let big = seed(&["--accounts", "1", "--lines", "50", "--prefix", "Bulk"]);
+    let deal_of = |seeded: &Value, name: &str| seeded["deals"][name].as_str().unwrap().to_owned();
+    let big_deal = deal_of(&big, "Bulk order 1");
+    let demo_deal = deal_of(&small, "Demo order 1");
+
+    // The orders flow runs first: its customers are synced on demand, then the sales arrive.
+    let report = sync(dir, &env, "orders");
+    assert_eq!(writes(&report), (3, 0), "{report}");
+    let sales = erp
+        .call(
+            "model.sale.sale.search_read",
+            json!([[], 0, null, null, ["reference", "state", "party.name", "lines", "total_amount"], {"company": 1}]),
+        )
+        .await;
+    let sales = sales.as_array().unwrap();
+    assert_eq!(sales.len(), 3, "{sales:?}");
+    for sale in sales {
+        assert_eq!(sale["state"], "processing", "quoted and confirmed: {sale}");
+    }
+    let big_sale = sales
+        .iter()
+        .find(|s| s["reference"] == big_deal.as_str())
+        .unwrap();
+    assert_eq!(big_sale["lines"].as_array().unwrap().len(), 50);
+    assert_eq!(big_sale["party."]["name"], "Bulk 客户 1");
+    // Each customer exactly once, with its CRM id as identifier.
+    let parties = erp
+        .call(
+            "model.party.party.search_read",
+            json!([[["name", "like", "% 客户 %"]], 0, null, null, ["name", "identifiers.code"], {"company": 1}]),
+        )
+        .await;
+    let mut names: Vec<&str> = parties
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Bulk 客户 1", "Demo 客户 1", "Demo 客户 2"]);
+
+    // The warehouse ships the demo order with a tracking number; the deal shows it.
+    let demo_sale = sales
+        .iter()
+        .find(|s| s["reference"] == demo_deal.as_str())
+        .unwrap();
+    let shipments = erp
+        .call(
+            "model.sale.sale.read",
+            json!([[demo_sale["id"]], ["shipments"], {"company": 1}]),
+        )
+        .await;
+    let shipment = shipments[0]["shipments"][0].clone();
+    erp.call(
+        "model.stock.shipment.out.write",
+        json!([[shipment], {"reference": "1Z999AA10123456784"}, {"company": 1}]),
+    )
+    .await;
+    let report = sync(dir, &env, "order-status");
+    assert_eq!(report["failed"], 0, "{report}");
+    let deal = crm
+        .call(
+            reqwest::Method::GET,
+            &format!("opportunities/{demo_deal}/"),
+            None,
+        )
+        .await;
+    let description = deal["opportunity_obj"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("Tracking: 1Z999AA10123456784") && description.contains("payment"),
+        "{description}"
+    );
+
+    // Nothing changed: a second round of every flow writes nothing anywhere.
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = footprint(&env).await;
+    for flow in ["customers", "products", "orders", "order-status"] {
+        let report = sync(dir, &env, flow);
+        assert_eq!(writes(&report), (0, 0), "{flow}: {report}");
+        assert_eq!(report["failed"], 0, "{flow}: {report}");
+    }
+    assert_eq!(footprint(&env).await, before, "a re-run changed rows");
+
+    // An account archived in the CRM is archived in the ERP.
+    let account = small["accounts"]["Demo 客户 2"].as_str().unwrap();
+    crm.call(
+        reqwest::Method::PATCH,
+        &format!("accounts/{account}/"),
+        Some(json!({"is_active": false})),
+    )
+    .await;
+    let report = sync(dir, &env, "customers");
+    assert_eq!(writes(&report), (0, 1), "{report}");
+    let archived = erp
+        .call(
+            "model.party.party.search_read",
+            json!([[["identifiers.code", "=", account], ["active", "=", false]], 0, null, null, ["name"], {"company": 1}]),
+        )
+        .await;
+    assert_eq!(archived.as_array().unwrap().len(), 1, "{archived}");
+
+    // A deal edited after the ERP confirmed its sale: the ERP refuses, in its own words.
+    crm.call(
+        reqwest::Method::POST,
+        &format!("opportunities/{demo_deal}/line-items/"),
+        Some(json!({"product_id": widget["id"], "quantity": "7", "unit_price": "10.00"})),
+    )
+    .await;
+    let report = sync(dir, &env, "orders");
+    assert_eq!(report["failed"], 1, "{report}");
+    let letters = ferry_in(dir, &env, &["dlq", "list", "--json"]);
+    let letter = letters
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["source_id"] == demo_deal.as_str())
+        .expect("the edited deal is dead-lettered");
+    let error = letter["error"].as_str().unwrap();
+    eprintln!("the ERP's refusal, as dead-lettered: {error}");
+    assert!(
+        error.contains("erp: model.sale.sale"),
+        "Tryton's message: {error}"
+    );
+    assert_eq!(letter["error_kind"], "validation");
+
+    // The ERP restarts in the middle of a customer sync: every customer arrives, once.
+    seed(&["--accounts", "30", "--lines", "1", "--prefix", "Restart"]);
+    let config = std::fs::read_to_string(dir.join("ferry.yaml"))
+        .unwrap()
+        .replace("batch_size: 50", "batch_size: 2");
+    std::fs::write(dir.join("ferry.yaml"), config).unwrap();
+    let child = ferry()
+        .current_dir(dir)
+        .envs(&env)
+        .args(["sync", "customers", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stop the ERP once the first customers have arrived.
+    let count_restart = async |erp: &Erp| {
+        erp.call(
+            "model.party.party.search_count",
+            json!([[["name", "like", "Restart 客户 %"]], {"company": 1}]),
+        )
+        .await
+        .as_u64()
+        .unwrap()
+    };
+    let mut waited = 0;
+    while count_restart(&erp).await < 2 {
+        assert!(waited < 600, "the customer sync never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    let pid = std::fs::read_to_string(Path::new(&peers_dir()).join("tryton/trytond.pid")).unwrap();
+    let stop = Command::new("kill").arg(pid.trim()).status().unwrap();
+    assert!(stop.success());
+    std::thread::sleep(Duration::from_secs(2));
+    let up = Command::new(repo().join("scripts/peers/tryton-up.sh"))
+        .args([peers_dir(), port(&env, "TRYTON_URL")])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("retrying"),
+        "the outage was noticed: {stderr}"
+    );
+    eprintln!(
+        "ERP restart: {} retried calls; report {}",
+        stderr.matches("retrying").count(),
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"], 0, "{report}");
+    let restart = Erp::login(&env).await;
+    assert_eq!(count_restart(&restart).await, 30, "every customer, once");
+    let letters = ferry_in(dir, &env, &["dlq", "list", "--flow", "customers", "--json"]);
+    assert!(letters.as_array().unwrap().is_empty(), "{letters}");
+}

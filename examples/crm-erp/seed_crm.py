@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Puts sample sales into the BottleCRM peer: accounts, and a won deal per account whose lines
+use the CRM's products (run the `products` flow first, so the ERP's products are there).
+
+    python3 seed_crm.py [--accounts N] [--lines K] [--prefix P]
+
+Reads CRM_API and CRM_PAT from the environment (the env file `scripts/peers/crm-up.sh`
+writes). Prints one JSON object: {"accounts": {name: id}, "deals": {name: id}}. Only the
+standard library: it runs with any Python 3.
+"""
+
+import argparse
+import json
+import os
+import sys
+import urllib.request
+
+API = os.environ.get("CRM_API", "http://127.0.0.1:8100/api/")
+PAT = os.environ["CRM_PAT"]
+
+
+def call(method, path, body=None):
+    req = urllib.request.Request(
+        API + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + PAT, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as reply:
+            return json.load(reply)
+    except urllib.error.HTTPError as e:
+        sys.exit(f"{method} {path}: HTTP {e.code}: {e.read().decode()[:500]}")
+
+
+def main():
+    args = argparse.ArgumentParser()
+    args.add_argument("--accounts", type=int, default=3)
+    args.add_argument("--lines", type=int, default=2, help="lines per deal")
+    args.add_argument("--prefix", default="Demo")
+    opts = args.parse_args()
+
+    products = call("GET", "invoices/products/?limit=100")["results"]
+    if not products:
+        sys.exit("the CRM has no products yet: run `ferry sync products` first")
+    pipeline = call("GET", "opportunities/pipelines/")
+    pipelines = pipeline if isinstance(pipeline, list) else pipeline.get("pipelines", pipeline.get("results", []))
+    pipeline_id = pipelines[0]["id"]
+
+    out = {"accounts": {}, "deals": {}}
+    cities = ["上海", "Berlin", "São Paulo", "Nairobi"]
+    for n in range(1, opts.accounts + 1):
+        name = f"{opts.prefix} 客户 {n}"
+        account = call("POST", "accounts/", {
+            "name": name, "email": f"buyer{n}@{opts.prefix.lower()}.example",
+            "phone": f"+86 21 5555 {n:04d}", "address_line": f"{n} 南京东路",
+            "city": cities[n % len(cities)], "postcode": f"2000{n:02d}", "currency": "USD",
+        })
+        account_id = account["id"]
+        out["accounts"][name] = account_id
+        contact = call("POST", "contacts/", {
+            "first_name": "Li", "last_name": f"Wei {n}", "email": f"li.wei{n}@{opts.prefix.lower()}.example",
+            "account": account_id,
+        })
+        deal_name = f"{opts.prefix} order {n}"
+        deal = call("POST", "opportunities/", {
+            "name": deal_name, "account": account_id, "pipeline": pipeline_id, "stage": "PROPOSAL",
+            "currency": "USD", "probability": 50, "closed_on": "2026-11-22",
+            "contacts": [contact["id"]], "assigned_to": [], "teams": [], "custom_fields": {},
+        })
+        deal_id = deal["id"]
+        for k in range(opts.lines):
+            product = products[k % len(products)]
+            call("POST", f"opportunities/{deal_id}/line-items/", {
+                "product_id": product["id"], "quantity": str(k % 3 + 1), "unit_price": product["price"],
+            })
+        call("PATCH", f"opportunities/{deal_id}/", {"stage": "CLOSED_WON"})
+        out["deals"][deal_name] = deal_id
+    print(json.dumps(out, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
