@@ -203,9 +203,6 @@ impl Engine {
         self.store
             .finish_run(run_id, &totals, error.as_deref())
             .await?;
-        if let Some(message) = &error {
-            tracing::error!(flow = %flow.name, run_id, error = %message, "Run stopped early.");
-        }
         let paused_until = match &result {
             Err(e) => match e.kind() {
                 ferry_model::ErrorKind::RateLimited {
@@ -219,6 +216,15 @@ impl Engine {
             },
             Ok(()) => None,
         };
+        match (&error, &paused_until) {
+            (Some(message), Some(until)) => {
+                tracing::warn!(flow = %flow.name, run_id, until = %until, error = %message, "Run paused: the system asked to be left alone until then.");
+            }
+            (Some(message), None) => {
+                tracing::error!(flow = %flow.name, run_id, error = %message, "Run stopped early.");
+            }
+            (None, _) => {}
+        }
         let report = RunReport {
             flow: flow.name.clone(),
             run_id,

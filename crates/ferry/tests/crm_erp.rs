@@ -227,6 +227,25 @@ async fn crm_and_erp_stay_in_agreement() {
     };
     let erp = Erp::login(&env).await;
 
+    // `ferry discover` lists each live system's objects and fields.
+    for (system, object, field) in [("erp", "party.party", "name"), ("crm", "accounts", "name")] {
+        let objects = ferry_in(dir, &env, &["discover", system, "--json"]);
+        let found = objects
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == object)
+            .unwrap_or_else(|| panic!("{system}: no {object}"));
+        assert!(
+            found["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["name"] == field),
+            "{system}.{object}: {found}"
+        );
+    }
+
     // ERP products, with price and stock, in the CRM.
     let report = sync(dir, &env, "products");
     assert_eq!(writes(&report), (2, 0), "{report}");
@@ -445,4 +464,38 @@ async fn crm_and_erp_stay_in_agreement() {
     assert_eq!(count_restart(&restart).await, 30, "every customer, once");
     let letters = ferry_in(dir, &env, &["dlq", "list", "--flow", "customers", "--json"]);
     assert!(letters.as_array().unwrap().is_empty(), "{letters}");
+
+    // The ERP account's daily request quota runs out: the flow pauses until it resets and then
+    // goes on at the same cursor (a new process starts with a new count).
+    let quota = scratch();
+    let quota = quota.path();
+    let config = std::fs::read_to_string(repo().join("examples/crm-erp/ferry.yaml"))
+        .unwrap()
+        .replace("batch_size: 50", "batch_size: 1")
+        .replace(
+            "    context: { company: ${TRYTON_COMPANY_ID:-1} }",
+            "    context: { company: ${TRYTON_COMPANY_ID:-1} }\n    daily_quota: 2",
+        );
+    assert!(config.contains("daily_quota: 2"));
+    std::fs::write(quota.join("ferry.yaml"), config).unwrap();
+    let out = ferry()
+        .current_dir(quota)
+        .envs(&env)
+        .args(["sync", "products", "--json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a paused run says it stopped early");
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["read"], 1, "{first}");
+    assert!(first["paused_until"].is_string(), "{first}");
+    assert!(
+        first["error"].as_str().unwrap().contains("daily quota"),
+        "{first}"
+    );
+    let second = sync(quota, &env, "products");
+    assert_eq!(
+        (second["read"].as_u64(), second["error"].is_null()),
+        (Some(1), true),
+        "resumed after the first product: {second}"
+    );
 }

@@ -93,11 +93,11 @@ pub async fn discover(file: &Path, system: &str, json: bool) -> anyhow::Result<E
                 .map(|f| {
                     vec![
                         format!("  {}", f.name),
-                        f.ty.clone(),
+                        shorten(&f.ty, TYPE_WIDTH),
                         if f.nullable {
-                            "null".into()
+                            "optional".into()
                         } else {
-                            "not null".into()
+                            "required".into()
                         },
                     ]
                 })
@@ -106,4 +106,18 @@ pub async fn discover(file: &Path, system: &str, json: bool) -> anyhow::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Widest type shown in the `discover` table (a long list of allowed values is cut; `--json`
+/// has it whole).
+const TYPE_WIDTH: usize = 60;
+
+/// `text` cut to `width` characters, with `…` when something was cut.
+fn shorten(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
