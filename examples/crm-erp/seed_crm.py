@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import urllib.request
+import zlib
 
 API = os.environ.get("CRM_API", "http://127.0.0.1:8100/api/")
 PAT = os.environ["CRM_PAT"]
@@ -33,6 +34,27 @@ def call(method, path, body=None):
         sys.exit(f"{method} {path}: HTTP {e.code}: {e.read().decode()[:500]}")
 
 
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def uscc(n):
+    """A well-formed Chinese unified social credit code (GB 32100-2015 check digit)."""
+    body = f"91310000{60 + n % 30:02d}{n:07d}"
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(body, USCC_WEIGHTS))
+    return body + USCC_ALPHABET[(31 - total) % 31]
+
+
+def ensure_tax_id_field():
+    """Accounts carry their tax id in a custom field `tax_id` (BottleCRM has no such field;
+    custom fields without a definition are dropped, so define it once)."""
+    defined = call("GET", "custom-fields/")["definitions"]
+    if not any(d["target_model"] == "Account" and d["key"] == "tax_id" for d in defined):
+        call("POST", "custom-fields/", {"target_model": "Account", "key": "tax_id",
+                                        "label": "Tax id (USCC)", "field_type": "text",
+                                        "is_filterable": True})
+
+
 def main():
     args = argparse.ArgumentParser()
     args.add_argument("--accounts", type=int, default=3)
@@ -47,6 +69,7 @@ def main():
     pipelines = pipeline if isinstance(pipeline, list) else pipeline.get("pipelines", pipeline.get("results", []))
     pipeline_id = pipelines[0]["id"]
 
+    ensure_tax_id_field()
     out = {"accounts": {}, "deals": {}}
     cities = ["上海", "Berlin", "São Paulo", "Nairobi"]
     for n in range(1, opts.accounts + 1):
@@ -55,6 +78,7 @@ def main():
             "name": name, "email": f"buyer{n}@{opts.prefix.lower()}.example",
             "phone": f"+86 21 5555 {n:04d}", "address_line": f"{n} 南京东路",
             "city": cities[n % len(cities)], "postcode": f"2000{n:02d}", "currency": "USD",
+            "custom_fields": {"tax_id": uscc(zlib.crc32(name.encode()) % 10_000_000)},
         })
         account_id = account["id"]
         out["accounts"][name] = account_id

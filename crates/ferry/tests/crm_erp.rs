@@ -318,6 +318,34 @@ async fn crm_and_erp_stay_in_agreement() {
         .collect();
     names.sort_unstable();
     assert_eq!(names, ["Bulk 客户 1", "Demo 客户 1", "Demo 客户 2"]);
+    // The tax id (a unified social credit code, checked by the mapping) is the party's tax
+    // identifier, beside the identifier holding the CRM id.
+    let party = erp
+        .call(
+            "model.party.party.search_read",
+            json!([[["name", "=", "Demo 客户 1"]], 0, null, null,
+                   ["identifiers.type", "identifiers.code", "tax_identifier.code", "addresses.city",
+                    "contact_mechanisms.type"], {"company": 1}]),
+        )
+        .await;
+    let party = &party[0];
+    let tax_id = party["tax_identifier."]["code"]
+        .as_str()
+        .expect("a tax identifier");
+    assert_eq!(tax_id.len(), 18, "{party}");
+    let types: Vec<&Value> = party["identifiers."]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["type"])
+        .collect();
+    assert!(types.contains(&&json!("cn_vat")), "{party}");
+    assert_eq!(party["addresses."].as_array().unwrap().len(), 1, "{party}");
+    assert_eq!(
+        party["contact_mechanisms."].as_array().unwrap().len(),
+        2,
+        "e-mail and phone: {party}"
+    );
 
     // The warehouse ships the demo order with a tracking number; the deal shows it.
     let demo_sale = sales
