@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 pub mod bottlecrm;
 pub mod files;
 pub mod http;
+mod keyset;
 pub mod registry;
 pub mod settings;
 pub mod sql;

@@ -273,13 +273,7 @@ impl Engine {
                         flow.source.read(cursor.as_deref(), flow.batch_size)
                     })
                     .await
-                    .map_err(|e| match e {
-                        Retried::Cancelled => EngineError::Cancelled,
-                        Retried::Failed(error) => EngineError::Source {
-                            flow: flow.name.clone(),
-                            error,
-                        },
-                    });
+                    .map_err(|e| source_failure(&flow.name, e));
                     let (more, next) = match &page {
                         Ok(p) => (p.more, Some(p.cursor.clone())),
                         Err(_) => (false, None),
@@ -395,6 +389,20 @@ impl Engine {
         }
     }
 
+    /// The current state of these source records, retried like any source call.
+    async fn fetch(
+        &self,
+        flow: &Flow,
+        ids: &[String],
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Record>, EngineError> {
+        retry(&self.settings.retry, cancel, "source.fetch", || {
+            flow.source.fetch(ids)
+        })
+        .await
+        .map_err(|e| source_failure(&flow.name, e))
+    }
+
     /// After a complete snapshot pass: asks the source about every record an earlier pass saw
     /// and this one did not. Those gone are recorded as deletes; those still there (a page
     /// boundary shifted under the pass) are processed like any record and marked seen.
@@ -419,17 +427,7 @@ impl Engine {
             if ids.is_empty() {
                 return Ok(());
             }
-            let records = retry(&self.settings.retry, cancel, "source.fetch", || {
-                flow.source.fetch(&ids)
-            })
-            .await
-            .map_err(|e| match e {
-                Retried::Cancelled => EngineError::Cancelled,
-                Retried::Failed(error) => EngineError::Source {
-                    flow: flow.name.clone(),
-                    error,
-                },
-            })?;
+            let records = self.fetch(flow, &ids, cancel).await?;
             // Every candidate leaves the candidates: gone (marked by the pipeline) or seen.
             // An id the source did not answer for at all is taken as still there, so a
             // source that breaks the `fetch` contract can never make the sweep loop.
@@ -602,17 +600,7 @@ impl Engine {
             .collect();
         let mut fetched: HashMap<String, Record> = HashMap::new();
         if !to_fetch.is_empty() {
-            let records = retry(&self.settings.retry, cancel, "source.fetch", || {
-                flow.source.fetch(&to_fetch)
-            })
-            .await
-            .map_err(|e| match e {
-                Retried::Cancelled => EngineError::Cancelled,
-                Retried::Failed(error) => EngineError::Source {
-                    flow: flow.name.clone(),
-                    error,
-                },
-            })?;
+            let records = self.fetch(flow, &to_fetch, cancel).await?;
             fetched = records.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let mut records = Vec::with_capacity(items.len());
@@ -740,6 +728,17 @@ impl Engine {
             synced.insert(other.clone());
         }
         Ok(synced)
+    }
+}
+
+/// A source call that failed for good (or was cut short by shutdown).
+fn source_failure(flow: &str, e: Retried<ferry_model::ConnectorError>) -> EngineError {
+    match e {
+        Retried::Cancelled => EngineError::Cancelled,
+        Retried::Failed(error) => EngineError::Source {
+            flow: flow.to_owned(),
+            error,
+        },
     }
 }
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use ferry_model::{ConnectorError, Record};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
@@ -16,41 +15,15 @@ use super::config::{SqlSourceOptions, WatermarkKind};
 use super::db::{Db, DbRow};
 use super::value::{ColClass, Val, coerce, id_from_str};
 use super::{ColumnMeta, table_columns};
+use crate::keyset::Keyset;
 use crate::{Page, SnapshotPass, Source};
 
 /// Parent ids per child query.
 const IN_CHUNK: usize = 1000;
 
-/// The position between two reads. See the module docs of `sql` for the format.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Cursor {
-    v: u32,
-    /// Watermark of the last row read (`Null` while reading rows without one); absent at the
-    /// start of a scan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    w: Option<Val>,
-    /// Id of the last row read; absent means "before the smallest id".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    id: Option<Val>,
-    /// This cursor ends a scan (its watermark is already moved back by the overlap).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    end: bool,
-    /// The snapshot pass in progress (`detect_deletes`): when it started, in epoch ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    p: Option<i64>,
-}
-
-impl Cursor {
-    fn start() -> Self {
-        Cursor {
-            v: 1,
-            ..Cursor::default()
-        }
-    }
-    fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-}
+/// The position between two reads (see [`crate::keyset`] and the `sql` module docs): the
+/// watermark is `Null` while reading rows without one, `p` the `detect_deletes` pass.
+type Cursor = Keyset<Val, Val>;
 
 #[derive(Debug)]
 struct Meta {
@@ -314,34 +287,16 @@ impl SqlSource {
     }
 
     /// The cursor after a scan ended at `last` (the last row's watermark and id).
-    fn end_cursor(&self, last_w: Val, last_id: Option<Val>) -> Cursor {
-        let Some(wm) = &self.opts.watermark else {
+    fn end_cursor(&self, last_w: Option<Val>, last_id: Option<Val>) -> Cursor {
+        let (Some(wm), Some(last_w)) = (&self.opts.watermark, last_w) else {
             return Cursor::start();
         };
         if last_w.is_null() || wm.kind == WatermarkKind::Integer {
-            return Cursor {
-                v: 1,
-                w: Some(last_w),
-                id: last_id,
-                end: true,
-                p: None,
-            };
+            return Cursor::end_at(last_w, last_id);
         }
         match last_w.minus(self.overlap) {
-            Some(w) => Cursor {
-                v: 1,
-                w: Some(w),
-                id: None,
-                end: true,
-                p: None,
-            },
-            None => Cursor {
-                v: 1,
-                w: Some(last_w),
-                id: None,
-                end: true,
-                p: None,
-            },
+            Some(w) => Cursor::end_at(w, None),
+            None => Cursor::end_at(last_w, None),
         }
     }
 }
@@ -350,15 +305,13 @@ impl SqlSource {
 impl Source for SqlSource {
     async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError> {
         let limit = limit.max(1);
-        let cursor = match cursor.filter(|c| !c.trim().is_empty()) {
-            None => Cursor::start(),
-            Some(text) => serde_json::from_str::<Cursor>(text).map_err(|e| {
-                ConnectorError::fatal(format!(
-                    "table `{}`: unreadable cursor `{text}`: {e}",
-                    self.opts.table
-                ))
-            })?,
-        };
+        let cursor = Cursor::decode(cursor).map_err(|e| {
+            ConnectorError::fatal(format!(
+                "table `{}`: unreadable cursor `{}`: {e}",
+                self.opts.table,
+                cursor.unwrap_or_default()
+            ))
+        })?;
         let meta = self.meta().await?;
         let mut params = Vec::new();
         let mut conditions = Vec::new();
@@ -387,6 +340,7 @@ impl Source for SqlSource {
             .map_err(|e| e.context(format!("table `{}`", self.opts.table)))?;
         let more = rows.len() > limit;
         rows.truncate(limit);
+        // A row's position: its watermark (`Null` when it has none) and id.
         let position = |row: &DbRow| {
             let w = self
                 .opts
@@ -401,28 +355,9 @@ impl Source for SqlSource {
                 .p
                 .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
         });
-        let next = match (rows.last(), more) {
-            (Some(last), true) => {
-                let (w, id) = position(last);
-                Cursor {
-                    v: 1,
-                    w: w.or(Some(Val::Null))
-                        .filter(|_| self.opts.watermark.is_some()),
-                    id,
-                    end: false,
-                    p: pass,
-                }
-            }
-            (Some(last), false) => {
-                let (w, id) = position(last);
-                self.end_cursor(w.unwrap_or(Val::Null), id)
-            }
-            (None, _) if cursor.end => cursor.clone(),
-            (None, _) => match cursor.w.clone() {
-                Some(w) => self.end_cursor(w, cursor.id.clone()),
-                None => Cursor::start(),
-            },
-        };
+        let next = cursor.after_page(rows.last().map(position), more, pass, |w, id| {
+            self.end_cursor(w, id)
+        });
         let mut records: Vec<Record> = rows.iter().map(|r| self.record(meta, r)).collect();
         let parents: Vec<Val> = rows
             .iter()

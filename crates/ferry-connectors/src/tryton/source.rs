@@ -8,12 +8,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use ferry_model::{ConnectorError, Record};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::config::{Poll, TrytonSourceOptions};
 use super::rpc::{Effect, Rpc};
 use super::value::{datetime_of, from_tryton, tryton_datetime};
+use crate::keyset::Keyset;
 use crate::{Page, Source};
 
 /// The watermark every Tryton model has: `write_date`, or `create_date` for a record never
@@ -23,33 +23,9 @@ const WATERMARK: &str = "last_modified_at";
 /// Ids per `fetch` search.
 const FETCH_CHUNK: usize = 500;
 
-/// The position between two reads: `{"v":1,"w":"<RFC 3339>","id":42,"end":true}`, the
-/// same scheme as the sql connector's. `w` is the watermark of the last record read (absent
-/// at the start, and always with `poll: all`), `id` the last id read (absent: before every
-/// record at `w`), `end` marks a cursor that ends a scan, its `w` already moved back by the
-/// overlap.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Cursor {
-    v: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    w: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    id: Option<i64>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    end: bool,
-}
-
-impl Cursor {
-    fn start() -> Self {
-        Cursor {
-            v: 1,
-            ..Cursor::default()
-        }
-    }
-    fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-}
+/// The position between two reads: the sql connector's keyset cursor ([`crate::keyset`]),
+/// `{"v":1,"w":"<RFC 3339>","id":42,"end":true}`; `w` is absent with `poll: all`.
+type Cursor = Keyset<DateTime<Utc>, i64>;
 
 /// Reads one model.
 pub struct TrytonSource {
@@ -208,12 +184,9 @@ impl TrytonSource {
     /// before every record at that instant. With `poll: all`, the start again.
     fn end_cursor(&self, w: Option<DateTime<Utc>>) -> Cursor {
         match (self.opts.poll, w) {
-            (Poll::Modified, Some(w)) => Cursor {
-                v: 1,
-                w: Some(w.checked_sub_signed(self.overlap).unwrap_or(w)),
-                id: None,
-                end: true,
-            },
+            (Poll::Modified, Some(w)) => {
+                Cursor::end_at(w.checked_sub_signed(self.overlap).unwrap_or(w), None)
+            }
             _ => Cursor::start(),
         }
     }
@@ -243,16 +216,8 @@ pub(crate) fn pick(row: &Map<String, Value>, path: &str) -> Value {
 impl Source for TrytonSource {
     async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError> {
         let limit = limit.max(1);
-        let cursor = match cursor.filter(|c| !c.trim().is_empty()) {
-            None => Cursor::start(),
-            Some(text) => {
-                let c: Cursor = serde_json::from_str(text).map_err(|e| self.unreadable(text, e))?;
-                if c.v != 1 {
-                    return Err(self.unreadable(text, "unknown version"));
-                }
-                c
-            }
-        };
+        let cursor =
+            Cursor::decode(cursor).map_err(|e| self.unreadable(cursor.unwrap_or_default(), e))?;
         let mut domain = self.user_domain();
         if let Some(p) = self.position(&cursor) {
             domain.push(p);
@@ -271,24 +236,14 @@ impl Source for TrytonSource {
             (
                 row.get(WATERMARK)
                     .and_then(Value::as_object)
-                    .and_then(datetime_of),
+                    .and_then(datetime_of)
+                    .filter(|_| self.opts.poll == Poll::Modified),
                 row.get("id").and_then(Value::as_i64),
             )
         };
-        let next = match (rows.last(), more) {
-            (Some(last), true) => {
-                let (w, id) = position(last);
-                Cursor {
-                    v: 1,
-                    w: w.filter(|_| self.opts.poll == Poll::Modified),
-                    id,
-                    end: false,
-                }
-            }
-            (Some(last), false) => self.end_cursor(position(last).0),
-            (None, _) if cursor.end => cursor.clone(),
-            (None, _) => self.end_cursor(cursor.w),
-        };
+        let next = cursor.after_page(rows.last().map(position), more, None, |w, _| {
+            self.end_cursor(w)
+        });
         let records = rows.iter().map(|r| self.record(r)).collect();
         Ok(Page {
             records,
@@ -357,18 +312,15 @@ mod tests {
 
     #[test]
     fn the_cursor_round_trips_with_microseconds() {
-        let c = Cursor {
-            v: 1,
-            w: Some(
-                DateTime::parse_from_rfc3339("2026-11-22T03:47:54.218358Z")
-                    .unwrap()
-                    .to_utc(),
-            ),
-            id: Some(3),
-            end: false,
-        };
+        let mut c = Cursor::start();
+        c.w = Some(
+            DateTime::parse_from_rfc3339("2026-11-22T03:47:54.218358Z")
+                .unwrap()
+                .to_utc(),
+        );
+        c.id = Some(3);
         let text = c.encode();
         assert_eq!(text, r#"{"v":1,"w":"2026-11-22T03:47:54.218358Z","id":3}"#);
-        assert_eq!(serde_json::from_str::<Cursor>(&text).unwrap(), c);
+        assert_eq!(Cursor::decode(Some(&text)).unwrap(), c);
     }
 }
