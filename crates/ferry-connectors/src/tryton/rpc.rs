@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use base64::Engine;
 use ferry_model::{ConnectorError, ErrorKind};
 use serde_json::{Map, Value, json};
@@ -54,22 +55,20 @@ impl Rpc {
         params: Vec<Value>,
         effect: Effect,
     ) -> Result<Value, ConnectorError> {
-        let mut attempt = 1;
-        loop {
-            match self.call_once(method, params.clone(), effect).await {
-                Err(e) if attempt < SESSION_RACE_ATTEMPTS && is_session_race(&e) => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
-                }
-                result => return result,
-            }
-        }
+        (|| self.call_once(method, &params, effect))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(std::time::Duration::from_millis(50))
+                    .with_max_times(SESSION_RACE_RETRIES),
+            )
+            .when(is_session_race)
+            .await
     }
 
     async fn call_once(
         &self,
         method: &str,
-        params: Vec<Value>,
+        params: &[Value],
         effect: Effect,
     ) -> Result<Value, ConnectorError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -124,8 +123,8 @@ impl Rpc {
     }
 }
 
-/// Attempts of a call that meets Tryton's session race (see [`Rpc::call`]).
-const SESSION_RACE_ATTEMPTS: u64 = 4;
+/// Retries of a call that meets Tryton's session race (see [`Rpc::call`]).
+const SESSION_RACE_RETRIES: usize = 3;
 
 /// Whether Tryton refused a call because its session check raced another client's session
 /// purge (the method did not run).
@@ -374,5 +373,19 @@ mod tests {
             fault(&json!(["database is locked", "Traceback…"])).0,
             ErrorKind::Retryable
         );
+    }
+
+    #[test]
+    fn only_the_session_check_race_is_tried_again() {
+        let race = |text: &str| {
+            let (kind, message) = fault(&json!(["UserError", [text, "", null]]));
+            is_session_race(&ConnectorError::new(kind, format!("erp: m: {message}")))
+        };
+        assert!(race(
+            "You are trying to read records \"142\" of \"Session\" that don't exist."
+        ));
+        assert!(!race(
+            "You are trying to read records \"7\" of \"Party\" that don't exist."
+        ));
     }
 }
