@@ -273,40 +273,11 @@ impl TrytonSink {
         }
         let mut found = Found::new();
         for ((model, by), codes) in wanted {
-            let mut ids: HashMap<String, i64> = HashMap::new();
             let codes: Vec<String> = codes.into_iter().collect();
-            for chunk in codes.chunks(IN_CHUNK) {
-                let rows = self
-                    .rpc
-                    .model(
-                        &model,
-                        "search_read",
-                        vec![
-                            json!([[by, "in", chunk]]),
-                            json!(0),
-                            Value::Null,
-                            json!([["id", "ASC"]]),
-                            json!(["id", by]),
-                        ],
-                        &self.opts.context,
-                        Effect::Read,
-                    )
-                    .await
-                    .map_err(|e| e.context(format!("looking up `{model}` by `{by}`")))?;
-                for row in rows
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_object)
-                {
-                    let Some(id) = row.get("id").and_then(Value::as_i64) else {
-                        continue;
-                    };
-                    for code in codes_at(row, &by) {
-                        ids.entry(code).or_insert(id);
-                    }
-                }
-            }
+            let ids = self
+                .ids_by_code(&model, &by, &codes, &self.opts.context)
+                .await
+                .map_err(|e| e.context(format!("looking up `{model}` by `{by}`")))?;
             found.insert((model, by), ids);
         }
         Ok(found)
@@ -374,21 +345,42 @@ impl TrytonSink {
             .filter(|(_, id)| id.is_none())
             .map(|(o, _)| o.key.as_str())
             .collect();
-        let mut by_key: HashMap<String, i64> = HashMap::new();
-        for chunk in keys.chunks(IN_CHUNK) {
+        let by_key = self
+            .ids_by_code(self.model(), &self.key_path, &keys, &context)
+            .await?;
+        for (o, id) in batch.iter().zip(out.iter_mut()) {
+            if id.is_none() {
+                *id = by_key.get(&o.key).copied();
+            }
+        }
+        Ok(out)
+    }
+
+    /// The id of the record of `model` whose `by` path (`code`, `identifiers.code`) holds each
+    /// code, searched in chunks, archived records included when the context says so; when
+    /// several records hold one code, the lowest id wins.
+    async fn ids_by_code<S: AsRef<str> + serde::Serialize>(
+        &self,
+        model: &str,
+        by: &str,
+        codes: &[S],
+        context: &Map<String, Value>,
+    ) -> Result<HashMap<String, i64>, ConnectorError> {
+        let mut ids: HashMap<String, i64> = HashMap::new();
+        for chunk in codes.chunks(IN_CHUNK) {
             let rows = self
                 .rpc
                 .model(
-                    self.model(),
+                    model,
                     "search_read",
                     vec![
-                        json!([[self.key_path, "in", chunk]]),
+                        json!([[by, "in", chunk]]),
                         json!(0),
                         Value::Null,
                         json!([["id", "ASC"]]),
-                        json!(["id", self.key_path]),
+                        json!(["id", by]),
                     ],
-                    &context,
+                    context,
                     Effect::Read,
                 )
                 .await?;
@@ -401,17 +393,12 @@ impl TrytonSink {
                 let Some(id) = row.get("id").and_then(Value::as_i64) else {
                     continue;
                 };
-                for code in codes_at(row, &self.key_path) {
-                    by_key.entry(code).or_insert(id);
+                for code in codes_at(row, by) {
+                    ids.entry(code).or_insert(id);
                 }
             }
         }
-        for (o, id) in batch.iter().zip(out.iter_mut()) {
-            if id.is_none() {
-                *id = by_key.get(&o.key).copied();
-            }
-        }
-        Ok(out)
+        Ok(ids)
     }
 
     /// Converts one record. The outer error is a configuration problem (a field the model
