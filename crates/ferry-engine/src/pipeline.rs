@@ -352,9 +352,9 @@ async fn resolve_dependencies(
     let mut missing: HashMap<usize, (String, String, String)> = HashMap::new();
     for dep in &flow.dependencies {
         let mut keys: Vec<String> = mapped
-            .iter()
-            .flat_map(|p| reference_slots(&p.fields, dep))
-            .filter_map(|slot| key_text(slot.get(&dep.field)?))
+            .iter_mut()
+            .flat_map(|p| reference_slots(&mut p.fields, dep))
+            .filter_map(|(_, slot)| key_text(slot.get(&dep.field)?))
             .collect();
         keys.sort_unstable();
         keys.dedup();
@@ -371,7 +371,7 @@ async fn resolve_dependencies(
                 Some(n) => format!("lines[{n}].{}", dep.field),
                 None => dep.field.clone(),
             };
-            let mut slots = reference_slots_mut(&mut p.fields, dep);
+            let mut slots = reference_slots(&mut p.fields, dep);
             for (line, slot) in slots.iter_mut() {
                 let Some(key) = slot.get(&dep.field).and_then(key_text) else {
                     continue;
@@ -447,22 +447,8 @@ async fn resolve_dependencies(
 /// The ledger's error kind for a record waiting on another flow.
 pub(crate) const WAITING: &str = "waiting";
 
-/// The maps a reference lives in: the record itself, or each of its lines.
+/// The maps a reference lives in: the record itself, or each of its lines (with its index).
 fn reference_slots<'a>(
-    fields: &'a Map<String, Value>,
-    dep: &ResolvedDependency,
-) -> Vec<&'a Map<String, Value>> {
-    if !dep.in_lines {
-        return vec![fields];
-    }
-    match fields.get("lines") {
-        Some(Value::Array(lines)) => lines.iter().filter_map(Value::as_object).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// [`reference_slots`], writable, with each line's index.
-fn reference_slots_mut<'a>(
     fields: &'a mut Map<String, Value>,
     dep: &ResolvedDependency,
 ) -> Vec<(Option<usize>, &'a mut Map<String, Value>)> {

@@ -485,7 +485,7 @@ async fn crm_and_erp_stay_in_agreement() {
     assert_eq!(letter["error_kind"], "validation");
 
     // The ERP restarts in the middle of a customer sync: every customer arrives, once.
-    seed(&["--accounts", "30", "--lines", "1", "--prefix", "Restart"]);
+    let restart_accounts = seed(&["--accounts", "30", "--lines", "1", "--prefix", "Restart"]);
     let config = std::fs::read_to_string(dir.join("ferry.yaml"))
         .unwrap()
         .replace("batch_size: 50", "batch_size: 2");
@@ -545,6 +545,20 @@ async fn crm_and_erp_stay_in_agreement() {
     assert_eq!(count_restart(&restart).await, 30, "every customer, once");
     let letters = ferry_in(dir, &env, &["dlq", "list", "--flow", "customers", "--json"]);
     assert!(letters.as_array().unwrap().is_empty(), "{letters}");
+
+    // An account deleted in the CRM (which has no "modified since" and keeps no trace of
+    // deletes) is found at the end of the next snapshot pass, and reported once.
+    let gone = restart_accounts["accounts"]["Restart 客户 7"]
+        .as_str()
+        .unwrap();
+    crm.call(reqwest::Method::DELETE, &format!("accounts/{gone}/"), None)
+        .await;
+    let report = sync(dir, &env, "customers");
+    assert_eq!(report["deleted"], 1, "{report}");
+    let ledger = ferry_in(dir, &env, &["ledger", "--key", gone, "--json"]);
+    assert_eq!(ledger[0]["state"], "deleted", "{ledger}");
+    let report = sync(dir, &env, "customers");
+    assert_eq!(report["deleted"], 0, "reported once: {report}");
 
     // The ERP account's daily request quota runs out: the flow pauses until it resets and then
     // goes on at the same cursor (a new process starts with a new count).
