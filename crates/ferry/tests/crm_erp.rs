@@ -11,7 +11,9 @@
 //! - an account archived in the CRM is archived in the ERP;
 //! - a deal edited after the ERP confirmed the sale is refused by the ERP, and the dead letter
 //!   carries Tryton's own message;
-//! - the ERP restarted in the middle of a customer sync loses nothing and dead-letters nothing.
+//! - the ERP restarted in the middle of a customer sync loses nothing and dead-letters nothing;
+//! - an account deleted in the CRM is found by the next snapshot pass, once;
+//! - the ERP's daily request quota spent: the flow pauses and resumes at the same cursor.
 
 mod common;
 
