@@ -8,7 +8,8 @@ use std::time::Duration;
 use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
 use ferry_mapping::CompiledMapping;
 use ferry_model::config::{
-    ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, ResolvedDependency, Trigger,
+    AlertsConfig, ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig,
+    ResolvedDependency, Trigger,
 };
 use indexmap::IndexMap;
 
@@ -60,6 +61,8 @@ pub struct Assembly {
     pub flows: IndexMap<String, Arc<Flow>>,
     /// Engine settings.
     pub settings: EngineSettings,
+    /// The `alerts:` section and where its announcements go, when configured.
+    pub alerts: Option<(AlertsConfig, crate::alerts::Sender)>,
 }
 
 /// Builds every system and flow, reporting all problems at once (the config's own checks
@@ -170,11 +173,22 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
             );
         }
     }
+    let alerts = match &config.alerts {
+        Some(section) => match crate::alerts::Sender::new(section) {
+            Ok(sender) => Some((section.clone(), sender)),
+            Err(found) => {
+                issues.extend(found);
+                None
+            }
+        },
+        None => None,
+    };
     if issues.is_empty() {
         Ok(Assembly {
             systems,
             flows,
             settings: config.engine.clone(),
+            alerts,
         })
     } else {
         Err(loaded.error(&issues))

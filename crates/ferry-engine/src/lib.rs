@@ -17,6 +17,7 @@
 //! later); permanent ones go to dead letters at once with the record's payload and an error
 //! naming flow, record, field and reason.
 
+pub mod alerts;
 mod assemble;
 mod error;
 mod pipeline;

@@ -80,6 +80,8 @@ pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) flows: IndexMap<String, Arc<Flow>>,
     pub(crate) settings: EngineSettings,
+    /// `ferry run` watches the flows and announces problems (see [`crate::alerts`]).
+    pub(crate) alerts: Option<(ferry_model::config::AlertsConfig, crate::alerts::Sender)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -97,6 +99,7 @@ impl Engine {
             store,
             flows: assembly.flows,
             settings: assembly.settings,
+            alerts: assembly.alerts,
         }
     }
 

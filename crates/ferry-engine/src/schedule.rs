@@ -26,6 +26,14 @@ impl Engine {
             let cancel = cancel.clone();
             tasks.spawn(async move { engine.run_flow_forever(&flow, &cancel).await });
         }
+        if let Some((config, sender)) = self.alerts.clone() {
+            tasks.spawn(crate::alerts::watch(
+                self.clone(),
+                config,
+                sender,
+                cancel.clone(),
+            ));
+        }
         while tasks.join_next().await.is_some() {}
     }
 

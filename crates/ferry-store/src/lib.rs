@@ -508,6 +508,9 @@ pub trait Store: Send + Sync + Debug {
     async fn release_leases(&self, flow: &str) -> Result<u64>;
     /// Items waiting (leased or not), for one flow or all.
     async fn queue_depth(&self, flow: Option<&str>) -> Result<u64>;
+    /// When the oldest item waiting in `flow`'s queue was first enqueued (a retried item
+    /// keeps its first time), or `None` when the queue is empty: how far behind the flow is.
+    async fn queue_oldest(&self, flow: &str) -> Result<Option<DateTime<Utc>>>;
 
     /// Dead letters matching the filter, newest first.
     async fn dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>>;

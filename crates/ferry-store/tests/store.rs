@@ -970,10 +970,19 @@ async fn retry_later_delays(db: &TestDb) {
 async fn queue_depth_counts(db: &TestDb) {
     let s = &db.store;
     assert_eq!(s.queue_depth(None).await.unwrap(), 0);
+    assert_eq!(s.queue_oldest("f").await.unwrap(), None);
+    let before = Utc::now() - chrono::Duration::milliseconds(1);
     let ids = s
         .enqueue(&[item("f", "1"), item("f", "2"), item("g", "1")])
         .await
         .unwrap();
+    // The oldest item's first enqueue time, kept through a retry (lag is measured from it).
+    let oldest = s.queue_oldest("f").await.unwrap().expect("f has items");
+    assert!(oldest >= before && oldest <= Utc::now(), "{oldest}");
+    s.retry_later(ids[0], Utc::now() + chrono::Duration::hours(1), "later")
+        .await
+        .unwrap();
+    assert_eq!(s.queue_oldest("f").await.unwrap(), Some(oldest));
     assert!(s.enqueue(&[]).await.unwrap().is_empty());
     assert_eq!(s.queue_depth(Some("f")).await.unwrap(), 2);
     assert_eq!(s.queue_depth(Some("g")).await.unwrap(), 1);
@@ -989,6 +998,11 @@ async fn queue_depth_counts(db: &TestDb) {
     .await
     .unwrap();
     assert_eq!(s.queue_depth(None).await.unwrap(), 1);
+    assert_eq!(
+        s.queue_oldest("f").await.unwrap(),
+        None,
+        "acked items are gone"
+    );
 }
 
 async fn flow_states_and_runs(db: &TestDb) {

@@ -6,6 +6,7 @@
 //! engine then builds connectors and compiles mappings, reporting its own findings as
 //! [`ConfigIssue`]s located in the same file. `ferry check` runs all of it.
 
+pub mod alerts;
 pub mod dependency;
 pub mod load;
 pub mod mapping;
@@ -18,6 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+pub use alerts::{AlertRules, AlertsConfig};
 pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
@@ -52,6 +54,9 @@ pub struct Config {
     /// The flows, by name.
     #[serde(default)]
     pub flows: IndexMap<String, FlowConfig>,
+    /// When `ferry run` alerts someone that a flow needs attention (absent: never).
+    #[serde(default)]
+    pub alerts: Option<AlertsConfig>,
 }
 
 /// Where state lives.
@@ -267,6 +272,9 @@ impl Config {
                 ["currency"],
                 "`rates` needs a `base` currency",
             ));
+        }
+        if let Some(alerts) = &self.alerts {
+            alerts.validate(self.flows.keys(), &mut issues);
         }
         for (name, system) in &self.systems {
             if system.kind.trim().is_empty() {

@@ -14,7 +14,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::queries::{self as q};
 use super::{
     DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow, XrefRow, check_version, flow_entry,
-    json_text, lease_owner, not_open, now_ms, to_i64, to_u64,
+    json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry, NewQueueItem,
@@ -464,6 +464,14 @@ impl Store for PgStore {
             }
         };
         to_u64(n, "queue depth")
+    }
+
+    async fn queue_oldest(&self, flow: &str) -> Result<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = sqlx::query_scalar(q::QUEUE_OLDEST)
+            .bind(flow)
+            .fetch_one(&self.pool)
+            .await?;
+        ms.map(to_time).transpose()
     }
 
     async fn dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>> {

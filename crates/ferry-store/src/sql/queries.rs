@@ -252,6 +252,8 @@ pub(crate) const RELEASE_LEASES: &str = "UPDATE ferry_queue SET lease_until = NU
      lease_owner = NULL WHERE flow = $1 AND lease_owner = $2 AND lease_until IS NOT NULL";
 pub(crate) const QUEUE_DEPTH_OF: &str = "SELECT COUNT(*) FROM ferry_queue WHERE flow = $1";
 pub(crate) const QUEUE_DEPTH: &str = "SELECT COUNT(*) FROM ferry_queue";
+/// When the flow's oldest waiting item was first enqueued (retries keep that time).
+pub(crate) const QUEUE_OLDEST: &str = "SELECT MIN(enqueued_at) FROM ferry_queue WHERE flow = $1";
 
 // --- runs and flow states -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use super::queries::{self as q};
 use super::{
     DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow, XrefRow, check_version, flow_entry,
-    json_text, lease_owner, not_open, now_ms, to_i64, to_u64,
+    json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
@@ -687,6 +687,14 @@ impl Store for SqliteStore {
             })
             .await?;
         to_u64(n, "queue depth")
+    }
+
+    async fn queue_oldest(&self, flow: &str) -> Result<Option<DateTime<Utc>>> {
+        let flow = flow.to_owned();
+        let ms: Option<i64> = self
+            .read(move |conn| Ok(prepare(conn, q::QUEUE_OLDEST)?.query_row([flow], |r| r.get(0))?))
+            .await?;
+        ms.map(to_time).transpose()
     }
 
     async fn dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>> {

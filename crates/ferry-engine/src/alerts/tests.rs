@@ -1,0 +1,202 @@
+use super::*;
+use ferry_store::RunStats;
+
+fn config(yaml: &str) -> AlertsConfig {
+    serde_saphyr::from_str(yaml).expect("alerts config")
+}
+
+fn t(minutes: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap() + chrono::Duration::minutes(minutes)
+}
+
+fn run(id: i64, read: u64, failed: u64, finished: Option<i64>, error: Option<&str>) -> Run {
+    Run {
+        id,
+        flow: "orders".into(),
+        trigger: "poll".into(),
+        started_at: t(0),
+        finished_at: finished.map(t),
+        stats: RunStats {
+            read,
+            failed,
+            ..Default::default()
+        },
+        error: error.map(str::to_owned),
+    }
+}
+
+fn health(last_run: Option<Run>, dead_letters: u64) -> FlowHealth {
+    FlowHealth {
+        flow: "orders".into(),
+        last_run,
+        dead_letters,
+        oldest_queued: None,
+        period: None,
+    }
+}
+
+fn conditions(alerts: &[Alert]) -> Vec<(Condition, AlertState)> {
+    alerts.iter().map(|a| (a.condition, a.state)).collect()
+}
+
+#[test]
+fn dead_letters_fire_once_remind_after_repeat_and_recover() {
+    let mut w = Watch::new(config("repeat: 1h"), t(0));
+    assert!(w.check(t(1), &[health(None, 0)]).is_empty(), "all is well");
+
+    let fired = w.check(t(2), &[health(None, 3)]);
+    assert_eq!(
+        conditions(&fired),
+        [(Condition::DeadLetters, AlertState::Firing)]
+    );
+    assert!(
+        fired[0]
+            .message
+            .contains("flow `orders`: 3 open dead letter(s)")
+    );
+
+    // No flooding: checks inside the repeat window say nothing, whatever the count does.
+    for minute in 3..60 {
+        assert!(
+            w.check(t(minute), &[health(None, 4)]).is_empty(),
+            "minute {minute}"
+        );
+    }
+    let reminder = w.check(t(62), &[health(None, 4)]);
+    assert_eq!(
+        conditions(&reminder),
+        [(Condition::DeadLetters, AlertState::Firing)]
+    );
+    assert!(
+        reminder[0].message.contains("still:"),
+        "{}",
+        reminder[0].message
+    );
+    assert_eq!(reminder[0].since, t(2), "a reminder keeps when it began");
+
+    let recovered = w.check(t(63), &[health(None, 0)]);
+    assert_eq!(
+        conditions(&recovered),
+        [(Condition::DeadLetters, AlertState::Resolved)]
+    );
+    assert!(
+        w.check(t(64), &[health(None, 0)]).is_empty(),
+        "recovered once"
+    );
+}
+
+#[test]
+fn failures_follow_the_last_finished_run_and_its_error_rate() {
+    let mut w = Watch::new(config("error_rate: 0.1"), t(0));
+    // 1 of 20 = 5 %: under 10 %.
+    assert!(
+        w.check(t(1), &[health(Some(run(1, 20, 1, Some(1), None)), 0)])
+            .is_empty()
+    );
+    // 5 of 20 = 25 %.
+    let fired = w.check(t(2), &[health(Some(run(2, 20, 5, Some(2), None)), 0)]);
+    assert_eq!(
+        conditions(&fired),
+        [(Condition::Failures, AlertState::Firing)]
+    );
+    assert!(
+        fired[0].message.contains("5 of 20 records failed"),
+        "{}",
+        fired[0].message
+    );
+    // A run in progress neither resolves nor re-fires.
+    assert!(
+        w.check(t(3), &[health(Some(run(3, 0, 0, None, None)), 0)])
+            .is_empty()
+    );
+    // A run that stopped with an error is a failure whatever its counts: still firing.
+    assert!(
+        w.check(
+            t(4),
+            &[health(Some(run(3, 0, 0, Some(4), Some("erp down"))), 0)]
+        )
+        .is_empty()
+    );
+    let recovered = w.check(t(5), &[health(Some(run(4, 20, 0, Some(5), None)), 0)]);
+    assert_eq!(
+        conditions(&recovered),
+        [(Condition::Failures, AlertState::Resolved)]
+    );
+
+    let mut w = Watch::new(config("{}"), t(0));
+    let fired = w.check(
+        t(1),
+        &[health(Some(run(9, 0, 0, Some(1), Some("erp down"))), 0)],
+    );
+    assert!(
+        fired[0]
+            .message
+            .contains("the last run (#9) stopped: erp down")
+    );
+}
+
+#[test]
+fn a_scheduled_flow_that_stops_succeeding_goes_silent() {
+    let mut w = Watch::new(config("{}"), t(0));
+    let polled = |last_run: Option<Run>| FlowHealth {
+        period: Some(Duration::from_secs(60)),
+        ..health(last_run, 0)
+    };
+    // Polled every minute: silent after max(3 × 1 min, 5 min) = 5 min without success.
+    assert!(w.check(t(4), &[polled(None)]).is_empty());
+    let fired = w.check(t(6), &[polled(None)]);
+    assert_eq!(
+        conditions(&fired),
+        [(Condition::Silent, AlertState::Firing)]
+    );
+    assert!(
+        fired[0].message.contains("none since Ferry started"),
+        "{}",
+        fired[0].message
+    );
+
+    let ok = run(1, 10, 0, Some(7), None);
+    assert_eq!(
+        conditions(&w.check(t(7), &[polled(Some(ok.clone()))])),
+        [(Condition::Silent, AlertState::Resolved)]
+    );
+    // The same successful run seen again and again does not keep the flow alive: runs that
+    // fail (or none at all) after it make it silent 5 minutes later.
+    let failing = run(2, 0, 0, Some(9), Some("timeout"));
+    let states = conditions(&w.check(t(13), &[polled(Some(failing))]));
+    assert!(
+        states.contains(&(Condition::Silent, AlertState::Firing)),
+        "{states:?}"
+    );
+
+    // Manual flows are never due.
+    let mut w = Watch::new(config("{}"), t(0));
+    assert!(w.check(t(600), &[health(None, 0)]).is_empty());
+}
+
+#[test]
+fn lag_and_per_flow_thresholds() {
+    let mut w = Watch::new(
+        config("lag: 10m\nflows: { orders: { lag: 1h, dead_letters: 5 } }"),
+        t(0),
+    );
+    let queued = |oldest: i64, dead_letters: u64| FlowHealth {
+        oldest_queued: Some(t(oldest)),
+        ..health(None, dead_letters)
+    };
+    // 30 minutes is past the section's 10m but not the flow's own 1h; 4 dead letters < 5.
+    assert!(w.check(t(30), &[queued(0, 4)]).is_empty());
+    let fired = w.check(t(61), &[queued(0, 5)]);
+    assert_eq!(
+        conditions(&fired),
+        [
+            (Condition::DeadLetters, AlertState::Firing),
+            (Condition::Lag, AlertState::Firing)
+        ]
+    );
+    assert!(
+        fired[1].message.contains("waited 1h 1m"),
+        "{}",
+        fired[1].message
+    );
+}
