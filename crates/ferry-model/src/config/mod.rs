@@ -9,6 +9,7 @@
 pub mod dependency;
 pub mod load;
 pub mod mapping;
+pub mod server;
 
 use std::time::Duration;
 
@@ -21,6 +22,9 @@ use serde_json::{Map, Value};
 pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
+pub use server::{
+    HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings,
+};
 
 use crate::entity::{Entity, FieldType};
 
@@ -52,6 +56,9 @@ pub struct Config {
     /// The flows, by name.
     #[serde(default)]
     pub flows: IndexMap<String, FlowConfig>,
+    /// The HTTP server of `ferry run`: REST API, webhooks, metrics (see [`server`]).
+    #[serde(default)]
+    pub server: ServerConfig,
 }
 
 /// Where state lives.
@@ -268,6 +275,10 @@ impl Config {
                 "`rates` needs a `base` currency",
             ));
         }
+        issues.extend(
+            self.server
+                .validate(|name| self.systems.contains_key(name)),
+        );
         for (name, system) in &self.systems {
             if system.kind.trim().is_empty() {
                 issues.push(ConfigIssue::new(
