@@ -14,7 +14,10 @@
 //!   replays or skips them;
 //! - **queue**: the durable queue of work items (sync this id, replay this dead letter), in the
 //!   same database so that enqueue and state changes commit together;
-//! - **runs**: one row per flow run with its counts, for `ferry status`.
+//! - **runs**: one row per flow run with its counts, for `ferry status`;
+//! - for the server: **API keys** (SHA-256 of the token only), the **audit log** of operator
+//!   actions, **webhook signatures** seen (until stale, to refuse replays) and **tracked sync
+//!   requests** (the tracking id is the queue item id; kept seven days).
 //!
 //! The engine's unit of durability is [`Commit`]: cursor, xref, ledger, dead letters and queue
 //! acknowledgements of one batch land in one transaction or not at all.

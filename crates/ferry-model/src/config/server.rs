@@ -11,7 +11,7 @@
 //!     crm: { secret: "${CRM_HOOK_SECRET}" }         # POST /hooks/crm, signed with this secret
 //!   mask:
 //!     phone: phone                                  # 13812345678 -> 138****5678
-//!     tax_id: tax_id                                # 91350100M000100Y43 -> 9135**********Y43
+//!     tax_id: tax_id                                # 91350100M000100Y43 -> 9135***********Y43
 //! ```
 //!
 //! Per-system webhook secrets live under `server.hooks.<system>` rather than under
@@ -131,7 +131,7 @@ pub struct HookConfig {
 pub enum MaskRule {
     /// The first 3 and last 4 characters: `138****5678`.
     Phone,
-    /// The first 4 and last 3 characters: `9135**********Y43`.
+    /// The first 4 and last 3 characters: `9135***********Y43`.
     TaxId,
     /// The first character of the local part and the domain: `a****@example.com`.
     Email,
