@@ -86,9 +86,7 @@ impl ServerSettings {
             hooks: server
                 .hooks
                 .iter()
-                .map(|(system, hook)| {
-                    (system.clone(), HookSecret(hook.secret.as_bytes().to_vec()))
-                })
+                .map(|(system, hook)| (system.clone(), HookSecret(hook.secret.as_bytes().to_vec())))
                 .collect(),
             mask: MaskRules::new(server.mask.clone()),
         })

@@ -134,8 +134,7 @@ impl Server {
             None => {
                 axum::serve(
                     self.listener,
-                    self.app
-                        .into_make_service_with_connect_info::<SocketAddr>(),
+                    self.app.into_make_service_with_connect_info::<SocketAddr>(),
                 )
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await?;

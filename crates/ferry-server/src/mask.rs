@@ -144,13 +144,22 @@ mod tests {
             mask_text(MaskRule::TaxId, "91350100M000100Y43"),
             "9135***********Y43"
         );
-        assert_eq!(mask_text(MaskRule::Email, "ada@example.com"), "a****@example.com");
-        assert_eq!(mask_text(MaskRule::Last4, "DE89370400440532013000"), "****3000");
+        assert_eq!(
+            mask_text(MaskRule::Email, "ada@example.com"),
+            "a****@example.com"
+        );
+        assert_eq!(
+            mask_text(MaskRule::Last4, "DE89370400440532013000"),
+            "****3000"
+        );
         assert_eq!(mask_text(MaskRule::Full, "secret"), "****");
         // Too short to show anything.
         assert_eq!(mask_text(MaskRule::Phone, "1234567"), "****");
         // Characters, not bytes.
-        assert_eq!(mask_text(MaskRule::Phone, "电话一二三四五六七八"), "电话一***五六七八");
+        assert_eq!(
+            mask_text(MaskRule::Phone, "电话一二三四五六七八"),
+            "电话一***五六七八"
+        );
     }
 
     #[test]

@@ -27,9 +27,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub fn acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, ServerError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.cert)
         .and_then(|certs| certs.collect())
-        .map_err(|e| {
-            ServerError::Tls(format!("certificate {}: {e}", paths.cert.display()))
-        })?;
+        .map_err(|e| ServerError::Tls(format!("certificate {}: {e}", paths.cert.display())))?;
     if certs.is_empty() {
         return Err(ServerError::Tls(format!(
             "certificate {}: no certificate in the file",

@@ -45,11 +45,35 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/openapi.json", None, None, StatusCode::OK),
         e("GET", "/metrics", None, Some(Viewer), StatusCode::OK),
         e("GET", "/api/v1/flows", None, Some(Viewer), StatusCode::OK),
-        e("GET", "/api/v1/flows/customers", None, Some(Viewer), StatusCode::OK),
+        e(
+            "GET",
+            "/api/v1/flows/customers",
+            None,
+            Some(Viewer),
+            StatusCode::OK,
+        ),
         e("GET", "/api/v1/runs", None, Some(Viewer), StatusCode::OK),
-        e("GET", "/api/v1/ledger?key=C001", None, Some(Viewer), StatusCode::OK),
-        e("GET", "/api/v1/dead-letters", None, Some(Viewer), StatusCode::OK),
-        e("GET", "/api/v1/dead-letters/{dl}", None, Some(Viewer), StatusCode::OK),
+        e(
+            "GET",
+            "/api/v1/ledger?key=C001",
+            None,
+            Some(Viewer),
+            StatusCode::OK,
+        ),
+        e(
+            "GET",
+            "/api/v1/dead-letters",
+            None,
+            Some(Viewer),
+            StatusCode::OK,
+        ),
+        e(
+            "GET",
+            "/api/v1/dead-letters/{dl}",
+            None,
+            Some(Viewer),
+            StatusCode::OK,
+        ),
         e("GET", "/api/v1/sync/1", None, Some(Viewer), StatusCode::OK),
         e(
             "POST",
@@ -58,8 +82,20 @@ fn endpoints() -> Vec<Endpoint> {
             Some(Operator),
             StatusCode::ACCEPTED,
         ),
-        e("POST", "/api/v1/dead-letters/{dl}/replay", None, Some(Operator), StatusCode::OK),
-        e("POST", "/api/v1/dead-letters/{dl}/skip", None, Some(Operator), StatusCode::OK),
+        e(
+            "POST",
+            "/api/v1/dead-letters/{dl}/replay",
+            None,
+            Some(Operator),
+            StatusCode::OK,
+        ),
+        e(
+            "POST",
+            "/api/v1/dead-letters/{dl}/skip",
+            None,
+            Some(Operator),
+            StatusCode::OK,
+        ),
         e(
             "POST",
             "/api/v1/dead-letters/{dl}/edit",
@@ -75,7 +111,13 @@ fn endpoints() -> Vec<Endpoint> {
             Some(Admin),
             StatusCode::CREATED,
         ),
-        e("DELETE", "/api/v1/keys/{key}", None, Some(Admin), StatusCode::OK),
+        e(
+            "DELETE",
+            "/api/v1/keys/{key}",
+            None,
+            Some(Admin),
+            StatusCode::OK,
+        ),
         e("GET", "/api/v1/audit", None, Some(Admin), StatusCode::OK),
     ]
 }
@@ -173,8 +215,14 @@ async fn errors_say_why_in_json() {
 
     for (bad, why) in [
         (json!({"flow": "nope", "id": "1"}), "unknown flow `nope`"),
-        (json!({"entity": "invoice", "id": "1"}), "no enabled flow carries invoice"),
-        (json!({"flow": "customers", "entity": "customer", "id": "1"}), "not both"),
+        (
+            json!({"entity": "invoice", "id": "1"}),
+            "no enabled flow carries invoice",
+        ),
+        (
+            json!({"flow": "customers", "entity": "customer", "id": "1"}),
+            "not both",
+        ),
         (json!({"flow": "customers", "id": ""}), "`id` must be"),
         (json!([]), "no change notice"),
     ] {
@@ -262,7 +310,10 @@ async fn sync_one_record_and_follow_it_to_the_target() {
         .json()
         .await
         .unwrap();
-    assert_eq!((st["state"].as_str(), st["outcome"].as_str()), (Some("done"), Some("unchanged")));
+    assert_eq!(
+        (st["state"].as_str(), st["outcome"].as_str()),
+        (Some("done"), Some("unchanged"))
+    );
 
     // The flow, its run and the ledger show it.
     let flows: Value = s
@@ -347,7 +398,11 @@ async fn dead_letters_are_masked_and_an_edit_keeps_hidden_values() {
     s.drain().await;
     assert_eq!(
         s.target_rows().await,
-        [("C1".into(), "Ada Lovelace".into(), Some("13812345678".into()))]
+        [(
+            "C1".into(),
+            "Ada Lovelace".into(),
+            Some("13812345678".into())
+        )]
     );
     // Replayed once: a second action on it is a conflict.
     let r = s
@@ -405,7 +460,12 @@ async fn operator_actions_are_audited_with_who_and_where() {
     let token = created["token"].as_str().unwrap();
     let key_id = created["key"]["id"].as_i64().unwrap();
     // The new key works, until it is revoked.
-    let ok = s.get("/api/v1/flows").bearer_auth(token).send().await.unwrap();
+    let ok = s
+        .get("/api/v1/flows")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     s.http
         .delete(format!("{}/api/v1/keys/{key_id}", s.url))
@@ -413,7 +473,12 @@ async fn operator_actions_are_audited_with_who_and_where() {
         .send()
         .await
         .unwrap();
-    let refused = s.get("/api/v1/flows").bearer_auth(token).send().await.unwrap();
+    let refused = s
+        .get("/api/v1/flows")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     // Keys are listed without tokens or hashes.
     let keys = s
@@ -442,7 +507,10 @@ async fn operator_actions_are_audited_with_who_and_where() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["key.revoke", "key.create", "sync", "dead_letter.skip"]);
+    assert_eq!(
+        actions,
+        ["key.revoke", "key.create", "sync", "dead_letter.skip"]
+    );
     let skip = &audit[3];
     assert_eq!(skip["role"], "operator");
     assert_eq!(skip["key_name"], "operator");
@@ -457,10 +525,19 @@ async fn the_rate_limit_answers_429_with_retry_after_past_the_burst() {
     let s = start("  rate_limit: { per_second: 1, burst: 3 }").await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let r = s.get("/api/v1/flows").bearer_auth(&s.viewer).send().await.unwrap();
+        let r = s
+            .get("/api/v1/flows")
+            .bearer_auth(&s.viewer)
+            .send()
+            .await
+            .unwrap();
         statuses.push(r.status());
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
-            let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let wait: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(wait >= 1);
         }
     }
@@ -474,7 +551,12 @@ async fn the_rate_limit_answers_429_with_retry_after_past_the_burst() {
         ]
     );
     // Buckets are per key: the operator is not slowed by the viewer.
-    let r = s.get("/api/v1/flows").bearer_auth(&s.operator).send().await.unwrap();
+    let r = s
+        .get("/api/v1/flows")
+        .bearer_auth(&s.operator)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -482,10 +564,22 @@ async fn the_rate_limit_answers_429_with_retry_after_past_the_burst() {
 async fn the_allowlist_refuses_other_addresses_on_every_route() {
     let outside = start("  allow_ips: [10.0.0.0/8, \"192.168.0.0/16\"]").await;
     for path in ["/healthz", "/api/v1/flows", "/hooks/crm", "/metrics"] {
-        let r = outside.get(path).bearer_auth(&outside.admin).send().await.unwrap();
+        let r = outside
+            .get(path)
+            .bearer_auth(&outside.admin)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
     }
-    let body: Value = outside.get("/healthz").send().await.unwrap().json().await.unwrap();
+    let body: Value = outside
+        .get("/healthz")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(body["error"].as_str().unwrap().contains("127.0.0.1"));
     let inside = start("  allow_ips: [10.0.0.0/8, 127.0.0.1]").await;
     let r = inside.get("/healthz").send().await.unwrap();

@@ -18,7 +18,10 @@ async fn send(s: &TestServer, body: &str, timestamp: i64, secret: &str) -> reqwe
     let ts = timestamp.to_string();
     s.post("/hooks/crm")
         .header(TIMESTAMP_HEADER, &ts)
-        .header(SIGNATURE_HEADER, sign(secret.as_bytes(), &ts, body.as_bytes()))
+        .header(
+            SIGNATURE_HEADER,
+            sign(secret.as_bytes(), &ts, body.as_bytes()),
+        )
         .header("content-type", "application/json")
         .body(body.to_owned())
         .send()
@@ -68,7 +71,10 @@ async fn an_accepted_notice_is_queued_before_the_answer_and_then_synced() {
         .await
         .unwrap();
     assert_eq!(st["trigger"], "webhook");
-    assert_eq!((st["state"].as_str(), st["outcome"].as_str()), (Some("done"), Some("created")));
+    assert_eq!(
+        (st["state"].as_str(), st["outcome"].as_str()),
+        (Some("done"), Some("created"))
+    );
 
     // A list, by flow, with a numeric id.
     let r = send(
@@ -96,7 +102,10 @@ async fn a_bad_signature_is_refused_and_queues_nothing() {
     let r = s
         .post("/hooks/crm")
         .header(TIMESTAMP_HEADER, &ts)
-        .header(SIGNATURE_HEADER, sign(SECRET.as_bytes(), &ts, body.as_bytes()))
+        .header(
+            SIGNATURE_HEADER,
+            sign(SECRET.as_bytes(), &ts, body.as_bytes()),
+        )
         .body(r#"{"entity": "customer", "id": "2"}"#)
         .send()
         .await
@@ -105,7 +114,11 @@ async fn a_bad_signature_is_refused_and_queues_nothing() {
     // No signature at all.
     let r = s.post("/hooks/crm").body(body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(error_of(r).await.contains("missing header x-ferry-timestamp"));
+    assert!(
+        error_of(r)
+            .await
+            .contains("missing header x-ferry-timestamp")
+    );
     assert_eq!(queued(&s).await, 0);
     // A system with no webhook configured.
     let r = s.post("/hooks/erp").body(body).send().await.unwrap();
@@ -132,13 +145,19 @@ async fn a_replayed_signature_is_refused() {
     let s = start("").await;
     let body = r#"{"entity": "customer", "id": "1"}"#;
     let ts = now();
-    assert_eq!(send(&s, body, ts, SECRET).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        send(&s, body, ts, SECRET).await.status(),
+        StatusCode::ACCEPTED
+    );
     let again = send(&s, body, ts, SECRET).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert!(error_of(again).await.contains("replayed"));
     assert_eq!(queued(&s).await, 1);
     // The same notice signed afresh is a new notice.
-    assert_eq!(send(&s, body, ts + 1, SECRET).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        send(&s, body, ts + 1, SECRET).await.status(),
+        StatusCode::ACCEPTED
+    );
     assert_eq!(queued(&s).await, 2);
 }
 
@@ -159,12 +178,24 @@ async fn a_malformed_notice_gets_400_saying_why() {
         ("{not json", "the body is not JSON"),
         ("42", "not a number"),
         (r#"{"entity": "customer"}"#, "missing field `id`"),
-        (r#"{"entity": "spaceship", "id": "1"}"#, "unknown entity `spaceship`"),
+        (
+            r#"{"entity": "spaceship", "id": "1"}"#,
+            "unknown entity `spaceship`",
+        ),
         (r#"{"flow": "nope", "id": "1"}"#, "unknown flow `nope`"),
-        (r#"{"entity": "customer", "id": "1", "colour": "red"}"#, "unknown field `colour`"),
+        (
+            r#"{"entity": "customer", "id": "1", "colour": "red"}"#,
+            "unknown field `colour`",
+        ),
         (r#"{"entity": "customer", "id": {"a": 1}}"#, "`id` must be"),
-        (r#"[{"entity": "customer", "id": "1"}, {"id": "2"}]"#, "notice 1: give `flow` or `entity`"),
-        (r#"{"entity": "product", "id": "1"}"#, "no enabled flow reads product from `crm`"),
+        (
+            r#"[{"entity": "customer", "id": "1"}, {"id": "2"}]"#,
+            "notice 1: give `flow` or `entity`",
+        ),
+        (
+            r#"{"entity": "product", "id": "1"}"#,
+            "no enabled flow reads product from `crm`",
+        ),
         ("[]", "no change notice"),
     ] {
         let r = send(&s, body, now(), SECRET).await;

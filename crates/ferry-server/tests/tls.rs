@@ -14,7 +14,14 @@ async fn serves_https_with_the_configured_certificate() {
     let cert = certs.path().join("cert.pem");
     let key = certs.path().join("key.pem");
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")
@@ -36,7 +43,12 @@ async fn serves_https_with_the_configured_certificate() {
     ))
     .await;
     assert!(s.url.starts_with("https://"));
-    let r = s.get("/api/v1/flows").bearer_auth(&s.viewer).send().await.unwrap();
+    let r = s
+        .get("/api/v1/flows")
+        .bearer_auth(&s.viewer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = s.url.replacen("https://", "http://", 1);

@@ -1254,7 +1254,13 @@ async fn runs_newest_first(db: &TestDb) {
     let a = s.start_run("customers", "poll").await.unwrap();
     let b = s.start_run("orders", "cron").await.unwrap();
     let c = s.start_run("customers", "api").await.unwrap();
-    let all: Vec<i64> = s.runs(None, 10).await.unwrap().iter().map(|r| r.id).collect();
+    let all: Vec<i64> = s
+        .runs(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(all, [c, b, a]);
     let customers = s.runs(Some("customers"), 10).await.unwrap();
     assert_eq!(customers.iter().map(|r| r.id).collect::<Vec<_>>(), [c, a]);
@@ -1398,7 +1404,10 @@ async fn api_keys_create_find_revoke(db: &TestDb) {
         token_hash: hash.into(),
     };
     let ops = s.create_api_key(&new("ops", "admin", "h1")).await.unwrap();
-    let ro = s.create_api_key(&new("grafana", "viewer", "h2")).await.unwrap();
+    let ro = s
+        .create_api_key(&new("grafana", "viewer", "h2"))
+        .await
+        .unwrap();
     assert_eq!((ops.name.as_str(), ops.role.as_str()), ("ops", "admin"));
     assert!(ops.revoked_at.is_none());
     // Two keys cannot share a token.

@@ -46,7 +46,12 @@ async fn keys_are_made_listed_and_revoked_on_the_store() {
     let dir = scratch();
     let dir = dir.path();
     workspace(dir, "127.0.0.1:0").await;
-    let created = run_json(dir, &["keys", "create", "--name", "ops", "--role", "admin", "--json"]);
+    let created = run_json(
+        dir,
+        &[
+            "keys", "create", "--name", "ops", "--role", "admin", "--json",
+        ],
+    );
     let token = created["token"].as_str().unwrap();
     assert!(token.starts_with("fy_"));
     assert_eq!(created["role"], "admin");
@@ -56,7 +61,11 @@ async fn keys_are_made_listed_and_revoked_on_the_store() {
     run(dir, &["keys", "revoke", &created["id"].to_string()], true);
     let listed = run_json(dir, &["keys", "list", "--json"]);
     assert!(listed[0]["revoked_at"].is_string());
-    let bad = run(dir, &["keys", "create", "--name", "x", "--role", "root"], false);
+    let bad = run(
+        dir,
+        &["keys", "create", "--name", "x", "--role", "root"],
+        false,
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a role"));
 }
@@ -86,7 +95,12 @@ async fn run_serves_the_api_and_stops_on_sigterm() {
         .unwrap()
         .port();
     workspace(dir, &format!("127.0.0.1:{port}")).await;
-    let created = run_json(dir, &["keys", "create", "--name", "ops", "--role", "operator", "--json"]);
+    let created = run_json(
+        dir,
+        &[
+            "keys", "create", "--name", "ops", "--role", "operator", "--json",
+        ],
+    );
     let token = created["token"].as_str().unwrap().to_owned();
     let mut child = ferry()
         .current_dir(dir)
@@ -126,7 +140,10 @@ async fn run_serves_the_api_and_stops_on_sigterm() {
         if n == 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "the queued record was not synced");
+        assert!(
+            Instant::now() < deadline,
+            "the queued record was not synced"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ok = Command::new("kill")

@@ -22,9 +22,7 @@ use serde_json::{Map, Value};
 pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
-pub use server::{
-    HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings,
-};
+pub use server::{HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings};
 
 use crate::entity::{Entity, FieldType};
 
@@ -275,10 +273,7 @@ impl Config {
                 "`rates` needs a `base` currency",
             ));
         }
-        issues.extend(
-            self.server
-                .validate(|name| self.systems.contains_key(name)),
-        );
+        issues.extend(self.server.validate(|name| self.systems.contains_key(name)));
         for (name, system) in &self.systems {
             if system.kind.trim().is_empty() {
                 issues.push(ConfigIssue::new(

@@ -222,10 +222,12 @@ impl ServerConfig {
 /// `10.0.0.0/8` or a bare address (a network of one).
 fn parse_allowed(entry: &str) -> Option<ipnet::IpNet> {
     let entry = entry.trim();
-    entry
-        .parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| entry.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+    entry.parse::<ipnet::IpNet>().ok().or_else(|| {
+        entry
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 #[cfg(test)]
@@ -243,7 +245,11 @@ mod tests {
     fn bad_values_are_reported_by_path_without_secrets() {
         let mut c = ServerConfig {
             listen: "localhost".into(),
-            allow_ips: vec!["10.0.0.0/8".into(), "192.168.1.7".into(), "10.0.0/33".into()],
+            allow_ips: vec![
+                "10.0.0.0/8".into(),
+                "192.168.1.7".into(),
+                "10.0.0/33".into(),
+            ],
             ..Default::default()
         };
         c.rate_limit.burst = 0;

@@ -124,7 +124,10 @@ async fn replay_with(
     payload: Option<Value>,
 ) -> Result<Json<Replayed>, ApiError> {
     let trigger = format!("api replay by key {}", caller.key_id);
-    let result = state.store().replay_dead_letter(id, &trigger, payload).await;
+    let result = state
+        .store()
+        .replay_dead_letter(id, &trigger, payload)
+        .await;
     audit::record(
         state.store(),
         &caller.actor(),

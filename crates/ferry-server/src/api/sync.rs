@@ -298,10 +298,14 @@ pub async fn sync_status(
     State(state): State<AppState>,
     Path(tracking_id): Path<i64>,
 ) -> Result<Json<SyncStatus>, ApiError> {
-    let found = state.store().sync_request(tracking_id).await?.ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no sync request {tracking_id} (unknown, or older than seven days)"
-        ))
-    })?;
+    let found = state
+        .store()
+        .sync_request(tracking_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no sync request {tracking_id} (unknown, or older than seven days)"
+            ))
+        })?;
     Ok(Json(status_of(found)))
 }

@@ -57,7 +57,10 @@ pub async fn create_key(
         Err(_) => format!("key ({name}, {role})"),
     };
     audit::record(store, actor, "key.create", &target, &result).await;
-    Ok(CreatedKey { key: result?, token })
+    Ok(CreatedKey {
+        key: result?,
+        token,
+    })
 }
 
 /// Revokes a key and records it in the audit log.

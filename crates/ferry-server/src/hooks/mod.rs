@@ -157,9 +157,7 @@ fn parse_notices(body: &[u8]) -> Result<Vec<Notice>, String> {
     };
     list.into_iter()
         .enumerate()
-        .map(|(n, v)| {
-            serde_json::from_value::<Notice>(v).map_err(|e| format!("notice {n}: {e}"))
-        })
+        .map(|(n, v)| serde_json::from_value::<Notice>(v).map_err(|e| format!("notice {n}: {e}")))
         .collect()
 }
 

@@ -18,9 +18,9 @@ use super::{
     json_text, lease_owner, not_open, now_ms, to_i64, to_u64,
 };
 use crate::{
-    Accepted, ApiKey, AuditEntry, Commit, DeadLetter, DeadLetterFilter, DeadLetterState,
-    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result,
-    Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
+    Accepted, ApiKey, AuditEntry, Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState,
+    LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result, Run, RunStats,
+    SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -760,9 +760,7 @@ impl Store for PgStore {
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKey>> {
-        let rows: Vec<ApiKeyRow> = sqlx::query_as(q::API_KEYS)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(q::API_KEYS).fetch_all(&self.pool).await?;
         rows.into_iter().map(ApiKeyRow::into_key).collect()
     }
 

@@ -891,8 +891,7 @@ impl Store for SqliteStore {
                     return Ok(Accepted::Replayed);
                 }
             }
-            prepare(tx, q::SYNC_REQUESTS_PURGE)?
-                .execute([now - SYNC_REQUEST_RETENTION_MS])?;
+            prepare(tx, q::SYNC_REQUESTS_PURGE)?.execute([now - SYNC_REQUEST_RETENTION_MS])?;
             let mut ids = Vec::with_capacity(items.len());
             for item in &items {
                 let id: i64 = prepare(tx, q::QUEUE_INSERT_ROW)?.query_row(
@@ -944,10 +943,7 @@ impl Store for SqliteStore {
                 .map(QueueRow::into_item)
                 .transpose()?;
             let ledger = prepare(conn, q::LEDGER_LATEST_SINCE)?
-                .query_row(
-                    params![request.flow, request.source_id, since],
-                    ledger_row,
-                )
+                .query_row(params![request.flow, request.source_id, since], ledger_row)
                 .optional()?
                 .map(LedgerRow::into_entry)
                 .transpose()?;

@@ -68,7 +68,10 @@ pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode>
                         ]
                     })
                     .collect();
-                print!("{}", table(&["id", "name", "role", "created", "state"], &rows));
+                print!(
+                    "{}",
+                    table(&["id", "name", "role", "created", "state"], &rows)
+                );
             }
         }
         KeysAction::Revoke { id } => {
