@@ -558,6 +558,26 @@ async fn the_rate_limit_answers_429_with_retry_after_past_the_burst() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // Requests without a valid key share their address's bucket: guessing keys is limited.
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let r = s
+            .get("/api/v1/flows")
+            .bearer_auth(format!("fy_guess{n}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

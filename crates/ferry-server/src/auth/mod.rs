@@ -8,8 +8,9 @@
 //! - **Roles** are ordered: `viewer` reads; `operator` also triggers syncs and replays, skips
 //!   and edits dead letters; `admin` also manages keys and reads the audit log. A handler
 //!   states its minimum role in its signature ([`Viewer`], [`Operator`], [`Admin`]).
-//! - **Order of checks**: address allowlist (every route, [`allowlist`]) → key (401) → rate
-//!   limit for that key (429 with `Retry-After`) → role (403).
+//! - **Order of checks**: address allowlist (every route, [`allowlist`]) → key (401; requests
+//!   without a valid key draw from their address's bucket, 429 past it) → rate limit for that
+//!   key (429 with `Retry-After`) → role (403).
 
 mod keys;
 mod rate;
@@ -147,13 +148,23 @@ impl<R: MinRole> FromRequestParts<AppState> for Authed<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or(ApiError::NoKey)?;
+        // A request without a valid key draws from its address's bucket, so guessing keys
+        // (or hammering the key lookup) is rate-limited like any key.
+        let refuse = |error: ApiError| match client_addr(parts) {
+            Some(addr) => state.limiter.check(&RateKey::Address(addr)).and(Err(error)),
+            None => Err(error),
+        };
+        let Some(token) = bearer_token(parts) else {
+            return refuse(ApiError::NoKey);
+        };
         let key = state
             .store()
             .api_key_by_hash(&hash_token(token))
             .await?
-            .filter(|k| k.revoked_at.is_none())
-            .ok_or(ApiError::BadKey)?;
+            .filter(|k| k.revoked_at.is_none());
+        let Some(key) = key else {
+            return refuse(ApiError::BadKey);
+        };
         let Some(role) = Role::parse(&key.role) else {
             tracing::error!(key_id = key.id, role = %key.role, "An API key has an unknown role.");
             return Err(ApiError::BadKey);

@@ -16,6 +16,8 @@ pub enum RateKey {
     ApiKey(i64),
     /// A system sending webhooks.
     Hook(String),
+    /// A client address, for requests without a valid key.
+    Address(std::net::IpAddr),
 }
 
 /// Buckets by [`RateKey`].

@@ -185,20 +185,25 @@ pub async fn run(
                 server.local_addr()?
             );
             let token = cancel.clone();
-            Some(tokio::spawn(async move { server.run(token).await }))
+            Some(tokio::spawn(async move {
+                let result = server.run(token.clone()).await;
+                if let Err(e) = &result {
+                    // Serving failed on its own: stop the flows too rather than run unseen.
+                    eprintln!("error: {e}; stopping.");
+                    token.cancel();
+                }
+                result
+            }))
         }
         None => None,
     };
     ws.engine.clone().run(cancel.clone()).await;
     if let Some(task) = serving {
         // The flows stop only on the token, which also stops the server; a server that
-        // failed on its own stops the flows through the same token.
+        // failed on its own cancelled the token (and said why).
         match task.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::FAILURE);
-            }
+            Ok(Err(_)) => return Ok(ExitCode::FAILURE),
             Err(e) => eprintln!("error: the server task failed: {e}"),
         }
     }
