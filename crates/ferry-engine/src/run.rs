@@ -124,20 +124,6 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownFlow(name.to_owned()))
     }
 
-    /// The enabled flows that read from `system` (only those of `entity`, when given): where a
-    /// change notice about a record of that system goes.
-    pub fn flows_reading(
-        &self,
-        system: &str,
-        entity: Option<ferry_model::Entity>,
-    ) -> Vec<&Arc<Flow>> {
-        self.flows
-            .values()
-            .filter(|f| !f.config.disabled && f.config.source.system == system)
-            .filter(|f| entity.is_none_or(|e| f.config.entity == e))
-            .collect()
-    }
-
     /// Accepts requests to sync single records (flow, source id) into the durable queue,
     /// tracked, for `ferry run` to work off: the API's sync trigger and inbound webhooks.
     /// With a webhook `signature`, a signature seen before queues nothing
