@@ -95,7 +95,11 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: Router,
+    limiter: Arc<auth::RateLimiter>,
 }
+
+/// How often idle rate-limit buckets are forgotten.
+const BUCKET_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Server {
     /// Binds `settings.listen` and loads the TLS certificate, so that a wrong address or
@@ -113,6 +117,7 @@ impl Server {
         Ok(Self {
             listener,
             tls,
+            limiter: state.limiter.clone(),
             app: router(state),
         })
     }
@@ -130,6 +135,17 @@ impl Server {
     /// Serves until `shutdown` is cancelled, then stops accepting and lets requests in flight
     /// finish.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServerError> {
+        let limiter = self.limiter.clone();
+        let sweeping = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(BUCKET_SWEEP);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => limiter.forget_idle(),
+                    () = sweeping.cancelled() => break,
+                }
+            }
+        });
         match self.tls {
             None => {
                 axum::serve(

@@ -40,6 +40,13 @@ impl RateLimiter {
         }
     }
 
+    /// Forgets buckets that are full again (idle keys and addresses), so memory stays bounded
+    /// by recent clients. Called every minute while serving.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
     /// Takes one request from the key's bucket, or says how long to wait (whole seconds,
     /// rounded up, at least 1).
     pub fn check(&self, key: &RateKey) -> Result<(), ApiError> {
