@@ -24,6 +24,7 @@ mod pipeline;
 mod retry;
 mod run;
 mod schedule;
+pub mod telemetry;
 
 pub use assemble::{Assembly, Flow, Schedule, assemble};
 pub use error::EngineError;

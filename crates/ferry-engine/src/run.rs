@@ -127,6 +127,30 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownFlow(name.to_owned()))
     }
 
+    /// Accepts requests to sync single records (flow, source id) into the durable queue,
+    /// tracked, for `ferry run` to work off: the API's sync trigger and inbound webhooks.
+    /// With a webhook `signature`, a signature seen before queues nothing
+    /// ([`ferry_store::Accepted::Replayed`]). Returns once the items are committed.
+    pub async fn request_sync(
+        &self,
+        requests: &[(String, String)],
+        trigger: &str,
+        signature: Option<&ferry_store::SeenSignature>,
+    ) -> Result<ferry_store::Accepted, EngineError> {
+        let mut items = Vec::with_capacity(requests.len());
+        for (flow, id) in requests {
+            let flow = self.flow(flow)?;
+            items.push(NewQueueItem {
+                flow: flow.name.clone(),
+                source_id: id.clone(),
+                trigger: trigger.to_owned(),
+                payload: None,
+                dead_letter_id: None,
+            });
+        }
+        Ok(self.store.request_sync(&items, signature).await?)
+    }
+
     /// Reads what changed since the flow's cursor (or everything, with `full`), brings it to
     /// the target, then works off the flow's queue. Each batch commits with its cursor.
     ///
@@ -503,6 +527,7 @@ impl Engine {
             Retried::Cancelled => EngineError::Cancelled,
             Retried::Failed(e) => EngineError::Store(e),
         })?;
+        crate::telemetry::batch_committed(&flow.name, &stats);
         Ok(stats)
     }
 
@@ -687,7 +712,11 @@ impl Engine {
                 later.push((item.id, t.attempt, t.error, t.waiting_on));
             }
         }
+        let acked: HashSet<i64> = result.commit.acked.iter().copied().collect();
         let stats = self.finish_batch(flow, result, None, cancel).await?;
+        for item in items.iter().filter(|i| acked.contains(&i.id)) {
+            crate::telemetry::queue_item_done(&flow.name, item.available_at);
+        }
         totals.add(&stats);
         // Records waiting for another flow: sync it now (once per run), then try them again
         // at once; if they still wait, they back off like any transient failure.

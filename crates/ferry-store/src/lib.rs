@@ -14,7 +14,10 @@
 //!   replays or skips them;
 //! - **queue**: the durable queue of work items (sync this id, replay this dead letter), in the
 //!   same database so that enqueue and state changes commit together;
-//! - **runs**: one row per flow run with its counts, for `ferry status`.
+//! - **runs**: one row per flow run with its counts, for `ferry status`;
+//! - for the server: **API keys** (SHA-256 of the token only), the **audit log** of operator
+//!   actions, **webhook signatures** seen (until stale, to refuse replays) and **tracked sync
+//!   requests** (the tracking id is the queue item id; kept seven days).
 //!
 //! The engine's unit of durability is [`Commit`]: cursor, xref, ledger, dead letters and queue
 //! acknowledgements of one batch land in one transaction or not at all.
@@ -470,6 +473,126 @@ pub struct DeadLetterFilter {
     pub limit: Option<u32>,
 }
 
+/// An API key as stored: never the token itself, only its SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Assigned by the store.
+    pub id: i64,
+    /// What the operator called it (`ops`, `grafana`).
+    pub name: String,
+    /// The role name (`viewer`, `operator`, `admin`); the server gives it meaning.
+    pub role: String,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked; a revoked key authenticates nothing.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An API key to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiKey {
+    /// Its name.
+    pub name: String,
+    /// Its role name.
+    pub role: String,
+    /// Hex SHA-256 of the token (the token itself is shown once and never stored).
+    pub token_hash: String,
+}
+
+/// One operator action, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Assigned by the store.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The API key that acted (`None`: the command line, working on the store directly).
+    pub key_id: Option<i64>,
+    /// That key's name at the time.
+    pub key_name: Option<String>,
+    /// That key's role at the time.
+    pub role: Option<String>,
+    /// What was done: `sync`, `dead_letter.replay`, `dead_letter.edit`, `dead_letter.skip`,
+    /// `key.create`, `key.revoke`.
+    pub action: String,
+    /// What it was done to (`flow customers id 42`, `dead letter 7`, `key 3`).
+    pub target: String,
+    /// The client address (`203.0.113.7`), or `cli`.
+    pub source: Option<String>,
+    /// `ok`, or why it failed.
+    pub outcome: String,
+}
+
+/// An audit entry to append (its time is the store's clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAuditEntry {
+    /// The API key that acted.
+    pub key_id: Option<i64>,
+    /// Its name.
+    pub key_name: Option<String>,
+    /// Its role.
+    pub role: Option<String>,
+    /// What was done.
+    pub action: String,
+    /// To what.
+    pub target: String,
+    /// From where.
+    pub source: Option<String>,
+    /// `ok`, or why it failed.
+    pub outcome: String,
+}
+
+/// A webhook signature to remember until it can no longer pass the timestamp check, so that
+/// a captured request cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenSignature {
+    /// The sending system.
+    pub system: String,
+    /// The signature as sent (hex).
+    pub signature: String,
+    /// When the signed timestamp falls out of the tolerance window.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The answer to [`Store::request_sync`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Accepted {
+    /// Queued; the tracking ids (= queue item ids), in the order of the items.
+    Queued(Vec<i64>),
+    /// The signature was seen before: nothing was queued.
+    Replayed,
+}
+
+/// A tracked request to sync one record (API trigger or webhook notice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// The tracking id: the id of the queue item it created.
+    pub id: i64,
+    /// The flow.
+    pub flow: String,
+    /// The record's source id.
+    pub source_id: String,
+    /// What asked for it (`api`, `webhook`).
+    pub trigger: String,
+    /// When it was accepted.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// What became of a tracked sync request: the raw facts, which the server turns into a state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequestState {
+    /// The request.
+    pub request: SyncRequest,
+    /// Its queue item, while it waits or is retried.
+    pub queued: Option<QueueItem>,
+    /// The newest ledger entry of the record (same flow and source id) since the request.
+    pub ledger: Option<LedgerEntry>,
+    /// The newest dead letter of the record created since the request.
+    pub dead_letter: Option<DeadLetter>,
+}
+
 /// Ferry's state store. See the crate docs.
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
@@ -536,4 +659,32 @@ pub trait Store: Send + Sync + Debug {
     async fn finish_run(&self, run_id: i64, stats: &RunStats, error: Option<&str>) -> Result<()>;
     /// The state of each flow the store knows of (flows with no state are absent).
     async fn flow_states(&self) -> Result<Vec<FlowState>>;
+    /// Runs of one flow (or all), newest first, at most `limit`.
+    async fn runs(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Run>>;
+
+    /// Accepts requests to sync single records: in one transaction, remembers `signature`
+    /// (when given; answers [`Accepted::Replayed`] and queues nothing if it was seen and has
+    /// not expired), enqueues the items and records them as tracked requests. Forgets expired
+    /// signatures and requests older than seven days on the way.
+    async fn request_sync(
+        &self,
+        items: &[NewQueueItem],
+        signature: Option<&SeenSignature>,
+    ) -> Result<Accepted>;
+    /// A tracked request and what became of it (`None`: unknown or forgotten id).
+    async fn sync_request(&self, id: i64) -> Result<Option<SyncRequestState>>;
+
+    /// Stores a new API key.
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey>;
+    /// Every API key, revoked ones included, oldest first.
+    async fn api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// The key whose token hashes to `token_hash` (revoked or not).
+    async fn api_key_by_hash(&self, token_hash: &str) -> Result<Option<ApiKey>>;
+    /// Revokes a key (revoking it again keeps the first time); returns it.
+    async fn revoke_api_key(&self, id: i64) -> Result<ApiKey>;
+
+    /// Appends an entry to the audit log; returns its id.
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<i64>;
+    /// Audit entries, newest first: at most `limit`, older than id `before` when given.
+    async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>>;
 }

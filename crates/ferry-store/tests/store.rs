@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_store::{
-    Commit, DeadLetterFilter, DeadLetterState, LedgerEntry, NewDeadLetter, NewQueueItem, Outcome,
-    RunStats, SeenInPass, Store, StoreError, XrefUpdate,
+    Accepted, Commit, DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry,
+    NewDeadLetter, NewQueueItem, Outcome, RunStats, SeenInPass, SeenSignature, Store, StoreError,
+    XrefUpdate,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -206,6 +207,12 @@ backend_tests!(
     flow_states_and_runs,
     concurrent_workers_share_the_queue,
     commit_throughput_100k,
+    runs_newest_first,
+    request_sync_is_tracked,
+    replayed_signature_queues_nothing,
+    expired_signature_is_forgotten,
+    api_keys_create_find_revoke,
+    audit_log_pages_newest_first,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1251,4 +1258,228 @@ async fn concurrent_workers_share_the_queue(db: &TestDb) {
         );
     }
     assert_eq!(db.store.queue_depth(None).await.unwrap(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server support: runs listing, tracked sync requests, webhook signatures, API keys, audit log.
+
+async fn runs_newest_first(db: &TestDb) {
+    let s = &db.store;
+    let a = s.start_run("customers", "poll").await.unwrap();
+    let b = s.start_run("orders", "cron").await.unwrap();
+    let c = s.start_run("customers", "api").await.unwrap();
+    let all: Vec<i64> = s
+        .runs(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(all, [c, b, a]);
+    let customers = s.runs(Some("customers"), 10).await.unwrap();
+    assert_eq!(customers.iter().map(|r| r.id).collect::<Vec<_>>(), [c, a]);
+    assert_eq!(customers[0].trigger, "api");
+    assert_eq!(s.runs(None, 2).await.unwrap().len(), 2);
+}
+
+fn signature(sig: &str, expires_in: chrono::Duration) -> SeenSignature {
+    SeenSignature {
+        system: "crm".into(),
+        signature: sig.into(),
+        expires_at: Utc::now() + expires_in,
+    }
+}
+
+fn queued(accepted: Accepted) -> Vec<i64> {
+    match accepted {
+        Accepted::Queued(ids) => ids,
+        Accepted::Replayed => panic!("expected the items to be queued"),
+    }
+}
+
+async fn request_sync_is_tracked(db: &TestDb) {
+    let s = &db.store;
+    let before = Utc::now() - chrono::Duration::milliseconds(1);
+    let ids = queued(
+        s.request_sync(&[item("customers", "42"), item("customers", "43")], None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(ids.len(), 2);
+    assert_eq!(s.queue_depth(Some("customers")).await.unwrap(), 2);
+
+    // Waiting: the queue item is there, nothing happened to the record yet.
+    let state = s.sync_request(ids[0]).await.unwrap().unwrap();
+    assert_eq!(state.request.flow, "customers");
+    assert_eq!(state.request.source_id, "42");
+    assert_eq!(state.request.trigger, "webhook");
+    assert!(state.request.requested_at >= before);
+    assert_eq!(state.queued.as_ref().map(|q| q.id), Some(ids[0]));
+    assert!(state.ledger.is_none() && state.dead_letter.is_none());
+
+    // Worked: acknowledged with a ledger entry for 42, a dead letter for 43.
+    let leased = s.lease("customers", 10, LONG).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    let mut created = entry("customers", "42", "C42", Outcome::Created);
+    created.trigger = "webhook".into();
+    s.commit(
+        "customers",
+        Commit {
+            xrefs: vec![xref("42", "C42", "t42", "h")],
+            ledger: vec![created],
+            dead_letters: vec![dead("43")],
+            acked: ids.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let done = s.sync_request(ids[0]).await.unwrap().unwrap();
+    assert!(done.queued.is_none());
+    assert_eq!(done.ledger.unwrap().outcome, Outcome::Created);
+    let dead_lettered = s.sync_request(ids[1]).await.unwrap().unwrap();
+    assert!(dead_lettered.queued.is_none() && dead_lettered.ledger.is_none());
+    assert_eq!(dead_lettered.dead_letter.unwrap().source_id, "43");
+
+    // A ledger entry older than the request is not its outcome.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = queued(
+        s.request_sync(&[item("customers", "42")], None)
+            .await
+            .unwrap(),
+    );
+    let fresh = s.sync_request(again[0]).await.unwrap().unwrap();
+    assert!(fresh.queued.is_some() && fresh.ledger.is_none());
+
+    assert!(s.sync_request(987_654).await.unwrap().is_none());
+}
+
+async fn replayed_signature_queues_nothing(db: &TestDb) {
+    let s = &db.store;
+    let sig = signature("abc", chrono::Duration::minutes(5));
+    let first = queued(
+        s.request_sync(&[item("customers", "1")], Some(&sig))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        s.request_sync(&[item("customers", "1")], Some(&sig))
+            .await
+            .unwrap(),
+        Accepted::Replayed
+    );
+    assert_eq!(s.queue_depth(None).await.unwrap(), 1);
+    // The same signature from another system is another signature.
+    let other = SeenSignature {
+        system: "erp".into(),
+        ..sig.clone()
+    };
+    queued(
+        s.request_sync(&[item("products", "1")], Some(&other))
+            .await
+            .unwrap(),
+    );
+    // A second store on the same database (another process) remembers it too.
+    let again = ferry_store::open(&db.url).await.unwrap();
+    assert_eq!(
+        again
+            .request_sync(&[item("customers", "1")], Some(&sig))
+            .await
+            .unwrap(),
+        Accepted::Replayed
+    );
+    assert_eq!(s.queue_depth(None).await.unwrap(), 2);
+}
+
+async fn expired_signature_is_forgotten(db: &TestDb) {
+    let s = &db.store;
+    let stale = signature("old", chrono::Duration::milliseconds(-10));
+    queued(
+        s.request_sync(&[item("customers", "1")], Some(&stale))
+            .await
+            .unwrap(),
+    );
+    // Expired: purged by the next accepted notice, so the table does not grow forever (the
+    // server refuses the stale timestamp before it gets here).
+    queued(
+        s.request_sync(&[item("customers", "2")], Some(&stale))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(s.queue_depth(None).await.unwrap(), 2);
+}
+
+async fn api_keys_create_find_revoke(db: &TestDb) {
+    let s = &db.store;
+    let new = |name: &str, role: &str, hash: &str| NewApiKey {
+        name: name.into(),
+        role: role.into(),
+        token_hash: hash.into(),
+    };
+    let ops = s.create_api_key(&new("ops", "admin", "h1")).await.unwrap();
+    let ro = s
+        .create_api_key(&new("grafana", "viewer", "h2"))
+        .await
+        .unwrap();
+    assert_eq!((ops.name.as_str(), ops.role.as_str()), ("ops", "admin"));
+    assert!(ops.revoked_at.is_none());
+    // Two keys cannot share a token.
+    assert!(s.create_api_key(&new("dup", "viewer", "h1")).await.is_err());
+
+    let found = s.api_key_by_hash("h2").await.unwrap().unwrap();
+    assert_eq!(found, ro);
+    assert!(s.api_key_by_hash("nope").await.unwrap().is_none());
+
+    let revoked = s.revoke_api_key(ro.id).await.unwrap();
+    let at = revoked.revoked_at.unwrap();
+    // Revoking again keeps the first time.
+    let twice = s.revoke_api_key(ro.id).await.unwrap();
+    assert_eq!(twice.revoked_at, Some(at));
+    assert_eq!(
+        s.api_key_by_hash("h2").await.unwrap().unwrap().revoked_at,
+        Some(at)
+    );
+    assert!(matches!(
+        s.revoke_api_key(999_999).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let all = s.api_keys().await.unwrap();
+    assert_eq!(
+        all.iter().map(|k| k.id).collect::<Vec<_>>(),
+        [ops.id, ro.id]
+    );
+}
+
+async fn audit_log_pages_newest_first(db: &TestDb) {
+    let s = &db.store;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            s.record_audit(&NewAuditEntry {
+                key_id: Some(1),
+                key_name: Some("ops".into()),
+                role: Some("operator".into()),
+                action: "dead_letter.replay".into(),
+                target: format!("dead letter {n}"),
+                source: Some("127.0.0.1".into()),
+                outcome: "ok".into(),
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let page = s.audit_log(3, None).await.unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[4], ids[3], ids[2]]
+    );
+    assert_eq!(page[0].target, "dead letter 4");
+    assert_eq!(page[0].source.as_deref(), Some("127.0.0.1"));
+    assert_eq!(page[0].role.as_deref(), Some("operator"));
+    let next = s.audit_log(3, Some(page[2].id)).await.unwrap();
+    assert_eq!(
+        next.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[1], ids[0]]
+    );
 }

@@ -50,11 +50,25 @@ pub enum Command {
     },
     /// Print the JSON Schema of the configuration file.
     Schema,
-    /// Run every flow on its trigger until interrupted (Ctrl-C drains and stops).
+    /// Run every flow on its trigger and serve the HTTP API until interrupted (Ctrl-C drains
+    /// and stops).
     Run {
         /// The configuration file.
         #[arg(default_value = "ferry.yaml", env = "FERRY_CONFIG")]
         file: PathBuf,
+        /// Do not serve HTTP (API, webhooks, metrics), whatever `server.enabled` says.
+        #[arg(long)]
+        no_serve: bool,
+        /// Listen here instead of `server.listen` (`0.0.0.0:7878`).
+        #[arg(long, env = "FERRY_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Manage API keys in the store directly (the first admin key is made this way).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Sync one flow now: what changed since the last run, or given ids, or everything.
     Sync {
@@ -159,5 +173,32 @@ pub enum DlqAction {
         /// Dead letter ids.
         #[arg(required = true)]
         ids: Vec<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print its token (shown this once; only its hash is stored).
+    Create {
+        /// What to call it (`ops`, `grafana`).
+        #[arg(long)]
+        name: String,
+        /// viewer (read), operator (+ sync, replay, skip, edit) or admin (+ keys, audit).
+        #[arg(long)]
+        role: ferry_server::auth::Role,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their tokens).
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it authenticates nothing from now on.
+    Revoke {
+        /// The key id (`ferry keys list`).
+        id: i64,
     },
 }

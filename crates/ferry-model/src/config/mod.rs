@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod dependency;
 pub mod load;
 pub mod mapping;
+pub mod server;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub use alerts::{AlertRules, AlertsConfig};
 pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
+pub use server::{HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings};
 
 use crate::entity::{Entity, FieldType};
 
@@ -54,6 +56,9 @@ pub struct Config {
     /// The flows, by name.
     #[serde(default)]
     pub flows: IndexMap<String, FlowConfig>,
+    /// The HTTP server of `ferry run`: REST API, webhooks, metrics (see [`server`]).
+    #[serde(default)]
+    pub server: ServerConfig,
     /// When `ferry run` alerts someone that a flow needs attention (absent: never).
     #[serde(default)]
     pub alerts: Option<AlertsConfig>,
@@ -273,6 +278,7 @@ impl Config {
                 "`rates` needs a `base` currency",
             ));
         }
+        issues.extend(self.server.validate(|name| self.systems.contains_key(name)));
         if let Some(alerts) = &self.alerts {
             alerts.validate(self.flows.keys(), &mut issues);
         }

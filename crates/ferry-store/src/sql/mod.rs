@@ -20,7 +20,8 @@
 //! # Schema
 //!
 //! All tables are prefixed `ferry_` (`ferry_meta`, `ferry_cursors`, `ferry_xref`, `ferry_ledger`,
-//! `ferry_dead_letters`, `ferry_queue`, `ferry_runs`), so Ferry can share an existing database; on
+//! `ferry_dead_letters`, `ferry_queue`, `ferry_runs`; for the server `ferry_api_keys`,
+//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`), so Ferry can share an existing database; on
 //! PostgreSQL they live in the connection's current schema (set `options=-csearch_path%3Dferry`
 //! in the URL to use a dedicated schema). Timestamps are `BIGINT` epoch milliseconds, JSON is
 //! `TEXT`, every integer is `BIGINT`. `ferry_meta.schema_version` records the applied migrations;
@@ -180,6 +181,42 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "ALTER TABLE ferry_xref ADD COLUMN seen_pass BIGINT",
         "CREATE INDEX IF NOT EXISTS ferry_xref_seen ON ferry_xref (flow, seen_pass)",
         "ALTER TABLE ferry_runs ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0",
+    ],
+    &[
+        // The server (issue 4): API keys (hashed tokens), the audit log of operator actions,
+        // webhook signatures seen (refused when replayed, forgotten once stale), and tracked
+        // sync requests (the tracking id is the queue item's id, kept after the item is done).
+        "CREATE TABLE IF NOT EXISTS ferry_api_keys (
+        id {id},
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT)",
+        "CREATE TABLE IF NOT EXISTS ferry_audit (
+        id {id},
+        at BIGINT NOT NULL,
+        key_id BIGINT,
+        key_name TEXT,
+        role TEXT,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        source TEXT,
+        outcome TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS ferry_webhook_signatures (
+        system TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (system, signature))",
+        "CREATE INDEX IF NOT EXISTS ferry_webhook_signatures_expiry \
+        ON ferry_webhook_signatures (expires_at)",
+        "CREATE TABLE IF NOT EXISTS ferry_sync_requests (
+        id BIGINT PRIMARY KEY,
+        flow TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        requested_at BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS ferry_sync_requests_at ON ferry_sync_requests (requested_at)",
     ],
 ];
 
@@ -400,4 +437,88 @@ impl RunRow {
             error: self.error,
         })
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server rows (API keys, audit log, tracked sync requests).
+
+/// How long a tracked sync request is kept.
+const SYNC_REQUEST_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+#[derive(sqlx::FromRow)]
+struct ApiKeyRow {
+    id: i64,
+    name: String,
+    role: String,
+    token_hash: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl ApiKeyRow {
+    fn into_key(self) -> Result<crate::ApiKey> {
+        Ok(crate::ApiKey {
+            id: self.id,
+            name: self.name,
+            role: self.role,
+            token_hash: self.token_hash,
+            created_at: to_time(self.created_at)?,
+            revoked_at: self.revoked_at.map(to_time).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    key_id: Option<i64>,
+    key_name: Option<String>,
+    role: Option<String>,
+    action: String,
+    target: String,
+    source: Option<String>,
+    outcome: String,
+}
+
+impl AuditRow {
+    fn into_entry(self) -> Result<crate::AuditEntry> {
+        Ok(crate::AuditEntry {
+            id: self.id,
+            at: to_time(self.at)?,
+            key_id: self.key_id,
+            key_name: self.key_name,
+            role: self.role,
+            action: self.action,
+            target: self.target,
+            source: self.source,
+            outcome: self.outcome,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SyncRequestRow {
+    id: i64,
+    flow: String,
+    source_id: String,
+    trigger: String,
+    requested_at: i64,
+}
+
+impl SyncRequestRow {
+    fn into_request(self) -> Result<crate::SyncRequest> {
+        Ok(crate::SyncRequest {
+            id: self.id,
+            flow: self.flow,
+            source_id: self.source_id,
+            trigger: self.trigger,
+            requested_at: to_time(self.requested_at)?,
+        })
+    }
+}
+
+/// The audit listing's `before` bound: no bound is "older than the largest id".
+fn audit_before(before: Option<i64>) -> i64 {
+    before.unwrap_or(i64::MAX)
 }

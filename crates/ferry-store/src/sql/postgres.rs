@@ -13,12 +13,14 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::queries::{self as q};
 use super::{
-    DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow, XrefRow, check_version, flow_entry,
+    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version, flow_entry,
     json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
-    Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry, NewQueueItem,
-    Outcome, QueueItem, Result, RunStats, Store, StoreError, Xref, XrefUpdate,
+    Accepted, ApiKey, AuditEntry, Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState,
+    LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result, Run, RunStats,
+    SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -646,5 +648,168 @@ impl Store for PgStore {
             flow_entry(&mut states, flow).last_run = Some(run);
         }
         Ok(states.into_values().collect())
+    }
+    async fn runs(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+        let rows: Vec<RunRow> = match flow {
+            Some(flow) => {
+                sqlx::query_as(q::RUNS_OF)
+                    .bind(flow)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(q::RUNS)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter().map(RunRow::into_run).collect()
+    }
+
+    async fn request_sync(
+        &self,
+        items: &[NewQueueItem],
+        signature: Option<&SeenSignature>,
+    ) -> Result<Accepted> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        if let Some(sig) = signature {
+            sqlx::query(q::SIGNATURES_PURGE)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let fresh = sqlx::query(q::SIGNATURE_INSERT)
+                .bind(sig.system.as_str())
+                .bind(sig.signature.as_str())
+                .bind(sig.expires_at.timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+            if fresh.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Accepted::Replayed);
+            }
+        }
+        sqlx::query(q::SYNC_REQUESTS_PURGE)
+            .bind(now - SYNC_REQUEST_RETENTION_MS)
+            .execute(&mut *tx)
+            .await?;
+        let mut ids = Vec::with_capacity(items.len());
+        for item in items {
+            let id: i64 = sqlx::query_scalar(q::QUEUE_INSERT_ROW)
+                .bind(item.flow.as_str())
+                .bind(item.source_id.as_str())
+                .bind(item.trigger.as_str())
+                .bind(item.payload.as_ref().map(json_text))
+                .bind(now)
+                .bind(item.dead_letter_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(q::SYNC_REQUEST_INSERT)
+                .bind(id)
+                .bind(item.flow.as_str())
+                .bind(item.source_id.as_str())
+                .bind(item.trigger.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(Accepted::Queued(ids))
+    }
+
+    async fn sync_request(&self, id: i64) -> Result<Option<SyncRequestState>> {
+        let row: Option<SyncRequestRow> = sqlx::query_as(q::SYNC_REQUEST_GET)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let request = row.into_request()?;
+        let since = request.requested_at.timestamp_millis();
+        let queued: Option<QueueRow> = sqlx::query_as(q::QUEUE_ITEM_GET)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let ledger: Option<LedgerRow> = sqlx::query_as(q::LEDGER_LATEST_SINCE)
+            .bind(request.flow.as_str())
+            .bind(request.source_id.as_str())
+            .bind(since)
+            .fetch_optional(&self.pool)
+            .await?;
+        let dead_letter: Option<DeadLetterRow> = sqlx::query_as(q::DEAD_LETTER_LATEST_SINCE)
+            .bind(request.flow.as_str())
+            .bind(request.source_id.as_str())
+            .bind(since)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Some(SyncRequestState {
+            request,
+            queued: queued.map(QueueRow::into_item).transpose()?,
+            ledger: ledger.map(LedgerRow::into_entry).transpose()?,
+            dead_letter: dead_letter
+                .map(DeadLetterRow::into_dead_letter)
+                .transpose()?,
+        }))
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
+        let row: ApiKeyRow = sqlx::query_as(q::API_KEY_INSERT)
+            .bind(key.name.as_str())
+            .bind(key.role.as_str())
+            .bind(key.token_hash.as_str())
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await?;
+        row.into_key()
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(q::API_KEYS).fetch_all(&self.pool).await?;
+        rows.into_iter().map(ApiKeyRow::into_key).collect()
+    }
+
+    async fn api_key_by_hash(&self, token_hash: &str) -> Result<Option<ApiKey>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(q::API_KEY_BY_HASH)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(ApiKeyRow::into_key).transpose()
+    }
+
+    async fn revoke_api_key(&self, id: i64) -> Result<ApiKey> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(q::API_KEY_REVOKE)
+            .bind(id)
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.ok_or_else(|| StoreError::NotFound(format!("API key {id} does not exist")))?
+            .into_key()
+    }
+
+    async fn record_audit(&self, e: &NewAuditEntry) -> Result<i64> {
+        Ok(sqlx::query_scalar(q::AUDIT_INSERT)
+            .bind(now_ms())
+            .bind(e.key_id)
+            .bind(e.key_name.as_deref())
+            .bind(e.role.as_deref())
+            .bind(e.action.as_str())
+            .bind(e.target.as_str())
+            .bind(e.source.as_deref())
+            .bind(e.outcome.as_str())
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(q::AUDIT_LOG)
+            .bind(audit_before(before))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(AuditRow::into_entry).collect()
     }
 }

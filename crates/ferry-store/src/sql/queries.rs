@@ -272,3 +272,88 @@ pub(crate) const FLOW_LAST_RUNS: &str = concat!(
     run_columns!(),
     " FROM ferry_runs WHERE id IN (SELECT MAX(id) FROM ferry_runs GROUP BY flow)"
 );
+
+// --- runs listing -------------------------------------------------------------------------------
+
+pub(crate) const RUNS_OF: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM ferry_runs WHERE flow = $1 ORDER BY id DESC LIMIT $2"
+);
+pub(crate) const RUNS: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM ferry_runs ORDER BY id DESC LIMIT $1"
+);
+
+// --- server: tracked sync requests and webhook signatures ---------------------------------------
+
+/// Forgets signatures whose timestamp can no longer pass the check (`$1` = now).
+pub(crate) const SIGNATURES_PURGE: &str =
+    "DELETE FROM ferry_webhook_signatures WHERE expires_at <= $1";
+/// Remembers a signature; affects no row when it is already known.
+pub(crate) const SIGNATURE_INSERT: &str = "INSERT INTO ferry_webhook_signatures \
+     (system, signature, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+pub(crate) const SYNC_REQUESTS_PURGE: &str =
+    "DELETE FROM ferry_sync_requests WHERE requested_at < $1";
+pub(crate) const SYNC_REQUEST_INSERT: &str = "INSERT INTO ferry_sync_requests \
+     (id, flow, source_id, trigger, requested_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SYNC_REQUEST_GET: &str = "SELECT id, flow, source_id, trigger, requested_at \
+     FROM ferry_sync_requests WHERE id = $1";
+pub(crate) const QUEUE_ITEM_GET: &str = concat!(
+    "SELECT ",
+    queue_columns!(),
+    " FROM ferry_queue WHERE id = $1"
+);
+/// The newest ledger entry of a record (`$1` flow, `$2` source id) at or after `$3`.
+pub(crate) const LEDGER_LATEST_SINCE: &str = concat!(
+    "SELECT ",
+    ledger_columns!(),
+    " FROM ferry_ledger WHERE source_id = $2 AND flow = $1 AND at >= $3 ORDER BY id DESC LIMIT 1"
+);
+/// The newest dead letter of a record created at or after `$3`.
+pub(crate) const DEAD_LETTER_LATEST_SINCE: &str = concat!(
+    "SELECT ",
+    dead_letter_columns!(),
+    " FROM ferry_dead_letters WHERE flow = $1 AND source_id = $2 AND created_at >= $3 \
+     ORDER BY id DESC LIMIT 1"
+);
+
+// --- server: API keys and the audit log ---------------------------------------------------------
+
+macro_rules! api_key_columns {
+    () => {
+        "id, name, role, token_hash, created_at, revoked_at"
+    };
+}
+pub(crate) const API_KEY_INSERT: &str = concat!(
+    "INSERT INTO ferry_api_keys (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) \
+     RETURNING ",
+    api_key_columns!()
+);
+pub(crate) const API_KEYS: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM ferry_api_keys ORDER BY id"
+);
+pub(crate) const API_KEY_BY_HASH: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM ferry_api_keys WHERE token_hash = $1"
+);
+pub(crate) const API_KEY_REVOKE: &str = concat!(
+    "UPDATE ferry_api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING ",
+    api_key_columns!()
+);
+macro_rules! audit_columns {
+    () => {
+        "id, at, key_id, key_name, role, action, target, source, outcome"
+    };
+}
+pub(crate) const AUDIT_INSERT: &str = "INSERT INTO ferry_audit (at, key_id, key_name, role, \
+     action, target, source, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+pub(crate) const AUDIT_LOG: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM ferry_audit WHERE id < $1 ORDER BY id DESC LIMIT $2"
+);

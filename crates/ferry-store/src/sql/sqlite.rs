@@ -33,12 +33,14 @@ use tokio::sync::oneshot;
 
 use super::queries::{self as q};
 use super::{
-    DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow, XrefRow, check_version, flow_entry,
+    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version, flow_entry,
     json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
-    Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
-    NewQueueItem, Outcome, QueueItem, Result, RunStats, Store, StoreError, Xref,
+    Accepted, ApiKey, AuditEntry, Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState,
+    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result,
+    Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -864,6 +866,213 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn runs(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+        let flow = flow.map(str::to_owned);
+        self.read(move |conn| {
+            let rows = match flow {
+                Some(flow) => query_all(conn, q::RUNS_OF, params![flow, limit], run_row)?,
+                None => query_all(conn, q::RUNS, params![limit], run_row)?,
+            };
+            rows.into_iter().map(RunRow::into_run).collect()
+        })
+        .await
+    }
+
+    async fn request_sync(
+        &self,
+        items: &[NewQueueItem],
+        signature: Option<&SeenSignature>,
+    ) -> Result<Accepted> {
+        let items = items.to_vec();
+        let signature = signature.cloned();
+        self.transaction(move |tx| {
+            let now = now_ms();
+            if let Some(sig) = &signature {
+                prepare(tx, q::SIGNATURES_PURGE)?.execute([now])?;
+                let fresh = prepare(tx, q::SIGNATURE_INSERT)?.execute(params![
+                    sig.system,
+                    sig.signature,
+                    sig.expires_at.timestamp_millis()
+                ])?;
+                if fresh == 0 {
+                    return Ok(Accepted::Replayed);
+                }
+            }
+            prepare(tx, q::SYNC_REQUESTS_PURGE)?.execute([now - SYNC_REQUEST_RETENTION_MS])?;
+            let mut ids = Vec::with_capacity(items.len());
+            for item in &items {
+                let id: i64 = prepare(tx, q::QUEUE_INSERT_ROW)?.query_row(
+                    params![
+                        item.flow,
+                        item.source_id,
+                        item.trigger,
+                        item.payload.as_ref().map(json_text),
+                        now,
+                        item.dead_letter_id
+                    ],
+                    |r| r.get(0),
+                )?;
+                prepare(tx, q::SYNC_REQUEST_INSERT)?.execute(params![
+                    id,
+                    item.flow,
+                    item.source_id,
+                    item.trigger,
+                    now
+                ])?;
+                ids.push(id);
+            }
+            Ok(Accepted::Queued(ids))
+        })
+        .await
+    }
+
+    async fn sync_request(&self, id: i64) -> Result<Option<SyncRequestState>> {
+        self.read(move |conn| {
+            let Some(row) = prepare(conn, q::SYNC_REQUEST_GET)?
+                .query_row([id], |r| {
+                    Ok(SyncRequestRow {
+                        id: r.get(0)?,
+                        flow: r.get(1)?,
+                        source_id: r.get(2)?,
+                        trigger: r.get(3)?,
+                        requested_at: r.get(4)?,
+                    })
+                })
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let request = row.into_request()?;
+            let since = request.requested_at.timestamp_millis();
+            let queued = prepare(conn, q::QUEUE_ITEM_GET)?
+                .query_row([id], queue_row)
+                .optional()?
+                .map(QueueRow::into_item)
+                .transpose()?;
+            let ledger = prepare(conn, q::LEDGER_LATEST_SINCE)?
+                .query_row(params![request.flow, request.source_id, since], ledger_row)
+                .optional()?
+                .map(LedgerRow::into_entry)
+                .transpose()?;
+            let dead_letter = prepare(conn, q::DEAD_LETTER_LATEST_SINCE)?
+                .query_row(
+                    params![request.flow, request.source_id, since],
+                    dead_letter_row,
+                )
+                .optional()?
+                .map(DeadLetterRow::into_dead_letter)
+                .transpose()?;
+            Ok(Some(SyncRequestState {
+                request,
+                queued,
+                ledger,
+                dead_letter,
+            }))
+        })
+        .await
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
+        let key = key.clone();
+        let row = self
+            .transaction(move |tx| {
+                Ok(prepare(tx, q::API_KEY_INSERT)?.query_row(
+                    params![key.name, key.role, key.token_hash, now_ms()],
+                    api_key_row,
+                )?)
+            })
+            .await?;
+        row.into_key()
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(|conn| {
+            let rows = query_all(conn, q::API_KEYS, [], api_key_row)?;
+            rows.into_iter().map(ApiKeyRow::into_key).collect()
+        })
+        .await
+    }
+
+    async fn api_key_by_hash(&self, token_hash: &str) -> Result<Option<ApiKey>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| {
+            prepare(conn, q::API_KEY_BY_HASH)?
+                .query_row([token_hash], api_key_row)
+                .optional()?
+                .map(ApiKeyRow::into_key)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, id: i64) -> Result<ApiKey> {
+        let row = self
+            .transaction(move |tx| {
+                Ok(prepare(tx, q::API_KEY_REVOKE)?
+                    .query_row(params![id, now_ms()], api_key_row)
+                    .optional()?)
+            })
+            .await?;
+        row.ok_or_else(|| StoreError::NotFound(format!("API key {id} does not exist")))?
+            .into_key()
+    }
+
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<i64> {
+        let e = entry.clone();
+        self.transaction(move |tx| {
+            Ok(prepare(tx, q::AUDIT_INSERT)?.query_row(
+                params![
+                    now_ms(),
+                    e.key_id,
+                    e.key_name,
+                    e.role,
+                    e.action,
+                    e.target,
+                    e.source,
+                    e.outcome
+                ],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
+        self.read(move |conn| {
+            let rows = query_all(
+                conn,
+                q::AUDIT_LOG,
+                params![audit_before(before), limit],
+                |r| {
+                    Ok(AuditRow {
+                        id: r.get(0)?,
+                        at: r.get(1)?,
+                        key_id: r.get(2)?,
+                        key_name: r.get(3)?,
+                        role: r.get(4)?,
+                        action: r.get(5)?,
+                        target: r.get(6)?,
+                        source: r.get(7)?,
+                        outcome: r.get(8)?,
+                    })
+                },
+            )?;
+            rows.into_iter().map(AuditRow::into_entry).collect()
+        })
+        .await
+    }
+}
+
+fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        token_hash: r.get(3)?,
+        created_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
 }
 
 fn flow_states(conn: &Connection) -> Result<Vec<FlowState>> {

@@ -3,6 +3,7 @@
 pub mod bench;
 mod check;
 mod dlq;
+mod keys;
 mod ledger;
 mod status;
 pub mod sync;
@@ -21,7 +22,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => crate::quickstart::run(&dir, no_serve, customers).await,
         Command::Check { file } => check::check(&file).await,
         Command::Schema => check::schema(),
-        Command::Run { file } => sync::run(&file).await,
+        Command::Run {
+            file,
+            no_serve,
+            listen,
+        } => sync::run(&file, no_serve, listen).await,
+        Command::Keys { action, config } => keys::keys(&config.config, action).await,
         Command::Sync {
             flow,
             ids,

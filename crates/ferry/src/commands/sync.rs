@@ -151,16 +151,62 @@ pub async fn sync(
     })
 }
 
-/// `ferry run`: every flow on its trigger until Ctrl-C or SIGTERM.
-pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
+/// `ferry run`: every flow on its trigger, and the HTTP server (unless disabled), until
+/// Ctrl-C or SIGTERM; both stop on the same token, requests in flight finishing first.
+pub async fn run(
+    config: &Path,
+    no_serve: bool,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
+    let mut settings = ferry_server::ServerSettings::from_config(&ws.loaded)?;
+    if let Some(addr) = listen {
+        settings.listen = addr;
+    }
+    let serve = settings.enabled && !no_serve;
+    // Bind before starting the flows, so a taken port or a bad certificate stops us at once.
+    let server = if serve {
+        let state = ferry_server::AppState::new(ws.engine.clone(), settings);
+        Some(ferry_server::Server::bind(state).await?)
+    } else {
+        None
+    };
     let cancel = workspace::shutdown_token();
     eprintln!(
         "Ferry is running {} flow(s) from {}. Ctrl-C to stop.",
         ws.engine.flows().count(),
         config.display()
     );
-    ws.engine.clone().run(cancel).await;
+    let serving = match server {
+        Some(server) => {
+            let scheme = if server.is_tls() { "https" } else { "http" };
+            eprintln!(
+                "Serving {scheme}://{}/api/v1 (OpenAPI at /api/v1/openapi.json, metrics at /metrics).",
+                server.local_addr()?
+            );
+            let token = cancel.clone();
+            Some(tokio::spawn(async move {
+                let result = server.run(token.clone()).await;
+                if let Err(e) = &result {
+                    // Serving failed on its own: stop the flows too rather than run unseen.
+                    eprintln!("error: {e}; stopping.");
+                    token.cancel();
+                }
+                result
+            }))
+        }
+        None => None,
+    };
+    ws.engine.clone().run(cancel.clone()).await;
+    if let Some(task) = serving {
+        // The flows stop only on the token, which also stops the server; a server that
+        // failed on its own cancelled the token (and said why).
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Ok(ExitCode::FAILURE),
+            Err(e) => eprintln!("error: the server task failed: {e}"),
+        }
+    }
     eprintln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }

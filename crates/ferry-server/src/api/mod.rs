@@ -1,0 +1,124 @@
+//! The REST API under `/api/v1`, with its OpenAPI document at `/api/v1/openapi.json`.
+//!
+//! | endpoint | role |
+//! |---|---|
+//! | `GET /flows`, `GET /flows/{flow}` | viewer |
+//! | `POST /sync`, `GET /sync/{tracking_id}` | operator, viewer |
+//! | `GET /runs` | viewer |
+//! | `GET /ledger?key=` | viewer |
+//! | `GET /dead-letters`, `GET /dead-letters/{id}` | viewer |
+//! | `POST /dead-letters/{id}/replay`, `/skip`, `/edit` | operator |
+//! | `GET /keys`, `POST /keys`, `DELETE /keys/{id}` | admin |
+//! | `GET /audit` | admin |
+//!
+//! Payloads are shown with the `server.mask` rules applied. Every operator action is audited.
+
+mod admin;
+mod dead_letters;
+mod flows;
+pub mod sync;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ferry API",
+        description = "Flows, sync triggers, runs, ledger, dead letters, API keys and audit log \
+                       of a Ferry instance. Authenticate with `Authorization: Bearer <key>` \
+                       (`ferry keys create`)."
+    ),
+    servers((url = "/api/v1")),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "flows", description = "Flows, runs and the ledger"),
+        (name = "sync", description = "Sync one record now, and follow the request"),
+        (name = "dead_letters", description = "Records that failed for good"),
+        (name = "admin", description = "API keys and the audit log")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(flows::list_flows))
+        .routes(routes!(flows::get_flow))
+        .routes(routes!(flows::list_runs))
+        .routes(routes!(flows::ledger))
+        .routes(routes!(sync::request_sync))
+        .routes(routes!(sync::sync_status))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::show))
+        .routes(routes!(dead_letters::replay))
+        .routes(routes!(dead_letters::skip))
+        .routes(routes!(dead_letters::edit))
+        .routes(routes!(admin::list_keys, admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::audit_log))
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// The API's routes (to nest under `/api/v1`), `/openapi.json` included (no key needed).
+pub fn router() -> Router<AppState> {
+    let (router, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(doc);
+    router.route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+}
+
+/// A JSON body, or a 400 saying what is wrong with it.
+fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    json.map(|Json(v)| v)
+        .map_err(|e| ApiError::BadRequest(format!("request body: {}", e.body_text())))
+}
+
+/// Query parameters, or a 400 saying what is wrong with them.
+fn query<T>(q: Result<axum::extract::Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|axum::extract::Query(v)| v)
+        .map_err(|e| ApiError::BadRequest(format!("query: {}", e.body_text())))
+}
+
+/// A listing limit: default 100, at most 1000.
+fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
+    match requested {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n),
+        Some(n) => Err(ApiError::BadRequest(format!(
+            "limit {n} is out of range (1 to 1000)"
+        ))),
+    }
+}

@@ -1,0 +1,162 @@
+//! # ferry-server
+//!
+//! Ferry's HTTP server, started by `ferry run` (default `127.0.0.1:7878`, the `server:`
+//! section of `ferry.yaml`):
+//!
+//! - [`api`]: the REST API under `/api/v1` (flows and their state, sync triggers with
+//!   tracking ids, runs, ledger, dead letters, API keys, audit log) with its OpenAPI document
+//!   at `/api/v1/openapi.json`;
+//! - [`hooks`]: inbound change notices, `POST /hooks/{system}`, signed with HMAC-SHA256 and
+//!   written to the durable queue before the `202` answer;
+//! - [`ops`]: `/metrics` (Prometheus text), `/healthz`, `/readyz`.
+//!
+//! Layers (see `docs/architecture.md`): the server drives the engine
+//! ([`ferry_engine::Engine`]) and reads the store; it never touches a connector. A sync
+//! request is a queue item that `ferry run`'s flow loops work off, so the server answers at
+//! once and the engine does the work. Security ([`auth`]): address allowlist, hashed API keys
+//! with roles, a rate limit per key, optional TLS ([`tls`]), masked payload fields
+//! ([`mask`]) and an audit log of every operator action ([`audit`]).
+//!
+//! [`router`] composes the sub-routers, so a later module (the console) mounts beside them.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+mod error;
+pub mod hooks;
+pub mod mask;
+pub mod ops;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use ferry_engine::Engine;
+use ferry_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::ServerSettings;
+pub use error::{ApiError, ErrorBody, ServerError};
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine (flows, and the store behind it).
+    pub engine: Arc<Engine>,
+    /// The server's settings.
+    pub settings: Arc<ServerSettings>,
+    /// Rate-limit buckets.
+    pub limiter: Arc<auth::RateLimiter>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State for serving `engine` with `settings`.
+    pub fn new(engine: Arc<Engine>, settings: ServerSettings) -> Self {
+        Self {
+            limiter: Arc::new(auth::RateLimiter::new(&settings.rate_limit)),
+            engine,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.engine.store().as_ref()
+    }
+}
+
+/// Every route: `/api/v1/…`, `/hooks/…`, `/metrics`, `/healthz`, `/readyz`, behind the
+/// address allowlist.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::router())
+        .merge(hooks::router(&state.settings))
+        .merge(ops::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::allowlist,
+        ))
+        .with_state(state)
+}
+
+/// A bound server, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Router,
+    limiter: Arc<auth::RateLimiter>,
+}
+
+/// How often idle rate-limit buckets are forgotten.
+const BUCKET_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Server {
+    /// Binds `settings.listen` and loads the TLS certificate, so that a wrong address or
+    /// certificate stops `ferry run` at once rather than later.
+    pub async fn bind(state: AppState) -> Result<Self, ServerError> {
+        let addr = state.settings.listen;
+        let tls = match &state.settings.tls {
+            Some(paths) => Some(tls::acceptor(paths)?),
+            None => None,
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        ops::install_metrics();
+        Ok(Self {
+            listener,
+            tls,
+            limiter: state.limiter.clone(),
+            app: router(state),
+        })
+    }
+
+    /// The address actually bound (port 0 becomes a real port).
+    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting and lets requests in flight
+    /// finish.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServerError> {
+        let limiter = self.limiter.clone();
+        let sweeping = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(BUCKET_SWEEP);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => limiter.forget_idle(),
+                    () = sweeping.cancelled() => break,
+                }
+            }
+        });
+        match self.tls {
+            None => {
+                axum::serve(
+                    self.listener,
+                    self.app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await?;
+                Ok(())
+            }
+            Some(acceptor) => tls::serve(self.listener, acceptor, self.app, shutdown).await,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! A real server for the tests: a CRM and an ERP as SQLite files in a temporary folder
+//! (the sql connector), the embedded store, the engine, and the HTTP server on a free port
+//! of 127.0.0.1. Keys of each role (and a revoked one) are created through the store.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ferry_engine::{Engine, NoProgress};
+use ferry_server::audit::Actor;
+use ferry_server::auth::{self, Role};
+use ferry_server::{AppState, Server, ServerSettings};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{ConnectOptions, SqliteConnection};
+use tokio_util::sync::CancellationToken;
+
+pub const SECRET: &str = "crm-webhook-secret-0123456789";
+
+/// The config; `SERVER` is replaced by the test's extra `server:` keys (indented by 2).
+const CONFIG: &str = r#"
+systems:
+  crm: { kind: sql, url: "sqlite://crm.db" }
+  erp: { kind: sql, url: "sqlite://erp.db" }
+flows:
+  customers:
+    entity: customer
+    source: { system: crm, table: customers, watermark: { column: updated_at } }
+    target: { system: erp, table: erp_customers }
+    mapping:
+      code: customer_no
+      name: name
+      phone: phone
+server:
+  listen: 127.0.0.1:0
+  hooks:
+    crm: { secret: "crm-webhook-secret-0123456789" }
+  mask:
+    phone: phone
+SERVER
+"#;
+
+pub struct TestServer {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub engine: Arc<Engine>,
+    pub cancel: CancellationToken,
+    pub viewer: String,
+    pub operator: String,
+    pub admin: String,
+    pub revoked: String,
+    pub http: reqwest::Client,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+pub async fn sqlite(path: &Path) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await
+        .expect("sqlite opens")
+}
+
+/// Starts a server with these extra `server:` settings (YAML lines, indented by 2).
+pub async fn start(server_yaml: &str) -> TestServer {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-server-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path();
+    let mut crm = sqlite(&path.join("crm.db")).await;
+    sqlx::raw_sql(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT NOT NULL, \
+         name TEXT NOT NULL, phone TEXT, updated_at TEXT NOT NULL);
+         INSERT INTO customers VALUES (1, 'C001', 'Ada', '13812345678', '2026-01-01 00:00:00');
+         INSERT INTO customers VALUES (2, 'C002', 'Grace', '13900001111', '2026-01-01 00:00:00');",
+    )
+    .execute(&mut crm)
+    .await
+    .unwrap();
+    let mut erp = sqlite(&path.join("erp.db")).await;
+    sqlx::raw_sql(
+        "CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT)",
+    )
+    .execute(&mut erp)
+    .await
+    .unwrap();
+    let text = CONFIG.replace("SERVER", server_yaml);
+    std::fs::write(path.join("ferry.yaml"), &text).unwrap();
+    let loaded = ferry_model::config::load(&path.join("ferry.yaml")).unwrap();
+    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin()).unwrap();
+    let store = ferry_store::open(&format!("sqlite://{}", path.join("ferry.db").display()))
+        .await
+        .unwrap();
+    let engine = Arc::new(Engine::new(assembly, store));
+    let settings = ServerSettings::from_config(&loaded).unwrap();
+    let state = AppState::new(engine.clone(), settings);
+    let server = Server::bind(state).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    let cancel = CancellationToken::new();
+    tokio::spawn(server.run(cancel.clone()));
+
+    let store = engine.store().as_ref();
+    let key = |role: Role| async move {
+        auth::create_key(store, role.as_str(), role, &Actor::cli())
+            .await
+            .unwrap()
+            .token
+    };
+    let viewer = key(Role::Viewer).await;
+    let operator = key(Role::Operator).await;
+    let admin = key(Role::Admin).await;
+    let revoked_key = auth::create_key(store, "old", Role::Admin, &Actor::cli())
+        .await
+        .unwrap();
+    auth::revoke_key(store, revoked_key.key.id, &Actor::cli())
+        .await
+        .unwrap();
+    TestServer {
+        url: format!("{scheme}://{addr}"),
+        dir,
+        engine,
+        cancel,
+        viewer,
+        operator,
+        admin,
+        revoked: revoked_key.token,
+        http: reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap(),
+    }
+}
+
+impl TestServer {
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.url))
+    }
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.url))
+    }
+
+    /// Works the flow's queue now (what `ferry run` does within a second).
+    pub async fn drain(&self) {
+        self.engine
+            .drain_queue("customers", "queue", &NoProgress, &CancellationToken::new())
+            .await
+            .unwrap();
+    }
+
+    pub async fn target_rows(&self) -> Vec<(String, String, Option<String>)> {
+        let mut erp = sqlite(&self.dir.path().join("erp.db")).await;
+        sqlx::query_as("SELECT code, name, phone FROM erp_customers ORDER BY code")
+            .fetch_all(&mut erp)
+            .await
+            .unwrap()
+    }
+
+    /// Adds an open dead letter for record `id` with a payload that has a phone.
+    pub async fn dead_letter(&self, id: &str) -> i64 {
+        let store = self.engine.store();
+        store
+            .commit(
+                "customers",
+                ferry_store::Commit {
+                    dead_letters: vec![ferry_store::NewDeadLetter {
+                        source_id: id.into(),
+                        key: Some(format!("C{id}")),
+                        payload: serde_json::json!({
+                            "id": id,
+                            "fields": {"customer_no": format!("C{id}"), "name": "Ada",
+                                       "phone": "13812345678",
+                                       "updated_at": "2026-01-01 00:00:00"}
+                        }),
+                        error_kind: "validation".into(),
+                        error: format!("flow customers, record {id}: field name: too short"),
+                        attempts: 1,
+                    }],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let open = store
+            .dead_letters(&ferry_store::DeadLetterFilter::default())
+            .await
+            .unwrap();
+        open.iter().map(|d| d.id).max().unwrap()
+    }
+}

@@ -1,0 +1,83 @@
+//! `ferry keys create|list|revoke`: API keys, on the store directly (no server needed), so the
+//! first admin key exists before `ferry run` serves. Audited with source `cli`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ferry_server::audit::Actor;
+
+use crate::cli::KeysAction;
+use crate::output::{print_json, table};
+use crate::workspace;
+
+/// Runs one `ferry keys` action.
+pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode> {
+    let loaded = ferry_model::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let url = workspace::store_url(&loaded)?;
+    let store = ferry_store::open(&url).await.with_context(|| {
+        format!(
+            "opening the state store {}",
+            loaded.redact(&ferry_model::secret::mask_url(&url))
+        )
+    })?;
+    match action {
+        KeysAction::Create { name, role, json } => {
+            let created =
+                ferry_server::auth::create_key(store.as_ref(), &name, role, &Actor::cli()).await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "id": created.key.id,
+                    "name": created.key.name,
+                    "role": created.key.role,
+                    "token": created.token,
+                }))?;
+            } else {
+                println!(
+                    "Created key {} ({name}, {role}). Its token, shown this once:\n\n  {}\n\n\
+                     Send it as `Authorization: Bearer <token>`.",
+                    created.key.id, created.token
+                );
+            }
+        }
+        KeysAction::List { json } => {
+            let keys = store.api_keys().await?;
+            if json {
+                let shown: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "id": k.id, "name": k.name, "role": k.role,
+                            "created_at": k.created_at, "revoked_at": k.revoked_at,
+                        })
+                    })
+                    .collect();
+                print_json(&shown)?;
+            } else {
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            k.id.to_string(),
+                            k.name.clone(),
+                            k.role.clone(),
+                            k.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                            k.revoked_at
+                                .map(|t| format!("revoked {}", t.format("%Y-%m-%d %H:%M")))
+                                .unwrap_or_else(|| "active".into()),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(&["id", "name", "role", "created", "state"], &rows)
+                );
+            }
+        }
+        KeysAction::Revoke { id } => {
+            let key = ferry_server::auth::revoke_key(store.as_ref(), id, &Actor::cli()).await?;
+            println!("Revoked key {} ({}, {}).", key.id, key.name, key.role);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

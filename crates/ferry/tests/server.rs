@@ -1,0 +1,161 @@
+//! The server from the command line: `ferry keys`, `ferry check` on the `server:` section,
+//! and `ferry run` serving the API until SIGTERM.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CONFIG: &str = r#"
+systems:
+  crm: { kind: sql, url: "sqlite://crm.db" }
+  erp: { kind: sql, url: "sqlite://erp.db" }
+flows:
+  customers:
+    entity: customer
+    source: { system: crm, table: customers, watermark: { column: updated_at } }
+    target: { system: erp, table: erp_customers }
+    mapping:
+      code: customer_no
+      name: name
+server:
+  listen: LISTEN
+"#;
+
+async fn workspace(dir: &std::path::Path, listen: &str) {
+    std::fs::write(dir.join("ferry.yaml"), CONFIG.replace("LISTEN", listen)).unwrap();
+    let mut crm = sqlite(&dir.join("crm.db")).await;
+    sqlx::raw_sql(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT, name TEXT, \
+         updated_at TEXT); INSERT INTO customers VALUES (1, 'C1', 'Ada', '2026-01-01');",
+    )
+    .execute(&mut crm)
+    .await
+    .unwrap();
+    let mut erp = sqlite(&dir.join("erp.db")).await;
+    sqlx::raw_sql("CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT)")
+        .execute(&mut erp)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_are_made_listed_and_revoked_on_the_store() {
+    let dir = scratch();
+    let dir = dir.path();
+    workspace(dir, "127.0.0.1:0").await;
+    let created = run_json(
+        dir,
+        &[
+            "keys", "create", "--name", "ops", "--role", "admin", "--json",
+        ],
+    );
+    let token = created["token"].as_str().unwrap();
+    assert!(token.starts_with("fy_"));
+    assert_eq!(created["role"], "admin");
+    let listed = run(dir, &["keys", "list", "--json"], true);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("\"ops\"") && !text.contains(token));
+    run(dir, &["keys", "revoke", &created["id"].to_string()], true);
+    let listed = run_json(dir, &["keys", "list", "--json"]);
+    assert!(listed[0]["revoked_at"].is_string());
+    let bad = run(
+        dir,
+        &["keys", "create", "--name", "x", "--role", "root"],
+        false,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a role"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_points_at_a_bad_server_setting() {
+    let dir = scratch();
+    let dir = dir.path();
+    workspace(dir, "localhost").await;
+    let out = run(dir, &["check"], false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ferry.yaml:14:") && err.contains("server.listen"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_serves_the_api_and_stops_on_sigterm() {
+    let dir = scratch();
+    let dir = dir.path();
+    // A free port: bind, note it, release it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    workspace(dir, &format!("127.0.0.1:{port}")).await;
+    let created = run_json(
+        dir,
+        &[
+            "keys", "create", "--name", "ops", "--role", "operator", "--json",
+        ],
+    );
+    let token = created["token"].as_str().unwrap().to_owned();
+    let mut child = ferry()
+        .current_dir(dir)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ferry run did not serve");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = http
+        .post(format!("{base}/api/v1/sync"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"flow": "customers", "id": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // `ferry run` works the queue within a second or two.
+    let mut erp = sqlite(&dir.join("erp.db")).await;
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM erp_customers")
+            .fetch_one(&mut erp)
+            .await
+            .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queued record was not synced"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "ferry run exited with {status}");
+    assert!(http.get(format!("{base}/healthz")).send().await.is_err());
+}
