@@ -20,6 +20,7 @@
 mod assemble;
 mod error;
 mod pipeline;
+pub mod reconcile;
 mod retry;
 mod run;
 mod schedule;

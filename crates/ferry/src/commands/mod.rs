@@ -4,6 +4,7 @@ pub mod bench;
 mod check;
 mod dlq;
 mod ledger;
+pub mod reconcile;
 mod status;
 pub mod sync;
 
@@ -42,6 +43,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             config,
         } => check::discover(&config.config, &system, json).await,
+        Command::Reconcile(args) => reconcile::reconcile(args).await,
         Command::Bench(args) => bench::bench(args).await,
     }
 }
