@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-/// State of a source row.
-pub(super) const UNMATCHED: i64 = 0;
+// The state of a source row: 0 while no target record matched it, then one of these.
 /// Matched, and equal.
 pub(super) const EQUAL: i64 = 1;
 /// Matched, and some field differs.
