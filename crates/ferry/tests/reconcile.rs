@@ -274,12 +274,12 @@ async fn duplicate_keys_on_either_side_are_reported_and_the_reports_render() {
     setup_source(dir, 4).await;
     erp.exec(&format!(
         "INSERT INTO {table} VALUES ('C0001', '客户 1', 1.5), ('C0002', '客户 2', 2.5), ('C0002', '客户 2 again', 2.5),
-         ('C0003', '客户 3', 3.5), ('C0004', '客户 4', 4.5)"
+         ('C0003', '<i>x</i> & co', 3.5), ('C0004', '客户 4', 4.5)"
     ))
     .await;
     let mut crm = sqlite(&dir.join("crm.db")).await;
     sqlx::raw_sql(
-        "INSERT INTO customers VALUES (5, 'C0004', '<b>dup</b> & \"co\"', '4.5', '2026-01-01 00:00:00')",
+        "INSERT INTO customers VALUES (5, 'C0004', 'dup', '4.5', '2026-01-01 00:00:00')",
     )
     .execute(&mut crm)
     .await
@@ -289,7 +289,7 @@ async fn duplicate_keys_on_either_side_are_reported_and_the_reports_render() {
     assert_eq!(report["counts"]["duplicate_keys_source"], 1, "{report:#}");
     assert_eq!(report["counts"]["duplicate_keys_target"], 1, "{report:#}");
     assert_eq!(report["counts"]["missing_in_target"], 1, "{report:#}");
-    assert_eq!(report["counts"]["differing"], 1, "{report:#}");
+    assert_eq!(report["counts"]["differing"], 2, "{report:#}");
     assert_eq!(
         report["duplicate_keys"],
         json!([{"side": "source", "key": "C0004", "count": 2}]),
@@ -324,7 +324,10 @@ async fn duplicate_keys_on_either_side_are_reported_and_the_reports_render() {
     );
     let html = std::fs::read_to_string(dir.join("drift.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("C0004"), "{html}");
-    assert!(!html.contains("<b>dup</b>"), "values are escaped: {html}");
+    assert!(
+        html.contains("&lt;i&gt;x&lt;/i&gt; &amp; co") && !html.contains("<i>x"),
+        "values are escaped: {html}"
+    );
     let out = run(dir, &["reconcile", "customers"], false);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
