@@ -8,8 +8,8 @@ use std::time::Duration;
 use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
 use ferry_mapping::CompiledMapping;
 use ferry_model::config::{
-    ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, OnDelete, ResolvedDependency,
-    Trigger,
+    ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, OnDelete,
+    ResolvedDependency, Trigger,
 };
 use indexmap::IndexMap;
 

@@ -384,46 +384,45 @@ async fn remove(
     };
     let key_of = |r: &Removing| r.before.key.clone().unwrap_or_default();
     // Per record: the target id and written hash after success, or the error.
-    let results: Vec<Result<(Option<String>, Option<String>), ConnectorError>> =
-        match &flow.config.on_delete {
-            OnDelete::Ignore => return Ok(()),
-            OnDelete::Delete => {
-                let batch: Vec<Removal> = removing
-                    .iter()
-                    .map(|r| Removal {
-                        key: key_of(r),
-                        target_id: r.before.target_id.clone(),
-                    })
-                    .collect();
-                retry(retry_settings, cancel, "target.delete", || {
-                    flow.sink.delete(&batch)
+    let results: Vec<Result<AfterRemoval, ConnectorError>> = match &flow.config.on_delete {
+        OnDelete::Ignore => return Ok(()),
+        OnDelete::Delete => {
+            let batch: Vec<Removal> = removing
+                .iter()
+                .map(|r| Removal {
+                    key: key_of(r),
+                    target_id: r.before.target_id.clone(),
                 })
-                .await
-                .map_err(target_failure)?
-                .into_iter()
-                .map(|r| r.map(|()| (None, None)))
-                .collect()
-            }
-            OnDelete::Archive(fields) => {
-                let hash = content_hash(fields);
-                let batch: Vec<Outgoing> = removing
-                    .iter()
-                    .map(|r| Outgoing {
-                        key: key_of(r),
-                        target_id: r.before.target_id.clone(),
-                        fields: fields.clone(),
-                    })
-                    .collect();
-                retry(retry_settings, cancel, "target.update", || {
-                    flow.sink.update(&batch)
+                .collect();
+            retry(retry_settings, cancel, "target.delete", || {
+                flow.sink.delete(&batch)
+            })
+            .await
+            .map_err(target_failure)?
+            .into_iter()
+            .map(|r| r.map(|()| (None, None)))
+            .collect()
+        }
+        OnDelete::Archive(fields) => {
+            let hash = content_hash(fields);
+            let batch: Vec<Outgoing> = removing
+                .iter()
+                .map(|r| Outgoing {
+                    key: key_of(r),
+                    target_id: r.before.target_id.clone(),
+                    fields: fields.clone(),
                 })
-                .await
-                .map_err(target_failure)?
-                .into_iter()
-                .map(|r| r.map(|w| (Some(w.target_id), Some(hash.clone()))))
-                .collect()
-            }
-        };
+                .collect();
+            retry(retry_settings, cancel, "target.update", || {
+                flow.sink.update(&batch)
+            })
+            .await
+            .map_err(target_failure)?
+            .into_iter()
+            .map(|r| r.map(|w| (Some(w.target_id), Some(hash.clone()))))
+            .collect()
+        }
+    };
     if results.len() != removing.len() {
         return Err(EngineError::Target {
             flow: flow.name.clone(),
@@ -508,6 +507,10 @@ async fn remove(
     }
     Ok(())
 }
+
+/// What the xref keeps of a record after the delete policy ran: its target id and the hash
+/// of what the target holds for it.
+type AfterRemoval = (Option<String>, Option<String>);
 
 /// The ledger entry of a record deleted at the source: `target_id` is the target record the
 /// delete policy acted on (or kept), `after_hash` what the target holds for it now.

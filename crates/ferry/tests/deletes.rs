@@ -174,12 +174,10 @@ async fn on_delete_ignore_records_the_delete_and_leaves_the_target_alone() {
 async fn a_row_flagged_deleted_at_the_source_is_deleted_in_the_target_once() {
     let tmp = scratch();
     let dir = tmp.path();
-    let config = CONFIG
-        .replace("POLICY", "delete")
-        .replace(
-            "detect_deletes: true",
-            "deleted_column: geloescht, watermark: { column: seq, kind: integer }",
-        );
+    let config = CONFIG.replace("POLICY", "delete").replace(
+        "detect_deletes: true",
+        "deleted_column: geloescht, watermark: { column: seq, kind: integer }",
+    );
     std::fs::write(dir.join("ferry.yaml"), config).unwrap();
     let mut legacy = sqlite(&dir.join("legacy.db")).await;
     exec(
@@ -196,7 +194,11 @@ async fn a_row_flagged_deleted_at_the_source_is_deleted_in_the_target_once() {
     .await;
     let report = run_json(dir, &["sync", "customers", "--json"]);
     assert_eq!(counts(&report), (3, 0, 0, 0), "{report}");
-    exec(&mut legacy, "UPDATE kunden SET geloescht = 1, seq = 4 WHERE nr = 'K2'").await;
+    exec(
+        &mut legacy,
+        "UPDATE kunden SET geloescht = 1, seq = 4 WHERE nr = 'K2'",
+    )
+    .await;
     let report = run_json(dir, &["sync", "customers", "--json"]);
     assert_eq!(counts(&report), (0, 0, 1, 0), "{report}");
     assert_eq!(accounts(dir).await, ["K1:1", "K3:1"]);

@@ -129,7 +129,11 @@ async fn drift_is_found_repaired_and_gone(kind: &str) {
     let Some((mut erp, url, table)) = target(kind, dir).await else {
         return;
     };
-    let numeric = if kind == "sqlite" { "NUMERIC" } else { "NUMERIC(12,2)" };
+    let numeric = if kind == "sqlite" {
+        "NUMERIC"
+    } else {
+        "NUMERIC(12,2)"
+    };
     erp.exec(&format!(
         "CREATE TABLE {table} (customer_code VARCHAR(20) PRIMARY KEY, name VARCHAR(100), credit_limit {numeric})"
     ))
@@ -148,7 +152,10 @@ async fn drift_is_found_repaired_and_gone(kind: &str) {
     let (ok, report) = reconcile(dir, &[]);
     assert!(ok, "a fresh sync reconciles clean: {report:#}");
     assert_eq!(report["clean"], true);
-    assert_eq!(report["compared_fields"], json!(["code", "name", "credit_limit"]));
+    assert_eq!(
+        report["compared_fields"],
+        json!(["code", "name", "credit_limit"])
+    );
     assert_eq!(report["counts"]["equal"], 20, "{report:#}");
 
     // Drift behind Ferry's back.
@@ -160,8 +167,10 @@ async fn drift_is_found_repaired_and_gone(kind: &str) {
         "UPDATE {table} SET credit_limit = 99 WHERE customer_code = 'C0011'"
     ))
     .await;
-    erp.exec(&format!("DELETE FROM {table} WHERE customer_code = 'C0007'"))
-        .await;
+    erp.exec(&format!(
+        "DELETE FROM {table} WHERE customer_code = 'C0007'"
+    ))
+    .await;
     erp.exec(&format!(
         "INSERT INTO {table} VALUES ('X0001', 'nobody', 1)"
     ))
@@ -213,14 +222,24 @@ async fn drift_is_found_repaired_and_gone(kind: &str) {
     assert_eq!(report["repair"]["run"]["failed"], 0, "{report:#}");
     assert_eq!(report["repair"]["deleted"], 1, "{report:#}");
     let ledger = run_json(dir, &["ledger", "--key", "C0007", "--json"]);
-    let last = ledger[0]["entries"].as_array().unwrap().last().unwrap().clone();
+    let last = ledger[0]["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(
         (&last["trigger"], &last["outcome"]),
         (&json!("reconcile"), &json!("updated")),
         "{ledger:#}"
     );
     let ledger = run_json(dir, &["ledger", "--key", "X0001", "--json"]);
-    let last = ledger[0]["entries"].as_array().unwrap().last().unwrap().clone();
+    let last = ledger[0]["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(
         (&last["trigger"], &last["outcome"], &last["target_id"]),
         (&json!("reconcile"), &json!("deleted"), &json!("X0001")),
@@ -278,12 +297,10 @@ async fn duplicate_keys_on_either_side_are_reported_and_the_reports_render() {
     ))
     .await;
     let mut crm = sqlite(&dir.join("crm.db")).await;
-    sqlx::raw_sql(
-        "INSERT INTO customers VALUES (5, 'C0004', 'dup', '4.5', '2026-01-01 00:00:00')",
-    )
-    .execute(&mut crm)
-    .await
-    .unwrap();
+    sqlx::raw_sql("INSERT INTO customers VALUES (5, 'C0004', 'dup', '4.5', '2026-01-01 00:00:00')")
+        .execute(&mut crm)
+        .await
+        .unwrap();
     let (ok, report) = reconcile(dir, &["--limit-details", "1"]);
     assert!(!ok);
     assert_eq!(report["counts"]["duplicate_keys_source"], 1, "{report:#}");
@@ -300,7 +317,14 @@ async fn duplicate_keys_on_either_side_are_reported_and_the_reports_render() {
     // The same findings as CSV, HTML and a table.
     let out = run(
         dir,
-        &["reconcile", "customers", "--format", "csv", "--out", "drift.csv"],
+        &[
+            "reconcile",
+            "customers",
+            "--format",
+            "csv",
+            "--out",
+            "drift.csv",
+        ],
         false,
     );
     assert!(!out.status.success() && out.stdout.is_empty());
@@ -315,15 +339,28 @@ async fn duplicate_keys_on_either_side_are_reported_and_the_reports_render() {
         "duplicate_key_source,C0004,,,,,,2 records",
         "duplicate_key_target,C0002,,,,,,2 records",
     ] {
-        assert!(csv.lines().any(|l| l == expected), "`{expected}` not in:\n{csv}");
+        assert!(
+            csv.lines().any(|l| l == expected),
+            "`{expected}` not in:\n{csv}"
+        );
     }
     run(
         dir,
-        &["reconcile", "customers", "--format", "html", "--out", "drift.html"],
+        &[
+            "reconcile",
+            "customers",
+            "--format",
+            "html",
+            "--out",
+            "drift.html",
+        ],
         false,
     );
     let html = std::fs::read_to_string(dir.join("drift.html")).unwrap();
-    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("C0004"), "{html}");
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("C0004"),
+        "{html}"
+    );
     assert!(
         html.contains("&lt;i&gt;x&lt;/i&gt; &amp; co") && !html.contains("<i>x"),
         "values are escaped: {html}"

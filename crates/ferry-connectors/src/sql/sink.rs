@@ -694,7 +694,11 @@ impl Sink for SqlSink {
             .write_each(
                 prepared,
                 |p| &p.key,
-                |rows| rows.iter().map(|p| self.update_statement(&meta, p)).collect(),
+                |rows| {
+                    rows.iter()
+                        .map(|p| self.update_statement(&meta, p))
+                        .collect()
+                },
             )
             .await?;
         Ok(done
@@ -725,7 +729,11 @@ impl Sink for SqlSink {
             None => String::new(),
         };
         // NULL keys cannot be paged by key: they are not records Ferry wrote or can match.
-        let null_filter = if condition.is_empty() { " WHERE " } else { " AND " };
+        let null_filter = if condition.is_empty() {
+            " WHERE "
+        } else {
+            " AND "
+        };
         let sql = format!(
             "SELECT * FROM {}{condition}{null_filter}{key} IS NOT NULL ORDER BY {key} ASC LIMIT {}",
             b.table(table),

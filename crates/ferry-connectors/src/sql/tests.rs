@@ -697,8 +697,16 @@ async fn case_delete_update_and_scan(env: &Env) {
     assert!(res.iter().all(Result::is_ok), "{res:?}");
     assert_eq!(res[0].as_ref().unwrap().target_id, "K4");
     assert_eq!(env.count(&t).await, 3);
-    let res = sink.update(&[out("K4", json!({"active": "maybe"}))]).await.unwrap();
-    assert!(res[0].as_ref().is_err_and(|e| e.kind() == ErrorKind::Validation), "{res:?}");
+    let res = sink
+        .update(&[out("K4", json!({"active": "maybe"}))])
+        .await
+        .unwrap();
+    assert!(
+        res[0]
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::Validation),
+        "{res:?}"
+    );
 
     // Scanning reads the table back in canonical names (the rename reversed, the skipped
     // field's column not a field), in key order, page by page.

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::EngineError;
 use crate::retry::{Retried, retry};
 use crate::run::{Engine, NoProgress, source_failure};
-use scratch::{DIFFERS, EQUAL, Scratch};
+use scratch::{DIFFERS, EQUAL, NewSource, Scratch};
 
 pub use compare::same;
 pub use report::{
@@ -197,7 +197,12 @@ pub async fn run(
             match map_record(&flow, &mapped_fields, record) {
                 Ok((key, fields)) => {
                     let json = serde_json::to_string(&fields).unwrap_or_default();
-                    rows.push((record.id.clone(), Some(key), target_id, Some(json)));
+                    rows.push(NewSource {
+                        source_id: record.id.clone(),
+                        key: Some(key),
+                        target_id,
+                        fields: Some(json),
+                    });
                 }
                 Err(error) => {
                     counts.unmapped += 1;
@@ -206,7 +211,12 @@ pub async fn run(
                         error,
                     });
                     let key = xref.and_then(|x| x.key.clone());
-                    rows.push((record.id.clone(), key, target_id, None));
+                    rows.push(NewSource {
+                        source_id: record.id.clone(),
+                        key,
+                        target_id,
+                        fields: None,
+                    });
                 }
             }
         }
@@ -348,42 +358,48 @@ pub async fn run(
     let repair = if options.repair || options.repair_deletes {
         let mut repair = Repair::default();
         let mut after = 0i64;
-        while options.repair_deletes {
-            let page = scratch.orphans(after, flow.batch_size).map_err(sq)?;
-            let Some((last, _, _)) = page.last() else { break };
-            after = *last;
-            let orphans: Vec<(String, Option<String>)> =
-                page.into_iter().map(|(_, id, key)| (id, key)).collect();
-            let removed = repair::remove_orphans(engine, &flow, &orphans, cancel).await?;
-            repair.deleted += removed.done;
-            for e in removed.errors {
-                repair.delete_errors += 1;
-                if repair.errors.len() < limit {
-                    repair.errors.push(e);
+        if options.repair_deletes {
+            loop {
+                let page = scratch.orphans(after, flow.batch_size).map_err(sq)?;
+                let Some((last, _, _)) = page.last() else {
+                    break;
+                };
+                after = *last;
+                let orphans: Vec<(String, Option<String>)> =
+                    page.into_iter().map(|(_, id, key)| (id, key)).collect();
+                let removed = repair::remove_orphans(engine, &flow, &orphans, cancel).await?;
+                repair.deleted += removed.done;
+                for e in removed.errors {
+                    repair.delete_errors += 1;
+                    if repair.errors.len() < limit {
+                        repair.errors.push(e);
+                    }
                 }
             }
         }
         let mut after = 0i64;
-        while options.repair {
-            let page = scratch.to_repair(after, flow.batch_size).map_err(sq)?;
-            let Some((last, _)) = page.last() else { break };
-            after = *last;
-            let items: Vec<NewQueueItem> = page
-                .into_iter()
-                .map(|(_, source_id)| NewQueueItem {
-                    flow: flow.name.clone(),
-                    source_id,
-                    trigger: TRIGGER.to_owned(),
-                    payload: None,
-                    dead_letter_id: None,
-                })
-                .collect();
-            engine
-                .store
-                .enqueue(&items)
-                .await
-                .map_err(EngineError::Store)?;
-            repair.queued += items.len() as u64;
+        if options.repair {
+            loop {
+                let page = scratch.to_repair(after, flow.batch_size).map_err(sq)?;
+                let Some((last, _)) = page.last() else { break };
+                after = *last;
+                let items: Vec<NewQueueItem> = page
+                    .into_iter()
+                    .map(|(_, source_id)| NewQueueItem {
+                        flow: flow.name.clone(),
+                        source_id,
+                        trigger: TRIGGER.to_owned(),
+                        payload: None,
+                        dead_letter_id: None,
+                    })
+                    .collect();
+                engine
+                    .store
+                    .enqueue(&items)
+                    .await
+                    .map_err(EngineError::Store)?;
+                repair.queued += items.len() as u64;
+            }
         }
         drop(scratch);
         if repair.queued > 0 {
@@ -438,7 +454,9 @@ fn map_record(
             "flow `{}`, record `{}`: {}",
             flow.name,
             record.id,
-            reason.as_str().map_or_else(|| reason.to_string(), str::to_owned)
+            reason
+                .as_str()
+                .map_or_else(|| reason.to_string(), str::to_owned)
         ));
     }
     let mut fields = flow.mapping.apply(record).map_err(|e| e.to_string())?;

@@ -13,6 +13,15 @@ pub(super) const EQUAL: i64 = 1;
 /// Matched, and some field differs.
 pub(super) const DIFFERS: i64 = 2;
 
+/// A source record to store.
+pub(super) struct NewSource {
+    pub source_id: String,
+    pub key: Option<String>,
+    pub target_id: Option<String>,
+    /// The compared fields as JSON; `None` when the mapping refused the record.
+    pub fields: Option<String>,
+}
+
 /// A source row as stored.
 pub(super) struct SourceRow {
     pub n: i64,
@@ -47,7 +56,10 @@ impl Scratch {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        let path = dir.join(format!("reconcile-{safe}-{}.db", uuid::Uuid::new_v4().simple()));
+        let path = dir.join(format!(
+            "reconcile-{safe}-{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
         let conn = Connection::open(&path)?;
         let scratch = Scratch { conn, path };
         // Nothing here must survive a crash: no journal, no syncs; a small page cache keeps
@@ -78,10 +90,7 @@ impl Scratch {
 
     /// Stores one page of source rows in one transaction (a source id read twice, because it
     /// changed during the scan, keeps its last version).
-    pub fn add_sources(
-        &mut self,
-        rows: &[(String, Option<String>, Option<String>, Option<String>)],
-    ) -> rusqlite::Result<()> {
+    pub fn add_sources(&mut self, rows: &[NewSource]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
@@ -89,8 +98,8 @@ impl Scratch {
                  ON CONFLICT (source_id) DO UPDATE SET
                      key = excluded.key, target_id = excluded.target_id, fields = excluded.fields",
             )?;
-            for (id, key, target_id, fields) in rows {
-                insert.execute(params![id, key, target_id, fields])?;
+            for r in rows {
+                insert.execute(params![r.source_id, r.key, r.target_id, r.fields])?;
             }
         }
         tx.commit()
@@ -208,9 +217,7 @@ impl Scratch {
             "SELECT n, source_id FROM src
              WHERE n > ?1 AND fields IS NOT NULL AND state IN (0, 2) ORDER BY n LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![after, limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        let rows = stmt.query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
     }
 

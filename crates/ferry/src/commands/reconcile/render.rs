@@ -261,9 +261,8 @@ fn html_table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<Strin
 
 /// One HTML page with no external CSS, script or font; every value escaped.
 pub fn html(report: &Report) -> String {
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-    );
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str(&format!(
         "<title>Ferry reconciliation: {}</title>\n",
         escape(&report.flow)
@@ -423,7 +422,10 @@ mod tests {
         let page = html(&report());
         assert!(page.contains("customers&lt;script&gt;"), "{page}");
         assert!(!page.contains("<script"), "{page}");
-        assert!(page.contains("&quot;A, \\&quot;B\\&quot; &amp; &lt;C&gt;&quot;"), "{page}");
+        assert!(
+            page.contains("&quot;A, \\&quot;B\\&quot; &amp; &lt;C&gt;&quot;"),
+            "{page}"
+        );
         for outside in ["http://", "https://", "<link", "src="] {
             assert!(!page.contains(outside), "{outside} in {page}");
         }
@@ -438,17 +440,20 @@ mod tests {
         assert_eq!(&rows[0][0], "differing");
         assert_eq!(&rows[0][5], "\"A, \\\"B\\\" & <C>\"");
         assert_eq!(&rows[0][6], "null");
-        assert_eq!(
-            (&rows[1][0], &rows[1][2]),
-            ("missing_in_target", "2")
-        );
+        assert_eq!((&rows[1][0], &rows[1][2]), ("missing_in_target", "2"));
         assert_eq!((&rows[2][0], &rows[2][3]), ("missing_in_source", "C9"));
     }
 
     #[test]
     fn the_table_names_each_finding() {
         let text = table(&report());
-        for expected in ["DRIFT FOUND", "Differing (1)", "Missing in target (1)", "Missing in source (1)", "C9"] {
+        for expected in [
+            "DRIFT FOUND",
+            "Differing (1)",
+            "Missing in target (1)",
+            "Missing in source (1)",
+            "C9",
+        ] {
             assert!(text.contains(expected), "{expected} missing in:\n{text}");
         }
     }
