@@ -267,6 +267,7 @@ pub async fn run(
                 .cloned()
                 .collect()
         });
+        scratch.begin().map_err(sq)?;
         for t in &page.records {
             counts.target += 1;
             if let Some(key) = &t.key {
@@ -322,6 +323,7 @@ pub async fn run(
                 });
             }
         }
+        scratch.commit().map_err(sq)?;
         progress.read(Side::Target, counts.target);
         if !page.more {
             break;

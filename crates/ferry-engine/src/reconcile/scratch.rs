@@ -105,6 +105,17 @@ impl Scratch {
         tx.commit()
     }
 
+    /// Starts a transaction: the lookups and updates of one target page commit together,
+    /// which is several times faster than one implicit transaction per statement.
+    pub fn begin(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("BEGIN")
+    }
+
+    /// Ends the transaction [`Scratch::begin`] started.
+    pub fn commit(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("COMMIT")
+    }
+
     /// Indexes the source rows for the join (after loading them: faster than indexing as
     /// they arrive).
     pub fn index_sources(&self) -> rusqlite::Result<()> {
