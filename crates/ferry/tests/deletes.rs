@@ -48,7 +48,14 @@ fn counts(report: &serde_json::Value) -> (u64, u64, u64, u64) {
     (n("created"), n("updated"), n("deleted"), n("failed"))
 }
 
+const ACCOUNTS: &str =
+    "CREATE TABLE accounts (code TEXT PRIMARY KEY, name TEXT, active INTEGER NOT NULL)";
+
 async fn setup(policy: &str) -> tempfile::TempDir {
+    setup_with(policy, ACCOUNTS).await
+}
+
+async fn setup_with(policy: &str, accounts_ddl: &str) -> tempfile::TempDir {
     let tmp = scratch();
     let dir = tmp.path();
     std::fs::write(dir.join("ferry.yaml"), CONFIG.replace("POLICY", policy)).unwrap();
@@ -60,11 +67,7 @@ async fn setup(policy: &str) -> tempfile::TempDir {
     )
     .await;
     let mut crm = sqlite(&dir.join("crm.db")).await;
-    exec(
-        &mut crm,
-        "CREATE TABLE accounts (code TEXT PRIMARY KEY, name TEXT, active INTEGER NOT NULL)",
-    )
-    .await;
+    exec(&mut crm, accounts_ddl).await;
     let report = run_json(dir, &["sync", "customers", "--json"]);
     assert_eq!(counts(&report), (5, 0, 0, 0), "{report}");
     // Two rows deleted for good, one of them on a page boundary.
@@ -167,6 +170,41 @@ async fn on_delete_ignore_records_the_delete_and_leaves_the_target_alone() {
     );
     let report = run_json(dir, &["sync", "customers", "--json"]);
     assert_eq!(counts(&report), (0, 0, 0, 0), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_the_target_refuses_is_a_dead_letter_with_the_record() {
+    let tmp = setup_with(
+        "{ archive: { active: false } }",
+        "CREATE TABLE accounts (code TEXT PRIMARY KEY, name TEXT, active INTEGER NOT NULL CHECK (active = 1))",
+    )
+    .await;
+    let dir = tmp.path();
+    let report = run_json(dir, &["sync", "customers", "--json"]);
+    assert_eq!(counts(&report), (0, 0, 0, 2), "{report}");
+    let letters = run_json(dir, &["dlq", "list", "--json"]);
+    let mut ids: Vec<&str> = letters
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["source_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["K2", "K4"], "{letters}");
+    let letter = &letters[0];
+    assert_eq!(letter["error_kind"], "validation", "{letter}");
+    assert_eq!(letter["payload"]["deleted"], true, "{letter}");
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap()
+            .contains("on_delete archive"),
+        "{letter}"
+    );
+    // Not tried again by the next pass, and the target keeps the rows.
+    let report = run_json(dir, &["sync", "customers", "--json"]);
+    assert_eq!(counts(&report), (0, 0, 0, 0), "{report}");
+    assert_eq!(accounts(dir).await.len(), 5);
 }
 
 /// Rows read with their deleted flag set (`deleted_column`) follow the same policy.
