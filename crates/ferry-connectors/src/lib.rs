@@ -175,6 +175,58 @@ pub struct Written {
     pub target_id: String,
 }
 
+/// A record to delete from the target: by its target id when known, else by business key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// The business key's value.
+    pub key: String,
+    /// The target's id for this record, when a previous write told us.
+    pub target_id: Option<String>,
+}
+
+/// What a sink can do besides upserting. `ferry check` refuses a flow that asks for more
+/// (`on_delete: delete` on a sink that cannot delete), so a run never finds out late.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkCapabilities {
+    /// [`Sink::delete`] works.
+    pub delete: bool,
+    /// [`Sink::update`] works (`on_delete: archive`).
+    pub update: bool,
+    /// [`Sink::scan`] works (`ferry reconcile`).
+    pub scan: bool,
+}
+
+/// One page of a target object read back in canonical field names ([`Sink::scan`]).
+#[derive(Debug, Clone, Default)]
+pub struct TargetPage {
+    /// The records, in a stable order (the target's key order).
+    pub records: Vec<TargetRecord>,
+    /// Pass to the next [`Sink::scan`].
+    pub cursor: String,
+    /// More records follow.
+    pub more: bool,
+    /// The canonical fields the target holds (the same on every page): only these can be
+    /// compared with the source.
+    pub fields: Vec<String>,
+}
+
+/// A record of the target object, in canonical field names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetRecord {
+    /// The id [`Written::target_id`] would name it by.
+    pub target_id: String,
+    /// Its business key's value (`None` when the key column is empty).
+    pub key: Option<String>,
+    /// Canonical field → value, typed like a source record's values (decimals as strings,
+    /// dates `YYYY-MM-DD`, timestamps RFC 3339 UTC).
+    pub fields: Map<String, Value>,
+}
+
+/// The error of a capability a connector does not have.
+pub fn unsupported(what: &str) -> ConnectorError {
+    ConnectorError::fatal(format!("this connector cannot {what} (not supported yet)"))
+}
+
 /// Writes records to one object of a system.
 #[async_trait]
 pub trait Sink: Send + Sync {
@@ -186,6 +238,38 @@ pub trait Sink: Send + Sync {
         &self,
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError>;
+
+    /// What the other methods of this sink support.
+    fn capabilities(&self) -> SinkCapabilities {
+        SinkCapabilities::default()
+    }
+
+    /// Deletes these records (a record already gone counts as deleted). Errors as in
+    /// [`Sink::upsert`].
+    async fn delete(
+        &self,
+        batch: &[Removal],
+    ) -> Result<Vec<Result<(), ConnectorError>>, ConnectorError> {
+        let _ = batch;
+        Err(unsupported("delete records"))
+    }
+
+    /// Writes these fields to records that exist, by target id or key; never creates one (a
+    /// record not found is left alone and counts as done). Errors as in [`Sink::upsert`].
+    async fn update(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
+        let _ = batch;
+        Err(unsupported("update records without creating them"))
+    }
+
+    /// Reads the target object back in canonical field names, one page of up to `limit`
+    /// records after `cursor` (`None`: from the beginning), for reconciliation.
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {
+        let _ = (cursor, limit);
+        Err(unsupported("read its target records back"))
+    }
 }
 
 /// An object found by [`Connector::discover`].

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
 use ferry_mapping::CompiledMapping;
 use ferry_model::config::{
-    AlertsConfig, ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig,
+    AlertsConfig, ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, OnDelete,
     ResolvedDependency, Trigger,
 };
 use indexmap::IndexMap;
@@ -38,6 +38,8 @@ pub struct Flow {
     pub schedule: Schedule,
     /// Records of other flows this flow's records refer to (`depends_on`).
     pub dependencies: Vec<ResolvedDependency>,
+    /// The target system's connector kind (for messages).
+    pub target_kind: String,
     pub(crate) source: Arc<dyn Source>,
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) mapping: Arc<CompiledMapping>,
@@ -152,6 +154,32 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                 }
             },
         };
+        if let Some(sink) = &sink {
+            let can = sink.capabilities();
+            let refused = match &flow.on_delete {
+                OnDelete::Delete if !can.delete => Some("cannot delete records"),
+                OnDelete::Archive(_) if !can.update => {
+                    Some("cannot update records without creating them")
+                }
+                _ => None,
+            };
+            if let Some(why) = refused {
+                let kind = config
+                    .systems
+                    .get(&flow.target.system)
+                    .map_or("?", |s| s.kind.as_str());
+                issues.push(ConfigIssue::at(
+                    vec!["flows".into(), name.clone(), "on_delete".into()],
+                    format!(
+                        "`on_delete: {}`: the target system `{}` (kind {kind}) {why} yet; \
+                         use `ignore`{}",
+                        flow.on_delete.name(),
+                        flow.target.system,
+                        if can.update { " or `archive`" } else { "" }
+                    ),
+                ));
+            }
+        }
         if let (Some(source), Some(sink), Some(mapping), Some(schedule)) =
             (source, sink, mapping, schedule)
         {
@@ -165,6 +193,11 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                     schedule,
                     // Problems were reported by `Config::validate` above.
                     dependencies: ferry_model::config::dependency::resolve(config, name, flow)
+                        .unwrap_or_default(),
+                    target_kind: config
+                        .systems
+                        .get(&flow.target.system)
+                        .map(|s| s.kind.clone())
                         .unwrap_or_default(),
                     source,
                     sink,

@@ -21,6 +21,7 @@ pub mod alerts;
 mod assemble;
 mod error;
 mod pipeline;
+pub mod reconcile;
 mod retry;
 mod run;
 mod schedule;

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use ferry_connectors::Outgoing;
+use ferry_connectors::{Outgoing, Removal};
 use ferry_model::{ConnectorError, ErrorKind, Record, content_hash};
 use ferry_store::{
     Commit, LedgerEntry, NewDeadLetter, Outcome, QueueItem, RunStats, Store, Xref, XrefUpdate,
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::assemble::Flow;
 use crate::error::EngineError;
 use crate::retry::{Retried, retry};
-use ferry_model::config::RetrySettings;
+use ferry_model::config::{OnDelete, RetrySettings};
 use ferry_model::config::{RefSide, ResolvedDependency};
 
 /// Where the records of a batch came from.
@@ -56,6 +56,13 @@ pub(crate) struct TransientFailure {
     pub waiting_on: Option<String>,
 }
 
+/// A record deleted at the source whose target record the flow's policy acts on.
+struct Removing {
+    record: Record,
+    read_hash: String,
+    before: Xref,
+}
+
 struct Pending {
     record: Record,
     key: String,
@@ -85,6 +92,7 @@ pub(crate) async fn process(
     .map_err(store_failure)?;
 
     let mut mapped: Vec<Pending> = Vec::with_capacity(records.len());
+    let mut removing: Vec<Removing> = Vec::new();
     for record in records {
         out.stats.read += 1;
         let before = ctx
@@ -101,28 +109,30 @@ pub(crate) async fn process(
             continue;
         }
         if record.deleted {
-            // Recorded, not propagated: the target keeps the record (a per-flow delete policy
-            // is still to come). The read hash remembers the delete so it is reported once.
-            match &before {
+            match before {
+                // Something was written for it and the flow's policy says to act on it.
+                Some(x)
+                    if flow.config.on_delete != OnDelete::Ignore
+                        && (x.target_id.is_some() || x.written_hash.is_some()) =>
+                {
+                    removing.push(Removing {
+                        record,
+                        read_hash,
+                        before: x,
+                    });
+                }
+                // Recorded, not propagated: the read hash remembers the delete so that it is
+                // reported once.
                 Some(x) => {
                     out.stats.deleted += 1;
-                    out.commit.ledger.push(LedgerEntry {
-                        id: 0,
-                        flow: flow.name.clone(),
-                        source_id: record.id.clone(),
-                        key: x.key.clone(),
-                        run_id: ctx.run_id,
-                        at: Utc::now(),
-                        trigger: ctx.trigger.to_owned(),
-                        outcome: Outcome::Deleted,
-                        attempt: attempt_of(ctx, &record.id),
-                        target_id: x.target_id.clone(),
-                        before_hash: x.written_hash.clone(),
-                        after_hash: x.written_hash.clone(),
-                        source_version: record.version(),
-                        error_kind: None,
-                        error: None,
-                    });
+                    out.commit.ledger.push(ledger_deleted(
+                        flow,
+                        ctx,
+                        &record,
+                        &x,
+                        x.target_id.clone(),
+                        x.written_hash.clone(),
+                    ));
                     out.commit.xrefs.push(XrefUpdate {
                         source_id: record.id.clone(),
                         key: x.key.clone(),
@@ -132,10 +142,13 @@ pub(crate) async fn process(
                         source_version: record.version(),
                     });
                     out.commit.gone.push(record.id.clone());
+                    ack(&mut out.commit, ctx, &record.id);
                 }
-                None => out.stats.unchanged += 1,
+                None => {
+                    out.stats.unchanged += 1;
+                    ack(&mut out.commit, ctx, &record.id);
+                }
             }
-            ack(&mut out.commit, ctx, &record.id);
             continue;
         }
         let attempt = attempt_of(ctx, &record.id);
@@ -194,6 +207,12 @@ pub(crate) async fn process(
         });
     }
 
+    // Deletes go first: a key deleted and re-used by a new record in the same batch must end
+    // up written, not deleted.
+    if !removing.is_empty() {
+        remove(flow, retry_settings, cancel, ctx, removing, &mut out).await?;
+    }
+
     // References to other flows' records become the target's ids; a record whose reference
     // is not synced yet waits (the hash below must cover the resolved ids).
     let mapped = if flow.dependencies.is_empty() {
@@ -205,7 +224,15 @@ pub(crate) async fn process(
     let mut pending: Vec<Pending> = Vec::with_capacity(mapped.len());
     for mut p in mapped {
         p.hash = content_hash(&p.fields);
-        if p.before.as_ref().and_then(|x| x.written_hash.as_deref()) == Some(p.hash.as_str()) {
+        // A reconcile repair rewrites the record even when the store says the target already
+        // has it: the target was changed behind Ferry's back.
+        let rewrite = ctx
+            .items
+            .get(&p.record.id)
+            .is_some_and(|item| item.trigger == crate::reconcile::TRIGGER);
+        if !rewrite
+            && p.before.as_ref().and_then(|x| x.written_hash.as_deref()) == Some(p.hash.as_str())
+        {
             out.stats.unchanged += 1;
             out.commit.xrefs.push(XrefUpdate {
                 source_id: p.record.id.clone(),
@@ -333,6 +360,185 @@ pub(crate) async fn process(
         }
     }
     Ok(out)
+}
+
+/// Applies the flow's delete policy (`on_delete`) to records deleted at the source: deletes
+/// their target records, or writes the archive fields to them. Each success is a `deleted`
+/// ledger entry with the target id; the xref forgets what was written for a deleted record,
+/// so a record that re-appears is created again. Every record leaves the snapshot candidates
+/// (`gone`), failed ones included: their queue item or dead letter carries them on.
+async fn remove(
+    flow: &Flow,
+    retry_settings: &RetrySettings,
+    cancel: &CancellationToken,
+    ctx: &BatchContext<'_>,
+    removing: Vec<Removing>,
+    out: &mut BatchResult,
+) -> Result<(), EngineError> {
+    let target_failure = |e| match e {
+        Retried::Cancelled => EngineError::Cancelled,
+        Retried::Failed(error) => EngineError::Target {
+            flow: flow.name.clone(),
+            error,
+        },
+    };
+    let key_of = |r: &Removing| r.before.key.clone().unwrap_or_default();
+    // Per record: the target id and written hash after success, or the error.
+    let results: Vec<Result<AfterRemoval, ConnectorError>> = match &flow.config.on_delete {
+        OnDelete::Ignore => return Ok(()),
+        OnDelete::Delete => {
+            let batch: Vec<Removal> = removing
+                .iter()
+                .map(|r| Removal {
+                    key: key_of(r),
+                    target_id: r.before.target_id.clone(),
+                })
+                .collect();
+            retry(retry_settings, cancel, "target.delete", || {
+                flow.sink.delete(&batch)
+            })
+            .await
+            .map_err(target_failure)?
+            .into_iter()
+            .map(|r| r.map(|()| (None, None)))
+            .collect()
+        }
+        OnDelete::Archive(fields) => {
+            let hash = content_hash(fields);
+            let batch: Vec<Outgoing> = removing
+                .iter()
+                .map(|r| Outgoing {
+                    key: key_of(r),
+                    target_id: r.before.target_id.clone(),
+                    fields: fields.clone(),
+                })
+                .collect();
+            retry(retry_settings, cancel, "target.update", || {
+                flow.sink.update(&batch)
+            })
+            .await
+            .map_err(target_failure)?
+            .into_iter()
+            .map(|r| r.map(|w| (Some(w.target_id), Some(hash.clone()))))
+            .collect()
+        }
+    };
+    if results.len() != removing.len() {
+        return Err(EngineError::Target {
+            flow: flow.name.clone(),
+            error: ConnectorError::fatal(format!(
+                "the target answered {} results for {} deletes",
+                results.len(),
+                removing.len()
+            )),
+        });
+    }
+    for (r, result) in removing.into_iter().zip(results) {
+        let attempt = attempt_of(ctx, &r.record.id);
+        out.commit.gone.push(r.record.id.clone());
+        match result {
+            Ok((target_id, written_hash)) => {
+                out.stats.deleted += 1;
+                // The ledger names the record the policy acted on.
+                let acted_on = target_id.clone().or_else(|| r.before.target_id.clone());
+                out.commit.ledger.push(ledger_deleted(
+                    flow,
+                    ctx,
+                    &r.record,
+                    &r.before,
+                    acted_on,
+                    written_hash.clone(),
+                ));
+                out.commit.xrefs.push(XrefUpdate {
+                    source_id: r.record.id.clone(),
+                    key: r.before.key.clone(),
+                    target_id,
+                    read_hash: Some(r.read_hash),
+                    written_hash,
+                    source_version: r.record.version(),
+                });
+                deliver(&mut out.commit, Some(&r.before), &r.record.id);
+                ack(&mut out.commit, ctx, &r.record.id);
+            }
+            Err(error) if error.kind().is_transient() => {
+                out.stats.failed += 1;
+                out.commit.ledger.push(ledger_failure(
+                    flow,
+                    ctx,
+                    &r.record,
+                    None,
+                    Some(&r.before),
+                    attempt,
+                    Outcome::Failed,
+                    error.kind(),
+                    error.message(),
+                ));
+                out.transient.push(TransientFailure {
+                    source_id: r.record.id.clone(),
+                    key: r.before.key.clone().unwrap_or_default(),
+                    attempt,
+                    error: error.message().to_owned(),
+                    payload: serde_json::to_value(&r.record).unwrap_or(Value::Null),
+                    waiting_on: None,
+                });
+            }
+            Err(error) => {
+                let message = format!(
+                    "flow `{}`, record `{}`: on_delete {}: {}",
+                    flow.name,
+                    r.record.id,
+                    flow.config.on_delete.name(),
+                    error.message()
+                );
+                dead_letter(
+                    out,
+                    flow,
+                    ctx,
+                    &r.record,
+                    None,
+                    &r.read_hash,
+                    Some(&r.before),
+                    attempt,
+                    error.kind(),
+                    message,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the xref keeps of a record after the delete policy ran: its target id and the hash
+/// of what the target holds for it.
+type AfterRemoval = (Option<String>, Option<String>);
+
+/// The ledger entry of a record deleted at the source: `target_id` is the target record the
+/// delete policy acted on (or kept), `after_hash` what the target holds for it now.
+fn ledger_deleted(
+    flow: &Flow,
+    ctx: &BatchContext<'_>,
+    record: &Record,
+    before: &Xref,
+    target_id: Option<String>,
+    after_hash: Option<String>,
+) -> LedgerEntry {
+    LedgerEntry {
+        id: 0,
+        flow: flow.name.clone(),
+        source_id: record.id.clone(),
+        key: before.key.clone(),
+        run_id: ctx.run_id,
+        at: Utc::now(),
+        trigger: ctx.trigger.to_owned(),
+        outcome: Outcome::Deleted,
+        attempt: attempt_of(ctx, &record.id),
+        target_id,
+        before_hash: before.written_hash.clone(),
+        after_hash,
+        source_version: record.version(),
+        error_kind: None,
+        error: None,
+    }
 }
 
 /// Puts the target's id of every record a mapped record refers to (`depends_on`) beside the
@@ -577,7 +783,7 @@ fn rounds_by_key(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
     rounds
 }
 
-fn business_key(fields: &Map<String, Value>, key_field: &str) -> Option<String> {
+pub(crate) fn business_key(fields: &Map<String, Value>, key_field: &str) -> Option<String> {
     fields.get(key_field).and_then(key_text)
 }
 

@@ -764,7 +764,7 @@ impl Engine {
 }
 
 /// A source call that failed for good (or was cut short by shutdown).
-fn source_failure(flow: &str, e: Retried<ferry_model::ConnectorError>) -> EngineError {
+pub(crate) fn source_failure(flow: &str, e: Retried<ferry_model::ConnectorError>) -> EngineError {
     match e {
         Retried::Cancelled => EngineError::Cancelled,
         Retried::Failed(error) => EngineError::Source {

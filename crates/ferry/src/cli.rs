@@ -125,6 +125,9 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Compare a flow's source and target after mapping: missing, extra, differing records and
+    /// duplicate keys (table, CSV, JSON or HTML); `--repair` re-queues what differs.
+    Reconcile(crate::commands::reconcile::ReconcileArgs),
     /// Measure sync throughput and memory (prints figures; see docs/benchmarks.md).
     Bench(crate::commands::bench::BenchArgs),
 }

@@ -90,7 +90,7 @@ async fn dead_letters_alert_once_and_recover_once() {
         .current_dir(dir)
         .env("ALERT_TOKEN", TOKEN)
         .env("FERRY_LOG", "info")
-        .args(["run"])
+        .args(["run", "--no-serve"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

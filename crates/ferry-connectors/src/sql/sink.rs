@@ -8,14 +8,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_model::{ConnectorError, ErrorKind};
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::config::SqlTargetOptions;
 use super::db::{Db, Stmt};
 use super::table_columns;
 use super::value::{ColClass, Val, coerce};
-use crate::{Outgoing, Sink, SinkContext, Written};
+use crate::keyset::Keyset;
+use crate::{
+    Outgoing, Removal, Sink, SinkCapabilities, SinkContext, TargetPage, TargetRecord, Written,
+};
 
 /// Most rows in one INSERT statement.
 const MAX_ROWS: usize = 500;
@@ -72,7 +75,8 @@ impl SqlSink {
         }
         let table = &self.opts.table;
         let mut columns = table_columns(&self.db, table).await?;
-        if columns.is_empty() && self.opts.create_table {
+        // Only a write creates the table: deleting or reading back never makes one.
+        if columns.is_empty() && self.opts.create_table && !batch.is_empty() {
             self.create_tables(batch).await?;
             columns = table_columns(&self.db, table).await?;
         }
@@ -444,6 +448,157 @@ impl SqlSink {
     }
 }
 
+impl SqlSink {
+    /// Runs the statements of all `items` in one transaction; when the database refuses the
+    /// data (not the connection), runs them record by record to pin the refusal on the record
+    /// that caused it. Items already refused stay refused; results are in order.
+    async fn write_each<T>(
+        &self,
+        items: Vec<Result<T, ConnectorError>>,
+        key_of: impl Fn(&T) -> &str,
+        stmts_of: impl Fn(&[&T]) -> Vec<Stmt>,
+    ) -> Result<Vec<Result<T, ConnectorError>>, ConnectorError> {
+        let good: Vec<&T> = items.iter().filter_map(|p| p.as_ref().ok()).collect();
+        if good.is_empty() {
+            return Ok(items);
+        }
+        let err = match self.db.transaction(&stmts_of(&good)).await {
+            Ok(()) => return Ok(items),
+            Err(e) => e,
+        };
+        let (kind, message) = self.db.classify(&err);
+        if kind != ErrorKind::Validation {
+            return Err(self
+                .db
+                .error(&err)
+                .context(format!("table `{}`", self.opts.table)));
+        }
+        if good.len() == 1 {
+            return Ok(items
+                .into_iter()
+                .map(|p| p.and_then(|p| Err(self.refused(key_of(&p), &message))))
+                .collect());
+        }
+        tracing::debug!(table = %self.opts.table, "batch refused, writing row by row");
+        let mut out = Vec::with_capacity(items.len());
+        for p in items {
+            let p = match p {
+                Ok(p) => p,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            match self.db.transaction(&stmts_of(&[&p])).await {
+                Ok(()) => out.push(Ok(p)),
+                Err(e) => {
+                    let (kind, message) = self.db.classify(&e);
+                    if kind != ErrorKind::Validation {
+                        return Err(self
+                            .db
+                            .error(&e)
+                            .context(format!("table `{}`", self.opts.table)));
+                    }
+                    out.push(Err(self.refused(key_of(&p), message)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The key column's value for a record's key (its target id is its key: see `upsert`).
+    fn key_value(&self, meta: &Meta, key: &str) -> Result<Val, ConnectorError> {
+        coerce(
+            &Value::String(key.to_owned()),
+            &meta.columns[&self.key_column],
+        )
+        .map_err(|why| self.refused(key, format_args!("key: {why}")))
+    }
+
+    /// `DELETE` statements for these keys, lines first (they hang off the key).
+    fn delete_statements(&self, meta: &Meta, keys: &[&Val]) -> Vec<Stmt> {
+        let b = self.db.backend;
+        let mut out = Vec::new();
+        let per = b.max_binds().clamp(1, MAX_ROWS);
+        for chunk in keys.chunks(per) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| b.placeholder(n)).collect();
+            if let Some(l) = &self.opts.lines {
+                let parent_class = &meta.lines[&l.parent_column];
+                let parents: Vec<Val> = chunk
+                    .iter()
+                    .map(|k| coerce(&k.to_json(None), parent_class).unwrap_or((*k).clone()))
+                    .collect();
+                out.push((
+                    format!(
+                        "DELETE FROM {} WHERE {} IN ({})",
+                        b.table(&l.table),
+                        self.q(&l.parent_column),
+                        marks.join(", ")
+                    ),
+                    parents,
+                ));
+            }
+            out.push((
+                format!(
+                    "DELETE FROM {} WHERE {} IN ({})",
+                    b.table(&self.opts.table),
+                    self.q(&self.key_column),
+                    marks.join(", ")
+                ),
+                chunk.iter().map(|k| (*k).clone()).collect(),
+            ));
+        }
+        out
+    }
+
+    /// One `UPDATE … WHERE key = …` per record (records update different columns).
+    fn update_statement(&self, meta: &Meta, p: &Prepared) -> Stmt {
+        let b = self.db.backend;
+        let mut params = Vec::new();
+        let mut sets = Vec::new();
+        for (c, v) in p.columns.iter().zip(&p.values) {
+            if *c == self.key_column {
+                continue;
+            }
+            params.push(v.clone());
+            sets.push(format!(
+                "{} = {}",
+                self.q(c),
+                b.placeholder_for(params.len(), meta.columns.get(c).unwrap_or(&ColClass::Text))
+            ));
+        }
+        params.push(p.key_val.clone());
+        let key_mark = b.placeholder_for(params.len(), &meta.columns[&self.key_column]);
+        (
+            format!(
+                "UPDATE {} SET {} WHERE {} = {key_mark}",
+                b.table(&self.opts.table),
+                sets.join(", "),
+                self.q(&self.key_column)
+            ),
+            params,
+        )
+    }
+
+    /// Canonical field of each column of the table (the reverse of `columns:`): a renamed
+    /// field reads from its column, an unlisted column is the field of its name, and a
+    /// column whose same-named field is skipped (`~`) or renamed away is no field.
+    fn field_of_column(&self, column: &str) -> Option<String> {
+        if let Some((field, _)) = self
+            .opts
+            .columns
+            .iter()
+            .find(|(_, c)| c.as_deref() == Some(column))
+        {
+            return Some(field.clone());
+        }
+        match self.opts.columns.get(column) {
+            Some(_) => None,
+            None => Some(column.to_owned()),
+        }
+    }
+}
+
 #[async_trait]
 impl Sink for SqlSink {
     async fn upsert(
@@ -458,65 +613,174 @@ impl Sink for SqlSink {
             .iter()
             .map(|o| self.prepare(&meta, o))
             .collect::<Result<_, _>>()?;
-        let good: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
-        let written = |p: &Prepared| Written {
-            target_id: p.key.clone(),
-        };
-        if good.is_empty() {
-            return Ok(prepared
-                .into_iter()
-                .map(|p| p.map(|p| written(&p)))
-                .collect());
+        let done = self
+            .write_each(prepared, |p| &p.key, |rows| self.statements(&meta, rows))
+            .await?;
+        // The key is the row's identity: it is the target id.
+        Ok(done
+            .into_iter()
+            .map(|p| {
+                p.map(|p| Written {
+                    target_id: p.key.clone(),
+                })
+            })
+            .collect())
+    }
+
+    fn capabilities(&self) -> SinkCapabilities {
+        SinkCapabilities {
+            delete: true,
+            update: true,
+            scan: true,
         }
-        let stmts = self.statements(&meta, &good);
-        let err = match self.db.transaction(&stmts).await {
-            Ok(()) => {
-                return Ok(prepared
-                    .into_iter()
-                    .map(|p| p.map(|p| written(&p)))
-                    .collect());
+    }
+
+    async fn delete(
+        &self,
+        batch: &[Removal],
+    ) -> Result<Vec<Result<(), ConnectorError>>, ConnectorError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let meta = self.meta(&[]).await?;
+        let keys: Vec<Result<(String, Val), ConnectorError>> = batch
+            .iter()
+            .map(|r| {
+                let key = r.target_id.as_deref().unwrap_or(&r.key);
+                self.key_value(&meta, key).map(|v| (key.to_owned(), v))
+            })
+            .collect();
+        let done = self
+            .write_each(
+                keys,
+                |(k, _)| k,
+                |rows| {
+                    let vals: Vec<&Val> = rows.iter().map(|(_, v)| v).collect();
+                    self.delete_statements(&meta, &vals)
+                },
+            )
+            .await?;
+        Ok(done.into_iter().map(|r| r.map(|_| ())).collect())
+    }
+
+    async fn update(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let meta = self.meta(&[]).await?;
+        let prepared: Vec<Result<Prepared, ConnectorError>> = batch
+            .iter()
+            .map(|o| {
+                let o = Outgoing {
+                    key: o.target_id.clone().unwrap_or_else(|| o.key.clone()),
+                    target_id: o.target_id.clone(),
+                    fields: o.fields.clone(),
+                };
+                self.prepare(&meta, &o).map(|p| {
+                    p.and_then(|p| {
+                        if p.columns.iter().all(|c| *c == self.key_column) {
+                            Err(self.refused(&p.key, "none of the fields to write is a column"))
+                        } else {
+                            Ok(p)
+                        }
+                    })
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let done = self
+            .write_each(
+                prepared,
+                |p| &p.key,
+                |rows| {
+                    rows.iter()
+                        .map(|p| self.update_statement(&meta, p))
+                        .collect()
+                },
+            )
+            .await?;
+        Ok(done
+            .into_iter()
+            .map(|p| {
+                p.map(|p| Written {
+                    target_id: p.key.clone(),
+                })
+            })
+            .collect())
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {
+        let limit = limit.max(1);
+        let meta = self.meta(&[]).await?;
+        let table = &self.opts.table;
+        let cursor: Keyset<Val, Val> = Keyset::decode(cursor).map_err(|e| {
+            ConnectorError::fatal(format!("table `{table}`: unreadable scan cursor: {e}"))
+        })?;
+        let b = self.db.backend;
+        let key = self.q(&self.key_column);
+        let mut params = Vec::new();
+        let condition = match &cursor.id {
+            Some(last) => {
+                params.push(last.clone());
+                format!(" WHERE {key} > {}", b.placeholder(1))
             }
-            Err(e) => e,
+            None => String::new(),
         };
-        let (kind, _) = self.db.classify(&err);
-        if kind != ErrorKind::Validation {
-            return Err(self
-                .db
-                .error(&err)
-                .context(format!("table `{}`", self.opts.table)));
-        }
-        if good.len() == 1 {
-            let (_, message) = self.db.classify(&err);
-            return Ok(prepared
-                .into_iter()
-                .map(|p| p.and_then(|p| Err(self.refused(&p.key, &message))))
-                .collect());
-        }
-        tracing::debug!(table = %self.opts.table, "batch refused, writing row by row");
-        let mut out = Vec::with_capacity(prepared.len());
-        for p in prepared {
-            let p = match p {
-                Ok(p) => p,
-                Err(e) => {
-                    out.push(Err(e));
-                    continue;
-                }
-            };
-            let stmts = self.statements(&meta, &[&p]);
-            match self.db.transaction(&stmts).await {
-                Ok(()) => out.push(Ok(written(&p))),
-                Err(e) => {
-                    let (kind, message) = self.db.classify(&e);
-                    if kind != ErrorKind::Validation {
-                        return Err(self
-                            .db
-                            .error(&e)
-                            .context(format!("table `{}`", self.opts.table)));
+        // NULL keys cannot be paged by key: they are not records Ferry wrote or can match.
+        let null_filter = if condition.is_empty() {
+            " WHERE "
+        } else {
+            " AND "
+        };
+        let sql = format!(
+            "SELECT * FROM {}{condition}{null_filter}{key} IS NOT NULL ORDER BY {key} ASC LIMIT {}",
+            b.table(table),
+            limit + 1
+        );
+        let mut rows = self
+            .db
+            .query(&sql, params)
+            .await
+            .map_err(|e| e.context(format!("table `{table}`")))?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let fields: Vec<String> = meta
+            .columns
+            .keys()
+            .filter_map(|c| self.field_of_column(c))
+            .collect();
+        let last = rows.last().and_then(|r| r.get(&self.key_column).cloned());
+        let records = rows
+            .iter()
+            .map(|row| {
+                let mut out = Map::new();
+                for (column, val) in row.columns.iter().zip(&row.values) {
+                    if let Some(field) = self.field_of_column(column) {
+                        out.insert(field, val.to_json(meta.columns.get(column)));
                     }
-                    out.push(Err(self.refused(&p.key, message)));
                 }
-            }
-        }
-        Ok(out)
+                let key = row
+                    .get(&self.key_column)
+                    .filter(|v| !v.is_null())
+                    .map(Val::to_id_string);
+                TargetRecord {
+                    target_id: key.clone().unwrap_or_default(),
+                    key,
+                    fields: out,
+                }
+            })
+            .collect();
+        let next = Keyset::<Val, Val> {
+            id: last.or(cursor.id),
+            ..Keyset::start()
+        };
+        Ok(TargetPage {
+            records,
+            cursor: next.encode(),
+            more,
+            fields,
+        })
     }
 }

@@ -628,6 +628,112 @@ async fn case_missing_table(env: &Env) {
     assert!(err.message().contains("ferry_no_such_table"), "{err}");
 }
 
+async fn case_delete_update_and_scan(env: &Env) {
+    let t = env.table("accounts");
+    let lines = env.table("account_lines");
+    env.exec(&format!(
+        "CREATE TABLE {t} (customer_code VARCHAR(20) PRIMARY KEY, name VARCHAR(50), active INTEGER, credit NUMERIC(10,2), notes VARCHAR(50))"
+    ))
+    .await;
+    env.exec(&format!(
+        "CREATE TABLE {lines} (parent VARCHAR(20) NOT NULL, line_no INTEGER, sku VARCHAR(20))"
+    ))
+    .await;
+    let sink = env.sink(
+        json!({"table": t, "columns": {"code": "customer_code", "notes": null},
+               "lines": {"table": lines, "parent_column": "parent"}}),
+        "code",
+    );
+    assert_eq!(
+        sink.capabilities(),
+        crate::SinkCapabilities {
+            delete: true,
+            update: true,
+            scan: true
+        }
+    );
+    let batch: Vec<Outgoing> = (1..=5)
+        .map(|i| {
+            out(
+                &format!("K{i}"),
+                json!({"code": format!("K{i}"), "name": format!("n{i}"), "active": true,
+                       "credit": "10.50", "lines": [{"sku": "A"}]}),
+            )
+        })
+        .collect();
+    let res = sink.upsert(&batch).await.unwrap();
+    assert!(res.iter().all(Result::is_ok), "{res:?}");
+
+    // Delete by target id and by key; a key already gone counts as deleted; lines go too.
+    let res = sink
+        .delete(&[
+            crate::Removal {
+                key: "ignored".into(),
+                target_id: Some("K2".into()),
+            },
+            crate::Removal {
+                key: "K3".into(),
+                target_id: None,
+            },
+            crate::Removal {
+                key: "K99".into(),
+                target_id: None,
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(res.iter().all(Result::is_ok), "{res:?}");
+    assert_eq!(env.count(&t).await, 3);
+    assert_eq!(env.count(&lines).await, 3);
+
+    // Update writes only the given fields of existing rows and never creates one.
+    let res = sink
+        .update(&[
+            out("K4", json!({"active": false})),
+            out("K98", json!({"active": false})),
+        ])
+        .await
+        .unwrap();
+    assert!(res.iter().all(Result::is_ok), "{res:?}");
+    assert_eq!(res[0].as_ref().unwrap().target_id, "K4");
+    assert_eq!(env.count(&t).await, 3);
+    let res = sink
+        .update(&[out("K4", json!({"active": "maybe"}))])
+        .await
+        .unwrap();
+    assert!(
+        res[0]
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::Validation),
+        "{res:?}"
+    );
+
+    // Scanning reads the table back in canonical names (the rename reversed, the skipped
+    // field's column not a field), in key order, page by page.
+    let mut cursor: Option<String> = None;
+    let mut got = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = sink.scan(cursor.as_deref(), 2).await.unwrap();
+        pages += 1;
+        assert_eq!(page.fields, ["code", "name", "active", "credit"]);
+        got.extend(page.records);
+        if !page.more {
+            break;
+        }
+        cursor = Some(page.cursor);
+    }
+    assert_eq!(pages, 2);
+    let keys: Vec<&str> = got.iter().map(|r| r.target_id.as_str()).collect();
+    assert_eq!(keys, ["K1", "K4", "K5"]);
+    assert_eq!(got[1].key.as_deref(), Some("K4"));
+    assert_eq!(got[1].fields["code"], json!("K4"));
+    assert_eq!(got[1].fields["name"], json!("n4"));
+    assert_eq!(got[1].fields["active"], json!(0));
+    assert_eq!(got[1].fields["credit"], json!("10.50"));
+    assert!(!got[1].fields.contains_key("notes"));
+}
+
 macro_rules! on_all_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $case() { super::run(super::Kind::Sqlite, |e| Box::pin(async move { super::$case(e).await })).await; } )* }
@@ -654,6 +760,7 @@ on_all_backends!(
     case_lines,
     case_create_table_and_discover,
     case_missing_table,
+    case_delete_update_and_scan,
 );
 
 // --- Without a database ---------------------------------------------------------------------

@@ -218,9 +218,45 @@ pub struct FlowConfig {
     /// [`dependency`].
     #[serde(default)]
     pub depends_on: IndexMap<String, Dependency>,
+    /// What becomes of the target's record when its source record is deleted. Default:
+    /// `ignore` (the delete is recorded in the ledger, the target keeps the record).
+    #[serde(default)]
+    pub on_delete: OnDelete,
     /// The flow is configured but does not run.
     #[serde(default)]
     pub disabled: bool,
+}
+
+/// A flow's delete policy: what the engine does in the target when it finds a source record
+/// deleted (a snapshot pass no longer sees it, or it is read with its deleted flag set).
+///
+/// ```yaml
+/// on_delete: ignore                        # default: record the delete, touch nothing
+/// on_delete: delete                        # delete the target's record
+/// on_delete: { archive: { active: false } }  # write these canonical fields, by key
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDelete {
+    /// Record the delete in the ledger and leave the target alone.
+    #[default]
+    Ignore,
+    /// Delete the target's record (by target id, else by business key).
+    Delete,
+    /// Update the target's record with these canonical field values (an update of an
+    /// existing record only, never a create), e.g. `{ active: false }`.
+    Archive(Map<String, Value>),
+}
+
+impl OnDelete {
+    /// The policy's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OnDelete::Ignore => "ignore",
+            OnDelete::Delete => "delete",
+            OnDelete::Archive(_) => "archive",
+        }
+    }
 }
 
 impl FlowConfig {
@@ -336,6 +372,27 @@ impl Config {
             issues.extend(mapping::check(self, flow, &at(&["mapping"])));
             if let Err(found) = dependency::resolve(self, flow_name, flow) {
                 issues.extend(found);
+            }
+            if let OnDelete::Archive(fields) = &flow.on_delete {
+                if fields.is_empty() {
+                    issues.push(ConfigIssue::at(
+                        at(&["on_delete", "archive"]),
+                        "name at least one field to write, e.g. `{ archive: { active: false } }`",
+                    ));
+                }
+                for field in fields.keys() {
+                    if field == key {
+                        issues.push(ConfigIssue::at(
+                            at(&["on_delete", "archive", field]),
+                            format!("`{field}` is the business key: archiving must not change it"),
+                        ));
+                    } else if flow.entity.field(field).is_none() && !field.starts_with("extra.") {
+                        issues.push(ConfigIssue::at(
+                            at(&["on_delete", "archive", field]),
+                            format!("unknown field `{field}` for entity {}", flow.entity),
+                        ));
+                    }
+                }
             }
             for (field, _) in &flow.validate {
                 if flow.entity.field(field).is_none() && !field.starts_with("extra.") {

@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Concurrent upserts per batch (`engine.workers`).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Also time `ferry reconcile` over both sides after the syncs.
+    #[arg(long)]
+    pub reconcile: bool,
 }
 
 /// The database used for source, target and store.
@@ -371,6 +374,33 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             secs,
             rows: report.stats.read,
             written: report.stats.created + report.stats.updated,
+            rss: peak_rss_mib(),
+        });
+    }
+    if args.reconcile {
+        reset_peak_rss();
+        let t = Instant::now();
+        let options = ferry_engine::reconcile::Options {
+            scratch_dir: ws.loaded.data_dir(),
+            details_limit: 10,
+            repair: false,
+            repair_deletes: false,
+        };
+        let report =
+            ferry_engine::reconcile::run(&ws.engine, "customers", &options, &NoProgress, &cancel)
+                .await?;
+        let secs = t.elapsed().as_secs_f64();
+        if !report.clean {
+            anyhow::bail!(
+                "the benchmark's reconcile found drift where there is none: {}",
+                serde_json::to_string(&report.counts)?
+            );
+        }
+        phases.push(Phase {
+            name: "ferry: reconcile (records compared, both sides)",
+            secs,
+            rows: report.counts.source + report.counts.target,
+            written: 0,
             rss: peak_rss_mib(),
         });
     }

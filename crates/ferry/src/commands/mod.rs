@@ -5,6 +5,7 @@ mod check;
 mod dlq;
 mod keys;
 mod ledger;
+pub mod reconcile;
 mod status;
 pub mod sync;
 
@@ -48,6 +49,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             config,
         } => check::discover(&config.config, &system, json).await,
+        Command::Reconcile(args) => reconcile::reconcile(args).await,
         Command::Bench(args) => bench::bench(args).await,
     }
 }

@@ -12,7 +12,11 @@ use sqlx::{ConnectOptions, SqliteConnection};
 /// The `ferry` binary built for this test run.
 pub fn ferry() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    cmd.env_remove("FERRY_CONFIG").env("FERRY_LOG", "warn");
+    // `ferry run` serves HTTP: on a port of its own, so tests running at once never collide
+    // on the default 7878 (a test of the server itself removes this and sets its own).
+    cmd.env_remove("FERRY_CONFIG")
+        .env("FERRY_LOG", "warn")
+        .env("FERRY_LISTEN", "127.0.0.1:0");
     cmd
 }
 

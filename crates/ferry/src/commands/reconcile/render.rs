@@ -1,0 +1,460 @@
+//! The report as a terminal table, CSV and a self-contained HTML page. JSON is the report
+//! serialized as it is.
+
+use ferry_engine::reconcile::{Repair, Report, Side};
+use serde_json::Value;
+
+use crate::output::{table as text_table, truncate};
+
+/// The width a value gets in a terminal cell.
+const CELL: usize = 40;
+
+/// A value for people: text as it is, anything else as JSON (`null`, `10.5`, `true`).
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}
+
+fn side(s: Side) -> &'static str {
+    match s {
+        Side::Source => "source",
+        Side::Target => "target",
+    }
+}
+
+/// The summary lines every format starts from.
+fn summary(report: &Report) -> Vec<(&'static str, u64)> {
+    let c = &report.counts;
+    vec![
+        ("source records", c.source),
+        ("target records", c.target),
+        ("matched", c.matched),
+        ("equal", c.equal),
+        ("differing", c.differing),
+        ("missing in target", c.missing_in_target),
+        ("missing in source", c.missing_in_source),
+        ("duplicate keys (source)", c.duplicate_keys_source),
+        ("duplicate keys (target)", c.duplicate_keys_target),
+        ("unmapped", c.unmapped),
+    ]
+}
+
+/// Terminal tables: the counts, then each non-empty list of findings.
+pub fn table(report: &Report) -> String {
+    let mut out = format!(
+        "Flow `{}`: {} ({:.0} records/s). Compared fields: {}.\n\n",
+        report.flow,
+        if report.clean { "clean" } else { "DRIFT FOUND" },
+        report.records_per_second,
+        report.compared_fields.join(", ")
+    );
+    let rows: Vec<Vec<String>> = summary(report)
+        .into_iter()
+        .map(|(name, n)| vec![name.to_owned(), n.to_string()])
+        .collect();
+    out.push_str(&text_table(&["", "count"], &rows));
+    if !report.differing.is_empty() {
+        let rows: Vec<Vec<String>> = report
+            .differing
+            .iter()
+            .flat_map(|d| {
+                d.fields.iter().map(|f| {
+                    vec![
+                        opt(&d.key),
+                        d.source_id.clone(),
+                        d.target_id.clone(),
+                        f.field.clone(),
+                        truncate(&shown(&f.source), CELL),
+                        truncate(&shown(&f.target), CELL),
+                    ]
+                })
+            })
+            .collect();
+        out.push_str(&format!("\nDiffering ({}):\n", report.counts.differing));
+        out.push_str(&text_table(
+            &["key", "source id", "target id", "field", "source", "target"],
+            &rows,
+        ));
+    }
+    for (title, count, list) in [
+        (
+            "Missing in target",
+            report.counts.missing_in_target,
+            &report.missing_in_target,
+        ),
+        (
+            "Missing in source",
+            report.counts.missing_in_source,
+            &report.missing_in_source,
+        ),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|m| vec![opt(&m.key), opt(&m.source_id), opt(&m.target_id)])
+            .collect();
+        out.push_str(&format!("\n{title} ({count}):\n"));
+        out.push_str(&text_table(&["key", "source id", "target id"], &rows));
+    }
+    if !report.duplicate_keys.is_empty() {
+        let rows: Vec<Vec<String>> = report
+            .duplicate_keys
+            .iter()
+            .map(|d| vec![side(d.side).to_owned(), d.key.clone(), d.count.to_string()])
+            .collect();
+        out.push_str("\nDuplicate keys:\n");
+        out.push_str(&text_table(&["side", "key", "records"], &rows));
+    }
+    if !report.unmapped.is_empty() {
+        let rows: Vec<Vec<String>> = report
+            .unmapped
+            .iter()
+            .map(|u| vec![u.source_id.clone(), truncate(&u.error, 100)])
+            .collect();
+        out.push_str(&format!("\nUnmapped ({}):\n", report.counts.unmapped));
+        out.push_str(&text_table(&["source id", "error"], &rows));
+    }
+    if report.truncated {
+        out.push_str(&format!(
+            "\nLists show the first {} entries each (--limit-details); the counts are exact.\n",
+            report.details_limit
+        ));
+    }
+    if let Some(repair) = &report.repair {
+        out.push('\n');
+        out.push_str(&repair_line(repair));
+        out.push('\n');
+        for e in &repair.errors {
+            out.push_str(&format!("  {e}\n"));
+        }
+    }
+    out
+}
+
+/// One sentence on what the repair did.
+fn repair_line(repair: &Repair) -> String {
+    let mut line = format!(
+        "Repair: {} record(s) queued with trigger `reconcile`",
+        repair.queued
+    );
+    if let Some(run) = &repair.run {
+        line.push_str(&format!(
+            ", worked off: created {} updated {} unchanged {} failed {}",
+            run.stats.created, run.stats.updated, run.stats.unchanged, run.stats.failed
+        ));
+        if let Some(e) = &run.error {
+            line.push_str(&format!(" (stopped: {e})"));
+        }
+    }
+    if repair.deleted > 0 || repair.delete_errors > 0 {
+        line.push_str(&format!(
+            "; {} target record(s) without a source record removed per `on_delete`, {} refused",
+            repair.deleted, repair.delete_errors
+        ));
+    }
+    line.push('.');
+    line
+}
+
+/// The CSV header: one row per finding, one per differing field. Values are JSON (`"text"`,
+/// `10.5`, `null`) so that null and an empty string stay apart.
+pub const CSV_HEADER: [&str; 8] = [
+    "finding",
+    "key",
+    "source_id",
+    "target_id",
+    "field",
+    "source_value",
+    "target_value",
+    "detail",
+];
+
+/// Every finding of the report's lists as CSV rows.
+pub fn csv(report: &Report) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_HEADER)?;
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    for d in &report.differing {
+        for f in &d.fields {
+            w.write_record([
+                "differing",
+                &s(&d.key),
+                &d.source_id,
+                &d.target_id,
+                &f.field,
+                &f.source.to_string(),
+                &f.target.to_string(),
+                "",
+            ])?;
+        }
+    }
+    for (finding, list) in [
+        ("missing_in_target", &report.missing_in_target),
+        ("missing_in_source", &report.missing_in_source),
+    ] {
+        for m in list {
+            w.write_record([
+                finding,
+                &s(&m.key),
+                &s(&m.source_id),
+                &s(&m.target_id),
+                "",
+                "",
+                "",
+                "",
+            ])?;
+        }
+    }
+    for d in &report.duplicate_keys {
+        let finding = format!("duplicate_key_{}", side(d.side));
+        let detail = format!("{} records", d.count);
+        w.write_record([finding.as_str(), &d.key, "", "", "", "", "", &detail])?;
+    }
+    for u in &report.unmapped {
+        w.write_record(["unmapped", "", &u.source_id, "", "", "", "", &u.error])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html_table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<String>]) {
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(&format!("<h2>{}</h2>\n<table>\n<tr>", escape(title)));
+    for h in headers {
+        out.push_str(&format!("<th>{}</th>", escape(h)));
+    }
+    out.push_str("</tr>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            out.push_str(&format!("<td>{}</td>", escape(cell)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
+/// One HTML page with no external CSS, script or font; every value escaped.
+pub fn html(report: &Report) -> String {
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str(&format!(
+        "<title>Ferry reconciliation: {}</title>\n",
+        escape(&report.flow)
+    ));
+    out.push_str(
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+         table{border-collapse:collapse;margin:1em 0}\
+         th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
+         th{background:#f3f3f3}td.n{text-align:right}\
+         .clean{color:#17692c}.drift{color:#a11}code{background:#f3f3f3}</style>\n</head>\n<body>\n",
+    );
+    out.push_str(&format!(
+        "<h1>Reconciliation of flow <code>{}</code></h1>\n<p class=\"{}\"><strong>{}</strong></p>\n",
+        escape(&report.flow),
+        if report.clean { "clean" } else { "drift" },
+        if report.clean {
+            "Source and target agree."
+        } else {
+            "Drift found."
+        }
+    ));
+    out.push_str(&format!(
+        "<p>Business key <code>{}</code>; compared fields: {}. {:.0} records/s over {:.1} s.</p>\n",
+        escape(&report.key_field),
+        report
+            .compared_fields
+            .iter()
+            .map(|f| format!("<code>{}</code>", escape(f)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        report.records_per_second,
+        report.seconds
+    ));
+    out.push_str("<table>\n");
+    for (name, n) in summary(report) {
+        out.push_str(&format!(
+            "<tr><th>{}</th><td class=\"n\">{n}</td></tr>\n",
+            escape(name)
+        ));
+    }
+    out.push_str("</table>\n");
+    let differing: Vec<Vec<String>> = report
+        .differing
+        .iter()
+        .flat_map(|d| {
+            d.fields.iter().map(|f| {
+                vec![
+                    opt(&d.key),
+                    d.source_id.clone(),
+                    d.target_id.clone(),
+                    f.field.clone(),
+                    shown(&f.source),
+                    shown(&f.target),
+                ]
+            })
+        })
+        .collect();
+    html_table(
+        &mut out,
+        "Differing",
+        &["key", "source id", "target id", "field", "source", "target"],
+        &differing,
+    );
+    for (title, list) in [
+        ("Missing in target", &report.missing_in_target),
+        ("Missing in source", &report.missing_in_source),
+    ] {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|m| vec![opt(&m.key), opt(&m.source_id), opt(&m.target_id)])
+            .collect();
+        html_table(&mut out, title, &["key", "source id", "target id"], &rows);
+    }
+    let duplicates: Vec<Vec<String>> = report
+        .duplicate_keys
+        .iter()
+        .map(|d| vec![side(d.side).to_owned(), d.key.clone(), d.count.to_string()])
+        .collect();
+    html_table(
+        &mut out,
+        "Duplicate keys",
+        &["side", "key", "records"],
+        &duplicates,
+    );
+    let unmapped: Vec<Vec<String>> = report
+        .unmapped
+        .iter()
+        .map(|u| vec![u.source_id.clone(), u.error.clone()])
+        .collect();
+    html_table(&mut out, "Unmapped", &["source id", "error"], &unmapped);
+    if report.truncated {
+        out.push_str(&format!(
+            "<p>Lists show the first {} entries each; the counts are exact.</p>\n",
+            report.details_limit
+        ));
+    }
+    if let Some(repair) = &report.repair {
+        out.push_str(&format!("<p>{}</p>\n", escape(&repair_line(repair))));
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_engine::reconcile::{Counts, Difference, FieldDifference, Missing};
+    use serde_json::json;
+
+    fn report() -> Report {
+        Report {
+            flow: "customers<script>".into(),
+            key_field: "code".into(),
+            compared_fields: vec!["code".into(), "name".into()],
+            counts: Counts {
+                source: 2,
+                target: 2,
+                matched: 1,
+                differing: 1,
+                missing_in_target: 1,
+                missing_in_source: 1,
+                ..Counts::default()
+            },
+            clean: false,
+            differing: vec![Difference {
+                key: Some("C1".into()),
+                source_id: "1".into(),
+                target_id: "C1".into(),
+                fields: vec![FieldDifference {
+                    field: "name".into(),
+                    source: json!("A, \"B\" & <C>"),
+                    target: json!(null),
+                }],
+            }],
+            missing_in_target: vec![Missing {
+                key: Some("C2".into()),
+                source_id: Some("2".into()),
+                target_id: None,
+            }],
+            missing_in_source: vec![Missing {
+                key: Some("C9".into()),
+                source_id: None,
+                target_id: Some("C9".into()),
+            }],
+            duplicate_keys: Vec::new(),
+            unmapped: Vec::new(),
+            details_limit: 100,
+            truncated: false,
+            repair: None,
+            records_per_second: 1.0,
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn html_escapes_every_value_and_loads_nothing_from_outside() {
+        let page = html(&report());
+        assert!(page.contains("customers&lt;script&gt;"), "{page}");
+        assert!(!page.contains("<script"), "{page}");
+        assert!(
+            page.contains("&quot;A, \\&quot;B\\&quot; &amp; &lt;C&gt;&quot;"),
+            "{page}"
+        );
+        for outside in ["http://", "https://", "<link", "src="] {
+            assert!(!page.contains(outside), "{outside} in {page}");
+        }
+    }
+
+    #[test]
+    fn csv_keeps_null_apart_from_text_and_quotes_commas() {
+        let text = csv(&report()).unwrap();
+        let mut rows = csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        assert_eq!(&rows[0][0], "differing");
+        assert_eq!(&rows[0][5], "\"A, \\\"B\\\" & <C>\"");
+        assert_eq!(&rows[0][6], "null");
+        assert_eq!((&rows[1][0], &rows[1][2]), ("missing_in_target", "2"));
+        assert_eq!((&rows[2][0], &rows[2][3]), ("missing_in_source", "C9"));
+    }
+
+    #[test]
+    fn the_table_names_each_finding() {
+        let text = table(&report());
+        for expected in [
+            "DRIFT FOUND",
+            "Differing (1)",
+            "Missing in target (1)",
+            "Missing in source (1)",
+            "C9",
+        ] {
+            assert!(text.contains(expected), "{expected} missing in:\n{text}");
+        }
+    }
+}
