@@ -122,7 +122,12 @@ async fn login_gives_an_http_only_strict_session_and_bad_keys_are_refused() {
         let r = b.post("/console/login", &[("key", bad)]).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.headers().get(SET_COOKIE).is_none());
-        assert!(r.text().await.unwrap().contains("Unknown or revoked API key"));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Unknown or revoked API key")
+        );
     }
 
     let set = b.login(&s.viewer).await;
@@ -135,7 +140,10 @@ async fn login_gives_an_http_only_strict_session_and_bad_keys_are_refused() {
     // A made-up session id is no session.
     let mut forged = Browser::new(&s);
     forged.cookie = Some(format!("ferry_session={}", "0".repeat(64)));
-    assert_eq!(forged.get("/console/").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        forged.get("/console/").await.status(),
+        StatusCode::SEE_OTHER
+    );
 
     // Logging out needs the CSRF token, and ends the session.
     let r = b.post("/console/logout", &[]).await;
@@ -202,7 +210,10 @@ async fn pages_render_for_each_role_and_the_audit_log_is_for_admins() {
     // A viewer cannot replay even with a valid token.
     let csrf = b.csrf().await;
     let r = b
-        .post(&format!("/console/dead-letters/{id}/replay"), &[("csrf", &csrf)])
+        .post(
+            &format!("/console/dead-letters/{id}/replay"),
+            &[("csrf", &csrf)],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
@@ -214,7 +225,11 @@ async fn a_post_without_the_csrf_token_is_refused_and_changes_nothing() {
     let mut b = Browser::new(&s);
     b.login(&s.operator).await;
     let path = format!("/console/dead-letters/{id}/skip");
-    for fields in [vec![], vec![("csrf", "0".repeat(64))], vec![("csrf", String::new())]] {
+    for fields in [
+        vec![],
+        vec![("csrf", "0".repeat(64))],
+        vec![("csrf", String::new())],
+    ] {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let r = b.post(&path, &fields).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -322,9 +337,7 @@ async fn a_dead_letter_edited_in_the_console_is_delivered_and_chinese_text_shows
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let after = b
-        .page(r.headers()[LOCATION].to_str().unwrap())
-        .await;
+    let after = b.page(r.headers()[LOCATION].to_str().unwrap()).await;
     assert!(after.contains("queued for replay with the edited payload"));
 
     s.drain().await;
@@ -385,9 +398,13 @@ async fn the_mapping_preview_shows_mapped_fields_or_the_validation_error() {
     assert!(bad.contains(">email<") && bad.contains("not-an-email"));
     assert!(!bad.contains("Mapped fields"));
 
-    let good = preview(r#"{"customer_no": "C009", "name": "客户一", "email": "a@example.com"}"#).await;
+    let good =
+        preview(r#"{"customer_no": "C009", "name": "客户一", "email": "a@example.com"}"#).await;
     assert!(good.contains("Mapped fields") && !good.contains("Validation error"));
-    assert!(good.contains("<code>code</code></td><td>C009</td>"), "{good}");
+    assert!(
+        good.contains("<code>code</code></td><td>C009</td>"),
+        "{good}"
+    );
     assert!(good.contains("<td>客户一</td>") && good.contains("<td>a@example.com</td>"));
 
     // Nothing was written.
@@ -396,7 +413,10 @@ async fn the_mapping_preview_shows_mapped_fields_or_the_validation_error() {
 
     // Without the token: refused.
     let r = b
-        .post("/console/preview", &[("flow", "customers"), ("record", "{}")])
+        .post(
+            "/console/preview",
+            &[("flow", "customers"), ("record", "{}")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

@@ -84,7 +84,11 @@ pub fn sparkline(values: &[u64], title: &str) -> String {
     };
     let mut points = String::new();
     for (i, v) in values.iter().enumerate() {
-        let x = if values.len() > 1 { i as f64 * step } else { W / 2.0 };
+        let x = if values.len() > 1 {
+            i as f64 * step
+        } else {
+            W / 2.0
+        };
         let y = H - 2.0 - (*v as f64 / max) * (H - 4.0);
         let _ = write!(points, "{x:.1},{y:.1} ");
     }
@@ -129,7 +133,10 @@ mod tests {
     #[test]
     fn sparklines_scale_to_the_largest_value_and_escape_titles() {
         let svg = sparkline(&[0, 5, 10], "a<b");
-        assert!(svg.contains("points=\"0.0,22.0 60.0,12.0 120.0,2.0\""), "{svg}");
+        assert!(
+            svg.contains("points=\"0.0,22.0 60.0,12.0 120.0,2.0\""),
+            "{svg}"
+        );
         assert!(svg.contains("a&lt;b"));
         assert_eq!(sparkline(&[], "x"), "");
     }

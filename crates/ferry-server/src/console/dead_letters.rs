@@ -57,7 +57,12 @@ pub async fn list(
         flows: super::options(&state, &filter.flow),
         states: ["open", "replayed", "skipped", "resolved", "all"]
             .into_iter()
-            .map(|s| (s, s == filter.state || (s == "open" && filter.state.is_empty())))
+            .map(|s| {
+                (
+                    s,
+                    s == filter.state || (s == "open" && filter.state.is_empty()),
+                )
+            })
             .collect(),
         dead_letters: found
             .into_iter()
@@ -170,11 +175,12 @@ pub async fn edit(
             return refused(&state, &session, id, form.payload, reason).await;
         }
     };
-    match actions::replay_dead_letter(&state, &session.caller, id, Some(edited), Via::Console)
-        .await
+    match actions::replay_dead_letter(&state, &session.caller, id, Some(edited), Via::Console).await
     {
         Ok(_) => Ok(done(id, "edited")),
-        Err(ApiError::BadRequest(reason)) => refused(&state, &session, id, form.payload, reason).await,
+        Err(ApiError::BadRequest(reason)) => {
+            refused(&state, &session, id, form.payload, reason).await
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -90,8 +90,7 @@ pub async fn submit(
 /// A pasted record: `{"id": …, "fields": {…}}` as dead letters show it, or just the fields
 /// (then its id is `preview`).
 fn parse_record(text: &str) -> Result<Record, String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     match value {
         Value::Object(ref map) if map.get("fields").is_some_and(Value::is_object) => {
             serde_json::from_value(value)

@@ -74,10 +74,7 @@ impl Sessions {
 
     /// Ends a session.
     pub fn remove(&self, id: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
     fn get(&self, id: &str) -> Option<Entry> {
@@ -162,22 +159,18 @@ pub fn clear_cookie(secure: bool) -> String {
 impl FromRequestParts<AppState> for Session {
     type Rejection = ConsoleError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, ConsoleError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ConsoleError> {
         let id = cookie_value(parts).ok_or(ConsoleError::LoggedOut)?;
         let entry = state.sessions.get(&id).ok_or(ConsoleError::LoggedOut)?;
-        let caller = match auth::authenticate(state, &entry.token_hash, auth::client_addr(parts))
-            .await
-        {
-            Ok(caller) => caller,
-            Err(crate::ApiError::BadKey) => {
-                state.sessions.remove(&id);
-                return Err(ConsoleError::LoggedOut);
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let caller =
+            match auth::authenticate(state, &entry.token_hash, auth::client_addr(parts)).await {
+                Ok(caller) => caller,
+                Err(crate::ApiError::BadKey) => {
+                    state.sessions.remove(&id);
+                    return Err(ConsoleError::LoggedOut);
+                }
+                Err(e) => return Err(e.into()),
+            };
         Ok(Session {
             id,
             caller,
@@ -196,7 +189,10 @@ mod tests {
         let a = sessions.create("h".into());
         let b = sessions.create("h".into());
         assert_ne!(a, b);
-        assert_ne!(sessions.get(&a).unwrap().csrf, sessions.get(&b).unwrap().csrf);
+        assert_ne!(
+            sessions.get(&a).unwrap().csrf,
+            sessions.get(&b).unwrap().csrf
+        );
         sessions.remove(&a);
         assert!(sessions.get(&a).is_none());
         for _ in 0..MAX_SESSIONS + 5 {
