@@ -80,6 +80,8 @@ struct ShowPage {
     payload: String,
     /// An edit that was refused, shown again with the reason.
     error: Option<String>,
+    /// The edit box's height.
+    rows: usize,
 }
 
 /// The notice after an action.
@@ -106,8 +108,10 @@ pub async fn show(
         "skipped" => Some(format!("Dead letter {id} was skipped.")),
         _ => None,
     };
+    let payload = pretty(&dead.payload);
     page(&ShowPage {
-        payload: pretty(&dead.payload),
+        rows: super::rows(&payload),
+        payload,
         nav,
         dead,
         error: None,
@@ -197,6 +201,7 @@ async fn refused(
     let mut response = page(&ShowPage {
         nav: Nav::new(session, "dead-letters"),
         dead,
+        rows: super::rows(&payload),
         payload,
         error: Some(reason),
     })?;

@@ -114,6 +114,12 @@ fn options(state: &AppState, picked: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// Rows for a textarea holding `text`, so a payload shows whole without scrolling (within
+/// reason).
+fn rows(text: &str) -> usize {
+    (text.lines().count() + 1).clamp(6, 40)
+}
+
 /// Renders a template as a page.
 pub fn page<T: askama::Template>(template: &T) -> Result<Response, ConsoleError> {
     let html = template.render().map_err(|e| {

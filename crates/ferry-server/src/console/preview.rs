@@ -25,6 +25,8 @@ struct PreviewPage {
     mapped: Option<Vec<(String, String)>>,
     /// Why the record does not map: `(field, reason)`, or the input's problem.
     error: Option<(String, String)>,
+    /// The record box's height.
+    rows: usize,
 }
 
 /// The flow picked by a link (`?flow=`).
@@ -46,6 +48,7 @@ pub async fn form(
         nav: Nav::new(&session, "preview"),
         flows: super::options(&state, &pick.flow),
         record: EXAMPLE.into(),
+        rows: super::rows(EXAMPLE),
         mapped: None,
         error: None,
     })
@@ -81,6 +84,7 @@ pub async fn submit(
     page(&PreviewPage {
         nav: Nav::new(&session, "preview"),
         flows: super::options(&state, &form.flow),
+        rows: super::rows(&form.record),
         record: form.record,
         mapped,
         error,
