@@ -66,7 +66,10 @@ async fn serves_https_with_the_configured_certificate() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.contains("; HttpOnly") && cookie.ends_with("; Secure"), "{cookie}");
+    assert!(
+        cookie.contains("; HttpOnly") && cookie.ends_with("; Secure"),
+        "{cookie}"
+    );
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = s.url.replacen("https://", "http://", 1);
     assert!(
