@@ -45,6 +45,19 @@ pub struct Flow {
     pub(crate) mapping: Arc<CompiledMapping>,
 }
 
+impl Flow {
+    /// Maps and validates one source record with the flow's compiled mapping, writing
+    /// nothing: the console's mapping preview, so an operator can try a record (or a fix to a
+    /// dead letter) before sending it. The error is the one the pipeline would dead-letter
+    /// the record with.
+    pub fn preview(
+        &self,
+        record: &ferry_model::Record,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ferry_mapping::MappingError> {
+        self.mapping.apply(record)
+    }
+}
+
 impl std::fmt::Debug for Flow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flow")

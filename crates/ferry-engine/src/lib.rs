@@ -29,4 +29,5 @@ pub mod telemetry;
 
 pub use assemble::{Assembly, Flow, Schedule, assemble};
 pub use error::EngineError;
+pub use ferry_mapping::MappingError;
 pub use run::{Engine, NoProgress, Progress, RunReport, SyncOptions};

@@ -17,12 +17,16 @@
 //! with roles, a rate limit per key, optional TLS ([`tls`]), masked payload fields
 //! ([`mask`]) and an audit log of every operator action ([`audit`]).
 //!
-//! [`router`] composes the sub-routers, so a later module (the console) mounts beside them.
+//! - [`console`]: the operations console under `/console/` (server-rendered pages, login with
+//!   an API key into a session cookie, CSRF-checked forms).
+//!
+//! [`router`] composes the sub-routers.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 mod error;
 pub mod hooks;
 pub mod mask;
@@ -50,6 +54,8 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     /// Rate-limit buckets.
     pub limiter: Arc<auth::RateLimiter>,
+    /// Console sessions (in memory, bounded).
+    pub sessions: Arc<console::session::Sessions>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,6 +71,7 @@ impl AppState {
     pub fn new(engine: Arc<Engine>, settings: ServerSettings) -> Self {
         Self {
             limiter: Arc::new(auth::RateLimiter::new(&settings.rate_limit)),
+            sessions: Arc::default(),
             engine,
             settings: Arc::new(settings),
         }
@@ -76,13 +83,14 @@ impl AppState {
     }
 }
 
-/// Every route: `/api/v1/…`, `/hooks/…`, `/metrics`, `/healthz`, `/readyz`, behind the
-/// address allowlist.
+/// Every route: `/api/v1/…`, `/hooks/…`, `/metrics`, `/healthz`, `/readyz` and the console
+/// (`/console/…`, `/` redirects there), behind the address allowlist.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(hooks::router(&state.settings))
         .merge(ops::router())
+        .merge(console::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::allowlist,

@@ -1,5 +1,6 @@
 //! HTTPS with a certificate from `server.tls` (a self-signed one made with the `openssl`
-//! command; without it the test says SKIPPED, or fails under `CI=true`).
+//! command), and the console's `Secure` cookie over it. Without openssl the test says
+//! SKIPPED, or fails under `CI=true`.
 
 mod common;
 
@@ -50,6 +51,25 @@ async fn serves_https_with_the_configured_certificate() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // The console's session cookie is marked Secure over TLS.
+    let browser = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = browser
+        .post(format!("{}/console/login", s.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={}", s.viewer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("; HttpOnly") && cookie.ends_with("; Secure"),
+        "{cookie}"
+    );
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = s.url.replacen("https://", "http://", 1);
     assert!(

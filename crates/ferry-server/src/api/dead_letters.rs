@@ -38,20 +38,7 @@ pub async fn list(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<DeadLetterView>>, ApiError> {
     let q = query(q)?;
-    let states = match q.state.as_deref() {
-        None | Some("open") => vec![DeadLetterState::Open],
-        Some("all") => vec![
-            DeadLetterState::Open,
-            DeadLetterState::Replayed,
-            DeadLetterState::Skipped,
-            DeadLetterState::Resolved,
-        ],
-        Some(other) => vec![DeadLetterState::parse(other).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "state `{other}` is not one of open, replayed, skipped, resolved, all"
-            ))
-        })?],
-    };
+    let states = states(q.state.as_deref())?;
     let filter = DeadLetterFilter {
         flow: q.flow,
         states,
@@ -67,7 +54,26 @@ pub async fn list(
     ))
 }
 
-async fn find(state: &AppState, id: i64) -> Result<DeadLetter, ApiError> {
+/// The states a `state` filter names: `open` (default), one state, or `all`.
+pub(crate) fn states(filter: Option<&str>) -> Result<Vec<DeadLetterState>, ApiError> {
+    Ok(match filter {
+        None | Some("open") => vec![DeadLetterState::Open],
+        Some("all") => vec![
+            DeadLetterState::Open,
+            DeadLetterState::Replayed,
+            DeadLetterState::Skipped,
+            DeadLetterState::Resolved,
+        ],
+        Some(other) => vec![DeadLetterState::parse(other).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "state `{other}` is not one of open, replayed, skipped, resolved, all"
+            ))
+        })?],
+    })
+}
+
+/// A dead letter, or 404.
+pub(crate) async fn find(state: &AppState, id: i64) -> Result<DeadLetter, ApiError> {
     state
         .store()
         .dead_letter(id)
@@ -116,14 +122,58 @@ pub struct Skipped {
     pub dead_letter_id: i64,
 }
 
-async fn replay_with(
+/// Where an operator action came from, for the ledger's trigger text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Via {
+    /// The REST API.
+    Api,
+    /// The console.
+    Console,
+}
+
+impl Via {
+    fn as_str(self) -> &'static str {
+        match self {
+            Via::Api => "api",
+            Via::Console => "console",
+        }
+    }
+}
+
+/// Replays an open dead letter, with an operator-edited payload (as shown, masked values
+/// restored) or without one (the worker reads the source again), and audits it. Shared by the
+/// API and the console. Returns the queue item that carries it.
+pub(crate) async fn replay_dead_letter(
     state: &AppState,
     caller: &Caller,
     id: i64,
-    action: &str,
-    payload: Option<Value>,
-) -> Result<Json<Replayed>, ApiError> {
-    let trigger = format!("api replay by key {}", caller.key_id);
+    edited: Option<Value>,
+    via: Via,
+) -> Result<i64, ApiError> {
+    let (action, payload) = match edited {
+        None => {
+            find_open(state, id, "replayed").await?;
+            ("dead_letter.replay", None)
+        }
+        Some(edited) => {
+            let dead = find_open(state, id, "edited").await?;
+            let payload = state.settings.mask.restore(edited, &dead.payload);
+            let record: ferry_model::Record =
+                serde_json::from_value(payload.clone()).map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "payload is not a record ({{\"id\", \"fields\", …}} as shown): {e}"
+                    ))
+                })?;
+            if record.id != dead.source_id {
+                return Err(ApiError::BadRequest(format!(
+                    "payload id `{}` is not the dead letter's record `{}`",
+                    record.id, dead.source_id
+                )));
+            }
+            ("dead_letter.edit", Some(payload))
+        }
+    };
+    let trigger = format!("{} replay by key {}", via.as_str(), caller.key_id);
     let result = state
         .store()
         .replay_dead_letter(id, &trigger, payload)
@@ -136,10 +186,29 @@ async fn replay_with(
         &result,
     )
     .await;
-    Ok(Json(Replayed {
-        dead_letter_id: id,
-        queue_item_id: result?,
-    }))
+    Ok(result?)
+}
+
+/// Skips an open dead letter for good (recorded in the ledger) and audits it.
+pub(crate) async fn skip_dead_letter(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    via: Via,
+) -> Result<(), ApiError> {
+    find_open(state, id, "skipped").await?;
+    let trigger = format!("{} skip by key {}", via.as_str(), caller.key_id);
+    let result = state.store().skip_dead_letter(id, &trigger).await;
+    audit::record(
+        state.store(),
+        &caller.actor(),
+        "dead_letter.skip",
+        &format!("dead letter {id}"),
+        &result,
+    )
+    .await;
+    result?;
+    Ok(())
 }
 
 /// Send a dead letter back through its flow: the worker reads the record's current state
@@ -153,8 +222,11 @@ pub async fn replay(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Replayed>, ApiError> {
-    find_open(&state, id, "replayed").await?;
-    replay_with(&state, &caller.0, id, "dead_letter.replay", None).await
+    let queue_item_id = replay_dead_letter(&state, &caller.0, id, None, Via::Api).await?;
+    Ok(Json(Replayed {
+        dead_letter_id: id,
+        queue_item_id,
+    }))
 }
 
 /// The body of an edit.
@@ -179,20 +251,11 @@ pub async fn edit(
     json: Result<Json<EditBody>, JsonRejection>,
 ) -> Result<Json<Replayed>, ApiError> {
     let edited = body(json)?.payload;
-    let dead = find_open(&state, id, "edited").await?;
-    let payload = state.settings.mask.restore(edited, &dead.payload);
-    let record: ferry_model::Record = serde_json::from_value(payload.clone()).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "payload is not a record ({{\"id\", \"fields\", …}} as shown): {e}"
-        ))
-    })?;
-    if record.id != dead.source_id {
-        return Err(ApiError::BadRequest(format!(
-            "payload id `{}` is not the dead letter's record `{}`",
-            record.id, dead.source_id
-        )));
-    }
-    replay_with(&state, &caller.0, id, "dead_letter.edit", Some(payload)).await
+    let queue_item_id = replay_dead_letter(&state, &caller.0, id, Some(edited), Via::Api).await?;
+    Ok(Json(Replayed {
+        dead_letter_id: id,
+        queue_item_id,
+    }))
 }
 
 /// Drop a dead letter for good (recorded in the ledger).
@@ -205,17 +268,6 @@ pub async fn skip(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Skipped>, ApiError> {
-    find_open(&state, id, "skipped").await?;
-    let trigger = format!("api skip by key {}", caller.0.key_id);
-    let result = state.store().skip_dead_letter(id, &trigger).await;
-    audit::record(
-        state.store(),
-        &caller.0.actor(),
-        "dead_letter.skip",
-        &format!("dead letter {id}"),
-        &result,
-    )
-    .await;
-    result?;
+    skip_dead_letter(&state, &caller.0, id, Via::Api).await?;
     Ok(Json(Skipped { dead_letter_id: id }))
 }

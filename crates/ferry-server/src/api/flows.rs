@@ -62,6 +62,12 @@ pub async fn list_flows(
     _caller: Viewer,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<FlowView>>, ApiError> {
+    Ok(Json(flow_views(&state).await?))
+}
+
+/// Every configured flow with its state, in config order (the API's list and the console's
+/// overview).
+pub(crate) async fn flow_views(state: &AppState) -> Result<Vec<FlowView>, ApiError> {
     let mut states: HashMap<String, FlowState> = state
         .store()
         .flow_states()
@@ -69,13 +75,11 @@ pub async fn list_flows(
         .into_iter()
         .map(|s| (s.flow.clone(), s))
         .collect();
-    Ok(Json(
-        state
-            .engine
-            .flows()
-            .map(|f| flow_view(f, states.remove(&f.name)))
-            .collect(),
-    ))
+    Ok(state
+        .engine
+        .flows()
+        .map(|f| flow_view(f, states.remove(&f.name)))
+        .collect())
 }
 
 /// One flow with its state.

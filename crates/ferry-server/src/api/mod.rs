@@ -14,8 +14,8 @@
 //! Payloads are shown with the `server.mask` rules applied. Every operator action is audited.
 
 mod admin;
-mod dead_letters;
-mod flows;
+pub(crate) mod dead_letters;
+pub(crate) mod flows;
 pub mod sync;
 pub mod views;
 

@@ -148,44 +148,66 @@ impl<R: MinRole> FromRequestParts<AppState> for Authed<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // A request without a valid key draws from its address's bucket, so guessing keys
-        // (or hammering the key lookup) is rate-limited like any key.
-        let refuse = |error: ApiError| match client_addr(parts) {
-            Some(addr) => state.limiter.check(&RateKey::Address(addr)).and(Err(error)),
-            None => Err(error),
+        let addr = client_addr(parts);
+        let caller = match bearer_token(parts) {
+            Some(token) => authenticate(state, &hash_token(token), addr).await?,
+            None => return refuse(state, addr, ApiError::NoKey),
         };
-        let Some(token) = bearer_token(parts) else {
-            return refuse(ApiError::NoKey);
-        };
-        let key = state
-            .store()
-            .api_key_by_hash(&hash_token(token))
-            .await?
-            .filter(|k| k.revoked_at.is_none());
-        let Some(key) = key else {
-            return refuse(ApiError::BadKey);
-        };
-        let Some(role) = Role::parse(&key.role) else {
-            tracing::error!(key_id = key.id, role = %key.role, "An API key has an unknown role.");
-            return Err(ApiError::BadKey);
-        };
-        state.limiter.check(&RateKey::ApiKey(key.id))?;
-        if role < R::ROLE {
+        caller.require(R::ROLE)?;
+        Ok(Authed(caller, PhantomData))
+    }
+}
+
+impl Caller {
+    /// 403 unless the caller's role is at least `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.role < needed {
             return Err(ApiError::Forbidden {
-                needed: R::ROLE,
-                has: role,
+                needed,
+                has: self.role,
             });
         }
-        Ok(Authed(
-            Caller {
-                key_id: key.id,
-                key_name: key.name,
-                role,
-                addr: client_addr(parts),
-            },
-            PhantomData,
-        ))
+        Ok(())
     }
+}
+
+/// Refuses a request without a valid key. It draws from its address's bucket first, so
+/// guessing keys (or hammering the key lookup) is rate-limited like any key.
+fn refuse<T>(state: &AppState, addr: Option<IpAddr>, error: ApiError) -> Result<T, ApiError> {
+    match addr {
+        Some(addr) => state.limiter.check(&RateKey::Address(addr)).and(Err(error)),
+        None => Err(error),
+    }
+}
+
+/// The caller holding the key with this token hash: the key must exist and not be revoked,
+/// and the request is counted against the key's rate limit. Shared by the API (a bearer
+/// token on every request) and the console (a token at login, its hash on every page after,
+/// so revoking a key also ends its console sessions).
+pub async fn authenticate(
+    state: &AppState,
+    token_hash: &str,
+    addr: Option<IpAddr>,
+) -> Result<Caller, ApiError> {
+    let key = state
+        .store()
+        .api_key_by_hash(token_hash)
+        .await?
+        .filter(|k| k.revoked_at.is_none());
+    let Some(key) = key else {
+        return refuse(state, addr, ApiError::BadKey);
+    };
+    let Some(role) = Role::parse(&key.role) else {
+        tracing::error!(key_id = key.id, role = %key.role, "An API key has an unknown role.");
+        return Err(ApiError::BadKey);
+    };
+    state.limiter.check(&RateKey::ApiKey(key.id))?;
+    Ok(Caller {
+        key_id: key.id,
+        key_name: key.name,
+        role,
+        addr,
+    })
 }
 
 /// The token of `Authorization: Bearer <token>`.

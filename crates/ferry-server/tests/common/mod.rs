@@ -31,6 +31,7 @@ flows:
       code: customer_no
       name: name
       phone: phone
+FLOW
 server:
   listen: 127.0.0.1:0
   hooks:
@@ -70,6 +71,12 @@ pub async fn sqlite(path: &Path) -> SqliteConnection {
 
 /// Starts a server with these extra `server:` settings (YAML lines, indented by 2).
 pub async fn start(server_yaml: &str) -> TestServer {
+    start_with(server_yaml, "").await
+}
+
+/// Starts a server with extra `server:` settings and extra lines at the end of the flow's
+/// mapping (YAML lines, indented as they must be: 6 for mapping fields, 4 for `validate:`).
+pub async fn start_with(server_yaml: &str, flow_yaml: &str) -> TestServer {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::Builder::new()
         .prefix("ferry-server-")
@@ -93,7 +100,9 @@ pub async fn start(server_yaml: &str) -> TestServer {
     .execute(&mut erp)
     .await
     .unwrap();
-    let text = CONFIG.replace("SERVER", server_yaml);
+    let text = CONFIG
+        .replace("FLOW\n", flow_yaml)
+        .replace("SERVER", server_yaml);
     std::fs::write(path.join("ferry.yaml"), &text).unwrap();
     let loaded = ferry_model::config::load(&path.join("ferry.yaml")).unwrap();
     let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin()).unwrap();
