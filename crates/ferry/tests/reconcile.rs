@@ -221,6 +221,22 @@ async fn drift_is_found_repaired_and_gone(kind: &str) {
     assert_eq!(report["repair"]["run"]["updated"], 3, "{report:#}");
     assert_eq!(report["repair"]["run"]["failed"], 0, "{report:#}");
     assert_eq!(report["repair"]["deleted"], 1, "{report:#}");
+    // The repair is an operator action: it is in the audit log, with what it did.
+    let mut state = sqlite(&dir.join(".ferry/ferry.db")).await;
+    let audit: Vec<(String, String, Option<String>, String)> =
+        sqlx::query_as("SELECT action, target, source, outcome FROM ferry_audit ORDER BY id")
+            .fetch_all(&mut state)
+            .await
+            .unwrap();
+    assert_eq!(
+        audit,
+        [(
+            "reconcile.repair+deletes".to_owned(),
+            "flow customers: 3 queued, 1 deleted or archived".to_owned(),
+            Some("cli".to_owned()),
+            "ok".to_owned()
+        )]
+    );
     let ledger = run_json(dir, &["ledger", "--key", "C0007", "--json"]);
     let last = ledger[0]["entries"]
         .as_array()

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use ferry_engine::reconcile::{self, ReconcileProgress, Report, Side};
+use ferry_server::audit::Actor;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ConfigArg;
@@ -113,6 +114,33 @@ pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let bar = Bar::new(&args.flow);
     let report = reconcile::run(&ws.engine, &args.flow, &options, &bar, &cancel).await;
     bar.bar.finish_and_clear();
+    if args.repair || args.repair_deletes {
+        // A repair writes to the target: it goes to the audit log like any operator action,
+        // with what it did (or why it failed).
+        let what = match &report {
+            Ok(r) => Ok(r.repair.as_ref().map_or_else(String::new, |x| {
+                format!("{} queued, {} deleted or archived", x.queued, x.deleted)
+            })),
+            Err(e) => Err(ws.loaded.redact(&e.to_string())),
+        };
+        let action = match (args.repair, args.repair_deletes) {
+            (true, true) => "reconcile.repair+deletes",
+            (true, false) => "reconcile.repair",
+            _ => "reconcile.repair_deletes",
+        };
+        let target = match &what {
+            Ok(done) => format!("flow {}: {done}", args.flow),
+            Err(_) => format!("flow {}", args.flow),
+        };
+        ferry_server::audit::record(
+            ws.engine.store().as_ref(),
+            &Actor::cli(),
+            action,
+            &target,
+            &what,
+        )
+        .await;
+    }
     let report = report.map_err(|e| anyhow::anyhow!("{}", ws.loaded.redact(&e.to_string())))?;
     let text = render(&report, args.format)?;
     match &args.out {
