@@ -29,6 +29,7 @@ pub mod config;
 pub mod console;
 mod error;
 pub mod hooks;
+pub mod html;
 pub mod mask;
 pub mod ops;
 pub mod tls;

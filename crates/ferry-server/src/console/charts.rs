@@ -96,25 +96,9 @@ pub fn sparkline(values: &[u64], title: &str) -> String {
         "<svg class=\"spark\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\">\
          <title>{}</title><polyline fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.5\" \
          points=\"{}\"/></svg>",
-        escape(title),
+        crate::html::escape(title),
         points.trim_end()
     )
-}
-
-/// Escapes text for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! serialized as it is.
 
 use ferry_engine::reconcile::{Repair, Report, Side};
+use ferry_server::html::escape;
 use serde_json::Value;
 
 use crate::output::{table as text_table, truncate};
@@ -222,22 +223,6 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
         w.write_record(["unmapped", "", &u.source_id, "", "", "", "", &u.error])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn html_table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<String>]) {
