@@ -67,7 +67,7 @@ elif pid_alive "$C/gunicorn.pid" gunicorn; then
     fi
 fi
 rm -f "$C/gunicorn.pid"   # not ours any more: stale (crashed server or reused PID)
-port_busy "$PORT" && die "127.0.0.1:$PORT is already in use by another process; pick another PORT"
+port_released "$PORT" || die "127.0.0.1:$PORT is already in use by another process; pick another PORT"
 
 # 1. A python >= 3.12. django-crm 1.x requires it, and on 3.11 (Debian 12's,
 # and this machine's default) `pip install django-crm` does not fail: it

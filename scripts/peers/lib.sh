@@ -59,6 +59,18 @@ stop_pidfile() {
 # port_busy PORT: something already accepts connections on 127.0.0.1:PORT.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# port_released PORT [SECONDS=10]: waits until nothing answers on PORT. A server just
+# stopped (a reset) can keep its socket a moment after its PID is gone; fails if PORT is
+# still taken after SECONDS.
+port_released() {
+    local i
+    for ((i = 0; i < ${2:-10} * 10; i++)); do
+        port_busy "$1" || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # env_value FILE KEY: the value of KEY=... in a saved env file.
 env_value() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -1; }
 

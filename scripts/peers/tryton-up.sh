@@ -67,7 +67,7 @@ elif pid_alive "$T/trytond.pid" trytond; then
     fi
 fi
 rm -f "$T/trytond.pid"   # not ours any more: stale (crashed server or reused PID)
-port_busy "$PORT" && die "127.0.0.1:$PORT is already in use by another process; pick another PORT"
+port_released "$PORT" || die "127.0.0.1:$PORT is already in use by another process; pick another PORT"
 
 PG=${TRYTON_PG:-}
 [[ -z $PG || $PG == */ ]] || PG=$PG/
