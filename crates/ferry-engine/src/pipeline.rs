@@ -375,64 +375,19 @@ async fn remove(
     removing: Vec<Removing>,
     out: &mut BatchResult,
 ) -> Result<(), EngineError> {
-    let target_failure = |e| match e {
-        Retried::Cancelled => EngineError::Cancelled,
-        Retried::Failed(error) => EngineError::Target {
-            flow: flow.name.clone(),
-            error,
-        },
-    };
-    let key_of = |r: &Removing| r.before.key.clone().unwrap_or_default();
-    // Per record: the target id and written hash after success, or the error.
-    let results: Vec<Result<AfterRemoval, ConnectorError>> = match &flow.config.on_delete {
-        OnDelete::Ignore => return Ok(()),
-        OnDelete::Delete => {
-            let batch: Vec<Removal> = removing
-                .iter()
-                .map(|r| Removal {
-                    key: key_of(r),
-                    target_id: r.before.target_id.clone(),
-                })
-                .collect();
-            retry(retry_settings, cancel, "target.delete", || {
-                flow.sink.delete(&batch)
-            })
-            .await
-            .map_err(target_failure)?
-            .into_iter()
-            .map(|r| r.map(|()| (None, None)))
-            .collect()
-        }
-        OnDelete::Archive(fields) => {
-            let hash = content_hash(fields);
-            let batch: Vec<Outgoing> = removing
-                .iter()
-                .map(|r| Outgoing {
-                    key: key_of(r),
-                    target_id: r.before.target_id.clone(),
-                    fields: fields.clone(),
-                })
-                .collect();
-            retry(retry_settings, cancel, "target.update", || {
-                flow.sink.update(&batch)
-            })
-            .await
-            .map_err(target_failure)?
-            .into_iter()
-            .map(|r| r.map(|w| (Some(w.target_id), Some(hash.clone()))))
-            .collect()
-        }
-    };
-    if results.len() != removing.len() {
-        return Err(EngineError::Target {
-            flow: flow.name.clone(),
-            error: ConnectorError::fatal(format!(
-                "the target answered {} results for {} deletes",
-                results.len(),
-                removing.len()
-            )),
-        });
+    if matches!(flow.config.on_delete, OnDelete::Ignore) {
+        return Ok(());
     }
+    let targets: Vec<(String, Option<String>)> = removing
+        .iter()
+        .map(|r| {
+            (
+                r.before.key.clone().unwrap_or_default(),
+                r.before.target_id.clone(),
+            )
+        })
+        .collect();
+    let results = apply_on_delete(flow, retry_settings, cancel, &targets).await?;
     for (r, result) in removing.into_iter().zip(results) {
         let attempt = attempt_of(ctx, &r.record.id);
         out.commit.gone.push(r.record.id.clone());
@@ -510,7 +465,83 @@ async fn remove(
 
 /// What the xref keeps of a record after the delete policy ran: its target id and the hash
 /// of what the target holds for it.
-type AfterRemoval = (Option<String>, Option<String>);
+/// What the target holds for a record after its removal: the target id and written hash an
+/// archive leaves, or `(None, None)` after a delete.
+pub(crate) type AfterRemoval = (Option<String>, Option<String>);
+
+/// Carries out the flow's `on_delete` on these target records — (business key, target id
+/// when known) — in one sink call with the engine's retries: a delete, or an archive (an
+/// update of the archive fields, never a create). Per record, in order, what the target now
+/// holds or why it refused. `ignore` touches nothing and answers nothing. Used for deletes
+/// found at the source and for `ferry reconcile --repair-deletes`.
+pub(crate) async fn apply_on_delete(
+    flow: &Flow,
+    retry_settings: &RetrySettings,
+    cancel: &CancellationToken,
+    targets: &[(String, Option<String>)],
+) -> Result<Vec<Result<AfterRemoval, ConnectorError>>, EngineError> {
+    let results: Vec<Result<AfterRemoval, ConnectorError>> = match &flow.config.on_delete {
+        OnDelete::Ignore => return Ok(Vec::new()),
+        OnDelete::Delete => {
+            let batch: Vec<Removal> = targets
+                .iter()
+                .map(|(key, target_id)| Removal {
+                    key: key.clone(),
+                    target_id: target_id.clone(),
+                })
+                .collect();
+            retry(retry_settings, cancel, "target.delete", || {
+                flow.sink.delete(&batch)
+            })
+            .await
+            .map_err(target_failure(flow))?
+            .into_iter()
+            .map(|r| r.map(|()| (None, None)))
+            .collect()
+        }
+        OnDelete::Archive(fields) => {
+            let hash = content_hash(fields);
+            let batch: Vec<Outgoing> = targets
+                .iter()
+                .map(|(key, target_id)| Outgoing {
+                    key: key.clone(),
+                    target_id: target_id.clone(),
+                    fields: fields.clone(),
+                })
+                .collect();
+            retry(retry_settings, cancel, "target.update", || {
+                flow.sink.update(&batch)
+            })
+            .await
+            .map_err(target_failure(flow))?
+            .into_iter()
+            .map(|r| r.map(|w| (Some(w.target_id), Some(hash.clone()))))
+            .collect()
+        }
+    };
+    if results.len() != targets.len() {
+        return Err(EngineError::Target {
+            flow: flow.name.clone(),
+            error: ConnectorError::fatal(format!(
+                "the target answered {} results for {} deletes",
+                results.len(),
+                targets.len()
+            )),
+        });
+    }
+    Ok(results)
+}
+
+/// A failed call to the flow's target, as the engine reports it.
+pub(crate) fn target_failure(flow: &Flow) -> impl Fn(Retried<ConnectorError>) -> EngineError {
+    move |e| match e {
+        Retried::Cancelled => EngineError::Cancelled,
+        Retried::Failed(error) => EngineError::Target {
+            flow: flow.name.clone(),
+            error,
+        },
+    }
+}
 
 /// The ledger entry of a record deleted at the source: `target_id` is the target record the
 /// delete policy acted on (or kept), `after_hash` what the target holds for it now.
@@ -727,19 +758,13 @@ async fn upsert_in_parallel(
             flow.sink.upsert(part)
         })
         .await
-        .map_err(|e| match e {
-            Retried::Cancelled => EngineError::Cancelled,
-            Retried::Failed(error) => EngineError::Target {
-                flow: flow.name.clone(),
-                error,
-            },
-        })
+        .map_err(target_failure(flow))
     });
     let results = futures::future::try_join_all(writes).await?;
     Ok(results.into_iter().flatten().collect())
 }
 
-fn store_failure(e: Retried<ferry_store::StoreError>) -> EngineError {
+pub(crate) fn store_failure(e: Retried<ferry_store::StoreError>) -> EngineError {
     match e {
         Retried::Cancelled => EngineError::Cancelled,
         Retried::Failed(e) => EngineError::Store(e),

@@ -32,7 +32,8 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
-use crate::retry::{Retried, retry};
+use crate::pipeline::{store_failure, target_failure};
+use crate::retry::retry;
 use crate::run::{Engine, NoProgress, source_failure};
 use scratch::{DIFFERS, EQUAL, NewSource, Scratch};
 
@@ -185,10 +186,7 @@ pub async fn run(
             engine.store.xrefs(&flow.name, &ids)
         })
         .await
-        .map_err(|e| match e {
-            Retried::Cancelled => EngineError::Cancelled,
-            Retried::Failed(e) => EngineError::Store(e),
-        })?;
+        .map_err(store_failure)?;
         let mut rows = Vec::with_capacity(page.records.len());
         for record in page.records.iter().filter(|r| !r.deleted) {
             counts.source += 1;
@@ -253,13 +251,7 @@ pub async fn run(
             flow.sink.scan(cursor.as_deref(), flow.batch_size)
         })
         .await
-        .map_err(|e| match e {
-            Retried::Cancelled => EngineError::Cancelled,
-            Retried::Failed(error) => EngineError::Target {
-                flow: flow.name.clone(),
-                error,
-            },
-        })?;
+        .map_err(target_failure(&flow))?;
         let compared = compared_fields.get_or_insert_with(|| {
             mapped_fields
                 .iter()

@@ -2,16 +2,14 @@
 //! matched, each recorded in the ledger with trigger `reconcile`.
 
 use chrono::Utc;
-use ferry_connectors::{Outgoing, Removal};
 use ferry_model::config::OnDelete;
-use ferry_model::{ConnectorError, content_hash};
 use ferry_store::{Commit, LedgerEntry, Outcome, XrefUpdate};
 use tokio_util::sync::CancellationToken;
 
 use super::TRIGGER;
 use crate::assemble::Flow;
 use crate::error::EngineError;
-use crate::retry::{Retried, retry};
+use crate::pipeline::apply_on_delete;
 use crate::run::Engine;
 
 /// What became of one page of orphans.
@@ -30,53 +28,15 @@ pub(super) async fn remove_orphans(
     orphans: &[(String, Option<String>)],
     cancel: &CancellationToken,
 ) -> Result<Removed, EngineError> {
-    let retry_settings = &engine.settings.retry;
-    let target_failure = |e| match e {
-        Retried::Cancelled => EngineError::Cancelled,
-        Retried::Failed(error) => EngineError::Target {
-            flow: flow.name.clone(),
-            error,
-        },
-    };
-    let archive_hash = match &flow.config.on_delete {
-        OnDelete::Archive(fields) => Some(content_hash(fields)),
-        _ => None,
-    };
-    let results: Vec<Result<(), ConnectorError>> = match &flow.config.on_delete {
-        OnDelete::Ignore => return Ok(Removed::default()),
-        OnDelete::Delete => {
-            let batch: Vec<Removal> = orphans
-                .iter()
-                .map(|(id, key)| Removal {
-                    key: key.clone().unwrap_or_else(|| id.clone()),
-                    target_id: Some(id.clone()),
-                })
-                .collect();
-            retry(retry_settings, cancel, "target.delete", || {
-                flow.sink.delete(&batch)
-            })
-            .await
-            .map_err(target_failure)?
-        }
-        OnDelete::Archive(fields) => {
-            let batch: Vec<Outgoing> = orphans
-                .iter()
-                .map(|(id, key)| Outgoing {
-                    key: key.clone().unwrap_or_else(|| id.clone()),
-                    target_id: Some(id.clone()),
-                    fields: fields.clone(),
-                })
-                .collect();
-            retry(retry_settings, cancel, "target.update", || {
-                flow.sink.update(&batch)
-            })
-            .await
-            .map_err(target_failure)?
-            .into_iter()
-            .map(|r| r.map(|_| ()))
-            .collect()
-        }
-    };
+    if matches!(flow.config.on_delete, OnDelete::Ignore) {
+        return Ok(Removed::default());
+    }
+    // A target record no source record matched: its key, else its id, names it.
+    let targets: Vec<(String, Option<String>)> = orphans
+        .iter()
+        .map(|(id, key)| (key.clone().unwrap_or_else(|| id.clone()), Some(id.clone())))
+        .collect();
+    let results = apply_on_delete(flow, &engine.settings.retry, cancel, &targets).await?;
     let keys: Vec<String> = orphans.iter().filter_map(|(_, k)| k.clone()).collect();
     let xrefs = engine.store.xrefs_by_keys(&flow.name, &keys).await?;
     let mut commit = Commit::default();
@@ -88,7 +48,7 @@ pub(super) async fn remove_orphans(
             .and_then(|k| xrefs.get(k))
             .filter(|x| x.target_id.as_deref().is_none_or(|t| t == target_id));
         let (outcome, error_kind, error) = match &result {
-            Ok(()) => (Outcome::Deleted, None, None),
+            Ok(_) => (Outcome::Deleted, None, None),
             Err(e) => (
                 Outcome::Failed,
                 Some(e.kind().as_str().to_owned()),
@@ -112,28 +72,27 @@ pub(super) async fn remove_orphans(
             attempt: 1,
             target_id: Some(target_id.clone()),
             before_hash: xref.and_then(|x| x.written_hash.clone()),
-            after_hash: if result.is_ok() {
-                archive_hash.clone()
-            } else {
-                xref.and_then(|x| x.written_hash.clone())
+            after_hash: match &result {
+                Ok((_, archived)) => archived.clone(),
+                Err(_) => xref.and_then(|x| x.written_hash.clone()),
             },
             source_version: None,
             error_kind,
             error: error.clone(),
         });
         match (result, xref) {
-            (Ok(()), Some(x)) => {
+            (Ok((archived_id, archived)), Some(x)) => {
                 removed.done += 1;
                 commit.xrefs.push(XrefUpdate {
                     source_id: x.source_id.clone(),
                     key: x.key.clone(),
-                    target_id: archive_hash.as_ref().map(|_| target_id.clone()),
+                    target_id: archived_id,
                     read_hash: x.read_hash.clone(),
-                    written_hash: archive_hash.clone(),
+                    written_hash: archived,
                     source_version: x.source_version.clone(),
                 });
             }
-            (Ok(()), None) => removed.done += 1,
+            (Ok(_), None) => removed.done += 1,
             (Err(_), _) => removed.errors.extend(error),
         }
     }
