@@ -78,39 +78,22 @@ async fn an_operator_fixes_and_replays_a_failed_record_in_chromium() {
     }
     let dir = scratch();
     let dir = dir.path();
-    // A free port: bind, note it, release it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     std::fs::write(
         dir.join("ferry.yaml"),
         CONFIG.replace("LISTEN", &format!("127.0.0.1:{port}")),
     )
     .unwrap();
-    let mut crm = sqlite(&dir.join("crm.db")).await;
-    sqlx::raw_sql(
-        "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT NOT NULL, \
-         name TEXT NOT NULL, email TEXT, updated_at TEXT NOT NULL);
-         INSERT INTO customers VALUES
-           (1, 'C1', '客户一', 'one@example.com', '2026-01-01 00:00:00'),
-           (3, 'C3', '客户三', 'three@example.com', '2026-01-01 00:00:00');",
+    customer_tables(
+        dir,
+        &[
+            (1, "C1", "客户一", "one@example.com"),
+            (2, "C2", NAME, BAD_EMAIL),
+            (3, "C3", "客户三", "three@example.com"),
+        ],
     )
-    .execute(&mut crm)
-    .await
-    .unwrap();
-    sqlx::query("INSERT INTO customers VALUES (2, 'C2', ?, ?, '2026-01-01 00:00:00')")
-        .bind(NAME)
-        .bind(BAD_EMAIL)
-        .execute(&mut crm)
-        .await
-        .unwrap();
+    .await;
     let mut erp = sqlite(&dir.join("erp.db")).await;
-    sqlx::raw_sql("CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT, email TEXT)")
-        .execute(&mut erp)
-        .await
-        .unwrap();
     let key = run_json(
         dir,
         &[

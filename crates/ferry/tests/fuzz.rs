@@ -10,7 +10,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -41,22 +40,14 @@ fn schemathesis() -> Option<PathBuf> {
 
 async fn workspace(dir: &Path, listen: &str) {
     std::fs::write(dir.join("ferry.yaml"), CONFIG.replace("LISTEN", listen)).unwrap();
-    let mut crm = sqlite(&dir.join("crm.db")).await;
-    sqlx::raw_sql(
-        "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT NOT NULL, \
-         name TEXT NOT NULL, email TEXT, updated_at TEXT NOT NULL);
-         INSERT INTO customers VALUES
-           (1, 'C1', '客户一', 'one@example.com', '2026-01-01 00:00:00'),
-           (2, 'C2', '客户二', 'two@@example', '2026-01-01 00:00:00');",
+    customer_tables(
+        dir,
+        &[
+            (1, "C1", "客户一", "one@example.com"),
+            (2, "C2", "客户二", "two@@example"),
+        ],
     )
-    .execute(&mut crm)
-    .await
-    .unwrap();
-    let mut erp = sqlite(&dir.join("erp.db")).await;
-    sqlx::raw_sql("CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT, email TEXT)")
-        .execute(&mut erp)
-        .await
-        .unwrap();
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,11 +62,7 @@ async fn fuzzing_the_api_finds_no_server_error() {
     };
     let dir = scratch();
     let dir = dir.path();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     workspace(dir, &format!("127.0.0.1:{port}")).await;
     let created = run_json(
         dir,
@@ -92,19 +79,8 @@ async fn fuzzing_the_api_finds_no_server_error() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "ferry run did not serve");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let http = wait_ready(&base).await;
 
     // Revoking keys is left out: generated ids would revoke the fuzzer's own key and turn the
     // rest of the run into 401s (the role matrix test covers revocation).
@@ -127,6 +103,8 @@ async fn fuzzing_the_api_finds_no_server_error() {
             "--workers",
             "2",
         ])
+        // Its cache (`.schemathesis/`) goes to the scratch folder, not the source tree.
+        .current_dir(dir)
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .env("NO_COLOR", "1")
         .output()

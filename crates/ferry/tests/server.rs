@@ -26,19 +26,7 @@ server:
 
 async fn workspace(dir: &std::path::Path, listen: &str) {
     std::fs::write(dir.join("ferry.yaml"), CONFIG.replace("LISTEN", listen)).unwrap();
-    let mut crm = sqlite(&dir.join("crm.db")).await;
-    sqlx::raw_sql(
-        "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT, name TEXT, \
-         updated_at TEXT); INSERT INTO customers VALUES (1, 'C1', 'Ada', '2026-01-01');",
-    )
-    .execute(&mut crm)
-    .await
-    .unwrap();
-    let mut erp = sqlite(&dir.join("erp.db")).await;
-    sqlx::raw_sql("CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT)")
-        .execute(&mut erp)
-        .await
-        .unwrap();
+    customer_tables(dir, &[(1, "C1", "Ada", "ada@example.com")]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -88,12 +76,7 @@ async fn check_points_at_a_bad_server_setting() {
 async fn run_serves_the_api_and_stops_on_sigterm() {
     let dir = scratch();
     let dir = dir.path();
-    // A free port: bind, note it, release it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     workspace(dir, &format!("127.0.0.1:{port}")).await;
     let created = run_json(
         dir,
@@ -110,19 +93,8 @@ async fn run_serves_the_api_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "ferry run did not serve");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let http = wait_ready(&base).await;
     let r = http
         .post(format!("{base}/api/v1/sync"))
         .bearer_auth(&token)
@@ -133,6 +105,7 @@ async fn run_serves_the_api_and_stops_on_sigterm() {
     assert_eq!(r.status(), 202);
     // `ferry run` works the queue within a second or two.
     let mut erp = sqlite(&dir.join("erp.db")).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM erp_customers")
             .fetch_one(&mut erp)

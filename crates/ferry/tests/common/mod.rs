@@ -119,3 +119,61 @@ pub fn peer(name: &str) -> Option<std::collections::HashMap<String, String>> {
         None
     }
 }
+
+/// A free local port: bind port 0, note it, release it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The two SQLite files the `ferry run` tests sync between: `crm.db` with a `customers` table
+/// (id, customer_no, name, email, updated_at) holding `rows`, and `erp.db` with an empty
+/// `erp_customers` (code, name, email).
+pub async fn customer_tables(dir: &Path, rows: &[(i64, &str, &str, &str)]) {
+    let mut crm = sqlite(&dir.join("crm.db")).await;
+    sqlx::raw_sql(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT NOT NULL, \
+         name TEXT NOT NULL, email TEXT, updated_at TEXT NOT NULL)",
+    )
+    .execute(&mut crm)
+    .await
+    .unwrap();
+    for (id, no, name, email) in rows {
+        sqlx::query("INSERT INTO customers VALUES (?, ?, ?, ?, '2026-01-01 00:00:00')")
+            .bind(id)
+            .bind(no)
+            .bind(name)
+            .bind(email)
+            .execute(&mut crm)
+            .await
+            .unwrap();
+    }
+    let mut erp = sqlite(&dir.join("erp.db")).await;
+    sqlx::raw_sql("CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT, email TEXT)")
+        .execute(&mut erp)
+        .await
+        .unwrap();
+}
+
+/// Waits up to 30 s for a `ferry run` on `base` (`http://127.0.0.1:PORT`) to answer
+/// `/readyz`; returns the client to talk to it.
+pub async fn wait_ready(base: &str) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ferry run did not serve {base}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    http
+}
