@@ -82,6 +82,9 @@ pub struct Engine {
     pub(crate) settings: EngineSettings,
     /// `ferry run` watches the flows and announces problems (see [`crate::alerts`]).
     pub(crate) alerts: Option<(ferry_model::config::AlertsConfig, crate::alerts::Sender)>,
+    /// One bell per flow, rung when [`Engine::request_sync`] has committed items to the
+    /// flow's queue, so `ferry run` works them off at once instead of at its next tick.
+    pub(crate) queue_bells: HashMap<String, Arc<tokio::sync::Notify>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -95,11 +98,17 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine over assembled flows and an opened (migrated) store.
     pub fn new(assembly: Assembly, store: Arc<dyn Store>) -> Self {
+        let queue_bells = assembly
+            .flows
+            .keys()
+            .map(|name| (name.clone(), Arc::new(tokio::sync::Notify::new())))
+            .collect();
         Self {
             store,
             flows: assembly.flows,
             settings: assembly.settings,
             alerts: assembly.alerts,
+            queue_bells,
         }
     }
 
@@ -148,7 +157,17 @@ impl Engine {
                 dead_letter_id: None,
             });
         }
-        Ok(self.store.request_sync(&items, signature).await?)
+        let accepted = self.store.request_sync(&items, signature).await?;
+        if matches!(accepted, ferry_store::Accepted::Queued(_)) {
+            // `notify_one` keeps a permit when the flow's worker is busy, so a request that
+            // arrives mid-batch is picked up right after that batch.
+            for item in &items {
+                if let Some(bell) = self.queue_bells.get(&item.flow) {
+                    bell.notify_one();
+                }
+            }
+        }
+        Ok(accepted)
     }
 
     /// Reads what changed since the flow's cursor (or everything, with `full`), brings it to

@@ -10,12 +10,14 @@ use tokio_util::sync::CancellationToken;
 use crate::assemble::{Flow, Schedule};
 use crate::run::{Engine, NoProgress, SyncOptions};
 
-/// How often an idle flow looks at its queue.
+/// How often an idle flow looks at its queue (requests through [`Engine::request_sync`] wake it
+/// at once; the tick finds items queued by other processes and retries that came due).
 const QUEUE_TICK: Duration = Duration::from_secs(1);
 
 impl Engine {
     /// Runs every enabled flow until `cancel` fires: scans on each flow's schedule, and queue
-    /// items (replays, `--id` requests, retries) within a second of their arrival. On
+    /// items (replays, `--id` requests, retries) within a second of their arrival, and webhook and
+    /// API requests at once. On
     /// cancellation each flow finishes and commits the batch in hand, gives back its queue
     /// leases, and returns.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
@@ -78,8 +80,14 @@ impl Engine {
                     Err(e) => tracing::error!(flow = %flow.name, error = %e, "Queue work failed."),
                 }
             }
+            let bell = self
+                .queue_bells
+                .get(&flow.name)
+                .cloned()
+                .unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(QUEUE_TICK) => {}
+                () = bell.notified() => {}
                 () = cancel.cancelled() => {}
             }
         }

@@ -24,14 +24,14 @@ pub struct ServerSettings {
     pub tls: Option<TlsPaths>,
     /// Client networks allowed; empty: every address.
     pub allow: Vec<IpNet>,
-    /// Requests per API key (and per webhook system).
+    /// Requests per API key (webhooks: see [`Hook`]).
     pub rate_limit: RateLimitConfig,
     /// How far a webhook's timestamp may be from our clock.
     pub tolerance: Duration,
     /// Largest webhook body, in bytes.
     pub max_body: usize,
-    /// Webhook signing secrets by system.
-    pub hooks: HashMap<String, HookSecret>,
+    /// Systems sending webhooks: signing secret and rate limit, by system.
+    pub hooks: HashMap<String, Hook>,
     /// Fields the API shows masked.
     pub mask: MaskRules,
 }
@@ -43,6 +43,15 @@ pub struct TlsPaths {
     pub cert: PathBuf,
     /// The private key.
     pub key: PathBuf,
+}
+
+/// One system allowed to send webhooks.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// The signing secret.
+    pub secret: HookSecret,
+    /// Notices per second accepted from the system.
+    pub rate_limit: RateLimitConfig,
 }
 
 /// A webhook signing secret. Its `Debug` shows nothing of it.
@@ -86,7 +95,13 @@ impl ServerSettings {
             hooks: server
                 .hooks
                 .iter()
-                .map(|(system, hook)| (system.clone(), HookSecret(hook.secret.as_bytes().to_vec())))
+                .map(|(system, hook)| {
+                    let settings = Hook {
+                        secret: HookSecret(hook.secret.as_bytes().to_vec()),
+                        rate_limit: hook.rate(),
+                    };
+                    (system.clone(), settings)
+                })
                 .collect(),
             mask: MaskRules::new(server.mask.clone()),
         })

@@ -53,8 +53,10 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The server's settings.
     pub settings: Arc<ServerSettings>,
-    /// Rate-limit buckets.
+    /// Rate-limit buckets of API keys and addresses.
     pub limiter: Arc<auth::RateLimiter>,
+    /// Rate-limit buckets of webhook systems, each with its own quota.
+    pub hook_limiters: Arc<std::collections::HashMap<String, auth::RateLimiter>>,
     /// Console sessions (in memory, bounded).
     pub sessions: Arc<console::session::Sessions>,
 }
@@ -72,6 +74,15 @@ impl AppState {
     pub fn new(engine: Arc<Engine>, settings: ServerSettings) -> Self {
         Self {
             limiter: Arc::new(auth::RateLimiter::new(&settings.rate_limit)),
+            hook_limiters: Arc::new(
+                settings
+                    .hooks
+                    .iter()
+                    .map(|(system, hook)| {
+                        (system.clone(), auth::RateLimiter::new(&hook.rate_limit))
+                    })
+                    .collect(),
+            ),
             sessions: Arc::default(),
             engine,
             settings: Arc::new(settings),

@@ -205,3 +205,45 @@ async fn a_malformed_notice_gets_400_saying_why() {
     }
     assert_eq!(queued(&s).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_hook_has_its_own_rate_limit_apart_from_the_api_keys() {
+    // API keys may make one request at once; the CRM's webhook keeps its default (1,000/s).
+    let s = start_with_hooks(
+        "  rate_limit: { per_second: 1, burst: 1 }",
+        "",
+        "    erp: { secret: \"erp-webhook-secret-0123456789\", rate_limit: { per_second: 1, burst: 2 } }\n",
+    )
+    .await;
+    for id in 1..=5 {
+        let r = send(
+            &s,
+            &format!(r#"{{"flow": "customers", "id": "{id}"}}"#),
+            now(),
+            SECRET,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "notice {id}");
+    }
+    // The ERP's hook allows bursts of 2: the third request is refused before its body is read
+    // (the first two pass the limit and are then refused for naming no flow of the ERP).
+    let erp = |body: &'static str| {
+        let ts = now().to_string();
+        s.post("/hooks/erp")
+            .header(TIMESTAMP_HEADER, &ts)
+            .header(
+                SIGNATURE_HEADER,
+                sign(b"erp-webhook-secret-0123456789", &ts, body.as_bytes()),
+            )
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for _ in 0..2 {
+        let r = erp(r#"{"entity": "customer", "id": "1"}"#).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    let r = erp(r#"{"entity": "customer", "id": "1"}"#).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+}

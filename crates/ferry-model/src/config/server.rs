@@ -9,6 +9,7 @@
 //!   webhook: { tolerance: 5m, max_body: 1048576 }
 //!   hooks:
 //!     crm: { secret: "${CRM_HOOK_SECRET}" }         # POST /hooks/crm, signed with this secret
+//!     shop: { secret: "${SHOP_HOOK_SECRET}", rate_limit: { per_second: 5000, burst: 10000 } }
 //!   mask:
 //!     phone: phone                                  # 13812345678 -> 138****5678
 //!     tax_id: tax_id                                # 91350100M000100Y43 -> 9135***********Y43
@@ -41,7 +42,7 @@ pub struct ServerConfig {
     /// Client addresses allowed (CIDR such as `10.0.0.0/8`, or a single address). Empty: all.
     /// Checked before anything else, for every route.
     pub allow_ips: Vec<String>,
-    /// Requests per API key (webhooks: per system).
+    /// Requests per API key (webhooks have their own, under `hooks`).
     pub rate_limit: RateLimitConfig,
     /// Inbound webhook checks.
     pub webhook: WebhookSettings,
@@ -79,7 +80,7 @@ pub struct TlsConfig {
 }
 
 /// A token bucket per API key: `burst` requests at once, refilled at `per_second`.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained requests per second.
@@ -123,6 +124,24 @@ pub struct HookConfig {
     /// The HMAC-SHA256 signing secret shared with the system (use `${ENV}`; at least 16
     /// characters).
     pub secret: String,
+    /// Notices per second accepted from this system. Default: [`HookConfig::DEFAULT_RATE`]
+    /// (1,000/s, bursts of 2,000), not `server.rate_limit`: a CRM's mass update sends
+    /// thousands of notices at once, where an API key is a person or a script.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+impl HookConfig {
+    /// The webhook rate limit when a hook sets none.
+    pub const DEFAULT_RATE: RateLimitConfig = RateLimitConfig {
+        per_second: 1000,
+        burst: 2000,
+    };
+
+    /// This hook's rate limit.
+    pub fn rate(&self) -> RateLimitConfig {
+        self.rate_limit.clone().unwrap_or(Self::DEFAULT_RATE)
+    }
 }
 
 /// How a field is shown by the API.
@@ -162,18 +181,7 @@ impl ServerConfig {
                 ));
             }
         }
-        if self.rate_limit.per_second == 0 {
-            issues.push(ConfigIssue::new(
-                ["server", "rate_limit", "per_second"],
-                "must be at least 1",
-            ));
-        }
-        if self.rate_limit.burst == 0 {
-            issues.push(ConfigIssue::new(
-                ["server", "rate_limit", "burst"],
-                "must be at least 1",
-            ));
-        }
+        check_rate(&mut issues, &["server"], &self.rate_limit);
         if self.webhook.max_body == 0 {
             issues.push(ConfigIssue::new(
                 ["server", "webhook", "max_body"],
@@ -205,6 +213,9 @@ impl ServerConfig {
                     format!("must be at least {MIN_SECRET_LEN} characters"),
                 ));
             }
+            if let Some(rate) = &hook.rate_limit {
+                check_rate(&mut issues, &["server", "hooks", system], rate);
+            }
         }
         issues
     }
@@ -228,6 +239,17 @@ fn parse_allowed(entry: &str) -> Option<ipnet::IpNet> {
             .ok()
             .map(ipnet::IpNet::from)
     })
+}
+
+/// A rate limit's zeros, reported under `path` + `rate_limit`.
+fn check_rate(issues: &mut Vec<ConfigIssue>, path: &[&str], rate: &RateLimitConfig) {
+    for (key, value) in [("per_second", rate.per_second), ("burst", rate.burst)] {
+        if value == 0 {
+            let mut at: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
+            at.extend(["rate_limit".to_owned(), key.to_owned()]);
+            issues.push(ConfigIssue::at(at, "must be at least 1"));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -257,12 +279,17 @@ mod tests {
             "crm".into(),
             HookConfig {
                 secret: "short-secret".into(),
+                rate_limit: Some(RateLimitConfig {
+                    per_second: 0,
+                    burst: 10,
+                }),
             },
         );
         c.hooks.insert(
             "nosuch".into(),
             HookConfig {
                 secret: "x".repeat(32),
+                rate_limit: None,
             },
         );
         let issues = c.validate(|s| s == "crm");
@@ -270,14 +297,16 @@ mod tests {
             .iter()
             .map(|i| (i.dotted(), i.message.as_str()))
             .collect();
-        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got.len(), 6, "{got:?}");
         assert_eq!(got[0].0, "server.listen");
         assert_eq!(got[1].0, "server.allow_ips");
         assert!(got[1].1.contains("10.0.0/33"));
         assert_eq!(got[2].0, "server.rate_limit.burst");
         assert_eq!(got[3].0, "server.hooks.crm.secret");
         assert!(!got[3].1.contains("short-secret"));
-        assert_eq!(got[4].0, "server.hooks.nosuch");
+        assert_eq!(got[4].0, "server.hooks.crm.rate_limit.per_second");
+        assert_eq!(got[5].0, "server.hooks.nosuch");
+        assert_eq!(c.hooks["nosuch"].rate(), HookConfig::DEFAULT_RATE);
         assert_eq!(c.allowed_networks().len(), 2);
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Checks, in order (each refusal is a JSON `{"error": …}` saying why):
 //! 1. the system has a secret under `server.hooks` (else 404);
-//! 2. the system's rate limit (429 with `Retry-After`);
+//! 2. the system's rate limit, `server.hooks.<system>.rate_limit` (429 with `Retry-After`);
 //! 3. the body is at most `server.webhook.max_body` bytes (413);
 //! 4. `X-Ferry-Timestamp` (Unix seconds) is within `server.webhook.tolerance` of our clock
 //!    (401), and `X-Ferry-Signature: sha256=<hex>` is the HMAC-SHA256 of
@@ -80,10 +80,12 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<SyncAccepted, ApiError> {
-    let secret = state.settings.hooks.get(system).ok_or_else(|| {
+    let hook = state.settings.hooks.get(system).ok_or_else(|| {
         ApiError::NotFound(format!("no webhook is configured for system `{system}`"))
     })?;
-    state.limiter.check(&RateKey::Hook(system.to_owned()))?;
+    if let Some(limiter) = state.hook_limiters.get(system) {
+        limiter.check(&RateKey::Hook(system.to_owned()))?;
+    }
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(state.settings.max_body)
@@ -115,7 +117,7 @@ async fn accept(
             if skew > 0 { "behind" } else { "ahead of" }
         )));
     }
-    verify(secret.bytes(), timestamp, &body, signature).map_err(ApiError::BadSignature)?;
+    verify(hook.secret.bytes(), timestamp, &body, signature).map_err(ApiError::BadSignature)?;
 
     let notices: Vec<Notice> = parse_notices(&body).map_err(ApiError::BadRequest)?;
     let pairs = resolve(&state.engine, &notices, Some(system)).map_err(ApiError::BadRequest)?;

@@ -36,6 +36,7 @@ server:
   listen: 127.0.0.1:0
   hooks:
     crm: { secret: "crm-webhook-secret-0123456789" }
+HOOKS
   mask:
     phone: phone
 SERVER
@@ -77,6 +78,11 @@ pub async fn start(server_yaml: &str) -> TestServer {
 /// Starts a server with extra `server:` settings and extra lines at the end of the flow's
 /// mapping (YAML lines, indented as they must be: 6 for mapping fields, 4 for `validate:`).
 pub async fn start_with(server_yaml: &str, flow_yaml: &str) -> TestServer {
+    start_with_hooks(server_yaml, flow_yaml, "").await
+}
+
+/// [`start_with`], with more systems under `server.hooks` (lines indented by 4).
+pub async fn start_with_hooks(server_yaml: &str, flow_yaml: &str, hooks_yaml: &str) -> TestServer {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::Builder::new()
         .prefix("ferry-server-")
@@ -102,6 +108,7 @@ pub async fn start_with(server_yaml: &str, flow_yaml: &str) -> TestServer {
     .unwrap();
     let text = CONFIG
         .replace("FLOW\n", flow_yaml)
+        .replace("HOOKS\n", hooks_yaml)
         .replace("SERVER", server_yaml);
     std::fs::write(path.join("ferry.yaml"), &text).unwrap();
     let loaded = ferry_model::config::load(&path.join("ferry.yaml")).unwrap();
