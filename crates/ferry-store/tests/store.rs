@@ -360,6 +360,7 @@ async fn commit_is_atomic(db: &TestDb) {
             ids: vec!["a".into(), "b".into()],
         }),
         gone: vec!["b".into()],
+        states: vec![state("a", "confirmed")],
     };
     // Break the dead-letter table the way a botched manual migration would: the statement
     // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.
@@ -411,10 +412,9 @@ async fn commit_is_atomic(db: &TestDb) {
         "seen in pass 5 (b is gone)"
     );
     assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c9"));
-    assert_eq!(
-        s.xrefs("f", &["a".into(), "b".into()]).await.unwrap().len(),
-        2
-    );
+    let xrefs = s.xrefs("f", &["a".into(), "b".into()]).await.unwrap();
+    assert_eq!(xrefs.len(), 2);
+    assert_eq!(xrefs["a"].state.as_deref(), Some("confirmed"));
     assert_eq!(s.ledger(None, "a").await.unwrap().len(), 1);
     assert_eq!(s.queue_depth(Some("f")).await.unwrap(), 0);
     assert_eq!(

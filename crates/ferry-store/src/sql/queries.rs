@@ -115,7 +115,7 @@ macro_rules! ack {
 }
 pub(crate) use {
     ack, dead_letter_insert_head, lease, ledger_insert_head, queue_insert_head, resolve_delivered,
-    xref_columns, xref_read_columns, xref_upsert_tail, xrefs_of,
+    xref_columns, xref_upsert_tail, xrefs_of,
 };
 
 // --- migrations -------------------------------------------------------------------------------
