@@ -45,7 +45,12 @@ fn check_with(
     fields: &Map<String, Value>,
     before: Option<&Xref>,
 ) -> Result<String, String> {
-    let at = || format!("flow `{flow}`, record `{record_id}`, field `{}`", states.field);
+    let at = || {
+        format!(
+            "flow `{flow}`, record `{record_id}`, field `{}`",
+            states.field
+        )
+    };
     let state = match fields.get(&states.field) {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
         Some(Value::Number(n)) => n.to_string(),
@@ -157,27 +162,42 @@ mod tests {
         assert_eq!(check(json!("paid"), Some(&shipped)), Ok("paid".into()));
         assert_eq!(
             check(json!("draft"), Some(&shipped)),
-            Err("flow `orders`, record `7`, field `status`: illegal transition `shipped` → \
+            Err(
+                "flow `orders`, record `7`, field `status`: illegal transition `shipped` → \
                  `draft` (the sales_order machine allows from `shipped`: invoiced, paid)"
-                .into())
+                    .into()
+            )
         );
         // Surrounding blanks are not part of the state.
-        assert_eq!(check(json!(" shipped "), Some(&shipped)), Ok("shipped".into()));
+        assert_eq!(
+            check(json!(" shipped "), Some(&shipped)),
+            Ok("shipped".into())
+        );
     }
 
     #[test]
     fn a_record_never_written_or_deleted_since_starts_again() {
-        for before in [None, Some(xref(false, None)), Some(xref(false, Some("paid")))] {
+        for before in [
+            None,
+            Some(xref(false, None)),
+            Some(xref(false, Some("paid"))),
+        ] {
             assert_eq!(check(json!("draft"), before.as_ref()), Ok("draft".into()));
             let err = check(json!("invoiced"), before.as_ref()).unwrap_err();
-            assert!(err.contains("a new record cannot start as `invoiced`"), "{err}");
+            assert!(
+                err.contains("a new record cannot start as `invoiced`"),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn a_record_written_before_the_machine_may_take_any_state() {
         let legacy = xref(true, None);
-        assert_eq!(check(json!("invoiced"), Some(&legacy)), Ok("invoiced".into()));
+        assert_eq!(
+            check(json!("invoiced"), Some(&legacy)),
+            Ok("invoiced".into())
+        );
         assert!(check(json!("lost"), Some(&legacy)).is_err());
     }
 
@@ -186,9 +206,11 @@ mod tests {
         for empty in [json!(null), json!(""), json!("  ")] {
             assert_eq!(
                 check(empty, None),
-                Err("flow `orders`, record `7`, field `status`: empty; the sales_order machine \
+                Err(
+                    "flow `orders`, record `7`, field `status`: empty; the sales_order machine \
                      needs a state (draft, confirmed, shipped, invoiced, paid, cancelled)"
-                    .into())
+                        .into()
+                )
             );
         }
     }

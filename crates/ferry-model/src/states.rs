@@ -493,9 +493,7 @@ mod tests {
         let m = StateMachine::custom(vec!["prospect".into()], t);
         assert_eq!(m.name(), "custom");
         assert_eq!(m.check(Previous::State("blocked"), "active"), Ok(()));
-        let err = m
-            .check(Previous::State("blocked"), "prospect")
-            .unwrap_err();
+        let err = m.check(Previous::State("blocked"), "prospect").unwrap_err();
         assert_eq!(
             err.to_string(),
             "illegal transition `blocked` → `prospect` (the custom machine allows from \

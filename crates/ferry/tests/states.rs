@@ -136,10 +136,16 @@ async fn an_order_follows_the_sales_order_machine_and_illegal_changes_are_dead_l
     let last = entries.last().unwrap();
     assert_eq!(last["error_kind"], "validation");
     assert!(
-        last["error"].as_str().unwrap().contains("`shipped` → `draft`"),
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("`shipped` → `draft`"),
         "{last}"
     );
-    assert_eq!(last["after_hash"], entries[2]["after_hash"], "target untouched");
+    assert_eq!(
+        last["after_hash"], entries[2]["after_hash"],
+        "target untouched"
+    );
     // Reading the unchanged source again does not refuse it twice.
     assert_eq!(sync(dir), (0, 0, 0));
     assert_eq!(open_dead_letters(dir).len(), 1);
@@ -239,7 +245,11 @@ fn check_refuses_a_machine_with_an_unknown_state_naming_the_key() {
 
     // A code table that maps a system's code to something that is no state is refused at
     // the table's entry.
-    std::fs::write(dir.join("ferry.yaml"), CONFIG.replace("done: paid", "done: closed")).unwrap();
+    std::fs::write(
+        dir.join("ferry.yaml"),
+        CONFIG.replace("done: paid", "done: closed"),
+    )
+    .unwrap();
     let out = run(dir, &["check"], false);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -92,10 +92,7 @@ pub fn compile(
         Some(def) if def.ty == FieldType::Text => {}
         Some(def) => issues.push(ConfigIssue::at(
             at(&["field"]),
-            format!(
-                "`{field}` is a {} field; a state is text",
-                def.ty.as_str()
-            ),
+            format!("`{field}` is a {} field; a state is text", def.ty.as_str()),
         )),
         None if field.starts_with("extra.") => {}
         None => issues.push(ConfigIssue::at(
@@ -351,8 +348,10 @@ flows:
         let problems = check(states).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].starts_with("ferry.yaml:15:9: flows.orders.states.transitions.confirmed: \
-                 unknown state `shiped` in `transitions.confirmed`"),
+            problems[0].starts_with(
+                "ferry.yaml:15:9: flows.orders.states.transitions.confirmed: \
+                 unknown state `shiped` in `transitions.confirmed`"
+            ),
             "{problems:?}"
         );
         // The same machine spelled right is accepted, and is the flow's own.
@@ -371,8 +370,10 @@ flows:
             .problems;
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].contains("code_tables.tryton_sale.done: flow `orders` maps `status` \
-                 through this table: `settled` is not a state of the sales_order machine"),
+            problems[0].contains(
+                "code_tables.tryton_sale.done: flow `orders` maps `status` \
+                 through this table: `settled` is not a state of the sales_order machine"
+            ),
             "{problems:?}"
         );
     }
