@@ -145,6 +145,9 @@ pub struct Xref {
     pub source_version: Option<String>,
     /// When this row last changed.
     pub updated_at: DateTime<Utc>,
+    /// The document state (`states:` of the flow) last written to the target for this record;
+    /// `None` when none was recorded. Set by [`Commit::states`], kept by xref upserts.
+    pub state: Option<String>,
 }
 
 /// What happened to one record in one attempt.
@@ -385,6 +388,18 @@ pub struct Commit {
     pub seen: Option<SeenInPass>,
     /// Source ids found deleted at the source: no longer expected in later passes.
     pub gone: Vec<String>,
+    /// Document states written to the target in this batch (applied after `xrefs`, so a
+    /// record first written in this batch gets its state; the last one of a source id wins).
+    pub states: Vec<StateWritten>,
+}
+
+/// The document state written for one record (flows with a state machine).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateWritten {
+    /// The record's source id.
+    pub source_id: String,
+    /// The state now in the target.
+    pub state: String,
 }
 
 /// Source ids read in one pass of a snapshot-polled source.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ferry_store::{
     Accepted, Commit, DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry,
-    NewDeadLetter, NewQueueItem, Outcome, RunStats, SeenInPass, SeenSignature, Store, StoreError,
-    XrefUpdate,
+    NewDeadLetter, NewQueueItem, Outcome, RunStats, SeenInPass, SeenSignature, StateWritten, Store,
+    StoreError, XrefUpdate,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -195,6 +195,7 @@ backend_tests!(
     cursor_set_and_reset,
     commit_is_atomic,
     xref_upsert_replaces,
+    document_states_are_kept_with_the_xref,
     snapshot_passes_find_unseen_records,
     ledger_order_and_lookup,
     dead_letter_replay_resolves,
@@ -359,6 +360,7 @@ async fn commit_is_atomic(db: &TestDb) {
             ids: vec!["a".into(), "b".into()],
         }),
         gone: vec!["b".into()],
+        states: vec![state("a", "confirmed")],
     };
     // Break the dead-letter table the way a botched manual migration would: the statement
     // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.
@@ -410,10 +412,9 @@ async fn commit_is_atomic(db: &TestDb) {
         "seen in pass 5 (b is gone)"
     );
     assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c9"));
-    assert_eq!(
-        s.xrefs("f", &["a".into(), "b".into()]).await.unwrap().len(),
-        2
-    );
+    let xrefs = s.xrefs("f", &["a".into(), "b".into()]).await.unwrap();
+    assert_eq!(xrefs.len(), 2);
+    assert_eq!(xrefs["a"].state.as_deref(), Some("confirmed"));
     assert_eq!(s.ledger(None, "a").await.unwrap().len(), 1);
     assert_eq!(s.queue_depth(Some("f")).await.unwrap(), 0);
     assert_eq!(
@@ -507,6 +508,78 @@ async fn xref_upsert_replaces(db: &TestDb) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+fn state(id: &str, state: &str) -> StateWritten {
+    StateWritten {
+        source_id: id.into(),
+        state: state.into(),
+    }
+}
+
+/// The document state written for a record lives on its xref row: set by `Commit::states`
+/// (the last of a source id wins, a row created in the same commit included), kept by later
+/// xref upserts that say nothing of it, and returned by every xref lookup.
+async fn document_states_are_kept_with_the_xref(db: &TestDb) {
+    let s = &db.store;
+    s.commit(
+        "f",
+        Commit {
+            xrefs: vec![
+                xref("1", "SO1", "t1", "h1"),
+                xref("2", "SO2", "t2", "h2"),
+                xref("3", "SO3", "t3", "h3"),
+            ],
+            states: vec![
+                state("1", "draft"),
+                state("2", "paid"),
+                state("1", "confirmed"),
+            ],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = s
+        .xrefs("f", &["1".into(), "2".into(), "3".into()])
+        .await
+        .unwrap();
+    assert_eq!(got["1"].state.as_deref(), Some("confirmed"));
+    assert_eq!(got["2"].state.as_deref(), Some("paid"));
+    assert_eq!(got["3"].state, None);
+
+    // A later upsert (a dead letter, an unchanged record) keeps the state; a new one replaces it.
+    s.commit(
+        "f",
+        Commit {
+            xrefs: vec![xref("1", "SO1", "t1", "h1b"), xref("2", "SO2", "t2", "h2b")],
+            states: vec![state("2", "cancelled")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = s.xrefs("f", &["1".into(), "2".into()]).await.unwrap();
+    assert_eq!(got["1"].state.as_deref(), Some("confirmed"));
+    assert_eq!(got["1"].written_hash.as_deref(), Some("h1b"));
+    assert_eq!(got["2"].state.as_deref(), Some("cancelled"));
+    // Per flow, and on every lookup.
+    assert!(
+        s.xrefs("g", &["1".into()]).await.unwrap().is_empty(),
+        "another flow's record"
+    );
+    assert_eq!(
+        s.xrefs_by_key(Some("f"), "SO1").await.unwrap()[0]
+            .state
+            .as_deref(),
+        Some("confirmed")
+    );
+    assert_eq!(
+        s.xrefs_by_keys("f", &["SO2".into()]).await.unwrap()["SO2"]
+            .state
+            .as_deref(),
+        Some("cancelled")
     );
 }
 

@@ -218,6 +218,11 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         requested_at BIGINT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS ferry_sync_requests_at ON ferry_sync_requests (requested_at)",
     ],
+    &[
+        // Document state machines (issue 5): the state last written for each record, the
+        // previous state of its next transition. NULL: none recorded.
+        "ALTER TABLE ferry_xref ADD COLUMN state TEXT",
+    ],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -279,6 +284,7 @@ struct XrefRow {
     written_hash: Option<String>,
     source_version: Option<String>,
     updated_at: i64,
+    state: Option<String>,
 }
 
 impl XrefRow {
@@ -292,6 +298,7 @@ impl XrefRow {
             written_hash: self.written_hash,
             source_version: self.source_version,
             updated_at: to_time(self.updated_at)?,
+            state: self.state,
         })
     }
 }

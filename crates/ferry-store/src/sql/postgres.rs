@@ -52,6 +52,9 @@ const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = ANY($2)");
 const ACK: &str = q::ack!("id = ANY($1)");
 const MARK_SEEN: &str = q::mark_seen!("source_id = ANY($3)");
 const MARK_GONE: &str = q::mark_gone!("source_id = ANY($2)");
+/// The document states of a whole commit from two arrays (one source id at most once).
+const XREF_SET_STATES_UNNEST: &str = "UPDATE ferry_xref SET state = u.st \
+     FROM UNNEST($2::text[], $3::text[]) AS u(s, st) WHERE flow = $1 AND source_id = u.s";
 
 /// Bind-parameter limit per statement.
 const MAX_PARAMS: usize = 65_535;
@@ -290,6 +293,24 @@ impl Store for PgStore {
                 .await?;
         }
 
+        if !commit.states.is_empty() {
+            // The last state of a source id wins (an UPDATE … FROM would pick any one of
+            // several matching rows).
+            let mut seen = HashSet::with_capacity(commit.states.len());
+            let (ids, states): (Vec<&str>, Vec<&str>) = commit
+                .states
+                .iter()
+                .rev()
+                .filter(|s| seen.insert(s.source_id.as_str()))
+                .map(|s| (s.source_id.as_str(), s.state.as_str()))
+                .unzip();
+            sqlx::query(XREF_SET_STATES_UNNEST)
+                .bind(flow)
+                .bind(ids)
+                .bind(states)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(seen) = &commit.seen {
             sqlx::query(MARK_SEEN)
                 .bind(flow)

@@ -12,6 +12,13 @@ macro_rules! xref_columns {
         "flow, source_id, key, target_id, read_hash, written_hash, source_version, updated_at"
     };
 }
+/// The xref columns read back: the written ones and the document state, which only
+/// [`XREF_SET_STATE`] writes (so an upsert keeps it).
+macro_rules! xref_read_columns {
+    () => {
+        concat!(xref_columns!(), ", state")
+    };
+}
 macro_rules! ledger_columns {
     () => {
         "id, flow, source_id, key, run_id, at, trigger, outcome, attempt, target_id, \
@@ -84,7 +91,7 @@ macro_rules! xrefs_of {
     ($match:literal) => {
         concat!(
             "SELECT ",
-            xref_columns!(),
+            xref_read_columns!(),
             " FROM ferry_xref WHERE flow = $1 AND ",
             $match
         )
@@ -132,18 +139,18 @@ pub(crate) const CURSOR_SET: &str = "INSERT INTO ferry_cursors (flow, cursor, up
 
 pub(crate) const XREFS_BY_KEY_IN_FLOW: &str = concat!(
     "SELECT ",
-    xref_columns!(),
+    xref_read_columns!(),
     " FROM ferry_xref WHERE key = $1 AND flow = $2 ORDER BY flow, source_id"
 );
 /// Oldest first: callers that want one row per key keep the last.
 pub(crate) const XREFS_BY_KEY_IN_FLOW_OLDEST_FIRST: &str = concat!(
     "SELECT ",
-    xref_columns!(),
+    xref_read_columns!(),
     " FROM ferry_xref WHERE key = $1 AND flow = $2 ORDER BY updated_at, source_id"
 );
 pub(crate) const XREFS_BY_KEY: &str = concat!(
     "SELECT ",
-    xref_columns!(),
+    xref_read_columns!(),
     " FROM ferry_xref WHERE key = $1 ORDER BY flow, source_id"
 );
 /// One xref row upsert (the multi-row form shares the head and the tail).
@@ -153,6 +160,10 @@ pub(crate) const XREF_UPSERT_ROW: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     xref_upsert_tail!()
 );
+
+/// The document state written for one record (`$3`); applied after the batch's xref upserts.
+pub(crate) const XREF_SET_STATE: &str =
+    "UPDATE ferry_xref SET state = $3 WHERE flow = $1 AND source_id = $2";
 
 /// Snapshot polling: deletion candidates of a pass (`$2`), at most `$3`.
 pub(crate) const XREF_UNSEEN: &str = "SELECT source_id FROM ferry_xref \

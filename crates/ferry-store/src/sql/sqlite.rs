@@ -292,6 +292,7 @@ fn xref_row(r: &Row<'_>) -> rusqlite::Result<XrefRow> {
         written_hash: r.get(5)?,
         source_version: r.get(6)?,
         updated_at: r.get(7)?,
+        state: r.get(8)?,
     })
 }
 
@@ -402,6 +403,13 @@ fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
                 x.source_version,
                 now
             ])?;
+        }
+    }
+    if !commit.states.is_empty() {
+        // In order, so the last state of a source id wins.
+        let mut stmt = prepare(tx, q::XREF_SET_STATE)?;
+        for s in &commit.states {
+            stmt.execute(params![flow, s.source_id, s.state])?;
         }
     }
     if let Some(seen) = &commit.seen {
