@@ -125,11 +125,10 @@ impl LedgerView {
     /// the flow's key field (`key_field`) is ruled, and the values the error message shows of
     /// ruled fields.
     pub fn masked(e: LedgerEntry, mask: &MaskRules, key_field: Option<&str>) -> Self {
-        Self {
-            key: e.key.map(|k| mask.key(key_field, k)),
-            error: e.error.map(|m| mask.message(&m)),
-            ..Self::from(e)
-        }
+        let mut view = Self::from(e);
+        view.key = view.key.map(|k| mask.key(key_field, k));
+        view.error = view.error.map(|m| mask.message(&m));
+        view
     }
 }
 
