@@ -96,7 +96,7 @@ impl MaskRules {
         let mut clear = Vec::new();
         self.collect(record, None, &mut clear);
         // Longest first, so a value containing another is replaced whole.
-        clear.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        clear.sort_by_key(|c| std::cmp::Reverse(c.0.len()));
         for (value, rule) in clear {
             if value.chars().count() >= 4 && out.contains(&value) {
                 out = out.replace(&value, &mask_text(rule, &value));
@@ -215,8 +215,8 @@ fn mask_values_in(rule: MaskRule, part: &str) -> String {
             Some(j) => (&part[i + 1..j], j + 1),
             None => (part[i + 1..].trim_end_matches('…'), part.len()),
         };
-        let clear: String = serde_json::from_str(&format!("\"{inner}\""))
-            .unwrap_or_else(|_| inner.to_owned());
+        let clear: String =
+            serde_json::from_str(&format!("\"{inner}\"")).unwrap_or_else(|_| inner.to_owned());
         let shown = Value::String(mask_text(rule, &clear)).to_string();
         out.push_str(&shown);
         last_copied = after;
@@ -384,7 +384,10 @@ mod tests {
     #[test]
     fn keys_are_masked_when_their_field_is_ruled() {
         let r = rules();
-        assert_eq!(r.key(Some("email"), "ada@example.com".into()), "a****@example.com");
+        assert_eq!(
+            r.key(Some("email"), "ada@example.com".into()),
+            "a****@example.com"
+        );
         assert_eq!(r.key(Some("code"), "C001".into()), "C001");
         assert_eq!(r.key(None, "C001".into()), "C001");
     }

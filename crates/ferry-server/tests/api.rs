@@ -690,18 +690,27 @@ async fn the_latest_ledger_pages_newest_first_with_masked_values() {
     assert_eq!(status, StatusCode::OK);
     let entries = latest.as_array().unwrap();
     assert_eq!(entries.len(), 2, "{latest}");
-    assert!(entries[0]["id"].as_i64() > entries[1]["id"].as_i64(), "newest first");
+    assert!(
+        entries[0]["id"].as_i64() > entries[1]["id"].as_i64(),
+        "newest first"
+    );
     let failed = entries
         .iter()
         .find(|e| e["outcome"] == "dead_lettered")
         .expect("Grace was dead-lettered");
     assert_eq!(failed["source_id"], "2");
     let error = failed["error"].as_str().unwrap();
-    assert!(error.contains("field `phone`") && error.contains("139****1111"), "{error}");
+    assert!(
+        error.contains("field `phone`") && error.contains("139****1111"),
+        "{error}"
+    );
     assert!(!latest.to_string().contains("13900001111"), "{latest}");
     // The dead letter's error is masked the same way (its payload already was).
     let (_, dead) = get("/api/v1/dead-letters?flow=customers").await;
-    assert!(dead[0]["error"].as_str().unwrap().contains("139****1111"), "{dead}");
+    assert!(
+        dead[0]["error"].as_str().unwrap().contains("139****1111"),
+        "{dead}"
+    );
     assert!(!dead.to_string().contains("13900001111"), "{dead}");
     // The search by key shows the masked error too.
     let (_, by_id) = get("/api/v1/ledger?key=2&flow=customers").await;
@@ -712,7 +721,10 @@ async fn the_latest_ledger_pages_newest_first_with_masked_values() {
     let (_, first) = get("/api/v1/ledger?flow=customers&limit=1").await;
     assert_eq!(first[0]["id"], entries[0]["id"]);
     let below = first[0]["id"].as_i64().unwrap();
-    let (_, second) = get(&format!("/api/v1/ledger?flow=customers&limit=1&before={below}")).await;
+    let (_, second) = get(&format!(
+        "/api/v1/ledger?flow=customers&limit=1&before={below}"
+    ))
+    .await;
     assert_eq!(second[0]["id"], entries[1]["id"]);
     let (_, all_flows) = get("/api/v1/ledger").await;
     assert_eq!(all_flows.as_array().unwrap().len(), 2);

@@ -433,7 +433,10 @@ async fn the_flow_page_lists_the_latest_ledger_and_record_latency() {
     b.login(&s.viewer).await;
     let page = b.page("/console/flows/customers").await;
     assert!(page.contains("Nothing recorded yet."), "{page}");
-    assert!(page.contains("Record latency p50 / p99</dt><dd>n/a / n/a"), "{page}");
+    assert!(
+        page.contains("Record latency p50 / p99</dt><dd>n/a / n/a"),
+        "{page}"
+    );
 
     // Two requests through the API, worked off as `ferry run` would.
     let r = s
@@ -453,7 +456,10 @@ async fn the_flow_page_lists_the_latest_ledger_and_record_latency() {
     assert!(page.contains("139****1111"), "{page}");
     assert!(!page.contains("13900001111"), "the phone in clear: {page}");
     // One request delivered (the dead letter is not a delivery): a figure, not n/a.
-    assert!(!page.contains("Record latency p50 / p99</dt><dd>n/a"), "{page}");
+    assert!(
+        !page.contains("Record latency p50 / p99</dt><dd>n/a"),
+        "{page}"
+    );
     assert!(page.contains("1 delivered"), "{page}");
     let overview = b.page("/console/").await;
     assert!(overview.contains("Record latency"), "{overview}");
@@ -492,7 +498,10 @@ async fn the_flow_page_lists_the_latest_ledger_and_record_latency() {
     let page = b.page("/console/flows/customers").await;
     assert!(page.contains("<td>bulk-59</td>") && page.contains("<td>bulk-10</td>"));
     assert!(!page.contains("<td>bulk-09</td>"), "51 rows on a page");
-    assert!(!page.contains("<td>C001</td>"), "an older entry on the first page");
+    assert!(
+        !page.contains("<td>C001</td>"),
+        "an older entry on the first page"
+    );
     let start = page.find("?before=").expect("an Older link") + 8;
     let before: String = page[start..]
         .chars()
@@ -504,5 +513,8 @@ async fn the_flow_page_lists_the_latest_ledger_and_record_latency() {
     assert!(older.contains("<td>bulk-09</td>") && older.contains("<td>bulk-00</td>"));
     assert!(older.contains("<td>C001</td>"), "{older}");
     assert!(!older.contains("<td>bulk-10</td>"));
-    assert!(!older.contains("?before="), "the last page has no Older link");
+    assert!(
+        !older.contains("?before="),
+        "the last page has no Older link"
+    );
 }

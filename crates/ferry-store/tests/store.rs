@@ -1490,15 +1490,25 @@ async fn recent_ledger_pages_newest_first(db: &TestDb) {
     let s = &db.store;
     assert!(s.recent_ledger(None, 10, None).await.unwrap().is_empty());
     // Five entries of `f` and two of `g`, interleaved, over three commits.
-    for (flow, ids) in [("f", ["a", "b", "c"]), ("g", ["x", "y", "-"]), ("f", ["d", "e", "-"])] {
+    for (flow, ids) in [
+        ("f", ["a", "b", "c"]),
+        ("g", ["x", "y", "-"]),
+        ("f", ["d", "e", "-"]),
+    ] {
         let ledger = ids
             .iter()
             .filter(|id| **id != "-")
             .map(|id| entry(flow, id, &format!("K{id}"), Outcome::Created))
             .collect();
-        s.commit(flow, Commit { ledger, ..Default::default() })
-            .await
-            .unwrap();
+        s.commit(
+            flow,
+            Commit {
+                ledger,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     }
     let ids = |entries: &[LedgerEntry]| {
         entries
@@ -1529,7 +1539,12 @@ async fn recent_ledger_pages_newest_first(db: &TestDb) {
         ids(&s.recent_ledger(None, 4, None).await.unwrap()),
         ["e", "d", "y", "x"]
     );
-    assert!(s.recent_ledger(Some("h"), 10, None).await.unwrap().is_empty());
+    assert!(
+        s.recent_ledger(Some("h"), 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn request_latencies_time_delivery(db: &TestDb) {
@@ -1547,7 +1562,11 @@ async fn request_latencies_time_delivery(db: &TestDb) {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let ids = queued(
         s.request_sync(
-            &[item("customers", "1"), item("customers", "2"), item("customers", "3")],
+            &[
+                item("customers", "1"),
+                item("customers", "2"),
+                item("customers", "3"),
+            ],
             None,
         )
         .await
@@ -1591,7 +1610,10 @@ async fn request_latencies_time_delivery(db: &TestDb) {
     );
     assert!(done - one.request.requested_at >= chrono::Duration::milliseconds(50));
     let two = by_id(ids[1]);
-    assert!(!two.queued && two.done_at.is_none(), "a dead letter is no delivery");
+    assert!(
+        !two.queued && two.done_at.is_none(),
+        "a dead letter is no delivery"
+    );
     let three = by_id(ids[2]);
     assert!(three.queued && three.done_at.is_none());
 

@@ -220,7 +220,10 @@ async fn notices_answered_202_survive_kill_9_and_arrive_exactly_once() {
         queued > 0,
         "every notice was worked before the kill: the test proved nothing about the crash"
     );
-    assert!(queued + written >= N, "{queued} queued + {written} written < {N}");
+    assert!(
+        queued + written >= N,
+        "{queued} queued + {written} written < {N}"
+    );
 
     // Restart: the queue is worked off.
     let child = start(dir, "warn");
@@ -247,7 +250,10 @@ async fn notices_answered_202_survive_kill_9_and_arrive_exactly_once() {
         .iter()
         .map(|(_, no, name, phone)| (no.clone(), name.clone(), Some(phone.clone())))
         .collect();
-    assert_eq!(target, expected, "every accepted record, once, as the source has it");
+    assert_eq!(
+        target, expected,
+        "every accepted record, once, as the source has it"
+    );
     let inserts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT code, count(*) FROM erp_writes WHERE op = 'insert' GROUP BY code ORDER BY code",
     )
@@ -283,11 +289,7 @@ async fn masked_values_never_reach_the_log() {
         "    trigger: { poll: 300ms }\n    validate:\n      phone: [{ regex: \"^\\\\+86\" }]\n\
          alerts:\n  every: 200ms\n  dead_letters: 1\n",
     );
-    tables(
-        dir,
-        &[(1, "C001".into(), "Ada".into(), PHONE.into())],
-    )
-    .await;
+    tables(dir, &[(1, "C001".into(), "Ada".into(), PHONE.into())]).await;
     let token = api_key(dir);
 
     // Everything Ferry and its libraries log, at the most verbose level.
@@ -306,17 +308,33 @@ async fn masked_values_never_reach_the_log() {
             .bearer_auth(&token)
             .send()
     };
-    let ledger = get("/ledger?flow=customers").await.unwrap().text().await.unwrap();
-    let dead = get("/dead-letters?flow=customers").await.unwrap().text().await.unwrap();
+    let ledger = get("/ledger?flow=customers")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dead = get("/dead-letters?flow=customers")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let status_text = st.to_string();
     for (what, text) in [
         ("ledger", &ledger),
         ("dead letters", &dead),
         ("sync state", &status_text),
     ] {
-        assert!(!text.contains(PHONE), "{what} shows the phone in clear: {text}");
+        assert!(
+            !text.contains(PHONE),
+            "{what} shows the phone in clear: {text}"
+        );
     }
-    assert!(ledger.contains(MASKED), "the ledger names the masked value: {ledger}");
+    assert!(
+        ledger.contains(MASKED),
+        "the ledger names the masked value: {ledger}"
+    );
     assert!(dead.contains(MASKED), "{dead}");
 
     // Give the alert check (every 200 ms) time to announce the dead letter.

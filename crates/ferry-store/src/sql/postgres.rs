@@ -13,14 +13,14 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, RequestLatencyRow, SyncRequestRow, XrefRow, id_before, check_version, flow_entry,
+    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RequestLatencyRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, flow_entry, id_before,
     json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState,
-    LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result, Run, RunStats,
-    RequestLatency, SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
+    LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, RequestLatency,
+    Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).

@@ -33,14 +33,15 @@ use tokio::sync::oneshot;
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, RequestLatencyRow, SyncRequestRow, XrefRow, id_before, check_version, flow_entry,
+    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RequestLatencyRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, flow_entry, id_before,
     json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState,
-    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result,
-    Run, RequestLatency, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref,
+    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem,
+    RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState,
+    Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -1097,24 +1098,19 @@ impl Store for SqliteStore {
 
     async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
         self.read(move |conn| {
-            let rows = query_all(
-                conn,
-                q::AUDIT_LOG,
-                params![id_before(before), limit],
-                |r| {
-                    Ok(AuditRow {
-                        id: r.get(0)?,
-                        at: r.get(1)?,
-                        key_id: r.get(2)?,
-                        key_name: r.get(3)?,
-                        role: r.get(4)?,
-                        action: r.get(5)?,
-                        target: r.get(6)?,
-                        source: r.get(7)?,
-                        outcome: r.get(8)?,
-                    })
-                },
-            )?;
+            let rows = query_all(conn, q::AUDIT_LOG, params![id_before(before), limit], |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    key_id: r.get(2)?,
+                    key_name: r.get(3)?,
+                    role: r.get(4)?,
+                    action: r.get(5)?,
+                    target: r.get(6)?,
+                    source: r.get(7)?,
+                    outcome: r.get(8)?,
+                })
+            })?;
             rows.into_iter().map(AuditRow::into_entry).collect()
         })
         .await
