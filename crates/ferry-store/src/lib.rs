@@ -608,6 +608,20 @@ pub struct SyncRequestState {
     pub dead_letter: Option<DeadLetter>,
 }
 
+/// A tracked sync request and when its record reached the target: the facts per-record
+/// latency is computed from ([`Store::request_latencies`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLatency {
+    /// The request (its `requested_at` is when it was accepted and queued).
+    pub request: SyncRequest,
+    /// The time of the first ledger entry of the record since the request whose outcome
+    /// leaves the target up to date (`created`, `updated`, `unchanged`, `deleted`): the
+    /// engine stamps it after the target accepted the write. `None`: not (yet) delivered.
+    pub done_at: Option<DateTime<Utc>>,
+    /// Its queue item is still waiting (or being retried).
+    pub queued: bool,
+}
+
 /// Ferry's state store. See the crate docs.
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
@@ -667,6 +681,14 @@ pub trait Store: Send + Sync + Debug {
 
     /// Ledger entries of a business key or source id, oldest first (all flows when `None`).
     async fn ledger(&self, flow: Option<&str>, key_or_id: &str) -> Result<Vec<LedgerEntry>>;
+    /// The latest ledger entries, newest first (one flow, or all when `None`): at most
+    /// `limit`, with ids below `before` when given (the next page starts below the last id).
+    async fn recent_ledger(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<LedgerEntry>>;
 
     /// Records the start of a run; returns its id.
     async fn start_run(&self, flow: &str, trigger: &str) -> Result<i64>;
@@ -688,6 +710,13 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<Accepted>;
     /// A tracked request and what became of it (`None`: unknown or forgotten id).
     async fn sync_request(&self, id: i64) -> Result<Option<SyncRequestState>>;
+    /// The latest tracked requests (one flow, or all when `None`), newest first, at most
+    /// `limit`, each with the time its record was delivered, if it was.
+    async fn request_latencies(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RequestLatency>>;
 
     /// Stores a new API key.
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey>;

@@ -214,6 +214,8 @@ backend_tests!(
     expired_signature_is_forgotten,
     api_keys_create_find_revoke,
     audit_log_pages_newest_first,
+    recent_ledger_pages_newest_first,
+    request_latencies_time_delivery,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1555,4 +1557,145 @@ async fn audit_log_pages_newest_first(db: &TestDb) {
         next.iter().map(|e| e.id).collect::<Vec<_>>(),
         [ids[1], ids[0]]
     );
+}
+
+async fn recent_ledger_pages_newest_first(db: &TestDb) {
+    let s = &db.store;
+    assert!(s.recent_ledger(None, 10, None).await.unwrap().is_empty());
+    // Five entries of `f` and two of `g`, interleaved, over three commits.
+    for (flow, ids) in [
+        ("f", ["a", "b", "c"]),
+        ("g", ["x", "y", "-"]),
+        ("f", ["d", "e", "-"]),
+    ] {
+        let ledger = ids
+            .iter()
+            .filter(|id| **id != "-")
+            .map(|id| entry(flow, id, &format!("K{id}"), Outcome::Created))
+            .collect();
+        s.commit(
+            flow,
+            Commit {
+                ledger,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let ids = |entries: &[LedgerEntry]| {
+        entries
+            .iter()
+            .map(|e| e.source_id.clone())
+            .collect::<Vec<_>>()
+    };
+    let page = s.recent_ledger(Some("f"), 3, None).await.unwrap();
+    assert_eq!(ids(&page), ["e", "d", "c"]);
+    assert_eq!(page[0].key.as_deref(), Some("Ke"));
+    assert_eq!(page[0].target_id.as_deref(), Some("t-e"));
+    assert_eq!(page[0].outcome, Outcome::Created);
+    assert!(page[0].id > page[1].id && page[1].id > page[2].id);
+    // The next page starts below the last id shown, and ends with the flow's first entry.
+    let next = s
+        .recent_ledger(Some("f"), 3, Some(page[2].id))
+        .await
+        .unwrap();
+    assert_eq!(ids(&next), ["b", "a"]);
+    assert!(
+        s.recent_ledger(Some("f"), 3, Some(next[1].id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Every flow at once, and a flow with no entry.
+    assert_eq!(
+        ids(&s.recent_ledger(None, 4, None).await.unwrap()),
+        ["e", "d", "y", "x"]
+    );
+    assert!(
+        s.recent_ledger(Some("h"), 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn request_latencies_time_delivery(db: &TestDb) {
+    let s = &db.store;
+    // An entry for record 1 before any request is no request's delivery.
+    s.commit(
+        "customers",
+        Commit {
+            ledger: vec![entry("customers", "1", "C1", Outcome::Created)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let ids = queued(
+        s.request_sync(
+            &[
+                item("customers", "1"),
+                item("customers", "2"),
+                item("customers", "3"),
+            ],
+            None,
+        )
+        .await
+        .unwrap(),
+    );
+    let other = queued(s.request_sync(&[item("orders", "9")], None).await.unwrap());
+    let pending = s.request_latencies(Some("customers"), 10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|l| l.request.id).collect::<Vec<_>>(),
+        [ids[2], ids[1], ids[0]],
+        "newest first"
+    );
+    assert!(pending.iter().all(|l| l.queued && l.done_at.is_none()));
+
+    // Record 1 fails once, then is written; record 2 becomes a dead letter; 3 still waits.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut failed = entry("customers", "1", "C1", Outcome::Failed);
+    failed.error = Some("timeout".into());
+    let mut updated = entry("customers", "1", "C1", Outcome::Updated);
+    updated.at = failed.at + chrono::Duration::milliseconds(30);
+    s.commit(
+        "customers",
+        Commit {
+            ledger: vec![failed, updated.clone()],
+            dead_letters: vec![dead("2")],
+            acked: vec![ids[0], ids[1]],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = s.request_latencies(Some("customers"), 10).await.unwrap();
+    let by_id = |id: i64| got.iter().find(|l| l.request.id == id).unwrap();
+    let one = by_id(ids[0]);
+    assert!(!one.queued);
+    let done = one.done_at.expect("record 1 was delivered");
+    assert_eq!(
+        done.timestamp_millis(),
+        updated.at.timestamp_millis(),
+        "the first entry that left the target up to date, not the failure nor the older entry"
+    );
+    assert!(done - one.request.requested_at >= chrono::Duration::milliseconds(50));
+    let two = by_id(ids[1]);
+    assert!(
+        !two.queued && two.done_at.is_none(),
+        "a dead letter is no delivery"
+    );
+    let three = by_id(ids[2]);
+    assert!(three.queued && three.done_at.is_none());
+
+    // The limit keeps the newest; no flow means every flow.
+    let newest = s.request_latencies(Some("customers"), 1).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].request.id, ids[2]);
+    let all = s.request_latencies(None, 10).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].request.id, other[0]);
+    assert_eq!(all[0].request.flow, "orders");
 }

@@ -223,6 +223,11 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         // previous state of its next transition. NULL: none recorded.
         "ALTER TABLE ferry_xref ADD COLUMN state TEXT",
     ],
+    &[
+        // The console's recent ledger of a flow, and the per-record latency of its requests.
+        "CREATE INDEX IF NOT EXISTS ferry_ledger_flow ON ferry_ledger (flow, id)",
+        "CREATE INDEX IF NOT EXISTS ferry_sync_requests_flow ON ferry_sync_requests (flow, id)",
+    ],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -525,7 +530,35 @@ impl SyncRequestRow {
     }
 }
 
-/// The audit listing's `before` bound: no bound is "older than the largest id".
-fn audit_before(before: Option<i64>) -> i64 {
+#[derive(sqlx::FromRow)]
+struct RequestLatencyRow {
+    id: i64,
+    flow: String,
+    source_id: String,
+    trigger: String,
+    requested_at: i64,
+    done_at: Option<i64>,
+    queued: bool,
+}
+
+impl RequestLatencyRow {
+    fn into_latency(self) -> Result<crate::RequestLatency> {
+        Ok(crate::RequestLatency {
+            request: SyncRequestRow {
+                id: self.id,
+                flow: self.flow,
+                source_id: self.source_id,
+                trigger: self.trigger,
+                requested_at: self.requested_at,
+            }
+            .into_request()?,
+            done_at: self.done_at.map(to_time).transpose()?,
+            queued: self.queued,
+        })
+    }
+}
+
+/// A listing's `before` bound (ledger, audit log): no bound is "older than the largest id".
+fn id_before(before: Option<i64>) -> i64 {
     before.unwrap_or(i64::MAX)
 }

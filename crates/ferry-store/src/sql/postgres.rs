@@ -13,14 +13,14 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version, flow_entry,
+    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RequestLatencyRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, flow_entry, id_before,
     json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState,
-    LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result, Run, RunStats,
-    SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
+    LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, RequestLatency,
+    Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -606,6 +606,32 @@ impl Store for PgStore {
         rows.into_iter().map(LedgerRow::into_entry).collect()
     }
 
+    async fn recent_ledger(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<LedgerEntry>> {
+        let rows: Vec<LedgerRow> = match flow {
+            Some(flow) => {
+                sqlx::query_as(q::LEDGER_RECENT_IN_FLOW)
+                    .bind(id_before(before))
+                    .bind(flow)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(q::LEDGER_RECENT)
+                    .bind(id_before(before))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter().map(LedgerRow::into_entry).collect()
+    }
+
     async fn start_run(&self, flow: &str, trigger: &str) -> Result<i64> {
         Ok(sqlx::query_scalar(q::RUN_START)
             .bind(flow)
@@ -777,6 +803,31 @@ impl Store for PgStore {
         }))
     }
 
+    async fn request_latencies(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RequestLatency>> {
+        let rows: Vec<RequestLatencyRow> = match flow {
+            Some(flow) => {
+                sqlx::query_as(q::REQUEST_LATENCIES_IN_FLOW)
+                    .bind(flow)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(q::REQUEST_LATENCIES)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter()
+            .map(RequestLatencyRow::into_latency)
+            .collect()
+    }
+
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
         let row: ApiKeyRow = sqlx::query_as(q::API_KEY_INSERT)
             .bind(key.name.as_str())
@@ -827,7 +878,7 @@ impl Store for PgStore {
 
     async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
         let rows: Vec<AuditRow> = sqlx::query_as(q::AUDIT_LOG)
-            .bind(audit_before(before))
+            .bind(id_before(before))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;

@@ -205,6 +205,19 @@ pub(crate) const LEDGER_OF: &str = concat!(
     " FROM ferry_ledger WHERE key = $1 OR source_id = $1 ORDER BY id"
 );
 
+/// The latest entries below id `$1` of flow `$2`, at most `$3`.
+pub(crate) const LEDGER_RECENT_IN_FLOW: &str = concat!(
+    "SELECT ",
+    ledger_columns!(),
+    " FROM ferry_ledger WHERE id < $1 AND flow = $2 ORDER BY id DESC LIMIT $3"
+);
+/// The latest entries below id `$1`, at most `$2`.
+pub(crate) const LEDGER_RECENT: &str = concat!(
+    "SELECT ",
+    ledger_columns!(),
+    " FROM ferry_ledger WHERE id < $1 ORDER BY id DESC LIMIT $2"
+);
+
 // --- dead letters -------------------------------------------------------------------------------
 
 pub(crate) const DEAD_LETTER_INSERT_ROW: &str = concat!(
@@ -322,6 +335,25 @@ pub(crate) const LEDGER_LATEST_SINCE: &str = concat!(
     ledger_columns!(),
     " FROM ferry_ledger WHERE source_id = $2 AND flow = $1 AND at >= $3 ORDER BY id DESC LIMIT 1"
 );
+/// Tracked requests newest first with the time of the first ledger entry since each that left
+/// the target up to date, and whether its queue item still waits. `$where` filters them and
+/// ends with the limit.
+macro_rules! request_latencies {
+    ($where:literal) => {
+        concat!(
+            "SELECT r.id, r.flow, r.source_id, r.trigger, r.requested_at, ",
+            "(SELECT MIN(l.at) FROM ferry_ledger l WHERE l.source_id = r.source_id ",
+            "AND l.flow = r.flow AND l.at >= r.requested_at ",
+            "AND l.outcome IN ('created', 'updated', 'unchanged', 'deleted')) AS done_at, ",
+            "EXISTS (SELECT 1 FROM ferry_queue q WHERE q.id = r.id) AS queued ",
+            "FROM ferry_sync_requests r ",
+            $where
+        )
+    };
+}
+pub(crate) const REQUEST_LATENCIES_IN_FLOW: &str =
+    request_latencies!("WHERE r.flow = $1 ORDER BY r.id DESC LIMIT $2");
+pub(crate) const REQUEST_LATENCIES: &str = request_latencies!("ORDER BY r.id DESC LIMIT $1");
 /// The newest dead letter of a record created at or after `$3`.
 pub(crate) const DEAD_LETTER_LATEST_SINCE: &str = concat!(
     "SELECT ",

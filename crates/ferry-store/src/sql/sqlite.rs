@@ -33,14 +33,15 @@ use tokio::sync::oneshot;
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version, flow_entry,
+    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RequestLatencyRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, flow_entry, id_before,
     json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState,
-    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result,
-    Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref,
+    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem,
+    RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState,
+    Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -829,6 +830,29 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn recent_ledger(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<LedgerEntry>> {
+        let flow = flow.map(str::to_owned);
+        let before = id_before(before);
+        self.read(move |conn| {
+            let rows = match flow {
+                Some(flow) => query_all(
+                    conn,
+                    q::LEDGER_RECENT_IN_FLOW,
+                    params![before, flow, limit],
+                    ledger_row,
+                )?,
+                None => query_all(conn, q::LEDGER_RECENT, params![before, limit], ledger_row)?,
+            };
+            rows.into_iter().map(LedgerRow::into_entry).collect()
+        })
+        .await
+    }
+
     async fn start_run(&self, flow: &str, trigger: &str) -> Result<i64> {
         let flow = flow.to_owned();
         let trigger = trigger.to_owned();
@@ -981,6 +1005,40 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn request_latencies(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RequestLatency>> {
+        let flow = flow.map(str::to_owned);
+        self.read(move |conn| {
+            let row = |r: &Row<'_>| {
+                Ok(RequestLatencyRow {
+                    id: r.get(0)?,
+                    flow: r.get(1)?,
+                    source_id: r.get(2)?,
+                    trigger: r.get(3)?,
+                    requested_at: r.get(4)?,
+                    done_at: r.get(5)?,
+                    queued: r.get(6)?,
+                })
+            };
+            let rows = match flow {
+                Some(flow) => query_all(
+                    conn,
+                    q::REQUEST_LATENCIES_IN_FLOW,
+                    params![flow, limit],
+                    row,
+                )?,
+                None => query_all(conn, q::REQUEST_LATENCIES, params![limit], row)?,
+            };
+            rows.into_iter()
+                .map(RequestLatencyRow::into_latency)
+                .collect()
+        })
+        .await
+    }
+
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
         let key = key.clone();
         let row = self
@@ -1048,24 +1106,19 @@ impl Store for SqliteStore {
 
     async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
         self.read(move |conn| {
-            let rows = query_all(
-                conn,
-                q::AUDIT_LOG,
-                params![audit_before(before), limit],
-                |r| {
-                    Ok(AuditRow {
-                        id: r.get(0)?,
-                        at: r.get(1)?,
-                        key_id: r.get(2)?,
-                        key_name: r.get(3)?,
-                        role: r.get(4)?,
-                        action: r.get(5)?,
-                        target: r.get(6)?,
-                        source: r.get(7)?,
-                        outcome: r.get(8)?,
-                    })
-                },
-            )?;
+            let rows = query_all(conn, q::AUDIT_LOG, params![id_before(before), limit], |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    key_id: r.get(2)?,
+                    key_name: r.get(3)?,
+                    role: r.get(4)?,
+                    action: r.get(5)?,
+                    target: r.get(6)?,
+                    source: r.get(7)?,
+                    outcome: r.get(8)?,
+                })
+            })?;
             rows.into_iter().map(AuditRow::into_entry).collect()
         })
         .await
