@@ -658,6 +658,10 @@ pub trait Store: Send + Sync + Debug {
     async fn retry_later(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()>;
     /// Ends every lease held on `flow`'s items (used when shutting down: the work is requeued).
     async fn release_leases(&self, flow: &str) -> Result<u64>;
+    /// Ends the leases of processes on this machine that are gone (killed or crashed while
+    /// working a batch), so their items are worked at once rather than when the leases
+    /// expire. Leases of other machines are left to expire. Returns the items released.
+    async fn release_orphaned_leases(&self) -> Result<u64>;
     /// Items waiting (leased or not), for one flow or all.
     async fn queue_depth(&self, flow: Option<&str>) -> Result<u64>;
     /// When the oldest item waiting in `flow`'s queue was first enqueued (a retried item

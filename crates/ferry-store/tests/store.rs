@@ -1006,6 +1006,9 @@ async fn lease_expiry_and_release(db: &TestDb) {
     let other = ferry_store::open(&db.url).await.unwrap();
     assert_eq!(other.release_leases("f").await.unwrap(), 0);
     assert!(other.lease("f", 10, LONG).await.unwrap().is_empty());
+    // Nor take them as orphaned: their holder (this process) is alive.
+    assert_eq!(other.release_orphaned_leases().await.unwrap(), 0);
+    assert!(other.lease("f", 10, LONG).await.unwrap().is_empty());
 }
 
 async fn retry_later_delays(db: &TestDb) {

@@ -64,13 +64,53 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
-/// A fresh token naming one store instance's queue leases, so `release_leases` ends only ours.
+/// A fresh token naming one store instance's queue leases, so `release_leases` ends only ours:
+/// `host/pid-nanos`. The host and pid let a later process on the same machine tell that the
+/// holder is gone ([`orphaned`]).
 fn lease_owner() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{}-{nanos:x}", std::process::id())
+    format!("{}/{}-{nanos:x}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().replace('/', "_"))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Whether a lease owner (`host/pid-nanos`) is a process of this machine that no longer runs,
+/// so its leases can be ended at once instead of when they expire. Anything else (another
+/// machine, an unreadable owner, a platform without `/proc`) is presumed alive: its leases
+/// expire on their own.
+fn orphaned(owner: &str, me: &str) -> bool {
+    let Some((host, rest)) = owner.split_once('/') else {
+        return false;
+    };
+    let Some(pid) = rest
+        .split_once('-')
+        .and_then(|(pid, _)| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    if owner == me || host != host_name() || pid == std::process::id() {
+        return false;
+    }
+    if !cfg!(target_os = "linux") {
+        return false;
+    }
+    // Gone, or a zombie (dead, not yet reaped): `/proc/<pid>/stat`'s third field is `Z`.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, fields)| fields.starts_with('Z')),
+    }
 }
 
 /// Checks the applied schema version against [`MIGRATIONS`]; returns the version.
@@ -561,4 +601,28 @@ impl RequestLatencyRow {
 /// A listing's `before` bound (ledger, audit log): no bound is "older than the largest id".
 fn id_before(before: Option<i64>) -> i64 {
     before.unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_orphaned_only_when_its_local_process_is_gone() {
+        let me = lease_owner();
+        let host = host_name();
+        // A process that ran and was reaped: its pid names no process now.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        if cfg!(target_os = "linux") {
+            assert!(orphaned(&format!("{host}/{dead}-1a2b"), &me));
+        }
+        // This process, another machine, and owners of an older or unknown form: left alone.
+        assert!(!orphaned(&me, &me));
+        assert!(!orphaned(&format!("{host}/{}-99", std::process::id()), &me));
+        assert!(!orphaned(&format!("elsewhere-{host}/{dead}-1a2b"), &me));
+        assert!(!orphaned(&format!("{dead}-1a2b"), &me));
+        assert!(!orphaned("", &me));
+    }
 }

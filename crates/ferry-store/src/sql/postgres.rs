@@ -472,6 +472,21 @@ impl Store for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn release_orphaned_leases(&self) -> Result<u64> {
+        let owners: Vec<String> = sqlx::query_scalar(q::LEASE_OWNERS)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut released = 0;
+        for owner in owners.iter().filter(|o| super::orphaned(o, &self.owner)) {
+            released += sqlx::query(q::RELEASE_LEASES_OF)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(released)
+    }
+
     async fn queue_depth(&self, flow: Option<&str>) -> Result<u64> {
         let n: i64 = match flow {
             Some(flow) => {

@@ -272,6 +272,10 @@ pub(crate) const QUEUE_INSERT_ROW: &str = concat!(
 );
 pub(crate) const RETRY_LATER: &str = "UPDATE ferry_queue SET attempts = attempts + 1, \
      available_at = $2, last_error = $3, lease_until = NULL, lease_owner = NULL WHERE id = $1";
+pub(crate) const LEASE_OWNERS: &str =
+    "SELECT DISTINCT lease_owner FROM ferry_queue WHERE lease_owner IS NOT NULL";
+pub(crate) const RELEASE_LEASES_OF: &str = "UPDATE ferry_queue SET lease_until = NULL, \
+     lease_owner = NULL WHERE lease_owner = $1";
 pub(crate) const RELEASE_LEASES: &str = "UPDATE ferry_queue SET lease_until = NULL, \
      lease_owner = NULL WHERE flow = $1 AND lease_owner = $2 AND lease_until IS NOT NULL";
 pub(crate) const QUEUE_DEPTH_OF: &str = "SELECT COUNT(*) FROM ferry_queue WHERE flow = $1";

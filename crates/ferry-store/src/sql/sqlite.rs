@@ -685,6 +685,21 @@ impl Store for SqliteStore {
         Ok(done as u64)
     }
 
+    async fn release_orphaned_leases(&self) -> Result<u64> {
+        let me = self.owner.clone();
+        self.transaction(move |tx| {
+            let owners = prepare(tx, q::LEASE_OWNERS)?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut released = 0;
+            for owner in owners.iter().filter(|o| super::orphaned(o, &me)) {
+                released += prepare(tx, q::RELEASE_LEASES_OF)?.execute([owner])? as u64;
+            }
+            Ok(released)
+        })
+        .await
+    }
+
     async fn queue_depth(&self, flow: Option<&str>) -> Result<u64> {
         let flow = flow.map(str::to_owned);
         let n: i64 = self
