@@ -63,13 +63,15 @@ struct Removing {
     before: Xref,
 }
 
-struct Pending {
-    record: Record,
-    key: String,
-    hash: String,
-    read_hash: String,
-    before: Option<Xref>,
-    fields: Map<String, Value>,
+pub(crate) struct Pending {
+    pub record: Record,
+    pub key: String,
+    pub hash: String,
+    pub read_hash: String,
+    pub before: Option<Xref>,
+    pub fields: Map<String, Value>,
+    /// Two-way pairs: the agreed values to commit once the write succeeds.
+    pub baseline: Option<ferry_store::BaselineUpdate>,
 }
 
 /// Runs the records of one batch through the flow and writes the changed ones.
@@ -204,6 +206,7 @@ pub(crate) async fn process(
             read_hash,
             before,
             fields,
+            baseline: None,
         });
     }
 
@@ -221,6 +224,25 @@ pub(crate) async fn process(
         resolve_dependencies(flow, store, retry_settings, cancel, ctx, mapped, &mut out).await?
     };
 
+    // Two-way pairs: only the changes this side owns (or shares and wins) are written; the
+    // pair's baseline, not the written hash, says what changed.
+    let mapped = match &flow.two_way {
+        None => mapped,
+        Some(tw) => {
+            crate::ownership::apply(
+                flow,
+                tw,
+                store,
+                retry_settings,
+                cancel,
+                ctx,
+                mapped,
+                &mut out,
+            )
+            .await?
+        }
+    };
+
     let mut pending: Vec<Pending> = Vec::with_capacity(mapped.len());
     for mut p in mapped {
         p.hash = content_hash(&p.fields);
@@ -231,6 +253,7 @@ pub(crate) async fn process(
             .get(&p.record.id)
             .is_some_and(|item| item.trigger == crate::reconcile::TRIGGER);
         if !rewrite
+            && flow.two_way.is_none()
             && p.before.as_ref().and_then(|x| x.written_hash.as_deref()) == Some(p.hash.as_str())
         {
             out.stats.unchanged += 1;
@@ -311,6 +334,9 @@ pub(crate) async fn process(
                         written_hash: Some(p.hash),
                         source_version: p.record.version(),
                     });
+                    if let Some(baseline) = p.baseline {
+                        out.commit.baselines.push(baseline);
+                    }
                     deliver(&mut out.commit, p.before.as_ref(), &p.record.id);
                     ack(&mut out.commit, ctx, &p.record.id);
                 }
@@ -819,19 +845,19 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn attempt_of(ctx: &BatchContext<'_>, source_id: &str) -> u32 {
+pub(crate) fn attempt_of(ctx: &BatchContext<'_>, source_id: &str) -> u32 {
     ctx.items.get(source_id).map_or(1, |item| item.attempts + 1)
 }
 
 /// Marks a record delivered so its dead letters resolve. A record with no xref row yet has
 /// none (every dead letter writes one), which spares first loads a lookup per record.
-fn deliver(commit: &mut Commit, before: Option<&Xref>, source_id: &str) {
+pub(crate) fn deliver(commit: &mut Commit, before: Option<&Xref>, source_id: &str) {
     if before.is_some() {
         commit.delivered.push(source_id.to_owned());
     }
 }
 
-fn ack(commit: &mut Commit, ctx: &BatchContext<'_>, source_id: &str) {
+pub(crate) fn ack(commit: &mut Commit, ctx: &BatchContext<'_>, source_id: &str) {
     if let Some(item) = ctx.items.get(source_id) {
         commit.acked.push(item.id);
     }
@@ -932,6 +958,7 @@ mod tests {
             read_hash: String::new(),
             before: None,
             fields: Map::new(),
+            baseline: None,
         }
     }
 
