@@ -63,7 +63,6 @@ pub(crate) struct TwoWay {
     /// The other flow of the pair (reads our target, writes our source).
     pub partner: String,
     pub partner_source: Arc<dyn Source>,
-    pub partner_sink: Arc<dyn Sink>,
     pub partner_mapping: Arc<CompiledMapping>,
     /// Held by either flow of the pair while it reads, decides, writes and commits, so the two
     /// never judge one record against a baseline the other is about to change.
@@ -288,7 +287,6 @@ fn link_pairs(config: &ferry_model::config::Config, flows: &mut IndexMap<String,
                 f.config.source.system.clone(),
                 f.config.target.system.clone(),
                 f.source.clone(),
-                f.sink.clone(),
                 f.mapping.clone(),
             )
         };
@@ -298,7 +296,7 @@ fn link_pairs(config: &ferry_model::config::Config, flows: &mut IndexMap<String,
         };
         let lock = Arc::new(tokio::sync::Mutex::new(()));
         for (this, other, first) in [(a, pb, true), (b, pa, false)] {
-            let (partner, other_source_system, other_target_system, source, sink, mapping) = other;
+            let (partner, other_source_system, other_target_system, source, mapping) = other;
             let link = TwoWay {
                 pair: name.clone(),
                 config: pair.clone(),
@@ -307,7 +305,6 @@ fn link_pairs(config: &ferry_model::config::Config, flows: &mut IndexMap<String,
                 target_system: other_source_system,
                 partner,
                 partner_source: source,
-                partner_sink: sink,
                 partner_mapping: mapping,
                 lock: lock.clone(),
             };

@@ -65,7 +65,7 @@ pub(crate) enum Winner {
 /// The rules of a pair as one flow sees them.
 pub(crate) struct Rules<'a> {
     pub key_field: &'a str,
-    pub owner: &'a dyn Fn(&str) -> Owner,
+    pub owner: &'a (dyn Fn(&str) -> Owner + Sync),
     pub policy: ConflictPolicy,
     pub skew: chrono::Duration,
     /// The system of record, as a side (`None`: `manual` with a shared default).

@@ -362,6 +362,7 @@ async fn commit_is_atomic(db: &TestDb) {
             ids: vec!["a".into(), "b".into()],
         }),
         gone: vec!["b".into()],
+        ..Default::default()
     };
     // Break the dead-letter table the way a botched manual migration would: the statement
     // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.

@@ -275,7 +275,7 @@ flows:
     entity: customer
     source: { system: crm, table: customers }
     target: { system: erp, table: customers }
-    mapping: { code: no, name: name, credit_limit: credit, phone: phone }
+    mapping: { code: customer_no, name: name, credit_limit: credit, phone: phone }
   to_crm:
     entity: customer
     source: { system: erp, table: customers }
