@@ -94,6 +94,8 @@ pub(crate) struct Decision {
     pub baseline: Map<String, Value>,
     /// The baseline changes even without a write (first contact, agreed values).
     pub baseline_changed: bool,
+    /// The other side is known to hold the record (a baseline, or its current record).
+    pub known: bool,
     /// Fields changed in the source that the target owns: not written.
     pub rejected: Vec<String>,
     pub clashes: Vec<Clash>,
@@ -118,6 +120,7 @@ pub(crate) fn decide(
 ) -> Decision {
     let mut d = Decision::default();
     let first_contact = base.is_none();
+    d.known = base.is_some() || target.is_some();
     let base: Map<String, Value> = match (base, target) {
         (Some(b), _) => b.clone(),
         (None, Some(t)) => t.fields.clone(),
@@ -338,18 +341,26 @@ pub(crate) async fn apply(
         if d.write.is_empty() {
             // Nothing of ours to write: an echo of our own write, an unchanged record, or
             // only changes that are not ours to make.
-            if d.rejected.is_empty() && d.clashes.is_empty() {
+            let agreed = d.rejected.is_empty() && d.clashes.is_empty();
+            if agreed {
                 out.stats.unchanged += 1;
             }
             if d.baseline_changed {
                 out.commit.baselines.push(baseline);
             }
+            // When the two sides agree, the target holds what we would write: remember it as
+            // written (so the record is `synced`, and a later write of it an update).
+            let written = p.before.as_ref().and_then(|x| x.written_hash.clone());
+            let written = match written {
+                None if agreed && d.known => Some(ferry_model::content_hash(&p.fields)),
+                other => other,
+            };
             out.commit.xrefs.push(XrefUpdate {
                 source_id: p.record.id.clone(),
                 key: Some(p.key.clone()),
                 target_id: p.before.as_ref().and_then(|x| x.target_id.clone()),
                 read_hash: Some(p.read_hash.clone()),
-                written_hash: p.before.as_ref().and_then(|x| x.written_hash.clone()),
+                written_hash: written,
                 source_version: p.record.version(),
             });
             deliver(&mut out.commit, p.before.as_ref(), &p.record.id);
