@@ -551,3 +551,126 @@ async fn one_change_makes_one_write_while_both_flows_poll_every_second() {
     assert_eq!(crm_writes, pairs(&[("update", "C2"), ("update", "C3")]));
     assert_eq!(writes(&mut sys.erp).await, pairs(&[]), "no write back to the ERP");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_and_resolves_conflicts_for_operators_and_audits_it() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    let mut sys = setup(dir, "manual").await;
+    first_load(dir, &mut sys).await;
+    exec(&mut sys.crm, "UPDATE customers SET phone = '111' WHERE customer_no = 'C1'").await;
+    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'").await;
+    both(dir);
+    reset(&mut sys).await;
+    let key = |name: &str, role: &str| {
+        run_json(
+            dir,
+            &["keys", "create", "--name", name, "--role", role, "--json"],
+        )["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let viewer = key("watch", "viewer");
+    let operator = key("ops", "operator");
+    let port = free_port();
+    let _run = Running(
+        ferry()
+            .current_dir(dir)
+            .env("FERRY_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ferry run starts"),
+    );
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let http = wait_ready(&format!("http://127.0.0.1:{port}")).await;
+    let get = |path: String, token: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(path).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+
+    let listed = get(format!("{base}/conflicts"), viewer.clone()).await;
+    let c = &listed.as_array().unwrap()[0];
+    assert_eq!(
+        (&c["source_system"], &c["target_system"], &c["key"], &c["state"]),
+        (&json!("crm"), &json!("erp"), &json!("C1"), &json!("open")),
+        "{listed:#}"
+    );
+    assert_eq!(
+        (&c["source_values"], &c["target_values"]),
+        (&json!({"phone": "111"}), &json!({"phone": "122"}))
+    );
+    let id = c["id"].as_i64().unwrap();
+    let shown = get(format!("{base}/conflicts/{id}"), viewer.clone()).await;
+    assert_eq!(shown["base_values"], json!({"phone": "100"}));
+    let flow = get(format!("{base}/flows/customers_to_erp"), viewer.clone()).await;
+    assert_eq!((&flow["pair"], &flow["conflicts"]), (&json!("customers"), &json!(1)));
+    let ledger = get(format!("{base}/ledger?key=C1"), viewer.clone()).await;
+    assert!(
+        ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "conflict" && e["error_kind"] == "manual"),
+        "{ledger:#}"
+    );
+    let doc = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/conflicts/{id}/resolve"]["post"].is_object());
+    assert!(doc["components"]["schemas"]["ConflictView"].is_object());
+
+    let resolve = |token: String, pick: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/conflicts/{id}/resolve");
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "pick": pick }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(resolve(viewer.clone(), "source").await.status(), 403);
+    assert_eq!(resolve(operator.clone(), "neither").await.status(), 400);
+    let done = resolve(operator.clone(), "source").await;
+    assert_eq!(done.status(), 200);
+    let done: Value = done.json().await.unwrap();
+    assert_eq!((&done["state"], &done["pick"]), (&json!("resolved"), &json!("source")));
+    assert!(done["resolved_by"].as_str().unwrap().contains("(ops)"));
+    assert_eq!(erp_row(&mut sys, "C1").await.1, s("111"));
+    assert_eq!(resolve(operator.clone(), "target").await.status(), 409);
+    // Written once, and with both flows polling, nothing comes back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(writes(&mut sys.erp).await, pairs(&[("update", "C1")]));
+    assert_eq!(writes(&mut sys.crm).await, pairs(&[]));
+    let mut state = sqlite(&dir.join(".ferry/ferry.db")).await;
+    let audit: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT action, target, key_name, outcome FROM ferry_audit \
+         WHERE action = 'conflict.resolve' ORDER BY id",
+    )
+    .fetch_all(&mut state)
+    .await
+    .unwrap();
+    assert_eq!(
+        audit,
+        [(
+            "conflict.resolve".to_owned(),
+            format!("conflict {id}: source picked"),
+            Some("ops".to_owned()),
+            "ok".to_owned()
+        )]
+    );
+}
