@@ -674,3 +674,92 @@ async fn the_api_lists_and_resolves_conflicts_for_operators_and_audits_it() {
         )]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_conflicts_and_an_operator_keeps_one_version() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    let mut sys = setup(dir, "manual").await;
+    first_load(dir, &mut sys).await;
+    exec(&mut sys.crm, "UPDATE customers SET phone = '111' WHERE customer_no = 'C1'").await;
+    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'").await;
+    both(dir);
+    reset(&mut sys).await;
+    let token = run_json(
+        dir,
+        &["keys", "create", "--name", "ops", "--role", "operator", "--json"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let port = free_port();
+    let _run = Running(
+        ferry()
+            .current_dir(dir)
+            .env("FERRY_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ferry run starts"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&base).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{base}/console/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{base}/console/conflicts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("key C1") && page.contains("<td>phone</td><td>100</td><td>111</td><td>122</td>"),
+        "{page}"
+    );
+    assert!(page.contains("Keep erp&#x27;s") || page.contains("Keep erp's"), "{page}");
+    let start = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[start..start + 64].to_owned();
+    let id = run_json(dir, &["conflicts", "list", "--json"])[0]["id"].to_string();
+    let done = http
+        .post(format!("{base}/console/conflicts/{id}/resolve"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&pick=target"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(crm_row(&mut sys, "C1").await.1, s("122"));
+    assert_eq!(writes(&mut sys.crm).await, pairs(&[("update", "C1")]));
+    let page = http
+        .get(format!("{base}/console/conflicts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("No open conflicts."), "{page}");
+}
