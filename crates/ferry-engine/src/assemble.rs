@@ -290,8 +290,10 @@ fn link_pairs(config: &ferry_model::config::Config, flows: &mut IndexMap<String,
                 f.mapping.clone(),
             )
         };
-        let (Some(pa), Some(pb)) = (flows.get(a).map(|f| parts(f)), flows.get(b).map(|f| parts(f)))
-        else {
+        let (Some(pa), Some(pb)) = (
+            flows.get(a).map(|f| parts(f)),
+            flows.get(b).map(|f| parts(f)),
+        ) else {
             continue;
         };
         let lock = Arc::new(tokio::sync::Mutex::new(()));

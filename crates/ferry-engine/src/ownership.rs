@@ -38,7 +38,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{Flow, TwoWay};
 use crate::error::EngineError;
-use crate::pipeline::{BatchContext, BatchResult, Pending, ack, attempt_of, deliver, store_failure};
+use crate::pipeline::{
+    BatchContext, BatchResult, Pending, ack, attempt_of, deliver, store_failure,
+};
 use crate::reconcile::same;
 use crate::retry::retry;
 use crate::run::{Engine, source_failure};
@@ -135,7 +137,9 @@ pub(crate) fn decide(
         let bv = base.get(field).unwrap_or(&Value::Null);
         let changed = !same(sv, bv);
         let owner = (rules.owner)(field);
-        if !changed && !(all && owner != Owner::Target) {
+        // A repair writes what we own or share even when unchanged.
+        let repaired = all && owner != Owner::Target;
+        if !(changed || repaired) {
             continue;
         }
         match owner {
@@ -200,7 +204,11 @@ fn settle(
         ConflictPolicy::Owner => (rules.system_of_record, "the system of record wins"),
         ConflictPolicy::Newest => match (source_at, target_at) {
             (Some(s), Some(t)) if (s - t).abs() > rules.skew => (
-                Some(if s > t { Winner::Source } else { Winner::Target }),
+                Some(if s > t {
+                    Winner::Source
+                } else {
+                    Winner::Target
+                }),
                 "the newer change wins",
             ),
             (Some(_), Some(_)) => (
@@ -238,6 +246,7 @@ fn side_of(tw: &TwoWay, system: Option<&str>) -> Option<Winner> {
 /// The pipeline's hook: decides every mapped record of the batch by the pair's rules. Records
 /// with something to write come back with only those fields (and the baseline to commit once
 /// written); the others are finished here (xref, ledger, baseline, conflicts).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply(
     flow: &Flow,
     tw: &TwoWay,
@@ -508,10 +517,7 @@ fn clash_message(
                 "`{}`: {} wins ({}); flow `{}` carries it to {}",
                 c.field, tw.target_system, c.reason, tw.partner, tw.source_system
             ),
-            None => format!(
-                "`{}`: waiting for review (ferry conflicts list)",
-                c.field
-            ),
+            None => format!("`{}`: waiting for review (ferry conflicts list)", c.field),
         })
         .collect();
     format!(
@@ -768,7 +774,8 @@ mod tests {
         }
     }
 
-    const BASE: &str = r#"{"code": "C1", "name": "Ada", "credit_limit": "500.00", "phone": "1", "email": "a@x"}"#;
+    const BASE: &str =
+        r#"{"code": "C1", "name": "Ada", "credit_limit": "500.00", "phone": "1", "email": "a@x"}"#;
 
     fn base() -> Map<String, Value> {
         serde_json::from_str(BASE).unwrap()
@@ -789,7 +796,14 @@ mod tests {
         // Spelling differences of one value are not changes.
         let mut spelled = base();
         spelled.insert("credit_limit".into(), json!("500"));
-        let d = decide(&rules(ConflictPolicy::Owner), &spelled, at(0), Some(&base()), None, false);
+        let d = decide(
+            &rules(ConflictPolicy::Owner),
+            &spelled,
+            at(0),
+            Some(&base()),
+            None,
+            false,
+        );
         assert!(d.write.is_empty() && d.rejected.is_empty());
     }
 
@@ -798,7 +812,14 @@ mod tests {
         let mut s = base();
         s.insert("name".into(), json!("Ada L"));
         s.insert("credit_limit".into(), json!("9000.00"));
-        let d = decide(&rules(ConflictPolicy::Owner), &s, at(0), Some(&base()), None, false);
+        let d = decide(
+            &rules(ConflictPolicy::Owner),
+            &s,
+            at(0),
+            Some(&base()),
+            None,
+            false,
+        );
         assert_eq!(json!(d.write), json!({"code": "C1", "name": "Ada L"}));
         assert_eq!(d.rejected, ["credit_limit"]);
         assert_eq!(d.baseline["name"], "Ada L");
@@ -811,12 +832,26 @@ mod tests {
         s.insert("phone".into(), json!("2"));
         // Target unchanged: ours goes.
         let t = target(json!({"code": "C1", "phone": "1"}), 0);
-        let d = decide(&rules(ConflictPolicy::Manual), &s, at(0), Some(&base()), Some(&t), false);
+        let d = decide(
+            &rules(ConflictPolicy::Manual),
+            &s,
+            at(0),
+            Some(&base()),
+            Some(&t),
+            false,
+        );
         assert_eq!(d.write["phone"], "2");
         assert!(d.clashes.is_empty());
         // Target made the same change: agreed, nothing written.
         let t = target(json!({"code": "C1", "phone": "2"}), 0);
-        let d = decide(&rules(ConflictPolicy::Manual), &s, at(0), Some(&base()), Some(&t), false);
+        let d = decide(
+            &rules(ConflictPolicy::Manual),
+            &s,
+            at(0),
+            Some(&base()),
+            Some(&t),
+            false,
+        );
         assert!(d.write.is_empty() && d.clashes.is_empty());
         assert!(d.baseline_changed);
         assert_eq!(d.baseline["phone"], "2");
@@ -827,9 +862,8 @@ mod tests {
         let mut s = base();
         s.insert("phone".into(), json!("2"));
         let t = target(json!({"code": "C1", "phone": "3"}), 0);
-        let decide_with = |policy, s_at| {
-            decide(&rules(policy), &s, s_at, Some(&base()), Some(&t), false)
-        };
+        let decide_with =
+            |policy, s_at| decide(&rules(policy), &s, s_at, Some(&base()), Some(&t), false);
         // owner: the system of record (the source here) wins.
         let d = decide_with(ConflictPolicy::Owner, at(0));
         assert_eq!(d.write["phone"], "2");
@@ -851,7 +885,11 @@ mod tests {
         assert!(d.write.is_empty());
         assert_eq!(d.clashes[0].winner, None);
         assert_eq!(
-            (&d.clashes[0].source, &d.clashes[0].target, &d.clashes[0].base),
+            (
+                &d.clashes[0].source,
+                &d.clashes[0].target,
+                &d.clashes[0].base
+            ),
             (&json!("2"), &json!("3"), &json!("1"))
         );
     }
@@ -865,7 +903,14 @@ mod tests {
             json!({"code": "C1", "name": "Ada", "credit_limit": "700.00", "phone": "1", "email": "a@x"}),
             0,
         );
-        let d = decide(&rules(ConflictPolicy::Owner), &s, at(0), None, Some(&t), false);
+        let d = decide(
+            &rules(ConflictPolicy::Owner),
+            &s,
+            at(0),
+            None,
+            Some(&t),
+            false,
+        );
         assert!(d.write.is_empty());
         assert_eq!(d.rejected, ["credit_limit"]);
         assert!(d.baseline_changed);
@@ -882,7 +927,14 @@ mod tests {
 
     #[test]
     fn a_repair_writes_every_field_it_owns_or_shares() {
-        let d = decide(&rules(ConflictPolicy::Owner), &base(), at(0), Some(&base()), None, true);
+        let d = decide(
+            &rules(ConflictPolicy::Owner),
+            &base(),
+            at(0),
+            Some(&base()),
+            None,
+            true,
+        );
         assert_eq!(
             json!(d.write),
             json!({"code": "C1", "name": "Ada", "phone": "1", "email": "a@x"})

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ferry_store::{
     Accepted, BaselineUpdate, Commit, ConflictFilter, ConflictResolution, ConflictState,
-    NewConflict, DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry,
+    DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry, NewConflict,
     NewDeadLetter, NewQueueItem, Outcome, RunStats, SeenInPass, SeenSignature, Store, StoreError,
     XrefUpdate,
 };
@@ -1510,7 +1510,11 @@ async fn baselines_commit_with_the_batch(db: &TestDb) {
         Commit {
             xrefs: vec![xref("1", "C1", "C1", "h1")],
             baselines: vec![
-                baseline("customers", "C1", json!({"name": "Ada", "credit_limit": "10.00"})),
+                baseline(
+                    "customers",
+                    "C1",
+                    json!({"name": "Ada", "credit_limit": "10.00"}),
+                ),
                 baseline("customers", "C2", json!({"name": "Bob"})),
                 baseline("other", "C3", json!({"name": "Eve"})),
             ],
@@ -1523,7 +1527,11 @@ async fn baselines_commit_with_the_batch(db: &TestDb) {
     s.commit(
         "to_crm",
         Commit {
-            baselines: vec![baseline("customers", "C2", json!({"name": "Bob B", "phone": null}))],
+            baselines: vec![baseline(
+                "customers",
+                "C2",
+                json!({"name": "Bob B", "phone": null}),
+            )],
             ..Default::default()
         },
     )
@@ -1531,7 +1539,10 @@ async fn baselines_commit_with_the_batch(db: &TestDb) {
     .unwrap();
     let found = s.baselines("customers", &keys).await.unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
-    assert_eq!(json!(found["C1"]), json!({"name": "Ada", "credit_limit": "10.00"}));
+    assert_eq!(
+        json!(found["C1"]),
+        json!({"name": "Ada", "credit_limit": "10.00"})
+    );
     assert_eq!(json!(found["C2"]), json!({"name": "Bob B", "phone": null}));
     assert!(s.baselines("customers", &[]).await.unwrap().is_empty());
     // A failed commit leaves the baseline as it was (one transaction): the conflicts, written
@@ -1643,7 +1654,10 @@ async fn conflicts_queue_and_resolve(db: &TestDb) {
     let base = s.baselines("customers", &["C1".into()]).await.unwrap();
     assert_eq!(base["C1"]["phone"], "11");
     let entries = s.ledger(Some("to_erp"), "C1").await.unwrap();
-    assert_eq!(entries.last().unwrap().trigger, "conflict 1 resolved by cli");
+    assert_eq!(
+        entries.last().unwrap().trigger,
+        "conflict 1 resolved by cli"
+    );
     // Only once.
     let again = s.resolve_conflict(c1.id, &resolution).await;
     assert!(

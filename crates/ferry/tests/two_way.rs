@@ -139,10 +139,7 @@ fn sync(dir: &std::path::Path, flow: &str) -> Value {
 
 /// Both flows once each, CRM → ERP first.
 fn both(dir: &std::path::Path) -> (Value, Value) {
-    (
-        sync(dir, "customers_to_erp"),
-        sync(dir, "customers_to_crm"),
-    )
+    (sync(dir, "customers_to_erp"), sync(dir, "customers_to_crm"))
 }
 
 /// A count from a run report.
@@ -166,12 +163,20 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn first_load(dir: &std::path::Path, sys: &mut Systems) {
     let (to_erp, to_crm) = both(dir);
     assert_eq!(to_erp["created"], 3, "{to_erp}");
-    assert_eq!((n(&to_crm, "read"), n(&to_crm, "unchanged")), (3, 3), "{to_crm}");
+    assert_eq!(
+        (n(&to_crm, "read"), n(&to_crm, "unchanged")),
+        (3, 3),
+        "{to_crm}"
+    );
     assert_eq!(
         writes(&mut sys.erp).await,
         pairs(&[("insert", "C1"), ("insert", "C2"), ("insert", "C3")])
     );
-    assert_eq!(writes(&mut sys.crm).await, pairs(&[]), "nothing echoed back");
+    assert_eq!(
+        writes(&mut sys.crm).await,
+        pairs(&[]),
+        "nothing echoed back"
+    );
     reset(sys).await;
 }
 
@@ -198,7 +203,11 @@ async fn owners_edits_travel_and_other_edits_are_reported() {
     first_load(dir, &mut sys).await;
 
     // The ERP owns the credit limit: its change reaches the CRM, once, and is not echoed.
-    exec(&mut sys.erp, "UPDATE erp_customers SET credit_limit = '9000' WHERE code = 'C1'").await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET credit_limit = '9000' WHERE code = 'C1'",
+    )
+    .await;
     reset(&mut sys).await;
     let (to_erp, to_crm) = both(dir);
     assert_eq!(to_crm["updated"], 1, "{to_crm}");
@@ -210,7 +219,11 @@ async fn owners_edits_travel_and_other_edits_are_reported() {
     assert_eq!(writes(&mut sys.erp).await, pairs(&[]));
 
     // The CRM owns the name: its change reaches the ERP, once.
-    exec(&mut sys.crm, "UPDATE customers SET name = 'Cy Young' WHERE customer_no = 'C3'").await;
+    exec(
+        &mut sys.crm,
+        "UPDATE customers SET name = 'Cy Young' WHERE customer_no = 'C3'",
+    )
+    .await;
     reset(&mut sys).await;
     let (to_erp, to_crm) = both(dir);
     assert_eq!((n(&to_erp, "updated"), n(&to_crm, "updated")), (1, 0));
@@ -220,15 +233,39 @@ async fn owners_edits_travel_and_other_edits_are_reported() {
 
     // A credit limit typed into the CRM is not the CRM's to change: not propagated, reported
     // (ledger, run counts, status) naming the field, so someone can fix it at the source.
-    exec(&mut sys.crm, "UPDATE customers SET credit = '1' WHERE customer_no = 'C2'").await;
+    exec(
+        &mut sys.crm,
+        "UPDATE customers SET credit = '1' WHERE customer_no = 'C2'",
+    )
+    .await;
     // And the ERP renames a customer the CRM owns.
-    exec(&mut sys.erp, "UPDATE erp_customers SET name = 'Robert' WHERE code = 'C1'").await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET name = 'Robert' WHERE code = 'C1'",
+    )
+    .await;
     reset(&mut sys).await;
     let (to_erp, to_crm) = both(dir);
-    assert_eq!((n(&to_erp, "updated"), n(&to_erp, "rejected")), (0, 1), "{to_erp}");
-    assert_eq!((n(&to_crm, "updated"), n(&to_crm, "rejected")), (0, 1), "{to_crm}");
-    assert_eq!(erp_row(&mut sys, "C2").await.2, None, "the ERP's credit limit is untouched");
-    assert_eq!(crm_row(&mut sys, "C1").await.0, s("Ada"), "the CRM's name is untouched");
+    assert_eq!(
+        (n(&to_erp, "updated"), n(&to_erp, "rejected")),
+        (0, 1),
+        "{to_erp}"
+    );
+    assert_eq!(
+        (n(&to_crm, "updated"), n(&to_crm, "rejected")),
+        (0, 1),
+        "{to_crm}"
+    );
+    assert_eq!(
+        erp_row(&mut sys, "C2").await.2,
+        None,
+        "the ERP's credit limit is untouched"
+    );
+    assert_eq!(
+        crm_row(&mut sys, "C1").await.0,
+        s("Ada"),
+        "the CRM's name is untouched"
+    );
     assert_eq!(writes(&mut sys.erp).await, pairs(&[]));
     assert_eq!(writes(&mut sys.crm).await, pairs(&[]));
     let last = ledger(dir, "C2", "customers_to_erp").pop().unwrap();
@@ -240,9 +277,17 @@ async fn owners_edits_travel_and_other_edits_are_reported() {
     );
     let last = ledger(dir, "C1", "customers_to_crm").pop().unwrap();
     assert_eq!(last["outcome"], "not_owner", "{last:#}");
-    assert!(last["error"].as_str().unwrap().contains("`name` changed in erp but owned by crm"));
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("`name` changed in erp but owned by crm")
+    );
     let status = flow_status(dir, "customers_to_erp");
-    assert_eq!((&status["pair"], &status["not_owner"]), (&json!("customers"), &json!(1)));
+    assert_eq!(
+        (&status["pair"], &status["not_owner"]),
+        (&json!("customers"), &json!(1))
+    );
     let out = run(dir, &["status"], true);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -252,12 +297,24 @@ async fn owners_edits_travel_and_other_edits_are_reported() {
 
     // `owner` policy: both change the shared phone; the system of record (crm, the default
     // owner) wins even though the ERP changed it later.
-    exec(&mut sys.crm, "UPDATE customers SET phone = '311' WHERE customer_no = 'C3'").await;
+    exec(
+        &mut sys.crm,
+        "UPDATE customers SET phone = '311' WHERE customer_no = 'C3'",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '322' WHERE code = 'C3'").await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET phone = '322' WHERE code = 'C3'",
+    )
+    .await;
     reset(&mut sys).await;
     let (to_erp, to_crm) = both(dir);
-    assert_eq!((n(&to_erp, "updated"), n(&to_erp, "conflicts")), (1, 1), "{to_erp}");
+    assert_eq!(
+        (n(&to_erp, "updated"), n(&to_erp, "conflicts")),
+        (1, 1),
+        "{to_erp}"
+    );
     assert_eq!(
         (n(&to_crm, "updated"), n(&to_crm, "conflicts")),
         (0, 0),
@@ -287,16 +344,40 @@ async fn newest_change_wins_and_a_tie_within_the_skew_goes_to_the_system_of_reco
 
     // The CRM changes C1's phone, the ERP 2.5 s later (more than the 2 s skew): the ERP's
     // value wins; the CRM → ERP flow leaves it to the ERP → CRM flow, which writes it once.
-    exec(&mut sys.crm, "UPDATE customers SET phone = '111' WHERE customer_no = 'C1'").await;
+    exec(
+        &mut sys.crm,
+        "UPDATE customers SET phone = '111' WHERE customer_no = 'C1'",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'").await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'",
+    )
+    .await;
     // Both change C2's phone within the skew: a tie, the system of record (crm) wins.
-    exec(&mut sys.crm, "UPDATE customers SET phone = '211' WHERE customer_no = 'C2'").await;
-    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '222' WHERE code = 'C2'").await;
+    exec(
+        &mut sys.crm,
+        "UPDATE customers SET phone = '211' WHERE customer_no = 'C2'",
+    )
+    .await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET phone = '222' WHERE code = 'C2'",
+    )
+    .await;
     reset(&mut sys).await;
     let (to_erp, to_crm) = both(dir);
-    assert_eq!((n(&to_erp, "updated"), n(&to_erp, "conflicts")), (1, 2), "{to_erp}");
-    assert_eq!((n(&to_crm, "updated"), n(&to_crm, "conflicts")), (1, 1), "{to_crm}");
+    assert_eq!(
+        (n(&to_erp, "updated"), n(&to_erp, "conflicts")),
+        (1, 2),
+        "{to_erp}"
+    );
+    assert_eq!(
+        (n(&to_crm, "updated"), n(&to_crm, "conflicts")),
+        (1, 1),
+        "{to_crm}"
+    );
     assert_eq!(crm_row(&mut sys, "C1").await.1, s("122"));
     assert_eq!(erp_row(&mut sys, "C1").await.1, s("122"));
     assert_eq!(crm_row(&mut sys, "C2").await.1, s("211"));
@@ -340,12 +421,24 @@ async fn manual_conflicts_wait_for_an_operator_and_the_pick_is_written_and_audit
         "UPDATE customers SET phone = '111', name = 'Ada L' WHERE customer_no = 'C1'",
     )
     .await;
-    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'").await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'",
+    )
+    .await;
     reset(&mut sys).await;
     let (to_erp, to_crm) = both(dir);
     // The name (the CRM's) travels; the phone waits for review, on both sides as it was.
-    assert_eq!((n(&to_erp, "updated"), n(&to_erp, "conflicts")), (1, 1), "{to_erp}");
-    assert_eq!((n(&to_crm, "updated"), n(&to_crm, "conflicts")), (0, 1), "{to_crm}");
+    assert_eq!(
+        (n(&to_erp, "updated"), n(&to_erp, "conflicts")),
+        (1, 1),
+        "{to_erp}"
+    );
+    assert_eq!(
+        (n(&to_crm, "updated"), n(&to_crm, "conflicts")),
+        (0, 1),
+        "{to_crm}"
+    );
     assert_eq!(erp_row(&mut sys, "C1").await, (s("Ada L"), s("122"), None));
     assert_eq!(crm_row(&mut sys, "C1").await.1, s("111"));
     assert_eq!(writes(&mut sys.erp).await, pairs(&[("update", "C1")]));
@@ -378,7 +471,10 @@ async fn manual_conflicts_wait_for_an_operator_and_the_pick_is_written_and_audit
     assert_eq!(flow_status(dir, "customers_to_erp")["conflicts"], 1);
     let shown = run(dir, &["conflicts", "show", &id], true);
     let shown = String::from_utf8_lossy(&shown.stdout);
-    assert!(shown.contains("source (crm)") && shown.contains("\"122\""), "{shown}");
+    assert!(
+        shown.contains("source (crm)") && shown.contains("\"122\""),
+        "{shown}"
+    );
 
     // Nothing travels while it waits.
     reset(&mut sys).await;
@@ -386,8 +482,14 @@ async fn manual_conflicts_wait_for_an_operator_and_the_pick_is_written_and_audit
     assert_eq!((n(&to_erp, "updated"), n(&to_crm, "updated")), (0, 0));
 
     // The operator keeps the ERP's version: written to the CRM, once; audited; in the ledger.
-    let done = run_json(dir, &["conflicts", "resolve", &id, "--pick", "target", "--json"]);
-    assert_eq!((&done["state"], &done["pick"]), (&json!("resolved"), &json!("target")));
+    let done = run_json(
+        dir,
+        &["conflicts", "resolve", &id, "--pick", "target", "--json"],
+    );
+    assert_eq!(
+        (&done["state"], &done["pick"]),
+        (&json!("resolved"), &json!("target"))
+    );
     assert_eq!(crm_row(&mut sys, "C1").await.1, s("122"));
     assert_eq!(writes(&mut sys.crm).await, pairs(&[("update", "C1")]));
     assert_eq!(writes(&mut sys.erp).await, pairs(&[]));
@@ -423,11 +525,20 @@ async fn manual_conflicts_wait_for_an_operator_and_the_pick_is_written_and_audit
     assert_eq!((n(&to_erp, "updated"), n(&to_crm, "updated")), (0, 0));
     assert_eq!(writes(&mut sys.crm).await, pairs(&[]));
     assert_eq!(writes(&mut sys.erp).await, pairs(&[]));
-    assert!(run_json(dir, &["conflicts", "list", "--json"]).as_array().unwrap().is_empty());
+    assert!(
+        run_json(dir, &["conflicts", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(flow_status(dir, "customers_to_erp")["conflicts"], 0);
 
     // A second pick of the same conflict is refused, and that is audited too.
-    let again = run(dir, &["conflicts", "resolve", &id, "--pick", "source"], false);
+    let again = run(
+        dir,
+        &["conflicts", "resolve", &id, "--pick", "source"],
+        false,
+    );
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("only an open conflict can be resolved")
@@ -437,7 +548,10 @@ async fn manual_conflicts_wait_for_an_operator_and_the_pick_is_written_and_audit
         .await
         .unwrap();
     assert_eq!(outcomes.len(), 2);
-    assert!(outcomes[1].0.contains("only an open conflict"), "{outcomes:?}");
+    assert!(
+        outcomes[1].0.contains("only an open conflict"),
+        "{outcomes:?}"
+    );
 }
 
 /// Waits until `check` holds (polling every 100 ms, up to `limit`).
@@ -505,7 +619,11 @@ async fn one_change_makes_one_write_while_both_flows_poll_every_second() {
     reset(&mut sys).await;
 
     // One CRM edit: one ERP write, and nothing back, over several cycles.
-    exec(&mut sys.crm, "UPDATE customers SET name = 'Ada L' WHERE customer_no = 'C1'").await;
+    exec(
+        &mut sys.crm,
+        "UPDATE customers SET name = 'Ada L' WHERE customer_no = 'C1'",
+    )
+    .await;
     exec(&mut sys.crm, "DELETE FROM writes").await;
     eventually(Duration::from_secs(15), "the name in the ERP", || {
         let erp = &erp_path;
@@ -522,34 +640,54 @@ async fn one_change_makes_one_write_while_both_flows_poll_every_second() {
     .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(writes(&mut sys.erp).await, pairs(&[("update", "C1")]));
-    assert_eq!(writes(&mut sys.crm).await, pairs(&[]), "no write back to the CRM");
+    assert_eq!(
+        writes(&mut sys.crm).await,
+        pairs(&[]),
+        "no write back to the CRM"
+    );
 
     // One ERP edit of an ERP-owned field and one of a shared field: one CRM write each (two
     // records), nothing back.
     reset(&mut sys).await;
-    exec(&mut sys.erp, "UPDATE erp_customers SET credit_limit = '750' WHERE code = 'C2'").await;
-    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '399' WHERE code = 'C3'").await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET credit_limit = '750' WHERE code = 'C2'",
+    )
+    .await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET phone = '399' WHERE code = 'C3'",
+    )
+    .await;
     exec(&mut sys.erp, "DELETE FROM writes").await;
-    eventually(Duration::from_secs(15), "the ERP's changes in the CRM", || {
-        let crm = &crm_path;
-        async move {
-            let mut c = sqlite(crm).await;
-            let n: (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM customers WHERE (customer_no = 'C2' AND credit = '750') \
+    eventually(
+        Duration::from_secs(15),
+        "the ERP's changes in the CRM",
+        || {
+            let crm = &crm_path;
+            async move {
+                let mut c = sqlite(crm).await;
+                let n: (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM customers WHERE (customer_no = 'C2' AND credit = '750') \
                  OR (customer_no = 'C3' AND phone = '399')",
-            )
-            .fetch_one(&mut c)
-            .await
-            .unwrap();
-            n.0 == 2
-        }
-    })
+                )
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+                n.0 == 2
+            }
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut crm_writes = writes(&mut sys.crm).await;
     crm_writes.sort();
     assert_eq!(crm_writes, pairs(&[("update", "C2"), ("update", "C3")]));
-    assert_eq!(writes(&mut sys.erp).await, pairs(&[]), "no write back to the ERP");
+    assert_eq!(
+        writes(&mut sys.erp).await,
+        pairs(&[]),
+        "no write back to the ERP"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,8 +696,16 @@ async fn the_api_lists_and_resolves_conflicts_for_operators_and_audits_it() {
     let dir = tmp.path();
     let mut sys = setup(dir, "manual").await;
     first_load(dir, &mut sys).await;
-    exec(&mut sys.crm, "UPDATE customers SET phone = '111' WHERE customer_no = 'C1'").await;
-    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'").await;
+    exec(
+        &mut sys.crm,
+        "UPDATE customers SET phone = '111' WHERE customer_no = 'C1'",
+    )
+    .await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'",
+    )
+    .await;
     both(dir);
     reset(&mut sys).await;
     let key = |name: &str, role: &str| {
@@ -598,7 +744,12 @@ async fn the_api_lists_and_resolves_conflicts_for_operators_and_audits_it() {
     let listed = get(format!("{base}/conflicts"), viewer.clone()).await;
     let c = &listed.as_array().unwrap()[0];
     assert_eq!(
-        (&c["source_system"], &c["target_system"], &c["key"], &c["state"]),
+        (
+            &c["source_system"],
+            &c["target_system"],
+            &c["key"],
+            &c["state"]
+        ),
         (&json!("crm"), &json!("erp"), &json!("C1"), &json!("open")),
         "{listed:#}"
     );
@@ -610,7 +761,10 @@ async fn the_api_lists_and_resolves_conflicts_for_operators_and_audits_it() {
     let shown = get(format!("{base}/conflicts/{id}"), viewer.clone()).await;
     assert_eq!(shown["base_values"], json!({"phone": "100"}));
     let flow = get(format!("{base}/flows/customers_to_erp"), viewer.clone()).await;
-    assert_eq!((&flow["pair"], &flow["conflicts"]), (&json!("customers"), &json!(1)));
+    assert_eq!(
+        (&flow["pair"], &flow["conflicts"]),
+        (&json!("customers"), &json!(1))
+    );
     let ledger = get(format!("{base}/ledger?key=C1"), viewer.clone()).await;
     assert!(
         ledger
@@ -648,7 +802,10 @@ async fn the_api_lists_and_resolves_conflicts_for_operators_and_audits_it() {
     let done = resolve(operator.clone(), "source").await;
     assert_eq!(done.status(), 200);
     let done: Value = done.json().await.unwrap();
-    assert_eq!((&done["state"], &done["pick"]), (&json!("resolved"), &json!("source")));
+    assert_eq!(
+        (&done["state"], &done["pick"]),
+        (&json!("resolved"), &json!("source"))
+    );
     assert!(done["resolved_by"].as_str().unwrap().contains("(ops)"));
     assert_eq!(erp_row(&mut sys, "C1").await.1, s("111"));
     assert_eq!(resolve(operator.clone(), "target").await.status(), 409);
@@ -681,13 +838,23 @@ async fn the_console_shows_conflicts_and_an_operator_keeps_one_version() {
     let dir = tmp.path();
     let mut sys = setup(dir, "manual").await;
     first_load(dir, &mut sys).await;
-    exec(&mut sys.crm, "UPDATE customers SET phone = '111' WHERE customer_no = 'C1'").await;
-    exec(&mut sys.erp, "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'").await;
+    exec(
+        &mut sys.crm,
+        "UPDATE customers SET phone = '111' WHERE customer_no = 'C1'",
+    )
+    .await;
+    exec(
+        &mut sys.erp,
+        "UPDATE erp_customers SET phone = '122' WHERE code = 'C1'",
+    )
+    .await;
     both(dir);
     reset(&mut sys).await;
     let token = run_json(
         dir,
-        &["keys", "create", "--name", "ops", "--role", "operator", "--json"],
+        &[
+            "keys", "create", "--name", "ops", "--role", "operator", "--json",
+        ],
     )["token"]
         .as_str()
         .unwrap()
@@ -734,10 +901,14 @@ async fn the_console_shows_conflicts_and_an_operator_keeps_one_version() {
         .await
         .unwrap();
     assert!(
-        page.contains("key C1") && page.contains("<td>phone</td><td>100</td><td>111</td><td>122</td>"),
+        page.contains("key C1")
+            && page.contains("<td>phone</td><td>100</td><td>111</td><td>122</td>"),
         "{page}"
     );
-    assert!(page.contains("Keep erp&#x27;s") || page.contains("Keep erp's"), "{page}");
+    assert!(
+        page.contains("Keep erp&#x27;s") || page.contains("Keep erp's"),
+        "{page}"
+    );
     let start = page.find("name=\"csrf\" value=\"").unwrap() + 19;
     let csrf = page[start..start + 64].to_owned();
     let id = run_json(dir, &["conflicts", "list", "--json"])[0]["id"].to_string();

@@ -105,9 +105,9 @@ impl PairConfig {
 
     /// The system that wins under `owner` and on a `newest` tie.
     pub fn system_of_record(&self) -> Option<&str> {
-        self.system_of_record.as_deref().or_else(|| {
-            (self.owners.default != SHARED).then_some(self.owners.default.as_str())
-        })
+        self.system_of_record
+            .as_deref()
+            .or_else(|| (self.owners.default != SHARED).then_some(self.owners.default.as_str()))
     }
 }
 
@@ -243,9 +243,7 @@ pub(crate) fn check(config: &Config, issues: &mut Vec<ConfigIssue>) {
                     systems[0], systems[1]
                 ),
             )),
-            None if pair.owners.default == SHARED
-                && pair.conflicts != ConflictPolicy::Manual =>
-            {
+            None if pair.owners.default == SHARED && pair.conflicts != ConflictPolicy::Manual => {
                 issues.push(ConfigIssue::at(
                     at(&["system_of_record"]),
                     format!(
@@ -326,9 +324,9 @@ pairs:
             "{found:?}"
         );
         assert!(
-            found
-                .iter()
-                .any(|p| p.contains("unknown owner `sap` for `phone` (expected crm, erp or shared)")),
+            found.iter().any(
+                |p| p.contains("unknown owner `sap` for `phone` (expected crm, erp or shared)")
+            ),
             "{found:?}"
         );
         let yaml = BASE.replace("[to_erp, to_crm]", "[to_erp, to_xrm]");
@@ -374,7 +372,10 @@ pairs:
         );
         let manual = yaml.replace("conflicts: newest", "conflicts: manual");
         assert!(problems(&manual).is_empty(), "{:?}", problems(&manual));
-        let named = yaml.replace("clock_skew: 3s", "clock_skew: 3s\n    system_of_record: erp");
+        let named = yaml.replace(
+            "clock_skew: 3s",
+            "clock_skew: 3s\n    system_of_record: erp",
+        );
         assert!(problems(&named).is_empty(), "{:?}", problems(&named));
     }
 }

@@ -68,7 +68,12 @@ impl ConflictView {
         let mask: &MaskRules = &state.settings.mask;
         let (source_system, target_system) = state.engine.flow(&c.found.flow).map_or_else(
             |_| (String::new(), String::new()),
-            |f| (f.config.source.system.clone(), f.config.target.system.clone()),
+            |f| {
+                (
+                    f.config.source.system.clone(),
+                    f.config.target.system.clone(),
+                )
+            },
         );
         Self {
             id: c.id,

@@ -37,7 +37,10 @@ fn text(v: Option<&serde_json::Value>) -> String {
 }
 
 /// `GET /console/conflicts`: the open conflicts, newest first, at most 200.
-pub async fn list(State(state): State<AppState>, session: Session) -> Result<Response, ConsoleError> {
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, ConsoleError> {
     let found = state
         .store()
         .conflicts(&ConflictFilter {

@@ -505,7 +505,9 @@ struct ConflictRow {
 fn parse_map(s: &str) -> Result<serde_json::Map<String, Value>> {
     match parse_json(s)? {
         Value::Object(m) => Ok(m),
-        other => Err(StoreError::Corrupt(format!("expected a JSON object, found {other}"))),
+        other => Err(StoreError::Corrupt(format!(
+            "expected a JSON object, found {other}"
+        ))),
     }
 }
 
@@ -515,9 +517,8 @@ impl ConflictRow {
             .map_err(|e| StoreError::Corrupt(format!("conflict fields: {e}")))?;
         Ok(crate::Conflict {
             id: self.id,
-            state: crate::ConflictState::parse(&self.state).ok_or_else(|| {
-                StoreError::Corrupt(format!("conflict state `{}`", self.state))
-            })?,
+            state: crate::ConflictState::parse(&self.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("conflict state `{}`", self.state)))?,
             found: crate::NewConflict {
                 pair: self.pair,
                 flow: self.flow,

@@ -13,14 +13,15 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
-    NOT_OWNER_WINDOW_MS, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version,
-    conflict_texts, flow_entry, json_text, parse_map, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
+    ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
+    QueueRow, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before,
+    check_version, conflict_texts, flow_entry, json_text, lease_owner, not_open, now_ms, parse_map,
+    to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, BaselineUpdate, Commit, Conflict, ConflictFilter,
-    ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState,
-    LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result, Run, RunStats,
+    ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
+    NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result, Run, RunStats,
     SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
@@ -661,7 +662,9 @@ impl Store for PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
-            return Err(StoreError::NotFound(format!("conflict {id} does not exist")));
+            return Err(StoreError::NotFound(format!(
+                "conflict {id} does not exist"
+            )));
         };
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(

@@ -33,14 +33,16 @@ use tokio::sync::oneshot;
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
-    NOT_OWNER_WINDOW_MS, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version,
-    conflict_texts, flow_entry, json_text, parse_map, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
+    ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
+    QueueRow, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before,
+    check_version, conflict_texts, flow_entry, json_text, lease_owner, not_open, now_ms, parse_map,
+    to_i64, to_time, to_u64,
 };
 use crate::{
-    Accepted, ApiKey, AuditEntry, Commit, Conflict, ConflictFilter, ConflictResolution, DbError, DeadLetter, DeadLetterFilter, DeadLetterState,
-    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result,
-    Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref,
+    Accepted, ApiKey, AuditEntry, Commit, Conflict, ConflictFilter, ConflictResolution, DbError,
+    DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry, NewApiKey,
+    NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result, Run, RunStats, SeenSignature, Store,
+    StoreError, SyncRequestState, Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -968,7 +970,9 @@ impl Store for SqliteStore {
                 .query_row([id], conflict_row)
                 .optional()?;
             let Some(row) = row else {
-                return Err(StoreError::NotFound(format!("conflict {id} does not exist")));
+                return Err(StoreError::NotFound(format!(
+                    "conflict {id} does not exist"
+                )));
             };
             if done == 0 {
                 return Err(StoreError::NotFound(format!(

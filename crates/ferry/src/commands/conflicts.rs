@@ -112,7 +112,12 @@ pub async fn conflicts(config: &Path, action: ConflictsAction) -> anyhow::Result
 fn systems(ws: &workspace::Workspace, c: &Conflict) -> (String, String) {
     ws.engine.flow(&c.found.flow).map_or_else(
         |_| ("source".into(), "target".into()),
-        |f| (f.config.source.system.clone(), f.config.target.system.clone()),
+        |f| {
+            (
+                f.config.source.system.clone(),
+                f.config.target.system.clone(),
+            )
+        },
     )
 }
 
@@ -186,9 +191,6 @@ fn show(ws: &workspace::Workspace, c: &Conflict) {
     let target_head = format!("target ({target})");
     print!(
         "{}",
-        table(
-            &["field", "last agreed", &source_head, &target_head],
-            &rows
-        )
+        table(&["field", "last agreed", &source_head, &target_head], &rows)
     );
 }
