@@ -15,6 +15,9 @@
 //! - **queue**: the durable queue of work items (sync this id, replay this dead letter), in the
 //!   same database so that enqueue and state changes commit together;
 //! - **runs**: one row per flow run with its counts, for `ferry status`;
+//! - for two-way pairs: **baselines** (per pair and business key, the values both systems
+//!   last agreed on, committed with the batch that wrote them) and the **conflicts** review
+//!   queue;
 //! - for the server: **API keys** (SHA-256 of the token only), the **audit log** of operator
 //!   actions, **webhook signatures** seen (until stale, to refuse replays) and **tracked sync
 //!   requests** (the tracking id is the queue item id; kept seven days).

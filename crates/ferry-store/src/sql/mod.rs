@@ -21,7 +21,8 @@
 //!
 //! All tables are prefixed `ferry_` (`ferry_meta`, `ferry_cursors`, `ferry_xref`, `ferry_ledger`,
 //! `ferry_dead_letters`, `ferry_queue`, `ferry_runs`; for the server `ferry_api_keys`,
-//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`), so Ferry can share an existing database; on
+//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`; for two-way pairs
+//! `ferry_baselines`, `ferry_conflicts`), so Ferry can share an existing database; on
 //! PostgreSQL they live in the connection's current schema (set `options=-csearch_path%3Dferry`
 //! in the URL to use a dedicated schema). Timestamps are `BIGINT` epoch milliseconds, JSON is
 //! `TEXT`, every integer is `BIGINT`. `ferry_meta.schema_version` records the applied migrations;
