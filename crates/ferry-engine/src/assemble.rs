@@ -9,7 +9,7 @@ use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Sou
 use ferry_mapping::CompiledMapping;
 use ferry_model::config::{
     AlertsConfig, ConfigError, ConfigIssue, EngineSettings, FlowConfig, FlowStates, LoadedConfig,
-    OnDelete, ResolvedDependency, Trigger,
+    OnDelete, PairConfig, ResolvedDependency, Trigger,
 };
 use indexmap::IndexMap;
 
@@ -45,9 +45,38 @@ pub struct Flow {
     pub(crate) source: Arc<dyn Source>,
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) mapping: Arc<CompiledMapping>,
+    /// Its place in a two-way pair (`pairs:`), if it has one.
+    pub(crate) two_way: Option<Arc<TwoWay>>,
+}
+
+/// A flow's place in a two-way pair: the pair's rules, and its partner's reading side, to see
+/// what the target holds now in canonical fields (see [`crate::ownership`]).
+pub(crate) struct TwoWay {
+    /// The pair's name (the namespace of its baselines).
+    pub pair: String,
+    /// The pair's rules.
+    pub config: PairConfig,
+    /// This flow is the pair's first: conflicts are recorded with its source and target.
+    pub first: bool,
+    /// The system this flow reads.
+    pub source_system: String,
+    /// The system this flow writes.
+    pub target_system: String,
+    /// The other flow of the pair (reads our target, writes our source).
+    pub partner: String,
+    pub partner_source: Arc<dyn Source>,
+    pub partner_mapping: Arc<CompiledMapping>,
+    /// Held by either flow of the pair while it reads, decides, writes and commits, so the two
+    /// never judge one record against a baseline the other is about to change.
+    pub lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Flow {
+    /// The two-way pair the flow belongs to, if any.
+    pub fn pair(&self) -> Option<&str> {
+        self.two_way.as_ref().map(|t| t.pair.as_str())
+    }
+
     /// Maps and validates one source record with the flow's compiled mapping, writing
     /// nothing: the console's mapping preview, so an operator can try a record (or a fix to a
     /// dead letter) before sending it. The error is the one the pipeline would dead-letter
@@ -220,10 +249,12 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                     source,
                     sink,
                     mapping: Arc::new(mapping),
+                    two_way: None,
                 }),
             );
         }
     }
+    link_pairs(config, &mut flows);
     let alerts = match &config.alerts {
         Some(section) => match crate::alerts::Sender::new(section) {
             Ok(sender) => Some((section.clone(), sender)),
@@ -243,6 +274,51 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
         })
     } else {
         Err(loaded.error(&issues))
+    }
+}
+
+/// Gives each flow of a (valid) pair its [`TwoWay`] link; problems were reported by
+/// `Config::validate`, and pairs with a flow that did not build are left alone.
+fn link_pairs(config: &ferry_model::config::Config, flows: &mut IndexMap<String, Arc<Flow>>) {
+    for (name, pair) in &config.pairs {
+        let [a, b] = pair.flows.as_slice() else {
+            continue;
+        };
+        // What each flow's partner lends it (no clone of the flows themselves, so they can
+        // still be changed in place below).
+        let parts = |f: &Flow| {
+            (
+                f.name.clone(),
+                f.config.source.system.clone(),
+                f.config.target.system.clone(),
+                f.source.clone(),
+                f.mapping.clone(),
+            )
+        };
+        let (Some(pa), Some(pb)) = (
+            flows.get(a).map(|f| parts(f)),
+            flows.get(b).map(|f| parts(f)),
+        ) else {
+            continue;
+        };
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        for (this, other, first) in [(a, pb, true), (b, pa, false)] {
+            let (partner, other_source_system, other_target_system, source, mapping) = other;
+            let link = TwoWay {
+                pair: name.clone(),
+                config: pair.clone(),
+                first,
+                source_system: other_target_system,
+                target_system: other_source_system,
+                partner,
+                partner_source: source,
+                partner_mapping: mapping,
+                lock: lock.clone(),
+            };
+            if let Some(flow) = flows.get_mut(this.as_str()).and_then(Arc::get_mut) {
+                flow.two_way = Some(Arc::new(link));
+            }
+        }
     }
 }
 

@@ -32,6 +32,10 @@ pub enum EngineError {
     /// Shutdown was requested; work in flight was committed or left for the next run.
     #[error("cancelled")]
     Cancelled,
+    /// What an operator asked about does not exist or is not in a state to act on (a
+    /// conflict already resolved).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl EngineError {
@@ -42,6 +46,7 @@ impl EngineError {
             EngineError::Store(e) => e.kind(),
             EngineError::Source { error, .. } | EngineError::Target { error, .. } => error.kind(),
             EngineError::Cancelled => ErrorKind::Retryable,
+            EngineError::NotFound(_) => ErrorKind::NotFound,
         }
     }
 }

@@ -20,6 +20,7 @@
 pub mod alerts;
 mod assemble;
 mod error;
+mod ownership;
 mod pipeline;
 pub mod reconcile;
 mod retry;
@@ -31,4 +32,5 @@ pub mod telemetry;
 pub use assemble::{Assembly, Flow, Schedule, assemble};
 pub use error::EngineError;
 pub use ferry_mapping::MappingError;
+pub use ownership::Pick;
 pub use run::{Engine, NoProgress, Progress, RunReport, SyncOptions};

@@ -64,15 +64,17 @@ struct Removing {
     before: Xref,
 }
 
-struct Pending {
-    record: Record,
-    key: String,
-    hash: String,
-    read_hash: String,
-    before: Option<Xref>,
-    fields: Map<String, Value>,
+pub(crate) struct Pending {
+    pub record: Record,
+    pub key: String,
+    pub hash: String,
+    pub read_hash: String,
+    pub before: Option<Xref>,
+    pub fields: Map<String, Value>,
+    /// Two-way pairs: the agreed values to commit once the write succeeds.
+    pub baseline: Option<ferry_store::BaselineUpdate>,
     /// The document state to record once written (flows with `states:`).
-    state: Option<String>,
+    pub state: Option<String>,
 }
 
 /// Runs the records of one batch through the flow and writes the changed ones.
@@ -211,6 +213,7 @@ pub(crate) async fn process(
             before,
             fields,
             state,
+            baseline: None,
         });
     }
 
@@ -228,6 +231,25 @@ pub(crate) async fn process(
         resolve_dependencies(flow, store, retry_settings, cancel, ctx, mapped, &mut out).await?
     };
 
+    // Two-way pairs: only the changes this side owns (or shares and wins) are written; the
+    // pair's baseline, not the written hash, says what changed.
+    let mapped = match &flow.two_way {
+        None => mapped,
+        Some(tw) => {
+            crate::ownership::apply(
+                flow,
+                tw,
+                store,
+                retry_settings,
+                cancel,
+                ctx,
+                mapped,
+                &mut out,
+            )
+            .await?
+        }
+    };
+
     let mut pending: Vec<Pending> = Vec::with_capacity(mapped.len());
     for mut p in mapped {
         p.hash = content_hash(&p.fields);
@@ -238,6 +260,7 @@ pub(crate) async fn process(
             .get(&p.record.id)
             .is_some_and(|item| item.trigger == crate::reconcile::TRIGGER);
         if !rewrite
+            && flow.two_way.is_none()
             && p.before.as_ref().and_then(|x| x.written_hash.as_deref()) == Some(p.hash.as_str())
         {
             out.stats.unchanged += 1;
@@ -320,6 +343,9 @@ pub(crate) async fn process(
                         written_hash: Some(p.hash),
                         source_version: p.record.version(),
                     });
+                    if let Some(baseline) = p.baseline {
+                        out.commit.baselines.push(baseline);
+                    }
                     deliver(&mut out.commit, p.before.as_ref(), &p.record.id);
                     ack(&mut out.commit, ctx, &p.record.id);
                 }
@@ -830,19 +856,19 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn attempt_of(ctx: &BatchContext<'_>, source_id: &str) -> u32 {
+pub(crate) fn attempt_of(ctx: &BatchContext<'_>, source_id: &str) -> u32 {
     ctx.items.get(source_id).map_or(1, |item| item.attempts + 1)
 }
 
 /// Marks a record delivered so its dead letters resolve. A record with no xref row yet has
 /// none (every dead letter writes one), which spares first loads a lookup per record.
-fn deliver(commit: &mut Commit, before: Option<&Xref>, source_id: &str) {
+pub(crate) fn deliver(commit: &mut Commit, before: Option<&Xref>, source_id: &str) {
     if before.is_some() {
         commit.delivered.push(source_id.to_owned());
     }
 }
 
-fn ack(commit: &mut Commit, ctx: &BatchContext<'_>, source_id: &str) {
+pub(crate) fn ack(commit: &mut Commit, ctx: &BatchContext<'_>, source_id: &str) {
     if let Some(item) = ctx.items.get(source_id) {
         commit.acked.push(item.id);
     }
@@ -944,6 +970,7 @@ mod tests {
             before: None,
             fields: Map::new(),
             state: None,
+            baseline: None,
         }
     }
 

@@ -298,6 +298,11 @@ impl Engine {
         progress: &dyn Progress,
         cancel: &CancellationToken,
     ) -> Result<BTreeSet<String>, EngineError> {
+        // The two flows of a two-way pair never scan at once (see `ownership`).
+        let _pair = match &flow.two_way {
+            Some(tw) => Some(tw.lock.lock().await),
+            None => None,
+        };
         let mut waiting = BTreeSet::new();
         let start = if options.full {
             None
@@ -638,6 +643,10 @@ impl Engine {
         cancel: &CancellationToken,
         deps: &mut DependencySyncs,
     ) -> Result<(), EngineError> {
+        let pair = match &flow.two_way {
+            Some(tw) => Some(tw.lock.lock().await),
+            None => None,
+        };
         // The worker reads the latest state from the source rather than trusting an event, so
         // late or duplicated requests are harmless; an operator's edited payload wins.
         let to_fetch: Vec<String> = items
@@ -733,6 +742,7 @@ impl Engine {
         }
         let acked: HashSet<i64> = result.commit.acked.iter().copied().collect();
         let stats = self.finish_batch(flow, result, None, cancel).await?;
+        drop(pair);
         for item in items.iter().filter(|i| acked.contains(&i.id)) {
             crate::telemetry::queue_item_done(&flow.name, item.available_at);
         }

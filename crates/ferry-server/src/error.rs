@@ -66,6 +66,9 @@ pub enum ApiError {
     /// Something failed on our side; details are in the server log, not in the answer.
     #[error("internal error (see the server log)")]
     Internal,
+    /// A connected system refused or failed a write the request asked for.
+    #[error("{0}")]
+    BadGateway(String),
 }
 
 impl ApiError {
@@ -83,6 +86,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 }
@@ -135,6 +139,12 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::UnknownFlow(flow) => ApiError::NotFound(format!("unknown flow `{flow}`")),
             EngineError::Store(e) => e.into(),
+            // Found but not in a state to act on (a conflict resolved meanwhile).
+            EngineError::NotFound(message) => ApiError::Conflict(message),
+            e @ (EngineError::Target { .. } | EngineError::Source { .. }) => {
+                tracing::warn!(error = %e, "A system refused an operator's request.");
+                ApiError::BadGateway(e.to_string())
+            }
             e => {
                 tracing::error!(error = %e, "Engine failure while serving a request.");
                 ApiError::Internal

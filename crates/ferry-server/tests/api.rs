@@ -83,6 +83,22 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         e("GET", "/api/v1/sync/1", None, Some(Viewer), StatusCode::OK),
         e(
+            "GET",
+            "/api/v1/conflicts",
+            None,
+            Some(Viewer),
+            StatusCode::OK,
+        ),
+        // No two-way pair here: an operator reaches the handler and hears there is no such
+        // conflict; a viewer is refused first.
+        e(
+            "POST",
+            "/api/v1/conflicts/999/resolve",
+            Some(json!({"pick": "source"})),
+            Some(Operator),
+            StatusCode::NOT_FOUND,
+        ),
+        e(
             "POST",
             "/api/v1/sync",
             Some(json!({"flow": "customers", "id": "1"})),
@@ -657,6 +673,9 @@ async fn metrics_health_and_openapi() {
         "/sync",
         "/sync/{tracking_id}",
         "/dead-letters/{id}/edit",
+        "/conflicts",
+        "/conflicts/{id}",
+        "/conflicts/{id}/resolve",
         "/keys/{id}",
         "/audit",
     ] {

@@ -15,6 +15,9 @@
 //! - **queue**: the durable queue of work items (sync this id, replay this dead letter), in the
 //!   same database so that enqueue and state changes commit together;
 //! - **runs**: one row per flow run with its counts, for `ferry status`;
+//! - for two-way pairs: **baselines** (per pair and business key, the values both systems
+//!   last agreed on, committed with the batch that wrote them) and the **conflicts** review
+//!   queue;
 //! - for the server: **API keys** (SHA-256 of the token only), the **audit log** of operator
 //!   actions, **webhook signatures** seen (until stale, to refuse replays) and **tracked sync
 //!   requests** (the tracking id is the queue item id; kept seven days).
@@ -29,7 +32,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 mod sql;
 
@@ -168,6 +171,12 @@ pub enum Outcome {
     Skipped,
     /// Deleted at the source.
     Deleted,
+    /// Two-way sync: fields changed in the system that does not own them were not
+    /// propagated (the error names them, for someone to fix at the source).
+    NotOwner,
+    /// Two-way sync: a shared field changed on both sides since the last sync (the error says
+    /// how the pair's conflict policy settled it, or that it waits for review).
+    Conflict,
 }
 
 impl Outcome {
@@ -181,6 +190,8 @@ impl Outcome {
             Outcome::DeadLettered => "dead_lettered",
             Outcome::Skipped => "skipped",
             Outcome::Deleted => "deleted",
+            Outcome::NotOwner => "not_owner",
+            Outcome::Conflict => "conflict",
         }
     }
     /// Parses a stored name.
@@ -193,6 +204,8 @@ impl Outcome {
             "dead_lettered" => Outcome::DeadLettered,
             "skipped" => Outcome::Skipped,
             "deleted" => Outcome::Deleted,
+            "not_owner" => Outcome::NotOwner,
+            "conflict" => Outcome::Conflict,
             _ => return None,
         })
     }
@@ -391,6 +404,11 @@ pub struct Commit {
     /// Document states written to the target in this batch (applied after `xrefs`, so a
     /// record first written in this batch gets its state; the last one of a source id wins).
     pub states: Vec<StateWritten>,
+    /// Two-way sync: the values both systems now agree on, per key (replacing what was kept).
+    pub baselines: Vec<BaselineUpdate>,
+    /// Two-way sync: conflicts for the review queue (one open conflict per pair and key: a
+    /// newer one replaces the versions of the open one).
+    pub conflicts: Vec<NewConflict>,
 }
 
 /// The document state written for one record (flows with a state machine).
@@ -400,6 +418,118 @@ pub struct StateWritten {
     pub source_id: String,
     /// The state now in the target.
     pub state: String,
+}
+
+/// The canonical field values both systems of a two-way pair last agreed on for one business
+/// key: a change is a field whose value differs from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineUpdate {
+    /// The pair (`pairs:` in the config).
+    pub pair: String,
+    /// The business key.
+    pub key: String,
+    /// Canonical field → value (replaces the stored map).
+    pub fields: Map<String, Value>,
+}
+
+/// A conflict's state in the review queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictState {
+    /// Waiting for an operator.
+    Open,
+    /// An operator picked a version; it was written.
+    Resolved,
+}
+
+impl ConflictState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictState::Open => "open",
+            ConflictState::Resolved => "resolved",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(ConflictState::Open),
+            "resolved" => Some(ConflictState::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// A conflict to put in the review queue. `source` and `target` are those of the pair's first
+/// flow, whichever flow found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewConflict {
+    /// The pair.
+    pub pair: String,
+    /// The pair's first flow (its source and target name the two versions).
+    pub flow: String,
+    /// The business key.
+    pub key: String,
+    /// The record's id in the flow's source, when known.
+    pub source_id: Option<String>,
+    /// The record's id in the flow's target, when known.
+    pub target_id: Option<String>,
+    /// The fields in conflict.
+    pub fields: Vec<String>,
+    /// Their values in the flow's source.
+    pub source_values: Map<String, Value>,
+    /// Their values in the flow's target.
+    pub target_values: Map<String, Value>,
+    /// The source record's updated-at, when it has one.
+    pub source_at: Option<DateTime<Utc>>,
+    /// The target record's updated-at, when it has one.
+    pub target_at: Option<DateTime<Utc>>,
+    /// The values both sides last agreed on for these fields.
+    pub base_values: Map<String, Value>,
+}
+
+/// A conflict in the review queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// Assigned by the store.
+    pub id: i64,
+    /// Its state.
+    pub state: ConflictState,
+    /// What was found.
+    #[serde(flatten)]
+    pub found: NewConflict,
+    /// The version an operator picked: `source` or `target`.
+    pub pick: Option<String>,
+    /// Who picked it (`cli`, `api key 3 (ops)`).
+    pub resolved_by: Option<String>,
+    /// When it was first found.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (found again, or resolved).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for listing conflicts.
+#[derive(Debug, Clone, Default)]
+pub struct ConflictFilter {
+    /// Only this pair.
+    pub pair: Option<String>,
+    /// Only this state (`None`: every state).
+    pub state: Option<ConflictState>,
+    /// At most this many (default 100).
+    pub limit: Option<u32>,
+}
+
+/// An operator's pick, written to the store once the picked values are in the other system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConflictResolution {
+    /// `source` or `target`.
+    pub pick: String,
+    /// Who picked.
+    pub resolved_by: String,
+    /// The pair's new agreed values for the key.
+    pub baseline: BaselineUpdate,
+    /// The ledger entry of the write (appended in the same transaction).
+    pub ledger: LedgerEntry,
 }
 
 /// Source ids read in one pass of a snapshot-polled source.
@@ -427,6 +557,13 @@ pub struct RunStats {
     /// Records found deleted at the source.
     #[serde(default)]
     pub deleted: u64,
+    /// Two-way sync: records with changes to fields their source does not own (not
+    /// propagated; see the ledger's `not_owner` entries).
+    #[serde(default)]
+    pub rejected: u64,
+    /// Two-way sync: records with a shared field changed on both sides.
+    #[serde(default)]
+    pub conflicts: u64,
 }
 
 impl RunStats {
@@ -438,6 +575,8 @@ impl RunStats {
         self.unchanged += other.unchanged;
         self.failed += other.failed;
         self.deleted += other.deleted;
+        self.rejected += other.rejected;
+        self.conflicts += other.conflicts;
     }
 }
 
@@ -473,6 +612,13 @@ pub struct FlowState {
     pub queued: u64,
     /// Open dead letters.
     pub dead_letters: u64,
+    /// Open conflicts in the review queue (two-way pairs, counted on the pair's first flow).
+    #[serde(default)]
+    pub conflicts: u64,
+    /// Two-way pairs: changes to fields the flow's source does not own, reported (not
+    /// propagated) in the last 24 hours (`not_owner` ledger entries).
+    #[serde(default)]
+    pub not_owner: u64,
     /// The last run.
     pub last_run: Option<Run>,
 }
@@ -682,6 +828,21 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<i64>;
     /// Marks an open dead letter skipped and records it in the ledger.
     async fn skip_dead_letter(&self, id: i64, trigger: &str) -> Result<()>;
+
+    /// Two-way sync: the agreed values of these keys in `pair` (missing keys are absent).
+    async fn baselines(
+        &self,
+        pair: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, Map<String, Value>>>;
+    /// Conflicts matching the filter, newest first.
+    async fn conflicts(&self, filter: &ConflictFilter) -> Result<Vec<Conflict>>;
+    /// One conflict.
+    async fn conflict(&self, id: i64) -> Result<Option<Conflict>>;
+    /// Marks an open conflict resolved with the operator's pick, replaces the key's baseline
+    /// and appends the ledger entry, in one transaction. `NotFound` when the conflict does not
+    /// exist or is not open.
+    async fn resolve_conflict(&self, id: i64, resolution: &ConflictResolution) -> Result<Conflict>;
 
     /// Ledger entries of a business key or source id, oldest first (all flows when `None`).
     async fn ledger(&self, flow: Option<&str>, key_or_id: &str) -> Result<Vec<LedgerEntry>>;

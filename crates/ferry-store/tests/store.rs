@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_store::{
-    Accepted, Commit, DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry,
+    Accepted, BaselineUpdate, Commit, ConflictFilter, ConflictResolution, ConflictState,
+    DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry, NewConflict,
     NewDeadLetter, NewQueueItem, Outcome, RunStats, SeenInPass, SeenSignature, StateWritten, Store,
     StoreError, XrefUpdate,
 };
@@ -216,6 +217,8 @@ backend_tests!(
     audit_log_pages_newest_first,
     recent_ledger_pages_newest_first,
     request_latencies_time_delivery,
+    baselines_commit_with_the_batch,
+    conflicts_queue_and_resolve,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -363,6 +366,7 @@ async fn commit_is_atomic(db: &TestDb) {
         }),
         gone: vec!["b".into()],
         states: vec![state("a", "confirmed")],
+        ..Default::default()
     };
     // Break the dead-letter table the way a botched manual migration would: the statement
     // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.
@@ -1123,6 +1127,8 @@ async fn flow_states_and_runs(db: &TestDb) {
         unchanged: 0,
         failed: 2,
         deleted: 1,
+        rejected: 3,
+        conflicts: 1,
     };
     s.finish_run(r2, &stats, None).await.unwrap();
     let dl = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();
@@ -1701,4 +1707,206 @@ async fn request_latencies_time_delivery(db: &TestDb) {
     assert_eq!(all.len(), 4);
     assert_eq!(all[0].request.id, other[0]);
     assert_eq!(all[0].request.flow, "orders");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two-way sync
+
+fn baseline(pair: &str, key: &str, fields: serde_json::Value) -> BaselineUpdate {
+    BaselineUpdate {
+        pair: pair.into(),
+        key: key.into(),
+        fields: fields.as_object().unwrap().clone(),
+    }
+}
+
+async fn baselines_commit_with_the_batch(db: &TestDb) {
+    let s = &db.store;
+    let keys = vec!["C1".to_owned(), "C2".to_owned(), "C3".to_owned()];
+    assert!(s.baselines("customers", &keys).await.unwrap().is_empty());
+    s.commit(
+        "to_erp",
+        Commit {
+            xrefs: vec![xref("1", "C1", "C1", "h1")],
+            baselines: vec![
+                baseline(
+                    "customers",
+                    "C1",
+                    json!({"name": "Ada", "credit_limit": "10.00"}),
+                ),
+                baseline("customers", "C2", json!({"name": "Bob"})),
+                baseline("other", "C3", json!({"name": "Eve"})),
+            ],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // A later commit replaces the whole map of a key.
+    s.commit(
+        "to_crm",
+        Commit {
+            baselines: vec![baseline(
+                "customers",
+                "C2",
+                json!({"name": "Bob B", "phone": null}),
+            )],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let found = s.baselines("customers", &keys).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        json!(found["C1"]),
+        json!({"name": "Ada", "credit_limit": "10.00"})
+    );
+    assert_eq!(json!(found["C2"]), json!({"name": "Bob B", "phone": null}));
+    assert!(s.baselines("customers", &[]).await.unwrap().is_empty());
+    // A failed commit leaves the baseline as it was (one transaction): the conflicts, written
+    // after the baselines, fail.
+    db.exec("ALTER TABLE ferry_conflicts RENAME TO ferry_conflicts_moved")
+        .await;
+    let failed = s
+        .commit(
+            "to_erp",
+            Commit {
+                baselines: vec![baseline("customers", "C1", json!({"name": "Lost"}))],
+                conflicts: vec![conflict("C1", "1", "2")],
+                ..Default::default()
+            },
+        )
+        .await;
+    db.exec("ALTER TABLE ferry_conflicts_moved RENAME TO ferry_conflicts")
+        .await;
+    assert!(failed.is_err());
+    let found = s.baselines("customers", &keys[..1]).await.unwrap();
+    assert_eq!(found["C1"]["name"], "Ada");
+}
+
+fn conflict(key: &str, source: &str, target: &str) -> NewConflict {
+    NewConflict {
+        pair: "customers".into(),
+        flow: "to_erp".into(),
+        key: key.into(),
+        source_id: Some(format!("s-{key}")),
+        target_id: Some(key.into()),
+        fields: vec!["phone".into()],
+        source_values: json!({"phone": source}).as_object().unwrap().clone(),
+        target_values: json!({"phone": target}).as_object().unwrap().clone(),
+        base_values: json!({"phone": "0"}).as_object().unwrap().clone(),
+        source_at: Some(Utc::now()),
+        target_at: None,
+    }
+}
+
+async fn conflicts_queue_and_resolve(db: &TestDb) {
+    let s = &db.store;
+    s.commit(
+        "to_erp",
+        Commit {
+            conflicts: vec![conflict("C1", "1", "2"), conflict("C2", "a", "b")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Found again (by either flow) with newer versions: the open conflict is refreshed, not
+    // doubled.
+    s.commit(
+        "to_crm",
+        Commit {
+            conflicts: vec![conflict("C1", "11", "22")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let open = s
+        .conflicts(&ConflictFilter {
+            state: Some(ConflictState::Open),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 2);
+    assert_eq!(open[0].found.key, "C2", "newest first");
+    let c1 = open.iter().find(|c| c.found.key == "C1").unwrap();
+    assert_eq!(c1.found.source_values["phone"], "11");
+    assert_eq!(c1.found.target_values["phone"], "22");
+    assert_eq!(c1.found.base_values["phone"], "0");
+    assert_eq!(c1.found.fields, ["phone"]);
+    assert!(c1.found.source_at.is_some() && c1.found.target_at.is_none());
+    // Reports of changes not propagated count per flow (the last 24 hours).
+    let mut old = entry("to_crm", "C9", "C9", Outcome::NotOwner);
+    old.at = Utc::now() - chrono::Duration::days(2);
+    s.commit(
+        "to_crm",
+        Commit {
+            ledger: vec![entry("to_crm", "C1", "C1", Outcome::NotOwner), old],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let states = s.flow_states().await.unwrap();
+    let to_erp = states.iter().find(|f| f.flow == "to_erp").unwrap();
+    assert_eq!((to_erp.conflicts, to_erp.not_owner), (2, 0));
+    let to_crm = states.iter().find(|f| f.flow == "to_crm").unwrap();
+    assert_eq!((to_crm.conflicts, to_crm.not_owner), (0, 1));
+    let reported = s.ledger(Some("to_crm"), "C1").await.unwrap();
+    assert_eq!(reported[0].outcome, Outcome::NotOwner);
+
+    let mut ledger = entry("to_erp", "s-C1", "C1", Outcome::Updated);
+    ledger.trigger = "conflict 1 resolved by cli".into();
+    let resolution = ConflictResolution {
+        pick: "source".into(),
+        resolved_by: "cli".into(),
+        baseline: baseline("customers", "C1", json!({"phone": "11"})),
+        ledger,
+    };
+    let done = s.resolve_conflict(c1.id, &resolution).await.unwrap();
+    assert_eq!(done.state, ConflictState::Resolved);
+    assert_eq!(done.pick.as_deref(), Some("source"));
+    assert_eq!(done.resolved_by.as_deref(), Some("cli"));
+    let base = s.baselines("customers", &["C1".into()]).await.unwrap();
+    assert_eq!(base["C1"]["phone"], "11");
+    let entries = s.ledger(Some("to_erp"), "C1").await.unwrap();
+    assert_eq!(
+        entries.last().unwrap().trigger,
+        "conflict 1 resolved by cli"
+    );
+    // Only once.
+    let again = s.resolve_conflict(c1.id, &resolution).await;
+    assert!(
+        matches!(&again, Err(StoreError::NotFound(m)) if m.contains("resolved")),
+        "{again:?}"
+    );
+    assert!(matches!(
+        s.resolve_conflict(999_999, &resolution).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // A new conflict on a resolved key opens a new review item.
+    s.commit(
+        "to_erp",
+        Commit {
+            conflicts: vec![conflict("C1", "x", "y")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let all = s.conflicts(&ConflictFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let only = s
+        .conflicts(&ConflictFilter {
+            pair: Some("nope".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(only.is_empty());
+    assert_eq!(s.conflict(c1.id).await.unwrap().unwrap().id, c1.id);
+    assert!(s.conflict(999_999).await.unwrap().is_none());
 }

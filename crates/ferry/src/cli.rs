@@ -101,6 +101,14 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Two-way pairs: the review queue of conflicts (a shared field changed on both sides
+    /// under `conflicts: manual`); pick the version to keep.
+    Conflicts {
+        #[command(subcommand)]
+        action: ConflictsAction,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Everything Ferry did with one business key (or source id).
     Ledger {
         /// The business key or source id.
@@ -177,6 +185,54 @@ pub enum DlqAction {
         #[arg(required = true)]
         ids: Vec<i64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictsAction {
+    /// List conflicts (open ones unless --all), newest first.
+    List {
+        /// Only this pair.
+        #[arg(long)]
+        pair: Option<String>,
+        /// Include resolved ones.
+        #[arg(long)]
+        all: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one conflict: both versions and the last agreed values.
+    Show {
+        /// The conflict id.
+        id: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep one version: it is written to the other system and becomes the agreed value
+    /// (recorded in the ledger and the audit log).
+    Resolve {
+        /// The conflict id.
+        id: i64,
+        /// `source` or `target` (of the conflict's flow, as `show` names them).
+        #[arg(long)]
+        pick: PickArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The version of a conflict to keep.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PickArg {
+    /// The conflict's flow's source system.
+    Source,
+    /// Its target system.
+    Target,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod dependency;
 pub mod load;
 pub mod mapping;
+pub mod pairs;
 pub mod server;
 pub mod states;
 
@@ -25,6 +26,7 @@ pub use alerts::{AlertRules, AlertsConfig};
 pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
+pub use pairs::{ConflictPolicy, Owners, PairConfig, SHARED};
 pub use server::{HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings};
 pub use states::{FlowStates, StatesConfig};
 
@@ -58,6 +60,10 @@ pub struct Config {
     /// The flows, by name.
     #[serde(default)]
     pub flows: IndexMap<String, FlowConfig>,
+    /// Two-way sync: pairs of flows carrying one entity both ways, with field ownership and
+    /// a conflict policy (see [`pairs`]).
+    #[serde(default)]
+    pub pairs: IndexMap<String, PairConfig>,
     /// The HTTP server of `ferry run`: REST API, webhooks, metrics (see [`server`]).
     #[serde(default)]
     pub server: ServerConfig,
@@ -321,6 +327,7 @@ impl Config {
             ));
         }
         issues.extend(self.server.validate(|name| self.systems.contains_key(name)));
+        pairs::check(self, &mut issues);
         if let Some(alerts) = &self.alerts {
             alerts.validate(self.flows.keys(), &mut issues);
         }

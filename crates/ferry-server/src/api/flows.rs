@@ -23,6 +23,8 @@ fn flow_view(flow: &Flow, state: Option<FlowState>) -> FlowView {
         records: 0,
         queued: 0,
         dead_letters: 0,
+        conflicts: 0,
+        not_owner: 0,
         last_run: None,
     });
     FlowView {
@@ -43,6 +45,9 @@ fn flow_view(flow: &Flow, state: Option<FlowState>) -> FlowView {
         records: state.records,
         queued: state.queued,
         dead_letters: state.dead_letters,
+        pair: flow.pair().map(str::to_owned),
+        conflicts: state.conflicts,
+        not_owner: state.not_owner,
         last_run: state.last_run.map(RunView::from),
     }
 }

@@ -8,12 +8,15 @@
 //! | `GET /ledger?key=`, `GET /ledger?flow=&limit=&before=` | viewer |
 //! | `GET /dead-letters`, `GET /dead-letters/{id}` | viewer |
 //! | `POST /dead-letters/{id}/replay`, `/skip`, `/edit` | operator |
+//! | `GET /conflicts`, `GET /conflicts/{id}` | viewer |
+//! | `POST /conflicts/{id}/resolve` | operator |
 //! | `GET /keys`, `POST /keys`, `DELETE /keys/{id}` | admin |
 //! | `GET /audit` | admin |
 //!
 //! Payloads are shown with the `server.mask` rules applied. Every operator action is audited.
 
 mod admin;
+pub(crate) mod conflicts;
 pub(crate) mod dead_letters;
 pub(crate) mod flows;
 pub mod sync;
@@ -37,7 +40,8 @@ use crate::error::ApiError;
 #[openapi(
     info(
         title = "Ferry API",
-        description = "Flows, sync triggers, runs, ledger, dead letters, API keys and audit log \
+        description = "Flows, sync triggers, runs, ledger, dead letters, conflicts, API keys \
+                       and audit log \
                        of a Ferry instance. Authenticate with `Authorization: Bearer <key>` \
                        (`ferry keys create`)."
     ),
@@ -47,6 +51,7 @@ use crate::error::ApiError;
         (name = "flows", description = "Flows, runs and the ledger"),
         (name = "sync", description = "Sync one record now, and follow the request"),
         (name = "dead_letters", description = "Records that failed for good"),
+        (name = "conflicts", description = "Two-way pairs: conflicts waiting for an operator's pick"),
         (name = "admin", description = "API keys and the audit log")
     )
 )]
@@ -77,6 +82,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dead_letters::replay))
         .routes(routes!(dead_letters::skip))
         .routes(routes!(dead_letters::edit))
+        .routes(routes!(conflicts::list))
+        .routes(routes!(conflicts::show))
+        .routes(routes!(conflicts::resolve))
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::audit_log))

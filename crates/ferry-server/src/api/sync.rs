@@ -221,7 +221,8 @@ pub struct SyncStatus {
     pub requested_at: DateTime<Utc>,
     /// `queued`, `done`, `failed`, `dead_lettered` or `skipped`.
     pub state: String,
-    /// With `done`: `created`, `updated`, `unchanged` or `deleted`.
+    /// With `done`: `created`, `updated`, `unchanged` or `deleted`; for a flow of a two-way
+    /// pair also `not_owner` or `conflict` (see `error`).
     pub outcome: Option<String>,
     /// Attempts made so far (while queued) or by the last attempt.
     pub attempts: u32,
@@ -282,6 +283,11 @@ pub fn status_of(s: SyncRequestState) -> SyncStatus {
                     out.error = entry.error;
                 }
                 Outcome::Skipped => out.state = "skipped".into(),
+                // Two-way pairs: done, with what was not carried over and why.
+                Outcome::NotOwner | Outcome::Conflict => {
+                    out.outcome = Some(entry.outcome.as_str().into());
+                    out.error = entry.error;
+                }
             }
         }
         None => out.outcome = Some(Outcome::Unchanged.as_str().into()),

@@ -35,6 +35,11 @@ pub struct RunView {
     pub failed: u64,
     /// Records found deleted at the source.
     pub deleted: u64,
+    /// Two-way pairs: records with changes to fields their source does not own (not
+    /// propagated).
+    pub rejected: u64,
+    /// Two-way pairs: records with a shared field changed on both sides.
+    pub conflicts: u64,
     /// Why it stopped early.
     pub error: Option<String>,
 }
@@ -53,6 +58,8 @@ impl From<Run> for RunView {
             unchanged: r.stats.unchanged,
             failed: r.stats.failed,
             deleted: r.stats.deleted,
+            rejected: r.stats.rejected,
+            conflicts: r.stats.conflicts,
             error: r.error,
         }
     }
@@ -81,6 +88,13 @@ pub struct FlowView {
     pub queued: u64,
     /// Open dead letters.
     pub dead_letters: u64,
+    /// The two-way pair it belongs to.
+    pub pair: Option<String>,
+    /// Two-way pairs: open conflicts waiting for review (counted on the pair's first flow).
+    pub conflicts: u64,
+    /// Two-way pairs: changes to fields the source does not own, reported and not propagated
+    /// in the last 24 hours (see the ledger's `not_owner` entries).
+    pub not_owner: u64,
     /// The last run.
     pub last_run: Option<RunView>,
 }
@@ -102,7 +116,9 @@ pub struct LedgerView {
     pub at: DateTime<Utc>,
     /// What caused it.
     pub trigger: String,
-    /// `created`, `updated`, `unchanged`, `failed`, `dead_lettered`, `skipped`, `deleted`.
+    /// `created`, `updated`, `unchanged`, `failed`, `dead_lettered`, `skipped`, `deleted`,
+    /// `not_owner` (two-way: a change to fields the source does not own, not propagated),
+    /// `conflict` (two-way: a shared field changed on both sides).
     pub outcome: String,
     /// Attempt number.
     pub attempt: u32,

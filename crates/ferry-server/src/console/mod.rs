@@ -14,6 +14,7 @@
 //!   same audit log with the client address.
 
 pub mod charts;
+mod conflicts;
 mod dead_letters;
 mod login;
 mod pages;
@@ -54,6 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/dead-letters/{id}/edit", post(dead_letters::edit))
         .route("/console/dead-letters/{id}/skip", post(dead_letters::skip))
         .route("/console/preview", get(preview::form).post(preview::submit))
+        .route("/console/conflicts", get(conflicts::list))
+        .route("/console/conflicts/{id}/resolve", post(conflicts::resolve))
         .layer(axum::middleware::map_response(harden))
 }
 

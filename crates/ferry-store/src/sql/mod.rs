@@ -21,7 +21,8 @@
 //!
 //! All tables are prefixed `ferry_` (`ferry_meta`, `ferry_cursors`, `ferry_xref`, `ferry_ledger`,
 //! `ferry_dead_letters`, `ferry_queue`, `ferry_runs`; for the server `ferry_api_keys`,
-//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`), so Ferry can share an existing database; on
+//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`; for two-way pairs
+//! `ferry_baselines`, `ferry_conflicts`), so Ferry can share an existing database; on
 //! PostgreSQL they live in the connection's current schema (set `options=-csearch_path%3Dferry`
 //! in the URL to use a dedicated schema). Timestamps are `BIGINT` epoch milliseconds, JSON is
 //! `TEXT`, every integer is `BIGINT`. `ferry_meta.schema_version` records the applied migrations;
@@ -268,6 +269,39 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX IF NOT EXISTS ferry_ledger_flow ON ferry_ledger (flow, id)",
         "CREATE INDEX IF NOT EXISTS ferry_sync_requests_flow ON ferry_sync_requests (flow, id)",
     ],
+    &[
+        // Two-way sync (issue 5): the values both systems of a pair last agreed on, per
+        // business key; the review queue of conflicts; run counts of what was not propagated.
+        "CREATE TABLE IF NOT EXISTS ferry_baselines (
+        pair TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (pair, key))",
+        "CREATE TABLE IF NOT EXISTS ferry_conflicts (
+        id {id},
+        pair TEXT NOT NULL,
+        flow TEXT NOT NULL,
+        key TEXT NOT NULL,
+        source_id TEXT,
+        target_id TEXT,
+        fields TEXT NOT NULL,
+        source_values TEXT NOT NULL,
+        target_values TEXT NOT NULL,
+        base_values TEXT NOT NULL,
+        source_at BIGINT,
+        target_at BIGINT,
+        state TEXT NOT NULL,
+        pick TEXT,
+        resolved_by TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS ferry_conflicts_key ON ferry_conflicts (pair, key, state)",
+        "CREATE INDEX IF NOT EXISTS ferry_conflicts_state ON ferry_conflicts (state, id)",
+        "CREATE INDEX IF NOT EXISTS ferry_ledger_outcome ON ferry_ledger (outcome, at)",
+        "ALTER TABLE ferry_runs ADD COLUMN rejected BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE ferry_runs ADD COLUMN conflicts BIGINT NOT NULL DEFAULT 0",
+    ],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -307,6 +341,8 @@ fn flow_entry(
             records: 0,
             queued: 0,
             dead_letters: 0,
+            conflicts: 0,
+            not_owner: 0,
             last_run: None,
         })
 }
@@ -468,6 +504,8 @@ struct RunRow {
     failed: i64,
     error: Option<String>,
     deleted: i64,
+    rejected: i64,
+    conflicts: i64,
 }
 
 impl RunRow {
@@ -485,10 +523,84 @@ impl RunRow {
                 unchanged: to_u64(self.unchanged, "unchanged")?,
                 failed: to_u64(self.failed, "failed")?,
                 deleted: to_u64(self.deleted, "deleted")?,
+                rejected: to_u64(self.rejected, "rejected")?,
+                conflicts: to_u64(self.conflicts, "conflicts")?,
             },
             error: self.error,
         })
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two-way sync rows.
+
+#[derive(sqlx::FromRow)]
+struct ConflictRow {
+    id: i64,
+    pair: String,
+    flow: String,
+    key: String,
+    source_id: Option<String>,
+    target_id: Option<String>,
+    fields: String,
+    source_values: String,
+    target_values: String,
+    base_values: String,
+    source_at: Option<i64>,
+    target_at: Option<i64>,
+    state: String,
+    pick: Option<String>,
+    resolved_by: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn parse_map(s: &str) -> Result<serde_json::Map<String, Value>> {
+    match parse_json(s)? {
+        Value::Object(m) => Ok(m),
+        other => Err(StoreError::Corrupt(format!(
+            "expected a JSON object, found {other}"
+        ))),
+    }
+}
+
+impl ConflictRow {
+    fn into_conflict(self) -> Result<crate::Conflict> {
+        let fields: Vec<String> = serde_json::from_str(&self.fields)
+            .map_err(|e| StoreError::Corrupt(format!("conflict fields: {e}")))?;
+        Ok(crate::Conflict {
+            id: self.id,
+            state: crate::ConflictState::parse(&self.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("conflict state `{}`", self.state)))?,
+            found: crate::NewConflict {
+                pair: self.pair,
+                flow: self.flow,
+                key: self.key,
+                source_id: self.source_id,
+                target_id: self.target_id,
+                fields,
+                source_values: parse_map(&self.source_values)?,
+                target_values: parse_map(&self.target_values)?,
+                base_values: parse_map(&self.base_values)?,
+                source_at: self.source_at.map(to_time).transpose()?,
+                target_at: self.target_at.map(to_time).transpose()?,
+            },
+            pick: self.pick,
+            resolved_by: self.resolved_by,
+            created_at: to_time(self.created_at)?,
+            updated_at: to_time(self.updated_at)?,
+        })
+    }
+}
+
+/// The text columns of a conflict, as stored: fields, source, target and base values.
+fn conflict_texts(c: &crate::NewConflict) -> [String; 4] {
+    [
+        serde_json::to_string(&c.fields).unwrap_or_else(|_| "[]".into()),
+        Value::Object(c.source_values.clone()).to_string(),
+        Value::Object(c.target_values.clone()).to_string(),
+        Value::Object(c.base_values.clone()).to_string(),
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -569,6 +681,9 @@ impl SyncRequestRow {
         })
     }
 }
+
+/// How far back `ferry status` counts `not_owner` reports.
+const NOT_OWNER_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 #[derive(sqlx::FromRow)]
 struct RequestLatencyRow {

@@ -13,14 +13,16 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RequestLatencyRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, flow_entry, id_before,
-    json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
+    ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
+    QueueRow, RequestLatencyRow, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow,
+    check_version, conflict_texts, flow_entry, id_before, json_text, lease_owner, not_open, now_ms,
+    parse_map, to_i64, to_time, to_u64,
 };
 use crate::{
-    Accepted, ApiKey, AuditEntry, Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState,
-    LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, RequestLatency,
-    Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
+    Accepted, ApiKey, AuditEntry, BaselineUpdate, Commit, Conflict, ConflictFilter,
+    ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
+    NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, RequestLatency, Result, Run,
+    RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -55,6 +57,8 @@ const MARK_GONE: &str = q::mark_gone!("source_id = ANY($2)");
 /// The document states of a whole commit from two arrays (one source id at most once).
 const XREF_SET_STATES_UNNEST: &str = "UPDATE ferry_xref SET state = u.st \
      FROM UNNEST($2::text[], $3::text[]) AS u(s, st) WHERE flow = $1 AND source_id = u.s";
+const BASELINES_OF: &str =
+    "SELECT key, fields FROM ferry_baselines WHERE pair = $1 AND key = ANY($2)";
 
 /// Bind-parameter limit per statement.
 const MAX_PARAMS: usize = 65_535;
@@ -389,6 +393,47 @@ impl Store for PgStore {
                 .await?;
         }
 
+        for b in &commit.baselines {
+            set_baseline(&mut tx, b, now).await?;
+        }
+        for c in &commit.conflicts {
+            let [fields, source, target, base] = conflict_texts(c);
+            let source_at = c.source_at.map(|t| t.timestamp_millis());
+            let target_at = c.target_at.map(|t| t.timestamp_millis());
+            let refreshed = sqlx::query(q::CONFLICT_REFRESH)
+                .bind(&c.pair)
+                .bind(&c.key)
+                .bind(&c.flow)
+                .bind(&c.source_id)
+                .bind(&c.target_id)
+                .bind(&fields)
+                .bind(&source)
+                .bind(&target)
+                .bind(&base)
+                .bind(source_at)
+                .bind(target_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if refreshed.rows_affected() == 0 {
+                sqlx::query(q::CONFLICT_INSERT)
+                    .bind(&c.pair)
+                    .bind(&c.key)
+                    .bind(&c.flow)
+                    .bind(&c.source_id)
+                    .bind(&c.target_id)
+                    .bind(&fields)
+                    .bind(&source)
+                    .bind(&target)
+                    .bind(&base)
+                    .bind(source_at)
+                    .bind(target_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+
         tx.commit().await?;
         Ok(())
     }
@@ -602,6 +647,90 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn baselines(
+        &self,
+        pair: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, serde_json::Map<String, Value>>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(String, String)> = sqlx::query_as(BASELINES_OF)
+            .bind(pair)
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(key, fields)| Ok((key, parse_map(&fields)?)))
+            .collect()
+    }
+
+    async fn conflicts(&self, filter: &ConflictFilter) -> Result<Vec<Conflict>> {
+        let rows: Vec<ConflictRow> = sqlx::query_as(q::CONFLICTS_LISTING)
+            .bind(filter.pair.as_deref())
+            .bind(filter.state.map(|s| s.as_str()))
+            .bind(i64::from(filter.limit.unwrap_or(100)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(ConflictRow::into_conflict).collect()
+    }
+
+    async fn conflict(&self, id: i64) -> Result<Option<Conflict>> {
+        let row: Option<ConflictRow> = sqlx::query_as(q::CONFLICT_GET)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(ConflictRow::into_conflict).transpose()
+    }
+
+    async fn resolve_conflict(&self, id: i64, resolution: &ConflictResolution) -> Result<Conflict> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(q::CONFLICT_RESOLVE)
+            .bind(id)
+            .bind(&resolution.pick)
+            .bind(&resolution.resolved_by)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<ConflictRow> = sqlx::query_as(q::CONFLICT_GET)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!(
+                "conflict {id} does not exist"
+            )));
+        };
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "conflict {id} is {}; only an open conflict can be resolved",
+                row.state
+            )));
+        }
+        set_baseline(&mut tx, &resolution.baseline, now).await?;
+        let e = &resolution.ledger;
+        sqlx::query(q::LEDGER_INSERT_ROW)
+            .bind(&e.flow)
+            .bind(&e.source_id)
+            .bind(&e.key)
+            .bind(e.run_id)
+            .bind(e.at.timestamp_millis())
+            .bind(&e.trigger)
+            .bind(e.outcome.as_str())
+            .bind(i64::from(e.attempt))
+            .bind(&e.target_id)
+            .bind(&e.before_hash)
+            .bind(&e.after_hash)
+            .bind(&e.source_version)
+            .bind(&e.error_kind)
+            .bind(&e.error)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.into_conflict()
+    }
+
     async fn ledger(&self, flow: Option<&str>, key_or_id: &str) -> Result<Vec<LedgerEntry>> {
         let rows: Vec<LedgerRow> = match flow {
             Some(flow) => {
@@ -667,6 +796,8 @@ impl Store for PgStore {
             .bind(to_i64(stats.failed))
             .bind(error)
             .bind(to_i64(stats.deleted))
+            .bind(to_i64(stats.rejected))
+            .bind(to_i64(stats.conflicts))
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
@@ -700,6 +831,19 @@ impl Store for PgStore {
             .await?;
         for (flow, n) in counts {
             flow_entry(&mut states, flow).dead_letters = to_u64(n, "dead letter count")?;
+        }
+        let counts: Vec<(String, i64)> = sqlx::query_as(q::FLOW_OPEN_CONFLICTS)
+            .fetch_all(&self.pool)
+            .await?;
+        for (flow, n) in counts {
+            flow_entry(&mut states, flow).conflicts = to_u64(n, "conflict count")?;
+        }
+        let counts: Vec<(String, i64)> = sqlx::query_as(q::FLOW_NOT_OWNER)
+            .bind(now_ms() - NOT_OWNER_WINDOW_MS)
+            .fetch_all(&self.pool)
+            .await?;
+        for (flow, n) in counts {
+            flow_entry(&mut states, flow).not_owner = to_u64(n, "not_owner count")?;
         }
         let runs: Vec<RunRow> = sqlx::query_as(q::FLOW_LAST_RUNS)
             .fetch_all(&self.pool)
@@ -899,4 +1043,20 @@ impl Store for PgStore {
             .await?;
         rows.into_iter().map(AuditRow::into_entry).collect()
     }
+}
+
+/// Replaces a key's baseline inside a transaction.
+async fn set_baseline(
+    tx: &mut Transaction<'static, Postgres>,
+    b: &BaselineUpdate,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(q::BASELINE_SET)
+        .bind(&b.pair)
+        .bind(&b.key)
+        .bind(Value::Object(b.fields.clone()).to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -39,7 +39,7 @@ macro_rules! queue_columns {
 macro_rules! run_columns {
     () => {
         "id, flow, trigger, started_at, finished_at, read, created, updated, unchanged, failed, \
-         error, deleted"
+         error, deleted, rejected, conflicts"
     };
 }
 macro_rules! xref_upsert_tail {
@@ -288,13 +288,18 @@ pub(crate) const QUEUE_OLDEST: &str = "SELECT MIN(enqueued_at) FROM ferry_queue 
 pub(crate) const RUN_START: &str =
     "INSERT INTO ferry_runs (flow, trigger, started_at) VALUES ($1, $2, $3) RETURNING id";
 pub(crate) const RUN_FINISH: &str = "UPDATE ferry_runs SET finished_at = $2, read = $3, \
-     created = $4, updated = $5, unchanged = $6, failed = $7, error = $8, deleted = $9 \
-     WHERE id = $1";
+     created = $4, updated = $5, unchanged = $6, failed = $7, error = $8, deleted = $9, \
+     rejected = $10, conflicts = $11 WHERE id = $1";
 pub(crate) const FLOW_CURSORS: &str = "SELECT flow, cursor FROM ferry_cursors";
 pub(crate) const FLOW_XREF_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_xref GROUP BY flow";
 pub(crate) const FLOW_QUEUE_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_queue GROUP BY flow";
 pub(crate) const FLOW_OPEN_DEAD_LETTERS: &str = "SELECT flow, \
      COUNT(CASE WHEN state = 'open' THEN 1 END) FROM ferry_dead_letters GROUP BY flow";
+pub(crate) const FLOW_OPEN_CONFLICTS: &str =
+    "SELECT flow, COUNT(*) FROM ferry_conflicts WHERE state = 'open' GROUP BY flow";
+/// `not_owner` reports per flow since `$1`.
+pub(crate) const FLOW_NOT_OWNER: &str = "SELECT flow, COUNT(*) FROM ferry_ledger \
+     WHERE outcome = 'not_owner' AND at >= $1 GROUP BY flow";
 pub(crate) const FLOW_LAST_RUNS: &str = concat!(
     "SELECT ",
     run_columns!(),
@@ -403,4 +408,41 @@ pub(crate) const AUDIT_LOG: &str = concat!(
     "SELECT ",
     audit_columns!(),
     " FROM ferry_audit WHERE id < $1 ORDER BY id DESC LIMIT $2"
+);
+
+// --- two-way sync: baselines and conflicts ------------------------------------------------------
+
+pub(crate) const BASELINE_GET: &str =
+    "SELECT key, fields FROM ferry_baselines WHERE pair = $1 AND key = $2";
+pub(crate) const BASELINE_SET: &str = "INSERT INTO ferry_baselines (pair, key, fields, \
+     updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (pair, key) DO UPDATE SET \
+     fields = excluded.fields, updated_at = excluded.updated_at";
+macro_rules! conflict_columns {
+    () => {
+        "id, pair, flow, key, source_id, target_id, fields, source_values, target_values, \
+         base_values, source_at, target_at, state, pick, resolved_by, created_at, updated_at"
+    };
+}
+/// Replaces the versions of the open conflict of a pair and key (`$1`, `$2`), if there is one.
+pub(crate) const CONFLICT_REFRESH: &str = "UPDATE ferry_conflicts SET flow = $3, \
+     source_id = $4, target_id = $5, fields = $6, source_values = $7, target_values = $8, \
+     base_values = $9, source_at = $10, target_at = $11, updated_at = $12 \
+     WHERE pair = $1 AND key = $2 AND state = 'open'";
+pub(crate) const CONFLICT_INSERT: &str = "INSERT INTO ferry_conflicts (pair, key, flow, \
+     source_id, target_id, fields, source_values, target_values, base_values, source_at, \
+     target_at, state, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $12)";
+pub(crate) const CONFLICT_GET: &str = concat!(
+    "SELECT ",
+    conflict_columns!(),
+    " FROM ferry_conflicts WHERE id = $1"
+);
+pub(crate) const CONFLICT_RESOLVE: &str = "UPDATE ferry_conflicts SET state = 'resolved', \
+     pick = $2, resolved_by = $3, updated_at = $4 WHERE id = $1 AND state = 'open'";
+/// Conflicts, newest first: `$1` pair (NULL: all), `$2` state (NULL: all), `$3` limit.
+pub(crate) const CONFLICTS_LISTING: &str = concat!(
+    "SELECT ",
+    conflict_columns!(),
+    " FROM ferry_conflicts WHERE ($1 IS NULL OR pair = $1) AND ($2 IS NULL OR state = $2) \
+     ORDER BY id DESC LIMIT $3"
 );

@@ -33,15 +33,16 @@ use tokio::sync::oneshot;
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RequestLatencyRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, flow_entry, id_before,
-    json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
+    ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
+    QueueRow, RequestLatencyRow, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow,
+    check_version, conflict_texts, flow_entry, id_before, json_text, lease_owner, not_open, now_ms,
+    parse_map, to_i64, to_time, to_u64,
 };
 use crate::{
-    Accepted, ApiKey, AuditEntry, Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState,
-    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem,
-    RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState,
-    Xref,
+    Accepted, ApiKey, AuditEntry, Commit, Conflict, ConflictFilter, ConflictResolution, DbError,
+    DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry, NewApiKey,
+    NewAuditEntry, NewQueueItem, Outcome, QueueItem, RequestLatency, Result, Run, RunStats,
+    SeenSignature, Store, StoreError, SyncRequestState, Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -59,7 +60,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 4;
 /// Prepared statements cached per connection (every statement of this file fits).
-const STATEMENT_CACHE: usize = 64;
+const STATEMENT_CACHE: usize = 96;
 
 /// Rewrites the `$n` placeholders of the shared SQL to SQLite's numbered `?n`.
 ///
@@ -361,7 +362,63 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         failed: r.get(9)?,
         error: r.get(10)?,
         deleted: r.get(11)?,
+        rejected: r.get(12)?,
+        conflicts: r.get(13)?,
     })
+}
+
+fn conflict_row(r: &Row<'_>) -> rusqlite::Result<ConflictRow> {
+    Ok(ConflictRow {
+        id: r.get(0)?,
+        pair: r.get(1)?,
+        flow: r.get(2)?,
+        key: r.get(3)?,
+        source_id: r.get(4)?,
+        target_id: r.get(5)?,
+        fields: r.get(6)?,
+        source_values: r.get(7)?,
+        target_values: r.get(8)?,
+        base_values: r.get(9)?,
+        source_at: r.get(10)?,
+        target_at: r.get(11)?,
+        state: r.get(12)?,
+        pick: r.get(13)?,
+        resolved_by: r.get(14)?,
+        created_at: r.get(15)?,
+        updated_at: r.get(16)?,
+    })
+}
+
+/// Appends one ledger entry.
+fn insert_ledger(tx: &Connection, flow: &str, e: &LedgerEntry) -> Result<()> {
+    prepare(tx, q::LEDGER_INSERT_ROW)?.execute(params![
+        flow,
+        e.source_id,
+        e.key,
+        e.run_id,
+        e.at.timestamp_millis(),
+        e.trigger,
+        e.outcome.as_str(),
+        i64::from(e.attempt),
+        e.target_id,
+        e.before_hash,
+        e.after_hash,
+        e.source_version,
+        e.error_kind,
+        e.error
+    ])?;
+    Ok(())
+}
+
+/// Replaces a key's baseline.
+fn set_baseline(tx: &Connection, b: &crate::BaselineUpdate, now: i64) -> Result<()> {
+    prepare(tx, q::BASELINE_SET)?.execute(params![
+        b.pair,
+        b.key,
+        Value::Object(b.fields.clone()).to_string(),
+        now
+    ])?;
+    Ok(())
 }
 
 /// All rows of `sql` with `params`, mapped by `map`.
@@ -474,6 +531,44 @@ fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
         let mut stmt = prepare(tx, ACK)?;
         for id in &commit.acked {
             stmt.execute([id])?;
+        }
+    }
+    for b in &commit.baselines {
+        set_baseline(tx, b, now)?;
+    }
+    for c in &commit.conflicts {
+        let [fields, source, target, base] = conflict_texts(c);
+        let source_at = c.source_at.map(|t| t.timestamp_millis());
+        let target_at = c.target_at.map(|t| t.timestamp_millis());
+        let refreshed = prepare(tx, q::CONFLICT_REFRESH)?.execute(params![
+            c.pair,
+            c.key,
+            c.flow,
+            c.source_id,
+            c.target_id,
+            fields,
+            source,
+            target,
+            base,
+            source_at,
+            target_at,
+            now
+        ])?;
+        if refreshed == 0 {
+            prepare(tx, q::CONFLICT_INSERT)?.execute(params![
+                c.pair,
+                c.key,
+                c.flow,
+                c.source_id,
+                c.target_id,
+                fields,
+                source,
+                target,
+                base,
+                source_at,
+                target_at,
+                now
+            ])?;
         }
     }
     Ok(())
@@ -832,6 +927,89 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn baselines(
+        &self,
+        pair: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, serde_json::Map<String, Value>>> {
+        let pair = pair.to_owned();
+        let keys = keys.to_vec();
+        self.read(move |conn| {
+            let mut stmt = prepare(conn, q::BASELINE_GET)?;
+            let mut out = HashMap::with_capacity(keys.len());
+            for key in keys {
+                let row: Option<(String, String)> = stmt
+                    .query_row(params![pair, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((key, fields)) = row {
+                    out.insert(key, parse_map(&fields)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn conflicts(&self, filter: &ConflictFilter) -> Result<Vec<Conflict>> {
+        let pair = filter.pair.clone();
+        let state = filter.state.map(|s| s.as_str());
+        let limit = i64::from(filter.limit.unwrap_or(100));
+        self.read(move |conn| {
+            query_all(
+                conn,
+                q::CONFLICTS_LISTING,
+                params![pair, state, limit],
+                conflict_row,
+            )?
+            .into_iter()
+            .map(ConflictRow::into_conflict)
+            .collect()
+        })
+        .await
+    }
+
+    async fn conflict(&self, id: i64) -> Result<Option<Conflict>> {
+        self.read(move |conn| {
+            prepare(conn, q::CONFLICT_GET)?
+                .query_row([id], conflict_row)
+                .optional()?
+                .map(ConflictRow::into_conflict)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn resolve_conflict(&self, id: i64, resolution: &ConflictResolution) -> Result<Conflict> {
+        let resolution = resolution.clone();
+        self.transaction(move |tx| {
+            let now = now_ms();
+            let done = prepare(tx, q::CONFLICT_RESOLVE)?.execute(params![
+                id,
+                resolution.pick,
+                resolution.resolved_by,
+                now
+            ])?;
+            let row = prepare(tx, q::CONFLICT_GET)?
+                .query_row([id], conflict_row)
+                .optional()?;
+            let Some(row) = row else {
+                return Err(StoreError::NotFound(format!(
+                    "conflict {id} does not exist"
+                )));
+            };
+            if done == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "conflict {id} is {}; only an open conflict can be resolved",
+                    row.state
+                )));
+            }
+            set_baseline(tx, &resolution.baseline, now)?;
+            insert_ledger(tx, &resolution.ledger.flow, &resolution.ledger)?;
+            row.into_conflict()
+        })
+        .await
+    }
+
     async fn ledger(&self, flow: Option<&str>, key_or_id: &str) -> Result<Vec<LedgerEntry>> {
         let flow = flow.map(str::to_owned);
         let key_or_id = key_or_id.to_owned();
@@ -892,7 +1070,9 @@ impl Store for SqliteStore {
                     to_i64(stats.unchanged),
                     to_i64(stats.failed),
                     error,
-                    to_i64(stats.deleted)
+                    to_i64(stats.deleted),
+                    to_i64(stats.rejected),
+                    to_i64(stats.conflicts)
                 ])?)
             })
             .await?;
@@ -1167,6 +1347,13 @@ fn flow_states(conn: &Connection) -> Result<Vec<FlowState>> {
     }
     for (flow, n) in query_all(conn, q::FLOW_OPEN_DEAD_LETTERS, [], pair)? {
         flow_entry(&mut states, flow).dead_letters = to_u64(n, "dead letter count")?;
+    }
+    for (flow, n) in query_all(conn, q::FLOW_OPEN_CONFLICTS, [], pair)? {
+        flow_entry(&mut states, flow).conflicts = to_u64(n, "conflict count")?;
+    }
+    let since = now_ms() - NOT_OWNER_WINDOW_MS;
+    for (flow, n) in query_all(conn, q::FLOW_NOT_OWNER, [since], pair)? {
+        flow_entry(&mut states, flow).not_owner = to_u64(n, "not_owner count")?;
     }
     for row in query_all(conn, q::FLOW_LAST_RUNS, [], run_row)? {
         let run = row.into_run()?;

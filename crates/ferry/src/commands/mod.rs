@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod check;
+mod conflicts;
 mod dlq;
 mod keys;
 mod ledger;
@@ -38,6 +39,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => sync::sync(&config.config, &flow, &ids, full, json).await,
         Command::Status { json, config } => status::status(&config.config, json).await,
         Command::Dlq { action, config } => dlq::dlq(&config.config, action).await,
+        Command::Conflicts { action, config } => conflicts::conflicts(&config.config, action).await,
         Command::Ledger {
             key,
             flow,

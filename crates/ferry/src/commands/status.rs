@@ -20,6 +20,10 @@ pub struct FlowStatus {
     pub records: u64,
     pub queued: u64,
     pub dead_letters: u64,
+    /// Two-way pairs: the pair, open conflicts, and `not_owner` reports of the last 24 h.
+    pub pair: Option<String>,
+    pub conflicts: u64,
+    pub not_owner: u64,
     pub cursor: Option<String>,
     pub last_run: Option<ferry_store::Run>,
 }
@@ -44,6 +48,9 @@ pub async fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
             records: state.map_or(0, |s| s.records),
             queued: state.map_or(0, |s| s.queued),
             dead_letters: state.map_or(0, |s| s.dead_letters),
+            pair: flow.pair().map(str::to_owned),
+            conflicts: state.map_or(0, |s| s.conflicts),
+            not_owner: state.map_or(0, |s| s.not_owner),
             cursor: state.and_then(|s| s.cursor.clone()),
             last_run: state.and_then(|s| s.last_run.clone()),
         });
@@ -97,5 +104,23 @@ pub async fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
             &rows
         )
     );
+    // Two-way pairs: what needs a person.
+    for s in out.iter().filter(|s| s.pair.is_some()) {
+        let pair = s.pair.as_deref().unwrap_or_default();
+        if s.not_owner > 0 {
+            println!(
+                "{} (pair {pair}): {} change(s) in {} to fields {} owns were not propagated in \
+                 the last 24 h (ledger outcome `not_owner`; `ferry ledger --key KEY` names the \
+                 fields)",
+                s.flow, s.not_owner, s.source, s.target
+            );
+        }
+        if s.conflicts > 0 {
+            println!(
+                "{} (pair {pair}): {} conflict(s) wait for review (`ferry conflicts list`)",
+                s.flow, s.conflicts
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
