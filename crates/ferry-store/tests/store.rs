@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ferry_store::{
     Accepted, Commit, DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry,
-    NewDeadLetter, NewQueueItem, Outcome, RunStats, SeenInPass, SeenSignature, Store, StoreError,
-    XrefUpdate,
+    NewDeadLetter, NewQueueItem, Outcome, ReconcileCounts, ReconciliationEnd, RunStats, SeenInPass,
+    SeenSignature, Store, StoreError, XrefUpdate,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -213,6 +213,7 @@ backend_tests!(
     expired_signature_is_forgotten,
     api_keys_create_find_revoke,
     audit_log_pages_newest_first,
+    reconciliations_keep_counts_and_reports,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1482,4 +1483,102 @@ async fn audit_log_pages_newest_first(db: &TestDb) {
         next.iter().map(|e| e.id).collect::<Vec<_>>(),
         [ids[1], ids[0]]
     );
+}
+
+async fn reconciliations_keep_counts_and_reports(db: &TestDb) {
+    let s = &db.store;
+    let first = s.start_reconciliation("customers", "cli").await.unwrap();
+    let failed = s.start_reconciliation("orders", "schedule").await.unwrap();
+    let running = s.start_reconciliation("customers", "api").await.unwrap();
+    assert!(first < failed && failed < running);
+
+    // Running: no end, no counts, no verdict.
+    let r = s.reconciliation(running).await.unwrap().unwrap();
+    assert_eq!((r.flow.as_str(), r.trigger.as_str()), ("customers", "api"));
+    assert!(r.finished_at.is_none() && r.counts.is_none() && r.clean.is_none());
+    assert!(r.report.is_none() && r.error.is_none());
+
+    let counts = ReconcileCounts {
+        source: 3,
+        target: 3,
+        matched: 2,
+        equal: 1,
+        differing: 1,
+        missing_in_target: 1,
+        missing_in_source: 1,
+        duplicate_keys_source: 0,
+        duplicate_keys_target: 2,
+        unmapped: 0,
+    };
+    let report = json!({"flow": "customers", "differing": [{"key": "C1",
+        "fields": [{"field": "name", "source": "客户一", "target": null}]}]});
+    s.finish_reconciliation(
+        first,
+        &ReconciliationEnd::Finished {
+            counts,
+            report: report.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    s.finish_reconciliation(
+        failed,
+        &ReconciliationEnd::Failed("flow `orders`: target unreachable".into()),
+    )
+    .await
+    .unwrap();
+
+    let r = s.reconciliation(first).await.unwrap().unwrap();
+    assert!(r.finished_at.is_some_and(|f| f >= r.started_at));
+    assert_eq!(r.counts, Some(counts));
+    assert_eq!(r.clean, Some(false));
+    assert_eq!(r.report, Some(report), "the report comes back whole");
+    assert_eq!(r.error, None);
+
+    let f = s.reconciliation(failed).await.unwrap().unwrap();
+    assert_eq!(f.error.as_deref(), Some("flow `orders`: target unreachable"));
+    assert!(f.finished_at.is_some() && f.counts.is_none() && f.clean.is_none());
+
+    // A clean one says so.
+    let clean = s.start_reconciliation("orders", "console").await.unwrap();
+    s.finish_reconciliation(
+        clean,
+        &ReconciliationEnd::Finished {
+            counts: ReconcileCounts {
+                source: 5,
+                target: 5,
+                matched: 5,
+                equal: 5,
+                ..ReconcileCounts::default()
+            },
+            report: json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.reconciliation(clean).await.unwrap().unwrap().clean,
+        Some(true)
+    );
+
+    // Listings: newest first, per flow or all, limited, without the reports.
+    let all = s.reconciliations(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [clean, running, failed, first]
+    );
+    assert!(all.iter().all(|r| r.report.is_none()));
+    assert_eq!(all[3].counts, Some(counts), "listings carry the counts");
+    let customers = s.reconciliations(Some("customers"), 10).await.unwrap();
+    assert_eq!(
+        customers.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [running, first]
+    );
+    assert_eq!(s.reconciliations(Some("orders"), 1).await.unwrap()[0].id, clean);
+    assert!(s.reconciliation(clean + 100).await.unwrap().is_none());
+    assert!(matches!(
+        s.finish_reconciliation(clean + 100, &ReconciliationEnd::Failed("x".into()))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -33,14 +33,15 @@ use tokio::sync::oneshot;
 
 use super::queries::{self as q};
 use super::{
-    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version, flow_entry,
+    ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, ReconciliationRow,
+    ReconciliationValues, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version, flow_entry,
     json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState,
-    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Result,
-    Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref,
+    FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem,
+    Reconciliation, ReconciliationEnd, Result, Run, RunStats, SeenSignature, Store, StoreError,
+    SyncRequestState, Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -879,6 +880,82 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn start_reconciliation(&self, flow: &str, trigger: &str) -> Result<i64> {
+        let flow = flow.to_owned();
+        let trigger = trigger.to_owned();
+        self.transaction(move |tx| {
+            Ok(prepare(tx, q::RECONCILIATION_START)?
+                .query_row(params![flow, trigger, now_ms()], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn finish_reconciliation(&self, id: i64, end: &ReconciliationEnd) -> Result<()> {
+        let v = ReconciliationValues::of(end);
+        let done = self
+            .transaction(move |tx| {
+                let [a, b, c, d, e, f, g, h, i, j] = v.counts;
+                Ok(prepare(tx, q::RECONCILIATION_FINISH)?.execute(params![
+                    id,
+                    now_ms(),
+                    v.clean,
+                    a,
+                    b,
+                    c,
+                    d,
+                    e,
+                    f,
+                    g,
+                    h,
+                    i,
+                    j,
+                    v.report,
+                    v.error
+                ])?)
+            })
+            .await?;
+        if done == 0 {
+            return Err(StoreError::NotFound(format!(
+                "reconciliation {id} does not exist"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn reconciliations(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Reconciliation>> {
+        let flow = flow.map(str::to_owned);
+        self.read(move |conn| {
+            let rows = match flow {
+                Some(flow) => query_all(
+                    conn,
+                    q::RECONCILIATIONS_OF,
+                    params![flow, limit],
+                    reconciliation_row,
+                )?,
+                None => query_all(conn, q::RECONCILIATIONS, params![limit], reconciliation_row)?,
+            };
+            rows.into_iter()
+                .map(ReconciliationRow::into_reconciliation)
+                .collect()
+        })
+        .await
+    }
+
+    async fn reconciliation(&self, id: i64) -> Result<Option<Reconciliation>> {
+        self.read(move |conn| {
+            prepare(conn, q::RECONCILIATION_GET)?
+                .query_row([id], reconciliation_row)
+                .optional()?
+                .map(ReconciliationRow::into_reconciliation)
+                .transpose()
+        })
+        .await
+    }
+
     async fn request_sync(
         &self,
         items: &[NewQueueItem],
@@ -1062,6 +1139,29 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+fn reconciliation_row(r: &Row<'_>) -> rusqlite::Result<ReconciliationRow> {
+    Ok(ReconciliationRow {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        trigger: r.get(2)?,
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        clean: r.get(5)?,
+        source_records: r.get(6)?,
+        target_records: r.get(7)?,
+        matched: r.get(8)?,
+        equal: r.get(9)?,
+        differing: r.get(10)?,
+        missing_in_target: r.get(11)?,
+        missing_in_source: r.get(12)?,
+        duplicate_keys_source: r.get(13)?,
+        duplicate_keys_target: r.get(14)?,
+        unmapped: r.get(15)?,
+        report: r.get(16)?,
+        error: r.get(17)?,
+    })
 }
 
 fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
