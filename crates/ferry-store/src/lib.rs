@@ -746,8 +746,7 @@ pub trait Store: Send + Sync + Debug {
     async fn finish_reconciliation(&self, id: i64, end: &ReconciliationEnd) -> Result<()>;
     /// Reconciliations of one flow (or all), newest first, at most `limit`, without their
     /// reports.
-    async fn reconciliations(&self, flow: Option<&str>, limit: u32)
-    -> Result<Vec<Reconciliation>>;
+    async fn reconciliations(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Reconciliation>>;
     /// One reconciliation with its report (`None`: no such id).
     async fn reconciliation(&self, id: i64) -> Result<Option<Reconciliation>>;
 

@@ -1536,7 +1536,10 @@ async fn reconciliations_keep_counts_and_reports(db: &TestDb) {
     assert_eq!(r.error, None);
 
     let f = s.reconciliation(failed).await.unwrap().unwrap();
-    assert_eq!(f.error.as_deref(), Some("flow `orders`: target unreachable"));
+    assert_eq!(
+        f.error.as_deref(),
+        Some("flow `orders`: target unreachable")
+    );
     assert!(f.finished_at.is_some() && f.counts.is_none() && f.clean.is_none());
 
     // A clean one says so.
@@ -1574,7 +1577,10 @@ async fn reconciliations_keep_counts_and_reports(db: &TestDb) {
         customers.iter().map(|r| r.id).collect::<Vec<_>>(),
         [running, first]
     );
-    assert_eq!(s.reconciliations(Some("orders"), 1).await.unwrap()[0].id, clean);
+    assert_eq!(
+        s.reconciliations(Some("orders"), 1).await.unwrap()[0].id,
+        clean
+    );
     assert!(s.reconciliation(clean + 100).await.unwrap().is_none());
     assert!(matches!(
         s.finish_reconciliation(clean + 100, &ReconciliationEnd::Failed("x".into()))

@@ -14,8 +14,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, ReconciliationRow,
-    ReconciliationValues, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version, flow_entry,
-    json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
+    ReconciliationValues, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before,
+    check_version, flow_entry, json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState,
@@ -700,11 +700,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn reconciliations(
-        &self,
-        flow: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Reconciliation>> {
+    async fn reconciliations(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Reconciliation>> {
         let rows: Vec<ReconciliationRow> = match flow {
             Some(flow) => {
                 sqlx::query_as(q::RECONCILIATIONS_OF)

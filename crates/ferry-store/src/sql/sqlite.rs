@@ -34,8 +34,8 @@ use tokio::sync::oneshot;
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, ReconciliationRow,
-    ReconciliationValues, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before, check_version, flow_entry,
-    json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
+    ReconciliationValues, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before,
+    check_version, flow_entry, json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState,
@@ -922,11 +922,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn reconciliations(
-        &self,
-        flow: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Reconciliation>> {
+    async fn reconciliations(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Reconciliation>> {
         let flow = flow.map(str::to_owned);
         self.read(move |conn| {
             let rows = match flow {
