@@ -8,6 +8,8 @@
 //! | `GET /ledger?key=` | viewer |
 //! | `GET /dead-letters`, `GET /dead-letters/{id}` | viewer |
 //! | `POST /dead-letters/{id}/replay`, `/skip`, `/edit` | operator |
+//! | `POST /flows/{flow}/reconcile` | operator |
+//! | `GET /reconciliations`, `GET /reconciliations/{id}` | viewer |
 //! | `GET /keys`, `POST /keys`, `DELETE /keys/{id}` | admin |
 //! | `GET /audit` | admin |
 //!
@@ -16,6 +18,7 @@
 mod admin;
 pub(crate) mod dead_letters;
 pub(crate) mod flows;
+pub mod reconcile;
 pub mod sync;
 pub mod views;
 
@@ -47,6 +50,7 @@ use crate::error::ApiError;
         (name = "flows", description = "Flows, runs and the ledger"),
         (name = "sync", description = "Sync one record now, and follow the request"),
         (name = "dead_letters", description = "Records that failed for good"),
+        (name = "reconcile", description = "Compare a flow's source and target, and the reports"),
         (name = "admin", description = "API keys and the audit log")
     )
 )]
@@ -80,6 +84,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::audit_log))
+        .routes(routes!(reconcile::start))
+        .routes(routes!(reconcile::list))
+        .routes(routes!(reconcile::show))
 }
 
 /// The OpenAPI document of the API.

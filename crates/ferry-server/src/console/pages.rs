@@ -1,5 +1,5 @@
-//! The overview of flows, a flow's detail (recent runs, open dead letters, ledger search) and
-//! the audit log.
+//! The overview of flows, a flow's detail (recent runs, open dead letters, ledger search,
+//! reconciliations) and the audit log.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -105,6 +105,7 @@ struct FlowPage {
     dead_letters: Vec<DeadLetterView>,
     query: String,
     ledger: Option<Vec<LedgerView>>,
+    reconciliations: Vec<super::reconcile::Row>,
 }
 
 /// The ledger search of a flow's page.
@@ -161,6 +162,7 @@ pub async fn flow(
         dead_letters,
         query,
         ledger,
+        reconciliations: super::reconcile::recent(&state, &name).await?,
     })
 }
 
