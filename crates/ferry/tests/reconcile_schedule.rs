@@ -114,12 +114,24 @@ async fn scheduled_reconciliation_stores_reports_and_alerts_on_drift_once() {
 
     // Source and target agree: scheduled reconciliations are stored, clean, and nobody is told.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while stored(dir).await.iter().filter(|r| r.1 == "schedule").count() < 2 {
-        assert!(Instant::now() < deadline, "no scheduled reconciliation stored");
+    while stored(dir)
+        .await
+        .iter()
+        .filter(|r| r.1 == "schedule")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled reconciliation stored"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        stored(dir).await.iter().all(|r| r.2 == Some(1) || r.2.is_none()),
+        stored(dir)
+            .await
+            .iter()
+            .all(|r| r.2 == Some(1) || r.2.is_none()),
         "{:?}",
         stored(dir).await
     );
@@ -161,7 +173,9 @@ async fn scheduled_reconciliation_stores_reports_and_alerts_on_drift_once() {
     assert!(
         message.starts_with("flow `customers`: reconciliation #")
             && message.contains("(schedule, ")
-            && message.contains("found drift: 1 differing, 0 missing in the target, 0 missing in the source"),
+            && message.contains(
+                "found drift: 1 differing, 0 missing in the target, 0 missing in the source"
+            ),
         "{message}"
     );
     assert!(log.contains(message), "the alert is logged too:\n{log}");
@@ -174,19 +188,21 @@ async fn scheduled_reconciliation_stores_reports_and_alerts_on_drift_once() {
     assert!(drifting.iter().all(|r| r.1 == "schedule" && r.3 == 1));
     let report: Value = serde_json::from_str(drifting[0].4.as_deref().unwrap()).unwrap();
     assert_eq!(report["differing"][0]["key"], "C2");
-    assert_eq!(report["differing"][0]["fields"][0]["target"], "客户二（改）");
+    assert_eq!(
+        report["differing"][0]["fields"][0]["target"],
+        "客户二（改）"
+    );
     assert!(
         message.contains(&format!("reconciliation #{} ", drifting[0].0)),
         "the alert names the first reconciliation that found it: {message}"
     );
     // Stopping finished what was running: nothing is left looking as if it runs.
     let mut db = sqlite(&dir.join(".ferry/ferry.db")).await;
-    let unfinished: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM ferry_reconciliations WHERE finished_at IS NULL",
-    )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
+    let unfinished: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM ferry_reconciliations WHERE finished_at IS NULL")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
     assert_eq!(unfinished, 0);
 }
 
@@ -204,7 +220,8 @@ async fn check_points_at_a_bad_reconcile_schedule_and_schema_documents_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("ferry.yaml:12:")
-            && err.contains("flows.customers.reconcile.schedule: `at three` is not a cron schedule"),
+            && err
+                .contains("flows.customers.reconcile.schedule: `at three` is not a cron schedule"),
         "{err}"
     );
 
