@@ -40,9 +40,9 @@ use crate::error::ApiError;
 #[openapi(
     info(
         title = "Ferry API",
-        description = "Flows, sync triggers, runs, ledger, dead letters, API keys and audit log \
-                       of a Ferry instance. Authenticate with `Authorization: Bearer <key>` \
-                       (`ferry keys create`)."
+        description = "Flows, sync triggers, runs, ledger, dead letters, reconciliations, API keys \
+                       and audit log of a Ferry instance. Authenticate with \
+                       `Authorization: Bearer <key>` (`ferry keys create`)."
     ),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
