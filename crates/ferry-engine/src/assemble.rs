@@ -8,8 +8,8 @@ use std::time::Duration;
 use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
 use ferry_mapping::CompiledMapping;
 use ferry_model::config::{
-    AlertsConfig, ConfigError, ConfigIssue, EngineSettings, FlowConfig, LoadedConfig, OnDelete,
-    ResolvedDependency, Trigger,
+    AlertsConfig, ConfigError, ConfigIssue, EngineSettings, FlowConfig, FlowStates, LoadedConfig,
+    OnDelete, ResolvedDependency, Trigger,
 };
 use indexmap::IndexMap;
 
@@ -38,6 +38,8 @@ pub struct Flow {
     pub schedule: Schedule,
     /// Records of other flows this flow's records refer to (`depends_on`).
     pub dependencies: Vec<ResolvedDependency>,
+    /// The document state machine its records' status changes must follow (`states:`).
+    pub states: Option<FlowStates>,
     /// When `ferry run` reconciles it (`reconcile:`), if ever.
     pub reconcile_schedule: Option<Schedule>,
     /// The target system's connector kind (for messages).
@@ -252,6 +254,9 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                     // Problems were reported by `Config::validate` above.
                     dependencies: ferry_model::config::dependency::resolve(config, name, flow)
                         .unwrap_or_default(),
+                    states: ferry_model::config::states::compile(config, name, flow)
+                        .ok()
+                        .flatten(),
                     target_kind: config
                         .systems
                         .get(&flow.target.system)

@@ -25,6 +25,7 @@ pub mod reconcile;
 mod retry;
 mod run;
 mod schedule;
+mod states;
 pub mod telemetry;
 
 pub use assemble::{Assembly, Flow, Schedule, assemble};

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::assemble::Flow;
 use crate::error::EngineError;
 use crate::retry::{Retried, retry};
+use crate::states;
 use ferry_model::config::{OnDelete, RetrySettings};
 use ferry_model::config::{RefSide, ResolvedDependency};
 
@@ -70,6 +71,8 @@ struct Pending {
     read_hash: String,
     before: Option<Xref>,
     fields: Map<String, Value>,
+    /// The document state to record once written (flows with `states:`).
+    state: Option<String>,
 }
 
 /// Runs the records of one batch through the flow and writes the changed ones.
@@ -95,11 +98,7 @@ pub(crate) async fn process(
     let mut removing: Vec<Removing> = Vec::new();
     for record in records {
         out.stats.read += 1;
-        let before = ctx
-            .overlay
-            .get(&record.id)
-            .or_else(|| xrefs.get(&record.id))
-            .cloned();
+        let before = states::before(ctx.overlay.get(&record.id), xrefs.get(&record.id));
         let read_hash = record.hash();
         if !ctx.force
             && before.as_ref().and_then(|x| x.read_hash.as_deref()) == Some(read_hash.as_str())
@@ -179,7 +178,14 @@ pub(crate) async fn process(
                 None,
             )),
         });
-        let (key, fields) = match outcome {
+        // The state machine: a status change it does not allow is refused like a bad value.
+        let outcome = outcome.and_then(|(key, fields)| {
+            match states::check(flow, &record.id, &fields, before.as_ref()) {
+                Ok(state) => Ok((key, fields, state)),
+                Err(message) => Err((message, Some(key))),
+            }
+        });
+        let (key, fields, state) = match outcome {
             Ok(ok) => ok,
             Err((message, key)) => {
                 dead_letter(
@@ -204,6 +210,7 @@ pub(crate) async fn process(
             read_hash,
             before,
             fields,
+            state,
         });
     }
 
@@ -234,6 +241,7 @@ pub(crate) async fn process(
             && p.before.as_ref().and_then(|x| x.written_hash.as_deref()) == Some(p.hash.as_str())
         {
             out.stats.unchanged += 1;
+            states::written(&mut out.commit, &p.record.id, p.before.as_ref(), p.state);
             out.commit.xrefs.push(XrefUpdate {
                 source_id: p.record.id.clone(),
                 key: Some(p.key),
@@ -286,6 +294,7 @@ pub(crate) async fn process(
                     } else {
                         out.stats.updated += 1
                     }
+                    states::written(&mut out.commit, &p.record.id, p.before.as_ref(), p.state);
                     out.commit.ledger.push(LedgerEntry {
                         id: 0,
                         flow: flow.name.clone(),
@@ -714,6 +723,7 @@ fn key_text(v: &Value) -> Option<String> {
 /// The xref rows a commit will write, as the store would return them afterwards.
 pub(crate) fn overlay_of(flow: &str, commit: &Commit) -> HashMap<String, Xref> {
     let now = Utc::now();
+    let states = states::recorded(commit);
     commit
         .xrefs
         .iter()
@@ -727,6 +737,7 @@ pub(crate) fn overlay_of(flow: &str, commit: &Commit) -> HashMap<String, Xref> {
                 written_hash: x.written_hash.clone(),
                 source_version: x.source_version.clone(),
                 updated_at: now,
+                state: states.get(x.source_id.as_str()).map(|s| (*s).to_owned()),
             };
             (x.source_id.clone(), xref)
         })
@@ -932,6 +943,7 @@ mod tests {
             read_hash: String::new(),
             before: None,
             fields: Map::new(),
+            state: None,
         }
     }
 

@@ -23,6 +23,16 @@ impl Engine {
     /// cancellation each flow finishes and commits the batch in hand, gives back its queue
     /// leases, and returns.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        // A process killed mid-batch leaves its queue items leased: take them back now rather
+        // than when the leases expire.
+        match self.store.release_orphaned_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                items = n,
+                "Queue items leased by a process that is gone were released."
+            ),
+            Err(e) => tracing::warn!(error = %e, "Could not look for orphaned queue leases."),
+        }
         let mut tasks = JoinSet::new();
         for flow in self.flows.values().filter(|f| !f.config.disabled) {
             let engine = self.clone();

@@ -455,6 +455,7 @@ pub fn model_markdown() -> String {
             field.doc
         ));
     }
+    out.push_str(&crate::states::machines_markdown());
     out
 }
 

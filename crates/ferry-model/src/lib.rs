@@ -7,6 +7,8 @@
 //! - [`Record`]: one object from one system as it travels through a flow.
 //! - [`ErrorKind`] and [`ConnectorError`]: the portable classification that retry and
 //!   dead-letter decisions look at (and nothing else).
+//! - [`states`]: document state machines (a sales order's, invoice's or shipment's status
+//!   changes Ferry may write).
 //! - [`config`]: the typed `ferry.yaml` (systems, flows, mappings), its loading with `${ENV}` /
 //!   `${file:path}` interpolation, and the checks that point at the file, line and key at fault.
 //!
@@ -18,6 +20,7 @@ pub mod entity;
 pub mod error;
 pub mod record;
 pub mod secret;
+pub mod states;
 
 pub use entity::{Entity, FieldDef, FieldType};
 pub use error::{ConnectorError, ErrorKind};

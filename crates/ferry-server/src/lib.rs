@@ -93,6 +93,23 @@ impl AppState {
     pub fn store(&self) -> &dyn Store {
         self.engine.store().as_ref()
     }
+
+    /// The business key field of a configured flow (to mask keys by it).
+    fn key_field(&self, flow: &str) -> Option<&str> {
+        self.engine.flow(flow).ok().map(|f| f.key_field.as_str())
+    }
+
+    /// A dead letter as the API and the console show it: masked by `server.mask`.
+    pub fn dead_letter_view(&self, d: ferry_store::DeadLetter) -> api::views::DeadLetterView {
+        let key_field = self.key_field(&d.flow);
+        api::views::DeadLetterView::masked(d, &self.settings.mask, key_field)
+    }
+
+    /// A ledger entry as the API and the console show it: masked by `server.mask`.
+    pub fn ledger_view(&self, e: ferry_store::LedgerEntry) -> api::views::LedgerView {
+        let key_field = self.key_field(&e.flow);
+        api::views::LedgerView::masked(e, &self.settings.mask, key_field)
+    }
 }
 
 /// Every route: `/api/v1/…`, `/hooks/…`, `/metrics`, `/healthz`, `/readyz` and the console

@@ -5,6 +5,14 @@
 //! `lines`). When an operator edits a masked payload and sends it back, [`MaskRules::restore`]
 //! puts the original value back wherever the masked text came back unchanged, so an edit never
 //! writes `138****5678` into a target system.
+//!
+//! Texts are masked too: a business key whose field is ruled ([`MaskRules::key`]) and the
+//! values an error message shows for a ruled field ([`MaskRules::message`]): Ferry's messages
+//! name the field (``field `phone`: does not match `…`: "13812345678"``) and show values as
+//! JSON, so every JSON string after a ruled field's name, and a bare value ending the
+//! message, is masked. With the record at hand (a dead letter), every value of a ruled field
+//! of the record is also masked wherever the message repeats it ([`MaskRules::message_with`]),
+//! so a target system's own wording is covered too.
 
 use ferry_model::config::MaskRule;
 use indexmap::IndexMap;
@@ -23,6 +31,97 @@ impl MaskRules {
     /// No rules at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The rule of a field (the last part of a path such as `lines[2].phone`), if any.
+    pub fn rule(&self, field: &str) -> Option<MaskRule> {
+        let last = field.rsplit('.').next().unwrap_or(field);
+        let name = last.split('[').next().unwrap_or(last);
+        self.0.get(name).copied()
+    }
+
+    /// A business key as shown: masked when the flow's key field (`key_field`) is ruled.
+    pub fn key(&self, key_field: Option<&str>, key: String) -> String {
+        match key_field.and_then(|f| self.rule(f)) {
+            Some(rule) => mask_text(rule, &key),
+            None => key,
+        }
+    }
+
+    /// An error message with the values it shows of ruled fields masked: in each part that
+    /// follows ``field `NAME`…`` for a ruled NAME, every JSON string, and a bare value (a
+    /// number) ending the part after `: `.
+    pub fn message(&self, text: &str) -> String {
+        if self.is_empty() {
+            return text.to_owned();
+        }
+        const MARK: &str = "field `";
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        // Up to the first field mention, nothing is masked.
+        match rest.find(MARK) {
+            Some(at) => {
+                out.push_str(&rest[..at]);
+                rest = &rest[at..];
+            }
+            None => return text.to_owned(),
+        }
+        while !rest.is_empty() {
+            // `rest` starts at a mention: its name, then the part up to the next mention.
+            let name_start = MARK.len();
+            let Some(name_len) = rest[name_start..].find('`') else {
+                out.push_str(rest);
+                break;
+            };
+            let head_end = name_start + name_len + 1;
+            let name = &rest[name_start..head_end - 1];
+            let part_end = rest[head_end..]
+                .find(MARK)
+                .map_or(rest.len(), |n| head_end + n);
+            out.push_str(&rest[..head_end]);
+            let part = &rest[head_end..part_end];
+            match self.rule(name) {
+                Some(rule) => out.push_str(&mask_values_in(rule, part)),
+                None => out.push_str(part),
+            }
+            rest = &rest[part_end..];
+        }
+        out
+    }
+
+    /// [`message`](Self::message), and every text or number a ruled field of `record` holds
+    /// (at any depth, at least 4 characters) masked wherever the message repeats it.
+    pub fn message_with(&self, text: &str, record: &Value) -> String {
+        let mut out = self.message(text);
+        let mut clear = Vec::new();
+        self.collect(record, None, &mut clear);
+        // Longest first, so a value containing another is replaced whole.
+        clear.sort_by_key(|c| std::cmp::Reverse(c.0.len()));
+        for (value, rule) in clear {
+            if value.chars().count() >= 4 && out.contains(&value) {
+                out = out.replace(&value, &mask_text(rule, &value));
+            }
+        }
+        out
+    }
+
+    /// Clear texts of ruled fields in `value` with their rule.
+    fn collect(&self, value: &Value, rule: Option<MaskRule>, out: &mut Vec<(String, MaskRule)>) {
+        match (value, rule) {
+            (Value::String(s), Some(rule)) => out.push((s.clone(), rule)),
+            (Value::Number(n), Some(rule)) => out.push((n.to_string(), rule)),
+            (Value::Object(map), _) => {
+                for (k, v) in map {
+                    self.collect(v, self.0.get(k).copied().or(rule), out);
+                }
+            }
+            (Value::Array(items), _) => {
+                for v in items {
+                    self.collect(v, rule, out);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// A copy of `value` with every ruled field masked.
@@ -96,6 +195,57 @@ fn mask_value(rule: MaskRule, value: &Value) -> Value {
 }
 
 const STARS: &str = "****";
+
+/// `part` of a message about a ruled field with its values masked: JSON strings (a string cut
+/// short by `…` runs to the end) and a bare value after the last `: ` that ends the part.
+fn mask_values_in(rule: MaskRule, part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    let mut chars = part.char_indices().peekable();
+    let mut last_copied = 0;
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        // A JSON string literal from `i`: find its closing quote, honouring escapes.
+        let mut end = None;
+        let mut escaped = false;
+        for (j, d) in chars.by_ref() {
+            if escaped {
+                escaped = false;
+            } else if d == '\\' {
+                escaped = true;
+            } else if d == '"' {
+                end = Some(j);
+                break;
+            }
+        }
+        out.push_str(&part[last_copied..i]);
+        let (inner, after) = match end {
+            Some(j) => (&part[i + 1..j], j + 1),
+            None => (part[i + 1..].trim_end_matches('…'), part.len()),
+        };
+        let clear: String =
+            serde_json::from_str(&format!("\"{inner}\"")).unwrap_or_else(|_| inner.to_owned());
+        let shown = Value::String(mask_text(rule, &clear)).to_string();
+        out.push_str(&shown);
+        last_copied = after;
+    }
+    out.push_str(&part[last_copied..]);
+    // A bare value (a number) ending the part: `…: 13812345678`.
+    if let Some(at) = out.rfind(": ") {
+        let tail = out[at + 2..].trim_end();
+        if !tail.is_empty()
+            && !tail.contains(char::is_whitespace)
+            && !tail.starts_with('"')
+            && !tail.starts_with('`')
+            && tail != "null"
+        {
+            let masked = mask_text(rule, tail);
+            out.replace_range(at + 2..at + 2 + tail.len(), &masked);
+        }
+    }
+    out
+}
 
 /// Masks one text by rule (by characters, so Chinese text is cut at character boundaries).
 pub fn mask_text(rule: MaskRule, text: &str) -> String {
@@ -187,6 +337,68 @@ mod tests {
                            "lines": [{"phone": "139****1111", "note": "****"}]}
             })
         );
+    }
+
+    #[test]
+    fn messages_mask_the_values_of_ruled_fields() {
+        let r = rules();
+        // Validation and conversion errors, as the mapping words them.
+        assert_eq!(
+            r.message(
+                "flow `customers`, record `7`, field `phone`: does not match `^1\\d{10}$`: \
+                 \"1381234567x\""
+            ),
+            "flow `customers`, record `7`, field `phone`: does not match `^1\\d{10}$`: \
+             \"138****567x\""
+        );
+        assert_eq!(
+            r.message("flow `f`, record `7`, field `lines[2].phone`: less than 5: 13812345678"),
+            "flow `f`, record `7`, field `lines[2].phone`: less than 5: 138****5678"
+        );
+        // A string cut short, escapes, and a field without a rule left alone.
+        assert_eq!(
+            r.message("field `email`: not a valid e-mail address: \"ada\\\"x@example.com…"),
+            "field `email`: not a valid e-mail address: \"a****@example.com\""
+        );
+        assert_eq!(
+            r.message("field `name`: longer than 3 characters (5): \"Grace\""),
+            "field `name`: longer than 3 characters (5): \"Grace\""
+        );
+        // Only the part about the ruled field.
+        assert_eq!(
+            r.message("field `name`: \"Ada\"; field `tax_id`: \"91350100M000100Y43\""),
+            "field `name`: \"Ada\"; field `tax_id`: \"9135***********Y43\""
+        );
+        assert_eq!(r.message("required but missing"), "required but missing");
+        assert_eq!(
+            r.message("field `phone`: required but missing"),
+            "field `phone`: required but missing"
+        );
+    }
+
+    #[test]
+    fn messages_with_the_record_mask_repeated_values() {
+        let record = json!({"id": "7", "fields": {"phone": "13812345678", "name": "Ada",
+                                                  "lines": [{"iban": "DE89370400440532013000"}]}});
+        let shown = rules().message_with(
+            "erp: HTTP 400: value 13812345678 is not allowed for DE89370400440532013000 (Ada)",
+            &record,
+        );
+        assert_eq!(
+            shown,
+            "erp: HTTP 400: value 138****5678 is not allowed for ****3000 (Ada)"
+        );
+    }
+
+    #[test]
+    fn keys_are_masked_when_their_field_is_ruled() {
+        let r = rules();
+        assert_eq!(
+            r.key(Some("email"), "ada@example.com".into()),
+            "a****@example.com"
+        );
+        assert_eq!(r.key(Some("code"), "C001".into()), "C001");
+        assert_eq!(r.key(None, "C001".into()), "C001");
     }
 
     #[test]

@@ -62,6 +62,13 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         e(
             "GET",
+            "/api/v1/ledger?flow=customers&limit=5",
+            None,
+            Some(Viewer),
+            StatusCode::OK,
+        ),
+        e(
+            "GET",
             "/api/v1/dead-letters",
             None,
             Some(Viewer),
@@ -682,4 +689,89 @@ async fn metrics_health_and_openapi() {
         assert!(doc["paths"].get(path).is_some(), "{path} not documented");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latest_ledger_pages_newest_first_with_masked_values() {
+    // Phones must start with 138: Grace's 13900001111 fails, and the error shows the value.
+    let s = start_with("", "    validate:\n      phone: [{ regex: \"^138\" }]\n").await;
+    s.engine
+        .sync(
+            "customers",
+            &Default::default(),
+            &ferry_engine::NoProgress,
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let get = |path: &str| {
+        let req = s.get(path).bearer_auth(&s.viewer);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, latest) = get("/api/v1/ledger?flow=customers").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = latest.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{latest}");
+    assert!(
+        entries[0]["id"].as_i64() > entries[1]["id"].as_i64(),
+        "newest first"
+    );
+    let failed = entries
+        .iter()
+        .find(|e| e["outcome"] == "dead_lettered")
+        .expect("Grace was dead-lettered");
+    assert_eq!(failed["source_id"], "2");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("field `phone`") && error.contains("139****1111"),
+        "{error}"
+    );
+    assert!(!latest.to_string().contains("13900001111"), "{latest}");
+    // The dead letter's error is masked the same way (its payload already was).
+    let (_, dead) = get("/api/v1/dead-letters?flow=customers").await;
+    assert!(
+        dead[0]["error"].as_str().unwrap().contains("139****1111"),
+        "{dead}"
+    );
+    assert!(!dead.to_string().contains("13900001111"), "{dead}");
+    // The search by key shows the masked error too.
+    let (_, by_id) = get("/api/v1/ledger?key=2&flow=customers").await;
+    assert!(!by_id.to_string().contains("13900001111"), "{by_id}");
+    assert_eq!(by_id.as_array().unwrap().len(), 1);
+
+    // Paging: one at a time, the next page below the last id shown.
+    let (_, first) = get("/api/v1/ledger?flow=customers&limit=1").await;
+    assert_eq!(first[0]["id"], entries[0]["id"]);
+    let below = first[0]["id"].as_i64().unwrap();
+    let (_, second) = get(&format!(
+        "/api/v1/ledger?flow=customers&limit=1&before={below}"
+    ))
+    .await;
+    assert_eq!(second[0]["id"], entries[1]["id"]);
+    let (_, all_flows) = get("/api/v1/ledger").await;
+    assert_eq!(all_flows.as_array().unwrap().len(), 2);
+    let (_, other) = get("/api/v1/ledger?flow=orders").await;
+    assert_eq!(other, json!([]));
+    // Wrong combinations say why.
+    for bad in [
+        "/api/v1/ledger?limit=0",
+        "/api/v1/ledger?limit=1001",
+        "/api/v1/ledger?key=",
+        "/api/v1/ledger?key=C001&limit=5",
+        "/api/v1/ledger?before=x",
+    ] {
+        let (status, body) = get(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["error"].is_string(), "{bad}: {body}");
+    }
+    // The OpenAPI document has the new parameters.
+    let (_, doc) = get("/api/v1/openapi.json").await;
+    let params = doc["paths"]["/ledger"]["get"]["parameters"].to_string();
+    for name in ["\"key\"", "\"flow\"", "\"limit\"", "\"before\""] {
+        assert!(params.contains(name), "{name} not in {params}");
+    }
 }

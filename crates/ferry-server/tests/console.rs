@@ -424,3 +424,97 @@ async fn the_mapping_preview_shows_mapped_fields_or_the_validation_error() {
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flow_page_lists_the_latest_ledger_and_record_latency() {
+    // Phones must start with 138: Grace (13900001111) is dead-lettered.
+    let s = start_with("", "    validate:\n      phone: [{ regex: \"^138\" }]\n").await;
+    let mut b = Browser::new(&s);
+    b.login(&s.viewer).await;
+    let page = b.page("/console/flows/customers").await;
+    assert!(page.contains("Nothing recorded yet."), "{page}");
+    assert!(
+        page.contains("Record latency p50 / p99</dt><dd>n/a / n/a"),
+        "{page}"
+    );
+
+    // Two requests through the API, worked off as `ferry run` would.
+    let r = s
+        .post("/api/v1/sync")
+        .bearer_auth(&s.operator)
+        .json(&serde_json::json!([{"flow": "customers", "id": "1"},
+                                   {"flow": "customers", "id": "2"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    s.drain().await;
+    let page = b.page("/console/flows/customers").await;
+    // The latest entries show without a search, the failure's phone masked.
+    assert!(page.contains("Latest entries"), "{page}");
+    assert!(page.contains("outcome created") && page.contains("outcome dead_lettered"));
+    assert!(page.contains("139****1111"), "{page}");
+    assert!(!page.contains("13900001111"), "the phone in clear: {page}");
+    // One request delivered (the dead letter is not a delivery): a figure, not n/a.
+    assert!(
+        !page.contains("Record latency p50 / p99</dt><dd>n/a"),
+        "{page}"
+    );
+    assert!(page.contains("1 delivered"), "{page}");
+    let overview = b.page("/console/").await;
+    assert!(overview.contains("Record latency"), "{overview}");
+
+    // 60 more entries: 50 on the first page, an "Older" link to the other 12.
+    let ledger = (0..60)
+        .map(|n| ferry_store::LedgerEntry {
+            id: 0,
+            flow: "customers".into(),
+            source_id: format!("bulk-{n:02}"),
+            key: Some(format!("B{n:02}")),
+            run_id: None,
+            at: chrono::Utc::now(),
+            trigger: "poll".into(),
+            outcome: ferry_store::Outcome::Unchanged,
+            attempt: 1,
+            target_id: None,
+            before_hash: None,
+            after_hash: None,
+            source_version: None,
+            error_kind: None,
+            error: None,
+        })
+        .collect();
+    s.engine
+        .store()
+        .commit(
+            "customers",
+            ferry_store::Commit {
+                ledger,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let page = b.page("/console/flows/customers").await;
+    assert!(page.contains("<td>bulk-59</td>") && page.contains("<td>bulk-10</td>"));
+    assert!(!page.contains("<td>bulk-09</td>"), "51 rows on a page");
+    assert!(
+        !page.contains("<td>C001</td>"),
+        "an older entry on the first page"
+    );
+    let start = page.find("?before=").expect("an Older link") + 8;
+    let before: String = page[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let older = b
+        .page(&format!("/console/flows/customers?before={before}"))
+        .await;
+    assert!(older.contains("<td>bulk-09</td>") && older.contains("<td>bulk-00</td>"));
+    assert!(older.contains("<td>C001</td>"), "{older}");
+    assert!(!older.contains("<td>bulk-10</td>"));
+    assert!(
+        !older.contains("?before="),
+        "the last page has no Older link"
+    );
+}

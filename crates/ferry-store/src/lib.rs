@@ -147,6 +147,9 @@ pub struct Xref {
     pub source_version: Option<String>,
     /// When this row last changed.
     pub updated_at: DateTime<Utc>,
+    /// The document state (`states:` of the flow) last written to the target for this record;
+    /// `None` when none was recorded. Set by [`Commit::states`], kept by xref upserts.
+    pub state: Option<String>,
 }
 
 /// What happened to one record in one attempt.
@@ -387,6 +390,18 @@ pub struct Commit {
     pub seen: Option<SeenInPass>,
     /// Source ids found deleted at the source: no longer expected in later passes.
     pub gone: Vec<String>,
+    /// Document states written to the target in this batch (applied after `xrefs`, so a
+    /// record first written in this batch gets its state; the last one of a source id wins).
+    pub states: Vec<StateWritten>,
+}
+
+/// The document state written for one record (flows with a state machine).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateWritten {
+    /// The record's source id.
+    pub source_id: String,
+    /// The state now in the target.
+    pub state: String,
 }
 
 /// Source ids read in one pass of a snapshot-polled source.
@@ -671,6 +686,20 @@ pub struct SyncRequestState {
     pub dead_letter: Option<DeadLetter>,
 }
 
+/// A tracked sync request and when its record reached the target: the facts per-record
+/// latency is computed from ([`Store::request_latencies`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLatency {
+    /// The request (its `requested_at` is when it was accepted and queued).
+    pub request: SyncRequest,
+    /// The time of the first ledger entry of the record since the request whose outcome
+    /// leaves the target up to date (`created`, `updated`, `unchanged`, `deleted`): the
+    /// engine stamps it after the target accepted the write. `None`: not (yet) delivered.
+    pub done_at: Option<DateTime<Utc>>,
+    /// Its queue item is still waiting (or being retried).
+    pub queued: bool,
+}
+
 /// Ferry's state store. See the crate docs.
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
@@ -707,6 +736,10 @@ pub trait Store: Send + Sync + Debug {
     async fn retry_later(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()>;
     /// Ends every lease held on `flow`'s items (used when shutting down: the work is requeued).
     async fn release_leases(&self, flow: &str) -> Result<u64>;
+    /// Ends the leases of processes on this machine that are gone (killed or crashed while
+    /// working a batch), so their items are worked at once rather than when the leases
+    /// expire. Leases of other machines are left to expire. Returns the items released.
+    async fn release_orphaned_leases(&self) -> Result<u64>;
     /// Items waiting (leased or not), for one flow or all.
     async fn queue_depth(&self, flow: Option<&str>) -> Result<u64>;
     /// When the oldest item waiting in `flow`'s queue was first enqueued (a retried item
@@ -730,6 +763,14 @@ pub trait Store: Send + Sync + Debug {
 
     /// Ledger entries of a business key or source id, oldest first (all flows when `None`).
     async fn ledger(&self, flow: Option<&str>, key_or_id: &str) -> Result<Vec<LedgerEntry>>;
+    /// The latest ledger entries, newest first (one flow, or all when `None`): at most
+    /// `limit`, with ids below `before` when given (the next page starts below the last id).
+    async fn recent_ledger(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<LedgerEntry>>;
 
     /// Records the start of a run; returns its id.
     async fn start_run(&self, flow: &str, trigger: &str) -> Result<i64>;
@@ -761,6 +802,13 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<Accepted>;
     /// A tracked request and what became of it (`None`: unknown or forgotten id).
     async fn sync_request(&self, id: i64) -> Result<Option<SyncRequestState>>;
+    /// The latest tracked requests (one flow, or all when `None`), newest first, at most
+    /// `limit`, each with the time its record was delivered, if it was.
+    async fn request_latencies(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RequestLatency>>;
 
     /// Stores a new API key.
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey>;

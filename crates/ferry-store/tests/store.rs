@@ -13,7 +13,7 @@ use chrono::Utc;
 use ferry_store::{
     Accepted, Commit, DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry,
     NewDeadLetter, NewQueueItem, Outcome, ReconcileCounts, ReconciliationEnd, RunStats, SeenInPass,
-    SeenSignature, Store, StoreError, XrefUpdate,
+    SeenSignature, StateWritten, Store, StoreError, XrefUpdate,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -195,6 +195,7 @@ backend_tests!(
     cursor_set_and_reset,
     commit_is_atomic,
     xref_upsert_replaces,
+    document_states_are_kept_with_the_xref,
     snapshot_passes_find_unseen_records,
     ledger_order_and_lookup,
     dead_letter_replay_resolves,
@@ -213,6 +214,8 @@ backend_tests!(
     expired_signature_is_forgotten,
     api_keys_create_find_revoke,
     audit_log_pages_newest_first,
+    recent_ledger_pages_newest_first,
+    request_latencies_time_delivery,
     reconciliations_keep_counts_and_reports,
 );
 
@@ -360,6 +363,7 @@ async fn commit_is_atomic(db: &TestDb) {
             ids: vec!["a".into(), "b".into()],
         }),
         gone: vec!["b".into()],
+        states: vec![state("a", "confirmed")],
     };
     // Break the dead-letter table the way a botched manual migration would: the statement
     // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.
@@ -411,10 +415,9 @@ async fn commit_is_atomic(db: &TestDb) {
         "seen in pass 5 (b is gone)"
     );
     assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c9"));
-    assert_eq!(
-        s.xrefs("f", &["a".into(), "b".into()]).await.unwrap().len(),
-        2
-    );
+    let xrefs = s.xrefs("f", &["a".into(), "b".into()]).await.unwrap();
+    assert_eq!(xrefs.len(), 2);
+    assert_eq!(xrefs["a"].state.as_deref(), Some("confirmed"));
     assert_eq!(s.ledger(None, "a").await.unwrap().len(), 1);
     assert_eq!(s.queue_depth(Some("f")).await.unwrap(), 0);
     assert_eq!(
@@ -508,6 +511,78 @@ async fn xref_upsert_replaces(db: &TestDb) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+fn state(id: &str, state: &str) -> StateWritten {
+    StateWritten {
+        source_id: id.into(),
+        state: state.into(),
+    }
+}
+
+/// The document state written for a record lives on its xref row: set by `Commit::states`
+/// (the last of a source id wins, a row created in the same commit included), kept by later
+/// xref upserts that say nothing of it, and returned by every xref lookup.
+async fn document_states_are_kept_with_the_xref(db: &TestDb) {
+    let s = &db.store;
+    s.commit(
+        "f",
+        Commit {
+            xrefs: vec![
+                xref("1", "SO1", "t1", "h1"),
+                xref("2", "SO2", "t2", "h2"),
+                xref("3", "SO3", "t3", "h3"),
+            ],
+            states: vec![
+                state("1", "draft"),
+                state("2", "paid"),
+                state("1", "confirmed"),
+            ],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = s
+        .xrefs("f", &["1".into(), "2".into(), "3".into()])
+        .await
+        .unwrap();
+    assert_eq!(got["1"].state.as_deref(), Some("confirmed"));
+    assert_eq!(got["2"].state.as_deref(), Some("paid"));
+    assert_eq!(got["3"].state, None);
+
+    // A later upsert (a dead letter, an unchanged record) keeps the state; a new one replaces it.
+    s.commit(
+        "f",
+        Commit {
+            xrefs: vec![xref("1", "SO1", "t1", "h1b"), xref("2", "SO2", "t2", "h2b")],
+            states: vec![state("2", "cancelled")],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = s.xrefs("f", &["1".into(), "2".into()]).await.unwrap();
+    assert_eq!(got["1"].state.as_deref(), Some("confirmed"));
+    assert_eq!(got["1"].written_hash.as_deref(), Some("h1b"));
+    assert_eq!(got["2"].state.as_deref(), Some("cancelled"));
+    // Per flow, and on every lookup.
+    assert!(
+        s.xrefs("g", &["1".into()]).await.unwrap().is_empty(),
+        "another flow's record"
+    );
+    assert_eq!(
+        s.xrefs_by_key(Some("f"), "SO1").await.unwrap()[0]
+            .state
+            .as_deref(),
+        Some("confirmed")
+    );
+    assert_eq!(
+        s.xrefs_by_keys("f", &["SO2".into()]).await.unwrap()["SO2"]
+            .state
+            .as_deref(),
+        Some("cancelled")
     );
 }
 
@@ -931,6 +1006,9 @@ async fn lease_expiry_and_release(db: &TestDb) {
     // Another store (another Ferry process) cannot end our leases.
     let other = ferry_store::open(&db.url).await.unwrap();
     assert_eq!(other.release_leases("f").await.unwrap(), 0);
+    assert!(other.lease("f", 10, LONG).await.unwrap().is_empty());
+    // Nor take them as orphaned: their holder (this process) is alive.
+    assert_eq!(other.release_orphaned_leases().await.unwrap(), 0);
     assert!(other.lease("f", 10, LONG).await.unwrap().is_empty());
 }
 
@@ -1483,6 +1561,147 @@ async fn audit_log_pages_newest_first(db: &TestDb) {
         next.iter().map(|e| e.id).collect::<Vec<_>>(),
         [ids[1], ids[0]]
     );
+}
+
+async fn recent_ledger_pages_newest_first(db: &TestDb) {
+    let s = &db.store;
+    assert!(s.recent_ledger(None, 10, None).await.unwrap().is_empty());
+    // Five entries of `f` and two of `g`, interleaved, over three commits.
+    for (flow, ids) in [
+        ("f", ["a", "b", "c"]),
+        ("g", ["x", "y", "-"]),
+        ("f", ["d", "e", "-"]),
+    ] {
+        let ledger = ids
+            .iter()
+            .filter(|id| **id != "-")
+            .map(|id| entry(flow, id, &format!("K{id}"), Outcome::Created))
+            .collect();
+        s.commit(
+            flow,
+            Commit {
+                ledger,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let ids = |entries: &[LedgerEntry]| {
+        entries
+            .iter()
+            .map(|e| e.source_id.clone())
+            .collect::<Vec<_>>()
+    };
+    let page = s.recent_ledger(Some("f"), 3, None).await.unwrap();
+    assert_eq!(ids(&page), ["e", "d", "c"]);
+    assert_eq!(page[0].key.as_deref(), Some("Ke"));
+    assert_eq!(page[0].target_id.as_deref(), Some("t-e"));
+    assert_eq!(page[0].outcome, Outcome::Created);
+    assert!(page[0].id > page[1].id && page[1].id > page[2].id);
+    // The next page starts below the last id shown, and ends with the flow's first entry.
+    let next = s
+        .recent_ledger(Some("f"), 3, Some(page[2].id))
+        .await
+        .unwrap();
+    assert_eq!(ids(&next), ["b", "a"]);
+    assert!(
+        s.recent_ledger(Some("f"), 3, Some(next[1].id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Every flow at once, and a flow with no entry.
+    assert_eq!(
+        ids(&s.recent_ledger(None, 4, None).await.unwrap()),
+        ["e", "d", "y", "x"]
+    );
+    assert!(
+        s.recent_ledger(Some("h"), 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn request_latencies_time_delivery(db: &TestDb) {
+    let s = &db.store;
+    // An entry for record 1 before any request is no request's delivery.
+    s.commit(
+        "customers",
+        Commit {
+            ledger: vec![entry("customers", "1", "C1", Outcome::Created)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let ids = queued(
+        s.request_sync(
+            &[
+                item("customers", "1"),
+                item("customers", "2"),
+                item("customers", "3"),
+            ],
+            None,
+        )
+        .await
+        .unwrap(),
+    );
+    let other = queued(s.request_sync(&[item("orders", "9")], None).await.unwrap());
+    let pending = s.request_latencies(Some("customers"), 10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|l| l.request.id).collect::<Vec<_>>(),
+        [ids[2], ids[1], ids[0]],
+        "newest first"
+    );
+    assert!(pending.iter().all(|l| l.queued && l.done_at.is_none()));
+
+    // Record 1 fails once, then is written; record 2 becomes a dead letter; 3 still waits.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut failed = entry("customers", "1", "C1", Outcome::Failed);
+    failed.error = Some("timeout".into());
+    let mut updated = entry("customers", "1", "C1", Outcome::Updated);
+    updated.at = failed.at + chrono::Duration::milliseconds(30);
+    s.commit(
+        "customers",
+        Commit {
+            ledger: vec![failed, updated.clone()],
+            dead_letters: vec![dead("2")],
+            acked: vec![ids[0], ids[1]],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = s.request_latencies(Some("customers"), 10).await.unwrap();
+    let by_id = |id: i64| got.iter().find(|l| l.request.id == id).unwrap();
+    let one = by_id(ids[0]);
+    assert!(!one.queued);
+    let done = one.done_at.expect("record 1 was delivered");
+    assert_eq!(
+        done.timestamp_millis(),
+        updated.at.timestamp_millis(),
+        "the first entry that left the target up to date, not the failure nor the older entry"
+    );
+    assert!(done - one.request.requested_at >= chrono::Duration::milliseconds(50));
+    let two = by_id(ids[1]);
+    assert!(
+        !two.queued && two.done_at.is_none(),
+        "a dead letter is no delivery"
+    );
+    let three = by_id(ids[2]);
+    assert!(three.queued && three.done_at.is_none());
+
+    // The limit keeps the newest; no flow means every flow.
+    let newest = s.request_latencies(Some("customers"), 1).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].request.id, ids[2]);
+    let all = s.request_latencies(None, 10).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].request.id, other[0]);
+    assert_eq!(all[0].request.flow, "orders");
 }
 
 async fn reconciliations_keep_counts_and_reports(db: &TestDb) {

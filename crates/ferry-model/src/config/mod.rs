@@ -11,6 +11,7 @@ pub mod dependency;
 pub mod load;
 pub mod mapping;
 pub mod server;
+pub mod states;
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
 pub use server::{HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings};
+pub use states::{FlowStates, StatesConfig};
 
 use crate::entity::{Entity, FieldType};
 
@@ -222,6 +224,10 @@ pub struct FlowConfig {
     /// `ignore` (the delete is recorded in the ledger, the target keeps the record).
     #[serde(default)]
     pub on_delete: OnDelete,
+    /// The document's state machine: status changes it does not allow are dead-lettered,
+    /// not written (`states: { field: status, machine: sales_order }`). See [`states`].
+    #[serde(default)]
+    pub states: Option<StatesConfig>,
     /// The flow is configured but does not run.
     #[serde(default)]
     pub disabled: bool,
@@ -406,6 +412,9 @@ impl Config {
             }
             issues.extend(mapping::check(self, flow, &at(&["mapping"])));
             if let Err(found) = dependency::resolve(self, flow_name, flow) {
+                issues.extend(found);
+            }
+            if let Err(found) = states::compile(self, flow_name, flow) {
                 issues.extend(found);
             }
             if let OnDelete::Archive(fields) = &flow.on_delete {

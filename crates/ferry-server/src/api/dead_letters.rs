@@ -45,11 +45,10 @@ pub async fn list(
         limit: Some(limit(q.limit)?),
     };
     let found = state.store().dead_letters(&filter).await?;
-    let mask = &state.settings.mask;
     Ok(Json(
         found
             .into_iter()
-            .map(|d| DeadLetterView::masked(d, mask))
+            .map(|d| state.dead_letter_view(d))
             .collect(),
     ))
 }
@@ -103,7 +102,7 @@ pub async fn show(
     Path(id): Path<i64>,
 ) -> Result<Json<DeadLetterView>, ApiError> {
     let dead = find(&state, id).await?;
-    Ok(Json(DeadLetterView::masked(dead, &state.settings.mask)))
+    Ok(Json(state.dead_letter_view(dead)))
 }
 
 /// The answer to a replay or edit.

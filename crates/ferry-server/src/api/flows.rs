@@ -131,13 +131,21 @@ pub async fn list_runs(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
-    /// A business key (customer code, order number, SKU) or a source id.
-    key: String,
+    /// A business key (customer code, order number, SKU) or a source id: everything about
+    /// it, oldest first. Without it: the latest entries, newest first.
+    key: Option<String>,
     /// Only this flow.
     flow: Option<String>,
+    /// Latest entries: at most this many (default 100, at most 1000).
+    limit: Option<u32>,
+    /// Latest entries: only ids below this one (the next page starts below the last id
+    /// shown).
+    before: Option<i64>,
 }
 
-/// Everything Ferry did with one business key or source id, oldest first.
+/// The ledger: everything Ferry did with one business key or source id, oldest first; or,
+/// without `key`, the latest attempts (of one flow or all), newest first, a page at a time.
+/// Keys and error messages are shown with the `server.mask` rules applied.
 #[utoipa::path(get, path = "/ledger", tag = "flows", security(("bearer" = [])), params(LedgerQuery),
     responses((status = 200, body = [LedgerView]), (status = 400, body = ErrorBody)))]
 pub async fn ledger(
@@ -146,9 +154,26 @@ pub async fn ledger(
     q: Result<Query<LedgerQuery>, QueryRejection>,
 ) -> Result<Json<Vec<LedgerView>>, ApiError> {
     let q = query(q)?;
-    if q.key.trim().is_empty() {
-        return Err(ApiError::BadRequest("`key` must not be empty".into()));
-    }
-    let entries = state.store().ledger(q.flow.as_deref(), &q.key).await?;
-    Ok(Json(entries.into_iter().map(LedgerView::from).collect()))
+    let entries = match q.key.as_deref() {
+        Some(key) if key.trim().is_empty() => {
+            return Err(ApiError::BadRequest("`key` must not be empty".into()));
+        }
+        Some(key) => {
+            if q.limit.is_some() || q.before.is_some() {
+                return Err(ApiError::BadRequest(
+                    "`limit` and `before` page the latest entries: leave out `key`".into(),
+                ));
+            }
+            state.store().ledger(q.flow.as_deref(), key).await?
+        }
+        None => {
+            state
+                .store()
+                .recent_ledger(q.flow.as_deref(), limit(q.limit)?, q.before)
+                .await?
+        }
+    };
+    Ok(Json(
+        entries.into_iter().map(|e| state.ledger_view(e)).collect(),
+    ))
 }

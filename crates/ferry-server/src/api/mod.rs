@@ -5,7 +5,7 @@
 //! | `GET /flows`, `GET /flows/{flow}` | viewer |
 //! | `POST /sync`, `GET /sync/{tracking_id}` | operator, viewer |
 //! | `GET /runs` | viewer |
-//! | `GET /ledger?key=` | viewer |
+//! | `GET /ledger?key=`, `GET /ledger?flow=&limit=&before=` | viewer |
 //! | `GET /dead-letters`, `GET /dead-letters/{id}` | viewer |
 //! | `POST /dead-letters/{id}/replay`, `/skip`, `/edit` | operator |
 //! | `POST /flows/{flow}/reconcile` | operator |

@@ -307,5 +307,13 @@ pub async fn sync_status(
                 "no sync request {tracking_id} (unknown, or older than seven days)"
             ))
         })?;
-    Ok(Json(status_of(found)))
+    // The error is shown as the ledger and dead letters show it: masked by `server.mask`.
+    let record = found.dead_letter.as_ref().map(|d| d.payload.clone());
+    let mut status = status_of(found);
+    let mask = &state.settings.mask;
+    status.error = status.error.map(|e| match &record {
+        Some(record) => mask.message_with(&e, record),
+        None => mask.message(&e),
+    });
+    Ok(Json(status))
 }

@@ -120,6 +120,18 @@ pub struct LedgerView {
     pub error: Option<String>,
 }
 
+impl LedgerView {
+    /// The view of a ledger entry with the `server.mask` rules applied: the business key when
+    /// the flow's key field (`key_field`) is ruled, and the values the error message shows of
+    /// ruled fields.
+    pub fn masked(e: LedgerEntry, mask: &MaskRules, key_field: Option<&str>) -> Self {
+        let mut view = Self::from(e);
+        view.key = view.key.map(|k| mask.key(key_field, k));
+        view.error = view.error.map(|m| mask.message(&m));
+        view
+    }
+}
+
 impl From<LedgerEntry> for LedgerView {
     fn from(e: LedgerEntry) -> Self {
         Self {
@@ -170,16 +182,18 @@ pub struct DeadLetterView {
 }
 
 impl DeadLetterView {
-    /// The view of a dead letter, its payload masked.
-    pub fn masked(d: DeadLetter, mask: &MaskRules) -> Self {
+    /// The view of a dead letter with the `server.mask` rules applied: its payload, its
+    /// business key when the flow's key field (`key_field`) is ruled, and every value of a
+    /// ruled field its error message shows.
+    pub fn masked(d: DeadLetter, mask: &MaskRules, key_field: Option<&str>) -> Self {
         Self {
             id: d.id,
             flow: d.flow,
             source_id: d.source_id,
-            key: d.key,
+            key: d.key.map(|k| mask.key(key_field, k)),
+            error: mask.message_with(&d.error, &d.payload),
             payload: mask.apply(&d.payload),
             error_kind: d.error_kind,
-            error: d.error,
             attempts: d.attempts,
             state: d.state.as_str().to_owned(),
             created_at: d.created_at,

@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use ferry_store::RequestLatency;
+
 use crate::api::views::RunView;
 
 /// Figures from a flow's recent runs (newest first, as the store lists them).
@@ -45,6 +47,43 @@ impl RunFigures {
             p50: percentile(&durations, 50.0),
             p99: percentile(&durations, 99.0),
             read_per_run: runs.iter().rev().map(|r| r.read).collect(),
+        }
+    }
+}
+
+/// Per-record latency from a flow's recent tracked requests (API sync and webhooks): seconds
+/// from a request being accepted into the queue to the first ledger entry of its record
+/// since then that left the target up to date (written, or found already equal).
+#[derive(Debug, Default)]
+pub struct LatencyFigures {
+    /// Median, seconds.
+    pub p50: Option<f64>,
+    /// 99th percentile, seconds.
+    pub p99: Option<f64>,
+    /// Requests delivered (the figures' sample).
+    pub delivered: usize,
+    /// Requests still queued (not in the figures).
+    pub queued: usize,
+}
+
+impl LatencyFigures {
+    /// Figures of `requests`. Requests neither delivered nor queued (dead-lettered, or done
+    /// with nothing recorded) are left out.
+    pub fn of(requests: &[RequestLatency]) -> Self {
+        let mut seconds: Vec<f64> = requests
+            .iter()
+            .filter_map(|r| {
+                r.done_at.map(|done| {
+                    (done - r.request.requested_at).num_milliseconds().max(0) as f64 / 1000.0
+                })
+            })
+            .collect();
+        seconds.sort_by(f64::total_cmp);
+        Self {
+            p50: percentile(&seconds, 50.0),
+            p99: percentile(&seconds, 99.0),
+            delivered: seconds.len(),
+            queued: requests.iter().filter(|r| r.queued).count(),
         }
     }
 }
@@ -112,6 +151,35 @@ mod tests {
         assert_eq!(percentile(&v, 99.0), Some(99.0));
         assert_eq!(percentile(&[3.0], 99.0), Some(3.0));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn latency_counts_delivered_requests_only() {
+        use chrono::{Duration, TimeZone, Utc};
+        use ferry_store::SyncRequest;
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let request = |id: i64, done_ms: Option<i64>, queued: bool| RequestLatency {
+            request: SyncRequest {
+                id,
+                flow: "f".into(),
+                source_id: id.to_string(),
+                trigger: "webhook".into(),
+                requested_at: t0,
+            },
+            done_at: done_ms.map(|ms| t0 + Duration::milliseconds(ms)),
+            queued,
+        };
+        let mut requests: Vec<_> = (1..=99).map(|n| request(n, Some(n * 10), false)).collect();
+        requests.push(request(100, Some(60_000), false));
+        requests.push(request(101, None, true));
+        requests.push(request(102, None, false));
+        let f = LatencyFigures::of(&requests);
+        assert_eq!(f.delivered, 100);
+        assert_eq!(f.queued, 1);
+        assert_eq!(f.p50, Some(0.5));
+        assert_eq!(f.p99, Some(0.99));
+        let none = LatencyFigures::of(&[request(1, None, true)]);
+        assert_eq!((none.p50, none.delivered, none.queued), (None, 0, 1));
     }
 
     #[test]

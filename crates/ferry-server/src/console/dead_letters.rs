@@ -66,7 +66,7 @@ pub async fn list(
             .collect(),
         dead_letters: found
             .into_iter()
-            .map(|d| DeadLetterView::masked(d, &state.settings.mask))
+            .map(|d| state.dead_letter_view(d))
             .collect(),
     })
 }
@@ -98,7 +98,7 @@ pub async fn show(
     Path(id): Path<i64>,
     Query(done): Query<Done>,
 ) -> Result<Response, ConsoleError> {
-    let dead = DeadLetterView::masked(actions::find(&state, id).await?, &state.settings.mask);
+    let dead = state.dead_letter_view(actions::find(&state, id).await?);
     let mut nav = Nav::new(&session, "dead-letters");
     nav.notice = match done.done.as_str() {
         "replayed" => Some(format!("Dead letter {id} was queued for replay.")),
@@ -197,7 +197,7 @@ async fn refused(
     payload: String,
     reason: String,
 ) -> Result<Response, ConsoleError> {
-    let dead = DeadLetterView::masked(actions::find(state, id).await?, &state.settings.mask);
+    let dead = state.dead_letter_view(actions::find(state, id).await?);
     let mut response = page(&ShowPage {
         nav: Nav::new(session, "dead-letters"),
         dead,

@@ -21,9 +21,9 @@
 //!
 //! All tables are prefixed `ferry_` (`ferry_meta`, `ferry_cursors`, `ferry_xref`, `ferry_ledger`,
 //! `ferry_dead_letters`, `ferry_queue`, `ferry_runs`; for the server `ferry_api_keys`,
-//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`; `ferry_reconciliations`), so Ferry can share an existing database; on
-//! PostgreSQL they live in the connection's current schema (set `options=-csearch_path%3Dferry`
-//! in the URL to use a dedicated schema). Timestamps are `BIGINT` epoch milliseconds, JSON is
+//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`; `ferry_reconciliations`),
+//! so Ferry can share an existing database; on PostgreSQL they live in the connection's current
+//! schema (set `options=-csearch_path%3Dferry` in the URL to use a dedicated schema). Timestamps are `BIGINT` epoch milliseconds, JSON is
 //! `TEXT`, every integer is `BIGINT`. `ferry_meta.schema_version` records the applied migrations;
 //! add a new entry to [`MIGRATIONS`] to change the schema.
 
@@ -64,13 +64,53 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
-/// A fresh token naming one store instance's queue leases, so `release_leases` ends only ours.
+/// A fresh token naming one store instance's queue leases, so `release_leases` ends only ours:
+/// `host/pid-nanos`. The host and pid let a later process on the same machine tell that the
+/// holder is gone ([`orphaned`]).
 fn lease_owner() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{}-{nanos:x}", std::process::id())
+    format!("{}/{}-{nanos:x}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().replace('/', "_"))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Whether a lease owner (`host/pid-nanos`) is a process of this machine that no longer runs,
+/// so its leases can be ended at once instead of when they expire. Anything else (another
+/// machine, an unreadable owner, a platform without `/proc`) is presumed alive: its leases
+/// expire on their own.
+fn orphaned(owner: &str, me: &str) -> bool {
+    let Some((host, rest)) = owner.split_once('/') else {
+        return false;
+    };
+    let Some(pid) = rest
+        .split_once('-')
+        .and_then(|(pid, _)| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    if owner == me || host != host_name() || pid == std::process::id() {
+        return false;
+    }
+    if !cfg!(target_os = "linux") {
+        return false;
+    }
+    // Gone, or a zombie (dead, not yet reaped): `/proc/<pid>/stat`'s third field is `Z`.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, fields)| fields.starts_with('Z')),
+    }
 }
 
 /// Checks the applied schema version against [`MIGRATIONS`]; returns the version.
@@ -219,6 +259,16 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX IF NOT EXISTS ferry_sync_requests_at ON ferry_sync_requests (requested_at)",
     ],
     &[
+        // Document state machines (issue 5): the state last written for each record, the
+        // previous state of its next transition. NULL: none recorded.
+        "ALTER TABLE ferry_xref ADD COLUMN state TEXT",
+    ],
+    &[
+        // The console's recent ledger of a flow, and the per-record latency of its requests.
+        "CREATE INDEX IF NOT EXISTS ferry_ledger_flow ON ferry_ledger (flow, id)",
+        "CREATE INDEX IF NOT EXISTS ferry_sync_requests_flow ON ferry_sync_requests (flow, id)",
+    ],
+    &[
         // Reconciliations (`ferry reconcile`, the API, the console, the schedule): counts
         // (0 until finished), `clean` 1/0 (NULL while running or failed), the report as JSON.
         "CREATE TABLE IF NOT EXISTS ferry_reconciliations (
@@ -303,6 +353,7 @@ struct XrefRow {
     written_hash: Option<String>,
     source_version: Option<String>,
     updated_at: i64,
+    state: Option<String>,
 }
 
 impl XrefRow {
@@ -316,6 +367,7 @@ impl XrefRow {
             written_hash: self.written_hash,
             source_version: self.source_version,
             updated_at: to_time(self.updated_at)?,
+            state: self.state,
         })
     }
 }
@@ -542,6 +594,39 @@ impl SyncRequestRow {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct RequestLatencyRow {
+    id: i64,
+    flow: String,
+    source_id: String,
+    trigger: String,
+    requested_at: i64,
+    done_at: Option<i64>,
+    queued: bool,
+}
+
+impl RequestLatencyRow {
+    fn into_latency(self) -> Result<crate::RequestLatency> {
+        Ok(crate::RequestLatency {
+            request: SyncRequestRow {
+                id: self.id,
+                flow: self.flow,
+                source_id: self.source_id,
+                trigger: self.trigger,
+                requested_at: self.requested_at,
+            }
+            .into_request()?,
+            done_at: self.done_at.map(to_time).transpose()?,
+            queued: self.queued,
+        })
+    }
+}
+
+/// A listing's `before` bound (ledger, audit log): no bound is "older than the largest id".
+fn id_before(before: Option<i64>) -> i64 {
+    before.unwrap_or(i64::MAX)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reconciliations.
 
@@ -638,7 +723,26 @@ impl ReconciliationValues {
     }
 }
 
-/// The audit listing's `before` bound: no bound is "older than the largest id".
-fn audit_before(before: Option<i64>) -> i64 {
-    before.unwrap_or(i64::MAX)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_orphaned_only_when_its_local_process_is_gone() {
+        let me = lease_owner();
+        let host = host_name();
+        // A process that ran and was reaped: its pid names no process now.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        if cfg!(target_os = "linux") {
+            assert!(orphaned(&format!("{host}/{dead}-1a2b"), &me));
+        }
+        // This process, another machine, and owners of an older or unknown form: left alone.
+        assert!(!orphaned(&me, &me));
+        assert!(!orphaned(&format!("{host}/{}-99", std::process::id()), &me));
+        assert!(!orphaned(&format!("elsewhere-{host}/{dead}-1a2b"), &me));
+        assert!(!orphaned(&format!("{dead}-1a2b"), &me));
+        assert!(!orphaned("", &me));
+    }
 }

@@ -14,14 +14,15 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, ReconciliationRow,
-    ReconciliationValues, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before,
-    check_version, flow_entry, json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
+    ReconciliationValues, RequestLatencyRow, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow,
+    XrefRow, check_version, flow_entry, id_before, json_text, lease_owner, not_open, now_ms,
+    to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState,
     LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Reconciliation,
-    ReconciliationEnd, Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState,
-    Xref, XrefUpdate,
+    ReconciliationEnd, RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError,
+    SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -53,6 +54,9 @@ const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = ANY($2)");
 const ACK: &str = q::ack!("id = ANY($1)");
 const MARK_SEEN: &str = q::mark_seen!("source_id = ANY($3)");
 const MARK_GONE: &str = q::mark_gone!("source_id = ANY($2)");
+/// The document states of a whole commit from two arrays (one source id at most once).
+const XREF_SET_STATES_UNNEST: &str = "UPDATE ferry_xref SET state = u.st \
+     FROM UNNEST($2::text[], $3::text[]) AS u(s, st) WHERE flow = $1 AND source_id = u.s";
 
 /// Bind-parameter limit per statement.
 const MAX_PARAMS: usize = 65_535;
@@ -291,6 +295,24 @@ impl Store for PgStore {
                 .await?;
         }
 
+        if !commit.states.is_empty() {
+            // The last state of a source id wins (an UPDATE … FROM would pick any one of
+            // several matching rows).
+            let mut seen = HashSet::with_capacity(commit.states.len());
+            let (ids, states): (Vec<&str>, Vec<&str>) = commit
+                .states
+                .iter()
+                .rev()
+                .filter(|s| seen.insert(s.source_id.as_str()))
+                .map(|s| (s.source_id.as_str(), s.state.as_str()))
+                .unzip();
+            sqlx::query(XREF_SET_STATES_UNNEST)
+                .bind(flow)
+                .bind(ids)
+                .bind(states)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(seen) = &commit.seen {
             sqlx::query(MARK_SEEN)
                 .bind(flow)
@@ -452,6 +474,21 @@ impl Store for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn release_orphaned_leases(&self) -> Result<u64> {
+        let owners: Vec<String> = sqlx::query_scalar(q::LEASE_OWNERS)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut released = 0;
+        for owner in owners.iter().filter(|o| super::orphaned(o, &self.owner)) {
+            released += sqlx::query(q::RELEASE_LEASES_OF)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(released)
+    }
+
     async fn queue_depth(&self, flow: Option<&str>) -> Result<u64> {
         let n: i64 = match flow {
             Some(flow) => {
@@ -579,6 +616,32 @@ impl Store for PgStore {
             None => {
                 sqlx::query_as(q::LEDGER_OF)
                     .bind(key_or_id)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter().map(LedgerRow::into_entry).collect()
+    }
+
+    async fn recent_ledger(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<LedgerEntry>> {
+        let rows: Vec<LedgerRow> = match flow {
+            Some(flow) => {
+                sqlx::query_as(q::LEDGER_RECENT_IN_FLOW)
+                    .bind(id_before(before))
+                    .bind(flow)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(q::LEDGER_RECENT)
+                    .bind(id_before(before))
+                    .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?
             }
@@ -817,6 +880,31 @@ impl Store for PgStore {
         }))
     }
 
+    async fn request_latencies(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RequestLatency>> {
+        let rows: Vec<RequestLatencyRow> = match flow {
+            Some(flow) => {
+                sqlx::query_as(q::REQUEST_LATENCIES_IN_FLOW)
+                    .bind(flow)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(q::REQUEST_LATENCIES)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter()
+            .map(RequestLatencyRow::into_latency)
+            .collect()
+    }
+
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
         let row: ApiKeyRow = sqlx::query_as(q::API_KEY_INSERT)
             .bind(key.name.as_str())
@@ -867,7 +955,7 @@ impl Store for PgStore {
 
     async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
         let rows: Vec<AuditRow> = sqlx::query_as(q::AUDIT_LOG)
-            .bind(audit_before(before))
+            .bind(id_before(before))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;

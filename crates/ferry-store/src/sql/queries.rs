@@ -12,6 +12,13 @@ macro_rules! xref_columns {
         "flow, source_id, key, target_id, read_hash, written_hash, source_version, updated_at"
     };
 }
+/// The xref columns read back: the written ones and the document state, which only
+/// [`XREF_SET_STATE`] writes (so an upsert keeps it).
+macro_rules! xref_read_columns {
+    () => {
+        concat!(xref_columns!(), ", state")
+    };
+}
 macro_rules! ledger_columns {
     () => {
         "id, flow, source_id, key, run_id, at, trigger, outcome, attempt, target_id, \
@@ -84,7 +91,7 @@ macro_rules! xrefs_of {
     ($match:literal) => {
         concat!(
             "SELECT ",
-            xref_columns!(),
+            xref_read_columns!(),
             " FROM ferry_xref WHERE flow = $1 AND ",
             $match
         )
@@ -132,18 +139,18 @@ pub(crate) const CURSOR_SET: &str = "INSERT INTO ferry_cursors (flow, cursor, up
 
 pub(crate) const XREFS_BY_KEY_IN_FLOW: &str = concat!(
     "SELECT ",
-    xref_columns!(),
+    xref_read_columns!(),
     " FROM ferry_xref WHERE key = $1 AND flow = $2 ORDER BY flow, source_id"
 );
 /// Oldest first: callers that want one row per key keep the last.
 pub(crate) const XREFS_BY_KEY_IN_FLOW_OLDEST_FIRST: &str = concat!(
     "SELECT ",
-    xref_columns!(),
+    xref_read_columns!(),
     " FROM ferry_xref WHERE key = $1 AND flow = $2 ORDER BY updated_at, source_id"
 );
 pub(crate) const XREFS_BY_KEY: &str = concat!(
     "SELECT ",
-    xref_columns!(),
+    xref_read_columns!(),
     " FROM ferry_xref WHERE key = $1 ORDER BY flow, source_id"
 );
 /// One xref row upsert (the multi-row form shares the head and the tail).
@@ -153,6 +160,10 @@ pub(crate) const XREF_UPSERT_ROW: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     xref_upsert_tail!()
 );
+
+/// The document state written for one record (`$3`); applied after the batch's xref upserts.
+pub(crate) const XREF_SET_STATE: &str =
+    "UPDATE ferry_xref SET state = $3 WHERE flow = $1 AND source_id = $2";
 
 /// Snapshot polling: deletion candidates of a pass (`$2`), at most `$3`.
 pub(crate) const XREF_UNSEEN: &str = "SELECT source_id FROM ferry_xref \
@@ -192,6 +203,19 @@ pub(crate) const LEDGER_OF: &str = concat!(
     "SELECT ",
     ledger_columns!(),
     " FROM ferry_ledger WHERE key = $1 OR source_id = $1 ORDER BY id"
+);
+
+/// The latest entries below id `$1` of flow `$2`, at most `$3`.
+pub(crate) const LEDGER_RECENT_IN_FLOW: &str = concat!(
+    "SELECT ",
+    ledger_columns!(),
+    " FROM ferry_ledger WHERE id < $1 AND flow = $2 ORDER BY id DESC LIMIT $3"
+);
+/// The latest entries below id `$1`, at most `$2`.
+pub(crate) const LEDGER_RECENT: &str = concat!(
+    "SELECT ",
+    ledger_columns!(),
+    " FROM ferry_ledger WHERE id < $1 ORDER BY id DESC LIMIT $2"
 );
 
 // --- dead letters -------------------------------------------------------------------------------
@@ -248,6 +272,10 @@ pub(crate) const QUEUE_INSERT_ROW: &str = concat!(
 );
 pub(crate) const RETRY_LATER: &str = "UPDATE ferry_queue SET attempts = attempts + 1, \
      available_at = $2, last_error = $3, lease_until = NULL, lease_owner = NULL WHERE id = $1";
+pub(crate) const LEASE_OWNERS: &str =
+    "SELECT DISTINCT lease_owner FROM ferry_queue WHERE lease_owner IS NOT NULL";
+pub(crate) const RELEASE_LEASES_OF: &str = "UPDATE ferry_queue SET lease_until = NULL, \
+     lease_owner = NULL WHERE lease_owner = $1";
 pub(crate) const RELEASE_LEASES: &str = "UPDATE ferry_queue SET lease_until = NULL, \
      lease_owner = NULL WHERE flow = $1 AND lease_owner = $2 AND lease_until IS NOT NULL";
 pub(crate) const QUEUE_DEPTH_OF: &str = "SELECT COUNT(*) FROM ferry_queue WHERE flow = $1";
@@ -311,6 +339,25 @@ pub(crate) const LEDGER_LATEST_SINCE: &str = concat!(
     ledger_columns!(),
     " FROM ferry_ledger WHERE source_id = $2 AND flow = $1 AND at >= $3 ORDER BY id DESC LIMIT 1"
 );
+/// Tracked requests newest first with the time of the first ledger entry since each that left
+/// the target up to date, and whether its queue item still waits. `$where` filters them and
+/// ends with the limit.
+macro_rules! request_latencies {
+    ($where:literal) => {
+        concat!(
+            "SELECT r.id, r.flow, r.source_id, r.trigger, r.requested_at, ",
+            "(SELECT MIN(l.at) FROM ferry_ledger l WHERE l.source_id = r.source_id ",
+            "AND l.flow = r.flow AND l.at >= r.requested_at ",
+            "AND l.outcome IN ('created', 'updated', 'unchanged', 'deleted')) AS done_at, ",
+            "EXISTS (SELECT 1 FROM ferry_queue q WHERE q.id = r.id) AS queued ",
+            "FROM ferry_sync_requests r ",
+            $where
+        )
+    };
+}
+pub(crate) const REQUEST_LATENCIES_IN_FLOW: &str =
+    request_latencies!("WHERE r.flow = $1 ORDER BY r.id DESC LIMIT $2");
+pub(crate) const REQUEST_LATENCIES: &str = request_latencies!("ORDER BY r.id DESC LIMIT $1");
 /// The newest dead letter of a record created at or after `$3`.
 pub(crate) const DEAD_LETTER_LATEST_SINCE: &str = concat!(
     "SELECT ",

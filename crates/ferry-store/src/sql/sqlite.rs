@@ -34,14 +34,15 @@ use tokio::sync::oneshot;
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, DeadLetterRow, LedgerRow, MIGRATIONS, QueueRow, ReconciliationRow,
-    ReconciliationValues, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, audit_before,
-    check_version, flow_entry, json_text, lease_owner, not_open, now_ms, to_i64, to_time, to_u64,
+    ReconciliationValues, RequestLatencyRow, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow,
+    XrefRow, check_version, flow_entry, id_before, json_text, lease_owner, not_open, now_ms,
+    to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, DbError, DeadLetter, DeadLetterFilter, DeadLetterState,
     FlowState, LedgerEntry, NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem,
-    Reconciliation, ReconciliationEnd, Result, Run, RunStats, SeenSignature, Store, StoreError,
-    SyncRequestState, Xref,
+    Reconciliation, ReconciliationEnd, RequestLatency, Result, Run, RunStats, SeenSignature, Store,
+    StoreError, SyncRequestState, Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -293,6 +294,7 @@ fn xref_row(r: &Row<'_>) -> rusqlite::Result<XrefRow> {
         written_hash: r.get(5)?,
         source_version: r.get(6)?,
         updated_at: r.get(7)?,
+        state: r.get(8)?,
     })
 }
 
@@ -403,6 +405,13 @@ fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
                 x.source_version,
                 now
             ])?;
+        }
+    }
+    if !commit.states.is_empty() {
+        // In order, so the last state of a source id wins.
+        let mut stmt = prepare(tx, q::XREF_SET_STATE)?;
+        for s in &commit.states {
+            stmt.execute(params![flow, s.source_id, s.state])?;
         }
     }
     if let Some(seen) = &commit.seen {
@@ -677,6 +686,21 @@ impl Store for SqliteStore {
         Ok(done as u64)
     }
 
+    async fn release_orphaned_leases(&self) -> Result<u64> {
+        let me = self.owner.clone();
+        self.transaction(move |tx| {
+            let owners = prepare(tx, q::LEASE_OWNERS)?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut released = 0;
+            for owner in owners.iter().filter(|o| super::orphaned(o, &me)) {
+                released += prepare(tx, q::RELEASE_LEASES_OF)?.execute([owner])? as u64;
+            }
+            Ok(released)
+        })
+        .await
+    }
+
     async fn queue_depth(&self, flow: Option<&str>) -> Result<u64> {
         let flow = flow.map(str::to_owned);
         let n: i64 = self
@@ -816,6 +840,29 @@ impl Store for SqliteStore {
             let rows = match flow {
                 Some(flow) => query_all(conn, q::LEDGER_OF_IN_FLOW, [key_or_id, flow], ledger_row)?,
                 None => query_all(conn, q::LEDGER_OF, [key_or_id], ledger_row)?,
+            };
+            rows.into_iter().map(LedgerRow::into_entry).collect()
+        })
+        .await
+    }
+
+    async fn recent_ledger(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<LedgerEntry>> {
+        let flow = flow.map(str::to_owned);
+        let before = id_before(before);
+        self.read(move |conn| {
+            let rows = match flow {
+                Some(flow) => query_all(
+                    conn,
+                    q::LEDGER_RECENT_IN_FLOW,
+                    params![before, flow, limit],
+                    ledger_row,
+                )?,
+                None => query_all(conn, q::LEDGER_RECENT, params![before, limit], ledger_row)?,
             };
             rows.into_iter().map(LedgerRow::into_entry).collect()
         })
@@ -1046,6 +1093,40 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn request_latencies(
+        &self,
+        flow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RequestLatency>> {
+        let flow = flow.map(str::to_owned);
+        self.read(move |conn| {
+            let row = |r: &Row<'_>| {
+                Ok(RequestLatencyRow {
+                    id: r.get(0)?,
+                    flow: r.get(1)?,
+                    source_id: r.get(2)?,
+                    trigger: r.get(3)?,
+                    requested_at: r.get(4)?,
+                    done_at: r.get(5)?,
+                    queued: r.get(6)?,
+                })
+            };
+            let rows = match flow {
+                Some(flow) => query_all(
+                    conn,
+                    q::REQUEST_LATENCIES_IN_FLOW,
+                    params![flow, limit],
+                    row,
+                )?,
+                None => query_all(conn, q::REQUEST_LATENCIES, params![limit], row)?,
+            };
+            rows.into_iter()
+                .map(RequestLatencyRow::into_latency)
+                .collect()
+        })
+        .await
+    }
+
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
         let key = key.clone();
         let row = self
@@ -1113,24 +1194,19 @@ impl Store for SqliteStore {
 
     async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
         self.read(move |conn| {
-            let rows = query_all(
-                conn,
-                q::AUDIT_LOG,
-                params![audit_before(before), limit],
-                |r| {
-                    Ok(AuditRow {
-                        id: r.get(0)?,
-                        at: r.get(1)?,
-                        key_id: r.get(2)?,
-                        key_name: r.get(3)?,
-                        role: r.get(4)?,
-                        action: r.get(5)?,
-                        target: r.get(6)?,
-                        source: r.get(7)?,
-                        outcome: r.get(8)?,
-                    })
-                },
-            )?;
+            let rows = query_all(conn, q::AUDIT_LOG, params![id_before(before), limit], |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    key_id: r.get(2)?,
+                    key_name: r.get(3)?,
+                    role: r.get(4)?,
+                    action: r.get(5)?,
+                    target: r.get(6)?,
+                    source: r.get(7)?,
+                    outcome: r.get(8)?,
+                })
+            })?;
             rows.into_iter().map(AuditRow::into_entry).collect()
         })
         .await
