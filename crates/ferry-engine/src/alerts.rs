@@ -1,6 +1,6 @@
 //! Alerts: tell someone when a flow needs attention, once, and again when it has recovered.
 //!
-//! `ferry run` checks every flow each `alerts.every` against four conditions (thresholds in
+//! `ferry run` checks every flow each `alerts.every` against five conditions (thresholds in
 //! the `alerts:` section, see [`ferry_model::config::AlertsConfig`]):
 //!
 //! - **failures**: the last finished run failed more than `error_rate` of what it read, or
@@ -8,7 +8,10 @@
 //! - **dead letters**: the flow has at least `dead_letters` open dead letters;
 //! - **lag**: the oldest item in the flow's queue has waited longer than `lag`;
 //! - **silent**: a flow with a `poll` or `cron` trigger has had no successful run for
-//!   `silent_after`: the failure nobody notices, because nothing fails, nothing runs.
+//!   `silent_after`: the failure nobody notices, because nothing fails, nothing runs;
+//! - **drift**: the flow's latest reconciliation (scheduled with `reconcile:`, or started
+//!   from the CLI, the API or the console) found the source and the target disagreeing; the
+//!   next clean one announces the recovery. One running, or one that failed, says nothing.
 //!
 //! A condition that becomes true is announced (log at WARN, and a JSON POST to `alerts.url`
 //! when set); while it stays true it is announced again at most every `alerts.repeat`, so a
@@ -24,7 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ferry_connectors::http::{Call, HeaderName, HttpClient, HttpOptions, StaticAuth, Url};
 use ferry_model::config::{AlertRules, AlertsConfig, ConfigIssue};
-use ferry_store::{Run, Store};
+use ferry_store::{Reconciliation, Run, Store};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -43,14 +46,17 @@ pub enum Condition {
     Lag,
     /// A scheduled flow with no successful run for too long.
     Silent,
+    /// The latest reconciliation found source and target disagreeing.
+    Drift,
 }
 
 impl Condition {
-    const ALL: [Condition; 4] = [
+    const ALL: [Condition; 5] = [
         Condition::Failures,
         Condition::DeadLetters,
         Condition::Lag,
         Condition::Silent,
+        Condition::Drift,
     ];
 }
 
@@ -94,6 +100,8 @@ pub struct FlowHealth {
     pub oldest_queued: Option<DateTime<Utc>>,
     /// How often a run is due (`None`: manual flows, never due).
     pub period: Option<Duration>,
+    /// Its latest reconciliation, finished or not (without the report).
+    pub last_reconciliation: Option<Reconciliation>,
 }
 
 #[derive(Debug, Clone)]
@@ -256,6 +264,7 @@ impl Watch {
                     _ => Verdict::Fine,
                 }
             }
+            Condition::Drift => drift(health.last_reconciliation.as_ref()),
             Condition::Silent => {
                 let Some(period) = health.period else {
                     return Verdict::Fine;
@@ -283,6 +292,32 @@ impl Watch {
                 }
             }
         }
+    }
+}
+
+/// The drift condition: what the latest reconciliation says.
+fn drift(latest: Option<&Reconciliation>) -> Verdict {
+    let Some(r) = latest else {
+        return Verdict::Fine;
+    };
+    match (r.finished_at, r.clean, r.counts) {
+        (Some(_), Some(false), Some(c)) => Verdict::Wrong(format!(
+            "reconciliation #{} ({}, {}) found drift: {} differing, {} missing in the target, \
+             {} missing in the source, {} duplicate key(s), {} unmapped; see \
+             /console/reconciliations/{}",
+            r.id,
+            r.trigger,
+            r.started_at.format("%F %T UTC"),
+            c.differing,
+            c.missing_in_target,
+            c.missing_in_source,
+            c.duplicate_keys_source + c.duplicate_keys_target,
+            c.unmapped,
+            r.id
+        )),
+        (Some(_), Some(true), _) => Verdict::Fine,
+        // Running, or failed: nothing learnt about drift.
+        _ => Verdict::Unknown,
     }
 }
 
@@ -317,6 +352,7 @@ fn recovery(condition: Condition) -> &'static str {
         Condition::DeadLetters => "dead letters are back under the threshold",
         Condition::Lag => "the queue has caught up",
         Condition::Silent => "a run succeeded again",
+        Condition::Drift => "the latest reconciliation found source and target in agreement",
     }
 }
 
@@ -400,6 +436,11 @@ pub async fn health(engine: &Engine) -> Result<Vec<FlowHealth>, ferry_store::Sto
             dead_letters: state.map_or(0, |s| s.dead_letters),
             oldest_queued: store.queue_oldest(&flow.name).await?,
             period: period(&flow.schedule),
+            last_reconciliation: store
+                .reconciliations(Some(&flow.name), 1)
+                .await?
+                .into_iter()
+                .next(),
         });
     }
     Ok(out)

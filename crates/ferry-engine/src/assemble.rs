@@ -40,6 +40,8 @@ pub struct Flow {
     pub dependencies: Vec<ResolvedDependency>,
     /// The document state machine its records' status changes must follow (`states:`).
     pub states: Option<FlowStates>,
+    /// When `ferry run` reconciles it (`reconcile:`), if ever.
+    pub reconcile_schedule: Option<Schedule>,
     /// The target system's connector kind (for messages).
     pub target_kind: String,
     pub(crate) source: Arc<dyn Source>,
@@ -109,6 +111,8 @@ pub struct Assembly {
     pub settings: EngineSettings,
     /// The `alerts:` section and where its announcements go, when configured.
     pub alerts: Option<(AlertsConfig, crate::alerts::Sender)>,
+    /// The data dir (reconciliation scratch files go there).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Builds every system and flow, reporting all problems at once (the config's own checks
@@ -198,6 +202,46 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                 }
             },
         };
+        let reconcile_schedule = match &flow.reconcile {
+            None => Some(None),
+            Some(rec) => {
+                let at =
+                    |key: &str| vec!["flows".into(), name.clone(), "reconcile".into(), key.into()];
+                if let Some(sink) = &sink
+                    && !sink.capabilities().scan
+                {
+                    let kind = config
+                        .systems
+                        .get(&flow.target.system)
+                        .map_or("?", |s| s.kind.as_str());
+                    issues.push(ConfigIssue::at(
+                        vec!["flows".into(), name.clone(), "reconcile".into()],
+                        format!(
+                            "the target system `{}` (kind {kind}) cannot be read back for \
+                             reconciliation yet",
+                            flow.target.system
+                        ),
+                    ));
+                }
+                match (&rec.schedule, &rec.every) {
+                    (Some(pattern), None) => match parse_cron(pattern) {
+                        Ok(cron) => Some(Some(Schedule::Cron(Box::new(cron)))),
+                        Err(e) => {
+                            issues.push(ConfigIssue::at(
+                                at("schedule"),
+                                format!("`{pattern}` is not a cron schedule: {e}"),
+                            ));
+                            None
+                        }
+                    },
+                    (None, Some(every)) if !every.0.is_zero() => {
+                        Some(Some(Schedule::Every(every.0)))
+                    }
+                    // Reported by `Config::validate`.
+                    _ => None,
+                }
+            }
+        };
         if let Some(sink) = &sink {
             let can = sink.capabilities();
             let refused = match &flow.on_delete {
@@ -224,8 +268,8 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                 ));
             }
         }
-        if let (Some(source), Some(sink), Some(mapping), Some(schedule)) =
-            (source, sink, mapping, schedule)
+        if let (Some(source), Some(sink), Some(mapping), Some(schedule), Some(reconcile_schedule)) =
+            (source, sink, mapping, schedule, reconcile_schedule)
         {
             flows.insert(
                 name.clone(),
@@ -235,6 +279,7 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                     key_field: flow.key().to_owned(),
                     batch_size: flow.batch_size.unwrap_or(config.engine.batch_size),
                     schedule,
+                    reconcile_schedule,
                     // Problems were reported by `Config::validate` above.
                     dependencies: ferry_model::config::dependency::resolve(config, name, flow)
                         .unwrap_or_default(),
@@ -271,6 +316,7 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
             flows,
             settings: config.engine.clone(),
             alerts,
+            data_dir: loaded.data_dir(),
         })
     } else {
         Err(loaded.error(&issues))
@@ -387,6 +433,63 @@ mod tests {
             problems[1].starts_with("ferry.yaml:7:")
                 && problems[1].contains("`every tuesday` is not a cron schedule"),
             "{problems:?}"
+        );
+    }
+
+    fn problems_with(extra: &str) -> Vec<String> {
+        let yaml = format!("{}{extra}", YAML.replace("TRIGGER", "manual"));
+        let loaded =
+            ferry_model::config::parse_str(std::path::Path::new("ferry.yaml"), &yaml).unwrap();
+        match assemble(&loaded, &ferry_connectors::builtin()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems,
+        }
+    }
+
+    #[test]
+    fn a_reconcile_schedule_is_built_or_pointed_at() {
+        let yaml = format!(
+            "{}    reconcile: {{ every: 6h }}\n",
+            YAML.replace("TRIGGER", "manual")
+        );
+        let loaded =
+            ferry_model::config::parse_str(std::path::Path::new("ferry.yaml"), &yaml).unwrap();
+        match &assemble(&loaded, &ferry_connectors::builtin())
+            .unwrap()
+            .flows["customers"]
+            .reconcile_schedule
+        {
+            Some(Schedule::Every(d)) => assert_eq!(*d, Duration::from_secs(6 * 3600)),
+            other => panic!("{other:?}"),
+        }
+        assert!(problems_with("    reconcile: { schedule: \"0 3 * * *\" }\n").is_empty());
+
+        let bad = problems_with("    reconcile:\n      schedule: \"at three\"\n");
+        assert!(
+            bad.len() == 1
+                && bad[0].starts_with("ferry.yaml:12:")
+                && bad[0].contains("flows.customers.reconcile.schedule: `at three` is not a cron"),
+            "{bad:?}"
+        );
+        let both = problems_with("    reconcile: { schedule: \"0 3 * * *\", every: 1h }\n");
+        assert!(
+            both.len() == 1
+                && both[0].contains(
+                    "flows.customers.reconcile.every: give `schedule` or `every`, not both"
+                ),
+            "{both:?}"
+        );
+        let none = problems_with("    reconcile: { details_limit: 0 }\n");
+        assert!(
+            none.len() == 2
+                && none
+                    .iter()
+                    .any(|p| p.contains("flows.customers.reconcile: give `schedule`"))
+                && none
+                    .iter()
+                    .any(|p| p
+                        .contains("flows.customers.reconcile.details_limit: must be at least 1")),
+            "{none:?}"
         );
     }
 }

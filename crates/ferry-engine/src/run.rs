@@ -57,7 +57,7 @@ impl Default for SyncOptions {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {
     /// The flow.
     pub flow: String,
@@ -85,6 +85,15 @@ pub struct Engine {
     /// One bell per flow, rung when [`Engine::request_sync`] has committed items to the
     /// flow's queue, so `ferry run` works them off at once instead of at its next tick.
     pub(crate) queue_bells: HashMap<String, Arc<tokio::sync::Notify>>,
+    /// The data dir (reconciliation scratch files).
+    pub(crate) data_dir: std::path::PathBuf,
+    /// The flows being reconciled by this process, with the reconciliation's id once
+    /// recorded: one at a time per flow (see [`crate::reconcile::start`]).
+    pub(crate) reconciling: crate::reconcile::Slots,
+    /// Work started in the background (a reconciliation asked for through the API):
+    /// `Engine::run` waits for it before it returns, and cancels it on shutdown.
+    pub(crate) background: tokio_util::task::TaskTracker,
+    pub(crate) background_cancel: CancellationToken,
 }
 
 impl std::fmt::Debug for Engine {
@@ -109,7 +118,28 @@ impl Engine {
             settings: assembly.settings,
             alerts: assembly.alerts,
             queue_bells,
+            data_dir: assembly.data_dir,
+            reconciling: crate::reconcile::Slots::default(),
+            background: tokio_util::task::TaskTracker::new(),
+            background_cancel: CancellationToken::new(),
         }
+    }
+
+    /// The data dir (where reconciliation scratch files go).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// Runs `task` in the background with a token that is cancelled when `ferry run` shuts
+    /// down ([`Engine::run`] waits for the task before it returns, so what the task records
+    /// is recorded). Used for reconciliations started through the API and the console.
+    pub fn spawn_background<F, Fut>(&self, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.background
+            .spawn(task(self.background_cancel.child_token()));
     }
 
     fn parallelism(&self) -> Parallelism {

@@ -1,4 +1,5 @@
-//! `ferry run`: every enabled flow on its trigger, and every queue worked off as items arrive.
+//! `ferry run`: every enabled flow on its trigger, every queue worked off as items arrive, and
+//! each flow's scheduled reconciliation (`reconcile:`), its report kept in the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{Flow, Schedule};
+use crate::reconcile::{self, ReconcileError};
 use crate::run::{Engine, NoProgress, SyncOptions};
 
 /// How often an idle flow looks at its queue (requests through [`Engine::request_sync`] wake it
@@ -38,6 +40,16 @@ impl Engine {
             let cancel = cancel.clone();
             tasks.spawn(async move { engine.run_flow_forever(&flow, &cancel).await });
         }
+        for flow in self.flows.values().filter(|f| !f.config.disabled) {
+            if let Some(schedule) = flow.reconcile_schedule.clone() {
+                let engine = self.clone();
+                let flow = flow.clone();
+                let cancel = cancel.clone();
+                tasks.spawn(async move {
+                    engine.reconcile_forever(&flow, &schedule, &cancel).await;
+                });
+            }
+        }
         if let Some((config, sender)) = self.alerts.clone() {
             tasks.spawn(crate::alerts::watch(
                 self.clone(),
@@ -46,7 +58,109 @@ impl Engine {
                 cancel.clone(),
             ));
         }
+        // Work started in the background (API reconciliations) stops with the flows.
+        let background = self.background_cancel.clone();
+        let stopping = cancel.clone();
+        tasks.spawn(async move {
+            stopping.cancelled().await;
+            background.cancel();
+        });
         while tasks.join_next().await.is_some() {}
+        self.background.close();
+        self.background.wait().await;
+    }
+
+    /// Reconciles `flow` on its `reconcile:` schedule until `cancel`, recording each report
+    /// (trigger `schedule`). With `every`, one is due that long after the flow's last
+    /// reconciliation, however it was started; one already running is not doubled.
+    async fn reconcile_forever(
+        &self,
+        flow: &Flow,
+        schedule: &Schedule,
+        cancel: &CancellationToken,
+    ) {
+        let details_limit = flow
+            .config
+            .reconcile
+            .as_ref()
+            .map_or(100, |r| r.details_limit());
+        let mut last_due: Option<chrono::DateTime<Utc>> = None;
+        loop {
+            let now = Utc::now();
+            let due = match schedule {
+                Schedule::Manual => return,
+                Schedule::Every(every) => {
+                    let every = chrono::Duration::from_std(*every).unwrap_or(chrono::Duration::MAX);
+                    let last = match self.store.reconciliations(Some(&flow.name), 1).await {
+                        Ok(found) => found.first().map(|r| r.started_at),
+                        Err(e) => {
+                            tracing::warn!(flow = %flow.name, error = %e,
+                                "Cannot read the last reconciliation; the next one waits a period.");
+                            Some(now)
+                        }
+                    };
+                    // Never twice in one period, even when nothing could be recorded.
+                    [last, last_due]
+                        .into_iter()
+                        .flatten()
+                        .max()
+                        .map_or(now, |t| t.checked_add_signed(every).unwrap_or(t))
+                }
+                Schedule::Cron(cron) => {
+                    let from = last_due.map_or(now, |d| d.max(now));
+                    match cron.find_next_occurrence(&from, false) {
+                        Ok(next) => next,
+                        Err(_) => return,
+                    }
+                }
+            };
+            let wait = (due - Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = cancel.cancelled() => return,
+            }
+            last_due = Some(due);
+            self.reconcile_now(flow, details_limit, cancel).await;
+        }
+    }
+
+    async fn reconcile_now(&self, flow: &Flow, details_limit: usize, cancel: &CancellationToken) {
+        let options = reconcile::Options {
+            scratch_dir: self.data_dir.clone(),
+            details_limit,
+            repair: false,
+            repair_deletes: false,
+        };
+        let started = match reconcile::start(self, &flow.name, &options, "schedule").await {
+            Ok(started) => started,
+            Err(e @ ReconcileError::Busy { .. }) => {
+                tracing::info!(flow = %flow.name, "Scheduled reconciliation skipped: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(flow = %flow.name, error = %e, "Scheduled reconciliation failed.");
+                return;
+            }
+        };
+        let id = started.id;
+        match started.finish(self, &options, &NoProgress, cancel).await {
+            Ok(report) if report.clean => tracing::info!(
+                flow = %flow.name, reconciliation = id, source = report.counts.source,
+                target = report.counts.target, "Reconciliation: source and target agree."
+            ),
+            Ok(report) => {
+                let c = report.counts;
+                tracing::warn!(
+                    flow = %flow.name, reconciliation = id, differing = c.differing,
+                    missing_in_target = c.missing_in_target, missing_in_source = c.missing_in_source,
+                    duplicate_keys = c.duplicate_keys_source + c.duplicate_keys_target,
+                    unmapped = c.unmapped, "Reconciliation found drift."
+                );
+            }
+            Err(ReconcileError::Engine(crate::EngineError::Cancelled)) => {}
+            Err(e) => tracing::error!(flow = %flow.name, reconciliation = id, error = %e,
+                "Scheduled reconciliation failed."),
+        }
     }
 
     async fn run_flow_forever(&self, flow: &Arc<Flow>, cancel: &CancellationToken) {

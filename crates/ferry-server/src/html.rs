@@ -1,5 +1,8 @@
 //! HTML text for pages built without a template: the console's SVG charts, and the
-//! self-contained reports the CLI writes (`ferry reconcile --format html`).
+//! reconciliation report ([`reconcile`]) that both the CLI (`ferry reconcile --format html`,
+//! a self-contained page) and the console (`/console/reconciliations/{id}`) show.
+
+pub mod reconcile;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {

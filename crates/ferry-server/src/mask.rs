@@ -143,6 +143,15 @@ impl MaskRules {
         }
     }
 
+    /// The value of the field `name` as shown: masked when a rule names the field (a
+    /// reconciliation report's field differences carry the field's name beside its values).
+    pub fn field(&self, name: &str, value: &Value) -> Value {
+        match self.0.get(name) {
+            Some(rule) => mask_value(*rule, value),
+            None => self.apply(value),
+        }
+    }
+
     /// `edited` with each ruled field whose value is still the masked form of the same
     /// field in `original` (same path) put back to the original value.
     pub fn restore(&self, edited: Value, original: &Value) -> Value {

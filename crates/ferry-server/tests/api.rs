@@ -142,6 +142,29 @@ fn endpoints() -> Vec<Endpoint> {
             StatusCode::OK,
         ),
         e("GET", "/api/v1/audit", None, Some(Admin), StatusCode::OK),
+        // Refused for its options once the role is checked (the flow's on_delete is ignore),
+        // so no reconciliation is left running between callers.
+        e(
+            "POST",
+            "/api/v1/flows/customers/reconcile",
+            Some(json!({"repair_deletes": true})),
+            Some(Operator),
+            StatusCode::BAD_REQUEST,
+        ),
+        e(
+            "GET",
+            "/api/v1/reconciliations",
+            None,
+            Some(Viewer),
+            StatusCode::OK,
+        ),
+        e(
+            "GET",
+            "/api/v1/reconciliations/999999",
+            None,
+            Some(Viewer),
+            StatusCode::NOT_FOUND,
+        ),
     ]
 }
 
@@ -678,6 +701,9 @@ async fn metrics_health_and_openapi() {
         "/conflicts/{id}/resolve",
         "/keys/{id}",
         "/audit",
+        "/flows/{flow}/reconcile",
+        "/reconciliations",
+        "/reconciliations/{id}",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} not documented");
     }

@@ -18,6 +18,8 @@
 //! - for two-way pairs: **baselines** (per pair and business key, the values both systems
 //!   last agreed on, committed with the batch that wrote them) and the **conflicts** review
 //!   queue;
+//! - **reconciliations**: one row per `ferry reconcile` (CLI, API, console or schedule) with
+//!   its counts and its report as JSON;
 //! - for the server: **API keys** (SHA-256 of the token only), the **audit log** of operator
 //!   actions, **webhook signatures** seen (until stale, to refuse replays) and **tracked sync
 //!   requests** (the tracking id is the queue item id; kept seven days).
@@ -72,6 +74,15 @@ pub enum DbError {
     /// The SQLite writer thread or a blocking read task stopped before answering.
     #[error("the SQLite worker stopped before answering")]
     WorkerLost,
+    /// The shared transaction of a group of small SQLite writes failed to begin or commit
+    /// (every write of the group gets this, each with its own copy of the reason).
+    #[error("the SQLite group commit failed: {message}")]
+    GroupCommit {
+        /// SQLite's reason.
+        message: String,
+        /// Whether SQLite's reason was transient (busy, locked, I/O).
+        transient: bool,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -108,6 +119,7 @@ impl DbError {
             DbError::Sqlite(_) => false,
             DbError::Io(_) => true,
             DbError::WorkerLost => false,
+            DbError::GroupCommit { transient, .. } => *transient,
         }
     }
 }
@@ -599,6 +611,82 @@ pub struct Run {
     pub error: Option<String>,
 }
 
+/// Exact counts of one reconciliation (`ferry reconcile`): what each side holds and how they
+/// differ, after mapping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileCounts {
+    /// Source records read (deleted ones excluded).
+    pub source: u64,
+    /// Target records read.
+    pub target: u64,
+    /// Target records matched with a source record (by xref, else by business key).
+    pub matched: u64,
+    /// Matched records whose compared fields are all the same.
+    pub equal: u64,
+    /// Matched records with at least one different field.
+    pub differing: u64,
+    /// Source records with no target record.
+    pub missing_in_target: u64,
+    /// Target records with no source record.
+    pub missing_in_source: u64,
+    /// Keys used by several source records.
+    pub duplicate_keys_source: u64,
+    /// Keys used by several target records.
+    pub duplicate_keys_target: u64,
+    /// Source records the mapping refused.
+    pub unmapped: u64,
+}
+
+impl ReconcileCounts {
+    /// Whether nothing drifted.
+    pub fn clean(&self) -> bool {
+        self.differing == 0
+            && self.missing_in_target == 0
+            && self.missing_in_source == 0
+            && self.duplicate_keys_source == 0
+            && self.duplicate_keys_target == 0
+            && self.unmapped == 0
+    }
+}
+
+/// One reconciliation of a flow, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    /// Assigned by the store.
+    pub id: i64,
+    /// The flow.
+    pub flow: String,
+    /// What started it: `cli`, `api`, `console` or `schedule`.
+    pub trigger: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended (`None` while running, or if the process running it died).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its counts, when it finished with a report.
+    pub counts: Option<ReconcileCounts>,
+    /// Source and target agree (`None` while running or when it failed).
+    pub clean: Option<bool>,
+    /// The report (JSON, its detail lists bounded by the run's details limit). Only
+    /// [`Store::reconciliation`] reads it; listings leave it out.
+    pub report: Option<Value>,
+    /// Why it could not finish.
+    pub error: Option<String>,
+}
+
+/// How a reconciliation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReconciliationEnd {
+    /// It compared both sides: the counts and the whole report.
+    Finished {
+        /// The counts (`clean` follows from them).
+        counts: ReconcileCounts,
+        /// The report as JSON.
+        report: Value,
+    },
+    /// It stopped with this error.
+    Failed(String),
+}
+
 /// What the store knows of one flow, for `ferry status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowState {
@@ -863,6 +951,16 @@ pub trait Store: Send + Sync + Debug {
     async fn flow_states(&self) -> Result<Vec<FlowState>>;
     /// Runs of one flow (or all), newest first, at most `limit`.
     async fn runs(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Run>>;
+
+    /// Records the start of a reconciliation of `flow`; returns its id.
+    async fn start_reconciliation(&self, flow: &str, trigger: &str) -> Result<i64>;
+    /// Records how a reconciliation ended.
+    async fn finish_reconciliation(&self, id: i64, end: &ReconciliationEnd) -> Result<()>;
+    /// Reconciliations of one flow (or all), newest first, at most `limit`, without their
+    /// reports.
+    async fn reconciliations(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Reconciliation>>;
+    /// One reconciliation with its report (`None`: no such id).
+    async fn reconciliation(&self, id: i64) -> Result<Option<Reconciliation>>;
 
     /// Accepts requests to sync single records: in one transaction, remembers `signature`
     /// (when given; answers [`Accepted::Replayed`] and queues nothing if it was seen and has

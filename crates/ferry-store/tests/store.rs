@@ -13,8 +13,8 @@ use chrono::Utc;
 use ferry_store::{
     Accepted, BaselineUpdate, Commit, ConflictFilter, ConflictResolution, ConflictState,
     DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry, NewConflict,
-    NewDeadLetter, NewQueueItem, Outcome, RunStats, SeenInPass, SeenSignature, StateWritten, Store,
-    StoreError, XrefUpdate,
+    NewDeadLetter, NewQueueItem, Outcome, ReconcileCounts, ReconciliationEnd, RunStats, SeenInPass,
+    SeenSignature, StateWritten, Store, StoreError, XrefUpdate,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -212,6 +212,7 @@ backend_tests!(
     runs_newest_first,
     request_sync_is_tracked,
     replayed_signature_queues_nothing,
+    concurrent_requests_each_commit_once,
     expired_signature_is_forgotten,
     api_keys_create_find_revoke,
     audit_log_pages_newest_first,
@@ -219,6 +220,7 @@ backend_tests!(
     request_latencies_time_delivery,
     baselines_commit_with_the_batch,
     conflicts_queue_and_resolve,
+    reconciliations_keep_counts_and_reports,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1476,6 +1478,46 @@ async fn replayed_signature_queues_nothing(db: &TestDb) {
     assert_eq!(s.queue_depth(None).await.unwrap(), 2);
 }
 
+/// Many requests at once (the SQLite store commits them in groups): each is queued exactly
+/// once with its own ids, and a signature sent twice at the same moment is accepted once.
+async fn concurrent_requests_each_commit_once(db: &TestDb) {
+    let s = &db.store;
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let s = s.clone();
+        // Requests 0 and 1 carry the same signature; so do 2 and 3.
+        let sig = signature(&format!("sig-{}", n / 2), chrono::Duration::minutes(5));
+        let with_sig = n < 4;
+        tasks.push(tokio::spawn(async move {
+            let items = [item("customers", &n.to_string())];
+            s.request_sync(&items, with_sig.then_some(&sig)).await
+        }));
+    }
+    let mut ids = Vec::new();
+    let mut replayed = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Accepted::Queued(got) => ids.extend(got),
+            Accepted::Replayed => replayed += 1,
+        }
+    }
+    assert_eq!(
+        replayed, 2,
+        "one of each pair of identical signatures is a replay"
+    );
+    assert_eq!(ids.len(), 198);
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "every request has its own queue item"
+    );
+    assert_eq!(s.queue_depth(Some("customers")).await.unwrap(), 198);
+    for id in [ids[0], ids[197]] {
+        assert!(s.sync_request(id).await.unwrap().is_some());
+    }
+}
+
 async fn expired_signature_is_forgotten(db: &TestDb) {
     let s = &db.store;
     let stale = signature("old", chrono::Duration::milliseconds(-10));
@@ -1909,4 +1951,108 @@ async fn conflicts_queue_and_resolve(db: &TestDb) {
     assert!(only.is_empty());
     assert_eq!(s.conflict(c1.id).await.unwrap().unwrap().id, c1.id);
     assert!(s.conflict(999_999).await.unwrap().is_none());
+}
+
+async fn reconciliations_keep_counts_and_reports(db: &TestDb) {
+    let s = &db.store;
+    let first = s.start_reconciliation("customers", "cli").await.unwrap();
+    let failed = s.start_reconciliation("orders", "schedule").await.unwrap();
+    let running = s.start_reconciliation("customers", "api").await.unwrap();
+    assert!(first < failed && failed < running);
+
+    // Running: no end, no counts, no verdict.
+    let r = s.reconciliation(running).await.unwrap().unwrap();
+    assert_eq!((r.flow.as_str(), r.trigger.as_str()), ("customers", "api"));
+    assert!(r.finished_at.is_none() && r.counts.is_none() && r.clean.is_none());
+    assert!(r.report.is_none() && r.error.is_none());
+
+    let counts = ReconcileCounts {
+        source: 3,
+        target: 3,
+        matched: 2,
+        equal: 1,
+        differing: 1,
+        missing_in_target: 1,
+        missing_in_source: 1,
+        duplicate_keys_source: 0,
+        duplicate_keys_target: 2,
+        unmapped: 0,
+    };
+    let report = json!({"flow": "customers", "differing": [{"key": "C1",
+        "fields": [{"field": "name", "source": "客户一", "target": null}]}]});
+    s.finish_reconciliation(
+        first,
+        &ReconciliationEnd::Finished {
+            counts,
+            report: report.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    s.finish_reconciliation(
+        failed,
+        &ReconciliationEnd::Failed("flow `orders`: target unreachable".into()),
+    )
+    .await
+    .unwrap();
+
+    let r = s.reconciliation(first).await.unwrap().unwrap();
+    assert!(r.finished_at.is_some_and(|f| f >= r.started_at));
+    assert_eq!(r.counts, Some(counts));
+    assert_eq!(r.clean, Some(false));
+    assert_eq!(r.report, Some(report), "the report comes back whole");
+    assert_eq!(r.error, None);
+
+    let f = s.reconciliation(failed).await.unwrap().unwrap();
+    assert_eq!(
+        f.error.as_deref(),
+        Some("flow `orders`: target unreachable")
+    );
+    assert!(f.finished_at.is_some() && f.counts.is_none() && f.clean.is_none());
+
+    // A clean one says so.
+    let clean = s.start_reconciliation("orders", "console").await.unwrap();
+    s.finish_reconciliation(
+        clean,
+        &ReconciliationEnd::Finished {
+            counts: ReconcileCounts {
+                source: 5,
+                target: 5,
+                matched: 5,
+                equal: 5,
+                ..ReconcileCounts::default()
+            },
+            report: json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.reconciliation(clean).await.unwrap().unwrap().clean,
+        Some(true)
+    );
+
+    // Listings: newest first, per flow or all, limited, without the reports.
+    let all = s.reconciliations(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [clean, running, failed, first]
+    );
+    assert!(all.iter().all(|r| r.report.is_none()));
+    assert_eq!(all[3].counts, Some(counts), "listings carry the counts");
+    let customers = s.reconciliations(Some("customers"), 10).await.unwrap();
+    assert_eq!(
+        customers.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [running, first]
+    );
+    assert_eq!(
+        s.reconciliations(Some("orders"), 1).await.unwrap()[0].id,
+        clean
+    );
+    assert!(s.reconciliation(clean + 100).await.unwrap().is_none());
+    assert!(matches!(
+        s.finish_reconciliation(clean + 100, &ReconciliationEnd::Failed("x".into()))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }

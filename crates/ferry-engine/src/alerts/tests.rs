@@ -32,6 +32,7 @@ fn health(last_run: Option<Run>, dead_letters: u64) -> FlowHealth {
         dead_letters,
         oldest_queued: None,
         period: None,
+        last_reconciliation: None,
     }
 }
 
@@ -199,4 +200,70 @@ fn lag_and_per_flow_thresholds() {
         "{}",
         fired[1].message
     );
+}
+
+fn reconciliation(id: i64, finished: Option<i64>, clean: Option<bool>) -> Reconciliation {
+    Reconciliation {
+        id,
+        flow: "orders".into(),
+        trigger: "schedule".into(),
+        started_at: t(0),
+        finished_at: finished.map(t),
+        counts: clean.map(|clean| ferry_store::ReconcileCounts {
+            source: 10,
+            target: 10,
+            matched: 10,
+            equal: if clean { 10 } else { 8 },
+            differing: if clean { 0 } else { 2 },
+            missing_in_source: if clean { 0 } else { 1 },
+            ..Default::default()
+        }),
+        clean,
+        report: None,
+        error: None,
+    }
+}
+
+#[test]
+fn drift_fires_on_a_reconciliation_that_found_it_and_recovers_on_a_clean_one() {
+    let mut w = Watch::new(config("repeat: 1h"), t(0));
+    let with = |r: Option<Reconciliation>| FlowHealth {
+        last_reconciliation: r,
+        ..health(None, 0)
+    };
+    assert!(w.check(t(1), &[with(None)]).is_empty(), "never reconciled");
+    assert!(
+        w.check(t(2), &[with(Some(reconciliation(1, Some(1), Some(true))))])
+            .is_empty(),
+        "clean"
+    );
+    let fired = w.check(t(3), &[with(Some(reconciliation(2, Some(2), Some(false))))]);
+    assert_eq!(conditions(&fired), [(Condition::Drift, AlertState::Firing)]);
+    assert!(
+        fired[0].message.contains(
+            "flow `orders`: reconciliation #2 (schedule, 2027-01-15 08:00:00 UTC) found drift: \
+             2 differing, 0 missing in the target, 1 missing in the source"
+        ),
+        "{}",
+        fired[0].message
+    );
+    // Running or failed ones say nothing: no recovery, no new alert; nor does drift found
+    // again within the repeat window.
+    let running = reconciliation(3, None, None);
+    assert!(w.check(t(4), &[with(Some(running))]).is_empty());
+    let failed = Reconciliation {
+        error: Some("erp down".into()),
+        ..reconciliation(3, Some(5), None)
+    };
+    assert!(w.check(t(5), &[with(Some(failed))]).is_empty());
+    assert!(
+        w.check(t(6), &[with(Some(reconciliation(4, Some(6), Some(false))))])
+            .is_empty()
+    );
+    let recovered = w.check(t(7), &[with(Some(reconciliation(5, Some(7), Some(true))))]);
+    assert_eq!(
+        conditions(&recovered),
+        [(Condition::Drift, AlertState::Resolved)]
+    );
+    assert_eq!(recovered[0].since, t(3));
 }

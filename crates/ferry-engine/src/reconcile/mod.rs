@@ -16,18 +16,25 @@
 //! queued (trigger `reconcile`) and the flow's queue is worked off: the normal pipeline
 //! rewrites them, recording each in the ledger with trigger `reconcile`; a `reconcile` queue
 //! item rewrites its record even when the store believes the target already has it.
+//!
+//! Every reconciliation Ferry starts itself (the CLI, the API, the console, the schedule of
+//! `ferry run`) is recorded in the store: [`start`] claims the flow (one reconciliation per
+//! flow at a time in a process) and records the start with its trigger; [`Started::finish`]
+//! runs it and records the counts, the verdict and the report (or the error).
 
 mod compare;
 mod repair;
 mod report;
 mod scratch;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ferry_model::Record;
 use ferry_model::config::OnDelete;
-use ferry_store::NewQueueItem;
+use ferry_store::{NewQueueItem, ReconciliationEnd};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +47,7 @@ use scratch::{DIFFERS, EQUAL, NewSource, Scratch};
 pub use compare::same;
 pub use report::{
     Counts, Difference, DuplicateKey, FieldDifference, Missing, Repair, Report, Side, Unmapped,
+    shown,
 };
 
 /// The trigger of queue items and ledger entries made by `reconcile --repair`.
@@ -92,6 +100,17 @@ pub enum ReconcileError {
         "flow `{0}`: --repair-deletes applies the flow's `on_delete` policy, which is `ignore`; set `on_delete: delete` or `{{ archive: {{…}} }}` first"
     )]
     NoDeletePolicy(String),
+    /// A reconciliation of the flow is already running in this process.
+    #[error(
+        "flow `{flow}`: a reconciliation is already running{}; wait for it to finish",
+        match .id { Some(id) => format!(" (#{id})"), None => String::new() }
+    )]
+    Busy {
+        /// The flow.
+        flow: String,
+        /// The running reconciliation, once recorded.
+        id: Option<i64>,
+    },
     /// The scratch file failed (disk full, permissions).
     #[error("reconcile scratch file {path}: {error}")]
     Scratch {
@@ -100,6 +119,129 @@ pub enum ReconcileError {
         /// What SQLite said.
         error: rusqlite::Error,
     },
+}
+
+/// The flows being reconciled in this process, each with its reconciliation's id once
+/// recorded.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Slots(Arc<Mutex<HashMap<String, Option<i64>>>>);
+
+/// A flow's claim to be reconciled, given back when dropped (finished, failed or abandoned).
+#[derive(Debug)]
+struct Slot {
+    slots: Slots,
+    flow: String,
+}
+
+impl Slots {
+    fn claim(&self, flow: &str) -> Result<Slot, ReconcileError> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = map.get(flow) {
+            return Err(ReconcileError::Busy {
+                flow: flow.to_owned(),
+                id: *id,
+            });
+        }
+        map.insert(flow.to_owned(), None);
+        Ok(Slot {
+            slots: self.clone(),
+            flow: flow.to_owned(),
+        })
+    }
+}
+
+impl Slot {
+    fn recorded(&self, id: i64) {
+        let mut map = self.slots.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(self.flow.clone(), Some(id));
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.slots.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&self.flow);
+    }
+}
+
+/// A reconciliation claimed and recorded as started; [`Started::finish`] runs it.
+#[derive(Debug)]
+pub struct Started {
+    /// Its id in the store.
+    pub id: i64,
+    flow: String,
+    _slot: Slot,
+}
+
+/// Starts a recorded reconciliation of `flow`: checks that it can run with `options` (known
+/// flow, a target that can be read back, a delete policy for `repair_deletes`), claims the
+/// flow ([`ReconcileError::Busy`] while another reconciliation of it runs in this process)
+/// and records the start with `trigger` (`cli`, `api`, `console`, `schedule`).
+pub async fn start(
+    engine: &Engine,
+    flow_name: &str,
+    options: &Options,
+    trigger: &str,
+) -> Result<Started, ReconcileError> {
+    let flow = engine.flow(flow_name)?;
+    check(flow, options)?;
+    let slot = engine.reconciling.claim(&flow.name)?;
+    let id = engine
+        .store
+        .start_reconciliation(&flow.name, trigger)
+        .await
+        .map_err(EngineError::Store)?;
+    slot.recorded(id);
+    Ok(Started {
+        id,
+        flow: flow.name.clone(),
+        _slot: slot,
+    })
+}
+
+impl Started {
+    /// Runs the reconciliation ([`run`]) and records how it ended: the counts, the verdict and
+    /// the report, or the error. A failure to record is logged; the report is still returned.
+    pub async fn finish(
+        self,
+        engine: &Engine,
+        options: &Options,
+        progress: &dyn ReconcileProgress,
+        cancel: &CancellationToken,
+    ) -> Result<Report, ReconcileError> {
+        let result = run(engine, &self.flow, options, progress, cancel).await;
+        let end = match &result {
+            Ok(report) => ReconciliationEnd::Finished {
+                counts: report.counts,
+                report: serde_json::to_value(report).unwrap_or(Value::Null),
+            },
+            Err(ReconcileError::Engine(EngineError::Cancelled)) => ReconciliationEnd::Failed(
+                "cancelled: Ferry was shutting down before it finished".into(),
+            ),
+            Err(e) => ReconciliationEnd::Failed(e.to_string()),
+        };
+        if let Err(e) = engine.store.finish_reconciliation(self.id, &end).await {
+            tracing::error!(flow = %self.flow, reconciliation = self.id, error = %e,
+                "Could not record the end of the reconciliation.");
+        }
+        result
+    }
+}
+
+/// What makes a flow impossible to reconcile with these options, checked before anything is
+/// read or recorded.
+fn check(flow: &crate::Flow, options: &Options) -> Result<(), ReconcileError> {
+    if !flow.sink.capabilities().scan {
+        return Err(ReconcileError::Unsupported {
+            flow: flow.name.clone(),
+            system: flow.config.target.system.clone(),
+            kind: flow.target_kind.clone(),
+        });
+    }
+    if options.repair_deletes && flow.config.on_delete == OnDelete::Ignore {
+        return Err(ReconcileError::NoDeletePolicy(flow.name.clone()));
+    }
+    Ok(())
 }
 
 /// A detail list that keeps its first `limit` entries and notes what it dropped.
@@ -135,16 +277,7 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<Report, ReconcileError> {
     let flow = engine.flow(flow_name)?.clone();
-    if !flow.sink.capabilities().scan {
-        return Err(ReconcileError::Unsupported {
-            flow: flow.name.clone(),
-            system: flow.config.target.system.clone(),
-            kind: flow.target_kind.clone(),
-        });
-    }
-    if options.repair_deletes && flow.config.on_delete == OnDelete::Ignore {
-        return Err(ReconcileError::NoDeletePolicy(flow.name.clone()));
-    }
+    check(&flow, options)?;
     let started = Instant::now();
     let retry_settings = &engine.settings.retry;
     let limit = options.details_limit;

@@ -1,13 +1,15 @@
-//! What `reconcile` found, in a stable shape: the JSON of `ferry reconcile --format json` and
-//! of the API is this struct serialized (documented in docs/cli.md).
+//! What `reconcile` found, in a stable shape: the JSON of `ferry reconcile --format json`, of
+//! the API and of the store is this struct serialized (documented in docs/cli.md), and read
+//! back from the store to be shown again. The helpers at the end give every rendering (the
+//! CLI's table, CSV and HTML, the console) the same words.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::RunReport;
 
 /// The result of reconciling one flow.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The flow.
     pub flow: String,
@@ -42,45 +44,11 @@ pub struct Report {
     pub seconds: f64,
 }
 
-/// Exact counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    /// Source records read (deleted ones excluded).
-    pub source: u64,
-    /// Target records read.
-    pub target: u64,
-    /// Target records matched with a source record (by xref, else by business key).
-    pub matched: u64,
-    /// Matched records whose compared fields are all the same.
-    pub equal: u64,
-    /// Matched records with at least one different field.
-    pub differing: u64,
-    /// Source records with no target record.
-    pub missing_in_target: u64,
-    /// Target records with no source record.
-    pub missing_in_source: u64,
-    /// Keys used by several source records.
-    pub duplicate_keys_source: u64,
-    /// Keys used by several target records.
-    pub duplicate_keys_target: u64,
-    /// Source records the mapping refused.
-    pub unmapped: u64,
-}
-
-impl Counts {
-    /// Whether nothing drifted.
-    pub fn clean(&self) -> bool {
-        self.differing == 0
-            && self.missing_in_target == 0
-            && self.missing_in_source == 0
-            && self.duplicate_keys_source == 0
-            && self.duplicate_keys_target == 0
-            && self.unmapped == 0
-    }
-}
+/// Exact counts (the store keeps them as they are: [`ferry_store::ReconcileCounts`]).
+pub use ferry_store::ReconcileCounts as Counts;
 
 /// A record whose fields differ.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Difference {
     /// Its business key.
     pub key: Option<String>,
@@ -93,7 +61,7 @@ pub struct Difference {
 }
 
 /// One field's two values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldDifference {
     /// The canonical field.
     pub field: String,
@@ -104,7 +72,7 @@ pub struct FieldDifference {
 }
 
 /// A record found on one side only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Missing {
     /// Its business key.
     pub key: Option<String>,
@@ -116,7 +84,7 @@ pub struct Missing {
 }
 
 /// Which side of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The flow's source.
@@ -126,7 +94,7 @@ pub enum Side {
 }
 
 /// A business key several records share.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DuplicateKey {
     /// Where.
     pub side: Side,
@@ -137,7 +105,7 @@ pub struct DuplicateKey {
 }
 
 /// A source record the mapping refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unmapped {
     /// Its source id.
     pub source_id: String,
@@ -146,7 +114,7 @@ pub struct Unmapped {
 }
 
 /// What `--repair` and `--repair-deletes` did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Repair {
     /// Source records queued (trigger `reconcile`): the differing and the missing in target.
     pub queued: u64,
@@ -158,4 +126,69 @@ pub struct Repair {
     pub delete_errors: u64,
     /// The first refusals' messages.
     pub errors: Vec<String>,
+}
+
+impl Report {
+    /// The counts with their names, in the order every rendering shows them.
+    pub fn summary(&self) -> Vec<(&'static str, u64)> {
+        let c = &self.counts;
+        vec![
+            ("source records", c.source),
+            ("target records", c.target),
+            ("matched", c.matched),
+            ("equal", c.equal),
+            ("differing", c.differing),
+            ("missing in target", c.missing_in_target),
+            ("missing in source", c.missing_in_source),
+            ("duplicate keys (source)", c.duplicate_keys_source),
+            ("duplicate keys (target)", c.duplicate_keys_target),
+            ("unmapped", c.unmapped),
+        ]
+    }
+}
+
+impl Side {
+    /// `source` or `target`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
+impl Repair {
+    /// One sentence on what the repair did.
+    pub fn describe(&self) -> String {
+        let mut line = format!(
+            "Repair: {} record(s) queued with trigger `reconcile`",
+            self.queued
+        );
+        if let Some(run) = &self.run {
+            line.push_str(&format!(
+                ", worked off: created {} updated {} unchanged {} failed {}",
+                run.stats.created, run.stats.updated, run.stats.unchanged, run.stats.failed
+            ));
+            if let Some(e) = &run.error {
+                line.push_str(&format!(" (stopped: {e})"));
+            }
+        }
+        if self.deleted > 0 || self.delete_errors > 0 {
+            line.push_str(&format!(
+                "; {} target record(s) without a source record removed per `on_delete`, {} refused",
+                self.deleted, self.delete_errors
+            ));
+        }
+        line.push('.');
+        line
+    }
+}
+
+/// A compared value for people: text quoted (so `""` and surrounding spaces show), anything
+/// else as JSON (`null`, `10.5`, `true`).
+pub fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
 }

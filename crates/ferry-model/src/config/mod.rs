@@ -237,6 +237,41 @@ pub struct FlowConfig {
     /// The flow is configured but does not run.
     #[serde(default)]
     pub disabled: bool,
+    /// Compare source and target on a schedule (`ferry run`) and keep the report; a drift
+    /// found raises the `drift` alert. See [`ReconcileConfig`].
+    #[serde(default)]
+    pub reconcile: Option<ReconcileConfig>,
+}
+
+/// Scheduled reconciliation of a flow: `ferry run` compares what the source and the target
+/// hold, as `ferry reconcile FLOW` does, and stores the report (reports only: repairs are an
+/// operator's decision, through the CLI, the API or the console).
+///
+/// ```yaml
+/// reconcile: { schedule: "0 3 * * *" }   # cron (UTC, seconds optional), like `trigger: { cron }`
+/// reconcile: { every: 6h }               # or at most this long after the last one
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// A cron schedule (UTC, seconds optional): `"0 3 * * *"` is every day at 03:00.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Or an interval (`6h`): a reconciliation is due this long after the flow's last one,
+    /// however it was started.
+    #[serde(default)]
+    pub every: Option<DurationStr>,
+    /// Most entries kept per detail list of the stored report (the counts are always
+    /// exact). Default 100.
+    #[serde(default)]
+    pub details_limit: Option<usize>,
+}
+
+impl ReconcileConfig {
+    /// Most entries kept per detail list.
+    pub fn details_limit(&self) -> usize {
+        self.details_limit.unwrap_or(100)
+    }
 }
 
 /// A flow's delete policy: what the engine does in the target when it finds a source record
@@ -408,6 +443,29 @@ impl Config {
                             format!("unknown field `{field}` for entity {}", flow.entity),
                         ));
                     }
+                }
+            }
+            if let Some(rec) = &flow.reconcile {
+                match (&rec.schedule, &rec.every) {
+                    (None, None) => issues.push(ConfigIssue::at(
+                        at(&["reconcile"]),
+                        "give `schedule` (cron, e.g. \"0 3 * * *\") or `every` (e.g. 6h)",
+                    )),
+                    (Some(_), Some(_)) => issues.push(ConfigIssue::at(
+                        at(&["reconcile", "every"]),
+                        "give `schedule` or `every`, not both",
+                    )),
+                    (None, Some(every)) if every.0.is_zero() => issues.push(ConfigIssue::at(
+                        at(&["reconcile", "every"]),
+                        "must be more than 0s",
+                    )),
+                    _ => {}
+                }
+                if rec.details_limit == Some(0) {
+                    issues.push(ConfigIssue::at(
+                        at(&["reconcile", "details_limit"]),
+                        "must be at least 1",
+                    ));
                 }
             }
             for (field, _) in &flow.validate {

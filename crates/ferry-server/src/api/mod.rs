@@ -10,6 +10,8 @@
 //! | `POST /dead-letters/{id}/replay`, `/skip`, `/edit` | operator |
 //! | `GET /conflicts`, `GET /conflicts/{id}` | viewer |
 //! | `POST /conflicts/{id}/resolve` | operator |
+//! | `POST /flows/{flow}/reconcile` | operator |
+//! | `GET /reconciliations`, `GET /reconciliations/{id}` | viewer |
 //! | `GET /keys`, `POST /keys`, `DELETE /keys/{id}` | admin |
 //! | `GET /audit` | admin |
 //!
@@ -19,6 +21,7 @@ mod admin;
 pub(crate) mod conflicts;
 pub(crate) mod dead_letters;
 pub(crate) mod flows;
+pub mod reconcile;
 pub mod sync;
 pub mod views;
 
@@ -40,10 +43,9 @@ use crate::error::ApiError;
 #[openapi(
     info(
         title = "Ferry API",
-        description = "Flows, sync triggers, runs, ledger, dead letters, conflicts, API keys \
-                       and audit log \
-                       of a Ferry instance. Authenticate with `Authorization: Bearer <key>` \
-                       (`ferry keys create`)."
+        description = "Flows, sync triggers, runs, ledger, dead letters, conflicts, \
+                       reconciliations, API keys and audit log of a Ferry instance. \
+                       Authenticate with `Authorization: Bearer <key>` (`ferry keys create`)."
     ),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
@@ -52,6 +54,7 @@ use crate::error::ApiError;
         (name = "sync", description = "Sync one record now, and follow the request"),
         (name = "dead_letters", description = "Records that failed for good"),
         (name = "conflicts", description = "Two-way pairs: conflicts waiting for an operator's pick"),
+        (name = "reconcile", description = "Compare a flow's source and target, and the reports"),
         (name = "admin", description = "API keys and the audit log")
     )
 )]
@@ -88,6 +91,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::audit_log))
+        .routes(routes!(reconcile::start))
+        .routes(routes!(reconcile::list))
+        .routes(routes!(reconcile::show))
 }
 
 /// The OpenAPI document of the API.

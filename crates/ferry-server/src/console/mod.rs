@@ -6,7 +6,7 @@
 //!   ([`charts`]). No script and nothing fetched from a network: it works on a closed network.
 //! - Log in with an API key ([`login`]); the browser then holds a session cookie
 //!   ([`session`]). Roles apply as in the API: viewers see, operators replay, edit and skip
-//!   dead letters, admins also read the audit log.
+//!   dead letters and start reconciliations, admins also read the audit log.
 //! - Every form is a plain POST answered with a redirect, and carries the session's CSRF
 //!   token; a POST without it is refused with 403 before anything changes.
 //! - It shares the API's views ([`crate::api::views`]), store queries and dead-letter
@@ -19,6 +19,7 @@ mod dead_letters;
 mod login;
 mod pages;
 mod preview;
+mod reconcile;
 pub mod session;
 
 use askama::Template as _;
@@ -57,6 +58,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/preview", get(preview::form).post(preview::submit))
         .route("/console/conflicts", get(conflicts::list))
         .route("/console/conflicts/{id}/resolve", post(conflicts::resolve))
+        .route("/console/flows/{flow}/reconcile", post(reconcile::start))
+        .route("/console/reconciliations/{id}", get(reconcile::show))
         .layer(axum::middleware::map_response(harden))
 }
 

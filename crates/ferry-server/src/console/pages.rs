@@ -1,5 +1,5 @@
 //! The overview of flows, a flow's detail (recent runs, open dead letters, recent ledger
-//! entries, ledger search) and the audit log.
+//! entries, ledger search, reconciliations) and the audit log.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -138,6 +138,7 @@ struct FlowPage {
     /// The id the next (older) page starts below, when there may be one.
     older: Option<i64>,
     requests_considered: u32,
+    reconciliations: Vec<super::reconcile::Row>,
 }
 
 /// The ledger search and paging of a flow's page.
@@ -213,6 +214,7 @@ pub async fn flow(
         before: search.before,
         older,
         requests_considered: RECENT_REQUESTS,
+        reconciliations: super::reconcile::recent(&state, &name).await?,
     })
 }
 

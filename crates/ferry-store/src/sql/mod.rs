@@ -21,10 +21,11 @@
 //!
 //! All tables are prefixed `ferry_` (`ferry_meta`, `ferry_cursors`, `ferry_xref`, `ferry_ledger`,
 //! `ferry_dead_letters`, `ferry_queue`, `ferry_runs`; for the server `ferry_api_keys`,
-//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`; for two-way pairs
-//! `ferry_baselines`, `ferry_conflicts`), so Ferry can share an existing database; on
-//! PostgreSQL they live in the connection's current schema (set `options=-csearch_path%3Dferry`
-//! in the URL to use a dedicated schema). Timestamps are `BIGINT` epoch milliseconds, JSON is
+//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`, `ferry_reconciliations`;
+//! for two-way pairs `ferry_baselines`, `ferry_conflicts`), so Ferry can share an existing
+//! database; on PostgreSQL they live in the connection's current schema (set
+//! `options=-csearch_path%3Dferry` in the URL to use a dedicated schema). Timestamps are
+//! `BIGINT` epoch milliseconds, JSON is
 //! `TEXT`, every integer is `BIGINT`. `ferry_meta.schema_version` records the applied migrations;
 //! add a new entry to [`MIGRATIONS`] to change the schema.
 
@@ -301,6 +302,30 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX IF NOT EXISTS ferry_ledger_outcome ON ferry_ledger (outcome, at)",
         "ALTER TABLE ferry_runs ADD COLUMN rejected BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE ferry_runs ADD COLUMN conflicts BIGINT NOT NULL DEFAULT 0",
+    ],
+    &[
+        // Reconciliations (`ferry reconcile`, the API, the console, the schedule): counts
+        // (0 until finished), `clean` 1/0 (NULL while running or failed), the report as JSON.
+        "CREATE TABLE IF NOT EXISTS ferry_reconciliations (
+        id {id},
+        flow TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        clean BIGINT,
+        source_records BIGINT NOT NULL DEFAULT 0,
+        target_records BIGINT NOT NULL DEFAULT 0,
+        matched BIGINT NOT NULL DEFAULT 0,
+        equal BIGINT NOT NULL DEFAULT 0,
+        differing BIGINT NOT NULL DEFAULT 0,
+        missing_in_target BIGINT NOT NULL DEFAULT 0,
+        missing_in_source BIGINT NOT NULL DEFAULT 0,
+        duplicate_keys_source BIGINT NOT NULL DEFAULT 0,
+        duplicate_keys_target BIGINT NOT NULL DEFAULT 0,
+        unmapped BIGINT NOT NULL DEFAULT 0,
+        report TEXT,
+        error TEXT)",
+        "CREATE INDEX IF NOT EXISTS ferry_reconciliations_flow ON ferry_reconciliations (flow, id)",
     ],
 ];
 
@@ -716,6 +741,102 @@ impl RequestLatencyRow {
 /// A listing's `before` bound (ledger, audit log): no bound is "older than the largest id".
 fn id_before(before: Option<i64>) -> i64 {
     before.unwrap_or(i64::MAX)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliations.
+
+#[derive(sqlx::FromRow)]
+struct ReconciliationRow {
+    id: i64,
+    flow: String,
+    trigger: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    clean: Option<i64>,
+    source_records: i64,
+    target_records: i64,
+    matched: i64,
+    equal: i64,
+    differing: i64,
+    missing_in_target: i64,
+    missing_in_source: i64,
+    duplicate_keys_source: i64,
+    duplicate_keys_target: i64,
+    unmapped: i64,
+    report: Option<String>,
+    error: Option<String>,
+}
+
+impl ReconciliationRow {
+    fn into_reconciliation(self) -> Result<crate::Reconciliation> {
+        let counts = match self.clean {
+            None => None,
+            Some(_) => Some(crate::ReconcileCounts {
+                source: to_u64(self.source_records, "source records")?,
+                target: to_u64(self.target_records, "target records")?,
+                matched: to_u64(self.matched, "matched")?,
+                equal: to_u64(self.equal, "equal")?,
+                differing: to_u64(self.differing, "differing")?,
+                missing_in_target: to_u64(self.missing_in_target, "missing in target")?,
+                missing_in_source: to_u64(self.missing_in_source, "missing in source")?,
+                duplicate_keys_source: to_u64(self.duplicate_keys_source, "duplicate keys")?,
+                duplicate_keys_target: to_u64(self.duplicate_keys_target, "duplicate keys")?,
+                unmapped: to_u64(self.unmapped, "unmapped")?,
+            }),
+        };
+        Ok(crate::Reconciliation {
+            id: self.id,
+            flow: self.flow,
+            trigger: self.trigger,
+            started_at: to_time(self.started_at)?,
+            finished_at: self.finished_at.map(to_time).transpose()?,
+            counts,
+            clean: self.clean.map(|c| c != 0),
+            report: self.report.as_deref().map(parse_json).transpose()?,
+            error: self.error,
+        })
+    }
+}
+
+/// The values `RECONCILIATION_FINISH` binds after the id and the time: `clean`, the ten
+/// counts, the report text and the error.
+struct ReconciliationValues {
+    clean: Option<i64>,
+    counts: [i64; 10],
+    report: Option<String>,
+    error: Option<String>,
+}
+
+impl ReconciliationValues {
+    fn of(end: &crate::ReconciliationEnd) -> Self {
+        match end {
+            crate::ReconciliationEnd::Finished { counts: c, report } => Self {
+                clean: Some(i64::from(c.clean())),
+                counts: [
+                    c.source,
+                    c.target,
+                    c.matched,
+                    c.equal,
+                    c.differing,
+                    c.missing_in_target,
+                    c.missing_in_source,
+                    c.duplicate_keys_source,
+                    c.duplicate_keys_target,
+                    c.unmapped,
+                ]
+                .map(to_i64),
+                report: Some(json_text(report)),
+                error: None,
+            },
+            crate::ReconciliationEnd::Failed(error) => Self {
+                clean: None,
+                counts: [0; 10],
+                report: None,
+                error: Some(error.clone()),
+            },
+        }
+    }
 }
 
 #[cfg(test)]

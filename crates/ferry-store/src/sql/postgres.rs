@@ -14,15 +14,16 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
-    QueueRow, RequestLatencyRow, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow,
-    check_version, conflict_texts, flow_entry, id_before, json_text, lease_owner, not_open, now_ms,
-    parse_map, to_i64, to_time, to_u64,
+    QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry,
+    id_before, json_text, lease_owner, not_open, now_ms, parse_map, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, BaselineUpdate, Commit, Conflict, ConflictFilter,
     ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
-    NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, RequestLatency, Result, Run,
-    RunStats, SeenSignature, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
+    NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Reconciliation, ReconciliationEnd,
+    RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState,
+    Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -872,6 +873,66 @@ impl Store for PgStore {
             }
         };
         rows.into_iter().map(RunRow::into_run).collect()
+    }
+
+    async fn start_reconciliation(&self, flow: &str, trigger: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(q::RECONCILIATION_START)
+            .bind(flow)
+            .bind(trigger)
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn finish_reconciliation(&self, id: i64, end: &ReconciliationEnd) -> Result<()> {
+        let v = ReconciliationValues::of(end);
+        let mut query = sqlx::query(q::RECONCILIATION_FINISH)
+            .bind(id)
+            .bind(now_ms())
+            .bind(v.clean);
+        for n in v.counts {
+            query = query.bind(n);
+        }
+        let done = query
+            .bind(v.report)
+            .bind(v.error)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "reconciliation {id} does not exist"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn reconciliations(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Reconciliation>> {
+        let rows: Vec<ReconciliationRow> = match flow {
+            Some(flow) => {
+                sqlx::query_as(q::RECONCILIATIONS_OF)
+                    .bind(flow)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(q::RECONCILIATIONS)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter()
+            .map(ReconciliationRow::into_reconciliation)
+            .collect()
+    }
+
+    async fn reconciliation(&self, id: i64) -> Result<Option<Reconciliation>> {
+        let row: Option<ReconciliationRow> = sqlx::query_as(q::RECONCILIATION_GET)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(ReconciliationRow::into_reconciliation).transpose()
     }
 
     async fn request_sync(

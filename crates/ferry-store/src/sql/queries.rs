@@ -446,3 +446,40 @@ pub(crate) const CONFLICTS_LISTING: &str = concat!(
     " FROM ferry_conflicts WHERE ($1 IS NULL OR pair = $1) AND ($2 IS NULL OR state = $2) \
      ORDER BY id DESC LIMIT $3"
 );
+
+// --- reconciliations ----------------------------------------------------------------------------
+
+/// The columns of a reconciliation; `$report` is `report` or, for listings, a NULL in its place.
+macro_rules! reconciliation_columns {
+    ($report:literal) => {
+        concat!(
+            "id, flow, trigger, started_at, finished_at, clean, source_records, target_records, \
+             matched, equal, differing, missing_in_target, missing_in_source, \
+             duplicate_keys_source, duplicate_keys_target, unmapped, ",
+            $report,
+            ", error"
+        )
+    };
+}
+pub(crate) const RECONCILIATION_START: &str = "INSERT INTO ferry_reconciliations \
+     (flow, trigger, started_at) VALUES ($1, $2, $3) RETURNING id";
+pub(crate) const RECONCILIATION_FINISH: &str = "UPDATE ferry_reconciliations SET \
+     finished_at = $2, clean = $3, source_records = $4, target_records = $5, matched = $6, \
+     equal = $7, differing = $8, missing_in_target = $9, missing_in_source = $10, \
+     duplicate_keys_source = $11, duplicate_keys_target = $12, unmapped = $13, report = $14, \
+     error = $15 WHERE id = $1";
+pub(crate) const RECONCILIATIONS_OF: &str = concat!(
+    "SELECT ",
+    reconciliation_columns!("CAST(NULL AS TEXT) AS report"),
+    " FROM ferry_reconciliations WHERE flow = $1 ORDER BY id DESC LIMIT $2"
+);
+pub(crate) const RECONCILIATIONS: &str = concat!(
+    "SELECT ",
+    reconciliation_columns!("CAST(NULL AS TEXT) AS report"),
+    " FROM ferry_reconciliations ORDER BY id DESC LIMIT $1"
+);
+pub(crate) const RECONCILIATION_GET: &str = concat!(
+    "SELECT ",
+    reconciliation_columns!("report"),
+    " FROM ferry_reconciliations WHERE id = $1"
+);

@@ -6,6 +6,10 @@
 //!   sent to it over a channel; it runs the whole operation (one `BEGIN IMMEDIATE` transaction)
 //!   and answers on a `oneshot`. So a 1,000-record [`Commit`] is one hand-off, and its 2,000+
 //!   statements are direct calls into SQLite on cached prepared statements.
+//! - **Group commit**: sync requests (webhooks, the API's sync trigger) are a few rows each and
+//!   come in bursts. Those waiting together share one transaction, each in its own savepoint
+//!   (a failing one undoes only its own rows), and every caller is answered after the shared
+//!   commit — one WAL commit for up to 256 requests instead of one each.
 //! - **Reads** run under `spawn_blocking` on a connection checked out of a small pool of
 //!   `query_only` connections (opened on demand, at most [`MAX_IDLE_READERS`] kept); WAL lets
 //!   them read beside the writer. A private in-memory database has one connection only, so
@@ -34,15 +38,16 @@ use tokio::sync::oneshot;
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
-    QueueRow, RequestLatencyRow, RunRow, SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow,
-    check_version, conflict_texts, flow_entry, id_before, json_text, lease_owner, not_open, now_ms,
-    parse_map, to_i64, to_time, to_u64,
+    QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry,
+    id_before, json_text, lease_owner, not_open, now_ms, parse_map, to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, Conflict, ConflictFilter, ConflictResolution, DbError,
     DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry, NewApiKey,
-    NewAuditEntry, NewQueueItem, Outcome, QueueItem, RequestLatency, Result, Run, RunStats,
-    SeenSignature, Store, StoreError, SyncRequestState, Xref,
+    NewAuditEntry, NewQueueItem, Outcome, QueueItem, Reconciliation, ReconciliationEnd,
+    RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState,
+    Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -88,7 +93,31 @@ fn prepare<'c>(conn: &'c Connection, sql: &str) -> rusqlite::Result<rusqlite::Ca
 }
 
 /// One operation for the writer thread.
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+enum Job {
+    /// Runs on its own (its own transaction, or none).
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// A small write that may share one transaction with the others waiting (group commit).
+    Grouped(GroupedJob),
+}
+
+/// A grouped write: runs inside a savepoint of the group's transaction (or learns that the
+/// transaction could not begin) and returns how to answer once the group's commit is known.
+type GroupedJob =
+    Box<dyn FnOnce(std::result::Result<&rusqlite::Transaction<'_>, &DbError>) -> Answer + Send>;
+
+/// Sends a grouped write's answer, given the outcome of the group's commit.
+type Answer = Box<dyn FnOnce(std::result::Result<(), &DbError>) + Send>;
+
+/// The most grouped writes one transaction takes.
+const MAX_GROUP: usize = 256;
+
+/// A copy of a group's failure for each of its writes.
+fn group_failure(e: &DbError) -> StoreError {
+    StoreError::Database(DbError::GroupCommit {
+        message: e.to_string(),
+        transient: e.is_transient(),
+    })
+}
 
 /// Where the database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,12 +206,80 @@ fn open_reader(path: &Path) -> Result<Connection> {
 }
 
 /// The writer thread: runs jobs until the last store clone is dropped.
+///
+/// Grouped jobs (webhook and API sync requests: a few rows each, many at once) waiting
+/// together share one transaction, each in its own savepoint, and are all answered after its
+/// commit: one WAL commit for many requests instead of one each.
 fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    while let Ok(job) = jobs.recv() {
-        // A panicking job drops its reply sender (its caller gets an error) and its open
-        // transaction (rolled back); the writer carries on.
-        if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
-            tracing::error!("state store: an SQLite write operation panicked");
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        match job {
+            Job::Alone(job) => {
+                // A panicking job drops its reply sender (its caller gets an error) and its
+                // open transaction (rolled back); the writer carries on.
+                if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
+                    tracing::error!("state store: an SQLite write operation panicked");
+                }
+            }
+            Job::Grouped(first) => {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match jobs.try_recv() {
+                        Ok(Job::Grouped(job)) => group.push(job),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                run_group(&mut conn, group);
+            }
+        }
+    }
+}
+
+/// Runs grouped jobs in one transaction and answers each after its commit.
+fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = DbError::Sqlite(e);
+            for job in group {
+                job(Err(&e))(Err(&e));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    for job in group {
+        match catch_unwind(AssertUnwindSafe(|| job(Ok(&tx)))) {
+            Ok(answer) => answers.push(answer),
+            Err(_) => {
+                // The panicking job's caller gets an error from its dropped sender; the
+                // savepoint state is unknown, so nothing of the group is kept.
+                tracing::error!("state store: an SQLite write operation panicked");
+                drop(tx);
+                let e = DbError::WorkerLost;
+                for answer in answers {
+                    answer(Err(&e));
+                }
+                return;
+            }
+        }
+    }
+    match tx.commit() {
+        Ok(()) => answers.into_iter().for_each(|answer| answer(Ok(()))),
+        Err(e) => {
+            let e = DbError::Sqlite(e);
+            answers.into_iter().for_each(|answer| answer(Err(&e)));
         }
     }
 }
@@ -228,9 +325,50 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job = Job::Alone(Box::new(move |conn| {
             let _ = reply.send(f(conn));
-        });
+        }));
+        self.writer.send(job).map_err(|_| DbError::WorkerLost)?;
+        answer.await.map_err(|_| DbError::WorkerLost)?
+    }
+
+    /// Runs `f` in a savepoint of a transaction it may share with other small writes waiting
+    /// at the same moment (group commit; see [`writer_loop`]). Answers after that transaction
+    /// committed; when `f` fails, only its own writes are rolled back.
+    async fn grouped<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T>>();
+        let job = Job::Grouped(Box::new(move |tx| -> Answer {
+            let tx = match tx {
+                Ok(tx) => tx,
+                Err(e) => {
+                    let _ = reply.send(Err(group_failure(e)));
+                    return Box::new(|_| {});
+                }
+            };
+            let saved = tx.execute_batch("SAVEPOINT ferry_grouped");
+            let out = saved
+                .map_err(StoreError::from)
+                .and_then(|()| f(tx))
+                .and_then(|v| {
+                    tx.execute_batch("RELEASE ferry_grouped")?;
+                    Ok(v)
+                });
+            match out {
+                Ok(v) => Box::new(move |committed| {
+                    let _ = reply.send(committed.map(|()| v).map_err(group_failure));
+                }),
+                Err(e) => {
+                    // Undo this job's writes only; the group goes on.
+                    let _ = tx.execute_batch("ROLLBACK TO ferry_grouped; RELEASE ferry_grouped");
+                    let _ = reply.send(Err(e));
+                    Box::new(|_| {})
+                }
+            }
+        }));
         self.writer.send(job).map_err(|_| DbError::WorkerLost)?;
         answer.await.map_err(|_| DbError::WorkerLost)?
     }
@@ -1106,6 +1244,78 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn start_reconciliation(&self, flow: &str, trigger: &str) -> Result<i64> {
+        let flow = flow.to_owned();
+        let trigger = trigger.to_owned();
+        self.transaction(move |tx| {
+            Ok(prepare(tx, q::RECONCILIATION_START)?
+                .query_row(params![flow, trigger, now_ms()], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn finish_reconciliation(&self, id: i64, end: &ReconciliationEnd) -> Result<()> {
+        let v = ReconciliationValues::of(end);
+        let done = self
+            .transaction(move |tx| {
+                let [a, b, c, d, e, f, g, h, i, j] = v.counts;
+                Ok(prepare(tx, q::RECONCILIATION_FINISH)?.execute(params![
+                    id,
+                    now_ms(),
+                    v.clean,
+                    a,
+                    b,
+                    c,
+                    d,
+                    e,
+                    f,
+                    g,
+                    h,
+                    i,
+                    j,
+                    v.report,
+                    v.error
+                ])?)
+            })
+            .await?;
+        if done == 0 {
+            return Err(StoreError::NotFound(format!(
+                "reconciliation {id} does not exist"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn reconciliations(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Reconciliation>> {
+        let flow = flow.map(str::to_owned);
+        self.read(move |conn| {
+            let rows = match flow {
+                Some(flow) => query_all(
+                    conn,
+                    q::RECONCILIATIONS_OF,
+                    params![flow, limit],
+                    reconciliation_row,
+                )?,
+                None => query_all(conn, q::RECONCILIATIONS, params![limit], reconciliation_row)?,
+            };
+            rows.into_iter()
+                .map(ReconciliationRow::into_reconciliation)
+                .collect()
+        })
+        .await
+    }
+
+    async fn reconciliation(&self, id: i64) -> Result<Option<Reconciliation>> {
+        self.read(move |conn| {
+            prepare(conn, q::RECONCILIATION_GET)?
+                .query_row([id], reconciliation_row)
+                .optional()?
+                .map(ReconciliationRow::into_reconciliation)
+                .transpose()
+        })
+        .await
+    }
+
     async fn request_sync(
         &self,
         items: &[NewQueueItem],
@@ -1113,7 +1323,8 @@ impl Store for SqliteStore {
     ) -> Result<Accepted> {
         let items = items.to_vec();
         let signature = signature.cloned();
-        self.transaction(move |tx| {
+        // Many requests arrive at once (a CRM's burst of webhooks): group-committed.
+        self.grouped(move |tx| {
             let now = now_ms();
             if let Some(sig) = &signature {
                 prepare(tx, q::SIGNATURES_PURGE)?.execute([now])?;
@@ -1318,6 +1529,29 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+fn reconciliation_row(r: &Row<'_>) -> rusqlite::Result<ReconciliationRow> {
+    Ok(ReconciliationRow {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        trigger: r.get(2)?,
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        clean: r.get(5)?,
+        source_records: r.get(6)?,
+        target_records: r.get(7)?,
+        matched: r.get(8)?,
+        equal: r.get(9)?,
+        differing: r.get(10)?,
+        missing_in_target: r.get(11)?,
+        missing_in_source: r.get(12)?,
+        duplicate_keys_source: r.get(13)?,
+        duplicate_keys_target: r.get(14)?,
+        unmapped: r.get(15)?,
+        report: r.get(16)?,
+        error: r.get(17)?,
+    })
 }
 
 fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {

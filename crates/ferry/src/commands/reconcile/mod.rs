@@ -1,5 +1,6 @@
 //! `ferry reconcile FLOW`: compares the flow's source and target and reports the drift as a
 //! terminal table, CSV, JSON or an HTML file; `--repair` queues what differs and works it off.
+//! Each run is recorded in the store (trigger `cli`), where the API and the console show it.
 
 mod render;
 
@@ -112,7 +113,11 @@ pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         repair_deletes: args.repair_deletes,
     };
     let bar = Bar::new(&args.flow);
-    let report = reconcile::run(&ws.engine, &args.flow, &options, &bar, &cancel).await;
+    // Recorded in the store like the API's, the console's and the schedule's (trigger `cli`).
+    let report = match reconcile::start(&ws.engine, &args.flow, &options, "cli").await {
+        Ok(started) => started.finish(&ws.engine, &options, &bar, &cancel).await,
+        Err(e) => Err(e),
+    };
     bar.bar.finish_and_clear();
     if args.repair || args.repair_deletes {
         // A repair writes to the target: it goes to the audit log like any operator action,
@@ -160,7 +165,7 @@ pub fn render(report: &Report, format: Format) -> anyhow::Result<String> {
         Format::Table => render::table(report),
         Format::Csv => render::csv(report)?,
         Format::Json => serde_json::to_string_pretty(report)? + "\n",
-        Format::Html => render::html(report),
+        Format::Html => ferry_server::html::reconcile::page(report),
     })
 }
 

@@ -1,49 +1,15 @@
-//! The report as a terminal table, CSV and a self-contained HTML page. JSON is the report
-//! serialized as it is.
+//! The report as a terminal table and CSV. JSON is the report serialized as it is; the HTML
+//! page is the console's own rendering (`ferry_server::html::reconcile`).
 
-use ferry_engine::reconcile::{Repair, Report, Side};
-use ferry_server::html::escape;
-use serde_json::Value;
+use ferry_engine::reconcile::{Report, shown};
 
 use crate::output::{table as text_table, truncate};
 
 /// The width a value gets in a terminal cell.
 const CELL: usize = 40;
 
-/// A value for people: text as it is, anything else as JSON (`null`, `10.5`, `true`).
-fn shown(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    }
-}
-
 fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "-".into())
-}
-
-fn side(s: Side) -> &'static str {
-    match s {
-        Side::Source => "source",
-        Side::Target => "target",
-    }
-}
-
-/// The summary lines every format starts from.
-fn summary(report: &Report) -> Vec<(&'static str, u64)> {
-    let c = &report.counts;
-    vec![
-        ("source records", c.source),
-        ("target records", c.target),
-        ("matched", c.matched),
-        ("equal", c.equal),
-        ("differing", c.differing),
-        ("missing in target", c.missing_in_target),
-        ("missing in source", c.missing_in_source),
-        ("duplicate keys (source)", c.duplicate_keys_source),
-        ("duplicate keys (target)", c.duplicate_keys_target),
-        ("unmapped", c.unmapped),
-    ]
 }
 
 /// Terminal tables: the counts, then each non-empty list of findings.
@@ -55,7 +21,8 @@ pub fn table(report: &Report) -> String {
         report.records_per_second,
         report.compared_fields.join(", ")
     );
-    let rows: Vec<Vec<String>> = summary(report)
+    let rows: Vec<Vec<String>> = report
+        .summary()
         .into_iter()
         .map(|(name, n)| vec![name.to_owned(), n.to_string()])
         .collect();
@@ -109,7 +76,13 @@ pub fn table(report: &Report) -> String {
         let rows: Vec<Vec<String>> = report
             .duplicate_keys
             .iter()
-            .map(|d| vec![side(d.side).to_owned(), d.key.clone(), d.count.to_string()])
+            .map(|d| {
+                vec![
+                    d.side.as_str().to_owned(),
+                    d.key.clone(),
+                    d.count.to_string(),
+                ]
+            })
             .collect();
         out.push_str("\nDuplicate keys:\n");
         out.push_str(&text_table(&["side", "key", "records"], &rows));
@@ -131,38 +104,13 @@ pub fn table(report: &Report) -> String {
     }
     if let Some(repair) = &report.repair {
         out.push('\n');
-        out.push_str(&repair_line(repair));
+        out.push_str(&repair.describe());
         out.push('\n');
         for e in &repair.errors {
             out.push_str(&format!("  {e}\n"));
         }
     }
     out
-}
-
-/// One sentence on what the repair did.
-fn repair_line(repair: &Repair) -> String {
-    let mut line = format!(
-        "Repair: {} record(s) queued with trigger `reconcile`",
-        repair.queued
-    );
-    if let Some(run) = &repair.run {
-        line.push_str(&format!(
-            ", worked off: created {} updated {} unchanged {} failed {}",
-            run.stats.created, run.stats.updated, run.stats.unchanged, run.stats.failed
-        ));
-        if let Some(e) = &run.error {
-            line.push_str(&format!(" (stopped: {e})"));
-        }
-    }
-    if repair.deleted > 0 || repair.delete_errors > 0 {
-        line.push_str(&format!(
-            "; {} target record(s) without a source record removed per `on_delete`, {} refused",
-            repair.deleted, repair.delete_errors
-        ));
-    }
-    line.push('.');
-    line
 }
 
 /// The CSV header: one row per finding, one per differing field. Values are JSON (`"text"`,
@@ -215,7 +163,7 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
         }
     }
     for d in &report.duplicate_keys {
-        let finding = format!("duplicate_key_{}", side(d.side));
+        let finding = format!("duplicate_key_{}", d.side.as_str());
         let detail = format!("{} records", d.count);
         w.write_record([finding.as_str(), &d.key, "", "", "", "", "", &detail])?;
     }
@@ -223,132 +171,6 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
         w.write_record(["unmapped", "", &u.source_id, "", "", "", "", &u.error])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
-}
-
-fn html_table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<String>]) {
-    if rows.is_empty() {
-        return;
-    }
-    out.push_str(&format!("<h2>{}</h2>\n<table>\n<tr>", escape(title)));
-    for h in headers {
-        out.push_str(&format!("<th>{}</th>", escape(h)));
-    }
-    out.push_str("</tr>\n");
-    for row in rows {
-        out.push_str("<tr>");
-        for cell in row {
-            out.push_str(&format!("<td>{}</td>", escape(cell)));
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
-}
-
-/// One HTML page with no external CSS, script or font; every value escaped.
-pub fn html(report: &Report) -> String {
-    let mut out =
-        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    out.push_str(&format!(
-        "<title>Ferry reconciliation: {}</title>\n",
-        escape(&report.flow)
-    ));
-    out.push_str(
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
-         table{border-collapse:collapse;margin:1em 0}\
-         th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
-         th{background:#f3f3f3}td.n{text-align:right}\
-         .clean{color:#17692c}.drift{color:#a11}code{background:#f3f3f3}</style>\n</head>\n<body>\n",
-    );
-    out.push_str(&format!(
-        "<h1>Reconciliation of flow <code>{}</code></h1>\n<p class=\"{}\"><strong>{}</strong></p>\n",
-        escape(&report.flow),
-        if report.clean { "clean" } else { "drift" },
-        if report.clean {
-            "Source and target agree."
-        } else {
-            "Drift found."
-        }
-    ));
-    out.push_str(&format!(
-        "<p>Business key <code>{}</code>; compared fields: {}. {:.0} records/s over {:.1} s.</p>\n",
-        escape(&report.key_field),
-        report
-            .compared_fields
-            .iter()
-            .map(|f| format!("<code>{}</code>", escape(f)))
-            .collect::<Vec<_>>()
-            .join(", "),
-        report.records_per_second,
-        report.seconds
-    ));
-    out.push_str("<table>\n");
-    for (name, n) in summary(report) {
-        out.push_str(&format!(
-            "<tr><th>{}</th><td class=\"n\">{n}</td></tr>\n",
-            escape(name)
-        ));
-    }
-    out.push_str("</table>\n");
-    let differing: Vec<Vec<String>> = report
-        .differing
-        .iter()
-        .flat_map(|d| {
-            d.fields.iter().map(|f| {
-                vec![
-                    opt(&d.key),
-                    d.source_id.clone(),
-                    d.target_id.clone(),
-                    f.field.clone(),
-                    shown(&f.source),
-                    shown(&f.target),
-                ]
-            })
-        })
-        .collect();
-    html_table(
-        &mut out,
-        "Differing",
-        &["key", "source id", "target id", "field", "source", "target"],
-        &differing,
-    );
-    for (title, list) in [
-        ("Missing in target", &report.missing_in_target),
-        ("Missing in source", &report.missing_in_source),
-    ] {
-        let rows: Vec<Vec<String>> = list
-            .iter()
-            .map(|m| vec![opt(&m.key), opt(&m.source_id), opt(&m.target_id)])
-            .collect();
-        html_table(&mut out, title, &["key", "source id", "target id"], &rows);
-    }
-    let duplicates: Vec<Vec<String>> = report
-        .duplicate_keys
-        .iter()
-        .map(|d| vec![side(d.side).to_owned(), d.key.clone(), d.count.to_string()])
-        .collect();
-    html_table(
-        &mut out,
-        "Duplicate keys",
-        &["side", "key", "records"],
-        &duplicates,
-    );
-    let unmapped: Vec<Vec<String>> = report
-        .unmapped
-        .iter()
-        .map(|u| vec![u.source_id.clone(), u.error.clone()])
-        .collect();
-    html_table(&mut out, "Unmapped", &["source id", "error"], &unmapped);
-    if report.truncated {
-        out.push_str(&format!(
-            "<p>Lists show the first {} entries each; the counts are exact.</p>\n",
-            report.details_limit
-        ));
-    }
-    if let Some(repair) = &report.repair {
-        out.push_str(&format!("<p>{}</p>\n", escape(&repair_line(repair))));
-    }
-    out.push_str("</body>\n</html>\n");
-    out
 }
 
 #[cfg(test)]
@@ -399,20 +221,6 @@ mod tests {
             repair: None,
             records_per_second: 1.0,
             seconds: 1.0,
-        }
-    }
-
-    #[test]
-    fn html_escapes_every_value_and_loads_nothing_from_outside() {
-        let page = html(&report());
-        assert!(page.contains("customers&lt;script&gt;"), "{page}");
-        assert!(!page.contains("<script"), "{page}");
-        assert!(
-            page.contains("&quot;A, \\&quot;B\\&quot; &amp; &lt;C&gt;&quot;"),
-            "{page}"
-        );
-        for outside in ["http://", "https://", "<link", "src="] {
-            assert!(!page.contains(outside), "{outside} in {page}");
         }
     }
 
