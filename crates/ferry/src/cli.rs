@@ -19,11 +19,13 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArg {
     /// The configuration file.
+    // Global: `ferry keys create -c FILE` works as well as `ferry keys -c FILE create`.
     #[arg(
         short = 'c',
         long = "config",
         env = "FERRY_CONFIG",
-        default_value = "ferry.yaml"
+        default_value = "ferry.yaml",
+        global = true
     )]
     pub config: PathBuf,
 }
@@ -260,4 +262,33 @@ pub enum KeysAction {
         /// The key id (`ferry keys list`).
         id: i64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_config_may_follow_a_nested_subcommand() {
+        for args in [
+            [
+                "ferry", "keys", "create", "-c", "x.yaml", "--name", "n", "--role", "viewer",
+            ],
+            [
+                "ferry", "keys", "-c", "x.yaml", "create", "--name", "n", "--role", "viewer",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Keys { config, .. } = cli.command else {
+                panic!("parsed as another command");
+            };
+            assert_eq!(config.config, PathBuf::from("x.yaml"));
+        }
+    }
 }

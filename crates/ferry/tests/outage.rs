@@ -27,35 +27,40 @@ impl Cluster {
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .max()?;
-        let port = 55_000 + (std::process::id() % 1_000) as u16;
-        let name = format!("ferry_outage_{}", std::process::id());
-        let ok = Command::new("pg_createcluster")
-            .args([
-                &version,
-                &name,
-                "-p",
-                &port.to_string(),
-                "--start",
-                "--",
-                "--auth-host=trust",
-                "--auth-local=trust",
-            ])
-            .output()
-            .map(|o| {
-                if !o.status.success() {
-                    eprintln!(
-                        "pg_createcluster failed: {}",
-                        String::from_utf8_lossy(&o.stderr)
-                    );
-                }
-                o.status.success()
-            })
-            .unwrap_or(false);
-        ok.then_some(Cluster {
-            version,
-            name,
-            port,
-        })
+        // A port free right now (a fixed one may be taken by any client's ephemeral port);
+        // if PostgreSQL still loses the race for it, the half-made cluster is dropped and
+        // another port tried.
+        for attempt in 0..3 {
+            let port = free_port();
+            let name = format!("ferry_outage_{}_{attempt}", std::process::id());
+            let out = Command::new("pg_createcluster")
+                .args([
+                    &version,
+                    &name,
+                    "-p",
+                    &port.to_string(),
+                    "--start",
+                    "--",
+                    "--auth-host=trust",
+                    "--auth-local=trust",
+                ])
+                .output()
+                .ok()?;
+            let cluster = Cluster {
+                version: version.clone(),
+                name,
+                port,
+            };
+            if out.status.success() {
+                return Some(cluster);
+            }
+            eprintln!(
+                "pg_createcluster failed (port {port}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            drop(cluster);
+        }
+        None
     }
     fn ctl(&self, args: &[&str]) {
         let out = Command::new("pg_ctlcluster")
