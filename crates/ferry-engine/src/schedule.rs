@@ -167,6 +167,12 @@ impl Engine {
         let mut next_scan = first_due(&flow.schedule);
         // Until when the flow's systems asked to be left alone (scans and queue work wait).
         let mut paused: Option<chrono::DateTime<Utc>> = None;
+        // Rung by `request_sync` when this flow's queue gets items (see `Engine::queue_bells`).
+        let bell = self
+            .queue_bells
+            .get(&flow.name)
+            .cloned()
+            .unwrap_or_default();
         tracing::info!(flow = %flow.name, "Flow started.");
         while !cancel.is_cancelled() {
             let now = Utc::now();
@@ -204,11 +210,6 @@ impl Engine {
                     Err(e) => tracing::error!(flow = %flow.name, error = %e, "Queue work failed."),
                 }
             }
-            let bell = self
-                .queue_bells
-                .get(&flow.name)
-                .cloned()
-                .unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(QUEUE_TICK) => {}
                 () = bell.notified() => {}

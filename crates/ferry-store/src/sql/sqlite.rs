@@ -620,26 +620,8 @@ fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
             stmt.execute(params![flow, id])?;
         }
     }
-    if !commit.ledger.is_empty() {
-        let mut stmt = prepare(tx, q::LEDGER_INSERT_ROW)?;
-        for e in &commit.ledger {
-            stmt.execute(params![
-                flow,
-                e.source_id,
-                e.key,
-                e.run_id,
-                e.at.timestamp_millis(),
-                e.trigger,
-                e.outcome.as_str(),
-                i64::from(e.attempt),
-                e.target_id,
-                e.before_hash,
-                e.after_hash,
-                e.source_version,
-                e.error_kind,
-                e.error
-            ])?;
-        }
+    for e in &commit.ledger {
+        insert_ledger(tx, flow, e)?;
     }
     // Before inserting this batch's dead letters: those are not delivered.
     if !commit.delivered.is_empty() {
