@@ -98,6 +98,10 @@ pub struct SinkContext {
     pub entity: Entity,
     /// The canonical field holding the business key; the sink upserts on it.
     pub key_field: String,
+    /// The canonical fields the flow's mapping makes (top level: no `lines`, no dotted
+    /// paths). A sink whose target has many more fields than a flow writes (a Tryton model)
+    /// reads back only these in [`Sink::scan`].
+    pub fields: Vec<String>,
 }
 
 /// One configured system.

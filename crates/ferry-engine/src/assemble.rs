@@ -167,6 +167,7 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
         let sink_ctx = SinkContext {
             entity: flow.entity,
             key_field: flow.key().to_owned(),
+            fields: crate::reconcile::compared_fields(flow),
         };
         let sink = systems.get(&flow.target.system).and_then(|c| {
             c.sink(&flow.target.options, &sink_ctx)

@@ -86,7 +86,12 @@
 //! ## Writing
 //!
 //! Upserts by key, record by record; see `sink.rs` for lines, invoice status and payments,
-//! and how refusals become per-record errors.
+//! and how refusals become per-record errors. For `on_delete` and `ferry reconcile` the sink
+//! also deletes (`DELETE` of the record found by id or key; one already gone counts as
+//! done), updates without creating (`on_delete: { archive: { active: false } }` with
+//! `fields: { active: is_active }`), and reads the object back by snapshot pass (`scan`), in
+//! canonical names: the key, renamed and custom fields; not `refs` nor lines. Payments can
+//! do none of these.
 //!
 //! ## Limits of BottleCRM's API that shape this connector
 //!
@@ -217,6 +222,7 @@ impl Connector for BottleCrmConnector {
             api: self.api.clone(),
             spec: config::parse_target(options)?,
             key_field: ctx.key_field.clone(),
+            fields: ctx.fields.clone(),
             concurrency: self.concurrency,
         }))
     }

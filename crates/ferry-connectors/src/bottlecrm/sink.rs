@@ -43,11 +43,12 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
-use super::api::{Api, Fields, Refusal, created_id};
-use super::config::{RefSpec, TargetSpec};
+use super::api::{Api, Fields, Refusal, created_id, is_id};
+use super::config::{RefSpec, SourceSpec, TargetSpec};
 use super::objects::{Object, Update};
+use super::source::BottleSource;
 use crate::http::Call;
-use crate::{Outgoing, Sink, Written};
+use crate::{Outgoing, Removal, Sink, SinkCapabilities, Source, TargetPage, TargetRecord, Written};
 
 /// Writes one object.
 pub struct BottleSink {
@@ -55,6 +56,8 @@ pub struct BottleSink {
     pub spec: TargetSpec,
     /// The flow's canonical key field: written to the key field, not under its own name.
     pub key_field: String,
+    /// The canonical fields the flow's mapping makes: what a scan reads back.
+    pub fields: Vec<String>,
     pub concurrency: usize,
 }
 
@@ -90,41 +93,212 @@ impl Sink for BottleSink {
         // not general enough for the `Send` future async_trait needs.
         let results: Vec<Result<Written, ConnectorError>> = futures::stream::iter(0..batch.len())
             .map(|i| async move {
-                let out = &batch[i];
-                let job = Job {
-                    label: format!(
-                        "{}: {} `{}`",
-                        self.api.http.system(),
-                        self.spec.spec.singular,
-                        out.key
-                    ),
-                    out,
-                };
-                self.write(&job, refs).await
+                let job = self.job(&batch[i]);
+                self.write(&job, refs, Mode::Upsert).await
             })
             .buffered(self.concurrency)
             .collect()
             .await;
-        // Refused credentials are the system's problem, not the records'.
-        if let Some(Err(e)) = results
-            .iter()
-            .find(|r| matches!(r, Err(e) if e.kind() == ErrorKind::Auth))
-        {
-            return Err(e.clone());
+        batch_outcome(results)
+    }
+
+    fn capabilities(&self) -> SinkCapabilities {
+        let object = self.spec.spec.object;
+        SinkCapabilities {
+            delete: object != Object::Payments,
+            update: object != Object::Payments && self.spec.spec.update != Update::None,
+            scan: !self.spec.spec.segments.is_empty(),
         }
-        let all_transient = !results.is_empty()
-            && results
-                .iter()
-                .all(|r| matches!(r, Err(e) if e.kind().is_transient()));
-        if all_transient && let Some(Err(e)) = results.first() {
-            return Err(e.clone());
-        }
-        Ok(results)
+    }
+
+    async fn delete(
+        &self,
+        batch: &[Removal],
+    ) -> Result<Vec<Result<(), ConnectorError>>, ConnectorError> {
+        let results: Vec<Result<(), ConnectorError>> = futures::stream::iter(0..batch.len())
+            .map(|i| self.remove(&batch[i]))
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        batch_outcome(results)
+    }
+
+    async fn update(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
+        let refs = RefCache::default();
+        let refs = &refs;
+        let results: Vec<Result<Written, ConnectorError>> = futures::stream::iter(0..batch.len())
+            .map(|i| async move {
+                let job = self.job(&batch[i]);
+                self.write(&job, refs, Mode::UpdateOnly).await
+            })
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        batch_outcome(results)
+    }
+
+    /// The object's records in canonical field names, read by snapshot pass like a source
+    /// (both halves of the account list), one page at a time. Only fields the sink writes
+    /// as plain values are read back: the key, renamed fields and custom fields; not lines
+    /// nor references (`refs`, which hold BottleCRM ids).
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {
+        let source = BottleSource {
+            api: self.api.clone(),
+            spec: SourceSpec {
+                spec: self.spec.spec,
+                filter: Vec::new(),
+            },
+            concurrency: self.concurrency,
+        };
+        let page = source.read(cursor, limit).await?;
+        let plan = self.read_back();
+        let records = page
+            .records
+            .into_iter()
+            .filter(|r| !r.deleted)
+            .map(|r| {
+                let key = match &self.spec.id_field {
+                    Some(_) => Some(r.id.clone()),
+                    None => text(&value_at(&r.fields, &self.spec.key.path())),
+                };
+                let fields = plan
+                    .iter()
+                    .map(|(canonical, path)| {
+                        let value = match path {
+                            None => key.clone().map_or(Value::Null, Value::String),
+                            Some(path) => value_at(&r.fields, path),
+                        };
+                        (canonical.clone(), value)
+                    })
+                    .collect();
+                TargetRecord {
+                    target_id: r.id,
+                    key,
+                    fields,
+                }
+            })
+            .collect();
+        Ok(TargetPage {
+            records,
+            cursor: page.cursor,
+            more: page.more,
+            fields: plan.into_iter().map(|(c, _)| c).collect(),
+        })
     }
 }
 
+/// The value at a dotted path of a record (`custom_fields.erp_id`), `null` when absent.
+fn value_at(record: &Fields, path: &str) -> Value {
+    let mut parts = path.split('.');
+    let first = parts.next().unwrap_or_default();
+    let mut at = record.get(first);
+    for part in parts {
+        at = at.and_then(|v| v.get(part));
+    }
+    at.cloned().unwrap_or(Value::Null)
+}
+
+/// Whether a write may create the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Update the record found, else create it.
+    Upsert,
+    /// Update the record found; a record not found is left alone (an archive).
+    UpdateOnly,
+}
+
+/// A batch's per-record results, or the error of the whole batch: refused credentials are
+/// the system's problem, not the records', and so is a batch in which every record failed
+/// for a transient reason (the server is down).
+fn batch_outcome<T>(
+    results: Vec<Result<T, ConnectorError>>,
+) -> Result<Vec<Result<T, ConnectorError>>, ConnectorError> {
+    if let Some(Err(e)) = results
+        .iter()
+        .find(|r| matches!(r, Err(e) if e.kind() == ErrorKind::Auth))
+    {
+        return Err(e.clone());
+    }
+    let all_transient = !results.is_empty()
+        && results
+            .iter()
+            .all(|r| matches!(r, Err(e) if e.kind().is_transient()));
+    if all_transient && let Some(Err(e)) = results.first() {
+        return Err(e.clone());
+    }
+    Ok(results)
+}
+
 impl BottleSink {
-    async fn write(&self, job: &Job<'_>, refs: &RefCache) -> Result<Written, ConnectorError> {
+    fn job<'a>(&self, out: &'a Outgoing) -> Job<'a> {
+        Job {
+            label: format!(
+                "{}: {} `{}`",
+                self.api.http.system(),
+                self.spec.spec.singular,
+                out.key
+            ),
+            out,
+        }
+    }
+
+    /// Each compared canonical field and the API path it is read from (`None`: the key).
+    fn read_back(&self) -> Vec<(String, Option<String>)> {
+        let spec = &self.spec;
+        self.fields
+            .iter()
+            .filter_map(|c| {
+                let is_key = (*c == self.key_field && !spec.fields.contains_key(c))
+                    || spec.id_field.as_ref() == Some(c);
+                if is_key {
+                    return Some((c.clone(), None));
+                }
+                let api = spec.api_field(c)?;
+                (api != "line_items" && !spec.refs.contains_key(api))
+                    .then(|| (c.clone(), Some(api.to_owned())))
+            })
+            .collect()
+    }
+
+    /// Deletes one record: by its target id (one BottleCRM no longer has counts as
+    /// deleted), else the record holding its key.
+    async fn remove(&self, removal: &Removal) -> Result<(), ConnectorError> {
+        let out = Outgoing {
+            key: removal.key.clone(),
+            target_id: removal.target_id.clone(),
+            fields: Map::new(),
+        };
+        let job = self.job(&out);
+        let id = match removal.target_id.as_deref().filter(|id| is_id(id)) {
+            Some(id) => id.to_owned(),
+            None => match self.find(&job).await? {
+                Some((id, _)) => id,
+                None => return Ok(()),
+            },
+        };
+        let call =
+            Call::delete(self.spec.spec.item_path(&id)).accept(reqwest::StatusCode::NOT_FOUND);
+        match self
+            .api
+            .write(call)
+            .await
+            .map_err(|e| e.context(format!("{}: deleting {id}", job.label)))?
+        {
+            Ok(_) => Ok(()),
+            Err(refusal) if refusal.status == reqwest::StatusCode::NOT_FOUND => Ok(()),
+            Err(refusal) => Err(self.refused(&job, &refusal)),
+        }
+    }
+
+    async fn write(
+        &self,
+        job: &Job<'_>,
+        refs: &RefCache,
+        mode: Mode,
+    ) -> Result<Written, ConnectorError> {
         let mut payload = self.payload(job)?;
         self.resolve_refs(job, &mut payload, refs).await?;
         if self.spec.spec.object == Object::Payments {
@@ -154,6 +328,11 @@ impl BottleSink {
                 }
                 let reply = self.update(job, &id, &payload.body).await?;
                 (id, reply.unwrap_or(Value::Object(current)))
+            }
+            None if mode == Mode::UpdateOnly => {
+                return Ok(Written {
+                    target_id: job.out.target_id.clone().unwrap_or_default(),
+                });
             }
             None => {
                 if self.spec.spec.object == Object::Invoices

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::{BottleCrmConnector, SnapshotCursor};
 use crate::http::Call;
-use crate::{BuildContext, Connector, Outgoing, Sink, SinkContext, Source};
+use crate::{BuildContext, Connector, Outgoing, Removal, Sink, SinkContext, Source, TargetRecord};
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().expect("an object")
@@ -105,12 +105,24 @@ async fn crm() -> Option<Crm> {
 
 impl Crm {
     fn sink(&self, options: Value, entity: Entity, key_field: &str) -> std::sync::Arc<dyn Sink> {
+        self.sink_reading(options, entity, key_field, &[])
+    }
+
+    /// A sink whose flow maps `fields` (what a scan reads back).
+    fn sink_reading(
+        &self,
+        options: Value,
+        entity: Entity,
+        key_field: &str,
+        fields: &[&str],
+    ) -> std::sync::Arc<dyn Sink> {
         self.conn
             .sink(
                 &obj(options),
                 &SinkContext {
                     entity,
                     key_field: key_field.to_owned(),
+                    fields: fields.iter().map(|f| (*f).to_owned()).collect(),
                 },
             )
             .unwrap_or_else(|e| panic!("target options: {e:?}"))
@@ -905,6 +917,7 @@ async fn refused_credentials_fail_the_batch_without_showing_the_token() {
             &SinkContext {
                 entity: Entity::Customer,
                 key_field: "code".into(),
+                fields: Vec::new(),
             },
         )
         .unwrap();
@@ -948,6 +961,7 @@ mod settings {
         let ctx = SinkContext {
             entity: Entity::Customer,
             key_field: "code".into(),
+            fields: Vec::new(),
         };
         let issue = conn().sink(&obj(v), &ctx).err().expect("refused").remove(0);
         (issue.dotted(), issue.message)
@@ -1033,6 +1047,7 @@ mod settings {
         let ctx = SinkContext {
             entity: Entity::Customer,
             key_field: "code".into(),
+            fields: Vec::new(),
         };
         assert!(
             conn()
@@ -1076,4 +1091,113 @@ mod settings {
             "id_field"
         );
     }
+}
+
+#[tokio::test]
+async fn accounts_are_read_back_archived_and_deleted() {
+    let Some(crm) = crm().await else { return };
+    let t = &crm.tag;
+    let accounts = crm.sink_reading(
+        json!({"object": "accounts", "fields": {"street": "address_line", "active": "is_active"},
+               "refs": {"owner": "contacts"}}),
+        Entity::Customer,
+        "code",
+        &["code", "name", "street", "active", "owner", "tax_id"],
+    );
+    let can = accounts.capabilities();
+    assert!(can.scan && can.delete && can.update, "{can:?}");
+    let codes: Vec<String> = (1..=3).map(|n| format!("{t}-back-{n}")).collect();
+    let batch: Vec<Outgoing> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            out(
+                code,
+                json!({"code": code, "name": format!("{t} 回读 {i}"), "street": format!("{i} Main St"), "active": true}),
+            )
+        })
+        .collect();
+    let ids = write_all(accounts.as_ref(), &batch).await;
+
+    // Read back by pages of 2, active and archived halves alike: each account once, keyed by
+    // its custom field, with the mapped fields (not references, not lines).
+    let scan_all = || async {
+        let mut cursor: Option<String> = None;
+        let mut found: Vec<TargetRecord> = Vec::new();
+        loop {
+            let page = accounts.scan(cursor.as_deref(), 2).await.expect("scan");
+            assert_eq!(page.fields, ["code", "name", "street", "active", "tax_id"]);
+            found.extend(page.records);
+            if !page.more {
+                return found;
+            }
+            cursor = Some(page.cursor);
+        }
+    };
+    let found = scan_all().await;
+    let ours = |found: &[TargetRecord]| -> Vec<TargetRecord> {
+        let mut v: Vec<TargetRecord> = found
+            .iter()
+            .filter(|r| r.key.as_deref().is_some_and(|k| k.starts_with(t.as_str())))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    };
+    let mine = ours(&found);
+    assert_eq!(mine.len(), 3, "{mine:#?}");
+    for (i, r) in mine.iter().enumerate() {
+        assert_eq!(r.target_id, ids[i]);
+        assert_eq!(
+            Value::Object(r.fields.clone()),
+            json!({"code": codes[i], "name": format!("{t} 回读 {i}"), "street": format!("{i} Main St"),
+                   "active": true, "tax_id": null})
+        );
+    }
+
+    // Archive: the first by id, the second by key; a key BottleCRM does not hold is left
+    // alone, nothing is created.
+    let archive = |code: &str, target_id: Option<&str>| Outgoing {
+        key: code.to_owned(),
+        target_id: target_id.map(str::to_owned),
+        fields: obj(json!({"active": false})),
+    };
+    let results = accounts
+        .update(&[
+            archive(&codes[0], Some(&ids[0])),
+            archive(&codes[1], None),
+            archive(&format!("{t}-none"), None),
+        ])
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let mine = ours(&scan_all().await);
+    let active: Vec<&Value> = mine.iter().map(|r| &r.fields["active"]).collect();
+    assert_eq!(active, [&json!(false), &json!(false), &json!(true)]);
+
+    // Delete the first by id, the second by key, and an id that is already gone.
+    let results = accounts
+        .delete(&[
+            Removal {
+                key: codes[0].clone(),
+                target_id: Some(ids[0].clone()),
+            },
+            Removal {
+                key: codes[1].clone(),
+                target_id: None,
+            },
+            Removal {
+                key: format!("{t}-gone"),
+                target_id: Some(ids[0].clone()),
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let left: Vec<String> = ours(&scan_all().await)
+        .into_iter()
+        .map(|r| r.target_id)
+        .collect();
+    assert_eq!(left, [ids[2].clone()]);
+    crm.delete(format!("api/accounts/{}/", ids[2])).await;
 }

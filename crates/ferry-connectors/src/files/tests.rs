@@ -464,6 +464,7 @@ fn sink_ctx() -> SinkContext {
     SinkContext {
         entity: Entity::Customer,
         key_field: "code".into(),
+        fields: Vec::new(),
     }
 }
 

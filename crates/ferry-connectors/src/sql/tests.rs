@@ -147,6 +147,7 @@ impl Env {
                 &SinkContext {
                     entity: Entity::Customer,
                     key_field: key.to_owned(),
+                    fields: Vec::new(),
                 },
             )
             .expect("valid target options")
@@ -843,6 +844,7 @@ fn settings_errors_name_the_key() {
     let ctx_ = SinkContext {
         entity: Entity::Customer,
         key_field: "code".into(),
+        fields: Vec::new(),
     };
     let target_paths = |v: Value| {
         conn.sink(&obj(v), &ctx_)

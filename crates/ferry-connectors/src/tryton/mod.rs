@@ -99,6 +99,15 @@
 //! so a bad record gets its own error with Tryton's message (`A value is required for field
 //! "Sale UoM"…`) and the others are written.
 //!
+//! ## Deleting, archiving, reading back
+//!
+//! For `on_delete` and `ferry reconcile` the sink also deletes (`delete` on the records found
+//! by target id or key; one Tryton refuses, such as a party a confirmed sale uses, gets its
+//! own error), updates without creating (`on_delete: { archive: { active: false } }`: a
+//! `write` of the fields that differ; a record not found is left alone), and reads the model
+//! back (`scan`, in `scan.rs`): by id, archived records included, only records holding a key,
+//! and only the fields the flow's mapping makes, each from where the sink writes it.
+//!
 //! ## Errors
 //!
 //! Tryton's `UserError` and `UserWarning` are `Validation` errors carrying Tryton's own
@@ -108,6 +117,7 @@
 
 mod config;
 mod rpc;
+mod scan;
 mod sink;
 mod source;
 mod value;

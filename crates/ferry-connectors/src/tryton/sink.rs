@@ -3,6 +3,7 @@
 //! and per-record results: a batch call that Tryton refuses is split record by record, so a
 //! bad record gets its own error (with Tryton's message) and the others are written.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use tokio::sync::OnceCell;
 use super::config::{ChildOptions, Lookup, OnUpdate, TrytonTargetOptions};
 use super::rpc::{Effect, Rpc};
 use super::value::{from_tryton, to_tryton};
-use crate::{Outgoing, Sink, SinkContext, Written};
+use crate::{Outgoing, Removal, Sink, SinkCapabilities, SinkContext, TargetPage, Written};
 
 /// Ids or values per search.
 const IN_CHUNK: usize = 500;
@@ -62,17 +63,17 @@ pub(crate) async fn fields_of(
 
 /// What the sink learns about its model once.
 #[derive(Debug)]
-struct Meta {
-    fields: HashMap<String, FieldMeta>,
+pub(crate) struct Meta {
+    pub(crate) fields: HashMap<String, FieldMeta>,
     /// Per entry of `children`: the child model's fields.
-    children: Vec<HashMap<String, FieldMeta>>,
+    pub(crate) children: Vec<HashMap<String, FieldMeta>>,
     /// How the key is written on create.
-    key: KeyWrite,
+    pub(crate) key: KeyWrite,
 }
 
 /// Where a created record's business key goes.
 #[derive(Debug, Clone, PartialEq)]
-enum KeyWrite {
+pub(crate) enum KeyWrite {
     /// A field of the model (`code`, `reference`).
     Field(String, String),
     /// A field of a new child (`identifiers.code`: a new identifier with that code).
@@ -102,6 +103,8 @@ pub struct TrytonSink {
     opts: TrytonTargetOptions,
     key_field: String,
     key_path: String,
+    /// The canonical fields the flow's mapping makes: what a scan reads back.
+    fields: Vec<String>,
     meta: OnceCell<Meta>,
 }
 
@@ -116,16 +119,37 @@ impl TrytonSink {
             rpc,
             key_field: ctx.key_field.clone(),
             key_path,
+            fields: ctx.fields.clone(),
             opts,
             meta: OnceCell::new(),
         }
     }
 
-    fn model(&self) -> &str {
+    pub(crate) fn model(&self) -> &str {
         &self.opts.model
     }
 
-    fn fatal(&self, message: impl std::fmt::Display) -> ConnectorError {
+    pub(crate) fn opts(&self) -> &TrytonTargetOptions {
+        &self.opts
+    }
+
+    pub(crate) fn rpc(&self) -> &Rpc {
+        &self.rpc
+    }
+
+    pub(crate) fn key_field(&self) -> &str {
+        &self.key_field
+    }
+
+    pub(crate) fn key_path(&self) -> &str {
+        &self.key_path
+    }
+
+    pub(crate) fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    pub(crate) fn fatal(&self, message: impl std::fmt::Display) -> ConnectorError {
         ConnectorError::fatal(format!(
             "{}: model `{}`: {message}",
             self.rpc.http.system(),
@@ -141,7 +165,7 @@ impl TrytonSink {
         ))
     }
 
-    async fn meta(&self) -> Result<&Meta, ConnectorError> {
+    pub(crate) async fn meta(&self) -> Result<&Meta, ConnectorError> {
         self.meta.get_or_try_init(|| self.load_meta()).await
     }
 
@@ -439,8 +463,13 @@ impl TrytonSink {
             }
         }
         for (field, lookup) in &self.opts.lookup {
-            let Some(from) = &lookup.from else { continue };
-            let value = o.fields.get(from).cloned().unwrap_or(Value::Null);
+            // A code the record does not carry (an archive writes a few fields) leaves the
+            // field alone; one that is empty clears it.
+            let Some(value) = lookup.from.as_ref().and_then(|from| o.fields.get(from)) else {
+                continue;
+            };
+            let from = lookup.from.as_deref().unwrap_or_default();
+            let value = value.clone();
             match resolve(lookup, &value, found) {
                 Ok(v) => {
                     p.values.insert(field.clone(), v);
@@ -935,6 +964,90 @@ impl TrytonSink {
         }
     }
 
+    /// Deletes the records that still exist (by target id, else by key; archived ones
+    /// too): in one call, or one by one when Tryton refuses the batch (a posted invoice or
+    /// a confirmed sale cannot be deleted), so that each refusal is its record's error with
+    /// Tryton's message and the others are deleted. A record already gone counts as deleted.
+    async fn delete_all(
+        &self,
+        batch: &[Removal],
+    ) -> Result<Vec<Result<(), ConnectorError>>, ConnectorError> {
+        let probes: Vec<Outgoing> = batch
+            .iter()
+            .map(|r| Outgoing {
+                key: r.key.clone(),
+                target_id: r.target_id.clone(),
+                fields: Map::new(),
+            })
+            .collect();
+        let existing = self.find_existing(&probes).await?;
+        let mut results: Vec<Result<(), ConnectorError>> = batch.iter().map(|_| Ok(())).collect();
+        let found: Vec<(usize, i64)> = existing
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| id.map(|id| (i, id)))
+            .collect();
+        if found.is_empty() {
+            return Ok(results);
+        }
+        // Two keys of a batch may name one record: each id is deleted once.
+        let ids: BTreeSet<i64> = found.iter().map(|(_, id)| *id).collect();
+        match self.call("delete", vec![json!(ids)]).await {
+            Ok(_) => return Ok(results),
+            Err(e) if whole_batch(&e) => return Err(e),
+            Err(e) => {
+                tracing::debug!(model = self.model(), error = %e, "Batch delete refused; deleting record by record.");
+            }
+        }
+        let mut done: HashMap<i64, Result<(), ConnectorError>> = HashMap::new();
+        for (i, id) in found {
+            if let Entry::Vacant(slot) = done.entry(id) {
+                slot.insert(match self.call("delete", vec![json!([id])]).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if whole_batch(&e) => return Err(e),
+                    Err(e) => {
+                        Err(e.context(format!("key `{}` (id {id}): deleting it", batch[i].key)))
+                    }
+                });
+            }
+            results[i] = done[&id].clone();
+        }
+        Ok(results)
+    }
+
+    /// Writes the fields of each record to the record that exists (by target id, else by
+    /// key); never creates one. A record not found is left alone and counts as done.
+    async fn update_existing(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
+        let meta = self.meta().await?;
+        let found = self.resolve_lookups(batch).await?;
+        let existing = self.find_existing(batch).await?;
+        let consumed = self.consumed();
+        let mut results: Vec<Option<Result<Written, ConnectorError>>> = Vec::new();
+        results.resize_with(batch.len(), || None);
+        let mut updates = Vec::new();
+        for (i, (o, id)) in batch.iter().zip(existing).enumerate() {
+            let Some(id) = id else {
+                results[i] = Some(Ok(Written {
+                    target_id: o.target_id.clone().unwrap_or_default(),
+                }));
+                continue;
+            };
+            match self.prepare(meta, o, &found, &consumed)? {
+                Err(e) => results[i] = Some(Err(e)),
+                Ok(p) => updates.push((i, id, p)),
+            }
+        }
+        let values = self.write_values(meta, &updates).await?;
+        self.write_all(&updates, values, &mut results).await?;
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ConnectorError::fatal("record not written"))))
+            .collect())
+    }
+
     async fn call(&self, method: &str, args: Vec<Value>) -> Result<Value, ConnectorError> {
         self.rpc
             .model(
@@ -976,7 +1089,7 @@ fn item_name_of<'a>(child: &'a ChildOptions, target: &'a str) -> Option<&'a str>
 }
 
 /// A value used as a code: text or a number, not empty.
-fn code_of(value: &Value) -> Option<String> {
+pub(crate) fn code_of(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Value::Number(n) => Some(n.to_string()),
@@ -1045,7 +1158,7 @@ fn ids_in(value: Option<&Value>) -> Vec<i64> {
 /// Whether a value read from Tryton (`have`) equals one about to be written (`new`), both
 /// typed: the same plain JSON, the same decimal (`10.0` = `10.00`), or the same text
 /// (`1` = `"1"`).
-fn same(have: &Value, new: &Value) -> bool {
+pub(crate) fn same(have: &Value, new: &Value) -> bool {
     let (a, b) = (from_tryton(have.clone()), from_tryton(new.clone()));
     if a == b {
         return true;
@@ -1092,5 +1205,31 @@ impl Sink for TrytonSink {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(ConnectorError::fatal("record not written"))))
             .collect())
+    }
+
+    fn capabilities(&self) -> SinkCapabilities {
+        SinkCapabilities {
+            delete: true,
+            update: true,
+            scan: true,
+        }
+    }
+
+    async fn delete(
+        &self,
+        batch: &[Removal],
+    ) -> Result<Vec<Result<(), ConnectorError>>, ConnectorError> {
+        self.delete_all(batch).await
+    }
+
+    async fn update(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
+        self.update_existing(batch).await
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {
+        self.scan_page(cursor, limit).await
     }
 }

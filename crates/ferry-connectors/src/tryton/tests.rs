@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::TrytonConnector;
 use super::rpc::Effect;
-use crate::{BuildContext, Connector, Outgoing, Sink, SinkContext};
+use crate::{BuildContext, Connector, Outgoing, Removal, Sink, SinkContext, TargetRecord};
 
 /// What `tryton-up.sh` wrote about the running server.
 struct Peer {
@@ -108,9 +108,21 @@ fn out(key: &str, fields: Value) -> Outgoing {
 }
 
 fn sink(peer: &Peer, entity: Entity, key_field: &str, options: Value) -> Arc<dyn Sink> {
+    sink_reading(peer, entity, key_field, &[], options)
+}
+
+/// A sink whose flow maps `fields` (what a scan reads back).
+fn sink_reading(
+    peer: &Peer,
+    entity: Entity,
+    key_field: &str,
+    fields: &[&str],
+    options: Value,
+) -> Arc<dyn Sink> {
     let ctx = SinkContext {
         entity,
         key_field: key_field.to_owned(),
+        fields: fields.iter().map(|f| (*f).to_owned()).collect(),
     };
     peer.conn
         .sink(&obj(options), &ctx)
@@ -892,4 +904,242 @@ async fn every_source_of_a_system_draws_from_one_rate_limit() {
     // sources share the system's budget (0.8 s each if they had their own).
     let took = started.elapsed();
     assert!(took >= std::time::Duration::from_millis(1500), "{took:?}");
+}
+
+#[tokio::test]
+async fn parties_are_read_back_archived_and_deleted() {
+    let Some(peer) = peer().await else { return };
+    let run = unique();
+    let codes: Vec<String> = (1..=3).map(|n| format!("T-BACK-{run}-{n}")).collect();
+    let parties = sink_reading(
+        &peer,
+        Entity::Customer,
+        "code",
+        &[
+            "code", "name", "email", "phone", "city", "tax_id", "active", "lines",
+        ],
+        json!({
+            "model": "party.party",
+            "key": "identifiers.code",
+            "children": [
+                {"field": "contact_mechanisms", "values": {"type": "email"}, "fields": {"email": "value"}},
+                {"field": "contact_mechanisms", "values": {"type": "phone"}, "fields": {"phone": "value"}},
+                {"field": "identifiers", "values": {"type": "cn_vat"}, "fields": {"tax_id": "code"}},
+                {"field": "addresses", "fields": {"city": "city"}},
+            ],
+        }),
+    );
+    assert!(parties.capabilities().scan && parties.capabilities().delete);
+    let batch: Vec<Outgoing> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            out(
+                code,
+                json!({
+                    "code": code, "name": format!("Back {i} 客户"), "email": format!("b{i}@back.test"),
+                    "phone": format!("+1 555 01{i}0"), "city": "Springfield",
+                    "tax_id": "91350100M000100Y43", "active": true,
+                }),
+            )
+        })
+        .collect();
+    let ids = written(parties.upsert(&batch).await.unwrap());
+
+    // Read back by pages of 2: each party once, under its key (not its tax identifier),
+    // every mapped field from where the sink wrote it.
+    let scan_all = || async {
+        let mut cursor: Option<String> = None;
+        let mut found: Vec<TargetRecord> = Vec::new();
+        loop {
+            let page = parties.scan(cursor.as_deref(), 2).await.expect("scan");
+            assert_eq!(
+                page.fields,
+                ["code", "name", "email", "phone", "city", "tax_id", "active"],
+                "lines are not read back"
+            );
+            assert!(page.records.len() <= 2);
+            found.extend(page.records);
+            if !page.more {
+                return found;
+            }
+            cursor = Some(page.cursor);
+        }
+    };
+    let found = scan_all().await;
+    let ours: Vec<&TargetRecord> = found
+        .iter()
+        .filter(|r| r.key.as_deref().is_some_and(|k| k.contains(&run)))
+        .collect();
+    assert_eq!(ours.len(), 3, "{ours:#?}");
+    assert!(
+        found.iter().all(|r| r.key.is_some()),
+        "a party without a key is not read back"
+    );
+    for (i, r) in ours.iter().enumerate() {
+        assert_eq!(r.target_id, ids[i]);
+        assert_eq!(r.key.as_deref(), Some(codes[i].as_str()));
+        assert_eq!(
+            Value::Object(r.fields.clone()),
+            json!({
+                "code": codes[i], "name": format!("Back {i} 客户"), "email": format!("b{i}@back.test"),
+                "phone": format!("+1 555 01{i}0"), "city": "Springfield",
+                "tax_id": "91350100M000100Y43", "active": true,
+            })
+        );
+    }
+
+    // Archive the first by target id, the second by key alone: written in place, never
+    // created; a key Tryton does not hold is left alone.
+    let archive = |code: &str, target_id: Option<&str>| Outgoing {
+        key: code.to_owned(),
+        target_id: target_id.map(str::to_owned),
+        fields: obj(json!({"active": false})),
+    };
+    let results = parties
+        .update(&[
+            archive(&codes[0], Some(&ids[0])),
+            archive(&codes[1], None),
+            archive(&format!("T-BACK-{run}-none"), None),
+        ])
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let active = |rows: Vec<Value>| -> Vec<bool> {
+        // Tryton on SQLite answers booleans as 0 and 1.
+        rows.iter()
+            .map(|r| r["active"].as_bool().unwrap_or(r["active"] != json!(0)))
+            .collect()
+    };
+    let rows = peer
+        .search_read(
+            "party.party",
+            json!([["identifiers.code", "like", format!("T-BACK-{run}-%")]]),
+            json!(["active"]),
+        )
+        .await;
+    assert_eq!(active(rows), [false, false, true], "nothing was created");
+    let found = scan_all().await;
+    let archived = found.iter().find(|r| r.target_id == ids[0]).unwrap();
+    assert_eq!(
+        archived.fields["active"],
+        json!(false),
+        "archived parties are read back"
+    );
+
+    // Delete: the first by target id, the second (archived) by key, one already gone.
+    let results = parties
+        .delete(&[
+            Removal {
+                key: codes[0].clone(),
+                target_id: Some(ids[0].clone()),
+            },
+            Removal {
+                key: codes[1].clone(),
+                target_id: None,
+            },
+            Removal {
+                key: format!("T-BACK-{run}-gone"),
+                target_id: Some("987654321".to_owned()),
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let left = peer
+        .search_read(
+            "party.party",
+            json!([["identifiers.code", "like", format!("T-BACK-{run}-%")]]),
+            json!(["id"]),
+        )
+        .await;
+    assert_eq!(left, [json!({"id": ids[2].parse::<i64>().unwrap()})]);
+}
+
+#[tokio::test]
+async fn a_delete_tryton_refuses_is_that_records_error_and_the_others_are_deleted() {
+    let Some(peer) = peer().await else { return };
+    let run = unique();
+    // A party referenced by a confirmed sale cannot be deleted; a fresh one can.
+    let parties = party_sink(&peer);
+    let codes = [format!("T-DEL-{run}-busy"), format!("T-DEL-{run}-free")];
+    let ids = written(
+        parties
+            .upsert(&[
+                out(
+                    &codes[0],
+                    json!({"code": codes[0], "name": "Busy", "city": "Paris"}),
+                ),
+                out(&codes[1], json!({"code": codes[1], "name": "Free"})),
+            ])
+            .await
+            .unwrap(),
+    );
+    let payment_term = peer
+        .first_id("account.invoice.payment_term", json!([]))
+        .await;
+    let sales = sink(
+        &peer,
+        Entity::SalesOrder,
+        "number",
+        json!({
+            "model": "sale.sale",
+            "key": "reference",
+            "fields": {"customer_code": null},
+            "defaults": {"company": peer.company, "warehouse": peer.warehouse, "payment_term": payment_term},
+            "lookup": {
+                "currency": {"model": "currency.currency", "by": "code"},
+                "party": {"model": "party.party", "by": "identifiers.code", "from": "customer_code"},
+                "invoice_address": {"model": "party.address", "by": "party.identifiers.code", "from": "customer_code"},
+                "shipment_address": {"model": "party.address", "by": "party.identifiers.code", "from": "customer_code"},
+            },
+            "children": [{
+                "field": "lines", "from": "lines", "values": {"type": "line"},
+                "fields": {"sku": "product", "uom": "unit"},
+                "lookup": {"product": {"model": "product.product", "by": "code"},
+                           "unit": {"model": "product.uom", "by": "name"}},
+            }],
+            "on_create": ["quote", "confirm"],
+        }),
+    );
+    let sale = format!("T-DEL-{run}-sale");
+    written(
+        sales
+            .upsert(&[out(
+                &sale,
+                json!({
+                    "number": sale, "customer_code": codes[0], "currency": "USD",
+                    "lines": [{"sku": "WIDGET-1", "uom": "Unit", "quantity": "1", "unit_price": "10.00"}],
+                }),
+            )])
+            .await
+            .unwrap(),
+    );
+    let results = parties
+        .delete(&[
+            Removal {
+                key: codes[0].clone(),
+                target_id: Some(ids[0].clone()),
+            },
+            Removal {
+                key: codes[1].clone(),
+                target_id: Some(ids[1].clone()),
+            },
+        ])
+        .await
+        .unwrap();
+    let refused = results[0].as_ref().expect_err("a party in use stays");
+    assert!(
+        refused.to_string().contains(&codes[0]),
+        "names the record: {refused}"
+    );
+    assert!(results[1].is_ok(), "{:?}", results[1]);
+    let left = peer
+        .search_read(
+            "party.party",
+            json!([["identifiers.code", "like", format!("T-DEL-{run}-%")]]),
+            json!(["id"]),
+        )
+        .await;
+    assert_eq!(left.len(), 1, "{left:?}");
 }

@@ -244,6 +244,18 @@ fn check(flow: &crate::Flow, options: &Options) -> Result<(), ReconcileError> {
     Ok(())
 }
 
+/// The fields of a flow's records that reconciliation compares: its mapping's top-level
+/// fields (lines and dotted `extra.` paths are not compared). Sinks learn them too
+/// ([`ferry_connectors::SinkContext::fields`]), to read back no more than this.
+pub(crate) fn compared_fields(flow: &ferry_model::config::FlowConfig) -> Vec<String> {
+    flow.mapping
+        .fields
+        .keys()
+        .filter(|f| *f != "lines" && !f.contains('.'))
+        .cloned()
+        .collect()
+}
+
 /// A detail list that keeps its first `limit` entries and notes what it dropped.
 struct Capped<T> {
     items: Vec<T>,
@@ -292,14 +304,7 @@ pub async fn run(
         path: path.clone(),
         error,
     };
-    let mapped_fields: Vec<String> = flow
-        .config
-        .mapping
-        .fields
-        .keys()
-        .filter(|f| *f != "lines" && !f.contains('.'))
-        .cloned()
-        .collect();
+    let mapped_fields = compared_fields(&flow.config);
     let mut counts = Counts::default();
     let mut unmapped = Capped::new(limit);
 
