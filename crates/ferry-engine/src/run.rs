@@ -572,15 +572,27 @@ impl Engine {
                 .collect();
             self.store.enqueue(&items).await?;
         }
-        let store = self.store.as_ref();
-        retry(&self.settings.retry, cancel, "store.commit", || {
-            store.commit(&flow.name, commit.clone())
+        // On a task of its own, so the runtime's other worker thread runs it while this
+        // task maps and writes the next batch (a `join!` in one task would interleave the
+        // two on one thread: the commit's encoding waits for the mapping and the other way
+        // round).
+        let store = self.store.clone();
+        let settings = self.settings.retry.clone();
+        let commit_cancel = cancel.clone();
+        let name = flow.name.clone();
+        let committed = tokio::spawn(async move {
+            retry(&settings, &commit_cancel, "store.commit", || {
+                store.commit(&name, commit.clone())
+            })
+            .await
         })
-        .await
-        .map_err(|e| match e {
-            Retried::Cancelled => EngineError::Cancelled,
-            Retried::Failed(e) => EngineError::Store(e),
-        })?;
+        .await;
+        match committed {
+            Ok(Ok(())) => {}
+            Ok(Err(Retried::Cancelled)) => return Err(EngineError::Cancelled),
+            Ok(Err(Retried::Failed(e))) => return Err(EngineError::Store(e)),
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        }
         crate::telemetry::batch_committed(&flow.name, &stats);
         Ok(stats)
     }

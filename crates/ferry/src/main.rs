@@ -9,6 +9,12 @@ mod workspace;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: a sync allocates and frees a few small maps and
+/// strings per field of every record, and glibc's malloc spent about half of the process's
+/// CPU on that in a profile of a PostgreSQL → PostgreSQL first load (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);

@@ -263,8 +263,8 @@ where
 }
 
 fn decode_pg(row: &PgRow, i: usize) -> Val {
-    let name = row.columns()[i].type_info().name().to_owned();
-    let v = match name.as_str() {
+    let name = row.columns()[i].type_info().name();
+    let v = match name {
         "BOOL" => get!(row, i, bool, Val::Bool),
         "INT2" => get!(row, i, i16, |v| Val::Int(i64::from(v))),
         "INT4" => get!(row, i, i32, |v| Val::Int(i64::from(v))),
@@ -290,8 +290,8 @@ fn decode_pg(row: &PgRow, i: usize) -> Val {
 }
 
 fn decode_my(row: &MySqlRow, i: usize) -> Val {
-    let name = row.columns()[i].type_info().name().to_owned();
-    let v = match name.as_str() {
+    let name = row.columns()[i].type_info().name();
+    let v = match name {
         "BOOLEAN" => get!(row, i, bool, Val::Bool),
         "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => {
             get!(row, i, i64, Val::Int)

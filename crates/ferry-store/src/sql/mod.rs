@@ -327,6 +327,17 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         error TEXT)",
         "CREATE INDEX IF NOT EXISTS ferry_reconciliations_flow ON ferry_reconciliations (flow, id)",
     ],
+    &[
+        // Fewer index entries per record written (bulk loads write one xref and one ledger
+        // row per record): the snapshot index holds only snapshot sources' rows, and the
+        // outcome index only the `not_owner` reports the status counts.
+        "DROP INDEX IF EXISTS ferry_xref_seen",
+        "CREATE INDEX IF NOT EXISTS ferry_xref_seen ON ferry_xref (flow, seen_pass) \
+         WHERE seen_pass IS NOT NULL",
+        "DROP INDEX IF EXISTS ferry_ledger_outcome",
+        "CREATE INDEX IF NOT EXISTS ferry_ledger_not_owner ON ferry_ledger (at) \
+         WHERE outcome = 'not_owner'",
+    ],
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -254,6 +254,13 @@ impl Store for PgStore {
     async fn commit(&self, flow: &str, commit: Commit) -> Result<()> {
         let now = now_ms();
         let mut tx = self.begin().await?;
+        // A batch's bookkeeping does not wait for its WAL flush: if the database server
+        // crashes before the flush, the commit is lost whole (cursor, xrefs, ledger and queue
+        // acknowledgements together), so the records are read and upserted again by key, which
+        // is idempotent. Requests accepted from outside (`request_sync`) still commit durably.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
 
         if let Some(cursor) = &commit.cursor {
             sqlx::query(q::CURSOR_SET)
