@@ -116,14 +116,7 @@ async fn dead_letters_alert_once_and_recover_once() {
     // A few more checks go by without anything new to say.
     tokio::time::sleep(Duration::from_millis(800)).await;
 
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
 

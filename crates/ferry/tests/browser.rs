@@ -58,18 +58,6 @@ fn missing_tools() -> Option<String> {
     None
 }
 
-/// Stops `ferry run` with SIGTERM when the test ends, pass or fail.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_fixes_and_replays_a_failed_record_in_chromium() {
     if let Some(what) = missing_tools() {

@@ -115,10 +115,7 @@ async fn fuzzing_the_api_finds_no_server_error() {
         .send()
         .await
         .is_ok_and(|r| r.status().is_success());
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    sigterm(child.id());
     let status = child.wait().unwrap();
     let mut log = String::new();
     if let Some(mut err) = child.stderr.take() {

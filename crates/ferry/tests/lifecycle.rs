@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -60,15 +60,6 @@ async fn target_count(dir: &std::path::Path) -> i64 {
         .fetch_one(&mut erp)
         .await
         .unwrap()
-}
-
-fn sigterm(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -TERM failed");
 }
 
 #[tokio::test(flavor = "multi_thread")]

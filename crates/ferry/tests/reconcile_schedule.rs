@@ -152,14 +152,7 @@ async fn scheduled_reconciliation_stores_reports_and_alerts_on_drift_once() {
     wait_for(&server, "drift recovery", drift("resolved")).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "ferry run exited with {}", out.status);
     let log = String::from_utf8_lossy(&out.stderr);

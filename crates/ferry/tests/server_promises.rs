@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -149,15 +149,6 @@ async fn settled(http: &reqwest::Client, base: &str, token: &str, id: i64) -> Va
     }
 }
 
-fn terminate(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -TERM failed");
-}
-
 async fn count(db: &Path, sql: &str) -> i64 {
     let mut conn = sqlite(db).await;
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
@@ -236,7 +227,7 @@ async fn notices_answered_202_survive_kill_9_and_arrive_exactly_once() {
             "record {id}: {st}"
         );
     }
-    terminate(&child);
+    sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "ferry run exited with {}", out.status);
 
@@ -339,7 +330,7 @@ async fn masked_values_never_reach_the_log() {
 
     // Give the alert check (every 200 ms) time to announce the dead letter.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    terminate(&child);
+    sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "ferry run exited with {}", out.status);
     let stdout = String::from_utf8_lossy(&out.stdout);

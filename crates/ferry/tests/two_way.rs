@@ -567,18 +567,6 @@ where
     }
 }
 
-/// Stops `ferry run` when the test ends, pass or fail.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_change_makes_one_write_while_both_flows_poll_every_second() {
     let tmp = scratch();

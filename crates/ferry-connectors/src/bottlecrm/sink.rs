@@ -87,19 +87,7 @@ impl Sink for BottleSink {
         &self,
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
-        let refs = RefCache::default();
-        let refs = &refs;
-        // Indices rather than `&Outgoing` in the closure: a closure over borrowed items is
-        // not general enough for the `Send` future async_trait needs.
-        let results: Vec<Result<Written, ConnectorError>> = futures::stream::iter(0..batch.len())
-            .map(|i| async move {
-                let job = self.job(&batch[i]);
-                self.write(&job, refs, Mode::Upsert).await
-            })
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        batch_outcome(results)
+        self.write_batch(batch, Mode::Upsert).await
     }
 
     fn capabilities(&self) -> SinkCapabilities {
@@ -127,17 +115,7 @@ impl Sink for BottleSink {
         &self,
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
-        let refs = RefCache::default();
-        let refs = &refs;
-        let results: Vec<Result<Written, ConnectorError>> = futures::stream::iter(0..batch.len())
-            .map(|i| async move {
-                let job = self.job(&batch[i]);
-                self.write(&job, refs, Mode::UpdateOnly).await
-            })
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        batch_outcome(results)
+        self.write_batch(batch, Mode::UpdateOnly).await
     }
 
     /// The object's records in canonical field names, read by snapshot pass like a source
@@ -233,6 +211,27 @@ fn batch_outcome<T>(
 }
 
 impl BottleSink {
+    /// Writes the batch record by record, a few at once, with one reference cache.
+    async fn write_batch(
+        &self,
+        batch: &[Outgoing],
+        mode: Mode,
+    ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
+        let refs = RefCache::default();
+        let refs = &refs;
+        // Indices rather than `&Outgoing` in the closure: a closure over borrowed items is
+        // not general enough for the `Send` future async_trait needs.
+        let results: Vec<Result<Written, ConnectorError>> = futures::stream::iter(0..batch.len())
+            .map(|i| async move {
+                let job = self.job(&batch[i]);
+                self.write(&job, refs, mode).await
+            })
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        batch_outcome(results)
+    }
+
     fn job<'a>(&self, out: &'a Outgoing) -> Job<'a> {
         Job {
             label: format!(

@@ -141,9 +141,8 @@ impl TrytonSink {
                     .map(|ch| &ch.values)
                     .collect();
                 children_of(row, field)
-                    .into_iter()
                     .filter(|item| !others.iter().any(|values| matches(item, values)))
-                    .find_map(|item| code_of(&pick(&item, child_field)))
+                    .find_map(|item| code_of(&pick(item, child_field)))
             }
         }
     }
@@ -219,9 +218,8 @@ impl TrytonSink {
                         ReadBack::Child { index, field } => {
                             let child = &self.opts().children[*index];
                             children_of(row, &child.field)
-                                .into_iter()
                                 .find(|item| matches(item, &child.values))
-                                .map_or(Value::Null, |item| pick(&item, field))
+                                .map_or(Value::Null, |item| pick(item, field))
                         }
                     };
                     fields.insert(canonical.clone(), value);
@@ -255,11 +253,15 @@ fn as_typed(value: Value, ty: Option<&str>) -> Value {
 }
 
 /// The items of a one2many read with dotted paths (`contact_mechanisms.` in the row).
-fn children_of(row: &Map<String, Value>, field: &str) -> Vec<Map<String, Value>> {
-    match row.get(&format!("{field}.")) {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_object).cloned().collect(),
-        _ => Vec::new(),
-    }
+fn children_of<'a>(
+    row: &'a Map<String, Value>,
+    field: &str,
+) -> impl Iterator<Item = &'a Map<String, Value>> {
+    row.get(&format!("{field}."))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
 }
 
 /// Whether a child holds every one of `values` (`{type: email}`).

@@ -1015,11 +1015,13 @@ impl TrytonSink {
         Ok(results)
     }
 
-    /// Writes the fields of each record to the record that exists (by target id, else by
-    /// key); never creates one. A record not found is left alone and counts as done.
-    async fn update_existing(
+    /// Writes the batch: each record to the one that exists (by target id, else by key),
+    /// and with `create` the others as new records; without, a record not found is left
+    /// alone and counts as done (an archive).
+    async fn write_batch(
         &self,
         batch: &[Outgoing],
+        create: bool,
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
         let meta = self.meta().await?;
         let found = self.resolve_lookups(batch).await?;
@@ -1027,21 +1029,26 @@ impl TrytonSink {
         let consumed = self.consumed();
         let mut results: Vec<Option<Result<Written, ConnectorError>>> = Vec::new();
         results.resize_with(batch.len(), || None);
+        let mut creates = Vec::new();
         let mut updates = Vec::new();
         for (i, (o, id)) in batch.iter().zip(existing).enumerate() {
-            let Some(id) = id else {
+            if id.is_none() && !create {
                 results[i] = Some(Ok(Written {
                     target_id: o.target_id.clone().unwrap_or_default(),
                 }));
                 continue;
-            };
+            }
             match self.prepare(meta, o, &found, &consumed)? {
                 Err(e) => results[i] = Some(Err(e)),
-                Ok(p) => updates.push((i, id, p)),
+                Ok(p) => match id {
+                    Some(id) => updates.push((i, id, p)),
+                    None => creates.push((i, p)),
+                },
             }
         }
         let values = self.write_values(meta, &updates).await?;
         self.write_all(&updates, values, &mut results).await?;
+        self.create_all(meta, creates, &mut results).await?;
         Ok(results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(ConnectorError::fatal("record not written"))))
@@ -1181,30 +1188,7 @@ impl Sink for TrytonSink {
         &self,
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
-        let meta = self.meta().await?;
-        let found = self.resolve_lookups(batch).await?;
-        let existing = self.find_existing(batch).await?;
-        let consumed = self.consumed();
-        let mut results: Vec<Option<Result<Written, ConnectorError>>> = Vec::new();
-        results.resize_with(batch.len(), || None);
-        let mut creates = Vec::new();
-        let mut updates = Vec::new();
-        for (i, (o, id)) in batch.iter().zip(existing).enumerate() {
-            match self.prepare(meta, o, &found, &consumed)? {
-                Err(e) => results[i] = Some(Err(e)),
-                Ok(p) => match id {
-                    Some(id) => updates.push((i, id, p)),
-                    None => creates.push((i, p)),
-                },
-            }
-        }
-        let values = self.write_values(meta, &updates).await?;
-        self.write_all(&updates, values, &mut results).await?;
-        self.create_all(meta, creates, &mut results).await?;
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(ConnectorError::fatal("record not written"))))
-            .collect())
+        self.write_batch(batch, true).await
     }
 
     fn capabilities(&self) -> SinkCapabilities {
@@ -1226,7 +1210,7 @@ impl Sink for TrytonSink {
         &self,
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
-        self.update_existing(batch).await
+        self.write_batch(batch, false).await
     }
 
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {

@@ -22,6 +22,28 @@ pub fn ferry() -> Command {
     cmd
 }
 
+/// Sends SIGTERM to a process (`ferry run`, which then drains and exits).
+pub fn sigterm(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid} failed");
+}
+
+/// Stops `ferry run` with SIGTERM when the test ends, pass or fail.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs `ferry` with `args` in `dir` and returns its output (panics with stderr if it fails
 /// and `must_succeed`).
 pub fn run(dir: &Path, args: &[&str], must_succeed: bool) -> Output {
