@@ -172,3 +172,117 @@ pub fn render(report: &Report, format: Format) -> anyhow::Result<String> {
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use sqlx::ConnectOptions;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    use super::*;
+
+    /// Every progress report, in order.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(Side, u64)>>);
+
+    impl ReconcileProgress for Recorded {
+        fn read(&self, side: Side, records: u64) {
+            self.0.lock().unwrap().push((side, records));
+        }
+    }
+
+    async fn exec(path: &Path, sql: &str) {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn progress_is_reported_page_by_page_on_both_sides() {
+        let dir = tempfile::tempdir().unwrap();
+        let (crm, erp) = (dir.path().join("crm.db"), dir.path().join("erp.db"));
+        let rows: Vec<String> = (1..=25)
+            .map(|i| format!("('C{i:02}', 'name {i}', '2026-01-01 00:00:{i:02}')"))
+            .collect();
+        exec(
+            &crm,
+            &format!(
+                "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT, name TEXT, updated_at TEXT);
+                 INSERT INTO customers (customer_no, name, updated_at) VALUES {};",
+                rows.join(", ")
+            ),
+        )
+        .await;
+        exec(
+            &erp,
+            "CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT)",
+        )
+        .await;
+        let config = dir.path().join("ferry.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "systems:\n  crm: {{ kind: sql, url: \"sqlite://{}\" }}\n  erp: {{ kind: sql, url: \"sqlite://{}\" }}\n\
+                 flows:\n  customers:\n    entity: customer\n    batch_size: 10\n\
+                 \x20   source: {{ system: crm, table: customers, watermark: {{ column: updated_at }} }}\n\
+                 \x20   target: {{ system: erp, table: erp_customers }}\n\
+                 \x20   mapping: {{ code: customer_no, name: name }}\n",
+                crm.display(),
+                erp.display()
+            ),
+        )
+        .unwrap();
+        let ws = workspace::open(&config).await.unwrap();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let synced = ws
+            .engine
+            .sync(
+                "customers",
+                &ferry_engine::SyncOptions::default(),
+                &ferry_engine::NoProgress,
+                &cancel,
+            )
+            .await
+            .unwrap();
+        assert_eq!(synced.stats.created, 25);
+
+        let progress = Recorded::default();
+        let options = reconcile::Options {
+            scratch_dir: ws.loaded.data_dir(),
+            details_limit: 10,
+            repair: false,
+            repair_deletes: false,
+        };
+        let report = reconcile::run(&ws.engine, "customers", &options, &progress, &cancel)
+            .await
+            .unwrap();
+        assert!(report.clean);
+        let calls = progress.0.into_inner().unwrap();
+        assert_eq!(
+            calls,
+            [
+                (Side::Source, 10),
+                (Side::Source, 20),
+                (Side::Source, 25),
+                (Side::Target, 10),
+                (Side::Target, 20),
+                (Side::Target, 25),
+            ],
+            "one report per page of 10, source first"
+        );
+
+        // The bar shows both counts.
+        let bar = Bar::new("customers");
+        bar.read(Side::Source, 25);
+        bar.read(Side::Target, 10);
+        assert_eq!(bar.bar.message(), "source 25 read, target 10 read");
+    }
+}
