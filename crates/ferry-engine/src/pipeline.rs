@@ -318,6 +318,7 @@ pub(crate) async fn process(
                         out.stats.updated += 1
                     }
                     states::written(&mut out.commit, &p.record.id, p.before.as_ref(), p.state);
+                    let version = p.record.version();
                     out.commit.ledger.push(LedgerEntry {
                         id: 0,
                         flow: flow.name.clone(),
@@ -331,7 +332,7 @@ pub(crate) async fn process(
                         target_id: Some(written.target_id.clone()),
                         before_hash: p.before.as_ref().and_then(|x| x.written_hash.clone()),
                         after_hash: Some(p.hash.clone()),
-                        source_version: p.record.version(),
+                        source_version: version.clone(),
                         error_kind: None,
                         error: None,
                     });
@@ -341,7 +342,7 @@ pub(crate) async fn process(
                         target_id: Some(written.target_id),
                         read_hash: Some(p.read_hash),
                         written_hash: Some(p.hash),
-                        source_version: p.record.version(),
+                        source_version: version,
                     });
                     if let Some(baseline) = p.baseline {
                         out.commit.baselines.push(baseline);

@@ -65,8 +65,122 @@ impl DbRow {
     }
 }
 
-/// One statement and its parameters.
-pub type Stmt = (String, Vec<Val>);
+/// One statement and its parameters, in placeholder order.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Stmt {
+    /// A statement binding one value per placeholder.
+    pub fn new(sql: String, params: Vec<Val>) -> Self {
+        Self {
+            sql,
+            params: params.into_iter().map(Param::One).collect(),
+        }
+    }
+}
+
+/// One bind parameter.
+#[derive(Debug, Clone)]
+pub enum Param {
+    One(Val),
+    /// A whole column bound as one PostgreSQL array (see [`PgArray`]).
+    PgArray(PgArray),
+}
+
+/// A column of values bound as one PostgreSQL array, for `INSERT … SELECT … FROM
+/// UNNEST($1::text[], …)`: a batch of any size binds one parameter per column, so the
+/// statement text is the same for every batch (prepared once) and PostgreSQL does not parse
+/// and plan a multi-row `VALUES` list of thousands of parameters each time.
+#[derive(Debug, Clone)]
+pub enum PgArray {
+    Text(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+    Dec(Vec<Option<Decimal>>),
+    Bool(Vec<Option<bool>>),
+    Date(Vec<Option<NaiveDate>>),
+    Time(Vec<Option<NaiveTime>>),
+    Ts(Vec<Option<DateTime<Utc>>>),
+    NaiveTs(Vec<Option<NaiveDateTime>>),
+    Json(Vec<Option<serde_json::Value>>),
+    Bytes(Vec<Option<Vec<u8>>>),
+}
+
+impl PgArray {
+    /// The array of these cells for a column of `class`, or `None` when a cell is not of the
+    /// type the column's other cells bind as (the caller then binds cell by cell). Classes
+    /// bound as text with a cast (`Other`) make a text array; the caller casts each element.
+    pub fn of<'a>(class: &ColClass, cells: impl Iterator<Item = &'a Val>) -> Option<PgArray> {
+        /// Collects the cells one variant of `Val` holds; NULLs of any kind are `None`.
+        macro_rules! collect {
+            ($variant:ident, |$v:ident| $take:expr) => {
+                cells
+                    .map(|cell| match cell {
+                        Val::Null | Val::NullAs(_) => Some(None),
+                        Val::$variant($v) => $take.map(Some),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .map(PgArray::$variant)
+            };
+        }
+        match class {
+            ColClass::Text | ColClass::Other(_) => collect!(Text, |s| Some(s.clone())),
+            ColClass::Int => cells
+                .map(|cell| match cell {
+                    Val::Null | Val::NullAs(_) => Some(None),
+                    Val::Int(i) => Some(Some(*i)),
+                    Val::UInt(u) => i64::try_from(*u).ok().map(Some),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(PgArray::Int),
+            ColClass::Float => collect!(Float, |f| Some(*f)),
+            ColClass::Decimal(_) => collect!(Dec, |d| Some(*d)),
+            ColClass::Bool => collect!(Bool, |b| Some(*b)),
+            ColClass::Date => collect!(Date, |d| Some(*d)),
+            ColClass::Time => collect!(Time, |t| Some(*t)),
+            ColClass::Timestamp => cells
+                .map(|cell| match cell {
+                    Val::Null | Val::NullAs(_) => Some(None),
+                    Val::NaiveTs(t) => Some(Some(*t)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(PgArray::NaiveTs),
+            ColClass::TimestampTz => cells
+                .map(|cell| match cell {
+                    Val::Null | Val::NullAs(_) => Some(None),
+                    Val::Ts(t) => Some(Some(*t)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(PgArray::Ts),
+            ColClass::Json => collect!(Json, |j| Some(j.clone())),
+            ColClass::Bytes => collect!(Bytes, |b| Some(b.clone())),
+        }
+    }
+
+    /// The array type named in the statement (`$n::text[]`).
+    pub fn sql_type(&self) -> &'static str {
+        match self {
+            PgArray::Text(_) => "text[]",
+            PgArray::Int(_) => "int8[]",
+            PgArray::Float(_) => "float8[]",
+            PgArray::Dec(_) => "numeric[]",
+            PgArray::Bool(_) => "bool[]",
+            PgArray::Date(_) => "date[]",
+            PgArray::Time(_) => "time[]",
+            PgArray::Ts(_) => "timestamptz[]",
+            PgArray::NaiveTs(_) => "timestamp[]",
+            PgArray::Json(_) => "jsonb[]",
+            PgArray::Bytes(_) => "bytea[]",
+        }
+    }
+}
 
 impl Db {
     pub fn new(
@@ -156,15 +270,15 @@ impl Db {
 
     /// Runs the statements in one transaction (all or nothing). The raw error is returned so
     /// that the caller can classify it against the record it was writing.
-    pub async fn transaction(&self, stmts: &[Stmt]) -> Result<(), sqlx::Error> {
+    pub async fn transaction(&self, stmts: Vec<Stmt>) -> Result<(), sqlx::Error> {
         macro_rules! run {
             ($pool:expr, $bind:ident) => {{
                 let mut tx = $pool.begin().await?;
-                for (sql, params) in stmts {
+                for Stmt { sql, params } in stmts {
                     tracing::trace!(target: "ferry::sql", %sql, params = params.len(), "execute");
-                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                    for v in params {
-                        q = $bind(q, v.clone());
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for p in params {
+                        q = $bind(q, p)?;
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -172,15 +286,15 @@ impl Db {
             }};
         }
         match self.pool().await {
-            Pool::Pg(pool) => run!(pool, bind_pg),
-            Pool::My(pool) => run!(pool, bind_my),
-            Pool::Lite(pool) => run!(pool, bind_lite),
+            Pool::Pg(pool) => run!(pool, bind_pg_param),
+            Pool::My(pool) => run!(pool, bind_my_param),
+            Pool::Lite(pool) => run!(pool, bind_lite_param),
         }
     }
 
     /// Runs one statement outside a transaction (DDL).
     pub async fn execute(&self, sql: &str) -> Result<(), ConnectorError> {
-        self.transaction(&[(sql.to_owned(), Vec::new())])
+        self.transaction(vec![Stmt::new(sql.to_owned(), Vec::new())])
             .await
             .map_err(|e| self.error(&e))
     }
@@ -333,6 +447,44 @@ fn decode_lite(row: &SqliteRow, i: usize) -> Val {
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 type MyQuery<'q> = sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>;
 type LiteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds one parameter of a statement for PostgreSQL.
+fn bind_pg_param(q: PgQuery<'_>, p: Param) -> Result<PgQuery<'_>, sqlx::Error> {
+    Ok(match p {
+        Param::One(v) => bind_pg(q, v),
+        Param::PgArray(a) => match a {
+            PgArray::Text(v) => q.bind(v),
+            PgArray::Int(v) => q.bind(v),
+            PgArray::Float(v) => q.bind(v),
+            PgArray::Dec(v) => q.bind(v),
+            PgArray::Bool(v) => q.bind(v),
+            PgArray::Date(v) => q.bind(v),
+            PgArray::Time(v) => q.bind(v),
+            PgArray::Ts(v) => q.bind(v),
+            PgArray::NaiveTs(v) => q.bind(v),
+            PgArray::Json(v) => q.bind(v),
+            PgArray::Bytes(v) => q.bind(v),
+        },
+    })
+}
+
+/// Array parameters are PostgreSQL's: the sink builds them for no other backend.
+fn one_value(p: Param) -> Result<Val, sqlx::Error> {
+    match p {
+        Param::One(v) => Ok(v),
+        Param::PgArray(_) => Err(sqlx::Error::InvalidArgument(
+            "array parameters are only bound for PostgreSQL".into(),
+        )),
+    }
+}
+
+fn bind_my_param(q: MyQuery<'_>, p: Param) -> Result<MyQuery<'_>, sqlx::Error> {
+    Ok(bind_my(q, one_value(p)?))
+}
+
+fn bind_lite_param(q: LiteQuery<'_>, p: Param) -> Result<LiteQuery<'_>, sqlx::Error> {
+    Ok(bind_lite(q, one_value(p)?))
+}
 
 fn bind_pg(q: PgQuery<'_>, v: Val) -> PgQuery<'_> {
     match v {

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::config::SqlTargetOptions;
-use super::db::{Db, Stmt};
+use super::db::{Db, Param, PgArray, Stmt};
+use super::dialect::Backend;
 use super::table_columns;
 use super::value::{ColClass, Val, coerce};
 use crate::keyset::Keyset;
@@ -26,6 +27,8 @@ const MAX_ROWS: usize = 500;
 #[derive(Debug)]
 struct Meta {
     columns: IndexMap<String, ColClass>,
+    /// Index of the key column in `columns`.
+    key_index: usize,
     lines: IndexMap<String, ColClass>,
 }
 
@@ -34,7 +37,8 @@ struct Meta {
 struct Prepared {
     key: String,
     key_val: Val,
-    columns: Vec<String>,
+    /// The columns written, as indexes into [`Meta::columns`] (no name copied per record).
+    columns: Vec<usize>,
     values: Vec<Val>,
     /// The record carried `lines`: replace its lines with these (column names, values).
     lines: Option<Vec<(Vec<String>, Vec<Val>)>>,
@@ -88,12 +92,12 @@ impl SqlSink {
         }
         let columns: IndexMap<String, ColClass> =
             columns.into_iter().map(|c| (c.name, c.class)).collect();
-        if !columns.contains_key(&self.key_column) {
+        let Some(key_index) = columns.get_index_of(&self.key_column) else {
             return Err(ConnectorError::fatal(format!(
                 "table `{table}` has no key column `{}`",
                 self.key_column
             )));
-        }
+        };
         let mut lines = IndexMap::new();
         if let Some(l) = &self.opts.lines {
             lines = table_columns(&self.db, &l.table)
@@ -114,7 +118,11 @@ impl SqlSink {
                 )));
             }
         }
-        let meta = Arc::new(Meta { columns, lines });
+        let meta = Arc::new(Meta {
+            columns,
+            key_index,
+            lines,
+        });
         *guard = Some(meta.clone());
         Ok(meta)
     }
@@ -263,17 +271,17 @@ impl SqlSink {
             let Some(column) = self.opts.column_of(field) else {
                 continue;
             };
-            let class = meta.columns.get(column).ok_or_else(|| {
+            let (index, _, class) = meta.columns.get_full(column).ok_or_else(|| {
                 ConnectorError::fatal(format!(
                     "table `{table}` has no column `{column}` (field `{field}`)"
                 ))
             })?;
-            if columns.iter().any(|c| c == column) {
+            if columns.contains(&index) {
                 continue;
             }
             match coerce(value, class) {
                 Ok(val) => {
-                    columns.push(column.to_owned());
+                    columns.push(index);
                     values.push(val);
                 }
                 Err(why) => {
@@ -283,8 +291,8 @@ impl SqlSink {
                 }
             }
         }
-        let key_class = &meta.columns[&self.key_column];
-        let key_val = match columns.iter().position(|c| *c == self.key_column) {
+        let key_class = &meta.columns[meta.key_index];
+        let key_val = match columns.iter().position(|c| *c == meta.key_index) {
             Some(i) if !values[i].is_null() => values[i].clone(),
             Some(i) => {
                 let v = coerce(&Value::String(o.key.clone()), key_class);
@@ -298,7 +306,7 @@ impl SqlSink {
             }
             None => match coerce(&Value::String(o.key.clone()), key_class) {
                 Ok(v) => {
-                    columns.insert(0, self.key_column.clone());
+                    columns.insert(0, meta.key_index);
                     values.insert(0, v.clone());
                     v
                 }
@@ -314,43 +322,45 @@ impl SqlSink {
         }))
     }
 
-    /// The statements writing these records: upserts grouped by column list and chunked under
-    /// the bind limit (a key seen twice starts a new statement), then the lines.
+    /// The statements writing these records: upserts grouped by column list (a key seen twice
+    /// starts a new statement, since one upsert cannot touch a row twice), then the lines.
     fn statements(&self, meta: &Meta, records: &[&Prepared]) -> Vec<Stmt> {
         let b = self.db.backend;
         let mut out = Vec::new();
-        let mut groups: IndexMap<&[String], Vec<&Prepared>> = IndexMap::new();
+        let mut groups: IndexMap<&[usize], Vec<&Prepared>> = IndexMap::new();
         for p in records {
             groups.entry(p.columns.as_slice()).or_default().push(p);
         }
-        for (columns, rows) in groups {
-            let per = (b.max_binds() / columns.len().max(1)).clamp(1, MAX_ROWS);
-            let mut chunk: Vec<&Prepared> = Vec::new();
-            let mut keys: HashSet<&str> = HashSet::new();
+        for (indexes, rows) in groups {
+            let columns: Vec<String> = indexes
+                .iter()
+                .filter_map(|&i| meta.columns.get_index(i).map(|(name, _)| name.clone()))
+                .collect();
+            let columns = columns.as_slice();
+            let mut run: Vec<&[Val]> = Vec::with_capacity(rows.len());
+            let mut keys: HashSet<&str> = HashSet::with_capacity(rows.len());
             for p in rows {
-                if chunk.len() >= per || keys.contains(p.key.as_str()) {
-                    out.push(self.insert(
+                if !keys.insert(&p.key) {
+                    out.extend(self.inserts(
                         &self.opts.table,
                         columns,
                         &meta.columns,
-                        &chunk,
+                        &run,
                         Some(&self.key_column),
                     ));
-                    chunk.clear();
+                    run.clear();
                     keys.clear();
+                    keys.insert(&p.key);
                 }
-                keys.insert(&p.key);
-                chunk.push(p);
+                run.push(&p.values);
             }
-            if !chunk.is_empty() {
-                out.push(self.insert(
-                    &self.opts.table,
-                    columns,
-                    &meta.columns,
-                    &chunk,
-                    Some(&self.key_column),
-                ));
-            }
+            out.extend(self.inserts(
+                &self.opts.table,
+                columns,
+                &meta.columns,
+                &run,
+                Some(&self.key_column),
+            ));
         }
         if let Some(l) = &self.opts.lines {
             let with_lines: Vec<&Prepared> = records
@@ -370,7 +380,7 @@ impl SqlSink {
                     params.push(parent(p));
                     marks.push(b.placeholder(params.len()));
                 }
-                out.push((
+                out.push(Stmt::new(
                     format!(
                         "DELETE FROM {} WHERE {} IN ({})",
                         b.table(&l.table),
@@ -392,33 +402,88 @@ impl SqlSink {
                 }
             }
             for (cols, rows) in groups {
-                let per = (b.max_binds() / cols.len().max(1)).clamp(1, MAX_ROWS);
-                for chunk in rows.chunks(per) {
-                    out.push(self.insert_rows(&l.table, &cols, &meta.lines, chunk, None));
-                }
+                let rows: Vec<&[Val]> = rows.iter().map(Vec::as_slice).collect();
+                out.extend(self.inserts(&l.table, &cols, &meta.lines, &rows, None));
             }
         }
         out
     }
 
-    fn insert(
+    /// Statements inserting `rows` (upserting on `key` when given). PostgreSQL gets one
+    /// `INSERT … SELECT … FROM UNNEST(…)` binding an array per column; the others (and a
+    /// PostgreSQL column whose cells make no array) get multi-row `VALUES` lists chunked under
+    /// the bind limit.
+    fn inserts(
         &self,
         table: &str,
         columns: &[String],
         classes: &IndexMap<String, ColClass>,
-        rows: &[&Prepared],
+        rows: &[&[Val]],
         key: Option<&str>,
-    ) -> Stmt {
-        let rows: Vec<Vec<Val>> = rows.iter().map(|p| p.values.clone()).collect();
-        self.insert_rows(table, columns, classes, &rows, key)
+    ) -> Vec<Stmt> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let b = self.db.backend;
+        if b == Backend::Postgres
+            && let Some(stmt) = self.unnest_insert(table, columns, classes, rows, key)
+        {
+            return vec![stmt];
+        }
+        let per = (b.max_binds() / columns.len().max(1)).clamp(1, MAX_ROWS);
+        rows.chunks(per)
+            .map(|chunk| self.values_insert(table, columns, classes, chunk, key))
+            .collect()
     }
 
-    fn insert_rows(
+    /// `INSERT INTO t (a, b) SELECT v1, v2 FROM UNNEST($1::text[], $2::numeric[]) AS u(v1, v2)`,
+    /// or `None` when a column's cells are not all of one bindable type.
+    fn unnest_insert(
         &self,
         table: &str,
         columns: &[String],
         classes: &IndexMap<String, ColClass>,
-        rows: &[Vec<Val>],
+        rows: &[&[Val]],
+        key: Option<&str>,
+    ) -> Option<Stmt> {
+        let b = self.db.backend;
+        let mut params = Vec::with_capacity(columns.len());
+        let mut arrays = Vec::with_capacity(columns.len());
+        let mut selected = Vec::with_capacity(columns.len());
+        for (i, column) in columns.iter().enumerate() {
+            let class = classes.get(column).unwrap_or(&ColClass::Text);
+            let array = PgArray::of(class, rows.iter().map(|row| &row[i]))?;
+            let n = i + 1;
+            arrays.push(format!("${n}::{}", array.sql_type()));
+            selected.push(match class {
+                ColClass::Other(ty) => format!("CAST(v{n} AS {})", self.q(ty)),
+                _ => format!("v{n}"),
+            });
+            params.push(Param::PgArray(array));
+        }
+        let aliases: Vec<String> = (1..=columns.len()).map(|n| format!("v{n}")).collect();
+        let cols: Vec<String> = columns.iter().map(|c| self.q(c)).collect();
+        let mut sql = format!(
+            "INSERT INTO {} ({}) SELECT {} FROM UNNEST({}) AS u({})",
+            b.table(table),
+            cols.join(", "),
+            selected.join(", "),
+            arrays.join(", "),
+            aliases.join(", ")
+        );
+        if let Some(key) = key {
+            sql.push_str(&b.upsert_clause(key, columns));
+        }
+        Some(Stmt { sql, params })
+    }
+
+    /// `INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) …`, one parameter per cell.
+    fn values_insert(
+        &self,
+        table: &str,
+        columns: &[String],
+        classes: &IndexMap<String, ColClass>,
+        rows: &[&[Val]],
         key: Option<&str>,
     ) -> Stmt {
         let b = self.db.backend;
@@ -426,7 +491,7 @@ impl SqlSink {
         let mut tuples = Vec::with_capacity(rows.len());
         for row in rows {
             let mut marks = Vec::with_capacity(columns.len());
-            for (c, v) in columns.iter().zip(row) {
+            for (c, v) in columns.iter().zip(row.iter()) {
                 params.push(v.clone());
                 marks.push(
                     b.placeholder_for(params.len(), classes.get(c).unwrap_or(&ColClass::Text)),
@@ -444,7 +509,7 @@ impl SqlSink {
         if let Some(key) = key {
             sql.push_str(&b.upsert_clause(key, columns));
         }
-        (sql, params)
+        Stmt::new(sql, params)
     }
 }
 
@@ -462,7 +527,7 @@ impl SqlSink {
         if good.is_empty() {
             return Ok(items);
         }
-        let err = match self.db.transaction(&stmts_of(&good)).await {
+        let err = match self.db.transaction(stmts_of(&good)).await {
             Ok(()) => return Ok(items),
             Err(e) => e,
         };
@@ -489,7 +554,7 @@ impl SqlSink {
                     continue;
                 }
             };
-            match self.db.transaction(&stmts_of(&[&p])).await {
+            match self.db.transaction(stmts_of(&[&p])).await {
                 Ok(()) => out.push(Ok(p)),
                 Err(e) => {
                     let (kind, message) = self.db.classify(&e);
@@ -528,7 +593,7 @@ impl SqlSink {
                     .iter()
                     .map(|k| coerce(&k.to_json(None), parent_class).unwrap_or((*k).clone()))
                     .collect();
-                out.push((
+                out.push(Stmt::new(
                     format!(
                         "DELETE FROM {} WHERE {} IN ({})",
                         b.table(&l.table),
@@ -538,7 +603,7 @@ impl SqlSink {
                     parents,
                 ));
             }
-            out.push((
+            out.push(Stmt::new(
                 format!(
                     "DELETE FROM {} WHERE {} IN ({})",
                     b.table(&self.opts.table),
@@ -556,20 +621,20 @@ impl SqlSink {
         let b = self.db.backend;
         let mut params = Vec::new();
         let mut sets = Vec::new();
-        for (c, v) in p.columns.iter().zip(&p.values) {
-            if *c == self.key_column {
+        for (&i, v) in p.columns.iter().zip(&p.values) {
+            let Some((c, class)) = meta.columns.get_index(i).filter(|_| i != meta.key_index) else {
                 continue;
-            }
+            };
             params.push(v.clone());
             sets.push(format!(
                 "{} = {}",
                 self.q(c),
-                b.placeholder_for(params.len(), meta.columns.get(c).unwrap_or(&ColClass::Text))
+                b.placeholder_for(params.len(), class)
             ));
         }
         params.push(p.key_val.clone());
         let key_mark = b.placeholder_for(params.len(), &meta.columns[&self.key_column]);
-        (
+        Stmt::new(
             format!(
                 "UPDATE {} SET {} WHERE {} = {key_mark}",
                 b.table(&self.opts.table),
@@ -681,7 +746,7 @@ impl Sink for SqlSink {
                 };
                 self.prepare(&meta, &o).map(|p| {
                     p.and_then(|p| {
-                        if p.columns.iter().all(|c| *c == self.key_column) {
+                        if p.columns.iter().all(|c| *c == meta.key_index) {
                             Err(self.refused(&p.key, "none of the fields to write is a column"))
                         } else {
                             Ok(p)

@@ -198,23 +198,23 @@ impl SqlSource {
         }
     }
 
-    fn record(&self, meta: &Meta, row: &DbRow) -> Record {
-        let mut fields = Map::new();
-        for (name, val) in row.columns.iter().zip(&row.values) {
-            fields.insert(name.clone(), val.to_json(meta.classes.get(name)));
-        }
+    /// The record of a row, its values moved into the record's fields.
+    fn record(&self, meta: &Meta, row: DbRow) -> Record {
         let id = row
             .get(&self.opts.id)
             .map(Val::to_id_string)
             .unwrap_or_default();
-        let mut record = Record::new(id, fields);
-        if let Some(w) = &self.opts.watermark
-            && w.kind == WatermarkKind::Timestamp
-        {
-            record.updated_at = row.get(&w.column).and_then(Val::to_datetime);
-        }
-        if let Some(d) = &self.opts.deleted_column {
-            record.deleted = match row.get(d) {
+        let updated_at = match &self.opts.watermark {
+            Some(w) if w.kind == WatermarkKind::Timestamp => {
+                row.get(&w.column).and_then(Val::to_datetime)
+            }
+            _ => None,
+        };
+        let deleted = self
+            .opts
+            .deleted_column
+            .as_ref()
+            .is_some_and(|d| match row.get(d) {
                 Some(Val::Bool(b)) => *b,
                 Some(Val::Int(i)) => *i != 0,
                 Some(Val::UInt(i)) => *i != 0,
@@ -223,8 +223,15 @@ impl SqlSource {
                     "1" | "true" | "t" | "yes" | "y"
                 ),
                 _ => false,
-            };
+            });
+        let mut fields = Map::with_capacity(row.values.len());
+        for (name, val) in row.columns.iter().zip(row.values) {
+            let class = meta.classes.get(name);
+            fields.insert(name.clone(), val.into_json(class));
         }
+        let mut record = Record::new(id, fields);
+        record.updated_at = updated_at;
+        record.deleted = deleted;
         record
     }
 
@@ -358,11 +365,14 @@ impl Source for SqlSource {
         let next = cursor.after_page(rows.last().map(position), more, pass, |w, id| {
             self.end_cursor(w, id)
         });
-        let mut records: Vec<Record> = rows.iter().map(|r| self.record(meta, r)).collect();
-        let parents: Vec<Val> = rows
-            .iter()
-            .map(|r| r.get(&self.opts.id).cloned().unwrap_or(Val::Null))
-            .collect();
+        let parents: Vec<Val> = match self.opts.lines {
+            Some(_) => rows
+                .iter()
+                .map(|r| r.get(&self.opts.id).cloned().unwrap_or(Val::Null))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut records: Vec<Record> = rows.into_iter().map(|r| self.record(meta, r)).collect();
         self.attach_lines(meta, &mut records, &parents).await?;
         Ok(Page {
             records,
@@ -397,8 +407,8 @@ impl Source for SqlSource {
                 sql.push_str(&format!(" AND ({f})"));
             }
             for row in self.db.query(&sql, chunk.to_vec()).await? {
-                let record = self.record(meta, &row);
                 let id = row.get(&self.opts.id).cloned().unwrap_or(Val::Null);
+                let record = self.record(meta, row);
                 found.insert(record.id.clone(), (record, id));
             }
         }

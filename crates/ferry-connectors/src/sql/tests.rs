@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::SqlConnector;
+use super::db::Stmt;
 use super::value::Val;
 use crate::{BuildContext, Connector, ConnectorFactory, Outgoing, Sink, SinkContext, Source};
 
@@ -108,7 +109,7 @@ impl Env {
         for row in rows {
             let marks: Vec<String> = (1..=row.len()).map(|n| b.placeholder(n)).collect();
             let cols: Vec<String> = columns.iter().map(|c| b.ident(c)).collect();
-            stmts.push((
+            stmts.push(Stmt::new(
                 format!(
                     "INSERT INTO {} ({}) VALUES ({})",
                     b.table(table),
@@ -118,7 +119,7 @@ impl Env {
                 row,
             ));
         }
-        self.conn.db.transaction(&stmts).await.expect("insert");
+        self.conn.db.transaction(stmts).await.expect("insert");
     }
 
     async fn count(&self, table: &str) -> i64 {
@@ -763,6 +764,98 @@ on_all_backends!(
     case_missing_table,
     case_delete_update_and_scan,
 );
+
+/// PostgreSQL writes a batch as one array per column (`UNNEST`): every column class travels
+/// that way, NULLs included, types bound as text are cast (uuid, an enum), and a key seen twice
+/// in one batch goes in a second statement, so the later record wins.
+#[tokio::test]
+async fn postgres_writes_every_column_class_through_arrays() {
+    let Some(env) = env(Kind::Postgres).await else {
+        return;
+    };
+    let t = env.table("classes");
+    let mood = format!("{t}_mood");
+    env.exec(&format!("CREATE TYPE {mood} AS ENUM ('calm', 'busy')"))
+        .await;
+    env.exec(&format!(
+        "CREATE TABLE {t} (code TEXT PRIMARY KEY, n INTEGER, big BIGINT, f DOUBLE PRECISION, \
+         amount NUMERIC(12,2), ok BOOLEAN, day DATE, at_time TIME, local TIMESTAMP, \
+         seen TIMESTAMPTZ, doc JSONB, raw_doc JSON, bin BYTEA, ref UUID, mood {mood})"
+    ))
+    .await;
+    let sink = env.sink(json!({"table": t}), "code");
+    let full = json!({"code": "A", "n": 7, "big": "9007199254740993", "f": 2.5,
+        "amount": "1234.5", "ok": "yes", "day": "2026-02-28", "at_time": "13:45:00",
+        "local": "2026-03-01 08:00:00", "seen": "2026-03-01T08:00:00+08:00",
+        "doc": {"k": [1, "二"]}, "raw_doc": {"x": 1}, "bin": "00ff10",
+        "ref": "6f1c2a4e-9d1b-4c55-8a2e-0b7d7c1e2f30", "mood": "busy"});
+    let nulls = json!({"code": "B", "n": null, "big": null, "f": null, "amount": null,
+        "ok": null, "day": null, "at_time": null, "local": null, "seen": null, "doc": null,
+        "raw_doc": null, "bin": null, "ref": null, "mood": null});
+    let mut again = full.clone();
+    again["n"] = json!(8);
+    let res = sink
+        .upsert(&[out("A", full), out("B", nulls), out("A", again)])
+        .await
+        .expect("upsert");
+    assert!(res.iter().all(Result::is_ok), "{res:?}");
+    assert_eq!(env.count(&t).await, 2);
+
+    let rows = env
+        .conn
+        .db
+        .query(
+            &format!(
+                "SELECT n, big::text, f, amount::text, ok, day::text, at_time::text, local::text, \
+                 seen AT TIME ZONE 'UTC', doc::text, raw_doc::text, encode(bin, 'hex'), ref::text, \
+                 mood::text FROM {t} ORDER BY code"
+            ),
+            Vec::new(),
+        )
+        .await
+        .expect("read back");
+    let text = |row: usize, col: usize| rows[row].values[col].to_id_string();
+    assert_eq!(
+        rows[0].values[0],
+        Val::Int(8),
+        "the later record of key A wins"
+    );
+    assert_eq!(text(0, 1), "9007199254740993");
+    assert_eq!(rows[0].values[2], Val::Float(2.5));
+    assert_eq!(text(0, 3), "1234.50");
+    assert_eq!(rows[0].values[4], Val::Bool(true));
+    assert_eq!(text(0, 5), "2026-02-28");
+    assert_eq!(text(0, 6), "13:45:00");
+    assert_eq!(text(0, 7), "2026-03-01 08:00:00");
+    assert_eq!(text(0, 8), "2026-03-01T00:00:00Z");
+    assert_eq!(text(0, 9), r#"{"k": [1, "二"]}"#);
+    assert_eq!(text(0, 10), r#"{"x": 1}"#, "bound as jsonb, stored as json");
+    assert_eq!(text(0, 11), "00ff10");
+    assert_eq!(text(0, 12), "6f1c2a4e-9d1b-4c55-8a2e-0b7d7c1e2f30");
+    assert_eq!(text(0, 13), "busy");
+    assert!(
+        rows[1].values.iter().all(Val::is_null),
+        "every column of B is NULL: {:?}",
+        rows[1].values
+    );
+
+    // A value the enum does not know is that record's error; the others are written.
+    let res = sink
+        .upsert(&[
+            out("C", json!({"code": "C", "mood": "calm"})),
+            out("D", json!({"code": "D", "mood": "sleepy"})),
+        ])
+        .await
+        .expect("upsert");
+    assert!(res[0].is_ok(), "{res:?}");
+    let e = res[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(e.message().contains("key `D`"), "{e}");
+    assert_eq!(env.count(&t).await, 3);
+    env.exec(&format!("DROP TABLE {t}")).await;
+    env.exec(&format!("DROP TYPE {mood}")).await;
+    env.cleanup().await;
+}
 
 // --- Without a database ---------------------------------------------------------------------
 

@@ -135,6 +135,15 @@ impl Val {
         }
     }
 
+    /// [`Val::to_json`] of an owned value: text moves into the JSON string instead of being
+    /// copied (the common case of a row read into a record).
+    pub fn into_json(self, class: Option<&ColClass>) -> Value {
+        match (self, class) {
+            (Val::Text(s), None | Some(ColClass::Text | ColClass::Other(_))) => Value::String(s),
+            (other, class) => other.to_json(class),
+        }
+    }
+
     /// The instant this value names, if it is a timestamp (or ISO text / epoch number).
     pub fn to_datetime(&self) -> Option<DateTime<Utc>> {
         match self {
@@ -202,12 +211,19 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 /// Parses RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]` (taken as UTC) or a bare date.
 pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
-        if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+    // Only text with a zone after the time can parse with one; skipping those attempts keeps
+    // the common zone-less column (read on every row of a watermark scan) to one parse.
+    let zoned = s
+        .get(19..)
+        .is_some_and(|rest| rest.contains(['+', '-', 'Z', 'z']));
+    if zoned {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Some(t.with_timezone(&Utc));
+        }
+        for fmt in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+            if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+                return Some(t.with_timezone(&Utc));
+            }
         }
     }
     for fmt in [

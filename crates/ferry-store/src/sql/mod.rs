@@ -139,7 +139,8 @@ fn not_open(id: i64, state: Option<String>, action: &str) -> StoreError {
 }
 
 /// Schema migrations; `ferry_meta.schema_version` = number of entries applied.
-/// `{id}` is replaced by the backend's auto-assigned `BIGINT` primary key column definition.
+/// `{id}` is replaced by the backend's auto-assigned `BIGINT` primary key column definition;
+/// a step starting `{pg} ` runs on PostgreSQL only.
 pub(crate) const MIGRATIONS: &[&[&str]] = &[
     &[
         "CREATE TABLE IF NOT EXISTS ferry_cursors (
@@ -338,7 +339,33 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX IF NOT EXISTS ferry_ledger_not_owner ON ferry_ledger (at) \
          WHERE outcome = 'not_owner'",
     ],
+    &[
+        // PostgreSQL compares the ids and keys that every record's xref and ledger rows are
+        // indexed by byte by byte, as SQLite does: under a database's default collation
+        // (`en_US.UTF-8`, even `C.UTF-8` before PostgreSQL 17) each index comparison goes
+        // through the locale, which made a bulk load's store writes measurably slower.
+        "{pg} ALTER TABLE ferry_xref ALTER COLUMN flow TYPE TEXT COLLATE \"C\", \
+         ALTER COLUMN source_id TYPE TEXT COLLATE \"C\", ALTER COLUMN key TYPE TEXT COLLATE \"C\"",
+        "{pg} ALTER TABLE ferry_ledger ALTER COLUMN flow TYPE TEXT COLLATE \"C\", \
+         ALTER COLUMN source_id TYPE TEXT COLLATE \"C\", ALTER COLUMN key TYPE TEXT COLLATE \"C\"",
+        "{pg} ALTER TABLE ferry_queue ALTER COLUMN flow TYPE TEXT COLLATE \"C\", \
+         ALTER COLUMN source_id TYPE TEXT COLLATE \"C\"",
+        "{pg} ALTER TABLE ferry_dead_letters ALTER COLUMN flow TYPE TEXT COLLATE \"C\", \
+         ALTER COLUMN source_id TYPE TEXT COLLATE \"C\", ALTER COLUMN key TYPE TEXT COLLATE \"C\"",
+    ],
 ];
+
+/// Prefix of a migration step only PostgreSQL runs (SQLite has neither the syntax nor the
+/// need: it compares text byte by byte already).
+const PG_ONLY: &str = "{pg} ";
+
+/// A migration step as `backend` runs it, `{id}` expanded; `None` when it is not for it.
+fn migration_step(step: &str, postgres: bool, id: &str) -> Option<String> {
+    match step.strip_prefix(PG_ONLY) {
+        Some(pg) => postgres.then(|| pg.replace("{id}", id)),
+        None => Some(step.replace("{id}", id)),
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Conversions shared by both backends.

@@ -40,7 +40,8 @@ use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
     QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
     SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry,
-    id_before, json_text, lease_owner, not_open, now_ms, parse_map, to_i64, to_time, to_u64,
+    id_before, json_text, lease_owner, migration_step, not_open, now_ms, parse_map, to_i64,
+    to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, Conflict, ConflictFilter, ConflictResolution, DbError,
@@ -704,8 +705,8 @@ impl Store for SqliteStore {
             let latest = MIGRATIONS.len();
             if current < latest {
                 for steps in &MIGRATIONS[current..] {
-                    for step in *steps {
-                        tx.execute(&step.replace("{id}", ID), [])?;
+                    for step in steps.iter().filter_map(|s| migration_step(s, false, ID)) {
+                        tx.execute(&step, [])?;
                     }
                 }
                 tx.execute(q::META_CLEAR, [])?;
