@@ -2,7 +2,7 @@
 //!
 //! Used by scans and by the queue alike; the caller commits what [`process`] returns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::Utc;
 use ferry_connectors::{Outgoing, Removal};
@@ -30,9 +30,109 @@ pub(crate) struct BatchContext<'a> {
     pub items: HashMap<String, QueueItem>,
     /// Process records even when their source hash says nothing changed.
     pub force: bool,
-    /// xref rows of the previous batch, processed but perhaps not committed yet: they are
-    /// newer than what the store returns.
-    pub overlay: HashMap<String, Xref>,
+    /// xref rows of the batches processed before this one whose commits the store's answer
+    /// may not show yet.
+    pub overlay: Overlay,
+}
+
+/// xref rows of recently processed batches, newest batch first, whose commits may not be
+/// visible in what the store returned for this batch (not committed yet, or committed after
+/// the lookup): for the records they hold they are newer than the store's rows.
+#[derive(Default)]
+pub(crate) struct Overlay(VecDeque<HashMap<String, Xref>>);
+
+impl Overlay {
+    /// Adds the rows of the batch processed last, keeping the newest `depth` batches.
+    pub fn push(&mut self, rows: HashMap<String, Xref>, depth: usize) {
+        self.0.push_front(rows);
+        self.0.truncate(depth);
+    }
+
+    /// The xref row a record is processed against: the newest batch's row when one holds it,
+    /// else the store's; its state is the newest one recorded (see [`states::before`]).
+    fn before(&self, id: &str, stored: Option<&Xref>) -> Option<Xref> {
+        let mut rows = self.0.iter().filter_map(|batch| batch.get(id));
+        let newest = rows.next();
+        let mut row = states::before(newest, stored)?;
+        if newest.is_some_and(|x| x.state.is_none())
+            && let Some(state) = rows.find_map(|x| x.state.as_ref())
+        {
+            row.state = Some(state.clone());
+        }
+        Some(row)
+    }
+}
+
+/// The part of a batch's work that needs neither the target nor the outcome of the batches
+/// before it: each record's read hash, its xref row as the store holds it now, and the mapping
+/// of each record whose read hash differs from that row's. A scan does this on the task that
+/// reads ahead, so it overlaps the writing of the batch before; [`process`] does it itself for
+/// batches that come without it.
+pub(crate) struct Prework {
+    /// Per record, in order: the hash of the record as read.
+    read_hashes: Vec<String>,
+    /// The store's xref rows of the batch's records, by source id.
+    xrefs: HashMap<String, Xref>,
+    /// Per record, in order: the mapping, when it was worth doing before the batch's xref
+    /// rows are final (`process` maps the others if it needs them).
+    mapped: Vec<Option<Mapped>>,
+}
+
+/// A mapped record, or why it could not be mapped (the message, and the business key when
+/// the failure knows it).
+type Mapped = Result<Map<String, Value>, (String, Option<String>)>;
+
+/// Does the [`Prework`] of a batch: the records come back with one version per source id.
+pub(crate) async fn prework(
+    flow: &Flow,
+    store: &dyn Store,
+    retry_settings: &RetrySettings,
+    cancel: &CancellationToken,
+    records: Vec<Record>,
+) -> Result<(Vec<Record>, Prework), EngineError> {
+    let records = last_version_per_id(records);
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    let xrefs = retry(retry_settings, cancel, "store.xrefs", || {
+        store.xrefs(&flow.name, &ids)
+    })
+    .await
+    .map_err(store_failure)?;
+    let read_hashes: Vec<String> = records.iter().map(Record::hash).collect();
+    let mapped = records
+        .iter()
+        .zip(&read_hashes)
+        .map(|(record, hash)| {
+            let stored = xrefs.get(&record.id).and_then(|x| x.read_hash.as_deref());
+            (!record.deleted && stored != Some(hash.as_str())).then(|| map_record(flow, record))
+        })
+        .collect();
+    Ok((
+        records,
+        Prework {
+            read_hashes,
+            xrefs,
+            mapped,
+        },
+    ))
+}
+
+/// The flow's mapping of one record; a record the source could not read (`_error`) fails.
+fn map_record(flow: &Flow, record: &Record) -> Mapped {
+    match record.fields.get("_error") {
+        Some(reason) => Err((
+            format!(
+                "flow `{}`, record `{}`: {}",
+                flow.name,
+                record.id,
+                text(reason)
+            ),
+            None,
+        )),
+        None => flow
+            .mapping
+            .apply(record)
+            .map_err(|e| (e.to_string(), e.key)),
+    }
 }
 
 /// What became of a batch, for the caller to commit and act on.
@@ -77,7 +177,9 @@ pub(crate) struct Pending {
     pub state: Option<String>,
 }
 
-/// Runs the records of one batch through the flow and writes the changed ones.
+/// Runs the records of one batch through the flow and writes the changed ones. `done` is
+/// the batch's [`Prework`] when the caller did it, with the records it returned.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn process(
     flow: &Flow,
     store: &dyn Store,
@@ -85,23 +187,25 @@ pub(crate) async fn process(
     parallel: Parallelism,
     cancel: &CancellationToken,
     records: Vec<Record>,
+    done: Option<Prework>,
     ctx: &BatchContext<'_>,
 ) -> Result<BatchResult, EngineError> {
     let mut out = BatchResult::default();
-    let records = last_version_per_id(records);
-    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    let xrefs = retry(retry_settings, cancel, "store.xrefs", || {
-        store.xrefs(&flow.name, &ids)
-    })
-    .await
-    .map_err(store_failure)?;
+    let (records, prework) = match done {
+        Some(prework) if prework.read_hashes.len() == records.len() => (records, prework),
+        _ => prework(flow, store, retry_settings, cancel, records).await?,
+    };
+    let Prework {
+        read_hashes,
+        xrefs,
+        mapped: premapped,
+    } = prework;
 
     let mut mapped: Vec<Pending> = Vec::with_capacity(records.len());
     let mut removing: Vec<Removing> = Vec::new();
-    for record in records {
+    for ((record, read_hash), premapped) in records.into_iter().zip(read_hashes).zip(premapped) {
         out.stats.read += 1;
-        let before = states::before(ctx.overlay.get(&record.id), xrefs.get(&record.id));
-        let read_hash = record.hash();
+        let before = ctx.overlay.before(&record.id, xrefs.get(&record.id));
         if !ctx.force
             && before.as_ref().and_then(|x| x.read_hash.as_deref()) == Some(read_hash.as_str())
         {
@@ -155,21 +259,7 @@ pub(crate) async fn process(
         let attempt = attempt_of(ctx, &record.id);
         // A failure keeps the business key when it is known (a validation failure), so the
         // dead letter and the ledger can be found by key.
-        let outcome = match record.fields.get("_error") {
-            Some(reason) => Err((
-                format!(
-                    "flow `{}`, record `{}`: {}",
-                    flow.name,
-                    record.id,
-                    text(reason)
-                ),
-                None,
-            )),
-            None => flow
-                .mapping
-                .apply(&record)
-                .map_err(|e| (e.to_string(), e.key)),
-        };
+        let outcome = premapped.unwrap_or_else(|| map_record(flow, &record));
         let outcome = outcome.and_then(|fields| match business_key(&fields, &flow.key_field) {
             Some(key) => Ok((key, fields)),
             None => Err((

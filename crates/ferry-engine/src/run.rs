@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{Assembly, Flow};
 use crate::error::EngineError;
-use crate::pipeline::{BatchContext, BatchResult, Parallelism, overlay_of, process};
+use crate::pipeline::{
+    BatchContext, BatchResult, Overlay, Parallelism, Prework, overlay_of, prework, process,
+};
 use crate::retry::{Retried, queue_backoff, retry};
 
 /// How long a queue item stays leased to this process before another may take it.
@@ -339,12 +341,14 @@ impl Engine {
         } else {
             self.store.cursor(&flow.name).await?
         };
-        // The reader runs one page ahead so that reading overlaps mapping and writing; a page
-        // is committed (with its cursor) only after its records are safe.
-        let (tx, mut rx) = mpsc::channel::<Result<Page, EngineError>>(1);
+        // The reader runs one page ahead so that reading overlaps mapping and writing, and it
+        // does the page's prework (read hashes, xref lookup, mapping) there too; a page is
+        // committed (with its cursor) only after its records are safe.
+        let (tx, mut rx) = mpsc::channel::<Result<(Page, Prework), EngineError>>(1);
         let reader_cancel = cancel.child_token();
         let reader = {
             let flow = flow.clone();
+            let store = self.store.clone();
             let retry_settings = self.settings.retry.clone();
             let cancel = reader_cancel.clone();
             tokio::spawn(async move {
@@ -355,8 +359,20 @@ impl Engine {
                     })
                     .await
                     .map_err(|e| source_failure(&flow.name, e));
+                    let page = match page {
+                        Ok(mut page) => {
+                            let records = std::mem::take(&mut page.records);
+                            prework(&flow, store.as_ref(), &retry_settings, &cancel, records)
+                                .await
+                                .map(|(records, prework)| {
+                                    page.records = records;
+                                    (page, prework)
+                                })
+                        }
+                        Err(e) => Err(e),
+                    };
                     let (more, next) = match &page {
-                        Ok(p) => (p.more, Some(p.cursor.clone())),
+                        Ok((p, _)) => (p.more, Some(p.cursor.clone())),
                         Err(_) => (false, None),
                     };
                     if tx.send(page).await.is_err() || !more {
@@ -366,21 +382,24 @@ impl Engine {
                 }
             })
         };
-        // Batch N commits while batch N+1 is mapped and written: commits stay in order, and
-        // batch N+1 sees N's xref rows through the overlay, so pipelining changes nothing
-        // but the time it takes.
+        // Batch N commits while batch N+1 is written: commits stay in order, and batch N+1
+        // sees the xref rows of the batches whose commits its prework's lookup may have missed
+        // through the overlay, so pipelining changes nothing but the time it takes. That
+        // lookup ran as early as when batch N-1 was taken from the channel, while N-2 was
+        // still committing: the overlay holds N, N-1 and N-2.
+        const OVERLAY_DEPTH: usize = 3;
         let mut ctx = BatchContext {
             trigger: &options.trigger,
             run_id: Some(run_id),
             items: HashMap::new(),
             force: false,
-            overlay: HashMap::new(),
+            overlay: Overlay::default(),
         };
         let mut pending: Option<(BatchResult, String)> = None;
         let mut completed_pass: Option<u64> = None;
         let mut outcome = Ok(());
         while let Some(page) = rx.recv().await {
-            let page = match page {
+            let (page, prework) = match page {
                 Ok(page) => page,
                 Err(e) => {
                     outcome = Err(e);
@@ -397,10 +416,10 @@ impl Engine {
                     ids: page.records.iter().map(|r| r.id.clone()).collect(),
                 }
             });
-            ctx.overlay = pending
-                .as_ref()
-                .map(|(r, _)| overlay_of(&flow.name, &r.commit))
-                .unwrap_or_default();
+            if let Some((r, _)) = &pending {
+                ctx.overlay
+                    .push(overlay_of(&flow.name, &r.commit), OVERLAY_DEPTH);
+            }
             let previous = pending.take();
             let commit_previous = async {
                 match previous {
@@ -418,6 +437,7 @@ impl Engine {
                 self.parallelism(),
                 cancel,
                 page.records,
+                Some(prework),
                 &ctx,
             );
             let (committed, processed) = tokio::join!(commit_previous, process_this);
@@ -501,7 +521,7 @@ impl Engine {
             run_id: ctx.run_id,
             items: HashMap::new(),
             force: false,
-            overlay: HashMap::new(),
+            overlay: Overlay::default(),
         };
         loop {
             let ids = self.store.unseen(&flow.name, pass, flow.batch_size).await?;
@@ -529,6 +549,7 @@ impl Engine {
                 self.parallelism(),
                 cancel,
                 records,
+                None,
                 &ctx,
             )
             .await?;
@@ -582,7 +603,7 @@ impl Engine {
         let name = flow.name.clone();
         let committed = tokio::spawn(async move {
             retry(&settings, &commit_cancel, "store.commit", || {
-                store.commit(&name, commit.clone())
+                store.commit(&name, &commit)
             })
             .await
         })
@@ -729,7 +750,7 @@ impl Engine {
                 .map(|i| (i.source_id.clone(), i.clone()))
                 .collect(),
             force: true,
-            overlay: HashMap::new(),
+            overlay: Overlay::default(),
         };
         let mut result = process(
             flow,
@@ -738,6 +759,7 @@ impl Engine {
             self.parallelism(),
             cancel,
             records,
+            None,
             &ctx,
         )
         .await?;

@@ -596,11 +596,13 @@ impl Rule {
             }
         }
         if let (Some(case), Value::String(s)) = (self.case, &mut v) {
-            *s = match case {
-                TextCase::Upper => s.trim().to_uppercase(),
-                TextCase::Lower => s.trim().to_lowercase(),
-                TextCase::Trim => s.trim().to_owned(),
-            };
+            match case {
+                TextCase::Upper => *s = s.trim().to_uppercase(),
+                TextCase::Lower => *s = s.trim().to_lowercase(),
+                // Most values have nothing to trim: keep them as they are.
+                TextCase::Trim if s.trim().len() != s.len() => *s = s.trim().to_owned(),
+                TextCase::Trim => {}
+            }
         }
         let numeric = self.unit.is_some()
             || self.currency.is_some()

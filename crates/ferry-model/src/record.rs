@@ -53,11 +53,23 @@ impl Record {
 /// whatever order a system returned its columns in. The engine compares this hash with the one
 /// it last wrote to skip writes that would change nothing, which also stops echo loops.
 pub fn content_hash(fields: &Map<String, Value>) -> String {
+    thread_local! {
+        /// The canonical bytes of the record being hashed, kept between calls so that hashing
+        /// a record allocates nothing but its sorted key list.
+        static CANONICAL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     // The canonical bytes are gathered in one buffer and hashed in one call: feeding SHA-256
     // a few bytes at a time costs more than the hashing itself on records of short fields.
-    let mut bytes = Vec::with_capacity(512);
-    canonical_object(&mut bytes, fields);
-    let digest = Sha256::digest(&bytes);
+    let digest = CANONICAL.with_borrow_mut(|bytes| {
+        bytes.clear();
+        canonical_object(bytes, fields);
+        let digest = Sha256::digest(bytes.as_slice());
+        // A huge record does not pin its buffer for the thread's life.
+        if bytes.capacity() > 1 << 20 {
+            *bytes = Vec::new();
+        }
+        digest
+    });
     hex::encode(&digest[..16])
 }
 

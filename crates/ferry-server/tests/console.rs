@@ -275,7 +275,7 @@ async fn a_dead_letter_edited_in_the_console_is_delivered_and_chinese_text_shows
     store
         .commit(
             "customers",
-            ferry_store::Commit {
+            &ferry_store::Commit {
                 dead_letters: vec![ferry_store::NewDeadLetter {
                     source_id: "7".into(),
                     key: Some("C007".into()),
@@ -488,7 +488,7 @@ async fn the_flow_page_lists_the_latest_ledger_and_record_latency() {
         .store()
         .commit(
             "customers",
-            ferry_store::Commit {
+            &ferry_store::Commit {
                 ledger,
                 ..Default::default()
             },

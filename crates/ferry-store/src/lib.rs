@@ -877,7 +877,7 @@ pub trait Store: Send + Sync + Debug {
     async fn xrefs_by_key(&self, flow: Option<&str>, key: &str) -> Result<Vec<Xref>>;
 
     /// Applies one batch atomically.
-    async fn commit(&self, flow: &str, commit: Commit) -> Result<()>;
+    async fn commit(&self, flow: &str, commit: &Commit) -> Result<()>;
     /// Snapshot polling: up to `limit` source ids of `flow` seen in an earlier pass than
     /// `pass` and not since (candidates for deletion), in id order. Records never read by a
     /// snapshot pass, and records already found deleted, are not candidates.

@@ -199,6 +199,7 @@ backend_tests!(
     document_states_are_kept_with_the_xref,
     snapshot_passes_find_unseen_records,
     ledger_order_and_lookup,
+    a_scanned_batch_commits_cursor_xrefs_and_ledger_together,
     dead_letter_replay_resolves,
     dead_letter_skip,
     dead_letter_listing,
@@ -290,7 +291,7 @@ async fn migrate_twice(db: &TestDb) {
     db.store
         .commit(
             "f",
-            Commit {
+            &Commit {
                 cursor: Some("c".into()),
                 ..Default::default()
             },
@@ -307,7 +308,7 @@ async fn cursor_set_and_reset(db: &TestDb) {
     assert_eq!(s.cursor("f").await.unwrap(), None);
     s.commit(
         "f",
-        Commit {
+        &Commit {
             cursor: Some("c1".into()),
             ..Default::default()
         },
@@ -316,11 +317,11 @@ async fn cursor_set_and_reset(db: &TestDb) {
     .unwrap();
     assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c1"));
     // No cursor in the commit: unchanged.
-    s.commit("f", Commit::default()).await.unwrap();
+    s.commit("f", &Commit::default()).await.unwrap();
     assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("c1"));
     s.commit(
         "f",
-        Commit {
+        &Commit {
             cursor: Some("c2".into()),
             ..Default::default()
         },
@@ -340,7 +341,7 @@ async fn commit_is_atomic(db: &TestDb) {
     let replayable = {
         s.commit(
             "f",
-            Commit {
+            &Commit {
                 dead_letters: vec![dead("old")],
                 ..Default::default()
             },
@@ -374,7 +375,7 @@ async fn commit_is_atomic(db: &TestDb) {
     // for this part of the commit fails after cursor, xref, ledger and resolution statements ran.
     db.exec("ALTER TABLE ferry_dead_letters RENAME TO ferry_dead_letters_moved")
         .await;
-    let err = s.commit("f", commit.clone()).await.unwrap_err();
+    let err = s.commit("f", &commit.clone()).await.unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     db.exec("ALTER TABLE ferry_dead_letters_moved RENAME TO ferry_dead_letters")
         .await;
@@ -413,7 +414,7 @@ async fn commit_is_atomic(db: &TestDb) {
     assert_eq!(s.dead_letters(&all).await.unwrap().len(), 1);
 
     // The same commit goes through once the table is back, and everything lands.
-    s.commit("f", commit).await.unwrap();
+    s.commit("f", &commit).await.unwrap();
     assert_eq!(
         s.unseen("f", 6, 10).await.unwrap(),
         ["a"],
@@ -438,7 +439,7 @@ async fn xref_upsert_replaces(db: &TestDb) {
     let s = &db.store;
     s.commit(
         "f",
-        Commit {
+        &Commit {
             xrefs: vec![xref("1", "K1", "t1", "h1"), xref("2", "K2", "t2", "h2")],
             ..Default::default()
         },
@@ -459,7 +460,7 @@ async fn xref_upsert_replaces(db: &TestDb) {
     cleared.read_hash = None;
     s.commit(
         "f",
-        Commit {
+        &Commit {
             xrefs: vec![xref("1", "K1x", "tx", "hx"), cleared],
             ..Default::default()
         },
@@ -483,7 +484,7 @@ async fn xref_upsert_replaces(db: &TestDb) {
     // By key, within and across flows.
     s.commit(
         "g",
-        Commit {
+        &Commit {
             xrefs: vec![xref("99", "K1b", "g-t", "gh")],
             ..Default::default()
         },
@@ -533,7 +534,7 @@ async fn document_states_are_kept_with_the_xref(db: &TestDb) {
     let s = &db.store;
     s.commit(
         "f",
-        Commit {
+        &Commit {
             xrefs: vec![
                 xref("1", "SO1", "t1", "h1"),
                 xref("2", "SO2", "t2", "h2"),
@@ -560,7 +561,7 @@ async fn document_states_are_kept_with_the_xref(db: &TestDb) {
     // A later upsert (a dead letter, an unchanged record) keeps the state; a new one replaces it.
     s.commit(
         "f",
-        Commit {
+        &Commit {
             xrefs: vec![xref("1", "SO1", "t1", "h1b"), xref("2", "SO2", "t2", "h2b")],
             states: vec![state("2", "cancelled")],
             ..Default::default()
@@ -599,7 +600,7 @@ async fn snapshot_passes_find_unseen_records(db: &TestDb) {
     // Pass 1 reads a, b, c (new records: their xref rows are written in the same commit).
     s.commit(
         "f",
-        Commit {
+        &Commit {
             xrefs: vec![
                 xref("a", "KA", "ta", "h"),
                 xref("b", "KB", "tb", "h"),
@@ -617,7 +618,7 @@ async fn snapshot_passes_find_unseen_records(db: &TestDb) {
     // Another flow's rows never mix in; a record outside any pass is no candidate.
     s.commit(
         "g",
-        Commit {
+        &Commit {
             xrefs: vec![xref("z", "KZ", "tz", "h")],
             seen: Some(SeenInPass {
                 pass: 1,
@@ -632,7 +633,7 @@ async fn snapshot_passes_find_unseen_records(db: &TestDb) {
     // Pass 2 reads only b.
     s.commit(
         "f",
-        Commit {
+        &Commit {
             seen: Some(SeenInPass {
                 pass: 2,
                 ids: ids(&["b"]),
@@ -647,7 +648,7 @@ async fn snapshot_passes_find_unseen_records(db: &TestDb) {
     // a turns out to exist (seen late), c is gone: neither is a candidate any more.
     s.commit(
         "f",
-        Commit {
+        &Commit {
             seen: Some(SeenInPass {
                 pass: 2,
                 ids: ids(&["a"]),
@@ -680,7 +681,7 @@ async fn ledger_order_and_lookup(db: &TestDb) {
     failed.target_id = None;
     s.commit(
         "f",
-        Commit {
+        &Commit {
             ledger: vec![first.clone(), entry("f", "s2", "K2", Outcome::Created)],
             ..Default::default()
         },
@@ -689,7 +690,7 @@ async fn ledger_order_and_lookup(db: &TestDb) {
     .unwrap();
     s.commit(
         "f",
-        Commit {
+        &Commit {
             ledger: vec![failed.clone()],
             ..Default::default()
         },
@@ -698,7 +699,7 @@ async fn ledger_order_and_lookup(db: &TestDb) {
     .unwrap();
     s.commit(
         "g",
-        Commit {
+        &Commit {
             ledger: vec![entry("g", "other", "K1", Outcome::Unchanged)],
             ..Default::default()
         },
@@ -730,11 +731,79 @@ async fn ledger_order_and_lookup(db: &TestDb) {
     assert!(s.ledger(None, "nothing").await.unwrap().is_empty());
 }
 
+/// The commit of a scanned batch (cursor, xref and ledger rows, nothing else), which the
+/// PostgreSQL store writes in one statement: all three land, the last xref update of a source
+/// id wins, ledger entries keep their order, and a later batch replaces the rows it updates.
+async fn a_scanned_batch_commits_cursor_xrefs_and_ledger_together(db: &TestDb) {
+    let s = &db.store;
+    let mut failed = entry("f", "s3", "K3", Outcome::Failed);
+    failed.target_id = None;
+    failed.error_kind = Some("validation".into());
+    failed.error = Some("column `email`: not an e-mail".into());
+    s.commit(
+        "f",
+        &Commit {
+            cursor: Some("page-1".into()),
+            xrefs: vec![
+                xref("s1", "K1", "t1", "h1"),
+                xref("s2", "K2", "t2", "h2"),
+                xref("s1", "K1", "t1", "h1-later"),
+            ],
+            ledger: vec![
+                entry("f", "s1", "K1", Outcome::Created),
+                entry("f", "s2", "K2", Outcome::Created),
+                failed,
+            ],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("page-1"));
+    let ids = ["s1".to_owned(), "s2".to_owned()];
+    let xrefs = s.xrefs("f", &ids).await.unwrap();
+    assert_eq!(xrefs["s1"].written_hash.as_deref(), Some("h1-later"));
+    assert_eq!(xrefs["s2"].target_id.as_deref(), Some("t2"));
+    let recent = s.ledger(Some("f"), "s3").await.unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(
+        recent[0].error.as_deref(),
+        Some("column `email`: not an e-mail")
+    );
+    let k1 = s.ledger(None, "K1").await.unwrap();
+    let k2 = s.ledger(None, "K2").await.unwrap();
+    assert!(
+        k1[0].id < k2[0].id && k2[0].id < recent[0].id,
+        "in commit order"
+    );
+
+    s.commit(
+        "f",
+        &Commit {
+            cursor: Some("page-2".into()),
+            xrefs: vec![xref("s2", "K2", "t2", "h2-new")],
+            ledger: vec![entry("f", "s2", "K2", Outcome::Updated)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("page-2"));
+    let xrefs = s.xrefs("f", &ids).await.unwrap();
+    assert_eq!(xrefs["s2"].written_hash.as_deref(), Some("h2-new"));
+    assert_eq!(xrefs["s1"].written_hash.as_deref(), Some("h1-later"));
+    let k2 = s.ledger(None, "K2").await.unwrap();
+    assert_eq!(
+        k2.iter().map(|e| e.outcome).collect::<Vec<_>>(),
+        [Outcome::Created, Outcome::Updated]
+    );
+}
+
 async fn dead_letter_replay_resolves(db: &TestDb) {
     let s = &db.store;
     s.commit(
         "f",
-        Commit {
+        &Commit {
             dead_letters: vec![dead("s1")],
             ..Default::default()
         },
@@ -788,7 +857,7 @@ async fn dead_letter_replay_resolves(db: &TestDb) {
 
     s.commit(
         "f",
-        Commit {
+        &Commit {
             acked: vec![q.id],
             delivered: vec!["s1".into()],
             ledger: vec![entry("f", "s1", "K-s1", Outcome::Created)],
@@ -812,7 +881,7 @@ async fn dead_letter_replay_resolves(db: &TestDb) {
     // Delivering a source id also resolves its open dead letters, in that flow only.
     s.commit(
         "f",
-        Commit {
+        &Commit {
             dead_letters: vec![dead("s2")],
             ..Default::default()
         },
@@ -821,7 +890,7 @@ async fn dead_letter_replay_resolves(db: &TestDb) {
     .unwrap();
     s.commit(
         "g",
-        Commit {
+        &Commit {
             dead_letters: vec![dead("s2")],
             ..Default::default()
         },
@@ -830,7 +899,7 @@ async fn dead_letter_replay_resolves(db: &TestDb) {
     .unwrap();
     s.commit(
         "f",
-        Commit {
+        &Commit {
             delivered: vec!["s2".into()],
             ..Default::default()
         },
@@ -846,7 +915,7 @@ async fn dead_letter_skip(db: &TestDb) {
     let s = &db.store;
     s.commit(
         "f",
-        Commit {
+        &Commit {
             dead_letters: vec![dead("s1")],
             ..Default::default()
         },
@@ -884,7 +953,7 @@ async fn dead_letter_listing(db: &TestDb) {
     let s = &db.store;
     s.commit(
         "f",
-        Commit {
+        &Commit {
             dead_letters: vec![dead("a"), dead("b"), dead("c")],
             ..Default::default()
         },
@@ -893,7 +962,7 @@ async fn dead_letter_listing(db: &TestDb) {
     .unwrap();
     s.commit(
         "g",
-        Commit {
+        &Commit {
             dead_letters: vec![dead("z")],
             ..Default::default()
         },
@@ -962,7 +1031,7 @@ async fn lease_keeps_per_key_order(db: &TestDb) {
 
     s.commit(
         "f",
-        Commit {
+        &Commit {
             acked: vec![ids[0]],
             ..Default::default()
         },
@@ -1081,7 +1150,7 @@ async fn queue_depth_counts(db: &TestDb) {
     assert_eq!(s.queue_depth(None).await.unwrap(), 3);
     s.commit(
         "f",
-        Commit {
+        &Commit {
             acked: vec![ids[0], ids[1]],
             ..Default::default()
         },
@@ -1113,7 +1182,7 @@ async fn flow_states_and_runs(db: &TestDb) {
     let r2 = s.start_run("customers", "cron").await.unwrap();
     s.commit(
         "customers",
-        Commit {
+        &Commit {
             cursor: Some("2026-03-01".into()),
             xrefs: vec![xref("1", "C1", "t1", "h"), xref("2", "C2", "t2", "h")],
             dead_letters: vec![dead("3"), dead("4")],
@@ -1215,7 +1284,7 @@ async fn commit_throughput_100k(db: &TestDb) {
             ..Default::default()
         };
         let t = Instant::now();
-        s.commit("bench", commit).await.unwrap();
+        s.commit("bench", &commit).await.unwrap();
         commit_time += t.elapsed();
     }
     let total = started.elapsed();
@@ -1237,7 +1306,7 @@ async fn commit_throughput_100k(db: &TestDb) {
             .collect();
         s.commit(
             "bench",
-            Commit {
+            &Commit {
                 xrefs,
                 ..Default::default()
             },
@@ -1314,7 +1383,7 @@ async fn concurrent_workers_share_the_queue(db: &TestDb) {
                 store
                     .commit(
                         "f",
-                        Commit {
+                        &Commit {
                             acked,
                             ..Default::default()
                         },
@@ -1410,7 +1479,7 @@ async fn request_sync_is_tracked(db: &TestDb) {
     created.trigger = "webhook".into();
     s.commit(
         "customers",
-        Commit {
+        &Commit {
             xrefs: vec![xref("42", "C42", "t42", "h")],
             ledger: vec![created],
             dead_letters: vec![dead("43")],
@@ -1626,7 +1695,7 @@ async fn recent_ledger_pages_newest_first(db: &TestDb) {
             .collect();
         s.commit(
             flow,
-            Commit {
+            &Commit {
                 ledger,
                 ..Default::default()
             },
@@ -1676,7 +1745,7 @@ async fn request_latencies_time_delivery(db: &TestDb) {
     // An entry for record 1 before any request is no request's delivery.
     s.commit(
         "customers",
-        Commit {
+        &Commit {
             ledger: vec![entry("customers", "1", "C1", Outcome::Created)],
             ..Default::default()
         },
@@ -1713,7 +1782,7 @@ async fn request_latencies_time_delivery(db: &TestDb) {
     updated.at = failed.at + chrono::Duration::milliseconds(30);
     s.commit(
         "customers",
-        Commit {
+        &Commit {
             ledger: vec![failed, updated.clone()],
             dead_letters: vec![dead("2")],
             acked: vec![ids[0], ids[1]],
@@ -1768,7 +1837,7 @@ async fn baselines_commit_with_the_batch(db: &TestDb) {
     assert!(s.baselines("customers", &keys).await.unwrap().is_empty());
     s.commit(
         "to_erp",
-        Commit {
+        &Commit {
             xrefs: vec![xref("1", "C1", "C1", "h1")],
             baselines: vec![
                 baseline(
@@ -1787,7 +1856,7 @@ async fn baselines_commit_with_the_batch(db: &TestDb) {
     // A later commit replaces the whole map of a key.
     s.commit(
         "to_crm",
-        Commit {
+        &Commit {
             baselines: vec![baseline(
                 "customers",
                 "C2",
@@ -1813,7 +1882,7 @@ async fn baselines_commit_with_the_batch(db: &TestDb) {
     let failed = s
         .commit(
             "to_erp",
-            Commit {
+            &Commit {
                 baselines: vec![baseline("customers", "C1", json!({"name": "Lost"}))],
                 conflicts: vec![conflict("C1", "1", "2")],
                 ..Default::default()
@@ -1847,7 +1916,7 @@ async fn conflicts_queue_and_resolve(db: &TestDb) {
     let s = &db.store;
     s.commit(
         "to_erp",
-        Commit {
+        &Commit {
             conflicts: vec![conflict("C1", "1", "2"), conflict("C2", "a", "b")],
             ..Default::default()
         },
@@ -1858,7 +1927,7 @@ async fn conflicts_queue_and_resolve(db: &TestDb) {
     // doubled.
     s.commit(
         "to_crm",
-        Commit {
+        &Commit {
             conflicts: vec![conflict("C1", "11", "22")],
             ..Default::default()
         },
@@ -1885,7 +1954,7 @@ async fn conflicts_queue_and_resolve(db: &TestDb) {
     old.at = Utc::now() - chrono::Duration::days(2);
     s.commit(
         "to_crm",
-        Commit {
+        &Commit {
             ledger: vec![entry("to_crm", "C1", "C1", Outcome::NotOwner), old],
             ..Default::default()
         },
@@ -1932,7 +2001,7 @@ async fn conflicts_queue_and_resolve(db: &TestDb) {
     // A new conflict on a resolved key opens a new review item.
     s.commit(
         "to_erp",
-        Commit {
+        &Commit {
             conflicts: vec![conflict("C1", "x", "y")],
             ..Default::default()
         },

@@ -96,6 +96,6 @@ pub(super) async fn remove_orphans(
             (Err(_), _) => removed.errors.extend(error),
         }
     }
-    engine.store.commit(&flow.name, commit).await?;
+    engine.store.commit(&flow.name, &commit).await?;
     Ok(removed)
 }

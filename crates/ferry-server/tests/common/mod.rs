@@ -187,7 +187,7 @@ impl TestServer {
         store
             .commit(
                 "customers",
-                ferry_store::Commit {
+                &ferry_store::Commit {
                     dead_letters: vec![ferry_store::NewDeadLetter {
                         source_id: id.into(),
                         key: Some(format!("C{id}")),

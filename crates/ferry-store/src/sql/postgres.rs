@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
+use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::queries::{self as q};
@@ -50,6 +53,26 @@ const LEDGER_INSERT_UNNEST: &str = concat!(
      $11::text[], $12::text[], $13::text[], $14::text[]) WITH ORDINALITY \
      AS u(s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er, ord) ORDER BY ord"
 );
+/// The common batch commit in one statement: the cursor, the xref rows ($2–$8 as in
+/// [`XREF_UPSERT_UNNEST`]) and the ledger rows ($9–$21 as $2–$14 in [`LEDGER_INSERT_UNNEST`]).
+/// PostgreSQL runs every data-modifying `WITH` part exactly once, in the statement's one
+/// transaction, so this is as atomic as the three statements in a transaction, in one round
+/// trip instead of five.
+const BATCH_COMMIT: &str = concat!(
+    "WITH c AS (INSERT INTO ferry_cursors (flow, cursor, updated_at) VALUES ($1, $22, $8) \
+     ON CONFLICT (flow) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at), \
+     x AS (INSERT INTO ferry_xref (",
+    q::xref_columns!(),
+    ") SELECT $1, s, k, t, r, w, v, $8 FROM UNNEST($2::text[], $3::text[], $4::text[], \
+     $5::text[], $6::text[], $7::text[]) AS u(s, k, t, r, w, v)",
+    q::xref_upsert_tail!(),
+    ") ",
+    q::ledger_insert_head!(),
+    "SELECT $1, s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er FROM UNNEST($9::text[], $10::text[], \
+     $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::bigint[], $16::text[], \
+     $17::text[], $18::text[], $19::text[], $20::text[], $21::text[]) WITH ORDINALITY \
+     AS u(s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er, ord) ORDER BY ord"
+);
 const XREFS_OF: &str = q::xrefs_of!("source_id = ANY($2)");
 const XREFS_OF_KEYS: &str = q::xrefs_of!("key = ANY($2) ORDER BY updated_at, source_id");
 const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = ANY($2)");
@@ -64,6 +87,81 @@ const BASELINES_OF: &str =
 
 /// Bind-parameter limit per statement.
 const MAX_PARAMS: usize = 65_535;
+/// A query whose parameters are being bound.
+type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
+/// The xref rows of a commit to write: the last update of a source id wins (PostgreSQL
+/// refuses to touch one row twice in one `INSERT … ON CONFLICT`).
+fn last_xref_per_source(xrefs: &[XrefUpdate]) -> Vec<&XrefUpdate> {
+    let mut seen = HashSet::with_capacity(xrefs.len());
+    let mut rows: Vec<&XrefUpdate> = xrefs
+        .iter()
+        .rev()
+        .filter(|x| seen.insert(x.source_id.as_str()))
+        .collect();
+    rows.reverse();
+    rows
+}
+
+/// Binds xref rows as the six column arrays of [`XREF_UPSERT_UNNEST`] (source id, key, target
+/// id, read hash, written hash, source version): PostgreSQL parses and plans the statement
+/// once whatever the batch size, and binds 6 values instead of 6 per row.
+fn bind_xref_columns<'q>(q: PgQuery<'q>, rows: &[&'q XrefUpdate]) -> PgQuery<'q> {
+    let column = |f: fn(&'q XrefUpdate) -> Option<&'q str>| -> Vec<Option<&'q str>> {
+        rows.iter().map(|x| f(x)).collect()
+    };
+    q.bind(
+        rows.iter()
+            .map(|x| x.source_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|x| x.key.as_deref()))
+    .bind(column(|x| x.target_id.as_deref()))
+    .bind(column(|x| x.read_hash.as_deref()))
+    .bind(column(|x| x.written_hash.as_deref()))
+    .bind(column(|x| x.source_version.as_deref()))
+}
+
+/// Binds ledger entries as the thirteen column arrays of [`LEDGER_INSERT_UNNEST`].
+fn bind_ledger_columns<'q>(q: PgQuery<'q>, l: &'q [LedgerEntry]) -> PgQuery<'q> {
+    let text = |f: fn(&'q LedgerEntry) -> Option<&'q str>| -> Vec<Option<&'q str>> {
+        l.iter().map(|e| f(e)).collect()
+    };
+    q.bind(l.iter().map(|e| e.source_id.as_str()).collect::<Vec<_>>())
+        .bind(text(|e| e.key.as_deref()))
+        .bind(l.iter().map(|e| e.run_id).collect::<Vec<_>>())
+        .bind(
+            l.iter()
+                .map(|e| e.at.timestamp_millis())
+                .collect::<Vec<_>>(),
+        )
+        .bind(l.iter().map(|e| e.trigger.as_str()).collect::<Vec<_>>())
+        .bind(l.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>())
+        .bind(l.iter().map(|e| i64::from(e.attempt)).collect::<Vec<_>>())
+        .bind(text(|e| e.target_id.as_deref()))
+        .bind(text(|e| e.before_hash.as_deref()))
+        .bind(text(|e| e.after_hash.as_deref()))
+        .bind(text(|e| e.source_version.as_deref()))
+        .bind(text(|e| e.error_kind.as_deref()))
+        .bind(text(|e| e.error.as_deref()))
+}
+
+/// Whether a commit is the common one of a scanned batch (a cursor, xref and ledger rows and
+/// nothing else), which [`BATCH_COMMIT`] writes in one statement.
+fn is_plain_batch(c: &Commit) -> bool {
+    c.cursor.is_some()
+        && !c.xrefs.is_empty()
+        && !c.ledger.is_empty()
+        && c.states.is_empty()
+        && c.seen.is_none()
+        && c.gone.is_empty()
+        && c.delivered.is_empty()
+        && c.dead_letters.is_empty()
+        && c.acked.is_empty()
+        && c.baselines.is_empty()
+        && c.conflicts.is_empty()
+}
+
 /// Rows per multi-row statement (further capped by the bind-parameter limit).
 const CHUNK_ROWS: usize = 1000;
 
@@ -77,6 +175,9 @@ fn chunk_rows(columns: usize) -> usize {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Connections whose transactions do not wait for their WAL flush, for batch commits
+    /// (see [`Store::commit`]).
+    batch_pool: PgPool,
     /// Identifies this store instance's queue leases, so `release_leases` ends only ours.
     owner: String,
 }
@@ -90,8 +191,15 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await?;
+        let batch_options =
+            PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]);
+        let batch_pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(batch_options);
         Ok(PgStore {
             pool,
+            batch_pool,
             owner: lease_owner(),
         })
     }
@@ -101,9 +209,10 @@ impl PgStore {
         &self.pool
     }
 
-    /// Closes the pool.
+    /// Closes the pools.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.batch_pool.close().await;
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
@@ -252,16 +361,23 @@ impl Store for PgStore {
         rows.into_iter().map(XrefRow::into_xref).collect()
     }
 
-    async fn commit(&self, flow: &str, commit: Commit) -> Result<()> {
+    async fn commit(&self, flow: &str, commit: &Commit) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.begin().await?;
-        // A batch's bookkeeping does not wait for its WAL flush: if the database server
-        // crashes before the flush, the commit is lost whole (cursor, xrefs, ledger and queue
-        // acknowledgements together), so the records are read and upserted again by key, which
-        // is idempotent. Requests accepted from outside (`request_sync`) still commit durably.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
+        // A batch's bookkeeping does not wait for its WAL flush (it runs on `batch_pool`): if
+        // the database server crashes before the flush, the commit is lost whole (cursor,
+        // xrefs, ledger and queue acknowledgements together), so the records are read and
+        // upserted again by key, which is idempotent. Requests accepted from outside
+        // (`request_sync`) still commit durably.
+        if let Some(cursor) = commit.cursor.as_deref().filter(|_| is_plain_batch(commit)) {
+            let xrefs = last_xref_per_source(&commit.xrefs);
+            let q = bind_xref_columns(sqlx::query(BATCH_COMMIT).bind(flow), &xrefs).bind(now);
+            bind_ledger_columns(q, &commit.ledger)
+                .bind(cursor)
+                .execute(&self.batch_pool)
+                .await?;
+            return Ok(());
+        }
+        let mut tx = self.batch_pool.begin().await?;
 
         if let Some(cursor) = &commit.cursor {
             sqlx::query(q::CURSOR_SET)
@@ -273,34 +389,8 @@ impl Store for PgStore {
         }
 
         if !commit.xrefs.is_empty() {
-            // The last update of a source id wins (PostgreSQL refuses to touch one row twice in
-            // one INSERT … ON CONFLICT).
-            let mut seen = HashSet::with_capacity(commit.xrefs.len());
-            let mut rows: Vec<&XrefUpdate> = commit
-                .xrefs
-                .iter()
-                .rev()
-                .filter(|x| seen.insert(x.source_id.as_str()))
-                .collect();
-            rows.reverse();
-            // One statement per commit whatever its size: the rows travel as one array per
-            // column (`UNNEST`), so PostgreSQL parses and plans it once and binds 8 values
-            // instead of 8 per row.
-            let column = |f: fn(&XrefUpdate) -> Option<&str>| -> Vec<Option<&str>> {
-                rows.iter().map(|x| f(x)).collect()
-            };
-            sqlx::query(XREF_UPSERT_UNNEST)
-                .bind(flow)
-                .bind(
-                    rows.iter()
-                        .map(|x| x.source_id.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(column(|x| x.key.as_deref()))
-                .bind(column(|x| x.target_id.as_deref()))
-                .bind(column(|x| x.read_hash.as_deref()))
-                .bind(column(|x| x.written_hash.as_deref()))
-                .bind(column(|x| x.source_version.as_deref()))
+            let rows = last_xref_per_source(&commit.xrefs);
+            bind_xref_columns(sqlx::query(XREF_UPSERT_UNNEST).bind(flow), &rows)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -341,29 +431,7 @@ impl Store for PgStore {
         }
 
         if !commit.ledger.is_empty() {
-            let l = &commit.ledger;
-            let text = |f: fn(&LedgerEntry) -> Option<&str>| -> Vec<Option<&str>> {
-                l.iter().map(|e| f(e)).collect()
-            };
-            sqlx::query(LEDGER_INSERT_UNNEST)
-                .bind(flow)
-                .bind(l.iter().map(|e| e.source_id.as_str()).collect::<Vec<_>>())
-                .bind(text(|e| e.key.as_deref()))
-                .bind(l.iter().map(|e| e.run_id).collect::<Vec<_>>())
-                .bind(
-                    l.iter()
-                        .map(|e| e.at.timestamp_millis())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(l.iter().map(|e| e.trigger.as_str()).collect::<Vec<_>>())
-                .bind(l.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>())
-                .bind(l.iter().map(|e| i64::from(e.attempt)).collect::<Vec<_>>())
-                .bind(text(|e| e.target_id.as_deref()))
-                .bind(text(|e| e.before_hash.as_deref()))
-                .bind(text(|e| e.after_hash.as_deref()))
-                .bind(text(|e| e.source_version.as_deref()))
-                .bind(text(|e| e.error_kind.as_deref()))
-                .bind(text(|e| e.error.as_deref()))
+            bind_ledger_columns(sqlx::query(LEDGER_INSERT_UNNEST).bind(flow), &commit.ledger)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -800,7 +800,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn commit(&self, flow: &str, commit: Commit) -> Result<()> {
+    async fn commit(&self, flow: &str, commit: &Commit) -> Result<()> {
+        // The writer thread needs its own copy.
+        let commit = commit.clone();
         let flow = flow.to_owned();
         self.transaction(move |tx| apply_commit(tx, &flow, &commit))
             .await
@@ -1620,7 +1622,7 @@ mod tests {
             cursor: Some("c".into()),
             ..Default::default()
         };
-        store.commit("f", commit).await.unwrap();
+        store.commit("f", &commit).await.unwrap();
         assert_eq!(store.cursor("f").await.unwrap().as_deref(), Some("c"));
         assert_eq!(store.flow_states().await.unwrap().len(), 1);
     }
