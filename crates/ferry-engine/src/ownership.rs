@@ -371,6 +371,7 @@ pub(crate) async fn apply(
                 read_hash: Some(p.read_hash.clone()),
                 written_hash: written,
                 source_version: p.record.version(),
+                new: false,
             });
             deliver(&mut out.commit, p.before.as_ref(), &p.record.id);
             ack(&mut out.commit, ctx, &p.record.id);

@@ -245,6 +245,7 @@ pub(crate) async fn process(
                         read_hash: Some(read_hash),
                         written_hash: x.written_hash.clone(),
                         source_version: record.version(),
+                        new: false,
                     });
                     out.commit.gone.push(record.id.clone());
                     ack(&mut out.commit, ctx, &record.id);
@@ -362,6 +363,7 @@ pub(crate) async fn process(
                 read_hash: Some(p.read_hash),
                 written_hash: Some(p.hash),
                 source_version: p.record.version(),
+                new: false,
             });
             deliver(&mut out.commit, p.before.as_ref(), &p.record.id);
             ack(&mut out.commit, ctx, &p.record.id);
@@ -433,6 +435,7 @@ pub(crate) async fn process(
                         read_hash: Some(p.read_hash),
                         written_hash: Some(p.hash),
                         source_version: version,
+                        new: p.before.is_none(),
                     });
                     if let Some(baseline) = p.baseline {
                         out.commit.baselines.push(baseline);
@@ -537,6 +540,7 @@ async fn remove(
                     read_hash: Some(r.read_hash),
                     written_hash,
                     source_version: r.record.version(),
+                    new: false,
                 });
                 deliver(&mut out.commit, Some(&r.before), &r.record.id);
                 ack(&mut out.commit, ctx, &r.record.id);
@@ -794,6 +798,7 @@ async fn resolve_dependencies(
             read_hash: Some(p.read_hash.clone()),
             written_hash: p.before.as_ref().and_then(|x| x.written_hash.clone()),
             source_version: p.record.version(),
+            new: false,
         });
         out.transient.push(TransientFailure {
             source_id: p.record.id.clone(),
@@ -1044,6 +1049,7 @@ fn dead_letter(
         read_hash: Some(read_hash.to_owned()),
         written_hash: before.and_then(|x| x.written_hash.clone()),
         source_version: record.version(),
+        new: false,
     });
     ack(&mut out.commit, ctx, &record.id);
 }

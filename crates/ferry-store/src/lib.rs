@@ -391,6 +391,10 @@ pub struct XrefUpdate {
     pub written_hash: Option<String>,
     /// Source version read.
     pub source_version: Option<String>,
+    /// The engine found no xref row for this record (in the store or in the batches before),
+    /// so the store may insert the row without looking for one first. A row there after all
+    /// (another process wrote it meanwhile) is replaced as usual.
+    pub new: bool,
 }
 
 /// Everything one batch changes, committed in one transaction.

@@ -235,6 +235,15 @@ fn xref(id: &str, key: &str, target: &str, hash: &str) -> XrefUpdate {
         read_hash: Some(format!("r-{hash}")),
         written_hash: Some(hash.into()),
         source_version: Some("2026-01-01T00:00:00Z".into()),
+        new: false,
+    }
+}
+
+/// An xref update for a record the engine found no xref row for.
+fn new_xref(id: &str, key: &str, target: &str, hash: &str) -> XrefUpdate {
+    XrefUpdate {
+        new: true,
+        ..xref(id, key, target, hash)
     }
 }
 
@@ -733,7 +742,8 @@ async fn ledger_order_and_lookup(db: &TestDb) {
 
 /// The commit of a scanned batch (cursor, xref and ledger rows, nothing else), which the
 /// PostgreSQL store writes in one statement: all three land, the last xref update of a source
-/// id wins, ledger entries keep their order, and a later batch replaces the rows it updates.
+/// id wins, ledger entries keep their order, and a later batch replaces the rows it updates,
+/// also a row the engine took for new (another process wrote it meanwhile).
 async fn a_scanned_batch_commits_cursor_xrefs_and_ledger_together(db: &TestDb) {
     let s = &db.store;
     let mut failed = entry("f", "s3", "K3", Outcome::Failed);
@@ -745,9 +755,9 @@ async fn a_scanned_batch_commits_cursor_xrefs_and_ledger_together(db: &TestDb) {
         &Commit {
             cursor: Some("page-1".into()),
             xrefs: vec![
-                xref("s1", "K1", "t1", "h1"),
-                xref("s2", "K2", "t2", "h2"),
-                xref("s1", "K1", "t1", "h1-later"),
+                new_xref("s1", "K1", "t1", "h1"),
+                new_xref("s2", "K2", "t2", "h2"),
+                new_xref("s1", "K1", "t1", "h1-later"),
             ],
             ledger: vec![
                 entry("f", "s1", "K1", Outcome::Created),
@@ -781,7 +791,10 @@ async fn a_scanned_batch_commits_cursor_xrefs_and_ledger_together(db: &TestDb) {
         "f",
         &Commit {
             cursor: Some("page-2".into()),
-            xrefs: vec![xref("s2", "K2", "t2", "h2-new")],
+            xrefs: vec![
+                new_xref("s2", "K2", "t2", "h2-new"),
+                new_xref("s4", "K4", "t4", "h4"),
+            ],
             ledger: vec![entry("f", "s2", "K2", Outcome::Updated)],
             ..Default::default()
         },
@@ -792,6 +805,12 @@ async fn a_scanned_batch_commits_cursor_xrefs_and_ledger_together(db: &TestDb) {
     let xrefs = s.xrefs("f", &ids).await.unwrap();
     assert_eq!(xrefs["s2"].written_hash.as_deref(), Some("h2-new"));
     assert_eq!(xrefs["s1"].written_hash.as_deref(), Some("h1-later"));
+    let s4 = s.xrefs("f", &["s4".to_owned()]).await.unwrap();
+    assert_eq!(
+        s4["s4"].target_id.as_deref(),
+        Some("t4"),
+        "the batch was not lost"
+    );
     let k2 = s.ledger(None, "K2").await.unwrap();
     assert_eq!(
         k2.iter().map(|e| e.outcome).collect::<Vec<_>>(),
@@ -1267,6 +1286,7 @@ async fn commit_throughput_100k(db: &TestDb) {
                 read_hash: Some("a3f1c2e4b5d6a7f8a3f1c2e4b5d6a7f8".into()),
                 written_hash: Some("0f1e2d3c4b5a69780f1e2d3c4b5a6978".into()),
                 source_version: Some("2026-04-01T12:00:00Z".into()),
+                new: false,
             })
             .collect();
         let ledger = ids

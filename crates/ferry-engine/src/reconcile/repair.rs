@@ -90,6 +90,7 @@ pub(super) async fn remove_orphans(
                     read_hash: x.read_hash.clone(),
                     written_hash: archived,
                     source_version: x.source_version.clone(),
+                    new: false,
                 });
             }
             (Ok(_), None) => removed.done += 1,

@@ -53,11 +53,12 @@ const LEDGER_INSERT_UNNEST: &str = concat!(
      $11::text[], $12::text[], $13::text[], $14::text[]) WITH ORDINALITY \
      AS u(s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er, ord) ORDER BY ord"
 );
-/// The common batch commit in one statement: the cursor, the xref rows ($2–$8 as in
-/// [`XREF_UPSERT_UNNEST`]) and the ledger rows ($9–$21 as $2–$14 in [`LEDGER_INSERT_UNNEST`]).
-/// PostgreSQL runs every data-modifying `WITH` part exactly once, in the statement's one
-/// transaction, so this is as atomic as the three statements in a transaction, in one round
-/// trip instead of five.
+/// The common batch commit in one statement: the cursor, the xref rows to upsert ($2–$8 as
+/// in [`XREF_UPSERT_UNNEST`]), the xref rows of records new to the flow ($23–$28, inserted
+/// without the conflict check an upsert makes first) and the ledger rows ($9–$21 as $2–$14
+/// in [`LEDGER_INSERT_UNNEST`]). PostgreSQL runs every data-modifying `WITH` part exactly
+/// once, in the statement's one transaction, so this is as atomic as the statements in a
+/// transaction, in one round trip instead of five.
 const BATCH_COMMIT: &str = concat!(
     "WITH c AS (INSERT INTO ferry_cursors (flow, cursor, updated_at) VALUES ($1, $22, $8) \
      ON CONFLICT (flow) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at), \
@@ -66,7 +67,10 @@ const BATCH_COMMIT: &str = concat!(
     ") SELECT $1, s, k, t, r, w, v, $8 FROM UNNEST($2::text[], $3::text[], $4::text[], \
      $5::text[], $6::text[], $7::text[]) AS u(s, k, t, r, w, v)",
     q::xref_upsert_tail!(),
-    ") ",
+    "), n AS (INSERT INTO ferry_xref (",
+    q::xref_columns!(),
+    ") SELECT $1, s, k, t, r, w, v, $8 FROM UNNEST($23::text[], $24::text[], $25::text[], \
+     $26::text[], $27::text[], $28::text[]) AS u(s, k, t, r, w, v)) ",
     q::ledger_insert_head!(),
     "SELECT $1, s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er FROM UNNEST($9::text[], $10::text[], \
      $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::bigint[], $16::text[], \
@@ -370,12 +374,21 @@ impl Store for PgStore {
         // (`request_sync`) still commit durably.
         if let Some(cursor) = commit.cursor.as_deref().filter(|_| is_plain_batch(commit)) {
             let xrefs = last_xref_per_source(&commit.xrefs);
-            let q = bind_xref_columns(sqlx::query(BATCH_COMMIT).bind(flow), &xrefs).bind(now);
-            bind_ledger_columns(q, &commit.ledger)
-                .bind(cursor)
-                .execute(&self.batch_pool)
-                .await?;
-            return Ok(());
+            let batch = |new_too: bool| {
+                let (new, known): (Vec<&XrefUpdate>, Vec<&XrefUpdate>) =
+                    xrefs.iter().partition(|x| new_too && x.new);
+                let q = bind_xref_columns(sqlx::query(BATCH_COMMIT).bind(flow), &known).bind(now);
+                let q = bind_ledger_columns(q, &commit.ledger).bind(cursor);
+                bind_xref_columns(q, &new).execute(&self.batch_pool)
+            };
+            return match batch(true).await {
+                // A row the engine took for new was there after all (another process wrote
+                // it since the lookup): the statement changed nothing, so upsert them all.
+                Err(sqlx::Error::Database(e)) if e.constraint() == Some("ferry_xref_pkey") => {
+                    batch(false).await.map(|_| ()).map_err(Into::into)
+                }
+                done => done.map(|_| ()).map_err(Into::into),
+            };
         }
         let mut tx = self.batch_pool.begin().await?;
 
