@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use ferry_model::{ConnectorError, ErrorKind};
@@ -40,8 +41,22 @@ struct Prepared {
     /// The columns written, as indexes into [`Meta::columns`] (no name copied per record).
     columns: Vec<usize>,
     values: Vec<Val>,
+    /// Ferry has not written this record before (no target id).
+    new: bool,
     /// The record carried `lines`: replace its lines with these (column names, values).
     lines: Option<Vec<(Vec<String>, Vec<Val>)>>,
+}
+
+/// What became of each prepared record: the key is the row's identity, so it is the target id.
+fn written(done: Vec<Result<Prepared, ConnectorError>>) -> Vec<Result<Written, ConnectorError>> {
+    done.into_iter()
+        .map(|p| p.map(|p| Written { target_id: p.key }))
+        .collect()
+}
+
+/// A unique constraint refused a row (SQLSTATE 23505).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
 /// Upserts into one table.
@@ -50,6 +65,10 @@ pub struct SqlSink {
     opts: SqlTargetOptions,
     key_column: String,
     meta: Mutex<Option<Arc<Meta>>>,
+    /// PostgreSQL: records Ferry has not written before are inserted without the conflict
+    /// check of an upsert, until the table answers with a row Ferry did not know (a table
+    /// filled from elsewhere); from then on this sink upserts everything.
+    optimistic: AtomicBool,
 }
 
 impl SqlSink {
@@ -59,11 +78,13 @@ impl SqlSink {
                 .unwrap_or(&ctx.key_field)
                 .to_owned()
         });
+        let optimistic = AtomicBool::new(db.backend == Backend::Postgres);
         Self {
             db,
             opts,
             key_column,
             meta: Mutex::new(None),
+            optimistic,
         }
     }
 
@@ -319,12 +340,14 @@ impl SqlSink {
             columns,
             values,
             lines,
+            new: o.target_id.is_none(),
         }))
     }
 
     /// The statements writing these records: upserts grouped by column list (a key seen twice
     /// starts a new statement, since one upsert cannot touch a row twice), then the lines.
-    fn statements(&self, meta: &Meta, records: &[&Prepared]) -> Vec<Stmt> {
+    /// `optimistic`: records new to Ferry are plain inserts (see [`SqlSink::optimistic`]).
+    fn statements(&self, meta: &Meta, records: &[&Prepared], optimistic: bool) -> Vec<Stmt> {
         let b = self.db.backend;
         let mut out = Vec::new();
         let mut groups: IndexMap<&[usize], Vec<&Prepared>> = IndexMap::new();
@@ -337,30 +360,26 @@ impl SqlSink {
                 .filter_map(|&i| meta.columns.get_index(i).map(|(name, _)| name.clone()))
                 .collect();
             let columns = columns.as_slice();
-            let mut run: Vec<&[Val]> = Vec::with_capacity(rows.len());
+            // Records known to Ferry, and (optimistic) those new to it; a key repeated in the
+            // batch is known from its second record on.
+            let mut run: (Vec<&[Val]>, Vec<&[Val]>) = (Vec::new(), Vec::new());
             let mut keys: HashSet<&str> = HashSet::with_capacity(rows.len());
+            let mut earlier: HashSet<&str> = HashSet::new();
             for p in rows {
                 if !keys.insert(&p.key) {
-                    out.extend(self.inserts(
-                        &self.opts.table,
-                        columns,
-                        &meta.columns,
-                        &run,
-                        Some(&self.key_column),
-                    ));
-                    run.clear();
-                    keys.clear();
+                    out.extend(self.upserts(columns, &meta.columns, &run.0, &run.1));
+                    run.0.clear();
+                    run.1.clear();
+                    earlier.extend(keys.drain());
                     keys.insert(&p.key);
                 }
-                run.push(&p.values);
+                if optimistic && p.new && !earlier.contains(p.key.as_str()) {
+                    run.1.push(&p.values);
+                } else {
+                    run.0.push(&p.values);
+                }
             }
-            out.extend(self.inserts(
-                &self.opts.table,
-                columns,
-                &meta.columns,
-                &run,
-                Some(&self.key_column),
-            ));
+            out.extend(self.upserts(columns, &meta.columns, &run.0, &run.1));
         }
         if let Some(l) = &self.opts.lines {
             let with_lines: Vec<&Prepared> = records
@@ -407,6 +426,38 @@ impl SqlSink {
             }
         }
         out
+    }
+
+    /// Statements upserting `rows` and inserting `fresh` (no key of theirs is in `rows`) into the
+    /// table: one statement on PostgreSQL, the inserts in a `WITH` part of the upsert.
+    fn upserts(
+        &self,
+        columns: &[String],
+        classes: &IndexMap<String, ColClass>,
+        rows: &[&[Val]],
+        fresh: &[&[Val]],
+    ) -> Vec<Stmt> {
+        let (table, key) = (&self.opts.table, Some(self.key_column.as_str()));
+        if fresh.is_empty() {
+            return self.inserts(table, columns, classes, rows, key);
+        }
+        if let Some(Stmt { sql, mut params }) =
+            self.unnest_insert(table, columns, classes, fresh, None)
+            && let Some(upsert) = self.unnest_insert(table, columns, classes, rows, key)
+        {
+            // The upsert's placeholders come after the insert's.
+            let shift = params.len();
+            let upsert_sql = (1..=upsert.params.len()).rev().fold(upsert.sql, |sql, n| {
+                sql.replace(&format!("${n}::"), &format!("${}::", n + shift))
+            });
+            params.extend(upsert.params);
+            return vec![Stmt {
+                sql: format!("WITH fresh AS ({sql}) {upsert_sql}"),
+                params,
+            }];
+        }
+        let all: Vec<&[Val]> = rows.iter().chain(fresh).copied().collect();
+        self.inserts(table, columns, classes, &all, key)
     }
 
     /// Statements inserting `rows` (upserting on `key` when given). PostgreSQL gets one
@@ -678,20 +729,31 @@ impl Sink for SqlSink {
             .iter()
             .map(|o| self.prepare(&meta, o))
             .collect::<Result<_, _>>()?;
+        if self.optimistic.load(Ordering::Relaxed) && prepared.iter().flatten().any(|p| p.new) {
+            let good: Vec<&Prepared> = prepared.iter().flatten().collect();
+            match self
+                .db
+                .transaction(self.statements(&meta, &good, true))
+                .await
+            {
+                Ok(()) => return Ok(written(prepared)),
+                Err(e) if is_unique_violation(&e) => {
+                    self.optimistic.store(false, Ordering::Relaxed);
+                    tracing::info!(table = %self.opts.table, "the table holds rows Ferry did not write: upserting from now on");
+                }
+                // Written again below, record by record if need be, to pin the error.
+                Err(_) => {}
+            }
+        }
         let done = self
-            .write_each(prepared, |p| &p.key, |rows| self.statements(&meta, rows))
+            .write_each(
+                prepared,
+                |p| &p.key,
+                |rows| self.statements(&meta, rows, false),
+            )
             .await?;
-        // The key is the row's identity: it is the target id.
-        Ok(done
-            .into_iter()
-            .map(|p| {
-                p.map(|p| Written {
-                    target_id: p.key.clone(),
-                })
-            })
-            .collect())
+        Ok(written(done))
     }
-
     fn capabilities(&self) -> SinkCapabilities {
         SinkCapabilities {
             delete: true,

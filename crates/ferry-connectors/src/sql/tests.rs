@@ -852,6 +852,36 @@ async fn postgres_writes_every_column_class_through_arrays() {
     assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
     assert!(e.message().contains("key `D`"), "{e}");
     assert_eq!(env.count(&t).await, 3);
+
+    // A row Ferry did not write (no target id for it) is still replaced, not refused: the
+    // insert meant for a new record falls back to the upsert.
+    env.exec(&format!("INSERT INTO {t} (code, n) VALUES ('E', 1)"))
+        .await;
+    let res = sink
+        .upsert(&[
+            out("E", json!({"code": "E", "n": 2})),
+            out("F", json!({"code": "F", "n": 3})),
+        ])
+        .await
+        .expect("upsert");
+    assert!(res.iter().all(Result::is_ok), "{res:?}");
+    let rows = env
+        .conn
+        .db
+        .query(
+            &format!("SELECT code, n FROM {t} WHERE code IN ('E', 'F') ORDER BY code"),
+            Vec::new(),
+        )
+        .await
+        .expect("read back");
+    let got: Vec<(String, Val)> = rows
+        .iter()
+        .map(|r| (r.values[0].to_id_string(), r.values[1].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [("E".to_owned(), Val::Int(2)), ("F".to_owned(), Val::Int(3))]
+    );
     env.exec(&format!("DROP TABLE {t}")).await;
     env.exec(&format!("DROP TYPE {mood}")).await;
     env.cleanup().await;
