@@ -129,7 +129,7 @@ fn bind_xref_columns<'q>(q: PgQuery<'q>, rows: &[&'q XrefUpdate]) -> PgQuery<'q>
 /// Binds ledger entries as the thirteen column arrays of [`LEDGER_INSERT_UNNEST`].
 fn bind_ledger_columns<'q>(q: PgQuery<'q>, l: &'q [LedgerEntry]) -> PgQuery<'q> {
     let text = |f: fn(&'q LedgerEntry) -> Option<&'q str>| -> Vec<Option<&'q str>> {
-        l.iter().map(|e| f(e)).collect()
+        l.iter().map(f).collect()
     };
     q.bind(l.iter().map(|e| e.source_id.as_str()).collect::<Vec<_>>())
         .bind(text(|e| e.key.as_deref()))

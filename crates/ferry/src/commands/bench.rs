@@ -38,8 +38,8 @@ pub struct BenchArgs {
     /// Working folder (default: a new temporary folder).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Records per batch.
-    #[arg(long, default_value_t = 1000)]
+    /// Records per batch (`engine.batch_size`; the ceiling always writes 1,000-row batches).
+    #[arg(long, default_value_t = 2000)]
     pub batch: usize,
     /// Concurrent upserts per batch (`engine.workers`).
     #[arg(long, default_value_t = 2)]
@@ -80,6 +80,8 @@ const FIELDS: [&str; 18] = [
     "notes",
     "updated_at",
 ];
+/// Rows per statement and transaction of the ceiling (under SQLite's bind limit at 18 columns).
+const CEILING_BATCH: usize = 1000;
 /// Index of the decimal column in [`FIELDS`] (bound as NUMERIC).
 const CREDIT: usize = 9;
 /// The target has the source's fields but `customer_no` (renamed `code`) and `updated_at`.
@@ -232,11 +234,11 @@ macro_rules! prepare_and_measure_ceiling {
             .join(", ");
         reset_peak_rss();
         let t = Instant::now();
-        for start in (1..=args.rows).step_by(args.batch) {
+        for start in (1..=args.rows).step_by(CEILING_BATCH) {
             let mut tx = dst.begin().await?;
             let mut q: QueryBuilder<$db> = QueryBuilder::new(insert.clone());
             q.push_values(
-                start..(start + args.batch as u32).min(args.rows + 1),
+                start..(start + CEILING_BATCH as u32).min(args.rows + 1),
                 |mut b, i| {
                     let r = row(i);
                     b.push_bind(r[0].clone());
