@@ -114,21 +114,22 @@ impl PgArray {
     /// type the column's other cells bind as (the caller then binds cell by cell). Classes
     /// bound as text with a cast (`Other`) make a text array; the caller casts each element.
     pub fn of<'a>(class: &ColClass, cells: impl Iterator<Item = &'a Val>) -> Option<PgArray> {
-        /// Collects the cells one variant of `Val` holds; NULLs of any kind are `None`.
+        /// Collects the cells of one variant of `Val` into one variant of `PgArray`; NULLs of
+        /// any kind are `None`, a cell of another variant makes no array.
         macro_rules! collect {
-            ($variant:ident, |$v:ident| $take:expr) => {
+            ($val:ident => $array:ident, |$v:ident| $take:expr) => {
                 cells
                     .map(|cell| match cell {
                         Val::Null | Val::NullAs(_) => Some(None),
-                        Val::$variant($v) => $take.map(Some),
+                        Val::$val($v) => $take.map(Some),
                         _ => None,
                     })
                     .collect::<Option<Vec<_>>>()
-                    .map(PgArray::$variant)
+                    .map(PgArray::$array)
             };
         }
         match class {
-            ColClass::Text | ColClass::Other(_) => collect!(Text, |s| Some(s.clone())),
+            ColClass::Text | ColClass::Other(_) => collect!(Text => Text, |s| Some(s.clone())),
             ColClass::Int => cells
                 .map(|cell| match cell {
                     Val::Null | Val::NullAs(_) => Some(None),
@@ -138,29 +139,15 @@ impl PgArray {
                 })
                 .collect::<Option<Vec<_>>>()
                 .map(PgArray::Int),
-            ColClass::Float => collect!(Float, |f| Some(*f)),
-            ColClass::Decimal(_) => collect!(Dec, |d| Some(*d)),
-            ColClass::Bool => collect!(Bool, |b| Some(*b)),
-            ColClass::Date => collect!(Date, |d| Some(*d)),
-            ColClass::Time => collect!(Time, |t| Some(*t)),
-            ColClass::Timestamp => cells
-                .map(|cell| match cell {
-                    Val::Null | Val::NullAs(_) => Some(None),
-                    Val::NaiveTs(t) => Some(Some(*t)),
-                    _ => None,
-                })
-                .collect::<Option<Vec<_>>>()
-                .map(PgArray::NaiveTs),
-            ColClass::TimestampTz => cells
-                .map(|cell| match cell {
-                    Val::Null | Val::NullAs(_) => Some(None),
-                    Val::Ts(t) => Some(Some(*t)),
-                    _ => None,
-                })
-                .collect::<Option<Vec<_>>>()
-                .map(PgArray::Ts),
-            ColClass::Json => collect!(Json, |j| Some(j.clone())),
-            ColClass::Bytes => collect!(Bytes, |b| Some(b.clone())),
+            ColClass::Float => collect!(Float => Float, |f| Some(*f)),
+            ColClass::Decimal(_) => collect!(Dec => Dec, |d| Some(*d)),
+            ColClass::Bool => collect!(Bool => Bool, |b| Some(*b)),
+            ColClass::Date => collect!(Date => Date, |d| Some(*d)),
+            ColClass::Time => collect!(Time => Time, |t| Some(*t)),
+            ColClass::Timestamp => collect!(NaiveTs => NaiveTs, |t| Some(*t)),
+            ColClass::TimestampTz => collect!(Ts => Ts, |t| Some(*t)),
+            ColClass::Json => collect!(Json => Json, |j| Some(j.clone())),
+            ColClass::Bytes => collect!(Bytes => Bytes, |b| Some(b.clone())),
         }
     }
 
