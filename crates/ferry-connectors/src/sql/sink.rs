@@ -754,6 +754,7 @@ impl Sink for SqlSink {
             .await?;
         Ok(written(done))
     }
+
     fn capabilities(&self) -> SinkCapabilities {
         SinkCapabilities {
             delete: true,
