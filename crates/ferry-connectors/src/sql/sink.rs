@@ -441,18 +441,15 @@ impl SqlSink {
         if fresh.is_empty() {
             return self.inserts(table, columns, classes, rows, key);
         }
-        if let Some(Stmt { sql, mut params }) =
-            self.unnest_insert(table, columns, classes, fresh, None)
-            && let Some(upsert) = self.unnest_insert(table, columns, classes, rows, key)
+        // The upsert's placeholders come after the insert's.
+        if let Some(insert) = self.unnest_insert(table, columns, classes, fresh, None, 1)
+            && let Some(upsert) =
+                self.unnest_insert(table, columns, classes, rows, key, columns.len() + 1)
         {
-            // The upsert's placeholders come after the insert's.
-            let shift = params.len();
-            let upsert_sql = (1..=upsert.params.len()).rev().fold(upsert.sql, |sql, n| {
-                sql.replace(&format!("${n}::"), &format!("${}::", n + shift))
-            });
+            let mut params = insert.params;
             params.extend(upsert.params);
             return vec![Stmt {
-                sql: format!("WITH fresh AS ({sql}) {upsert_sql}"),
+                sql: format!("WITH fresh AS ({}) {}", insert.sql, upsert.sql),
                 params,
             }];
         }
@@ -477,7 +474,7 @@ impl SqlSink {
         }
         let b = self.db.backend;
         if b == Backend::Postgres
-            && let Some(stmt) = self.unnest_insert(table, columns, classes, rows, key)
+            && let Some(stmt) = self.unnest_insert(table, columns, classes, rows, key, 1)
         {
             return vec![stmt];
         }
@@ -487,8 +484,9 @@ impl SqlSink {
             .collect()
     }
 
-    /// `INSERT INTO t (a, b) SELECT v1, v2 FROM UNNEST($1::text[], $2::numeric[]) AS u(v1, v2)`,
-    /// or `None` when a column's cells are not all of one bindable type.
+    /// `INSERT INTO t (a, b) SELECT v1, v2 FROM UNNEST($1::text[], $2::numeric[]) AS u(v1, v2)`
+    /// with placeholders numbered from `first`, or `None` when a column's cells are not all of
+    /// one bindable type.
     fn unnest_insert(
         &self,
         table: &str,
@@ -496,6 +494,7 @@ impl SqlSink {
         classes: &IndexMap<String, ColClass>,
         rows: &[&[Val]],
         key: Option<&str>,
+        first: usize,
     ) -> Option<Stmt> {
         let b = self.db.backend;
         let mut params = Vec::with_capacity(columns.len());
@@ -505,7 +504,7 @@ impl SqlSink {
             let class = classes.get(column).unwrap_or(&ColClass::Text);
             let array = PgArray::of(class, rows.iter().map(|row| &row[i]))?;
             let n = i + 1;
-            arrays.push(format!("${n}::{}", array.sql_type()));
+            arrays.push(format!("${}::{}", first + i, array.sql_type()));
             selected.push(match class {
                 ColClass::Other(ty) => format!("CAST(v{n} AS {})", self.q(ty)),
                 _ => format!("v{n}"),
@@ -684,7 +683,7 @@ impl SqlSink {
             ));
         }
         params.push(p.key_val.clone());
-        let key_mark = b.placeholder_for(params.len(), &meta.columns[&self.key_column]);
+        let key_mark = b.placeholder_for(params.len(), &meta.columns[meta.key_index]);
         Stmt::new(
             format!(
                 "UPDATE {} SET {} WHERE {} = {key_mark}",
