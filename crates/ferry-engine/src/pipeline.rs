@@ -1103,6 +1103,69 @@ mod tests {
         assert_eq!(kept[1].fields["v"], 2);
     }
 
+    fn xref_row(read_hash: &str, state: Option<&str>) -> Xref {
+        Xref {
+            flow: "f".into(),
+            source_id: "7".into(),
+            key: Some("K7".into()),
+            target_id: Some("t7".into()),
+            read_hash: Some(read_hash.into()),
+            written_hash: Some("w".into()),
+            source_version: None,
+            updated_at: Utc::now(),
+            state: state.map(str::to_owned),
+        }
+    }
+
+    fn batch(row: Xref) -> HashMap<String, Xref> {
+        HashMap::from([(row.source_id.clone(), row)])
+    }
+
+    /// The overlay stands for commits the store's answer may not show yet: the newest batch's
+    /// row wins over older batches and the store, the newest recorded state wins, and only the
+    /// last `depth` batches are kept.
+    #[test]
+    fn the_overlay_answers_with_the_newest_row_and_state() {
+        let stored = xref_row("stored", Some("confirmed"));
+        let mut overlay = Overlay::default();
+        assert_eq!(
+            overlay
+                .before("7", Some(&stored))
+                .unwrap()
+                .read_hash
+                .as_deref(),
+            Some("stored")
+        );
+        assert!(overlay.before("7", None).is_none());
+
+        overlay.push(batch(xref_row("older", Some("shipped"))), 3);
+        overlay.push(batch(xref_row("newer", None)), 3);
+        let row = overlay.before("7", Some(&stored)).unwrap();
+        assert_eq!(row.read_hash.as_deref(), Some("newer"));
+        assert_eq!(
+            row.state.as_deref(),
+            Some("shipped"),
+            "an older batch's state is newer than the store's"
+        );
+        assert!(
+            overlay.before("8", None).is_none(),
+            "other records: the store"
+        );
+
+        // Two more batches without record 7 push the older row out (depth 3): its state
+        // goes with it, and the store's shows through the newer row, which holds none.
+        overlay.push(HashMap::new(), 3);
+        overlay.push(HashMap::new(), 3);
+        let row = overlay.before("7", Some(&stored)).unwrap();
+        assert_eq!(row.read_hash.as_deref(), Some("newer"));
+        assert_eq!(row.state.as_deref(), Some("confirmed"));
+        // One more, and the store answers alone.
+        overlay.push(HashMap::new(), 3);
+        let row = overlay.before("7", Some(&stored)).unwrap();
+        assert_eq!(row.read_hash.as_deref(), Some("stored"));
+        assert_eq!(row.state.as_deref(), Some("confirmed"));
+    }
+
     #[test]
     fn business_keys_are_trimmed_text_or_numbers() {
         let fields: Map<String, Value> =

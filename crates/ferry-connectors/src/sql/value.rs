@@ -415,3 +415,46 @@ pub fn id_from_str(s: &str, class: &ColClass) -> Val {
         _ => Val::Text(s.to_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Zoned text parses with its offset, zone-less text as UTC, whatever the layout; text
+    /// that is no timestamp is none.
+    #[test]
+    fn timestamps_parse_with_and_without_a_zone() {
+        let at = |s: &str| parse_datetime(s).map(rfc3339);
+        assert_eq!(
+            at("2024-05-01T12:00:00+02:00").as_deref(),
+            Some("2024-05-01T10:00:00Z")
+        );
+        assert_eq!(
+            at("2024-05-01T12:00:00Z").as_deref(),
+            Some("2024-05-01T12:00:00Z")
+        );
+        assert_eq!(
+            at("2024-05-01 12:00:00.5-05").as_deref(),
+            Some("2024-05-01T17:00:00.500Z")
+        );
+        assert_eq!(
+            at("2024-05-01 12:00:00+0800").as_deref(),
+            Some("2024-05-01T04:00:00Z")
+        );
+        assert_eq!(
+            at(" 2024-05-01 12:00:00 ").as_deref(),
+            Some("2024-05-01T12:00:00Z")
+        );
+        assert_eq!(
+            at("2024-05-01T12:00:00.25").as_deref(),
+            Some("2024-05-01T12:00:00.250Z")
+        );
+        assert_eq!(
+            at("2024-05-01 12:00").as_deref(),
+            Some("2024-05-01T12:00:00Z")
+        );
+        assert_eq!(at("2024-05-01").as_deref(), Some("2024-05-01T00:00:00Z"));
+        assert_eq!(at("2024-05-01 12:00:00 tomorrow"), None);
+        assert_eq!(at("yesterday"), None);
+    }
+}
