@@ -599,3 +599,64 @@ async fn sync_by_id_of_a_record_the_source_does_not_have_is_not_found() {
         (Some(1), Some(0))
     );
 }
+
+/// Every way a bad record can be synced again updates its one open dead letter instead of
+/// opening another, and `status` counts records (issue 13 item 5: 50 bad records once ended
+/// as 62 open dead letters).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_that_fails_again_keeps_one_open_dead_letter() {
+    let dir = scratch();
+    let dir = dir.path();
+    const N: u32 = 1_000;
+    setup(dir, N, Some(100)).await; // records 100, 200, … 1000 are bad
+    run(dir, &["sync", "customers"], true);
+    let open = |dir: &Path| run_json(dir, &["dlq", "list", "--json"]);
+    assert_eq!(open(dir).as_array().unwrap().len(), 10);
+
+    // `sync --id` of a bad record, twice; a changed source row that is still bad; a replay of
+    // a payload that is still bad.
+    run(dir, &["sync", "customers", "--id", "100"], true);
+    run(dir, &["sync", "customers", "--id", "100"], true);
+    let mut crm = sqlite(&dir.join("crm.db")).await;
+    sqlx::query(
+        "UPDATE customers SET email = 'still@@bad', updated_at = '2026-03-01 00:00:00' \
+         WHERE id = 200",
+    )
+    .execute(&mut crm)
+    .await
+    .unwrap();
+    run(dir, &["sync", "customers"], true);
+    let letters = open(dir);
+    let id_of = |letters: &serde_json::Value, source: &str| {
+        letters
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["source_id"] == source)
+            .unwrap_or_else(|| panic!("no dead letter for {source}: {letters}"))
+            .clone()
+    };
+    let l300 = id_of(&letters, "300")["id"].to_string();
+    run(dir, &["dlq", "replay", &l300], true);
+
+    let letters = open(dir);
+    assert_eq!(letters.as_array().unwrap().len(), 10, "{letters}");
+    let l100 = id_of(&letters, "100");
+    assert_eq!(
+        l100["attempts"], 3,
+        "first failure + two `sync --id`: {l100}"
+    );
+    let l200 = id_of(&letters, "200");
+    assert!(
+        l200["error"].as_str().unwrap().contains("still@@bad"),
+        "the newest error: {l200}"
+    );
+    assert_eq!(l200["payload"]["fields"]["email"], "still@@bad");
+    assert_eq!(
+        id_of(&letters, "300")["state"],
+        "open",
+        "the failed replay reopened it"
+    );
+    let status = run_json(dir, &["status", "--json"]);
+    assert_eq!(status[0]["dead_letters"], 10);
+}
