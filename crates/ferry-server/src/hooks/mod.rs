@@ -31,7 +31,9 @@
 //!   or is queued again when that read was already worked off (or has started).
 //!
 //! Outside the window a captured request fails the timestamp check; inside it, a replay can
-//! make Ferry read a record again, nothing more.
+//! make Ferry read a record again, nothing more. A delivery id in a header is not signed: a
+//! captured request resent under the id the sender will use next would make that delivery
+//! a duplicate, so header ids must be unguessable (the body's `delivery_id` is signed).
 
 pub mod notice;
 pub mod signature;

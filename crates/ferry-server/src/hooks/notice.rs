@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::api::sync::Notice;
 
 /// Headers that may carry the delivery id: Ferry's own, and the `Idempotency-Key` many
-/// senders already set. Unlike an id in the body, a header is not covered by the signature.
+/// senders already set. Unlike an id in the body, a header is not covered by the signature,
+/// so its ids must be unguessable (see the module docs of [`super`]).
 pub const DELIVERY_HEADERS: [&str; 2] = ["x-ferry-delivery", "idempotency-key"];
 /// The notice field that may carry the delivery id (covered by the signature).
 pub const DELIVERY_FIELD: &str = "delivery_id";
