@@ -198,13 +198,15 @@ impl Engine {
 
     /// Accepts requests to sync single records (flow, source id) into the durable queue,
     /// tracked, for `ferry run` to work off: the API's sync trigger and inbound webhooks.
-    /// With a webhook `signature`, a signature seen before queues nothing
-    /// ([`ferry_store::Accepted::Replayed`]). Returns once the items are committed.
+    /// A webhook's `delivery` is remembered so that a repeat is recognised: a delivery id seen
+    /// before queues nothing ([`ferry_store::Accepted::Duplicate`]); a signature seen before
+    /// makes each record join its waiting read, or queues it again when none waits (see
+    /// [`ferry_store::Store::request_sync`]). Returns once the items are committed.
     pub async fn request_sync(
         &self,
         requests: &[(String, String)],
         trigger: &str,
-        signature: Option<&ferry_store::SeenSignature>,
+        delivery: Option<&ferry_store::SeenDelivery>,
     ) -> Result<ferry_store::Accepted, EngineError> {
         let mut items = Vec::with_capacity(requests.len());
         for (flow, id) in requests {
@@ -217,7 +219,7 @@ impl Engine {
                 dead_letter_id: None,
             });
         }
-        let accepted = self.store.request_sync(&items, signature).await?;
+        let accepted = self.store.request_sync(&items, delivery).await?;
         if matches!(accepted, ferry_store::Accepted::Queued(_)) {
             // `notify_one` keeps a permit when the flow's worker is busy, so a request that
             // arrives mid-batch is picked up right after that batch.

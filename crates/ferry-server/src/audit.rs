@@ -49,6 +49,6 @@ pub async fn record<T, E: std::fmt::Display>(
         },
     };
     if let Err(e) = store.record_audit(&entry).await {
-        tracing::error!(error = %e, action, target, "Could not write the audit log.");
+        tracing::error!(error = ?e.to_string(), action = ?action, target = ?target, "Could not write the audit log.");
     }
 }

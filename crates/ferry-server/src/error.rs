@@ -51,7 +51,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     /// The thing is not in a state that allows the action (a dead letter already replayed, a
-    /// webhook signature already accepted).
+    /// webhook delivery id already accepted for other records).
     #[error("{0}")]
     Conflict(String),
     /// Too many requests; retry after this many seconds.
@@ -123,11 +123,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(message) => ApiError::NotFound(message),
             e if matches!(e.kind(), ferry_model::ErrorKind::Retryable) => {
-                tracing::warn!(error = %e, "State store unavailable.");
+                tracing::warn!(error = ?e.to_string(), "State store unavailable.");
                 ApiError::Unavailable
             }
             e => {
-                tracing::error!(error = %e, "State store failure while serving a request.");
+                tracing::error!(error = ?e.to_string(), "State store failure while serving a request.");
                 ApiError::Internal
             }
         }
@@ -142,11 +142,11 @@ impl From<EngineError> for ApiError {
             // Found but not in a state to act on (a conflict resolved meanwhile).
             EngineError::NotFound(message) => ApiError::Conflict(message),
             e @ (EngineError::Target { .. } | EngineError::Source { .. }) => {
-                tracing::warn!(error = %e, "A system refused an operator's request.");
+                tracing::warn!(error = ?e.to_string(), "A system refused an operator's request.");
                 ApiError::BadGateway(e.to_string())
             }
             e => {
-                tracing::error!(error = %e, "Engine failure while serving a request.");
+                tracing::error!(error = ?e.to_string(), "Engine failure while serving a request.");
                 ApiError::Internal
             }
         }

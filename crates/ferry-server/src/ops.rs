@@ -101,7 +101,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             })),
         ),
         Err(e) => {
-            tracing::warn!(error = %e, "Not ready: the state store does not answer.");
+            tracing::warn!(error = ?e.to_string(), "Not ready: the state store does not answer.");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({"status": "not ready", "store": "unreachable", "config": "loaded"})),

@@ -61,7 +61,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    tracing::warn!(error = %e, "Accepting a connection failed.");
+                    tracing::warn!(error = ?e.to_string(), "Accepting a connection failed.");
                     continue;
                 }
             },
@@ -74,7 +74,7 @@ pub async fn serve(
             let stream = match acceptor.accept(stream).await {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed.");
+                    tracing::debug!(peer = %peer, error = ?e.to_string(), "TLS handshake failed.");
                     return;
                 }
             };
@@ -83,7 +83,7 @@ pub async fn serve(
             let builder = auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
+                tracing::debug!(peer = %peer, error = ?e.to_string(), "Connection ended with an error.");
             }
         });
     }

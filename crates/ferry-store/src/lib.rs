@@ -832,25 +832,48 @@ pub struct NewAuditEntry {
     pub outcome: String,
 }
 
-/// A webhook signature to remember until it can no longer pass the timestamp check, so that
-/// a captured request cannot be replayed.
+/// What makes a webhook delivery the same delivery, remembered until `expires_at` so that a
+/// repeat is recognised (see [`Store::request_sync`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeenSignature {
+pub struct SeenDelivery {
     /// The sending system.
     pub system: String,
-    /// The signature as sent (hex).
-    pub signature: String,
-    /// When the signed timestamp falls out of the tolerance window.
+    /// What identifies the delivery.
+    pub key: DeliveryKey,
+    /// When the delivery is forgotten (a repeat after that is a new delivery).
     pub expires_at: DateTime<Utc>,
+}
+
+/// How a webhook delivery is recognised when it comes again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryKey {
+    /// The id the sender gave the delivery, with a fingerprint of the records it names. A
+    /// repeat queues nothing: it is answered [`Accepted::Duplicate`].
+    Id {
+        /// The sender's delivery id.
+        id: String,
+        /// Identifies what the delivery asked for, so a reused id can be told apart.
+        fingerprint: String,
+    },
+    /// The signature (hex) of a delivery sent without an id. A repeat is never refused: a
+    /// notice carries no data, so each of its records joins the read already waiting for it,
+    /// or is queued again when none waits (the record may have changed since).
+    Signature(String),
 }
 
 /// The answer to [`Store::request_sync`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Accepted {
-    /// Queued; the tracking ids (= queue item ids), in the order of the items.
+    /// Queued; the tracking ids (= queue item ids), in the order of the items. For a repeated
+    /// signature, an id may be that of a waiting read the record joined.
     Queued(Vec<i64>),
-    /// The signature was seen before: nothing was queued.
-    Replayed,
+    /// The delivery id was accepted before and is still remembered: nothing was queued.
+    Duplicate {
+        /// The first delivery's tracking ids.
+        tracking_ids: Vec<i64>,
+        /// The first delivery's fingerprint.
+        fingerprint: String,
+    },
 }
 
 /// A tracked request to sync one record (API trigger or webhook notice).
@@ -1008,14 +1031,17 @@ pub trait Store: Send + Sync + Debug {
     /// One reconciliation with its report (`None`: no such id).
     async fn reconciliation(&self, id: i64) -> Result<Option<Reconciliation>>;
 
-    /// Accepts requests to sync single records: in one transaction, remembers `signature`
-    /// (when given; answers [`Accepted::Replayed`] and queues nothing if it was seen and has
-    /// not expired), enqueues the items and records them as tracked requests. Forgets expired
-    /// signatures and requests older than seven days on the way.
+    /// Accepts requests to sync single records: in one transaction, remembers `delivery` (when
+    /// given), enqueues the items and records them as tracked requests. A delivery seen before
+    /// and not expired: with a [`DeliveryKey::Id`], nothing is queued and the answer is
+    /// [`Accepted::Duplicate`]; with a [`DeliveryKey::Signature`], each item joins the record's
+    /// waiting read (a tracked webhook item nobody has leased yet) when there is one, and is
+    /// queued otherwise. Forgets expired deliveries and requests older than seven days on the
+    /// way.
     async fn request_sync(
         &self,
         items: &[NewQueueItem],
-        signature: Option<&SeenSignature>,
+        delivery: Option<&SeenDelivery>,
     ) -> Result<Accepted>;
     /// A tracked request and what became of it (`None`: unknown or forgotten id).
     async fn sync_request(&self, id: i64) -> Result<Option<SyncRequestState>>;

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ferry_store::{
     Accepted, BaselineUpdate, Commit, ConflictFilter, ConflictResolution, ConflictState,
-    DeadLetterFilter, DeadLetterState, LedgerEntry, NewApiKey, NewAuditEntry, NewConflict,
-    NewDeadLetter, NewQueueItem, Outcome, ReconcileCounts, ReconciliationEnd, RunStats, SeenInPass,
-    SeenSignature, StateWritten, Store, StoreError, XrefUpdate,
+    DeadLetterFilter, DeadLetterState, DeliveryKey, LedgerEntry, NewApiKey, NewAuditEntry,
+    NewConflict, NewDeadLetter, NewQueueItem, Outcome, ReconcileCounts, ReconciliationEnd,
+    RunStats, SeenDelivery, SeenInPass, StateWritten, Store, StoreError, XrefUpdate,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -212,9 +212,11 @@ backend_tests!(
     commit_throughput_100k,
     runs_newest_first,
     request_sync_is_tracked,
-    replayed_signature_queues_nothing,
+    repeated_signature_joins_the_waiting_read_or_queues_again,
     concurrent_requests_each_commit_once,
     expired_signature_is_forgotten,
+    delivery_id_is_queued_once,
+    concurrent_redeliveries_queue_once,
     api_keys_create_find_revoke,
     audit_log_pages_newest_first,
     recent_ledger_pages_newest_first,
@@ -1466,10 +1468,21 @@ async fn runs_newest_first(db: &TestDb) {
     assert_eq!(s.runs(None, 2).await.unwrap().len(), 2);
 }
 
-fn signature(sig: &str, expires_in: chrono::Duration) -> SeenSignature {
-    SeenSignature {
+fn signature(sig: &str, expires_in: chrono::Duration) -> SeenDelivery {
+    SeenDelivery {
         system: "crm".into(),
-        signature: sig.into(),
+        key: DeliveryKey::Signature(sig.into()),
+        expires_at: Utc::now() + expires_in,
+    }
+}
+
+fn delivery(id: &str, fingerprint: &str, expires_in: chrono::Duration) -> SeenDelivery {
+    SeenDelivery {
+        system: "crm".into(),
+        key: DeliveryKey::Id {
+            id: id.into(),
+            fingerprint: fingerprint.into(),
+        },
         expires_at: Utc::now() + expires_in,
     }
 }
@@ -1477,7 +1490,7 @@ fn signature(sig: &str, expires_in: chrono::Duration) -> SeenSignature {
 fn queued(accepted: Accepted) -> Vec<i64> {
     match accepted {
         Accepted::Queued(ids) => ids,
-        Accepted::Replayed => panic!("expected the items to be queued"),
+        other => panic!("expected the items to be queued, got {other:?}"),
     }
 }
 
@@ -1538,80 +1551,131 @@ async fn request_sync_is_tracked(db: &TestDb) {
     assert!(s.sync_request(987_654).await.unwrap().is_none());
 }
 
-async fn replayed_signature_queues_nothing(db: &TestDb) {
+/// A signature seen again (two notices for one record within a second are byte-identical) is
+/// never refused: while the record's read waits unleased, the repeat joins it; once a worker
+/// has leased it (it may have read the record already) or worked it off, a new read is queued.
+async fn repeated_signature_joins_the_waiting_read_or_queues_again(db: &TestDb) {
     let s = &db.store;
     let sig = signature("abc", chrono::Duration::minutes(5));
-    let first = queued(
-        s.request_sync(&[item("customers", "1")], Some(&sig))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(first.len(), 1);
-    assert_eq!(
-        s.request_sync(&[item("customers", "1")], Some(&sig))
-            .await
-            .unwrap(),
-        Accepted::Replayed
-    );
+    let ask = || async {
+        queued(
+            s.request_sync(&[item("customers", "1")], Some(&sig))
+                .await
+                .unwrap(),
+        )
+    };
+    let first = ask().await;
+    assert_eq!(ask().await, first, "joins the read still waiting");
     assert_eq!(s.queue_depth(None).await.unwrap(), 1);
+
+    // Leased: its read may have happened before the change the repeat announces.
+    let leased = s.lease("customers", 10, LONG).await.unwrap();
+    assert_eq!(leased.iter().map(|q| q.id).collect::<Vec<_>>(), first);
+    let second = ask().await;
+    assert_ne!(second, first, "a leased read is not joined");
+    assert_eq!(ask().await, second, "the new read is waiting: joined");
+    s.commit(
+        "customers",
+        &Commit {
+            acked: first.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.lease("customers", 10, LONG).await.unwrap();
+    s.commit(
+        "customers",
+        &Commit {
+            acked: second.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.queue_depth(None).await.unwrap(), 0);
+    // Worked off: the repeat queues the record again, tracked.
+    let third = ask().await;
+    assert!(third[0] > second[0]);
+    assert_eq!(s.queue_depth(None).await.unwrap(), 1);
+    assert!(s.sync_request(third[0]).await.unwrap().is_some());
+
     // The same signature from another system is another signature.
-    let other = SeenSignature {
+    let other = SeenDelivery {
         system: "erp".into(),
         ..sig.clone()
     };
-    queued(
+    let products = queued(
         s.request_sync(&[item("products", "1")], Some(&other))
             .await
             .unwrap(),
     );
-    // A second store on the same database (another process) remembers it too.
+    assert_ne!(products, third);
+    // A second store on the same database (another process) remembers the signature too, and
+    // only tracked webhook reads are joined (not an operator's replay of a dead letter).
+    let replay = NewQueueItem {
+        trigger: "replay".into(),
+        ..item("customers", "2")
+    };
+    s.enqueue(&[replay]).await.unwrap();
     let again = ferry_store::open(&db.url).await.unwrap();
-    assert_eq!(
+    let both = queued(
         again
-            .request_sync(&[item("customers", "1")], Some(&sig))
+            .request_sync(
+                &[item("customers", "1"), item("customers", "2")],
+                Some(&sig),
+            )
             .await
             .unwrap(),
-        Accepted::Replayed
     );
-    assert_eq!(s.queue_depth(None).await.unwrap(), 2);
+    assert_eq!(both[0], third[0]);
+    assert!(s.sync_request(both[1]).await.unwrap().is_some());
+    assert_eq!(s.queue_depth(None).await.unwrap(), 4);
 }
 
 /// Many requests at once (the SQLite store commits them in groups): each is queued exactly
-/// once with its own ids, and a signature sent twice at the same moment is accepted once.
+/// once with its own ids, and a signature sent twice at the same moment is not refused: the
+/// second joins the first's read.
 async fn concurrent_requests_each_commit_once(db: &TestDb) {
     let s = &db.store;
     let mut tasks = Vec::new();
     for n in 0..200 {
         let s = s.clone();
-        // Requests 0 and 1 carry the same signature; so do 2 and 3.
-        let sig = signature(&format!("sig-{}", n / 2), chrono::Duration::minutes(5));
-        let with_sig = n < 4;
+        // Requests 0 and 1 are the same notice with the same signature; so are 2 and 3.
+        let (record, sig) = if n < 4 {
+            (
+                n / 2,
+                Some(signature(
+                    &format!("sig-{}", n / 2),
+                    chrono::Duration::minutes(5),
+                )),
+            )
+        } else {
+            (n, None)
+        };
         tasks.push(tokio::spawn(async move {
-            let items = [item("customers", &n.to_string())];
-            s.request_sync(&items, with_sig.then_some(&sig)).await
+            let items = [item("customers", &record.to_string())];
+            s.request_sync(&items, sig.as_ref()).await
         }));
     }
     let mut ids = Vec::new();
-    let mut replayed = 0;
     for task in tasks {
-        match task.await.unwrap().unwrap() {
-            Accepted::Queued(got) => ids.extend(got),
-            Accepted::Replayed => replayed += 1,
-        }
+        ids.extend(queued(task.await.unwrap().unwrap()));
     }
+    assert_eq!(ids.len(), 200, "no request is refused");
     assert_eq!(
-        replayed, 2,
-        "one of each pair of identical signatures is a replay"
+        (ids[0], ids[2]),
+        (ids[1], ids[3]),
+        "a repeat joins its twin"
     );
-    assert_eq!(ids.len(), 198);
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     assert_eq!(
         unique.len(),
-        ids.len(),
-        "every request has its own queue item"
+        198,
+        "every other request has its own queue item"
     );
     assert_eq!(s.queue_depth(Some("customers")).await.unwrap(), 198);
-    for id in [ids[0], ids[197]] {
+    for id in [ids[0], ids[199]] {
         assert!(s.sync_request(id).await.unwrap().is_some());
     }
 }
@@ -1625,13 +1689,83 @@ async fn expired_signature_is_forgotten(db: &TestDb) {
             .unwrap(),
     );
     // Expired: purged by the next accepted notice, so the table does not grow forever (the
-    // server refuses the stale timestamp before it gets here).
+    // server refuses the stale timestamp before it gets here); the repeat is a new notice.
     queued(
-        s.request_sync(&[item("customers", "2")], Some(&stale))
+        s.request_sync(&[item("customers", "1")], Some(&stale))
             .await
             .unwrap(),
     );
     assert_eq!(s.queue_depth(None).await.unwrap(), 2);
+}
+
+/// A delivery id seen again queues nothing and answers the first delivery's tracking ids and
+/// fingerprint, from any store on the database; another system's id is its own; an expired
+/// id is forgotten.
+async fn delivery_id_is_queued_once(db: &TestDb) {
+    let s = &db.store;
+    let five = chrono::Duration::minutes(5);
+    let evt = delivery("evt-1", "fp-1", five);
+    let items = [item("customers", "1"), item("customers", "2")];
+    let first = queued(s.request_sync(&items, Some(&evt)).await.unwrap());
+    let duplicate = Accepted::Duplicate {
+        tracking_ids: first.clone(),
+        fingerprint: "fp-1".into(),
+    };
+    assert_eq!(s.request_sync(&items, Some(&evt)).await.unwrap(), duplicate);
+    // Told apart by the server with the fingerprint: the store answers what it remembered.
+    let reused = delivery("evt-1", "fp-other", five);
+    assert_eq!(
+        s.request_sync(&[item("customers", "9")], Some(&reused))
+            .await
+            .unwrap(),
+        duplicate
+    );
+    let again = ferry_store::open(&db.url).await.unwrap();
+    assert_eq!(
+        again.request_sync(&items, Some(&evt)).await.unwrap(),
+        duplicate
+    );
+    assert_eq!(s.queue_depth(None).await.unwrap(), 2);
+
+    let erp = SeenDelivery {
+        system: "erp".into(),
+        ..evt.clone()
+    };
+    queued(
+        s.request_sync(&[item("products", "1")], Some(&erp))
+            .await
+            .unwrap(),
+    );
+    let stale = delivery("evt-old", "fp", chrono::Duration::milliseconds(-10));
+    queued(s.request_sync(&items[..1], Some(&stale)).await.unwrap());
+    queued(s.request_sync(&items[..1], Some(&stale)).await.unwrap());
+    assert_eq!(s.queue_depth(None).await.unwrap(), 5);
+}
+
+/// The same delivery sent many times at once: queued once, every other answer a duplicate
+/// with the same tracking ids (on PostgreSQL, concurrent transactions wait for each other).
+async fn concurrent_redeliveries_queue_once(db: &TestDb) {
+    let s = &db.store;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let evt = delivery("evt-storm", "fp", chrono::Duration::minutes(5));
+                s.request_sync(&[item("customers", "7")], Some(&evt)).await
+            })
+        })
+        .collect();
+    let (mut firsts, mut duplicates) = (Vec::new(), Vec::new());
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Accepted::Queued(ids) => firsts.push(ids),
+            Accepted::Duplicate { tracking_ids, .. } => duplicates.push(tracking_ids),
+        }
+    }
+    assert_eq!(firsts.len(), 1, "queued once");
+    assert_eq!(duplicates.len(), 19);
+    assert!(duplicates.iter().all(|ids| *ids == firsts[0]));
+    assert_eq!(s.queue_depth(None).await.unwrap(), 1);
 }
 
 async fn api_keys_create_find_revoke(db: &TestDb) {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod log;
 mod output;
 mod quickstart;
 mod workspace;
@@ -46,9 +47,11 @@ fn init_tracing(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        // One event, one line, whatever text from outside a field holds.
+        .with_writer(log::OneLine::new(std::io::stderr, ansi))
+        .with_ansi(ansi)
         .init();
 }

@@ -3,7 +3,9 @@
 //!   restart its record arrives in the target (a real SQLite table) exactly once and its
 //!   tracking id reports `done`;
 //! - values of fields under `server.mask` never reach the log in clear, even at trace level
-//!   and through an alert about the failed record, while the API shows them masked.
+//!   and through an alert about the failed record, while the API shows them masked;
+//! - text from a request (a webhook's system name, a flow or record id in its body) cannot
+//!   forge a log line: CR, LF and NUL in it come out escaped.
 
 mod common;
 
@@ -100,7 +102,12 @@ fn start(dir: &Path, log: &str) -> Child {
 
 /// Sends one signed notice for record `id`; returns the answer's status and body.
 async fn notify(http: &reqwest::Client, base: &str, id: &str) -> (u16, Value) {
-    let body = serde_json::to_vec(&json!({"flow": "customers", "id": id})).unwrap();
+    post_signed(http, base, &json!({"flow": "customers", "id": id})).await
+}
+
+/// Sends `notice` to `/hooks/crm`, signed; returns the answer's status and body.
+async fn post_signed(http: &reqwest::Client, base: &str, notice: &Value) -> (u16, Value) {
+    let body = serde_json::to_vec(notice).unwrap();
     let ts = chrono::Utc::now().timestamp().to_string();
     let sig = sign(SECRET.as_bytes(), &ts, &body);
     let r = http
@@ -343,6 +350,56 @@ async fn masked_values_never_reach_the_log() {
         assert!(
             !text.contains(PHONE),
             "the phone appears in clear in {name}:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_text_cannot_forge_a_log_line() {
+    const STAMP: &str = "2026-01-01T00:00:00.000000Z";
+    let forged = format!("{STAMP} ERROR ferry: FORGED");
+    let dir = scratch();
+    let dir = dir.path();
+    let port = free_port();
+    workspace(dir, port, "");
+    tables(
+        dir,
+        &[(1, "C001".into(), "Ada".into(), "13812345678".into())],
+    )
+    .await;
+    let child = start(dir, "info");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = wait_ready(&base).await;
+
+    // The system name in the path, percent-encoded (the router decodes it).
+    let encoded = forged.replace(' ', "%20").replace(':', "%3A");
+    let r = http
+        .post(format!("{base}/hooks/crm%0D%0A{encoded}%00"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    // A flow name in a signed body (refused), and a record id (accepted, then read).
+    let evil = format!("x\r\n{forged}\u{0}");
+    let (status, body) = post_signed(&http, &base, &json!({"flow": evil, "id": "1"})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = notify(&http, &base, &evil).await;
+    assert_eq!(status, 202, "{body}");
+
+    sigterm(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "ferry run exited with {}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("Webhook refused.").count(), 2, "{stderr}");
+    assert!(
+        !stderr.contains(['\r', '\0']),
+        "a raw CR or NUL reached the log:\n{stderr:?}"
+    );
+    for line in stderr.lines() {
+        assert!(
+            !line.starts_with(STAMP),
+            "a forged line:\n{line}\nin:\n{stderr}"
         );
     }
 }

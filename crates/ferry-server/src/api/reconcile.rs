@@ -247,7 +247,7 @@ fn refusal(e: ReconcileError) -> ApiError {
         }
         ReconcileError::Engine(e) => e.into(),
         e => {
-            tracing::error!(error = %e, "Could not start a reconciliation.");
+            tracing::error!(error = ?e.to_string(), "Could not start a reconciliation.");
             ApiError::Internal
         }
     }

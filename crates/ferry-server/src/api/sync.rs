@@ -77,6 +77,10 @@ pub struct Tracked {
 pub struct SyncAccepted {
     /// One per (flow, record) queued.
     pub accepted: Vec<Tracked>,
+    /// Webhooks only, and only when `true`: the delivery id was accepted before (answered
+    /// `200`); the tracking ids are the first delivery's, and nothing new was queued.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// Turns notices into (flow, source id) pairs. `system`: the webhook's system (every notice
@@ -177,6 +181,7 @@ pub fn tracked(pairs: Vec<(String, String)>, ids: Vec<i64>) -> SyncAccepted {
                 id,
             })
             .collect(),
+        duplicate: false,
     }
 }
 
@@ -204,7 +209,8 @@ pub async fn request_sync(
     audit::record(state.store(), &caller.0.actor(), "sync", &target, &result).await;
     match result? {
         Accepted::Queued(ids) => Ok((StatusCode::ACCEPTED, Json(tracked(pairs, ids)))),
-        Accepted::Replayed => Err(ApiError::Internal),
+        // Only a webhook delivery can be a duplicate.
+        Accepted::Duplicate { .. } => Err(ApiError::Internal),
     }
 }
 

@@ -198,7 +198,7 @@ pub async fn authenticate(
         return refuse(state, addr, ApiError::BadKey);
     };
     let Some(role) = Role::parse(&key.role) else {
-        tracing::error!(key_id = key.id, role = %key.role, "An API key has an unknown role.");
+        tracing::error!(key_id = key.id, role = ?key.role, "An API key has an unknown role.");
         return Err(ApiError::BadKey);
     };
     state.limiter.check(&RateKey::ApiKey(key.id))?;

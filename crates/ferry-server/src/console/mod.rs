@@ -158,7 +158,7 @@ fn rows(text: &str) -> usize {
 /// Renders a template as a page.
 pub fn page<T: askama::Template>(template: &T) -> Result<Response, ConsoleError> {
     let html = template.render().map_err(|e| {
-        tracing::error!(error = %e, "A console template failed to render.");
+        tracing::error!(error = ?e.to_string(), "A console template failed to render.");
         ConsoleError::Api(ApiError::Internal)
     })?;
     Ok(Html(html).into_response())

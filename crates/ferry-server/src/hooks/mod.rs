@@ -12,13 +12,30 @@
 //! 4. `X-Ferry-Timestamp` (Unix seconds) is within `server.webhook.tolerance` of our clock
 //!    (401), and `X-Ferry-Signature: sha256=<hex>` is the HMAC-SHA256 of
 //!    `timestamp + "." + body` with the system's secret (401, compared in constant time);
-//! 5. the body parses and names flows reading from this system (400);
-//! 6. the signature was not accepted before (409): the store remembers accepted signatures
-//!    until their timestamp leaves the window, in the same transaction as the enqueue.
+//! 5. the body parses, names flows reading from this system, and carries at most one
+//!    delivery id (400).
 //!
 //! Then the notices are committed to the durable queue and only then answered `202` with
 //! tracking ids: a notice answered is never lost, even if Ferry dies right after.
+//!
+//! **Repeats.** Since a notice carries no data, accepting one twice costs at most a read of
+//! the source; refusing one can lose a change (two notices for one record within a second
+//! are byte-identical). So a repeat is recognised by what makes it the same delivery, in the
+//! store, in the transaction of the enqueue:
+//! - with a delivery id ([`notice::DELIVERY_HEADERS`] or the notices' `delivery_id`), the id
+//!   is remembered for the tolerance window; the same id again is answered `200` with the
+//!   first delivery's tracking ids and `"duplicate": true`, and queues nothing (the same id
+//!   for other records is a sender's error: `409`);
+//! - without one, the signature is remembered until its timestamp leaves the window; the same
+//!   signature again is not refused: each record joins its read still waiting in the queue,
+//!   or is queued again when that read was already worked off (or has started).
+//!
+//! Outside the window a captured request fails the timestamp check; inside it, a replay can
+//! make Ferry read a record again, nothing more. A delivery id in a header is not signed: a
+//! captured request resent under the id the sender will use next would make that delivery
+//! a duplicate, so header ids must be unguessable (the body's `delivery_id` is signed).
 
+pub mod notice;
 pub mod signature;
 
 use axum::Json;
@@ -29,15 +46,17 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::Utc;
-use ferry_store::{Accepted, SeenSignature};
+use ferry_store::{Accepted, DeliveryKey, SeenDelivery};
+use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::api::sync::{Notice, SyncAccepted, resolve, tracked};
+use crate::api::sync::{SyncAccepted, resolve, tracked};
 use crate::auth::RateKey;
 use crate::config::ServerSettings;
 use crate::error::ApiError;
 use crate::ops::WEBHOOKS_TOTAL;
 
+pub use notice::DELIVERY_HEADERS;
 pub use signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
 
 /// `POST /hooks/{system}`, with the body limit of the settings.
@@ -55,23 +74,35 @@ async fn receive(
 ) -> Result<(StatusCode, Json<SyncAccepted>), ApiError> {
     let result = accept(&state, &system, &headers, body).await;
     let label = match &result {
+        Ok(accepted) if accepted.duplicate => "duplicate",
         Ok(_) => "accepted",
         Err(ApiError::NotFound(_)) => "unknown_system",
         Err(ApiError::BadSignature(_)) => "bad_signature",
-        Err(ApiError::Conflict(_)) => "replayed",
+        Err(ApiError::Conflict(_)) => "reused_delivery_id",
         Err(ApiError::BadRequest(_)) => "malformed",
         Err(ApiError::TooLarge(_)) => "too_large",
         Err(ApiError::RateLimited(_)) => "rate_limited",
         Err(_) => "error",
     };
+    // Only configured systems get a label: a made-up name in the path adds no series.
     if !matches!(result, Err(ApiError::NotFound(_))) {
         metrics::counter!(WEBHOOKS_TOTAL, "system" => system.clone(), "result" => label)
             .increment(1);
     }
     if let Err(e) = &result {
-        tracing::info!(system = %system, error = %e, "Webhook refused.");
+        // Both come from the request (the path, the body): Debug-formatted, so CR, LF, NUL
+        // and other control characters are escaped and cannot forge a log line.
+        tracing::info!(system = ?system, error = ?e.to_string(), "Webhook refused.");
     }
-    result.map(|accepted| (StatusCode::ACCEPTED, Json(accepted)))
+    result.map(|accepted| {
+        let status = if accepted.duplicate {
+            // Nothing new was queued; a 2xx, so the sender stops redelivering.
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        };
+        (status, Json(accepted))
+    })
 }
 
 async fn accept(
@@ -93,7 +124,55 @@ async fn accept(
             ApiError::BadRequest(format!("request body: {}", e.body_text()))
         }
     })?;
+    let signed = check_signature(state, hook.secret.bytes(), headers, &body)?;
 
+    let parsed = notice::parse(&body).map_err(ApiError::BadRequest)?;
+    let delivery_id =
+        notice::delivery_id(headers, parsed.delivery_id).map_err(ApiError::BadRequest)?;
+    let pairs =
+        resolve(&state.engine, &parsed.notices, Some(system)).map_err(ApiError::BadRequest)?;
+    let seen = seen_delivery(state, system, signed, delivery_id.as_deref(), &pairs);
+    match state
+        .engine
+        .request_sync(&pairs, "webhook", Some(&seen))
+        .await?
+    {
+        Accepted::Queued(ids) => Ok(tracked(pairs, ids)),
+        Accepted::Duplicate {
+            tracking_ids,
+            fingerprint,
+        } => match &seen.key {
+            DeliveryKey::Id {
+                fingerprint: ours, ..
+            } if *ours == fingerprint => Ok(SyncAccepted {
+                duplicate: true,
+                ..tracked(pairs, tracking_ids)
+            }),
+            _ => Err(ApiError::Conflict(format!(
+                "delivery id `{}` was already accepted for other records: a new notice needs \
+                 a new delivery id",
+                delivery_id.unwrap_or_default()
+            ))),
+        },
+    }
+}
+
+/// A request that passed the signature check: when it was signed, and its signature.
+struct Signed {
+    /// `X-Ferry-Timestamp`, Unix seconds.
+    sent: i64,
+    /// The signature header's value, lower-case.
+    signature: String,
+}
+
+/// Checks that the timestamp is within the tolerance of our clock and that the signature
+/// matches the body and timestamp.
+fn check_signature(
+    state: &AppState,
+    secret: &[u8],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Signed, ApiError> {
     let header = |name: &str| -> Result<&str, ApiError> {
         headers
             .get(name)
@@ -108,7 +187,7 @@ async fn accept(
             "{TIMESTAMP_HEADER} must be Unix seconds, not `{timestamp}`"
         ))
     })?;
-    let tolerance = i64::try_from(state.settings.tolerance.as_secs()).unwrap_or(i64::MAX);
+    let tolerance = tolerance_secs(state);
     let skew = Utc::now().timestamp().saturating_sub(sent);
     if skew.abs() > tolerance {
         return Err(ApiError::BadSignature(format!(
@@ -117,59 +196,57 @@ async fn accept(
             if skew > 0 { "behind" } else { "ahead of" }
         )));
     }
-    verify(hook.secret.bytes(), timestamp, &body, signature).map_err(ApiError::BadSignature)?;
-
-    let notices: Vec<Notice> = parse_notices(&body).map_err(ApiError::BadRequest)?;
-    let pairs = resolve(&state.engine, &notices, Some(system)).map_err(ApiError::BadRequest)?;
-    let seen = SeenSignature {
-        system: system.to_owned(),
+    verify(secret, timestamp, body, signature).map_err(ApiError::BadSignature)?;
+    Ok(Signed {
+        sent,
         signature: signature.to_ascii_lowercase(),
-        // Past this, the timestamp check refuses the request anyway.
-        expires_at: chrono::DateTime::from_timestamp(sent.saturating_add(tolerance), 0)
+    })
+}
+
+fn tolerance_secs(state: &AppState) -> i64 {
+    i64::try_from(state.settings.tolerance.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// What makes this request the same delivery when it comes again, and until when: its
+/// delivery id (for the tolerance from now: a redelivery is signed afresh), or else its
+/// signature (until its timestamp leaves the window, after which the check refuses it).
+fn seen_delivery(
+    state: &AppState,
+    system: &str,
+    signed: Signed,
+    delivery_id: Option<&str>,
+    pairs: &[(String, String)],
+) -> SeenDelivery {
+    let tolerance = tolerance_secs(state);
+    let (key, from) = match delivery_id {
+        Some(id) => (
+            DeliveryKey::Id {
+                id: id.to_owned(),
+                fingerprint: fingerprint(pairs),
+            },
+            Utc::now().timestamp(),
+        ),
+        None => (DeliveryKey::Signature(signed.signature), signed.sent),
+    };
+    SeenDelivery {
+        system: system.to_owned(),
+        key,
+        expires_at: chrono::DateTime::from_timestamp(from.saturating_add(tolerance), 0)
             .unwrap_or_else(Utc::now)
             + chrono::Duration::seconds(1),
-    };
-    match state
-        .engine
-        .request_sync(&pairs, "webhook", Some(&seen))
-        .await?
-    {
-        Accepted::Queued(ids) => Ok(tracked(pairs, ids)),
-        Accepted::Replayed => Err(ApiError::Conflict(
-            "this signature was already accepted: a replayed request is refused (sign each \
-             notice with a fresh timestamp)"
-                .into(),
-        )),
     }
 }
 
-/// One notice or a list of them, with the JSON error's line and column when malformed.
-fn parse_notices(body: &[u8]) -> Result<Vec<Notice>, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
-    let list = match value {
-        serde_json::Value::Array(items) => items,
-        object @ serde_json::Value::Object(_) => vec![object],
-        other => {
-            return Err(format!(
-                "the body must be a notice object or a list of them, not {}",
-                kind(&other)
-            ));
+/// Identifies the records a delivery asked for (SHA-256 of their (flow, id) list, hex), so a
+/// delivery id reused for other records is told apart from a redelivery.
+fn fingerprint(pairs: &[(String, String)]) -> String {
+    let mut hash = Sha256::new();
+    for (flow, id) in pairs {
+        // Lengths first: no two lists hash the same bytes.
+        for part in [flow, id] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
         }
-    };
-    list.into_iter()
-        .enumerate()
-        .map(|(n, v)| serde_json::from_value::<Notice>(v).map_err(|e| format!("notice {n}: {e}")))
-        .collect()
-}
-
-fn kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "a list",
-        serde_json::Value::Object(_) => "an object",
     }
+    hex::encode(hash.finalize())
 }

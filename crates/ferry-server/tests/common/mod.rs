@@ -1,18 +1,20 @@
 //! A real server for the tests: a CRM and an ERP as SQLite files in a temporary folder
-//! (the sql connector), the embedded store, the engine, and the HTTP server on a free port
-//! of 127.0.0.1. Keys of each role (and a revoked one) are created through the store.
+//! (the sql connector), the store (embedded SQLite, or PostgreSQL in a schema of its own:
+//! [`start_on`]), the engine, and the HTTP server on a free port of 127.0.0.1. Keys of each
+//! role (and a revoked one) are created through the store.
 
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ferry_engine::{Engine, NoProgress};
 use ferry_server::audit::Actor;
 use ferry_server::auth::{self, Role};
 use ferry_server::{AppState, Server, ServerSettings};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{ConnectOptions, SqliteConnection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, SqliteConnection};
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "crm-webhook-secret-0123456789";
@@ -52,6 +54,75 @@ pub struct TestServer {
     pub admin: String,
     pub revoked: String,
     pub http: reqwest::Client,
+    /// The PostgreSQL schema of the store, dropped with the server.
+    pub pg: Option<PgSchema>,
+}
+
+/// Which state store a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `ferry.db` in the test's folder.
+    Sqlite,
+    /// A schema of its own in the PostgreSQL of `FERRY_TEST_PG` (default
+    /// `postgres://postgres@127.0.0.1:5432/test`).
+    Postgres,
+}
+
+/// A PostgreSQL schema made for one test server; dropped (with its tables) afterwards.
+pub struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Drop may run inside the test's runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh schema and the store URL that uses it; `None` (SKIPPED printed) when PostgreSQL
+/// is unreachable, a failure under `CI=true`.
+async fn pg_schema() -> Option<(String, PgSchema)> {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let url = std::env::var("FERRY_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut conn = match PgConnection::connect(&url).await {
+        Ok(conn) => conn,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("PostgreSQL not reachable at {url} (CI=true): {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: PostgreSQL not reachable at {url}: {e}");
+            return None;
+        }
+    };
+    let name = format!(
+        "ferry_server_test_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    );
+    let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}");
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store_url = format!("{url}{sep}options=-csearch_path%3D{name}");
+    Some((store_url, PgSchema { url, name }))
 }
 
 impl Drop for TestServer {
@@ -83,6 +154,29 @@ pub async fn start_with(server_yaml: &str, flow_yaml: &str) -> TestServer {
 
 /// [`start_with`], with more systems under `server.hooks` (lines indented by 4).
 pub async fn start_with_hooks(server_yaml: &str, flow_yaml: &str, hooks_yaml: &str) -> TestServer {
+    start_full(StoreKind::Sqlite, server_yaml, flow_yaml, hooks_yaml)
+        .await
+        .expect("an SQLite store is always at hand")
+}
+
+/// [`start`] on the given store; `None` when it is PostgreSQL and that is unreachable.
+pub async fn start_on(store: StoreKind, server_yaml: &str) -> Option<TestServer> {
+    start_full(store, server_yaml, "", "").await
+}
+
+async fn start_full(
+    store_kind: StoreKind,
+    server_yaml: &str,
+    flow_yaml: &str,
+    hooks_yaml: &str,
+) -> Option<TestServer> {
+    let (store_url, pg) = match store_kind {
+        StoreKind::Sqlite => (None, None),
+        StoreKind::Postgres => {
+            let (url, schema) = pg_schema().await?;
+            (Some(url), Some(schema))
+        }
+    };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::Builder::new()
         .prefix("ferry-server-")
@@ -113,9 +207,9 @@ pub async fn start_with_hooks(server_yaml: &str, flow_yaml: &str, hooks_yaml: &s
     std::fs::write(path.join("ferry.yaml"), &text).unwrap();
     let loaded = ferry_model::config::load(&path.join("ferry.yaml")).unwrap();
     let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin()).unwrap();
-    let store = ferry_store::open(&format!("sqlite://{}", path.join("ferry.db").display()))
-        .await
-        .unwrap();
+    let store_url =
+        store_url.unwrap_or_else(|| format!("sqlite://{}", path.join("ferry.db").display()));
+    let store = ferry_store::open(&store_url).await.unwrap();
     let engine = Arc::new(Engine::new(assembly, store));
     let settings = ServerSettings::from_config(&loaded).unwrap();
     let state = AppState::new(engine.clone(), settings);
@@ -141,7 +235,7 @@ pub async fn start_with_hooks(server_yaml: &str, flow_yaml: &str, hooks_yaml: &s
     auth::revoke_key(store, revoked_key.key.id, &Actor::cli())
         .await
         .unwrap();
-    TestServer {
+    Some(TestServer {
         url: format!("{scheme}://{addr}"),
         dir,
         engine,
@@ -154,7 +248,8 @@ pub async fn start_with_hooks(server_yaml: &str, flow_yaml: &str, hooks_yaml: &s
             .danger_accept_invalid_certs(true)
             .build()
             .unwrap(),
-    }
+        pg,
+    })
 }
 
 impl TestServer {
@@ -169,6 +264,24 @@ impl TestServer {
     pub async fn drain(&self) {
         self.engine
             .drain_queue("customers", "queue", &NoProgress, &CancellationToken::new())
+            .await
+            .unwrap();
+    }
+
+    /// The CRM's database (the flow's source).
+    pub async fn crm(&self) -> SqliteConnection {
+        sqlite(&self.dir.path().join("crm.db")).await
+    }
+
+    /// Changes customer `id`'s name in the CRM (and its `updated_at`, as an application would).
+    pub async fn rename(&self, id: i64, name: &str) {
+        static STAMP: AtomicUsize = AtomicUsize::new(1);
+        let stamp = STAMP.fetch_add(1, Ordering::SeqCst);
+        sqlx::query("UPDATE customers SET name = ?, updated_at = ? WHERE id = ?")
+            .bind(name)
+            .bind(format!("2026-02-01 00:00:{:02}.{stamp:06}", stamp % 60))
+            .bind(id)
+            .execute(&mut self.crm().await)
             .await
             .unwrap();
     }

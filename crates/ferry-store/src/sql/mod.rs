@@ -21,8 +21,9 @@
 //!
 //! All tables are prefixed `ferry_` (`ferry_meta`, `ferry_cursors`, `ferry_xref`, `ferry_ledger`,
 //! `ferry_dead_letters`, `ferry_queue`, `ferry_runs`; for the server `ferry_api_keys`,
-//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_sync_requests`, `ferry_reconciliations`;
-//! for two-way pairs `ferry_baselines`, `ferry_conflicts`), so Ferry can share an existing
+//! `ferry_audit`, `ferry_webhook_signatures`, `ferry_webhook_deliveries`, `ferry_sync_requests`,
+//! `ferry_reconciliations`; for two-way pairs `ferry_baselines`, `ferry_conflicts`), so Ferry
+//! can share an existing
 //! database; on PostgreSQL they live in the connection's current schema (set
 //! `options=-csearch_path%3Dferry` in the URL to use a dedicated schema). Timestamps are
 //! `BIGINT` epoch milliseconds, JSON is
@@ -35,8 +36,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::{
-    DeadLetter, DeadLetterState, LedgerEntry, Outcome, QueueItem, Result, Run, RunStats, Store,
-    StoreError, Xref,
+    Accepted, DeadLetter, DeadLetterState, LedgerEntry, Outcome, QueueItem, Result, Run, RunStats,
+    Store, StoreError, Xref,
 };
 
 #[macro_use]
@@ -382,6 +383,20 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "CREATE UNIQUE INDEX IF NOT EXISTS ferry_dead_letters_live \
          ON ferry_dead_letters (flow, source_id) WHERE state IN ('open', 'replayed')",
     ],
+    &[
+        // Webhook delivery ids (issue 13): a delivery sent again with the same id within the
+        // window is answered with the first one's tracking ids (JSON list) and queues nothing;
+        // the fingerprint of the records it named tells a reused id apart.
+        "CREATE TABLE IF NOT EXISTS ferry_webhook_deliveries (
+        system TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        tracking_ids TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (system, delivery_id))",
+        "CREATE INDEX IF NOT EXISTS ferry_webhook_deliveries_expiry \
+        ON ferry_webhook_deliveries (expires_at)",
+    ],
 ];
 
 /// Prefix of a migration step only PostgreSQL runs (SQLite has neither the syntax nor the
@@ -441,6 +456,32 @@ fn flow_entry(
 
 fn json_text(v: &Value) -> String {
     v.to_string()
+}
+
+/// What a backend's `remember_delivery` found, in the transaction of a sync request.
+enum Remembered {
+    /// A delivery not seen before (now remembered).
+    New,
+    /// A signature seen before: its records join their waiting reads.
+    RepeatedSignature,
+    /// A delivery id seen before: this is the answer, nothing is queued.
+    Duplicate(Accepted),
+}
+
+/// The tracking ids of a remembered webhook delivery, as stored (a JSON list).
+fn tracking_ids_text(ids: &[i64]) -> String {
+    json_text(&serde_json::json!(ids))
+}
+
+/// The answer to a delivery id seen before, from its stored fingerprint and tracking ids.
+fn duplicate(fingerprint: String, ids: &str) -> Result<Accepted> {
+    let tracking_ids = serde_json::from_str(ids).map_err(|e| {
+        StoreError::Corrupt(format!("tracking ids `{ids}` of a webhook delivery: {e}"))
+    })?;
+    Ok(Accepted::Duplicate {
+        tracking_ids,
+        fingerprint,
+    })
 }
 
 fn parse_json(s: &str) -> Result<Value> {

@@ -16,16 +16,17 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
-    QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry,
-    id_before, json_text, lease_owner, migration_step, not_open, now_ms, parse_map, to_i64,
-    to_time, to_u64,
+    QueueRow, ReconciliationRow, ReconciliationValues, Remembered, RequestLatencyRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, duplicate,
+    flow_entry, id_before, json_text, lease_owner, migration_step, not_open, now_ms, parse_map,
+    to_i64, to_time, to_u64, tracking_ids_text,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, BaselineUpdate, Commit, Conflict, ConflictFilter,
-    ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
-    NewApiKey, NewAuditEntry, NewDeadLetter, NewQueueItem, Outcome, QueueItem, Reconciliation,
-    ReconciliationEnd, RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError,
+    ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, DeliveryKey, FlowState,
+    LedgerEntry, NewApiKey, NewAuditEntry, NewDeadLetter, NewQueueItem, Outcome, QueueItem,
+    Reconciliation, ReconciliationEnd, RequestLatency, Result, Run, RunStats, SeenDelivery, Store,
+    StoreError,
     SyncRequestState, Xref, XrefUpdate,
 };
 
@@ -281,6 +282,84 @@ impl PgStore {
             .await?;
         Ok(not_open(id, state, action))
     }
+}
+
+/// Forgets expired deliveries of `d`'s kind, then remembers `d` unless it is known (see
+/// [`Remembered`]). A delivery remembered by a transaction not yet committed makes the insert
+/// wait for it, so two identical deliveries at once are told apart here too.
+async fn remember_delivery(
+    tx: &mut Transaction<'static, Postgres>,
+    d: &SeenDelivery,
+    now: i64,
+) -> Result<Remembered> {
+    let expires_at = d.expires_at.timestamp_millis();
+    match &d.key {
+        DeliveryKey::Signature(signature) => {
+            sqlx::query(q::SIGNATURES_PURGE)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            let fresh = sqlx::query(q::SIGNATURE_INSERT)
+                .bind(d.system.as_str())
+                .bind(signature.as_str())
+                .bind(expires_at)
+                .execute(&mut **tx)
+                .await?;
+            Ok(if fresh.rows_affected() == 0 {
+                Remembered::RepeatedSignature
+            } else {
+                Remembered::New
+            })
+        }
+        DeliveryKey::Id { id, fingerprint } => {
+            sqlx::query(q::DELIVERIES_PURGE)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            let fresh = sqlx::query(q::DELIVERY_INSERT)
+                .bind(d.system.as_str())
+                .bind(id.as_str())
+                .bind(fingerprint.as_str())
+                .bind(expires_at)
+                .execute(&mut **tx)
+                .await?;
+            if fresh.rows_affected() == 1 {
+                return Ok(Remembered::New);
+            }
+            let (fingerprint, ids): (String, String) = sqlx::query_as(q::DELIVERY_GET)
+                .bind(d.system.as_str())
+                .bind(id.as_str())
+                .fetch_one(&mut **tx)
+                .await?;
+            Ok(Remembered::Duplicate(duplicate(fingerprint, &ids)?))
+        }
+    }
+}
+
+/// Queues `item` as a tracked request; returns its id (the tracking id).
+async fn enqueue_tracked(
+    tx: &mut Transaction<'static, Postgres>,
+    item: &NewQueueItem,
+    now: i64,
+) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(q::QUEUE_INSERT_ROW)
+        .bind(item.flow.as_str())
+        .bind(item.source_id.as_str())
+        .bind(item.trigger.as_str())
+        .bind(item.payload.as_ref().map(json_text))
+        .bind(now)
+        .bind(item.dead_letter_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query(q::SYNC_REQUEST_INSERT)
+        .bind(id)
+        .bind(item.flow.as_str())
+        .bind(item.source_id.as_str())
+        .bind(item.trigger.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
 }
 
 #[async_trait::async_trait]
@@ -1109,50 +1188,55 @@ impl Store for PgStore {
     async fn request_sync(
         &self,
         items: &[NewQueueItem],
-        signature: Option<&SeenSignature>,
+        delivery: Option<&SeenDelivery>,
     ) -> Result<Accepted> {
         let now = now_ms();
         let mut tx = self.begin().await?;
-        if let Some(sig) = signature {
-            sqlx::query(q::SIGNATURES_PURGE)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let fresh = sqlx::query(q::SIGNATURE_INSERT)
-                .bind(sig.system.as_str())
-                .bind(sig.signature.as_str())
-                .bind(sig.expires_at.timestamp_millis())
-                .execute(&mut *tx)
-                .await?;
-            if fresh.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Ok(Accepted::Replayed);
-            }
-        }
+        let repeated = match delivery {
+            Some(d) => match remember_delivery(&mut tx, d, now).await? {
+                Remembered::New => false,
+                Remembered::RepeatedSignature => true,
+                Remembered::Duplicate(dup) => {
+                    tx.commit().await?;
+                    return Ok(dup);
+                }
+            },
+            None => false,
+        };
         sqlx::query(q::SYNC_REQUESTS_PURGE)
             .bind(now - SYNC_REQUEST_RETENTION_MS)
             .execute(&mut *tx)
             .await?;
         let mut ids = Vec::with_capacity(items.len());
         for item in items {
-            let id: i64 = sqlx::query_scalar(q::QUEUE_INSERT_ROW)
-                .bind(item.flow.as_str())
-                .bind(item.source_id.as_str())
-                .bind(item.trigger.as_str())
-                .bind(item.payload.as_ref().map(json_text))
-                .bind(now)
-                .bind(item.dead_letter_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query(q::SYNC_REQUEST_INSERT)
-                .bind(id)
-                .bind(item.flow.as_str())
-                .bind(item.source_id.as_str())
-                .bind(item.trigger.as_str())
-                .bind(now)
+            let waiting: Option<i64> = if repeated {
+                sqlx::query_scalar(q::QUEUE_WAITING_READ)
+                    .bind(item.flow.as_str())
+                    .bind(item.source_id.as_str())
+                    .bind(item.trigger.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+            } else {
+                None
+            };
+            let id = match waiting {
+                Some(id) => id,
+                None => enqueue_tracked(&mut tx, item, now).await?,
+            };
+            ids.push(id);
+        }
+        if let Some(SeenDelivery {
+            system,
+            key: DeliveryKey::Id { id, .. },
+            ..
+        }) = delivery
+        {
+            sqlx::query(q::DELIVERY_TRACKED)
+                .bind(system.as_str())
+                .bind(id.as_str())
+                .bind(tracking_ids_text(&ids))
                 .execute(&mut *tx)
                 .await?;
-            ids.push(id);
         }
         tx.commit().await?;
         Ok(Accepted::Queued(ids))

@@ -353,6 +353,27 @@ pub(crate) const SIGNATURES_PURGE: &str =
 /// Remembers a signature; affects no row when it is already known.
 pub(crate) const SIGNATURE_INSERT: &str = "INSERT INTO ferry_webhook_signatures \
      (system, signature, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+/// The record's waiting read a repeated notice joins: the newest tracked item of that trigger,
+/// reading the source (no payload), that no worker has leased yet, so its read starts after
+/// the notice arrived (`$1` flow, `$2` source id, `$3` trigger).
+pub(crate) const QUEUE_WAITING_READ: &str = "SELECT MAX(q.id) FROM ferry_queue q \
+     WHERE q.flow = $1 AND q.source_id = $2 AND q.trigger = $3 AND q.payload IS NULL \
+     AND q.lease_until IS NULL \
+     AND EXISTS (SELECT 1 FROM ferry_sync_requests r WHERE r.id = q.id)";
+/// Forgets delivery ids past their window (`$1` = now).
+pub(crate) const DELIVERIES_PURGE: &str =
+    "DELETE FROM ferry_webhook_deliveries WHERE expires_at <= $1";
+/// A remembered delivery id: its fingerprint and tracking ids (JSON list).
+pub(crate) const DELIVERY_GET: &str = "SELECT fingerprint, tracking_ids \
+     FROM ferry_webhook_deliveries WHERE system = $1 AND delivery_id = $2";
+/// Remembers a delivery id, its tracking ids still to come (`[]`); affects no row when it is
+/// already known (on PostgreSQL, after waiting for a transaction remembering it at once).
+pub(crate) const DELIVERY_INSERT: &str = "INSERT INTO ferry_webhook_deliveries \
+     (system, delivery_id, fingerprint, tracking_ids, expires_at) VALUES ($1, $2, $3, '[]', $4) \
+     ON CONFLICT DO NOTHING";
+/// The tracking ids of a delivery just remembered (`$3`, a JSON list).
+pub(crate) const DELIVERY_TRACKED: &str = "UPDATE ferry_webhook_deliveries \
+     SET tracking_ids = $3 WHERE system = $1 AND delivery_id = $2";
 pub(crate) const SYNC_REQUESTS_PURGE: &str =
     "DELETE FROM ferry_sync_requests WHERE requested_at < $1";
 pub(crate) const SYNC_REQUEST_INSERT: &str = "INSERT INTO ferry_sync_requests \

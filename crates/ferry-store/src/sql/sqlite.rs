@@ -38,17 +38,16 @@ use tokio::sync::oneshot;
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
-    QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry,
-    id_before, json_text, lease_owner, migration_step, not_open, now_ms, parse_map, to_i64,
-    to_time, to_u64,
+    QueueRow, ReconciliationRow, ReconciliationValues, Remembered, RequestLatencyRow, RunRow,
+    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, duplicate,
+    flow_entry, id_before, json_text, lease_owner, migration_step, not_open, now_ms, parse_map,
+    to_i64, to_time, to_u64, tracking_ids_text,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, Conflict, ConflictFilter, ConflictResolution, DbError,
-    DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry, NewApiKey,
+    DeadLetter, DeadLetterFilter, DeadLetterState, DeliveryKey, FlowState, LedgerEntry, NewApiKey,
     NewAuditEntry, NewQueueItem, Outcome, QueueItem, Reconciliation, ReconciliationEnd,
-    RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState,
-    Xref,
+    RequestLatency, Result, Run, RunStats, SeenDelivery, Store, StoreError, SyncRequestState, Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -720,6 +719,66 @@ fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
     Ok(())
 }
 
+/// Forgets expired deliveries of `d`'s kind, then remembers `d` unless it is known (see
+/// [`Remembered`]).
+fn remember_delivery(
+    tx: &rusqlite::Transaction<'_>,
+    d: &SeenDelivery,
+    now: i64,
+) -> Result<Remembered> {
+    let expires_at = d.expires_at.timestamp_millis();
+    match &d.key {
+        DeliveryKey::Signature(signature) => {
+            prepare(tx, q::SIGNATURES_PURGE)?.execute([now])?;
+            let fresh = prepare(tx, q::SIGNATURE_INSERT)?
+                .execute(params![d.system, signature, expires_at])?;
+            Ok(if fresh == 0 {
+                Remembered::RepeatedSignature
+            } else {
+                Remembered::New
+            })
+        }
+        DeliveryKey::Id { id, fingerprint } => {
+            prepare(tx, q::DELIVERIES_PURGE)?.execute([now])?;
+            let fresh = prepare(tx, q::DELIVERY_INSERT)?.execute(params![
+                d.system,
+                id,
+                fingerprint,
+                expires_at
+            ])?;
+            if fresh == 1 {
+                return Ok(Remembered::New);
+            }
+            let (fingerprint, ids): (String, String) = prepare(tx, q::DELIVERY_GET)?
+                .query_row(params![d.system, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(Remembered::Duplicate(duplicate(fingerprint, &ids)?))
+        }
+    }
+}
+
+/// Queues `item` as a tracked request; returns its id (the tracking id).
+fn enqueue_tracked(tx: &rusqlite::Transaction<'_>, item: &NewQueueItem, now: i64) -> Result<i64> {
+    let id: i64 = prepare(tx, q::QUEUE_INSERT_ROW)?.query_row(
+        params![
+            item.flow,
+            item.source_id,
+            item.trigger,
+            item.payload.as_ref().map(json_text),
+            now,
+            item.dead_letter_id
+        ],
+        |r| r.get(0),
+    )?;
+    prepare(tx, q::SYNC_REQUEST_INSERT)?.execute(params![
+        id,
+        item.flow,
+        item.source_id,
+        item.trigger,
+        now
+    ])?;
+    Ok(id)
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
@@ -1341,46 +1400,49 @@ impl Store for SqliteStore {
     async fn request_sync(
         &self,
         items: &[NewQueueItem],
-        signature: Option<&SeenSignature>,
+        delivery: Option<&SeenDelivery>,
     ) -> Result<Accepted> {
         let items = items.to_vec();
-        let signature = signature.cloned();
+        let delivery = delivery.cloned();
         // Many requests arrive at once (a CRM's burst of webhooks): group-committed.
         self.grouped(move |tx| {
             let now = now_ms();
-            if let Some(sig) = &signature {
-                prepare(tx, q::SIGNATURES_PURGE)?.execute([now])?;
-                let fresh = prepare(tx, q::SIGNATURE_INSERT)?.execute(params![
-                    sig.system,
-                    sig.signature,
-                    sig.expires_at.timestamp_millis()
-                ])?;
-                if fresh == 0 {
-                    return Ok(Accepted::Replayed);
-                }
-            }
+            let repeated = match &delivery {
+                Some(d) => match remember_delivery(tx, d, now)? {
+                    Remembered::New => false,
+                    Remembered::RepeatedSignature => true,
+                    Remembered::Duplicate(dup) => return Ok(dup),
+                },
+                None => false,
+            };
             prepare(tx, q::SYNC_REQUESTS_PURGE)?.execute([now - SYNC_REQUEST_RETENTION_MS])?;
             let mut ids = Vec::with_capacity(items.len());
             for item in &items {
-                let id: i64 = prepare(tx, q::QUEUE_INSERT_ROW)?.query_row(
-                    params![
-                        item.flow,
-                        item.source_id,
-                        item.trigger,
-                        item.payload.as_ref().map(json_text),
-                        now,
-                        item.dead_letter_id
-                    ],
-                    |r| r.get(0),
-                )?;
-                prepare(tx, q::SYNC_REQUEST_INSERT)?.execute(params![
-                    id,
-                    item.flow,
-                    item.source_id,
-                    item.trigger,
-                    now
-                ])?;
+                let waiting = if repeated {
+                    prepare(tx, q::QUEUE_WAITING_READ)?
+                        .query_row(params![item.flow, item.source_id, item.trigger], |r| {
+                            r.get::<_, Option<i64>>(0)
+                        })?
+                } else {
+                    None
+                };
+                let id = match waiting {
+                    Some(id) => id,
+                    None => enqueue_tracked(tx, item, now)?,
+                };
                 ids.push(id);
+            }
+            if let Some(SeenDelivery {
+                system,
+                key: DeliveryKey::Id { id, .. },
+                ..
+            }) = &delivery
+            {
+                prepare(tx, q::DELIVERY_TRACKED)?.execute(params![
+                    system,
+                    id,
+                    tracking_ids_text(&ids)
+                ])?;
             }
             Ok(Accepted::Queued(ids))
         })
