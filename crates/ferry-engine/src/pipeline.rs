@@ -33,6 +33,9 @@ pub(crate) struct BatchContext<'a> {
     /// xref rows of the batches processed before this one whose commits the store's answer
     /// may not show yet.
     pub overlay: Overlay,
+    /// The run's claim on the flow ([`crate::run::Engine`] claims before it reads the cursor
+    /// or leases queue items): the batch's commit is refused if the flow was claimed since.
+    pub epoch: u64,
 }
 
 /// xref rows of recently processed batches, newest batch first, whose commits may not be
@@ -191,6 +194,7 @@ pub(crate) async fn process(
     ctx: &BatchContext<'_>,
 ) -> Result<BatchResult, EngineError> {
     let mut out = BatchResult::default();
+    out.commit.epoch = Some(ctx.epoch);
     let (records, prework) = match done {
         Some(prework) if prework.read_hashes.len() == records.len() => (records, prework),
         _ => prework(flow, store, retry_settings, cancel, records).await?,
@@ -250,6 +254,30 @@ pub(crate) async fn process(
                     out.commit.gone.push(record.id.clone());
                     ack(&mut out.commit, ctx, &record.id);
                 }
+                // Asked for by id, but neither the source nor Ferry knows it: say so, in
+                // the ledger too, so `ferry sync --id` and `POST /sync` can answer it.
+                None if ctx.items.contains_key(&record.id) => {
+                    out.stats.not_found += 1;
+                    let message = format!(
+                        "flow `{}`, record `{}`: the source has no such record, and Ferry \
+                         never wrote one",
+                        flow.name, record.id
+                    );
+                    let attempt = attempt_of(ctx, &record.id);
+                    out.commit.ledger.push(ledger_failure(
+                        flow,
+                        ctx,
+                        &record,
+                        None,
+                        None,
+                        attempt,
+                        Outcome::NotFound,
+                        ErrorKind::NotFound,
+                        &message,
+                    ));
+                    ack(&mut out.commit, ctx, &record.id);
+                }
+                // A delete seen by a scan of a record Ferry never knew: nothing to do.
                 None => {
                     out.stats.unchanged += 1;
                     ack(&mut out.commit, ctx, &record.id);

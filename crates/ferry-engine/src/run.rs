@@ -96,6 +96,9 @@ pub struct Engine {
     /// `Engine::run` waits for it before it returns, and cancels it on shutdown.
     pub(crate) background: tokio_util::task::TaskTracker,
     pub(crate) background_cancel: CancellationToken,
+    /// This process's claim on each flow it has run ([`Store::claim_flow`]), taken once
+    /// and shared by all its runs of the flow; forgotten when a commit finds it overtaken.
+    pub(crate) claims: tokio::sync::Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -124,6 +127,31 @@ impl Engine {
             reconciling: crate::reconcile::Slots::default(),
             background: tokio_util::task::TaskTracker::new(),
             background_cancel: CancellationToken::new(),
+            claims: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// This process's claim on `flow`, taken on first use. A run takes it before it reads
+    /// the cursor or leases queue items, and its commits carry it: so a process that died
+    /// with a commit in flight (PostgreSQL may finish it after the restart) or another
+    /// process working the same flow cannot record a batch twice or move the cursor back —
+    /// whichever commit comes after the other's claim is refused whole.
+    pub(crate) async fn claim(&self, flow: &str) -> Result<u64, EngineError> {
+        let mut claims = self.claims.lock().await;
+        if let Some(epoch) = claims.get(flow) {
+            return Ok(*epoch);
+        }
+        let epoch = self.store.claim_flow(flow).await?;
+        claims.insert(flow.to_owned(), epoch);
+        Ok(epoch)
+    }
+
+    /// Forgets a claim a commit found overtaken, so the flow's next run claims it again
+    /// (and reads the cursor the other claimant left).
+    async fn forget_claim(&self, flow: &str, epoch: u64) {
+        let mut claims = self.claims.lock().await;
+        if claims.get(flow) == Some(&epoch) {
+            claims.remove(flow);
         }
     }
 
@@ -278,6 +306,13 @@ impl Engine {
             Err(EngineError::Cancelled) => (true, None),
             Err(e) => (false, Some(e.to_string())),
         };
+        let fenced = match &result {
+            Err(EngineError::Store(ferry_store::StoreError::Fenced { ours, .. })) => Some(*ours),
+            _ => None,
+        };
+        if let Some(epoch) = fenced {
+            self.forget_claim(&flow.name, epoch).await;
+        }
         self.store
             .finish_run(run_id, &totals, error.as_deref())
             .await?;
@@ -313,6 +348,8 @@ impl Engine {
         };
         match result {
             Ok(()) | Err(EngineError::Cancelled) => Ok(report),
+            // Overtaken: the next run claims the flow again and resumes from its cursor.
+            Err(_) if fenced.is_some() => Ok(report),
             Err(e) if e.kind().is_transient() => Ok(report),
             Err(e) => Err(e),
         }
@@ -336,6 +373,9 @@ impl Engine {
             None => None,
         };
         let mut waiting = BTreeSet::new();
+        // Claimed before the cursor is read, so a commit another claimant had in flight is
+        // either in what we read or refused.
+        let epoch = self.claim(&flow.name).await?;
         let start = if options.full {
             None
         } else {
@@ -394,6 +434,7 @@ impl Engine {
             items: HashMap::new(),
             force: false,
             overlay: Overlay::default(),
+            epoch,
         };
         let mut pending: Option<(BatchResult, String)> = None;
         let mut completed_pass: Option<u64> = None;
@@ -522,6 +563,7 @@ impl Engine {
             items: HashMap::new(),
             force: false,
             overlay: Overlay::default(),
+            epoch: ctx.epoch,
         };
         loop {
             let ids = self.store.unseen(&flow.name, pass, flow.batch_size).await?;
@@ -676,6 +718,8 @@ impl Engine {
         cancel: &CancellationToken,
         deps: &mut DependencySyncs,
     ) -> Result<(), EngineError> {
+        // Claimed before anything is leased (see `scan`).
+        let epoch = self.claim(&flow.name).await?;
         loop {
             if cancel.is_cancelled() {
                 self.store.release_leases(&flow.name).await?;
@@ -686,7 +730,7 @@ impl Engine {
                 return Ok(());
             }
             let outcome = self
-                .work_items(flow, run_id, items, totals, cancel, deps)
+                .work_items(flow, run_id, epoch, items, totals, cancel, deps)
                 .await;
             if let Err(e) = outcome {
                 // Give the leases back so another attempt (or process) can take the items.
@@ -697,10 +741,12 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn work_items(
         &self,
         flow: &Arc<Flow>,
         run_id: Option<i64>,
+        epoch: u64,
         items: Vec<ferry_store::QueueItem>,
         totals: &mut RunStats,
         cancel: &CancellationToken,
@@ -751,6 +797,7 @@ impl Engine {
                 .collect(),
             force: true,
             overlay: Overlay::default(),
+            epoch,
         };
         let mut result = process(
             flow,

@@ -405,6 +405,53 @@ async fn sync_one_record_and_follow_it_to_the_target() {
     );
 }
 
+/// An id the source does not have is `not_found`, never `unchanged` (issue 13 item 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_source_does_not_have_is_not_found() {
+    let s = start("").await;
+    let r = s
+        .post("/api/v1/sync")
+        .bearer_auth(&s.operator)
+        .json(&json!({"flow": "customers", "id": "4711"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let body: Value = r.json().await.unwrap();
+    let tracking = body["accepted"][0]["tracking_id"].as_i64().unwrap();
+    s.drain().await;
+    let st: Value = s
+        .get(&format!("/api/v1/sync/{tracking}"))
+        .bearer_auth(&s.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (st["state"].as_str(), st["outcome"].as_str()),
+        (Some("done"), Some("not_found")),
+        "{st}"
+    );
+    assert!(
+        st["error"].as_str().unwrap().contains("no such record"),
+        "{st}"
+    );
+    assert!(s.target_rows().await.is_empty());
+    let runs: Value = s
+        .get("/api/v1/runs?flow=customers&limit=1")
+        .bearer_auth(&s.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs[0]["not_found"], 1, "{runs}");
+    assert_eq!(runs[0]["unchanged"], 0, "{runs}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_masked_and_an_edit_keeps_hidden_values() {
     let s = start("").await;

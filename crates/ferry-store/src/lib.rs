@@ -56,6 +56,23 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("state store: corrupt value: {0}")]
     Corrupt(String),
+    /// The flow was claimed by another process (or by this one again) after the claim this
+    /// commit carries ([`Commit::epoch`]): nothing of the commit was recorded, so a stale
+    /// writer — a dead process whose last statement PostgreSQL finished late, or a second
+    /// process working the same flow — can never record a batch twice or move a newer cursor
+    /// back.
+    #[error(
+        "state store: flow `{flow}` was claimed by another run since this one started (claim \
+         {ours}, now {current}): this batch was not recorded and will be read again"
+    )]
+    Fenced {
+        /// The flow.
+        flow: String,
+        /// The claim the commit carried.
+        ours: u64,
+        /// The flow's claim now (0: never claimed).
+        current: u64,
+    },
 }
 
 /// A database failure, by backend.
@@ -102,6 +119,8 @@ impl StoreError {
     pub fn kind(&self) -> ferry_model::ErrorKind {
         match self {
             StoreError::Database(e) if e.is_transient() => ferry_model::ErrorKind::Retryable,
+            // A stale version: retrying the same commit cannot succeed.
+            StoreError::Fenced { .. } => ferry_model::ErrorKind::Conflict,
             _ => ferry_model::ErrorKind::Fatal,
         }
     }
@@ -189,6 +208,9 @@ pub enum Outcome {
     /// Two-way sync: a shared field changed on both sides since the last sync (the error says
     /// how the pair's conflict policy settled it, or that it waits for review).
     Conflict,
+    /// Asked for by id, but the source has no such record and Ferry never wrote one (had it,
+    /// the flow's `on_delete` applies and the outcome is `deleted`).
+    NotFound,
 }
 
 impl Outcome {
@@ -204,6 +226,7 @@ impl Outcome {
             Outcome::Deleted => "deleted",
             Outcome::NotOwner => "not_owner",
             Outcome::Conflict => "conflict",
+            Outcome::NotFound => "not_found",
         }
     }
     /// Parses a stored name.
@@ -218,6 +241,7 @@ impl Outcome {
             "deleted" => Outcome::Deleted,
             "not_owner" => Outcome::NotOwner,
             "conflict" => Outcome::Conflict,
+            "not_found" => Outcome::NotFound,
             _ => return None,
         })
     }
@@ -400,13 +424,19 @@ pub struct XrefUpdate {
 /// Everything one batch changes, committed in one transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Commit {
+    /// The claim on the flow ([`Store::claim_flow`]) of the run that made this batch: the
+    /// commit is refused with [`StoreError::Fenced`] when the flow has been claimed since.
+    /// `None` commits unfenced (tools and tests that own the store alone).
+    pub epoch: Option<u64>,
     /// The flow's new cursor (unchanged when `None`).
     pub cursor: Option<String>,
     /// xref rows to insert or replace.
     pub xrefs: Vec<XrefUpdate>,
     /// Ledger entries to append (their `id` is ignored).
     pub ledger: Vec<LedgerEntry>,
-    /// Dead letters to create.
+    /// Dead letters to record: one open dead letter per record, so a record that already
+    /// has one (open, or replayed and failing again) gets it updated — attempts added, the
+    /// newest error and payload kept, open again — instead of a second one.
     pub dead_letters: Vec<NewDeadLetter>,
     /// Queue items finished (deleted).
     pub acked: Vec<i64>,
@@ -580,6 +610,10 @@ pub struct RunStats {
     /// Two-way sync: records with a shared field changed on both sides.
     #[serde(default)]
     pub conflicts: u64,
+    /// Records asked for by id (`ferry sync --id`, `POST /sync`, a webhook, a replay) that the
+    /// source does not have and Ferry never wrote.
+    #[serde(default)]
+    pub not_found: u64,
 }
 
 impl RunStats {
@@ -592,6 +626,7 @@ impl RunStats {
         self.failed += other.failed;
         self.deleted += other.deleted;
         self.rejected += other.rejected;
+        self.not_found += other.not_found;
         self.conflicts += other.conflicts;
     }
 }
@@ -842,7 +877,7 @@ pub struct SyncRequestState {
     pub queued: Option<QueueItem>,
     /// The newest ledger entry of the record (same flow and source id) since the request.
     pub ledger: Option<LedgerEntry>,
-    /// The newest dead letter of the record created since the request.
+    /// The record's dead letter if it was opened or updated since the request.
     pub dead_letter: Option<DeadLetter>,
 }
 
@@ -880,7 +915,14 @@ pub trait Store: Send + Sync + Debug {
     /// `flow` is `None`.
     async fn xrefs_by_key(&self, flow: Option<&str>, key: &str) -> Result<Vec<Xref>>;
 
-    /// Applies one batch atomically.
+    /// Claims `flow` for the caller's runs: the flow's epoch goes up by one and is returned.
+    /// Every commit carrying an older epoch is refused from then on ([`Commit::epoch`]). On
+    /// PostgreSQL a commit holds the flow's epoch row shared until it ends, so a claim waits
+    /// for a commit in flight (even one a dead process left running) and the cursor read
+    /// after the claim already includes it; a commit that starts after the claim is refused.
+    async fn claim_flow(&self, flow: &str) -> Result<u64>;
+
+    /// Applies one batch atomically (refused whole when its epoch is stale).
     async fn commit(&self, flow: &str, commit: &Commit) -> Result<()>;
     /// Snapshot polling: up to `limit` source ids of `flow` seen in an earlier pass than
     /// `pass` and not since (candidates for deletion), in id order. Records never read by a

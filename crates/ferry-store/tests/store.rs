@@ -222,6 +222,10 @@ backend_tests!(
     baselines_commit_with_the_batch,
     conflicts_queue_and_resolve,
     reconciliations_keep_counts_and_reports,
+    a_commit_under_an_overtaken_claim_records_nothing,
+    a_claim_waits_for_a_commit_in_flight_or_fences_it,
+    one_open_dead_letter_per_record,
+    migration_folds_duplicate_dead_letters,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -746,6 +750,8 @@ async fn ledger_order_and_lookup(db: &TestDb) {
 /// also a row the engine took for new (another process wrote it meanwhile).
 async fn a_scanned_batch_commits_cursor_xrefs_and_ledger_together(db: &TestDb) {
     let s = &db.store;
+    // Fenced, as the engine commits (the one-statement path on PostgreSQL).
+    let epoch = Some(s.claim_flow("f").await.unwrap());
     let mut failed = entry("f", "s3", "K3", Outcome::Failed);
     failed.target_id = None;
     failed.error_kind = Some("validation".into());
@@ -764,6 +770,7 @@ async fn a_scanned_batch_commits_cursor_xrefs_and_ledger_together(db: &TestDb) {
                 entry("f", "s2", "K2", Outcome::Created),
                 failed,
             ],
+            epoch,
             ..Default::default()
         },
     )
@@ -796,6 +803,7 @@ async fn a_scanned_batch_commits_cursor_xrefs_and_ledger_together(db: &TestDb) {
                 new_xref("s4", "K4", "t4", "h4"),
             ],
             ledger: vec![entry("f", "s2", "K2", Outcome::Updated)],
+            epoch,
             ..Default::default()
         },
     )
@@ -1219,6 +1227,7 @@ async fn flow_states_and_runs(db: &TestDb) {
         deleted: 1,
         rejected: 3,
         conflicts: 1,
+        not_found: 2,
     };
     s.finish_run(r2, &stats, None).await.unwrap();
     let dl = s.dead_letters(&DeadLetterFilter::default()).await.unwrap();
@@ -2144,4 +2153,258 @@ async fn reconciliations_keep_counts_and_reports(db: &TestDb) {
             .await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fencing (issue 13 item 4) and one dead letter per record (item 5)
+
+/// A scanned batch's commit of records `ids` under `epoch`, moving the cursor to `cursor`.
+fn scanned(cursor: &str, ids: &[&str], epoch: u64) -> Commit {
+    Commit {
+        epoch: Some(epoch),
+        cursor: Some(cursor.into()),
+        xrefs: ids
+            .iter()
+            .map(|id| new_xref(id, &format!("K{id}"), &format!("t{id}"), "h"))
+            .collect(),
+        ledger: ids
+            .iter()
+            .map(|id| entry("f", id, &format!("K{id}"), Outcome::Created))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+async fn ledger_rows(s: &Arc<dyn Store>, id: &str) -> usize {
+    s.ledger(Some("f"), id).await.unwrap().len()
+}
+
+async fn a_commit_under_an_overtaken_claim_records_nothing(db: &TestDb) {
+    let s = &db.store;
+    let first = s.claim_flow("f").await.unwrap();
+    s.commit("f", &scanned("p1", &["a"], first)).await.unwrap();
+    // Another process (or this one after a restart) claims the flow.
+    let second = s.claim_flow("f").await.unwrap();
+    assert!(second > first, "every claim raises the epoch");
+    assert_eq!(
+        s.claim_flow("other").await.unwrap(),
+        1,
+        "epochs are per flow"
+    );
+
+    // The stale claimant's next batch, in both shapes a commit takes.
+    let err = s.commit("f", &scanned("p2", &["b"], first)).await;
+    assert!(
+        matches!(err, Err(StoreError::Fenced { ours, current, .. }) if ours == first && current == second),
+        "{err:?}"
+    );
+    let mut mixed = scanned("p2", &["b"], first);
+    mixed.dead_letters.push(dead("c"));
+    mixed.acked.push(1);
+    let err = s.commit("f", &mixed).await.unwrap_err();
+    assert_eq!(err.kind(), ferry_model::ErrorKind::Conflict, "not retried");
+    assert!(err.to_string().contains("will be read again"), "{err}");
+
+    // Nothing of either landed: cursor, xref, ledger, dead letters.
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("p1"));
+    assert!(s.xrefs("f", &["b".to_owned()]).await.unwrap().is_empty());
+    assert_eq!(ledger_rows(s, "b").await, 0);
+    assert!(
+        s.dead_letters(&DeadLetterFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The current claimant commits as usual; an unfenced commit (tools) is not checked.
+    s.commit("f", &scanned("p3", &["b"], second)).await.unwrap();
+    assert_eq!(ledger_rows(s, "b").await, 1);
+    s.commit(
+        "f",
+        &Commit {
+            cursor: Some("p4".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("p4"));
+}
+
+/// PostgreSQL finishes a statement whose client died. A claim made while such a commit is in
+/// flight waits for it, so the cursor read after the claim includes it; a commit that starts
+/// after the claim is refused. Either way the batch is recorded once.
+async fn a_claim_waits_for_a_commit_in_flight_or_fences_it(db: &TestDb) {
+    let s = &db.store;
+    let first = s.claim_flow("f").await.unwrap();
+    s.commit("f", &scanned("p1", &["a"], first)).await.unwrap();
+    if matches!(db.kind, Kind::Postgres) {
+        // Every ledger insert of record `slow` takes 1.5 s from now on.
+        db.exec(
+            "CREATE FUNCTION ferry_test_slow() RETURNS trigger AS $$ BEGIN \
+             IF NEW.source_id = 'slow' THEN PERFORM pg_sleep(1.5); END IF; RETURN NEW; END \
+             $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER ferry_test_slow BEFORE INSERT ON ferry_ledger \
+             FOR EACH ROW EXECUTE FUNCTION ferry_test_slow()",
+        )
+        .await;
+    }
+    let late = {
+        let s = s.clone();
+        tokio::spawn(async move { s.commit("f", &scanned("p2", &["slow"], first)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The restarted process: claim, then read the cursor.
+    let second = s.claim_flow("f").await.unwrap();
+    let cursor = s.cursor("f").await.unwrap();
+    let late = late.await.unwrap();
+    match &late {
+        Ok(()) => assert_eq!(
+            cursor.as_deref(),
+            Some("p2"),
+            "the claim saw the late commit"
+        ),
+        Err(StoreError::Fenced { .. }) => assert_eq!(cursor.as_deref(), Some("p1")),
+        Err(e) => panic!("{e}"),
+    }
+    if matches!(db.kind, Kind::Postgres) {
+        assert!(late.is_ok(), "the commit was in flight before the claim");
+    }
+    // The restarted process re-reads from the cursor it saw: a record the late commit holds
+    // is not new to it; the ledger has the batch once.
+    let known = s.xrefs("f", &["slow".to_owned()]).await.unwrap();
+    if known.is_empty() {
+        s.commit("f", &scanned("p2", &["slow"], second))
+            .await
+            .unwrap();
+    }
+    assert_eq!(ledger_rows(s, "slow").await, 1);
+    // A commit sent after the claim is refused whatever it carries.
+    let err = s.commit("f", &scanned("p3", &["z"], first)).await;
+    assert!(matches!(err, Err(StoreError::Fenced { .. })), "{err:?}");
+    assert_eq!(s.cursor("f").await.unwrap().as_deref(), Some("p2"));
+}
+
+fn dead_with(id: &str, error: &str, attempts: u32) -> NewDeadLetter {
+    NewDeadLetter {
+        error: error.into(),
+        payload: json!({"id": id, "fields": {"email": error}}),
+        attempts,
+        ..dead(id)
+    }
+}
+
+async fn one_open_dead_letter_per_record(db: &TestDb) {
+    let s = &db.store;
+    let fail = |d: Vec<NewDeadLetter>| Commit {
+        dead_letters: d,
+        ..Default::default()
+    };
+    s.commit("f", &fail(vec![dead_with("s1", "first", 1)]))
+        .await
+        .unwrap();
+    // Failing again, twice in one batch, then in another flow.
+    s.commit(
+        "f",
+        &fail(vec![
+            dead_with("s1", "second", 2),
+            dead_with("s1", "third", 1),
+        ]),
+    )
+    .await
+    .unwrap();
+    s.commit("g", &fail(vec![dead_with("s1", "other flow", 1)]))
+        .await
+        .unwrap();
+    let open = |flow: &str| DeadLetterFilter {
+        flow: Some(flow.into()),
+        ..Default::default()
+    };
+    let f = s.dead_letters(&open("f")).await.unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    let dl = &f[0];
+    assert_eq!(dl.attempts, 4, "attempts add up");
+    assert_eq!(dl.error, "third", "the newest error");
+    assert_eq!(dl.payload["fields"]["email"], "third", "the newest payload");
+    assert_eq!(s.dead_letters(&open("g")).await.unwrap().len(), 1);
+
+    // A replay that fails again reopens the same dead letter.
+    s.replay_dead_letter(dl.id, "replay", None).await.unwrap();
+    s.commit("f", &fail(vec![dead_with("s1", "still bad", 1)]))
+        .await
+        .unwrap();
+    let again = s.dead_letter(dl.id).await.unwrap().unwrap();
+    assert_eq!(again.state, DeadLetterState::Open);
+    assert_eq!((again.attempts, again.error.as_str()), (5, "still bad"));
+    assert_eq!(s.dead_letters(&open("f")).await.unwrap().len(), 1);
+
+    // Skipping closes it; a later failure opens a new one (the skipped one stays as it was).
+    s.skip_dead_letter(dl.id, "op").await.unwrap();
+    s.commit("f", &fail(vec![dead_with("s1", "new episode", 1)]))
+        .await
+        .unwrap();
+    let now = s.dead_letters(&open("f")).await.unwrap();
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0].id, dl.id);
+    assert_eq!(now[0].attempts, 1);
+    let skipped = s.dead_letter(dl.id).await.unwrap().unwrap();
+    assert_eq!(
+        (skipped.state, skipped.attempts),
+        (DeadLetterState::Skipped, 5)
+    );
+
+    // Counts are records.
+    let states = s.flow_states().await.unwrap();
+    let f = states.iter().find(|st| st.flow == "f").unwrap();
+    assert_eq!(f.dead_letters, 1);
+}
+
+/// Stores written before one dead letter per record may hold several open ones for a record:
+/// the migration folds them into the newest, queue items follow it.
+async fn migration_folds_duplicate_dead_letters(db: &TestDb) {
+    // Back to schema 9, as such a store was.
+    db.exec(
+        "DROP INDEX ferry_dead_letters_live; DROP TABLE ferry_flow_epochs; \
+         ALTER TABLE ferry_runs DROP COLUMN not_found; \
+         DELETE FROM ferry_meta; INSERT INTO ferry_meta (schema_version) VALUES (9)",
+    )
+    .await;
+    let row = |id: i64, source: &str, state: &str, attempts: i64| {
+        format!(
+            "INSERT INTO ferry_dead_letters (id, flow, source_id, key, payload, error_kind, \
+             error, attempts, state, created_at, updated_at) VALUES ({id}, 'f', '{source}', \
+             NULL, '{{}}', 'validation', 'e{id}', {attempts}, '{state}', {id}, {id})"
+        )
+    };
+    let rows = [
+        row(1, "a", "open", 3),
+        row(2, "a", "replayed", 1),
+        row(3, "a", "open", 2),
+        row(4, "a", "skipped", 7),
+        row(5, "b", "open", 1),
+    ];
+    db.exec(&rows.join("; ")).await;
+    db.exec(
+        "INSERT INTO ferry_queue (flow, source_id, trigger, attempts, available_at, \
+         dead_letter_id, enqueued_at) VALUES ('f', 'a', 'replay', 0, 0, 2, 0)",
+    )
+    .await;
+    let again = ferry_store::open(&db.url).await.unwrap();
+    let open = again
+        .dead_letters(&DeadLetterFilter::default())
+        .await
+        .unwrap();
+    let view: Vec<(i64, &str, u32, &str)> = open
+        .iter()
+        .map(|d| (d.id, d.source_id.as_str(), d.attempts, d.error.as_str()))
+        .collect();
+    assert_eq!(view, [(5, "b", 1, "e5"), (3, "a", 6, "e3")]);
+    assert_eq!(
+        again.dead_letter(4).await.unwrap().unwrap().state,
+        DeadLetterState::Skipped,
+        "closed ones are history"
+    );
+    let leased = again.lease("f", 10, LONG).await.unwrap();
+    assert_eq!(leased[0].dead_letter_id, Some(3));
+    assert_eq!(again.claim_flow("f").await.unwrap(), 1);
 }

@@ -4,7 +4,9 @@
 //! - 1 % invalid records land in dead letters with clear errors while the rest flow, and
 //!   `ferry dlq replay` delivers them once the data is fixed;
 //! - a second run with no source changes writes nothing to the target (counted by triggers
-//!   in the target database itself, not by Ferry's own report).
+//!   in the target database itself, not by Ferry's own report);
+//! - with the PostgreSQL store, a batch commit a killed process left in flight (PostgreSQL
+//!   finishes it after the restart) is never recorded twice.
 
 mod common;
 
@@ -437,4 +439,163 @@ async fn a_skipped_dead_letter_is_recorded_and_not_replayed() {
     );
     let missing: Vec<String> = vec!["C0000300".into()];
     assert_target_matches_source(dir, &missing).await;
+}
+
+/// A PostgreSQL database of its own for one test, dropped at the end (None: skipped).
+async fn pg_store_db(tag: &str) -> Option<(String, sqlx::PgConnection, String)> {
+    let base = std::env::var("FERRY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin_url = format!("{}/postgres", base.rsplit_once('/').unwrap().0);
+    let admin = sqlx::PgConnection::connect(&admin_url).await;
+    if !require_server("PostgreSQL", admin.is_ok()) {
+        return None;
+    }
+    let mut admin = admin.unwrap();
+    let name = format!("ferry_{tag}_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    Some((url, admin, name))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_left_in_flight_by_a_killed_process_is_not_recorded_twice() {
+    let Some((store_url, mut admin, db_name)) = pg_store_db("fence").await else {
+        return;
+    };
+    let dir = scratch();
+    let dir = dir.path();
+    const N: u32 = 3_000;
+    setup(dir, N, None).await;
+    let config = std::fs::read_to_string(dir.join("ferry.yaml")).unwrap();
+    std::fs::write(
+        dir.join("ferry.yaml"),
+        format!("store: {{ url: \"{store_url}\" }}\n{config}"),
+    )
+    .unwrap();
+    run(dir, &["status"], true); // creates the store's tables
+    // The ledger insert of the batch holding record 1200 sleeps 4 s, once: the process is
+    // killed while PostgreSQL is still working on that commit.
+    let mut store = sqlx::PgConnection::connect(&store_url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE delay_once (armed BOOLEAN);
+         INSERT INTO delay_once VALUES (true);
+         CREATE FUNCTION delay_commit() RETURNS trigger AS $$
+         DECLARE n BIGINT;
+         BEGIN
+           IF NEW.source_id = '1200' THEN
+             DELETE FROM delay_once; GET DIAGNOSTICS n = ROW_COUNT;
+             IF n > 0 THEN PERFORM pg_sleep(4); END IF;
+           END IF;
+           RETURN NEW;
+         END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER delay_commit BEFORE INSERT ON ferry_ledger
+         FOR EACH ROW EXECUTE FUNCTION delay_commit();",
+    )
+    .execute(&mut store)
+    .await
+    .unwrap();
+
+    let mut child = ferry()
+        .current_dir(dir)
+        .args(["sync", "customers"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let sleeping: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' \
+             AND datname = current_database()",
+        )
+        .fetch_one(&mut store)
+        .await
+        .unwrap();
+        if sleeping > 0 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync ended before the slow commit"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the slow commit never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL while its commit is in flight
+    child.wait().unwrap();
+
+    // The restarted sync finishes the job; the dead process's commit lands or is refused,
+    // never both it and the redo.
+    let out = run(dir, &["sync", "customers", "--json"], true);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"], 0, "{report}");
+    let twice: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT key, count(*) FROM ferry_ledger WHERE outcome = 'created' \
+         GROUP BY key HAVING count(*) > 1 ORDER BY key LIMIT 5",
+    )
+    .fetch_all(&mut store)
+    .await
+    .unwrap();
+    assert!(twice.is_empty(), "created twice: {twice:?}");
+    let created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ferry_ledger WHERE outcome = 'created'")
+            .fetch_one(&mut store)
+            .await
+            .unwrap();
+    assert_eq!(created, i64::from(N), "every record created once");
+    assert_target_matches_source(dir, &[]).await;
+    drop(store);
+    let drop_db = format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)");
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop_db))
+        .execute(&mut admin)
+        .await;
+}
+
+/// `ferry sync --id` for an id the source does not have answers `not_found` and fails; for a
+/// record Ferry wrote that is gone since, the flow's `on_delete` applies (issue 13 item 6).
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_by_id_of_a_record_the_source_does_not_have_is_not_found() {
+    let dir = scratch();
+    let dir = dir.path();
+    setup(dir, 10, None).await;
+    run(dir, &["sync", "customers"], true);
+
+    let out = run(dir, &["sync", "customers", "--id", "4711"], false);
+    assert!(
+        !out.status.success(),
+        "exit 0 for a record that does not exist"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("not_found: 1"), "{text}");
+    let out = run(dir, &["sync", "customers", "--id", "4711", "--json"], false);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["not_found"].as_u64(), report["unchanged"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let ledger = run_json(dir, &["ledger", "--key", "4711", "--json"]);
+    assert_eq!(ledger[0]["entries"][0]["outcome"], "not_found", "{ledger}");
+
+    // Written before, deleted at the source since: recorded as deleted (on_delete: ignore).
+    let mut crm = sqlite(&dir.join("crm.db")).await;
+    sqlx::query("DELETE FROM customers WHERE id = 3")
+        .execute(&mut crm)
+        .await
+        .unwrap();
+    let report = run_json(dir, &["sync", "customers", "--id", "3", "--json"]);
+    assert_eq!(
+        (report["deleted"].as_u64(), report["not_found"].as_u64()),
+        (Some(1), Some(0))
+    );
 }

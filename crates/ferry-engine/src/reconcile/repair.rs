@@ -37,9 +37,14 @@ pub(super) async fn remove_orphans(
         .map(|(id, key)| (key.clone().unwrap_or_else(|| id.clone()), Some(id.clone())))
         .collect();
     let results = apply_on_delete(flow, &engine.settings.retry, cancel, &targets).await?;
+    // Claimed before the xref rows are read, so what they say still holds at the commit.
+    let epoch = engine.claim(&flow.name).await?;
     let keys: Vec<String> = orphans.iter().filter_map(|(_, k)| k.clone()).collect();
     let xrefs = engine.store.xrefs_by_keys(&flow.name, &keys).await?;
-    let mut commit = Commit::default();
+    let mut commit = Commit {
+        epoch: Some(epoch),
+        ..Commit::default()
+    };
     let mut removed = Removed::default();
     for ((target_id, key), result) in orphans.iter().zip(results) {
         // The xref row of a source record that wrote this target record, if any.

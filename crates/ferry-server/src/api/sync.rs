@@ -8,6 +8,8 @@
 //! - `done` with `outcome` `created`, `updated`, `unchanged` or `deleted`: the newest ledger
 //!   entry of the record since the request; no entry means the source record was unchanged
 //!   since it was last read (the engine skips it without a ledger entry), so `unchanged`;
+//! - `done` with `outcome` `not_found`: the source has no such record and Ferry never wrote
+//!   one (`error` says so; had Ferry written it, the flow's `on_delete` applies: `deleted`);
 //! - `failed`: the newest entry since the request is a failure and nothing is queued;
 //! - `dead_lettered`: the record became a dead letter (`dead_letter_id`);
 //! - `skipped`: an operator skipped its dead letter.
@@ -221,7 +223,7 @@ pub struct SyncStatus {
     pub requested_at: DateTime<Utc>,
     /// `queued`, `done`, `failed`, `dead_lettered` or `skipped`.
     pub state: String,
-    /// With `done`: `created`, `updated`, `unchanged` or `deleted`; for a flow of a two-way
+    /// With `done`: `created`, `updated`, `unchanged`, `deleted` or `not_found`; for a flow of a two-way
     /// pair also `not_owner` or `conflict` (see `error`).
     pub outcome: Option<String>,
     /// Attempts made so far (while queued) or by the last attempt.
@@ -273,6 +275,11 @@ pub fn status_of(s: SyncRequestState) -> SyncStatus {
             match entry.outcome {
                 Outcome::Created | Outcome::Updated | Outcome::Unchanged | Outcome::Deleted => {
                     out.outcome = Some(entry.outcome.as_str().into());
+                }
+                // Done: there is nothing to sync (the error says so).
+                Outcome::NotFound => {
+                    out.outcome = Some(entry.outcome.as_str().into());
+                    out.error = entry.error;
                 }
                 Outcome::Failed => {
                     out.state = "failed".into();

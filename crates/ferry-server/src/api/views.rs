@@ -40,6 +40,8 @@ pub struct RunView {
     pub rejected: u64,
     /// Two-way pairs: records with a shared field changed on both sides.
     pub conflicts: u64,
+    /// Records asked for by id that the source does not have.
+    pub not_found: u64,
     /// Why it stopped early.
     pub error: Option<String>,
 }
@@ -60,6 +62,7 @@ impl From<Run> for RunView {
             deleted: r.stats.deleted,
             rejected: r.stats.rejected,
             conflicts: r.stats.conflicts,
+            not_found: r.stats.not_found,
             error: r.error,
         }
     }

@@ -353,6 +353,35 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "{pg} ALTER TABLE ferry_dead_letters ALTER COLUMN flow TYPE TEXT COLLATE \"C\", \
          ALTER COLUMN source_id TYPE TEXT COLLATE \"C\", ALTER COLUMN key TYPE TEXT COLLATE \"C\"",
     ],
+    &[
+        // Fencing (issue 13): each flow's epoch, raised by every claim; a commit carrying an
+        // older one is refused, so a dead or overtaken process cannot record a batch late.
+        "CREATE TABLE IF NOT EXISTS ferry_flow_epochs (
+        flow TEXT PRIMARY KEY,
+        epoch BIGINT NOT NULL,
+        holder TEXT,
+        claimed_at BIGINT NOT NULL)",
+        // One live (open or replayed) dead letter per record: fold the duplicates earlier
+        // versions opened into the newest (attempts added, queue items pointed at it).
+        "UPDATE ferry_dead_letters SET attempts = (SELECT SUM(o.attempts) \
+         FROM ferry_dead_letters o WHERE o.flow = ferry_dead_letters.flow \
+         AND o.source_id = ferry_dead_letters.source_id AND o.state IN ('open', 'replayed')) \
+         WHERE state IN ('open', 'replayed') AND id = (SELECT MAX(o.id) \
+         FROM ferry_dead_letters o WHERE o.flow = ferry_dead_letters.flow \
+         AND o.source_id = ferry_dead_letters.source_id AND o.state IN ('open', 'replayed'))",
+        "UPDATE ferry_queue SET dead_letter_id = (SELECT MAX(o.id) FROM ferry_dead_letters d \
+         JOIN ferry_dead_letters o ON o.flow = d.flow AND o.source_id = d.source_id \
+         AND o.state IN ('open', 'replayed') WHERE d.id = ferry_queue.dead_letter_id) \
+         WHERE dead_letter_id IN (SELECT id FROM ferry_dead_letters \
+         WHERE state IN ('open', 'replayed'))",
+        "DELETE FROM ferry_dead_letters WHERE state IN ('open', 'replayed') AND id < \
+         (SELECT MAX(o.id) FROM ferry_dead_letters o WHERE o.flow = ferry_dead_letters.flow \
+         AND o.source_id = ferry_dead_letters.source_id AND o.state IN ('open', 'replayed'))",
+        // Records asked for by id that the source does not have.
+        "ALTER TABLE ferry_runs ADD COLUMN not_found BIGINT NOT NULL DEFAULT 0",
+        "CREATE UNIQUE INDEX IF NOT EXISTS ferry_dead_letters_live \
+         ON ferry_dead_letters (flow, source_id) WHERE state IN ('open', 'replayed')",
+    ],
 ];
 
 /// Prefix of a migration step only PostgreSQL runs (SQLite has neither the syntax nor the
@@ -569,6 +598,7 @@ struct RunRow {
     deleted: i64,
     rejected: i64,
     conflicts: i64,
+    not_found: i64,
 }
 
 impl RunRow {
@@ -588,6 +618,7 @@ impl RunRow {
                 deleted: to_u64(self.deleted, "deleted")?,
                 rejected: to_u64(self.rejected, "rejected")?,
                 conflicts: to_u64(self.conflicts, "conflicts")?,
+                not_found: to_u64(self.not_found, "not_found")?,
             },
             error: self.error,
         })

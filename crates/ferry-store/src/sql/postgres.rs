@@ -24,9 +24,9 @@ use super::{
 use crate::{
     Accepted, ApiKey, AuditEntry, BaselineUpdate, Commit, Conflict, ConflictFilter,
     ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
-    NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Reconciliation, ReconciliationEnd,
-    RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError, SyncRequestState,
-    Xref, XrefUpdate,
+    NewApiKey, NewAuditEntry, NewDeadLetter, NewQueueItem, Outcome, QueueItem, Reconciliation,
+    ReconciliationEnd, RequestLatency, Result, Run, RunStats, SeenSignature, Store, StoreError,
+    SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -55,27 +55,41 @@ const LEDGER_INSERT_UNNEST: &str = concat!(
 /// The common batch commit in one statement: the cursor, the xref rows to upsert ($2–$8 as
 /// in [`XREF_UPSERT_UNNEST`]), the xref rows of records new to the flow ($23–$28, inserted
 /// without the conflict check an upsert makes first) and the ledger rows ($9–$21 as $2–$14
-/// in [`LEDGER_INSERT_UNNEST`]). PostgreSQL runs every data-modifying `WITH` part exactly
-/// once, in the statement's one transaction, so this is as atomic as the statements in a
-/// transaction, in one round trip instead of five.
+/// in [`LEDGER_INSERT_UNNEST`]), fenced by the flow's epoch ($29). PostgreSQL runs every
+/// data-modifying `WITH` part exactly once, in the statement's one transaction, so this is as
+/// atomic as the statements in a transaction, in one round trip instead of five.
+///
+/// The fence `f` is the flow's epoch row, locked `FOR SHARE` when the ledger insert starts
+/// (its `EXISTS` is evaluated once, first): a claim waits for the statement to end, and a
+/// statement that starts after a claim finds no row, so every part writes nothing and the
+/// ledger insert reports 0 rows.
 const BATCH_COMMIT: &str = concat!(
-    "WITH c AS (INSERT INTO ferry_cursors (flow, cursor, updated_at) VALUES ($1, $22, $8) \
+    "WITH f AS (",
+    q::flow_epoch!(" AND epoch = $29 FOR SHARE"),
+    "), c AS (INSERT INTO ferry_cursors (flow, cursor, updated_at) SELECT $1, $22, $8 \
+     WHERE EXISTS (SELECT 1 FROM f) \
      ON CONFLICT (flow) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at), \
      x AS (INSERT INTO ferry_xref (",
     q::xref_columns!(),
     ") SELECT $1, s, k, t, r, w, v, $8 FROM UNNEST($2::text[], $3::text[], $4::text[], \
-     $5::text[], $6::text[], $7::text[]) AS u(s, k, t, r, w, v)",
+     $5::text[], $6::text[], $7::text[]) AS u(s, k, t, r, w, v) WHERE EXISTS (SELECT 1 FROM f)",
     q::xref_upsert_tail!(),
     "), n AS (INSERT INTO ferry_xref (",
     q::xref_columns!(),
     ") SELECT $1, s, k, t, r, w, v, $8 FROM UNNEST($23::text[], $24::text[], $25::text[], \
-     $26::text[], $27::text[], $28::text[]) AS u(s, k, t, r, w, v)) ",
+     $26::text[], $27::text[], $28::text[]) AS u(s, k, t, r, w, v) \
+     WHERE EXISTS (SELECT 1 FROM f)) ",
     q::ledger_insert_head!(),
     "SELECT $1, s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er FROM UNNEST($9::text[], $10::text[], \
      $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::bigint[], $16::text[], \
      $17::text[], $18::text[], $19::text[], $20::text[], $21::text[]) WITH ORDINALITY \
-     AS u(s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er, ord) ORDER BY ord"
+     AS u(s, k, r, a, t, o, n, ti, bh, ah, sv, ek, er, ord) WHERE EXISTS (SELECT 1 FROM f) \
+     ORDER BY ord"
 );
+/// The flow's epoch, held shared until the commit's transaction ends (see [`BATCH_COMMIT`]).
+const FLOW_EPOCH_SHARED: &str = q::flow_epoch!(" FOR SHARE");
+/// The flow's epoch, for the error of a refused batch commit.
+const FLOW_EPOCH: &str = q::flow_epoch!("");
 const XREFS_OF: &str = q::xrefs_of!("source_id = ANY($2)");
 const XREFS_OF_KEYS: &str = q::xrefs_of!("key = ANY($2) ORDER BY updated_at, source_id");
 const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = ANY($2)");
@@ -104,6 +118,38 @@ fn last_xref_per_source(xrefs: &[XrefUpdate]) -> Vec<&XrefUpdate> {
         .collect();
     rows.reverse();
     rows
+}
+
+/// The dead letters of a commit to record: the last one of a source id wins, its attempts
+/// added to those of the earlier ones (as the upsert adds them to a stored dead letter's).
+fn last_dead_letter_per_source(dead_letters: &[NewDeadLetter]) -> Vec<NewDeadLetter> {
+    let mut rows: Vec<NewDeadLetter> = Vec::with_capacity(dead_letters.len());
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(dead_letters.len());
+    for d in dead_letters {
+        match index.get(d.source_id.as_str()) {
+            Some(&i) => {
+                let attempts = rows[i].attempts + d.attempts;
+                rows[i] = NewDeadLetter {
+                    attempts,
+                    ..d.clone()
+                };
+            }
+            None => {
+                index.insert(d.source_id.as_str(), rows.len());
+                rows.push(d.clone());
+            }
+        }
+    }
+    rows
+}
+
+/// The error of a commit refused because the flow was claimed since `ours`.
+fn fenced(flow: &str, ours: u64, current: Option<i64>) -> StoreError {
+    StoreError::Fenced {
+        flow: flow.to_owned(),
+        ours,
+        current: current.and_then(|c| u64::try_from(c).ok()).unwrap_or(0),
+    }
 }
 
 /// Binds xref rows as the six column arrays of [`XREF_UPSERT_UNNEST`] (source id, key, target
@@ -149,10 +195,11 @@ fn bind_ledger_columns<'q>(q: PgQuery<'q>, l: &'q [LedgerEntry]) -> PgQuery<'q> 
         .bind(text(|e| e.error.as_deref()))
 }
 
-/// Whether a commit is the common one of a scanned batch (a cursor, xref and ledger rows and
-/// nothing else), which [`BATCH_COMMIT`] writes in one statement.
+/// Whether a commit is the common one of a scanned batch (fenced, a cursor, xref and ledger
+/// rows and nothing else), which [`BATCH_COMMIT`] writes in one statement.
 fn is_plain_batch(c: &Commit) -> bool {
-    c.cursor.is_some()
+    c.epoch.is_some()
+        && c.cursor.is_some()
         && !c.xrefs.is_empty()
         && !c.ledger.is_empty()
         && c.states.is_empty()
@@ -364,6 +411,16 @@ impl Store for PgStore {
         rows.into_iter().map(XrefRow::into_xref).collect()
     }
 
+    async fn claim_flow(&self, flow: &str) -> Result<u64> {
+        let epoch: i64 = sqlx::query_scalar(q::FLOW_CLAIM)
+            .bind(flow)
+            .bind(&self.owner)
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(epoch, "flow epoch")
+    }
+
     async fn commit(&self, flow: &str, commit: &Commit) -> Result<()> {
         let now = now_ms();
         // A batch's bookkeeping does not wait for its WAL flush (it runs on `batch_pool`): if
@@ -372,24 +429,45 @@ impl Store for PgStore {
         // upserted again by key, which is idempotent. Requests accepted from outside
         // (`request_sync`) still commit durably.
         if let Some(cursor) = commit.cursor.as_deref().filter(|_| is_plain_batch(commit)) {
+            let epoch = to_i64(commit.epoch.unwrap_or_default());
             let xrefs = last_xref_per_source(&commit.xrefs);
             let batch = |new_too: bool| {
                 let (new, known): (Vec<&XrefUpdate>, Vec<&XrefUpdate>) =
                     xrefs.iter().partition(|x| new_too && x.new);
                 let q = bind_xref_columns(sqlx::query(BATCH_COMMIT).bind(flow), &known).bind(now);
                 let q = bind_ledger_columns(q, &commit.ledger).bind(cursor);
-                bind_xref_columns(q, &new).execute(&self.batch_pool)
+                bind_xref_columns(q, &new)
+                    .bind(epoch)
+                    .execute(&self.batch_pool)
             };
-            return match batch(true).await {
+            let done = match batch(true).await {
                 // A row the engine took for new was there after all (another process wrote
                 // it since the lookup): the statement changed nothing, so upsert them all.
                 Err(sqlx::Error::Database(e)) if e.constraint() == Some("ferry_xref_pkey") => {
-                    batch(false).await.map(|_| ()).map_err(Into::into)
+                    batch(false).await?
                 }
-                done => done.map(|_| ()).map_err(Into::into),
+                done => done?,
             };
+            // The ledger part inserts every entry or, fenced off, none.
+            if done.rows_affected() == 0 {
+                let current: Option<i64> = sqlx::query_scalar(FLOW_EPOCH)
+                    .bind(flow)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                return Err(fenced(flow, commit.epoch.unwrap_or_default(), current));
+            }
+            return Ok(());
         }
         let mut tx = self.batch_pool.begin().await?;
+        if let Some(ours) = commit.epoch {
+            let current: Option<i64> = sqlx::query_scalar(FLOW_EPOCH_SHARED)
+                .bind(flow)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if current != Some(to_i64(ours)) {
+                return Err(fenced(flow, ours, current));
+            }
+        }
 
         if let Some(cursor) = &commit.cursor {
             sqlx::query(q::CURSOR_SET)
@@ -458,7 +536,10 @@ impl Store for PgStore {
                 .await?;
         }
 
-        for chunk in commit.dead_letters.chunks(chunk_rows(10)) {
+        // One row per record and statement (PostgreSQL refuses to touch a row twice in one
+        // upsert): the last failure of a record in the batch is the one its dead letter shows.
+        let dead_letters = last_dead_letter_per_source(&commit.dead_letters);
+        for chunk in dead_letters.chunks(chunk_rows(10)) {
             let mut qb = sqlx::QueryBuilder::<Postgres>::new(q::dead_letter_insert_head!());
             qb.push_values(chunk, |mut b, d| {
                 b.push_bind(flow)
@@ -472,6 +553,7 @@ impl Store for PgStore {
                     .push_bind(now)
                     .push_bind(now);
             });
+            qb.push(q::dead_letter_upsert_tail!());
             qb.build().persistent(false).execute(&mut *tx).await?;
         }
 
@@ -887,6 +969,7 @@ impl Store for PgStore {
             .bind(to_i64(stats.deleted))
             .bind(to_i64(stats.rejected))
             .bind(to_i64(stats.conflicts))
+            .bind(to_i64(stats.not_found))
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {

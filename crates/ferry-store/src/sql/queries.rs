@@ -39,7 +39,7 @@ macro_rules! queue_columns {
 macro_rules! run_columns {
     () => {
         "id, flow, trigger, started_at, finished_at, read, created, updated, unchanged, failed, \
-         error, deleted, rejected, conflicts"
+         error, deleted, rejected, conflicts, not_found"
     };
 }
 macro_rules! xref_upsert_tail {
@@ -60,6 +60,18 @@ macro_rules! dead_letter_insert_head {
     () => {
         "INSERT INTO ferry_dead_letters (flow, source_id, key, payload, error_kind, error, \
          attempts, state, created_at, updated_at) "
+    };
+}
+/// One live dead letter per record (the partial unique index `ferry_dead_letters_live`): a
+/// record that fails again updates its open or replayed dead letter — attempts added, the
+/// newest error and payload, open again — instead of opening a second one.
+macro_rules! dead_letter_upsert_tail {
+    () => {
+        " ON CONFLICT (flow, source_id) WHERE state IN ('open', 'replayed') DO UPDATE SET \
+         key = COALESCE(excluded.key, ferry_dead_letters.key), payload = excluded.payload, \
+         error_kind = excluded.error_kind, error = excluded.error, \
+         attempts = ferry_dead_letters.attempts + excluded.attempts, state = 'open', \
+         updated_at = excluded.updated_at"
     };
 }
 macro_rules! queue_insert_head {
@@ -114,8 +126,8 @@ macro_rules! ack {
     };
 }
 pub(crate) use {
-    ack, dead_letter_insert_head, lease, ledger_insert_head, queue_insert_head, resolve_delivered,
-    xref_columns, xref_upsert_tail, xrefs_of,
+    ack, dead_letter_insert_head, dead_letter_upsert_tail, lease, ledger_insert_head,
+    queue_insert_head, resolve_delivered, xref_columns, xref_upsert_tail, xrefs_of,
 };
 
 // --- migrations -------------------------------------------------------------------------------
@@ -127,6 +139,19 @@ pub(crate) const META_CLEAR: &str = "DELETE FROM ferry_meta";
 pub(crate) const META_SET: &str = "INSERT INTO ferry_meta (schema_version) VALUES ($1)";
 
 // --- cursors ------------------------------------------------------------------------------------
+
+/// Claims a flow: its epoch goes up by one (1 for a flow never claimed); returns it.
+pub(crate) const FLOW_CLAIM: &str = "INSERT INTO ferry_flow_epochs (flow, epoch, holder, \
+     claimed_at) VALUES ($1, 1, $2, $3) ON CONFLICT (flow) DO UPDATE SET \
+     epoch = ferry_flow_epochs.epoch + 1, holder = excluded.holder, \
+     claimed_at = excluded.claimed_at RETURNING epoch";
+/// A flow's epoch (no row: never claimed). `$lock` ends the query.
+macro_rules! flow_epoch {
+    ($lock:literal) => {
+        concat!("SELECT epoch FROM ferry_flow_epochs WHERE flow = $1", $lock)
+    };
+}
+pub(crate) use flow_epoch;
 
 pub(crate) const CURSOR_GET: &str = "SELECT cursor FROM ferry_cursors WHERE flow = $1";
 pub(crate) const CURSOR_RESET: &str =
@@ -220,9 +245,10 @@ pub(crate) const LEDGER_RECENT: &str = concat!(
 
 // --- dead letters -------------------------------------------------------------------------------
 
-pub(crate) const DEAD_LETTER_INSERT_ROW: &str = concat!(
+pub(crate) const DEAD_LETTER_UPSERT_ROW: &str = concat!(
     dead_letter_insert_head!(),
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    dead_letter_upsert_tail!()
 );
 pub(crate) const DEAD_LETTER_GET: &str = concat!(
     "SELECT ",
@@ -289,7 +315,7 @@ pub(crate) const RUN_START: &str =
     "INSERT INTO ferry_runs (flow, trigger, started_at) VALUES ($1, $2, $3) RETURNING id";
 pub(crate) const RUN_FINISH: &str = "UPDATE ferry_runs SET finished_at = $2, read = $3, \
      created = $4, updated = $5, unchanged = $6, failed = $7, error = $8, deleted = $9, \
-     rejected = $10, conflicts = $11 WHERE id = $1";
+     rejected = $10, conflicts = $11, not_found = $12 WHERE id = $1";
 pub(crate) const FLOW_CURSORS: &str = "SELECT flow, cursor FROM ferry_cursors";
 pub(crate) const FLOW_XREF_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_xref GROUP BY flow";
 pub(crate) const FLOW_QUEUE_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_queue GROUP BY flow";
@@ -363,11 +389,11 @@ macro_rules! request_latencies {
 pub(crate) const REQUEST_LATENCIES_IN_FLOW: &str =
     request_latencies!("WHERE r.flow = $1 ORDER BY r.id DESC LIMIT $2");
 pub(crate) const REQUEST_LATENCIES: &str = request_latencies!("ORDER BY r.id DESC LIMIT $1");
-/// The newest dead letter of a record created at or after `$3`.
+/// The newest dead letter of a record opened or updated at or after `$3`.
 pub(crate) const DEAD_LETTER_LATEST_SINCE: &str = concat!(
     "SELECT ",
     dead_letter_columns!(),
-    " FROM ferry_dead_letters WHERE flow = $1 AND source_id = $2 AND created_at >= $3 \
+    " FROM ferry_dead_letters WHERE flow = $1 AND source_id = $2 AND updated_at >= $3 \
      ORDER BY id DESC LIMIT 1"
 );
 

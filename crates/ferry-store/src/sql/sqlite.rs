@@ -60,6 +60,8 @@ const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = $2");
 const ACK: &str = q::ack!("id = $1");
 const MARK_SEEN: &str = q::mark_seen!("source_id = $3");
 const MARK_GONE: &str = q::mark_gone!("source_id = $2");
+/// SQLite's one writer serialises claims and commits: no row lock needed.
+const FLOW_EPOCH: &str = q::flow_epoch!("");
 
 /// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -503,6 +505,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         deleted: r.get(11)?,
         rejected: r.get(12)?,
         conflicts: r.get(13)?,
+        not_found: r.get(14)?,
     })
 }
 
@@ -580,8 +583,29 @@ fn dead_letter_not_open(conn: &Connection, id: i64, action: &str) -> Result<Stor
     Ok(not_open(id, state, action))
 }
 
-/// Applies one [`Commit`] inside the caller's transaction.
+/// Refuses a commit whose claim on the flow is not the flow's current one.
+fn check_fence(tx: &Connection, flow: &str, epoch: Option<u64>) -> Result<()> {
+    let Some(ours) = epoch else {
+        return Ok(());
+    };
+    let current: Option<i64> = prepare(tx, FLOW_EPOCH)?
+        .query_row([flow], |r| r.get(0))
+        .optional()?;
+    let current = to_u64(current.unwrap_or(0), "flow epoch")?;
+    if current == ours {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced {
+            flow: flow.to_owned(),
+            ours,
+            current,
+        })
+    }
+}
+
+/// Applies one [`Commit`] inside the caller's transaction (nothing when it is fenced off).
 fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
+    check_fence(tx, flow, commit.epoch)?;
     let now = now_ms();
     if let Some(cursor) = &commit.cursor {
         prepare(tx, q::CURSOR_SET)?.execute(params![flow, cursor, now])?;
@@ -632,7 +656,8 @@ fn apply_commit(tx: &Connection, flow: &str, commit: &Commit) -> Result<()> {
         }
     }
     if !commit.dead_letters.is_empty() {
-        let mut stmt = prepare(tx, q::DEAD_LETTER_INSERT_ROW)?;
+        // In order, so the last failure of a record is the one its dead letter shows.
+        let mut stmt = prepare(tx, q::DEAD_LETTER_UPSERT_ROW)?;
         for d in &commit.dead_letters {
             stmt.execute(params![
                 flow,
@@ -796,6 +821,17 @@ impl Store for SqliteStore {
                 None => query_all(conn, q::XREFS_BY_KEY, [key], xref_row)?,
             };
             rows.into_iter().map(XrefRow::into_xref).collect()
+        })
+        .await
+    }
+
+    async fn claim_flow(&self, flow: &str) -> Result<u64> {
+        let flow = flow.to_owned();
+        let holder = lease_owner();
+        self.write(move |conn| {
+            let epoch: i64 = prepare(conn, q::FLOW_CLAIM)?
+                .query_row(params![flow, holder, now_ms()], |r| r.get(0))?;
+            to_u64(epoch, "flow epoch")
         })
         .await
     }
@@ -1195,7 +1231,8 @@ impl Store for SqliteStore {
                     error,
                     to_i64(stats.deleted),
                     to_i64(stats.rejected),
-                    to_i64(stats.conflicts)
+                    to_i64(stats.conflicts),
+                    to_i64(stats.not_found)
                 ])?)
             })
             .await?;

@@ -87,6 +87,7 @@ pub async fn ledger(
             Some(Outcome::Failed) => "queued",
             Some(Outcome::Skipped) => "skipped",
             Some(Outcome::Deleted) => "deleted",
+            Some(Outcome::NotFound) => "not_found",
             _ if xref.is_some_and(|x| x.written_hash.is_some()) => "synced",
             _ => "never_written",
         };

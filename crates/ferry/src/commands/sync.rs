@@ -143,8 +143,16 @@ pub async fn sync(
                 report.stats.failed
             );
         }
+        if report.stats.not_found > 0 {
+            println!(
+                "\nnot_found: {} of the id(s) asked for: the source has no such record and Ferry \
+                 never wrote one (see `ferry ledger --flow {flow} --key ID`)",
+                report.stats.not_found
+            );
+        }
     }
-    Ok(if report.error.is_some() {
+    // An id that does not exist is an answer the caller must see, not a success.
+    Ok(if report.error.is_some() || report.stats.not_found > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
