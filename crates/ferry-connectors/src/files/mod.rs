@@ -96,7 +96,8 @@
 //! taken apart also carries **`_raw`**, its text as read. Every record's `origin` is
 //! `<file> line <n>` (`<file> row <n>` for XLSX), and the engine starts any dead letter's
 //! error with it (`orders.csv line 17: flow …, field `email`: …`), validation failures
-//! included.
+//! included. Once the file is fixed, a row whose dead letter is `<file>:<line>` arrives under
+//! its own id; that dead letter has no record left to replay, so `ferry dlq skip` it.
 //!
 //! A file that cannot be used at all (not a workbook, no such sheet, no id column, a
 //! `columns`/`types` entry naming a column the file lacks, a header with undecodable bytes or
