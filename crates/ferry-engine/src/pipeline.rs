@@ -1046,6 +1046,7 @@ fn dead_letter(
     kind: ErrorKind,
     message: String,
 ) {
+    let message = located(record, message);
     out.stats.failed += 1;
     out.commit.ledger.push(ledger_failure(
         flow,
@@ -1082,6 +1083,15 @@ fn dead_letter(
     ack(&mut out.commit, ctx, &record.id);
 }
 
+/// The message led by where the source read the record (`orders.csv line 17: …`), when the
+/// source says and the message does not already.
+fn located(record: &Record, message: String) -> String {
+    match &record.origin {
+        Some(origin) if !message.contains(origin.as_str()) => format!("{origin}: {message}"),
+        _ => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1097,6 +1107,19 @@ mod tests {
             state: None,
             baseline: None,
         }
+    }
+
+    #[test]
+    fn a_dead_letter_names_where_the_source_read_the_record_once() {
+        let mut record = Record::new("C1", Map::new());
+        assert_eq!(located(&record, "flow `f`: bad".into()), "flow `f`: bad");
+        record.origin = Some("orders.csv line 17".into());
+        assert_eq!(
+            located(&record, "flow `f`, record `C1`, field `email`: bad".into()),
+            "orders.csv line 17: flow `f`, record `C1`, field `email`: bad"
+        );
+        let already = "flow `f`, record `C1`: orders.csv line 17, column \"x\": bad";
+        assert_eq!(located(&record, already.into()), already);
     }
 
     #[test]

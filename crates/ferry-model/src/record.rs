@@ -23,6 +23,10 @@ pub struct Record {
     /// The record was deleted at the source.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Where the source read it, when that says more than the id (`orders.csv line 17`):
+    /// error messages about the record name it. Not part of the record's hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl Record {
@@ -33,6 +37,7 @@ impl Record {
             updated_at: None,
             fields,
             deleted: false,
+            origin: None,
         }
     }
 

@@ -338,6 +338,7 @@ impl Source for BottleSource {
                     Some(fields) => self.record(fields),
                     None => Ok(Record {
                         deleted: true,
+                        origin: None,
                         ..Record::new(id.clone(), Fields::new())
                     }),
                 }

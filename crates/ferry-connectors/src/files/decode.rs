@@ -155,9 +155,9 @@ impl Utf8Sniffer {
     }
 }
 
-/// Opens a file for CSV parsing as a UTF-8 byte stream: the BOM skipped for UTF-8, decoded
+/// Opens a file for CSV parsing as a buffered UTF-8 byte stream: the BOM skipped for UTF-8, decoded
 /// for GB18030 (bytes that do not decode become U+FFFD, which the row reader reports).
-pub fn open_text(path: &Path, encoding: Resolved) -> io::Result<Box<dyn Read + Send>> {
+pub fn open_text(path: &Path, encoding: Resolved) -> io::Result<Box<dyn BufRead + Send>> {
     let mut reader = BufReader::with_capacity(64 * 1024, File::open(path)?);
     match encoding {
         Resolved::Utf8 => {
@@ -166,7 +166,10 @@ pub fn open_text(path: &Path, encoding: Resolved) -> io::Result<Box<dyn Read + S
             }
             Ok(Box::new(reader))
         }
-        Resolved::Gb18030 => Ok(Box::new(DecodeReader::new(reader))),
+        Resolved::Gb18030 => Ok(Box::new(BufReader::with_capacity(
+            64 * 1024,
+            DecodeReader::new(reader),
+        ))),
     }
 }
 

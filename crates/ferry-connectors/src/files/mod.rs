@@ -70,18 +70,63 @@
 //!
 //! ## Bad rows and bad files: the `_error` convention
 //!
-//! Nothing in a file stops the import, and nothing is dropped silently. A row that cannot be
-//! read — bytes that do not decode, a cell that does not parse as its `types:` entry, an
-//! Excel error cell (`#N/A`), more values than header columns, or an empty id — is returned as
-//! a record whose `fields` hold the row's **raw cell text** under the field names plus a field
-//! **`_error`** naming file, line and column, e.g.
+//! Nothing in a file stops the import, and nothing is dropped silently: every row of a file
+//! comes back as a record, readable or not. A row that cannot be read is returned as a record
+//! whose `fields` hold the row's **raw cell text** under the field names plus a field
+//! **`_error`** naming file, line and what is wrong, e.g.
 //! `customers.csv line 17, column "credit_limit": "12,5x" is not a decimal` (XLSX says
-//! `book.xlsx row 17`; several problems of one row are joined with `; `). Its id is the id
-//! cell's text, or `<file>:<line>` when that is empty. A file that cannot be used at all (not
-//! a workbook, no such sheet, no id column, a `columns`/`types` entry naming a column the file
-//! lacks) is one record with id `<file>` and fields `_file` and `_error`, and the next files
-//! are still read. The engine dead-letters every record carrying `_error`; once the file is
-//! fixed (new hash) it is read again.
+//! `book.xlsx row 17`; several problems of one row are joined with `; `). The engine
+//! dead-letters every record carrying `_error`, with the record as its payload. What makes a
+//! row unreadable:
+//!
+//! - a cell that does not parse as its `types:` entry, an Excel error cell (`#N/A`), or an
+//!   empty id;
+//! - **bytes that do not decode** in the file's encoding: named per cell, the bytes shown as
+//!   `\xNN` (UTF-8) or `U+FFFD` (GBK/GB18030), never silently replaced;
+//! - a CSV row with **the wrong number of values**: fewer than the header's columns (up to its
+//!   last named one: trailing unnamed columns may be left out), or a value past its last
+//!   column (trailing empty values are fine). XLSX rows only have the second check;
+//! - a CSV row with an **unterminated quote** (below).
+//!
+//! Its id is the id cell's text; `<file>:<line>` when that is empty or does not decode, and
+//! always for a CSV row of the wrong width or with an unterminated quote (its cells may not
+//! line up with the header, so the id cell may hold another column's value). Either way the
+//! id depends only on the file's name and content, so reading the same broken file again
+//! gives the same record and opens no second dead letter. A row whose cells could not be
+//! taken apart also carries **`_raw`**, its text as read. Every record's `origin` is
+//! `<file> line <n>` (`<file> row <n>` for XLSX), and the engine starts any dead letter's
+//! error with it (`orders.csv line 17: flow …, field `email`: …`), validation failures
+//! included. Once the file is fixed, a row whose dead letter is `<file>:<line>` arrives under
+//! its own id; that dead letter has no record left to replay, so `ferry dlq skip` it.
+//!
+//! A file that cannot be used at all (not a workbook, no such sheet, no id column, a
+//! `columns`/`types` entry naming a column the file lacks, a header with undecodable bytes or
+//! an unterminated quote) is one record with id `<file>` and fields `_file` and `_error`, and
+//! the next files are still read. An XLSX sheet that turns out damaged part-way is such a
+//! record too (its rows read before the damage are kept). Once a file is fixed (new hash) it
+//! is read again.
+//!
+//! ### Quotes, line breaks and resynchronisation (CSV)
+//!
+//! A value in quotes may hold delimiters, `""` for a quote, and line breaks: a quoted value
+//! that opens on line L and closes on line K makes one record of lines L..K. A quote that is
+//! never properly closed would otherwise swallow the rows after it, so a quote still open at
+//! the end of line L is **unterminated** when:
+//!
+//! 1. no closing quote comes before the end of the file, or within the next 1,000 lines;
+//! 2. the line K where it would close reads on its own as a well-formed row of the header's
+//!    width: that quote opens a value of a row of its own (in a valid file the line closing a
+//!    multi-line value never reads so, so valid files are unaffected); or
+//! 3. closing it there would make a row of the wrong number of values.
+//!
+//! The broken row is then **line L alone** (its open value cut at the end of the line, its
+//! `_raw` the line), and reading starts again at line L + 1; every following row is read as
+//! it would be without the bad one. So `1,"Alice` followed by `2,Bob` is a broken row and the
+//! row `2`, whether the bad line is first, in the middle or last in the file. The one case
+//! left ambiguous: an unclosed quote that a later line closes with a *stray* quote
+//! (`12" pizza`) at just the place that gives the header's width is read as one multi-line
+//! row; the lines it swallowed are then inside one of its values (seen there, not dropped).
+//! Lines in quoted values count as lines: `line` is where a row starts.
 //!
 //! `fetch(ids)` reads every matching file in (mtime, name) order and returns the last row
 //! seen for each id (later files and later rows win); ids not found come back deleted.
@@ -118,6 +163,7 @@ mod decode;
 mod rows;
 mod sink;
 mod source;
+mod split;
 mod xlsx;
 
 #[cfg(test)]

@@ -55,6 +55,38 @@ pub struct RawRow {
     pub line: u64,
     /// The cells, left to right.
     pub cells: Vec<Cell>,
+    /// Set when the reader could not take the row apart into the header's columns (CSV);
+    /// `cells` are then its best reading of the row.
+    pub broken: Option<Broken>,
+}
+
+/// A CSV row that is not a row of the header's columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broken {
+    /// What is wrong.
+    pub problem: Problem,
+    /// The row's text as read (undecodable bytes as `\xNN`).
+    pub raw: String,
+}
+
+/// What is wrong with a [`Broken`] row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// A quote opened a value in this 0-based column and is not closed (see `split`): the
+    /// row is its first line alone, and reading resumed on the next line.
+    UnterminatedQuote {
+        /// The column whose value the quote opened.
+        column: usize,
+        /// Why the quote is taken as unterminated.
+        why: super::split::Unclosed,
+    },
+    /// The row has `found` values; the header has `columns` columns.
+    Width {
+        /// Values in the row.
+        found: usize,
+        /// Columns in the header.
+        columns: usize,
+    },
 }
 
 /// Why a file could not be read.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::config::{ColumnType, Format, SourceSpec};
 use super::csv::{self as csv_rows, CsvRead};
 use super::decode::{self, FileScan};
-use super::rows::{Cell, RawRow, ReadError, RowEvent, Visit};
+use super::rows::{Cell, Problem, RawRow, ReadError, RowEvent, Visit};
 use super::xlsx;
 use crate::{Page, Source};
 
@@ -373,6 +373,7 @@ fn read_file(
         );
         let mut record = Record::new(file.name.clone(), fields);
         record.updated_at = updated_at;
+        record.origin = Some(file.name.clone());
         out.push(record);
         return Ok(Outcome::Finished);
     }
@@ -501,16 +502,41 @@ impl Layout {
         })
     }
 
-    /// The id cell's text, trimmed.
+    /// The record id of a row: the id cell's text, trimmed; `<file>:<line>` when that is
+    /// empty or does not decode, or when the row is broken (its cells may not line up with
+    /// the header, so the id cell may hold another column's value).
     fn id_of(&self, row: &RawRow) -> String {
-        row.cells
-            .get(self.id)
-            .map(|c| c.text().trim().to_owned())
-            .unwrap_or_default()
+        let text = match row.cells.get(self.id) {
+            Some(Cell::Bad { .. }) | None => String::new(),
+            Some(cell) => cell.text().trim().to_owned(),
+        };
+        if text.is_empty() || row.broken.is_some() {
+            format!("{}:{}", self.file, row.line)
+        } else {
+            text
+        }
     }
 
     /// The record of a row; a row that does not parse becomes its raw text plus `_error`.
+    /// Either way its origin is the file and line.
     fn record(&self, row: RawRow) -> Record {
+        let id = self.id_of(&row);
+        let mut record = match &row.broken {
+            Some(broken) => {
+                let error = self.describe(&broken.problem, row.line);
+                self.error_record(&row, id, &[error], Some(&broken.raw))
+            }
+            None => match self.fields_of(&row) {
+                Ok(fields) => Record::new(id, fields),
+                Err(errors) => self.error_record(&row, id, &errors, None),
+            },
+        };
+        record.origin = Some(format!("{} {}", self.place, row.line));
+        record
+    }
+
+    /// The fields of a row the reader could split, or what is wrong with its cells.
+    fn fields_of(&self, row: &RawRow) -> Result<Map<String, Value>, Vec<String>> {
         let mut fields = Map::new();
         let mut errors = Vec::new();
         let width = self.headers.len();
@@ -531,31 +557,69 @@ impl Layout {
                 Err(reason) => errors.push(format!("column {:?}: {reason}", self.headers[i])),
             }
         }
-        let id = self.id_of(&row);
-        if id.is_empty() && !matches!(row.cells.get(self.id), Some(Cell::Bad { .. })) {
+        let id = row.cells.get(self.id).unwrap_or(&Cell::Empty);
+        if !matches!(id, Cell::Bad { .. }) && id.text().trim().is_empty() {
             errors.push(format!(
                 "column {:?}: the id is empty",
                 self.headers[self.id]
             ));
         }
         if errors.is_empty() {
-            return Record::new(id, fields);
+            Ok(fields)
+        } else {
+            Err(errors)
         }
-        // Keep the raw row for whoever fixes it.
-        let mut raw = Map::new();
+    }
+
+    /// What is wrong with a broken row, for its `_error`.
+    fn describe(&self, problem: &Problem, line: u64) -> String {
+        match problem {
+            Problem::UnterminatedQuote { column, why } => {
+                let name = self
+                    .headers
+                    .get(*column)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column_{}", column + 1));
+                format!(
+                    "column {name:?}: unterminated quote: {why}; the row is taken as this line \
+                     alone and reading went on at line {}",
+                    line + 1
+                )
+            }
+            Problem::Width { found, columns } => {
+                format!("{found} values but the header has {columns} columns")
+            }
+        }
+    }
+
+    /// The error record of a row: each cell's raw text under its field name (a cell past the
+    /// header under `column_<n>`), the row's text as read under `_raw` when the reader kept it,
+    /// and `_error` naming file, line and every problem.
+    fn error_record(
+        &self,
+        row: &RawRow,
+        id: String,
+        errors: &[String],
+        raw: Option<&str>,
+    ) -> Record {
+        let mut fields = Map::new();
         for (i, cell) in row.cells.iter().enumerate() {
             let name = self
                 .fields
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| format!("column_{}", i + 1));
-            raw.insert(name, Value::String(cell.text()));
+            fields.insert(name, Value::String(cell.text()));
         }
         for field in &self.fields {
-            raw.entry(field.clone())
+            fields
+                .entry(field.clone())
                 .or_insert_with(|| Value::String(String::new()));
         }
-        raw.insert(
+        if let Some(raw) = raw {
+            fields.insert("_raw".into(), Value::String(raw.to_owned()));
+        }
+        fields.insert(
             "_error".into(),
             Value::String(format!(
                 "{} {}, {}",
@@ -564,12 +628,7 @@ impl Layout {
                 errors.join("; ")
             )),
         );
-        let id = if id.is_empty() {
-            format!("{}:{}", self.file, row.line)
-        } else {
-            id
-        };
-        Record::new(id, raw)
+        Record::new(id, fields)
     }
 }
 
@@ -624,6 +683,7 @@ pub fn fetch(dir: &Path, spec: &SourceSpec, ids: &[String]) -> Result<Vec<Record
                 updated_at: None,
                 fields: Map::new(),
                 deleted: true,
+                origin: None,
             })
         })
         .collect())

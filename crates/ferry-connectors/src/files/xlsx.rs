@@ -114,7 +114,11 @@ impl RowAssembler {
         if cells.iter().all(Cell::is_empty) {
             return ControlFlow::Continue(());
         }
-        visit(RowEvent::Row(RawRow { line, cells }))
+        visit(RowEvent::Row(RawRow {
+            line,
+            cells,
+            broken: None,
+        }))
     }
 }
 

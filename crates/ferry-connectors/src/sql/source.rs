@@ -426,6 +426,7 @@ impl Source for SqlSource {
                         updated_at: None,
                         fields: Map::new(),
                         deleted: true,
+                        origin: None,
                     });
                     parents.push(Val::Null);
                 }

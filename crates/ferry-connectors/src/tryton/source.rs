@@ -283,6 +283,7 @@ impl Source for TrytonSource {
                     updated_at: None,
                     fields: Map::new(),
                     deleted: true,
+                    origin: None,
                 })
             })
             .collect())

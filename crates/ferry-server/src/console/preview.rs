@@ -100,12 +100,7 @@ fn parse_record(text: &str) -> Result<Record, String> {
             serde_json::from_value(value)
                 .map_err(|e| format!("not a record ({{\"id\", \"fields\"}}): {e}"))
         }
-        Value::Object(fields) => Ok(Record {
-            id: "preview".into(),
-            updated_at: None,
-            fields,
-            deleted: false,
-        }),
+        Value::Object(fields) => Ok(Record::new("preview", fields)),
         _ => Err("a record is a JSON object".into()),
     }
 }
