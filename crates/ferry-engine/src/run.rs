@@ -422,10 +422,11 @@ impl Engine {
                     .push(overlay_of(&flow.name, &r.commit), OVERLAY_DEPTH);
             }
             let previous = pending.take();
+            let track = totals.tracking();
             let commit_previous = async {
                 match previous {
                     Some((result, cursor)) => self
-                        .finish_batch(flow, result, Some(cursor), cancel)
+                        .finish_batch(flow, result, Some(cursor), track, cancel)
                         .await
                         .map(Some),
                     None => Ok(None),
@@ -471,7 +472,11 @@ impl Engine {
         }
         // The batch in hand is finished: commit it, even on shutdown.
         if let Some((result, cursor)) = pending.take() {
-            match self.finish_batch(flow, result, Some(cursor), cancel).await {
+            let track = totals.tracking();
+            match self
+                .finish_batch(flow, result, Some(cursor), track, cancel)
+                .await
+            {
                 Ok(batch) => {
                     totals.add(batch);
                     progress.batch(&flow.name, &totals.so_far());
@@ -558,18 +563,21 @@ impl Engine {
                 pass,
                 ids: still_there,
             });
-            let batch = self.finish_batch(flow, result, None, cancel).await?;
+            let track = totals.tracking();
+            let batch = self.finish_batch(flow, result, None, track, cancel).await?;
             totals.add(batch);
             progress.batch(&flow.name, &totals.so_far());
         }
     }
 
-    /// Commits a processed batch and schedules its transient failures for another try.
+    /// Commits a processed batch and schedules its transient failures for another try. With
+    /// `track`, says which records the batch tried (see [`Tally`]).
     async fn finish_batch(
         &self,
         flow: &Flow,
         result: BatchResult,
         cursor: Option<String>,
+        track: bool,
         cancel: &CancellationToken,
     ) -> Result<Committed, EngineError> {
         let BatchResult {
@@ -578,9 +586,14 @@ impl Engine {
             transient,
         } = result;
         commit.cursor = cursor;
-        // The records the batch tried (each attempt leaves a ledger entry) and those it left
+        // The records the batch tried (each attempt leaves a ledger entry), when the run has
+        // records left for another try that this batch may have written; and those it left
         // for another try.
-        let tried: HashSet<String> = commit.ledger.iter().map(|e| e.source_id.clone()).collect();
+        let tried: HashSet<String> = if track {
+            commit.ledger.iter().map(|e| e.source_id.clone()).collect()
+        } else {
+            HashSet::new()
+        };
         let retrying: Vec<String> = transient.iter().map(|t| t.source_id.clone()).collect();
         // Records from a scan that failed transiently get a queue item before the cursor
         // moves past them, so they cannot be forgotten (if the commit then fails, the page is
@@ -817,7 +830,7 @@ impl Engine {
             }
         }
         let acked: HashSet<i64> = result.commit.acked.iter().copied().collect();
-        let mut batch = self.finish_batch(flow, result, None, cancel).await?;
+        let mut batch = self.finish_batch(flow, result, None, false, cancel).await?;
         drop(pair);
         for item in items.iter().filter(|i| acked.contains(&i.id)) {
             crate::telemetry::queue_item_done(&flow.name, item.available_at);
@@ -931,9 +944,14 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// Whether a batch must say which records it tried: some are left for another try.
+    fn tracking(&self) -> bool {
+        !self.retrying.is_empty()
+    }
+
     fn add(&mut self, batch: Committed) {
         self.stats.add(&batch.stats);
-        if !self.retrying.is_empty() {
+        if !batch.tried.is_empty() {
             self.retrying.retain(|id| !batch.tried.contains(id));
         }
         self.retrying.extend(batch.retrying);
