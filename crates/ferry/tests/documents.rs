@@ -205,6 +205,7 @@ flows:
 #[tokio::test(flavor = "multi_thread")]
 async fn a_taxed_draft_sale_goes_from_three_lines_to_exactly_four() {
     let Some(env) = peer("tryton") else { return };
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = scratch();
     let dir = dir.path();
     std::fs::write(dir.join("ferry.yaml"), TRYTON).unwrap();
@@ -250,7 +251,14 @@ async fn a_taxed_draft_sale_goes_from_three_lines_to_exactly_four() {
     let report = sync(dir, &env, "orders");
     assert_eq!(writes(&report), (0, 1), "{report}");
     let ledger = ferry_in(dir, &env, &["ledger", "--key", &number, "--json"]);
-    assert_eq!(ledger[0]["state"], "updated", "{ledger}");
+    let outcomes: Vec<&Value> = ledger[0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["outcome"])
+        .collect();
+    assert_eq!(outcomes, [&json!("created"), &json!("updated")], "{ledger}");
+    assert_eq!(ledger[0]["state"], "synced", "{ledger}");
 
     let sale = erp
         .call(
