@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Puts sample sales into the BottleCRM peer: accounts, and a won deal per account whose lines
-use the CRM's products (run the `products` flow first, so the ERP's products are there).
+use the CRM's products (run the `products` flow first, so the ERP's products are there). Lines
+carry the CRM's discounts in turn: none, 12.5 % off, 3.15 off the line.
 
     python3 seed_crm.py [--accounts N] [--lines K] [--prefix P]
 
@@ -33,6 +34,13 @@ def call(method, path, body=None):
     except urllib.error.HTTPError as e:
         sys.exit(f"{method} {path}: HTTP {e.code}: {e.read().decode()[:500]}")
 
+
+# A line's discount in BottleCRM: a percentage of the line, or a fixed amount off it.
+DISCOUNTS = [
+    {},
+    {"discount_type": "PERCENTAGE", "discount_value": "12.5"},
+    {"discount_type": "FIXED", "discount_value": "3.15"},
+]
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -97,6 +105,7 @@ def main():
             product = products[k % len(products)]
             call("POST", f"opportunities/{deal_id}/line-items/", {
                 "product_id": product["id"], "quantity": str(k % 3 + 1), "unit_price": product["price"],
+                **DISCOUNTS[k % len(DISCOUNTS)],
             })
         call("PATCH", f"opportunities/{deal_id}/", {"stage": "CLOSED_WON"})
         out["deals"][deal_name] = deal_id

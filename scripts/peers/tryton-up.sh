@@ -8,7 +8,9 @@
 #
 # Idempotent: with the server already running it only prints the env; with the
 # venv present it skips the install; with the seeded snapshot present it skips
-# create + seed.
+# create + seed. A snapshot made by an older seed (SEED_VERSION below, kept in
+# DIR/tryton/db/seed-version) is made again, with the server restarted, so a
+# cached DIR (CI's) gets what a changed seed adds.
 #
 # Environment:
 #   TRYTON_FRESH=1   put the database back to its seeded state before starting
@@ -42,6 +44,10 @@ FRESH=${TRYTON_FRESH:-0}
 T=$DIR/tryton
 URL=http://127.0.0.1:$PORT
 mkdir -p "$T/db"
+# Bump when the modules or tryton_seed.py change what a seeded database holds.
+# 2: module sale_discount (base price and discount on sale lines), tax "VAT 13%".
+SEED_VERSION=2
+seed_current() { [[ $(cat "$T/db/seed-version" 2>/dev/null) == "$SEED_VERSION" ]]; }
 LOGFILE=$T/up.log
 say() { log tryton-up "$@"; }
 t0=$SECONDS
@@ -59,6 +65,9 @@ elif pid_alive "$T/trytond.pid" trytond; then
     fi
     if [[ $FRESH == 1 ]]; then
         say "TRYTON_FRESH=1: stopping the running server to reset its database"
+        stop_pidfile trytond "$T/trytond.pid" trytond
+    elif ! seed_current; then
+        say "the database comes from an older seed: stopping the server to seed it again"
         stop_pidfile trytond "$T/trytond.pid" trytond
     else
         say "already running (pid $(cat "$T/trytond.pid"))"
@@ -89,8 +98,14 @@ if [[ ! -x $T/venv/bin/trytond ]]; then
         trytond-account-product==8.2.0 trytond-account-invoice==8.2.0 \
         trytond-account-invoice-stock==8.2.0 trytond-stock==8.2.1 \
         trytond-sale==8.2.0 trytond-sale-opportunity==8.2.0 \
-        trytond-product-price-list==8.2.0 trytond-sale-price-list==8.2.0
+        trytond-product-price-list==8.2.0 trytond-sale-price-list==8.2.0 \
+        trytond-sale-discount==8.2.0
     say "phase install: $((SECONDS - t1)) s"
+fi
+if ! "$T/venv/bin/python" -c 'import trytond.modules.sale_discount' 2>/dev/null; then
+    # a venv installed before sale_discount joined the modules
+    "$T/venv/bin/pip" install -q --disable-pip-version-check -c "$HERE/tryton-constraints.txt" \
+        trytond-sale-discount==8.2.0
 fi
 if [[ -n $PG ]] && ! "$T/venv/bin/python" -c 'import psycopg, psycopg_pool' 2>/dev/null; then
     # trytond 8.2's PostgreSQL backend needs psycopg 3 + psycopg_pool (psycopg2 does not work)
@@ -116,9 +131,9 @@ EOF
 # 2. Create + seed the database once, and keep a snapshot for fast resets.
 admin_and_seed() {
     printf '%s\n' "$PASS" > "$T/passfile"
-    say "creating database $DB (modules sale, sale_opportunity, account_invoice_stock, sale_price_list)"
+    say "creating database $DB (modules sale, sale_opportunity, account_invoice_stock, sale_price_list, sale_discount)"
     TRYTONPASSFILE=$T/passfile "$T/venv/bin/trytond-admin" -c "$T/trytond.conf" -d "$DB" \
-        --all -u sale sale_opportunity account_invoice_stock sale_price_list \
+        --all -u sale sale_opportunity account_invoice_stock sale_price_list sale_discount \
         --activate-dependencies --email admin@example.com > "$T/admin.log" 2>&1 \
         || { rm -f "$T/passfile"; tail -20 "$T/admin.log" >&2; die "trytond-admin failed (see $T/admin.log)"; }
     rm -f "$T/passfile"
@@ -126,12 +141,18 @@ admin_and_seed() {
     "$T/venv/bin/python" -W ignore "$HERE/tryton_seed.py" "$T/trytond.conf" "$DB" >> "$T/admin.log" 2>&1 \
         || { tail -20 "$T/admin.log" >&2; die "seed failed (see $T/admin.log)"; }
 }
+if ! seed_current; then
+    say "no snapshot of seed version $SEED_VERSION yet: creating and seeding the database"
+    rm -f "$T/db/$DB.sqlite.seed"
+    [[ -z $PG ]] || pgsql -c "drop database if exists ${DB}_seed"
+fi
 if [[ -n $PG ]]; then
     if ! pgdb_exists "${DB}_seed"; then
         t1=$SECONDS
         pgsql -c "drop database if exists $DB" -c "create database $DB"
         admin_and_seed
         pgsql -c "create database ${DB}_seed template $DB"
+        echo "$SEED_VERSION" > "$T/db/seed-version"
         say "phase create+seed: $((SECONDS - t1)) s"
     elif [[ $FRESH == 1 ]] || ! pgdb_exists "$DB"; then
         t1=$SECONDS
@@ -156,6 +177,7 @@ else
         "$T/venv/bin/python" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("VACUUM INTO ?", (sys.argv[2],))' \
             "$T/db/$DB.sqlite" "$SEED.tmp"
         mv "$SEED.tmp" "$SEED"
+        echo "$SEED_VERSION" > "$T/db/seed-version"
         say "phase create+seed: $((SECONDS - t1)) s"
     elif [[ $FRESH == 1 || ! -f $T/db/$DB.sqlite ]]; then
         # trytond opens SQLite in WAL mode: drop the -wal/-shm files too, or
@@ -203,6 +225,7 @@ TRYTON_USER=admin
 TRYTON_PASSWORD=$PASS
 TRYTON_COMPANY_ID=$(first_id company.company '[]')
 TRYTON_WAREHOUSE_ID=$(first_id stock.location '[["code","=","WH"]]')
+TRYTON_VAT_ID=$(first_id account.tax '[["name","=","VAT 13%"]]')
 TRYTON_BACKEND=${DBURI%%:*}
 TRYTON_PID=$(cat "$T/trytond.pid")
 TRYTON_PID_FILE=$T/trytond.pid

@@ -18,7 +18,10 @@ Creates:
   account category before they can be invoiced);
 - products WIDGET-1 (goods, 10.00, cost 5.00, 100 units in storage STO of
   warehouse WH via a confirmed inventory) and SVC-SETUP (service, 150.00);
-- customer "Seed Customer" with identifier CRM-SEED-1, an email and an address.
+- customer "Seed Customer" with identifier CRM-SEED-1, an email and an address;
+- a sales tax "VAT 13%" (percentage 0.13, booked on the chart's tax account), for
+  sale lines that carry VAT (`taxes: [["add", [TRYTON_VAT_ID]]]` in a flow's line
+  values; tryton-up.sh puts its id in the env file).
 """
 import datetime
 import sys
@@ -31,7 +34,7 @@ cfg = pconfig.set_trytond(database=dbname, config_file=conf_file)
 
 from trytond.modules.company.tests.tools import create_company, get_company  # noqa: E402
 from trytond.modules.account.tests.tools import (  # noqa: E402
-    create_fiscalyear, create_chart, get_accounts)
+    create_fiscalyear, create_chart, create_tax, get_accounts)
 from trytond.modules.account_invoice.tests.tools import (  # noqa: E402
     set_fiscalyear_invoice_sequences, create_payment_term)
 
@@ -114,6 +117,12 @@ if not PaymentMethod.find([]):
     PaymentMethod(name='Cash', journal=cash_journal,
         credit_account=accounts['cash'], debit_account=accounts['cash']).save()
 
-print('seeded company=%s fiscalyears=%d products=%d parties=%d' % (
+Tax = Model.get('account.tax')
+if not Tax.find([('name', '=', 'VAT 13%')]):
+    vat = create_tax(Decimal('0.13'))
+    vat.name = vat.description = 'VAT 13%'
+    vat.save()
+
+print('seeded company=%s fiscalyears=%d products=%d parties=%d taxes=%d' % (
     company.rec_name, len(FiscalYear.find([])), len(Product.find([])),
-    len(Party.find([]))))
+    len(Party.find([])), len(Tax.find([]))))

@@ -143,7 +143,8 @@ fn map_record(flow: &Flow, record: &Record) -> Mapped {
 pub(crate) struct BatchResult {
     pub commit: Commit,
     pub stats: RunStats,
-    /// Records that failed transiently, to be tried again later.
+    /// Records that failed transiently, to be tried again later. Not in `stats.failed`: the
+    /// run counts those still left for another try when it ends.
     pub transient: Vec<TransientFailure>,
 }
 
@@ -472,7 +473,8 @@ pub(crate) async fn process(
                     ack(&mut out.commit, ctx, &p.record.id);
                 }
                 Err(error) if error.kind().is_transient() => {
-                    out.stats.failed += 1;
+                    // Counted as failed by the run if it ends with the record still waiting
+                    // for its next try (see `run::Tally`).
                     out.commit.ledger.push(ledger_failure(
                         flow,
                         ctx,
@@ -574,7 +576,7 @@ async fn remove(
                 ack(&mut out.commit, ctx, &r.record.id);
             }
             Err(error) if error.kind().is_transient() => {
-                out.stats.failed += 1;
+                // Counted by the run if still left for another try at its end.
                 out.commit.ledger.push(ledger_failure(
                     flow,
                     ctx,
@@ -803,7 +805,8 @@ async fn resolve_dependencies(
              has not synced yet",
             flow.name, p.record.id
         );
-        out.stats.failed += 1;
+        // Not counted as failed here: the run counts it only if it is still waiting when
+        // the run ends (the run usually syncs what it waits for and writes it).
         let mut entry = ledger_failure(
             flow,
             ctx,

@@ -261,7 +261,7 @@ impl Engine {
         Box::pin(async move {
             let flow = self.flow(flow_name)?.clone();
             let run_id = self.store.start_run(&flow.name, &options.trigger).await?;
-            let mut totals = RunStats::default();
+            let mut totals = Tally::default();
             let result = self
                 .scan(&flow, options, run_id, &mut totals, progress, cancel)
                 .await;
@@ -300,9 +300,10 @@ impl Engine {
         &self,
         flow: &Flow,
         run_id: i64,
-        totals: RunStats,
+        totals: Tally,
         result: Result<(), EngineError>,
     ) -> Result<RunReport, EngineError> {
+        let totals = totals.finish(&flow.name);
         let (cancelled, error) = match &result {
             Ok(()) => (false, None),
             Err(EngineError::Cancelled) => (true, None),
@@ -365,7 +366,7 @@ impl Engine {
         flow: &Arc<Flow>,
         options: &SyncOptions,
         run_id: i64,
-        totals: &mut RunStats,
+        totals: &mut Tally,
         progress: &dyn Progress,
         cancel: &CancellationToken,
     ) -> Result<BTreeSet<String>, EngineError> {
@@ -464,10 +465,11 @@ impl Engine {
                     .push(overlay_of(&flow.name, &r.commit), OVERLAY_DEPTH);
             }
             let previous = pending.take();
+            let track = totals.tracking();
             let commit_previous = async {
                 match previous {
                     Some((result, cursor)) => self
-                        .finish_batch(flow, result, Some(cursor), cancel)
+                        .finish_batch(flow, result, Some(cursor), track, cancel)
                         .await
                         .map(Some),
                     None => Ok(None),
@@ -485,9 +487,9 @@ impl Engine {
             );
             let (committed, processed) = tokio::join!(commit_previous, process_this);
             match committed {
-                Ok(Some(stats)) => {
-                    totals.add(&stats);
-                    progress.batch(&flow.name, totals);
+                Ok(Some(batch)) => {
+                    totals.add(batch);
+                    progress.batch(&flow.name, &totals.so_far());
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -513,10 +515,14 @@ impl Engine {
         }
         // The batch in hand is finished: commit it, even on shutdown.
         if let Some((result, cursor)) = pending.take() {
-            match self.finish_batch(flow, result, Some(cursor), cancel).await {
-                Ok(stats) => {
-                    totals.add(&stats);
-                    progress.batch(&flow.name, totals);
+            let track = totals.tracking();
+            match self
+                .finish_batch(flow, result, Some(cursor), track, cancel)
+                .await
+            {
+                Ok(batch) => {
+                    totals.add(batch);
+                    progress.batch(&flow.name, &totals.so_far());
                 }
                 Err(e) => outcome = outcome.and(Err(e)),
             }
@@ -555,7 +561,7 @@ impl Engine {
         flow: &Arc<Flow>,
         pass: u64,
         ctx: &BatchContext<'_>,
-        totals: &mut RunStats,
+        totals: &mut Tally,
         progress: &dyn Progress,
         cancel: &CancellationToken,
     ) -> Result<(), EngineError> {
@@ -601,26 +607,38 @@ impl Engine {
                 pass,
                 ids: still_there,
             });
-            let stats = self.finish_batch(flow, result, None, cancel).await?;
-            totals.add(&stats);
-            progress.batch(&flow.name, totals);
+            let track = totals.tracking();
+            let batch = self.finish_batch(flow, result, None, track, cancel).await?;
+            totals.add(batch);
+            progress.batch(&flow.name, &totals.so_far());
         }
     }
 
-    /// Commits a processed batch and schedules its transient failures for another try.
+    /// Commits a processed batch and schedules its transient failures for another try. With
+    /// `track`, says which records the batch tried (see [`Tally`]).
     async fn finish_batch(
         &self,
         flow: &Flow,
         result: BatchResult,
         cursor: Option<String>,
+        track: bool,
         cancel: &CancellationToken,
-    ) -> Result<RunStats, EngineError> {
+    ) -> Result<Committed, EngineError> {
         let BatchResult {
             mut commit,
             stats,
             transient,
         } = result;
         commit.cursor = cursor;
+        // The records the batch tried (each attempt leaves a ledger entry), when the run has
+        // records left for another try that this batch may have written; and those it left
+        // for another try.
+        let tried: HashSet<String> = if track {
+            commit.ledger.iter().map(|e| e.source_id.clone()).collect()
+        } else {
+            HashSet::new()
+        };
+        let retrying: Vec<String> = transient.iter().map(|t| t.source_id.clone()).collect();
         // Records from a scan that failed transiently get a queue item before the cursor
         // moves past them, so they cannot be forgotten (if the commit then fails, the page is
         // read again as well, and the queued retry finds the record already written).
@@ -659,7 +677,11 @@ impl Engine {
             Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
         }
         crate::telemetry::batch_committed(&flow.name, &stats);
-        Ok(stats)
+        Ok(Committed {
+            stats,
+            tried,
+            retrying,
+        })
     }
 
     /// Puts these source ids on the flow's queue and works them off now (`ferry sync --id`).
@@ -696,7 +718,7 @@ impl Engine {
     ) -> Result<RunReport, EngineError> {
         let flow = self.flow(flow_name)?.clone();
         let run_id = self.store.start_run(&flow.name, trigger).await?;
-        let mut totals = RunStats::default();
+        let mut totals = Tally::default();
         let mut deps = DependencySyncs::new(Dependencies::Sync);
         let result = self
             .drain_flow_queue(
@@ -715,7 +737,7 @@ impl Engine {
         &self,
         flow: &Arc<Flow>,
         run_id: Option<i64>,
-        totals: &mut RunStats,
+        totals: &mut Tally,
         progress: &dyn Progress,
         cancel: &CancellationToken,
         deps: &mut DependencySyncs,
@@ -739,7 +761,7 @@ impl Engine {
                 self.store.release_leases(&flow.name).await?;
                 return Err(e);
             }
-            progress.batch(&flow.name, totals);
+            progress.batch(&flow.name, &totals.so_far());
         }
     }
 
@@ -750,7 +772,7 @@ impl Engine {
         run_id: Option<i64>,
         epoch: u64,
         items: Vec<ferry_store::QueueItem>,
-        totals: &mut RunStats,
+        totals: &mut Tally,
         cancel: &CancellationToken,
         deps: &mut DependencySyncs,
     ) -> Result<(), EngineError> {
@@ -830,9 +852,11 @@ impl Engine {
         // Transient per-record failures: try again later, or dead-letter after max attempts.
         let transient = std::mem::take(&mut result.transient);
         let mut later = Vec::new();
+        let mut retrying = Vec::new();
         for t in transient {
             let item = &ctx.items[&t.source_id];
             if t.attempt >= self.settings.retry.max_attempts {
+                result.stats.failed += 1;
                 result.commit.dead_letters.push(NewDeadLetter {
                     error: format!(
                         "flow `{}`, record `{}`: gave up after {} attempts: {}",
@@ -850,16 +874,20 @@ impl Engine {
                 });
                 result.commit.acked.push(item.id);
             } else {
+                retrying.push(t.source_id);
                 later.push((item.id, t.attempt, t.error, t.waiting_on));
             }
         }
         let acked: HashSet<i64> = result.commit.acked.iter().copied().collect();
-        let stats = self.finish_batch(flow, result, None, cancel).await?;
+        let mut batch = self.finish_batch(flow, result, None, false, cancel).await?;
         drop(pair);
         for item in items.iter().filter(|i| acked.contains(&i.id)) {
             crate::telemetry::queue_item_done(&flow.name, item.available_at);
         }
-        totals.add(&stats);
+        // Every item was worked on; those in `later` are left for another try.
+        batch.tried = items.iter().map(|i| i.source_id.clone()).collect();
+        batch.retrying = retrying;
+        totals.add(batch);
         // Records waiting for another flow: sync it now (once per run), then try them again
         // at once; if they still wait, they back off like any transient failure.
         let waiting: BTreeSet<String> = later.iter().filter_map(|l| l.3.clone()).collect();
@@ -942,5 +970,56 @@ impl DependencySyncs {
     /// Whether `flow` should be synced now (allowed, and not done yet in this run).
     fn first_time(&mut self, flow: &str) -> bool {
         self.mode == Dependencies::Sync && self.synced.insert(flow.to_owned())
+    }
+}
+
+/// A committed batch, as a run counts it.
+pub(crate) struct Committed {
+    stats: RunStats,
+    /// The source ids the batch worked on.
+    tried: HashSet<String>,
+    /// Those it left for another try (a transient failure, or waiting for another flow).
+    retrying: Vec<String>,
+}
+
+/// A run's counts while it runs. A record left for another try counts as failed only if the
+/// run ends without a later outcome for it: an order that waited for its customer and was
+/// written once the run had synced that customer counts once, as written.
+#[derive(Default)]
+pub(crate) struct Tally {
+    stats: RunStats,
+    /// Records whose last attempt in this run left them for another try.
+    retrying: HashSet<String>,
+}
+
+impl Tally {
+    /// Whether a batch must say which records it tried: some are left for another try.
+    fn tracking(&self) -> bool {
+        !self.retrying.is_empty()
+    }
+
+    fn add(&mut self, batch: Committed) {
+        self.stats.add(&batch.stats);
+        if !batch.tried.is_empty() {
+            self.retrying.retain(|id| !batch.tried.contains(id));
+        }
+        self.retrying.extend(batch.retrying);
+    }
+
+    /// The counts so far, the records still left for another try counted as failed.
+    fn so_far(&self) -> RunStats {
+        let mut stats = self.stats.clone();
+        stats.failed += self.retrying.len() as u64;
+        stats
+    }
+
+    /// The run's final counts.
+    fn finish(self, flow: &str) -> RunStats {
+        let left = RunStats {
+            failed: self.retrying.len() as u64,
+            ..RunStats::default()
+        };
+        crate::telemetry::batch_committed(flow, &left);
+        self.so_far()
     }
 }

@@ -1,7 +1,8 @@
 //! # ferry-mapping
 //!
 //! Turns a source record into its entity's **canonical fields**, as a flow's `mapping:` and
-//! `validate:` sections say (see `ferry_model::config::mapping` for the YAML).
+//! `validate:` sections say (see `ferry_model::config::mapping` for the YAML), and checks a
+//! document's lines against its total when the flow asks (`totals:`).
 //!
 //! Everything is compiled once, at start-up and in `ferry check`, by
 //! [`CompiledMapping::compile`]: paths are split, code tables copied, unit factors and exchange
@@ -27,10 +28,11 @@
 
 mod rules;
 mod script;
+mod totals;
 mod validate;
 mod values;
 
-use ferry_model::config::{Config, ConfigIssue};
+use ferry_model::config::{Config, ConfigIssue, TotalsConfig};
 use ferry_model::entity::Entity;
 use ferry_model::{ErrorKind, FieldType, Record};
 use serde_json::{Map, Value};
@@ -52,6 +54,8 @@ pub struct CompiledMapping {
     vrl: Option<Program>,
     /// Per field: its validation rules.
     checks: Vec<(String, Vec<Check>)>,
+    /// The flow's `totals:`: the lines must add up to the header's total.
+    totals: Option<TotalsConfig>,
     /// The time zone VRL functions use when a value names none: always UTC, so results do not
     /// depend on the machine's local zone.
     tz: TimeZone,
@@ -146,6 +150,7 @@ impl CompiledMapping {
             tables: Tables::new(config),
             vrl,
             checks,
+            totals: flow.totals.clone(),
             tz: TimeZone::parse("UTC").unwrap_or_default(),
         })
     }
@@ -175,18 +180,26 @@ impl CompiledMapping {
                 .map_err(|(field, reason)| error(field, reason))?;
         }
 
+        // A record that maps but fails a check keeps its business key, so its dead letter
+        // can be found by key.
+        let refused = |field: String, reason: String| MappingError {
+            key: match mapped.get(&self.key_field) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            },
+            ..error(field, reason)
+        };
         for (field, checks) in &self.checks {
             let value = mapped.get(field);
             for check in checks {
-                check.check(value).map_err(|reason| MappingError {
-                    key: match mapped.get(&self.key_field) {
-                        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-                        Some(Value::Number(n)) => Some(n.to_string()),
-                        _ => None,
-                    },
-                    ..error(field.clone(), reason)
-                })?;
+                check
+                    .check(value)
+                    .map_err(|reason| refused(field.clone(), reason))?;
             }
+        }
+        if let Some(totals) = &self.totals {
+            totals::check(totals, &mapped).map_err(|(field, reason)| refused(field, reason))?;
         }
         Ok(mapped)
     }

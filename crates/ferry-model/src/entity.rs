@@ -335,11 +335,21 @@ pub const LINE_FIELDS: &[FieldDef] = &[
         Decimal,
         "Discount as a fraction (0.1 for 10 %).",
     ),
+    f(
+        "discount_amount",
+        Decimal,
+        "Discount on the whole line as an amount, taken off after `discount`.",
+    ),
     f("tax_rate", Decimal, "Tax rate as a fraction."),
+    f(
+        "tax_amount",
+        Decimal,
+        "Tax on the line as an amount (when absent: line_total × tax_rate).",
+    ),
     f(
         "line_total",
         Decimal,
-        "Quantity × price × (1 − discount), before tax.",
+        "Quantity × price × (1 − discount) − discount_amount, before tax.",
     ),
 ];
 

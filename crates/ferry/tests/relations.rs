@@ -105,6 +105,9 @@ async fn an_order_waits_for_its_customer_and_gets_the_erp_ids() {
     // customer is invalid (dead-lettered), so SO-2 keeps waiting.
     let report = run_json(dir, &["sync", "orders", "--json"]);
     assert_eq!(report["created"], 1, "{report}");
+    // SO-1 waited, then was created in the same run: it counts once, as created. Only SO-2,
+    // still waiting when the run ends, counts as failed.
+    assert_eq!(report["failed"], 1, "{report}");
     let customers: Vec<String> = sqlx::query("SELECT code FROM customers ORDER BY code")
         .fetch_all(&mut erp)
         .await

@@ -559,6 +559,51 @@ async fn a_deal_with_line_items_is_written_and_read_back() {
         changed.hash(),
         "list and detail read the same record"
     );
+
+    // Three discounted lines, then four: the deal holds exactly the lines sent, and its
+    // amount (BottleCRM's sum of the discounted line totals) is theirs to the cent.
+    let discounted = |n: usize| {
+        let lines: Vec<Value> = (0..n)
+            .map(|k| {
+                let mut line = json!({"sku": skus[k % 2], "name": format!("Line {k}"),
+                                      "quantity": format!("{}", k + 1), "unit_price": "10.00"});
+                if k % 2 == 1 {
+                    line["discount_type"] = json!("PERCENTAGE");
+                    line["discount_value"] = json!("12.5");
+                }
+                line
+            })
+            .collect();
+        out(
+            &format!("{t}-SO1"),
+            json!({"number": format!("{t}-SO1"), "name": format!("Order {t}"),
+                   "customer_code": format!("{t}-D"), "stage": "CLOSED_WON", "currency": "USD",
+                   "order_date": "2026-11-20", "lines": lines}),
+        )
+    };
+    write_all(deals.as_ref(), &[discounted(3)]).await;
+    write_all(deals.as_ref(), &[discounted(4)]).await;
+    let read = source
+        .fetch(std::slice::from_ref(&id))
+        .await
+        .unwrap()
+        .remove(0);
+    let lines = read.fields["line_items"].as_array().unwrap();
+    let got: Vec<(&Value, &Value, &Value)> = lines
+        .iter()
+        .map(|l| (&l["name"], &l["quantity"], &l["total"]))
+        .collect();
+    // 1 × 10.00; 2 × 10.00 less 12.5 % = 17.50; 3 × 10.00; 4 × 10.00 less 12.5 % = 35.00.
+    assert_eq!(
+        got,
+        [
+            (&json!("Line 0"), &json!("1.00"), &json!("10.00")),
+            (&json!("Line 1"), &json!("2.00"), &json!("17.50")),
+            (&json!("Line 2"), &json!("3.00"), &json!("30.00")),
+            (&json!("Line 3"), &json!("4.00"), &json!("35.00")),
+        ]
+    );
+    assert_eq!(read.fields["amount"], json!("92.50"));
 }
 
 #[tokio::test]

@@ -145,10 +145,14 @@ pub struct Lookup {
 
 /// One2many children of a written record.
 ///
-/// With `from`, each item of that canonical list becomes a child (sale `lines`). Without
-/// it, the record's own canonical fields listed in `fields` make one child, identified
-/// among the existing ones by `values` (the `email` contact mechanism is the child with
-/// `type: email`; an address has no `values`, so the first address is the one updated).
+/// With `from`, each item of that canonical list becomes a child (sale `lines`): on update,
+/// when the items differ from the children, the children are deleted and the items created
+/// in the same write, so the record ends up with exactly the items sent. Such an entry owns
+/// every child of its field, unless another entry writes to the same field (then it manages
+/// the children holding its plain `values`). Without `from`, the record's own canonical
+/// fields listed in `fields` make one child, identified among the existing ones by `values`
+/// (the `email` contact mechanism is the child with `type: email`; an address has no
+/// `values`, so the first address is the one updated).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChildOptions {
@@ -162,8 +166,11 @@ pub struct ChildOptions {
     /// name and `~` skips one; without, only the listed fields are used.
     #[serde(default)]
     pub fields: IndexMap<String, Option<String>>,
-    /// Constant child values (`{type: email}`, `{type: line}`), also used to recognise the
-    /// children this entry manages.
+    /// Constant child values (`{type: email}`, `{type: line, unit: 1}`). A many2many or
+    /// one2many value is written as Tryton's list operations: `{taxes: [["add", [7]]]}` puts
+    /// tax 7 on every line. Plain values also recognise the children an entry manages when
+    /// it shares its field with another entry; an existing child already holds an `add`
+    /// when its ids are exactly the ones added.
     #[serde(default)]
     pub values: Map<String, Value>,
     /// Many2one child fields given by business code (`{product: {model: product.product, by: code}}`).

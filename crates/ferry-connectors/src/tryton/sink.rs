@@ -231,6 +231,22 @@ impl TrytonSink {
         })
     }
 
+    /// Whether children entry `index` owns every child of its one2many field: a list
+    /// entry (`from`) that no other entry, and not the key, writes to. An update then makes
+    /// the field hold exactly the items sent, whatever the existing children look like.
+    fn owns_field(&self, meta: &Meta, index: usize) -> bool {
+        let child = &self.opts.children[index];
+        let shared = self
+            .opts
+            .children
+            .iter()
+            .filter(|c| c.field == child.field)
+            .count()
+            > 1;
+        let key_child = matches!(&meta.key, KeyWrite::Child { field, .. } if *field == child.field);
+        child.from.is_some() && !shared && !key_child
+    }
+
     /// Canonical fields that do not go to a field of the model of the same (or mapped) name:
     /// the key, the sources of lookups and of children.
     fn consumed(&self) -> HashSet<&str> {
@@ -682,16 +698,27 @@ impl TrytonSink {
             let ids: Vec<i64> = ids.into_iter().collect();
             child_rows.extend(self.read_rows(&model, &ids, &fields).await?);
         }
-        let matching = |record: i64, child: &ChildOptions| -> Vec<i64> {
-            ids_in(current.get(&record).and_then(|r| r.get(&child.field)))
-                .into_iter()
+        // The existing children an entry manages: all of its field's children when it owns
+        // the field, else those holding its plain constant values (list operations such as
+        // `taxes: [["add", [7]]]` set values on a child; they do not tell children apart).
+        let matching = |record: i64, index: usize| -> Vec<i64> {
+            let child = &self.opts.children[index];
+            let all = ids_in(current.get(&record).and_then(|r| r.get(&child.field)));
+            if self.owns_field(meta, index) {
+                return all;
+            }
+            all.into_iter()
                 .filter(|id| {
-                    child.values.iter().all(|(k, v)| {
-                        child_rows
-                            .get(id)
-                            .and_then(|row| row.get(k))
-                            .is_some_and(|have| same(have, v))
-                    })
+                    child
+                        .values
+                        .iter()
+                        .filter(|(_, v)| list_ops(v).is_none())
+                        .all(|(k, v)| {
+                            child_rows
+                                .get(id)
+                                .and_then(|row| row.get(k))
+                                .is_some_and(|have| same(have, v))
+                        })
                 })
                 .collect()
         };
@@ -699,10 +726,7 @@ impl TrytonSink {
         let changed =
             |row: Option<&Map<String, Value>>, new: &Map<String, Value>| -> Map<String, Value> {
                 new.iter()
-                    .filter(|(k, v)| {
-                        !row.and_then(|r| r.get(*k))
-                            .is_some_and(|have| same(have, v))
-                    })
+                    .filter(|(k, v)| !holds(row.and_then(|r| r.get(*k)), v))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             };
@@ -713,7 +737,7 @@ impl TrytonSink {
             let mut actions: HashMap<String, Vec<Value>> = HashMap::new();
             for (index, child_values) in &p.singles {
                 let child = &self.opts.children[*index];
-                let action = match matching(*id, child).first() {
+                let action = match matching(*id, *index).first() {
                     Some(cid) => {
                         let diff = changed(child_rows.get(cid), child_values);
                         if diff.is_empty() {
@@ -734,7 +758,7 @@ impl TrytonSink {
                 if child.on_update == OnUpdate::Keep {
                     continue;
                 }
-                let old = matching(*id, child);
+                let old = matching(*id, *index);
                 let unchanged = old.len() == items.len()
                     && old
                         .iter()
@@ -1162,6 +1186,47 @@ fn ids_in(value: Option<&Value>) -> Vec<i64> {
         .collect()
 }
 
+/// The operations of a value written as Tryton's list operations on a many2many or
+/// one2many field (`[["add", [7, 8]]]`, `[["create", [{…}]]]`): each operation's name and
+/// arguments. `None` for any other value.
+fn list_ops(value: &Value) -> Option<Vec<(&str, &[Value])>> {
+    let ops = value.as_array().filter(|ops| !ops.is_empty())?;
+    ops.iter()
+        .map(|op| {
+            let op = op.as_array()?;
+            Some((op.first()?.as_str()?, op.get(1..).unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Whether a field as read from Tryton (`have`) already holds the value about to be written
+/// (`new`). List operations are compared by the ids they leave on a new record (`add`ed
+/// ids, less `remove`d ones) against the ids read, in any order; operations that make new
+/// records (`create`, `copy`) or change others (`write`, `delete`) never match, so they are
+/// written again.
+fn holds(have: Option<&Value>, new: &Value) -> bool {
+    let Some(have) = have else { return false };
+    let Some(ops) = list_ops(new) else {
+        return same(have, new);
+    };
+    let mut wanted: BTreeSet<i64> = BTreeSet::new();
+    for (op, args) in ops {
+        let ids = args
+            .first()
+            .map(|ids| ids_in(Some(ids)))
+            .unwrap_or_default();
+        match op {
+            "add" => wanted.extend(ids),
+            "remove" => ids.iter().for_each(|id| {
+                wanted.remove(id);
+            }),
+            _ => return false,
+        }
+    }
+    let read: BTreeSet<i64> = ids_in(Some(have)).into_iter().collect();
+    have.is_array() && read == wanted
+}
+
 /// Whether a value read from Tryton (`have`) equals one about to be written (`new`), both
 /// typed: the same plain JSON, the same decimal (`10.0` = `10.00`), or the same text
 /// (`1` = `"1"`).
@@ -1215,5 +1280,33 @@ impl Sink for TrytonSink {
 
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {
         self.scan_page(cursor, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_operations_are_compared_by_the_ids_they_leave() {
+        let add = json!([["add", [7, 8]]]);
+        assert!(holds(Some(&json!([8, 7])), &add), "any order");
+        assert!(!holds(Some(&json!([7])), &add), "one missing");
+        assert!(!holds(Some(&json!([7, 8, 9])), &add), "one too many");
+        assert!(!holds(None, &add), "not read");
+        assert!(holds(
+            Some(&json!([7])),
+            &json!([["add", [7, 8]], ["remove", [8]]])
+        ));
+        // New records each time: never the same.
+        assert!(!holds(
+            Some(&json!([3])),
+            &json!([["create", [{"name": "x"}]]])
+        ));
+        // Plain values compare as before.
+        assert!(holds(Some(&json!("10.00")), &json!("10.0")));
+        assert!(holds(Some(&json!([1, 2])), &json!([1, 2])), "a plain list");
+        assert!(list_ops(&json!([1, 2])).is_none());
+        assert!(list_ops(&json!([])).is_none());
     }
 }

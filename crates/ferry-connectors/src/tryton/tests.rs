@@ -510,6 +510,175 @@ async fn a_sale_with_50_lines_is_created_quoted_and_confirmed() {
     assert!(e.message().contains(&format!("key `{number}`")), "{e}");
 }
 
+/// The target of draft sales whose lines carry VAT (Tryton's list operation in the line
+/// values, the only way to put a tax on lines) and a discount (the gross price as
+/// `base_price`, the net one as `unit_price`; module `sale_discount`).
+fn draft_sales_with_vat(peer: &Peer, vat: i64, payment_term: i64) -> Arc<dyn Sink> {
+    sink(
+        peer,
+        Entity::SalesOrder,
+        "number",
+        json!({
+            "model": "sale.sale",
+            "key": "reference",
+            "fields": {"customer_code": null, "total": null},
+            "defaults": {"company": peer.company, "warehouse": peer.warehouse, "payment_term": payment_term},
+            "lookup": {
+                "currency": {"model": "currency.currency", "by": "code"},
+                "party": {"model": "party.party", "by": "identifiers.code", "from": "customer_code"},
+                "invoice_address": {"model": "party.address", "by": "party.identifiers.code", "from": "customer_code"},
+                "shipment_address": {"model": "party.address", "by": "party.identifiers.code", "from": "customer_code"},
+            },
+            "children": [{
+                "field": "lines", "from": "lines",
+                "values": {"type": "line", "taxes": [["add", [vat]]]},
+                "fields": {"sku": "product", "uom": "unit", "unit_price": "base_price",
+                           "extra.net_price": "unit_price", "discount": null},
+                "lookup": {"product": {"model": "product.product", "by": "code"},
+                           "unit": {"model": "product.uom", "by": "name"}},
+            }],
+        }),
+    )
+}
+
+/// A sale as Tryton holds it: its amounts, and per line (product, quantity, base price, unit
+/// price, taxes), with the line ids and the sale's last write.
+async fn sale_lines(peer: &Peer, id: i64) -> (Value, Vec<(String, String, String, String, Value)>) {
+    let sale = peer
+        .search_read(
+            "sale.sale",
+            json!([["id", "=", id]]),
+            json!([
+                "untaxed_amount",
+                "tax_amount",
+                "total_amount",
+                "lines",
+                "write_date"
+            ]),
+        )
+        .await
+        .remove(0);
+    let lines = peer
+        .search_read(
+            "sale.line",
+            json!([["sale", "=", id]]),
+            json!([
+                "product.code",
+                "quantity",
+                "base_price",
+                "unit_price",
+                "taxes"
+            ]),
+        )
+        .await;
+    let dec = |v: &Value| v["decimal"].as_str().unwrap_or_default().to_owned();
+    let lines = lines
+        .iter()
+        .map(|l| {
+            (
+                l["product."]["code"].as_str().unwrap().to_owned(),
+                l["quantity"].to_string(),
+                dec(&l["base_price"]),
+                dec(&l["unit_price"]),
+                l["taxes"].clone(),
+            )
+        })
+        .collect();
+    (sale, lines)
+}
+
+#[tokio::test]
+async fn a_draft_sales_lines_are_replaced_exactly_with_their_taxes_and_discounts() {
+    let Some(peer) = peer().await else { return };
+    let customer = format!("T-LINES-CUST-{}", unique());
+    written(
+        party_sink(&peer)
+            .upsert(&[out(
+                &customer,
+                json!({"code": customer, "name": "Lines Test Customer",
+                "street": "3 Line St", "city": "Springfield"}),
+            )])
+            .await
+            .unwrap(),
+    );
+    let vat = peer
+        .first_id("account.tax", json!([["name", "=", "VAT 13%"]]))
+        .await;
+    let payment_term = peer
+        .first_id("account.invoice.payment_term", json!([]))
+        .await;
+    let sales = draft_sales_with_vat(&peer, vat, payment_term);
+    let number = format!("T-LINES-{}", unique());
+    let line = |sku: &str, qty: &str, price: &str, discount: &str, net: &str| {
+        json!({"sku": sku, "uom": "Unit", "quantity": qty, "unit_price": price,
+               "discount": discount, "extra.net_price": net})
+    };
+    let order = |lines: &[Value]| {
+        out(
+            &number,
+            json!({"number": number, "customer_code": customer, "currency": "USD", "lines": lines}),
+        )
+    };
+    let mut lines = vec![
+        line("WIDGET-1", "3", "10.00", "0.1", "9.00"),
+        line("SVC-SETUP", "1", "150.00", "0", "150.00"),
+        line("WIDGET-1", "2", "10.00", "0", "10.00"),
+    ];
+    let id: i64 = written(sales.upsert(&[order(&lines)]).await.unwrap())[0]
+        .parse()
+        .unwrap();
+    let (sale, got) = sale_lines(&peer, id).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    // 27.00 + 150.00 + 20.00 = 197.00, VAT 13 % = 25.61.
+    assert_eq!(sale["total_amount"]["decimal"], json!("222.61"), "{sale}");
+
+    // Four lines where there were three: exactly the four, taxed and discounted.
+    lines.push(line("SVC-SETUP", "2", "150.00", "0.1", "135.00"));
+    let again = written(sales.upsert(&[order(&lines)]).await.unwrap());
+    assert_eq!(again, [id.to_string()]);
+    let (sale, got) = sale_lines(&peer, id).await;
+    let want = |sku: &str, qty: &str, base: &str, net: &str| {
+        (
+            sku.to_owned(),
+            qty.to_owned(),
+            base.to_owned(),
+            net.to_owned(),
+            json!([vat]),
+        )
+    };
+    assert_eq!(
+        got,
+        [
+            want("WIDGET-1", "3.0", "10.00", "9.00"),
+            want("SVC-SETUP", "1.0", "150.00", "150.00"),
+            want("WIDGET-1", "2.0", "10.00", "10.00"),
+            want("SVC-SETUP", "2.0", "150.00", "135.00"),
+        ]
+    );
+    // 197.00 + 270.00 = 467.00, VAT 60.71, to the cent.
+    assert_eq!(
+        (
+            &sale["untaxed_amount"]["decimal"],
+            &sale["tax_amount"]["decimal"],
+            &sale["total_amount"]["decimal"]
+        ),
+        (&json!("467.00"), &json!("60.71"), &json!("527.71"))
+    );
+
+    // The same lines again: nothing is written (same line ids, same last write).
+    written(sales.upsert(&[order(&lines)]).await.unwrap());
+    let (unchanged, _) = sale_lines(&peer, id).await;
+    assert_eq!(unchanged["lines"], sale["lines"]);
+    assert_eq!(unchanged["write_date"], sale["write_date"]);
+
+    // Fewer lines: exactly the one sent.
+    let one = [line("WIDGET-1", "1", "10.00", "0", "10.00")];
+    written(sales.upsert(&[order(&one)]).await.unwrap());
+    let (sale, got) = sale_lines(&peer, id).await;
+    assert_eq!(got, [want("WIDGET-1", "1.0", "10.00", "10.00")]);
+    assert_eq!(sale["total_amount"]["decimal"], json!("11.30"));
+}
+
 #[tokio::test]
 async fn a_record_tryton_refuses_gets_its_own_error_while_the_others_are_written() {
     let Some(peer) = peer().await else { return };

@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod pairs;
 pub mod server;
 pub mod states;
+pub mod totals;
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub use mapping::{FieldRule, MappingConfig, ValidationRule};
 pub use pairs::{ConflictPolicy, Owners, PairConfig, SHARED};
 pub use server::{HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings};
 pub use states::{FlowStates, StatesConfig};
+pub use totals::TotalsConfig;
 
 use crate::entity::{Entity, FieldType};
 
@@ -236,6 +238,11 @@ pub struct FlowConfig {
     /// not written (`states: { field: status, machine: sales_order }`). See [`states`].
     #[serde(default)]
     pub states: Option<StatesConfig>,
+    /// The document's lines must add up to its total: a record whose lines do not (beyond
+    /// rounding) is dead-lettered with both amounts, not written (`totals: { field: total,
+    /// tolerance: "0.01" }`). See [`totals`].
+    #[serde(default)]
+    pub totals: Option<TotalsConfig>,
     /// The flow is configured but does not run.
     #[serde(default)]
     pub disabled: bool,
@@ -426,6 +433,7 @@ impl Config {
             if let Err(found) = states::compile(self, flow_name, flow) {
                 issues.extend(found);
             }
+            issues.extend(totals::check(flow_name, flow));
             if let OnDelete::Archive(fields) = &flow.on_delete {
                 if fields.is_empty() {
                     issues.push(ConfigIssue::at(
