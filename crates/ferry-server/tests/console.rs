@@ -594,7 +594,10 @@ async fn a_source_column_behind_a_masked_field_is_masked_in_every_answer() {
         .json()
         .await
         .unwrap();
-    assert_eq!(shown["payload"]["fields"]["contact_email"], "a****@example.com");
+    assert_eq!(
+        shown["payload"]["fields"]["contact_email"],
+        "a****@example.com"
+    );
     let mut payload = shown["payload"].clone();
     payload["fields"]["name"] = "Ada King".into();
     let r = s
@@ -712,7 +715,9 @@ async fn a_source_column_behind_a_masked_field_is_masked_in_every_answer() {
     // An operator's dead letter page carries the edit form with the payload.
     let mut operator = Browser::new(&s);
     operator.login(&s.operator).await;
-    let edit = operator.page(&format!("/console/dead-letters/{grace}")).await;
+    let edit = operator
+        .page(&format!("/console/dead-letters/{grace}"))
+        .await;
     assert!(edit.contains("name=\"payload\""), "{edit}");
     assert_masked("the edit form", &edit);
 
@@ -729,7 +734,10 @@ async fn a_source_column_behind_a_masked_field_is_masked_in_every_answer() {
                            "target": "a****@example.com"})
     );
     let unmapped = report["unmapped"][0]["error"].as_str().unwrap();
-    assert!(unmapped.ends_with("not a valid e-mail address: \"g****@example\""), "{report}");
+    assert!(
+        unmapped.ends_with("not a valid e-mail address: \"g****@example\""),
+        "{report}"
+    );
 }
 
 fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {

@@ -83,7 +83,9 @@ async fn every_cli_operator_action_is_audited_like_the_api() {
     run(dir, &["dlq", "replay", "--all"], true);
     let key = run_json(
         dir,
-        &["keys", "create", "--name", "ops", "--role", "viewer", "--json"],
+        &[
+            "keys", "create", "--name", "ops", "--role", "viewer", "--json",
+        ],
     );
     let key_id = key["id"].as_i64().unwrap();
     run(dir, &["keys", "revoke", &key_id.to_string()], true);

@@ -173,7 +173,12 @@ pub fn mask_report(mut report: Value, masks: &Masks, flow: &str, key_field: Opti
     if rules.is_empty() {
         return report;
     }
-    for list in ["differing", "missing_in_target", "missing_in_source", "duplicate_keys"] {
+    for list in [
+        "differing",
+        "missing_in_target",
+        "missing_in_source",
+        "duplicate_keys",
+    ] {
         let items = report.get_mut(list).and_then(Value::as_array_mut);
         for item in items.into_iter().flatten() {
             if let Some(Value::String(key)) = item.get_mut("key") {
@@ -205,7 +210,11 @@ pub fn mask_report(mut report: Value, masks: &Masks, flow: &str, key_field: Opti
 
 /// One field difference: both values masked by the canonical field's rule.
 fn mask_difference(field: &mut Value, masks: &Masks) {
-    let Some(name) = field.get("field").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(name) = field
+        .get("field")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return;
     };
     for side in ["source", "target"] {

@@ -195,7 +195,14 @@ pub async fn request_sync(
     let pairs = resolve(&state.engine, &notices, None).map_err(ApiError::BadRequest)?;
     let result = state.engine.request_sync(&pairs, "api", None).await;
     let target = audit::target::sync(pairs.iter().map(|(f, id)| (f.as_str(), id.as_str())));
-    audit::record(state.store(), &caller.0.actor(), audit::action::SYNC, &target, &result).await;
+    audit::record(
+        state.store(),
+        &caller.0.actor(),
+        audit::action::SYNC,
+        &target,
+        &result,
+    )
+    .await;
     match result? {
         Accepted::Queued(ids) => Ok((StatusCode::ACCEPTED, Json(tracked(pairs, ids)))),
         Accepted::Replayed => Err(ApiError::Internal),

@@ -70,7 +70,14 @@ pub async fn revoke_key(
     actor: &Actor,
 ) -> Result<ApiKey, ferry_store::StoreError> {
     let result = store.revoke_api_key(id).await;
-    audit::record(store, actor, audit::action::KEY_REVOKE, &format!("key {id}"), &result).await;
+    audit::record(
+        store,
+        actor,
+        audit::action::KEY_REVOKE,
+        &format!("key {id}"),
+        &result,
+    )
+    .await;
     result
 }
 

@@ -103,7 +103,11 @@ fn renamed(columns: &Value, field: &str) -> Vec<String> {
     };
     match columns {
         Value::Object(map) => of(map).into_iter().collect(),
-        Value::Array(items) => items.iter().filter_map(Value::as_object).filter_map(of).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(of)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -140,7 +144,8 @@ mod tests {
             json!({"id": "7", "fields": {"no": "C7", "contact_email": "a****@example.com"}})
         );
         assert_eq!(
-            m.flow("f").message("field `mail_addr`: too long: \"ada@example.com\""),
+            m.flow("f")
+                .message("field `mail_addr`: too long: \"ada@example.com\""),
             "field `mail_addr`: too long: \"a****@example.com\""
         );
         // Canonical values go by canonical names only; an unknown flow too.
@@ -171,7 +176,8 @@ mod tests {
                                          "n": 12345, "tags": ["a"], "x": null}})
         );
         assert_eq!(
-            m.flow("f").message_with("erp refused ada@example.com", &record),
+            m.flow("f")
+                .message_with("erp refused ada@example.com", &record),
             "erp refused a****@example.com"
         );
     }
