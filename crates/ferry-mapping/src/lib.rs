@@ -23,9 +23,13 @@
 //!   [`kind`](MappingError::kind) is always `Validation`: the record goes to dead letters, not
 //!   to a retry.
 //!
+//! [`lineage::source_fields`] reads a mapping the other way: which source fields a canonical
+//! field is computed from (the server masks them where `server.mask` names the field).
+//!
 //! `CompiledMapping` is `Send + Sync`; share one in an `Arc` between workers. The VRL runtime
 //! (local variables only) is kept per thread.
 
+pub mod lineage;
 mod rules;
 mod script;
 mod totals;

@@ -11,7 +11,7 @@ use ferry_model::config::{LoadedConfig, RateLimitConfig};
 use ipnet::IpNet;
 
 use crate::error::ServerError;
-use crate::mask::MaskRules;
+use crate::mask::Masks;
 
 /// The server's settings, ready to use.
 #[derive(Debug, Clone)]
@@ -32,8 +32,8 @@ pub struct ServerSettings {
     pub max_body: usize,
     /// Systems sending webhooks: signing secret and rate limit, by system.
     pub hooks: HashMap<String, Hook>,
-    /// Fields the API shows masked.
-    pub mask: MaskRules,
+    /// Fields the API and the console show masked, by flow (see [`Masks`]).
+    pub mask: Masks,
 }
 
 /// PEM files for HTTPS.
@@ -103,7 +103,7 @@ impl ServerSettings {
                     (system.clone(), settings)
                 })
                 .collect(),
-            mask: MaskRules::new(server.mask.clone()),
+            mask: Masks::new(server.mask.clone(), &loaded.config.flows),
         })
     }
 

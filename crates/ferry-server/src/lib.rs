@@ -95,20 +95,35 @@ impl AppState {
     }
 
     /// The business key field of a configured flow (to mask keys by it).
-    fn key_field(&self, flow: &str) -> Option<&str> {
+    pub(crate) fn key_field(&self, flow: &str) -> Option<&str> {
         self.engine.flow(flow).ok().map(|f| f.key_field.as_str())
     }
 
-    /// A dead letter as the API and the console show it: masked by `server.mask`.
+    /// A dead letter as the API and the console show it: masked by `server.mask` as its
+    /// flow carries it (source fields behind masked fields too).
     pub fn dead_letter_view(&self, d: ferry_store::DeadLetter) -> api::views::DeadLetterView {
         let key_field = self.key_field(&d.flow);
-        api::views::DeadLetterView::masked(d, &self.settings.mask, key_field)
+        let mask = self.settings.mask.flow(&d.flow);
+        api::views::DeadLetterView::masked(d, mask, key_field)
     }
 
-    /// A ledger entry as the API and the console show it: masked by `server.mask`.
+    /// A ledger entry as the API and the console show it: masked by `server.mask` as its
+    /// flow carries it.
     pub fn ledger_view(&self, e: ferry_store::LedgerEntry) -> api::views::LedgerView {
         let key_field = self.key_field(&e.flow);
-        api::views::LedgerView::masked(e, &self.settings.mask, key_field)
+        let mask = self.settings.mask.flow(&e.flow);
+        api::views::LedgerView::masked(e, mask, key_field)
+    }
+
+    /// A reconciliation as the API and the console show it: its error and its report's
+    /// keys, field values and errors masked by `server.mask` (see
+    /// [`api::reconcile::mask_report`]).
+    pub fn reconciliation_view(
+        &self,
+        r: ferry_store::Reconciliation,
+    ) -> api::reconcile::ReconciliationView {
+        let key_field = self.key_field(&r.flow);
+        api::reconcile::ReconciliationView::masked(r, &self.settings.mask, key_field)
     }
 }
 

@@ -13,31 +13,47 @@
 //! message, is masked. With the record at hand (a dead letter), every value of a ruled field
 //! of the record is also masked wherever the message repeats it ([`MaskRules::message_with`]),
 //! so a target system's own wording is covered too.
+//!
+//! The rules name canonical fields; [`Masks`] carries them through each flow's mapping to the
+//! source fields and target columns behind them, so a source record shows `contact_email`
+//! masked when `email` is ruled and computed from it.
 
 use ferry_model::config::MaskRule;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+mod flows;
+
+pub use flows::Masks;
+
 /// The masking rules, by field name.
 #[derive(Debug, Clone, Default)]
-pub struct MaskRules(IndexMap<String, MaskRule>);
+pub struct MaskRules {
+    named: IndexMap<String, MaskRule>,
+    /// Every field of a source record (its `fields`, at any depth) is masked by this rule:
+    /// a masked field is computed from the record in a way that cannot be told.
+    every: Option<MaskRule>,
+}
 
 impl MaskRules {
     /// Rules by field name.
     pub fn new(rules: IndexMap<String, MaskRule>) -> Self {
-        Self(rules)
+        Self {
+            named: rules,
+            every: None,
+        }
     }
 
     /// No rules at all.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.named.is_empty() && self.every.is_none()
     }
 
     /// The rule of a field (the last part of a path such as `lines[2].phone`), if any.
     pub fn rule(&self, field: &str) -> Option<MaskRule> {
         let last = field.rsplit('.').next().unwrap_or(field);
         let name = last.split('[').next().unwrap_or(last);
-        self.0.get(name).copied()
+        self.named.get(name).copied().or(self.every)
     }
 
     /// A business key as shown: masked when the flow's key field (`key_field`) is ruled.
@@ -50,8 +66,22 @@ impl MaskRules {
 
     /// An error message with the values it shows of ruled fields masked: in each part that
     /// follows ``field `NAME`…`` for a ruled NAME, every JSON string, and a bare value (a
-    /// number) ending the part after `: `.
+    /// number) ending the part after `: `. When a rule masks e-mail addresses, every e-mail
+    /// address in the text is masked too, however the message words it (a target system's
+    /// own error, shown where the record is not at hand).
     pub fn message(&self, text: &str) -> String {
+        let out = self.mentions(text);
+        let email = Some(MaskRule::Email);
+        if self.every == email || self.named.values().any(|r| Some(*r) == email) {
+            mask_emails(&out)
+        } else {
+            out
+        }
+    }
+
+    /// The values of ruled fields after ``field `NAME`…`` mentions masked (see
+    /// [`message`](Self::message)).
+    fn mentions(&self, text: &str) -> String {
         if self.is_empty() {
             return text.to_owned();
         }
@@ -95,6 +125,9 @@ impl MaskRules {
         let mut out = self.message(text);
         let mut clear = Vec::new();
         self.collect(record, None, &mut clear);
+        if let Some(rule) = self.every {
+            self.collect(fields_of(record), Some(rule), &mut clear);
+        }
         // Longest first, so a value containing another is replaced whole.
         clear.sort_by_key(|c| std::cmp::Reverse(c.0.len()));
         for (value, rule) in clear {
@@ -112,7 +145,7 @@ impl MaskRules {
             (Value::Number(n), Some(rule)) => out.push((n.to_string(), rule)),
             (Value::Object(map), _) => {
                 for (k, v) in map {
-                    self.collect(v, self.0.get(k).copied().or(rule), out);
+                    self.collect(v, self.named.get(k).copied().or(rule), out);
                 }
             }
             (Value::Array(items), _) => {
@@ -130,7 +163,7 @@ impl MaskRules {
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| {
-                        let shown = match self.0.get(k) {
+                        let shown = match self.named.get(k) {
                             Some(rule) => mask_value(*rule, v),
                             None => self.apply(v),
                         };
@@ -146,7 +179,7 @@ impl MaskRules {
     /// The value of the field `name` as shown: masked when a rule names the field (a
     /// reconciliation report's field differences carry the field's name beside its values).
     pub fn field(&self, name: &str, value: &Value) -> Value {
-        match self.0.get(name) {
+        match self.named.get(name) {
             Some(rule) => mask_value(*rule, value),
             None => self.apply(value),
         }
@@ -159,7 +192,7 @@ impl MaskRules {
             (Value::Object(map), Value::Object(orig)) => Value::Object(
                 map.into_iter()
                     .map(|(k, v)| {
-                        let restored = match (self.0.get(&k), orig.get(&k)) {
+                        let restored = match (self.named.get(&k), orig.get(&k)) {
                             (Some(rule), Some(o)) if mask_value(*rule, o) == v => o.clone(),
                             (None, Some(o)) => self.restore(v, o),
                             _ => v,
@@ -180,6 +213,92 @@ impl MaskRules {
             ),
             (edited, _) => edited,
         }
+    }
+}
+
+impl MaskRules {
+    /// A source record (`{"id", "fields": {…}}`, as a dead letter keeps it) as shown: every
+    /// ruled field masked ([`apply`](Self::apply)), and when every field is ruled, each value
+    /// of its `fields`.
+    pub fn payload(&self, record: &Value) -> Value {
+        let mut shown = self.apply(record);
+        if let Some(rule) = self.every {
+            if let Some(fields) = shown.get_mut("fields") {
+                *fields = mask_leaves(rule, fields);
+            }
+        }
+        shown
+    }
+
+    /// [`restore`](Self::restore) for a record shown by [`payload`](Self::payload).
+    pub fn restore_payload(&self, edited: Value, original: &Value) -> Value {
+        let mut restored = self.restore(edited, original);
+        if let (Some(rule), Some(fields), Some(orig)) = (
+            self.every,
+            restored.get_mut("fields"),
+            original.get("fields"),
+        ) {
+            *fields = restore_leaves(rule, fields.take(), orig);
+        }
+        restored
+    }
+
+    /// Also mask these fields (source fields and target columns of a flow's masked fields);
+    /// a name already ruled keeps its rule.
+    fn with_names(mut self, names: impl IntoIterator<Item = (String, MaskRule)>) -> Self {
+        for (name, rule) in names {
+            self.named.entry(name).or_insert(rule);
+        }
+        self
+    }
+}
+
+/// A record's `fields` (or the value itself when it is not a record).
+fn fields_of(record: &Value) -> &Value {
+    record.get("fields").unwrap_or(record)
+}
+
+/// Every text and number in `value`, at any depth, masked by `rule`.
+fn mask_leaves(rule: MaskRule, value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), mask_leaves(rule, v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| mask_leaves(rule, v)).collect()),
+        leaf => mask_value(rule, leaf),
+    }
+}
+
+/// `edited` with every leaf still the masked form of the same leaf of `original` put back.
+fn restore_leaves(rule: MaskRule, edited: Value, original: &Value) -> Value {
+    match (edited, original) {
+        (Value::Object(map), Value::Object(orig)) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let restored = match orig.get(&k) {
+                        Some(o) => restore_leaves(rule, v, o),
+                        None => v,
+                    };
+                    (k, restored)
+                })
+                .collect(),
+        ),
+        (Value::Array(items), Value::Array(orig)) => Value::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| match orig.get(i) {
+                    Some(o) => restore_leaves(rule, v, o),
+                    None => v,
+                })
+                .collect(),
+        ),
+        (edited, original) if !original.is_null() && mask_value(rule, original) == edited => {
+            original.clone()
+        }
+        (edited, _) => edited,
     }
 }
 
@@ -244,6 +363,36 @@ fn mask_values_in(rule: MaskRule, part: &str) -> String {
             out.replace_range(at + 2..at + 2 + tail.len(), &masked);
         }
     }
+    out
+}
+
+/// Every e-mail address in `text` (ASCII, `local@domain.tld`) masked by the e-mail rule.
+fn mask_emails(text: &str) -> String {
+    let local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+    let domain = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, _) in text.match_indices('@') {
+        if at < copied {
+            continue;
+        }
+        let start = text[copied..at]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !local(*c))
+            .map_or(copied, |(i, c)| copied + i + c.len_utf8());
+        let after = &text[at + 1..];
+        let len = after.find(|c: char| !domain(c)).unwrap_or(after.len());
+        let host = after[..len].trim_end_matches(['.', '-']);
+        if start == at || !host.contains('.') {
+            continue;
+        }
+        let end = at + 1 + host.len();
+        out.push_str(&text[copied..start]);
+        out.push_str(&mask_text(MaskRule::Email, &text[start..end]));
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -388,6 +537,26 @@ mod tests {
             shown,
             "erp: HTTP 400: value 138****5678 is not allowed for ****3000 (Ada)"
         );
+    }
+
+    #[test]
+    fn messages_mask_every_e_mail_address_under_an_e_mail_rule() {
+        let shown = rules().message(
+            "erp: HTTP 400: \"ada.l+x@example.com\" is taken (see a****@example.com, \
+             bob@mail.example.org.); no@host, @example.com",
+        );
+        assert_eq!(
+            shown,
+            "erp: HTTP 400: \"a****@example.com\" is taken (see a****@example.com, \
+             b****@mail.example.org.); no@host, @example.com"
+        );
+        assert_eq!(
+            rules().message("邮箱ada@example.com无效"),
+            "邮箱a****@example.com无效"
+        );
+        // Without an e-mail rule, addresses are left alone.
+        let phone = MaskRules::new(IndexMap::from([("phone".to_owned(), MaskRule::Phone)]));
+        assert_eq!(phone.message("to ada@example.com"), "to ada@example.com");
     }
 
     #[test]

@@ -518,3 +518,268 @@ async fn the_flow_page_lists_the_latest_ledger_and_record_latency() {
         "the last page has no Older link"
     );
 }
+
+/// The e-mail addresses of the masking test's records, none of which may be shown.
+const CLEAR: [&str; 5] = [
+    "ada.lovelace@example.com",
+    "grace.hopper@example",
+    "ada.king@example.com",
+    "ada.new@example.com",
+    "ada.old@example.com",
+];
+
+/// The source's e-mail column is `contact_email`, mapped to the canonical `email` that
+/// `server.mask` names; names longer than 20 characters and bad e-mails are dead-lettered.
+async fn contact_email_server() -> TestServer {
+    let flow = "      email: contact_email\n    validate:\n      email: [email]\n      \
+                name: [{ max_len: 20 }]\n";
+    let s = start_with("    email: email\n", flow).await;
+    let mut crm = sqlite(&s.dir.path().join("crm.db")).await;
+    sqlx::raw_sql(
+        "ALTER TABLE customers ADD COLUMN contact_email TEXT;
+         UPDATE customers SET contact_email = 'ada.lovelace@example.com' WHERE id = 1;
+         UPDATE customers SET contact_email = 'grace.hopper@example' WHERE id = 2;
+         INSERT INTO customers VALUES (3, 'C003', 'Ada Augusta King, Countess of Lovelace',
+                                       '13700001111', '2026-01-01 00:00:00',
+                                       'ada.king@example.com');",
+    )
+    .execute(&mut crm)
+    .await
+    .unwrap();
+    let mut erp = sqlite(&s.dir.path().join("erp.db")).await;
+    sqlx::raw_sql("ALTER TABLE erp_customers ADD COLUMN email TEXT")
+        .execute(&mut erp)
+        .await
+        .unwrap();
+    s
+}
+
+/// Asserts that no e-mail of [`CLEAR`] is in `body`.
+fn assert_masked(what: &str, body: &str) {
+    for clear in CLEAR {
+        assert!(!body.contains(clear), "{what} shows {clear}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_source_column_behind_a_masked_field_is_masked_in_every_answer() {
+    let s = contact_email_server().await;
+    let store = s.engine.store();
+    // Three records through the API: Ada is created, Grace (bad e-mail) and the Countess
+    // (long name) are dead-lettered.
+    let r = s
+        .post("/api/v1/sync")
+        .bearer_auth(&s.operator)
+        .json(&serde_json::json!([{"flow": "customers", "id": "1"},
+                                   {"flow": "customers", "id": "2"},
+                                   {"flow": "customers", "id": "3"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let accepted: serde_json::Value = r.json().await.unwrap();
+    s.drain().await;
+    let dead = store.dead_letters(&Default::default()).await.unwrap();
+    let dead_id = |source: &str| dead.iter().find(|d| d.source_id == source).unwrap().id;
+    let (grace, countess) = (dead_id("2"), dead_id("3"));
+
+    // The Countess's name is shortened through the API; her e-mail, shown masked and sent
+    // back so, reaches the target as it was.
+    let shown: serde_json::Value = s
+        .get(&format!("/api/v1/dead-letters/{countess}"))
+        .bearer_auth(&s.viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        shown["payload"]["fields"]["contact_email"],
+        "a****@example.com"
+    );
+    let mut payload = shown["payload"].clone();
+    payload["fields"]["name"] = "Ada King".into();
+    let r = s
+        .post(&format!("/api/v1/dead-letters/{countess}/edit"))
+        .bearer_auth(&s.operator)
+        .json(&serde_json::json!({ "payload": payload }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    s.drain().await;
+    let mut erp = sqlite(&s.dir.path().join("erp.db")).await;
+    let email: (Option<String>,) =
+        sqlx::query_as("SELECT email FROM erp_customers WHERE code = 'C003'")
+            .fetch_one(&mut erp)
+            .await
+            .unwrap();
+    assert_eq!(email.0.as_deref(), Some("ada.king@example.com"));
+
+    // Ada's e-mail changed in the target: a reconciliation reports the difference, and
+    // Grace as unmapped (her error names the bad e-mail).
+    sqlx::raw_sql("UPDATE erp_customers SET email = 'ada.new@example.com' WHERE code = 'C001'")
+        .execute(&mut erp)
+        .await
+        .unwrap();
+    let options = ferry_engine::reconcile::Options {
+        scratch_dir: s.dir.path().to_owned(),
+        details_limit: 100,
+        repair: false,
+        repair_deletes: false,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let started = ferry_engine::reconcile::start(&s.engine, "customers", &options, "cli")
+        .await
+        .unwrap();
+    let reconciliation = started.id;
+    let report = started
+        .finish(&s.engine, &options, &ferry_engine::NoProgress, &cancel)
+        .await
+        .unwrap();
+    assert_eq!(report.differing.len(), 1, "{report:?}");
+    assert!(report.unmapped.iter().any(|u| u.source_id == "2"));
+
+    // A conflict of a two-way pair on the e-mail (canonical values).
+    store
+        .commit(
+            "customers",
+            &ferry_store::Commit {
+                conflicts: vec![ferry_store::NewConflict {
+                    pair: "customers_both_ways".into(),
+                    flow: "customers".into(),
+                    key: "C001".into(),
+                    source_id: Some("1".into()),
+                    target_id: Some("C001".into()),
+                    fields: vec!["email".into()],
+                    source_values: json_map(r#"{"email": "ada.lovelace@example.com"}"#),
+                    target_values: json_map(r#"{"email": "ada.new@example.com"}"#),
+                    source_at: None,
+                    target_at: None,
+                    base_values: json_map(r#"{"email": "ada.old@example.com"}"#),
+                }],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let conflict = store.conflicts(&Default::default()).await.unwrap()[0].id;
+
+    // Every answer that can show a payload, a value or an error, as a viewer.
+    let tracking = accepted["accepted"][1]["tracking_id"].as_i64().unwrap();
+    let api = [
+        "/api/v1/dead-letters?state=all".to_owned(),
+        format!("/api/v1/dead-letters/{grace}"),
+        format!("/api/v1/dead-letters/{countess}"),
+        "/api/v1/ledger?key=C002".to_owned(),
+        "/api/v1/ledger?key=2".to_owned(),
+        "/api/v1/ledger?flow=customers&limit=100".to_owned(),
+        "/api/v1/ledger?limit=100".to_owned(),
+        format!("/api/v1/sync/{tracking}"),
+        "/api/v1/runs".to_owned(),
+        "/api/v1/flows".to_owned(),
+        "/api/v1/flows/customers".to_owned(),
+        "/api/v1/conflicts?state=all".to_owned(),
+        format!("/api/v1/conflicts/{conflict}"),
+        "/api/v1/reconciliations".to_owned(),
+        format!("/api/v1/reconciliations/{reconciliation}"),
+    ];
+    let mut bodies = Vec::new();
+    for path in &api {
+        let r = s.get(path).bearer_auth(&s.viewer).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        let body = r.text().await.unwrap();
+        assert_masked(path, &body);
+        bodies.push(body);
+    }
+    let mut b = Browser::new(&s);
+    b.login(&s.viewer).await;
+    let console = [
+        "/console/".to_owned(),
+        "/console/dead-letters".to_owned(),
+        "/console/dead-letters?state=all".to_owned(),
+        format!("/console/dead-letters/{grace}"),
+        format!("/console/dead-letters/{countess}"),
+        "/console/flows/customers".to_owned(),
+        "/console/flows/customers?q=C002".to_owned(),
+        "/console/flows/customers?q=2".to_owned(),
+        "/console/conflicts".to_owned(),
+        format!("/console/reconciliations/{reconciliation}"),
+    ];
+    for path in &console {
+        let body = b.page(path).await;
+        assert_masked(path, &body);
+        bodies.push(body);
+    }
+    // An operator's dead letter page carries the edit form with the payload.
+    let mut operator = Browser::new(&s);
+    operator.login(&s.operator).await;
+    let edit = operator
+        .page(&format!("/console/dead-letters/{grace}"))
+        .await;
+    assert!(edit.contains("name=\"payload\""), "{edit}");
+    assert_masked("the edit form", &edit);
+
+    // The values are there, masked: Grace's payload and error, the report's difference and
+    // Grace's unmapped error, the conflict's three versions.
+    let all = bodies.concat();
+    assert!(all.contains("\"contact_email\":\"g****@example\""), "{all}");
+    assert!(all.contains("a****@example.com"));
+    let shown: serde_json::Value = serde_json::from_str(&bodies[api.len() - 1]).unwrap();
+    let report = &shown["report"];
+    assert_eq!(
+        report["differing"][0]["fields"][0],
+        serde_json::json!({"field": "email", "source": "a****@example.com",
+                           "target": "a****@example.com"})
+    );
+    let unmapped = report["unmapped"][0]["error"].as_str().unwrap();
+    assert!(
+        unmapped.ends_with("not a valid e-mail address: \"g****@example\""),
+        "{report}"
+    );
+}
+
+fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(text).unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_console_login_is_audited_without_the_key_tried() {
+    let s = server().await;
+    let mut b = Browser::new(&s);
+    let tried = format!("fy_{}", "ab".repeat(32));
+    for bad in [tried.as_str(), &s.revoked] {
+        let r = b.post("/console/login", &[("key", bad)]).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    b.login(&s.admin).await;
+    let audit = b.page("/console/audit").await;
+    let api = s
+        .get("/api/v1/audit")
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for shown in [&audit, &api] {
+        assert!(!shown.contains(&tried) && !shown.contains(&s.revoked));
+        assert!(!shown.contains(&ferry_server::auth::hash_token(&tried)));
+    }
+    let entries = s.engine.store().audit_log(100, None).await.unwrap();
+    let logins: Vec<_> = entries
+        .iter()
+        .filter(|a| a.action == "console.login")
+        .collect();
+    // Two refusals; the admin's login after them is no failure.
+    assert_eq!(logins.len(), 2, "{entries:?}");
+    for login in logins {
+        assert_eq!(login.target, "console");
+        assert_eq!(login.source.as_deref(), Some("127.0.0.1"));
+        assert_eq!(login.outcome, "refused: unknown or revoked API key");
+        assert_eq!((login.key_id, &login.key_name), (None, &None));
+    }
+    assert!(audit.contains("console.login"));
+}

@@ -6,12 +6,32 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferry_engine::Engine;
 use ferry_model::config::LoadedConfig;
+use ferry_server::audit::Actor;
 use tokio_util::sync::CancellationToken;
 
 /// A loaded config with its engine.
 pub struct Workspace {
     pub loaded: LoadedConfig,
     pub engine: Arc<Engine>,
+}
+
+impl Workspace {
+    /// Writes an operator action of the CLI to the audit log, under the API's action name and
+    /// target text (`ferry_server::audit`), from source `cli (user …)`; its outcome `ok` or
+    /// the error (its whole chain), secrets of the config masked.
+    pub async fn audit<T, E: std::fmt::Display>(
+        &self,
+        action: &str,
+        target: &str,
+        result: &Result<T, E>,
+    ) {
+        let outcome = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| self.loaded.redact(&format!("{e:#}")));
+        let store = self.engine.store().as_ref();
+        ferry_server::audit::record(store, &Actor::cli(), action, target, &outcome).await;
+    }
 }
 
 /// Loads and checks the config, builds the flows and opens (and migrates) the store.

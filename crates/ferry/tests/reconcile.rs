@@ -221,19 +221,27 @@ async fn drift_is_found_repaired_and_gone(kind: &str) {
     assert_eq!(report["repair"]["run"]["updated"], 3, "{report:#}");
     assert_eq!(report["repair"]["run"]["failed"], 0, "{report:#}");
     assert_eq!(report["repair"]["deleted"], 1, "{report:#}");
-    // The repair is an operator action: it is in the audit log, with what it did.
+    // The repair is an operator action: it is in the audit log as the API writes it, naming
+    // the reconciliation whose stored report says what it did.
     let mut state = sqlite(&dir.join(".ferry/ferry.db")).await;
     let audit: Vec<(String, String, Option<String>, String)> =
         sqlx::query_as("SELECT action, target, source, outcome FROM ferry_audit ORDER BY id")
             .fetch_all(&mut state)
             .await
             .unwrap();
+    let (id, stored): (i64, String) =
+        sqlx::query_as("SELECT id, report FROM ferry_reconciliations ORDER BY id DESC LIMIT 1")
+            .fetch_one(&mut state)
+            .await
+            .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["repair"]["queued"], 3, "{stored:#}");
     assert_eq!(
         audit,
         [(
             "reconcile.repair+deletes".to_owned(),
-            "flow customers: 3 queued, 1 deleted or archived".to_owned(),
-            Some("cli".to_owned()),
+            format!("flow customers: reconciliation {id}"),
+            Some(format!("cli (user {TEST_USER})")),
             "ok".to_owned()
         )]
     );

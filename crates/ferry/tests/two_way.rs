@@ -504,7 +504,7 @@ async fn manual_conflicts_wait_for_an_operator_and_the_pick_is_written_and_audit
         [(
             "conflict.resolve".to_owned(),
             format!("conflict {id}: target picked"),
-            Some("cli".to_owned()),
+            Some(format!("cli (user {TEST_USER})")),
             "ok".to_owned()
         )]
     );

@@ -63,9 +63,11 @@ pub struct ConflictView {
 }
 
 impl ConflictView {
-    /// The view of a conflict, values masked, systems named from the running config.
+    /// The view of a conflict, values (canonical) and key masked, systems named from the
+    /// running config.
     pub fn new(c: Conflict, state: &AppState) -> Self {
-        let mask: &MaskRules = &state.settings.mask;
+        let mask: &MaskRules = state.settings.mask.canonical();
+        let key = mask.key(state.key_field(&c.found.flow), c.found.key);
         let (source_system, target_system) = state.engine.flow(&c.found.flow).map_or_else(
             |_| (String::new(), String::new()),
             |f| {
@@ -82,7 +84,7 @@ impl ConflictView {
             flow: c.found.flow,
             source_system,
             target_system,
-            key: c.found.key,
+            key,
             source_id: c.found.source_id,
             target_id: c.found.target_id,
             fields: c.found.fields,
@@ -199,8 +201,8 @@ pub(crate) async fn resolve_conflict(
     audit::record(
         state.store(),
         &caller.actor(),
-        "conflict.resolve",
-        &format!("conflict {id}: {} picked", pick.as_str()),
+        audit::action::CONFLICT_RESOLVE,
+        &audit::target::conflict(id, pick.as_str()),
         &result,
     )
     .await;

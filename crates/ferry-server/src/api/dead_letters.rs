@@ -152,11 +152,12 @@ pub(crate) async fn replay_dead_letter(
     let (action, payload) = match edited {
         None => {
             find_open(state, id, "replayed").await?;
-            ("dead_letter.replay", None)
+            (audit::action::DEAD_LETTER_REPLAY, None)
         }
         Some(edited) => {
             let dead = find_open(state, id, "edited").await?;
-            let payload = state.settings.mask.restore(edited, &dead.payload);
+            let mask = state.settings.mask.flow(&dead.flow);
+            let payload = mask.restore_payload(edited, &dead.payload);
             let record: ferry_model::Record =
                 serde_json::from_value(payload.clone()).map_err(|e| {
                     ApiError::BadRequest(format!(
@@ -169,7 +170,7 @@ pub(crate) async fn replay_dead_letter(
                     record.id, dead.source_id
                 )));
             }
-            ("dead_letter.edit", Some(payload))
+            (audit::action::DEAD_LETTER_EDIT, Some(payload))
         }
     };
     let trigger = format!("{} replay by key {}", via.as_str(), caller.key_id);
@@ -181,7 +182,7 @@ pub(crate) async fn replay_dead_letter(
         state.store(),
         &caller.actor(),
         action,
-        &format!("dead letter {id}"),
+        &audit::target::dead_letter(id),
         &result,
     )
     .await;
@@ -201,8 +202,8 @@ pub(crate) async fn skip_dead_letter(
     audit::record(
         state.store(),
         &caller.actor(),
-        "dead_letter.skip",
-        &format!("dead letter {id}"),
+        audit::action::DEAD_LETTER_SKIP,
+        &audit::target::dead_letter(id),
         &result,
     )
     .await;

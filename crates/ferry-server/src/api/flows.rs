@@ -15,8 +15,9 @@ use super::{limit, query};
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::{ApiError, ErrorBody};
+use crate::mask::Masks;
 
-fn flow_view(flow: &Flow, state: Option<FlowState>) -> FlowView {
+fn flow_view(flow: &Flow, state: Option<FlowState>, masks: &Masks) -> FlowView {
     let state = state.unwrap_or(FlowState {
         flow: flow.name.clone(),
         cursor: None,
@@ -48,7 +49,9 @@ fn flow_view(flow: &Flow, state: Option<FlowState>) -> FlowView {
         pair: flow.pair().map(str::to_owned),
         conflicts: state.conflicts,
         not_owner: state.not_owner,
-        last_run: state.last_run.map(RunView::from),
+        last_run: state
+            .last_run
+            .map(|r| RunView::masked(r, masks.flow(&flow.name))),
     }
 }
 
@@ -83,7 +86,7 @@ pub(crate) async fn flow_views(state: &AppState) -> Result<Vec<FlowView>, ApiErr
     Ok(state
         .engine
         .flows()
-        .map(|f| flow_view(f, states.remove(&f.name)))
+        .map(|f| flow_view(f, states.remove(&f.name), &state.settings.mask))
         .collect())
 }
 
@@ -103,7 +106,7 @@ pub async fn get_flow(
         .await?
         .into_iter()
         .find(|s| s.flow == name);
-    Ok(Json(flow_view(flow, found)))
+    Ok(Json(flow_view(flow, found, &state.settings.mask)))
 }
 
 /// Filters for `GET /runs`.
@@ -129,7 +132,15 @@ pub async fn list_runs(
         .store()
         .runs(q.flow.as_deref(), limit(q.limit)?)
         .await?;
-    Ok(Json(runs.into_iter().map(RunView::from).collect()))
+    let masks = &state.settings.mask;
+    Ok(Json(
+        runs.into_iter()
+            .map(|r| {
+                let mask = masks.flow(&r.flow);
+                RunView::masked(r, mask)
+            })
+            .collect(),
+    ))
 }
 
 /// Filters for `GET /ledger`.

@@ -10,7 +10,9 @@
 //! target, so it is audited with the key and the client address when it is accepted or
 //! refused; what it did is in the report's `repair`.
 //!
-//! Field values in reports pass through the `server.mask` rules, by field name.
+//! Reports pass through the `server.mask` rules ([`mask_report`]): field values by the
+//! canonical field's name, business keys when the key field is ruled, and the values error
+//! messages show (unmapped records, repair errors) as the flow's records are masked.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -30,7 +32,7 @@ use crate::AppState;
 use crate::audit;
 use crate::auth::{Caller, Operator, Viewer};
 use crate::error::{ApiError, ErrorBody};
-use crate::mask::MaskRules;
+use crate::mask::Masks;
 
 /// Most entries per detail list a caller may ask for.
 const MAX_DETAILS: usize = 10_000;
@@ -132,18 +134,22 @@ pub struct ReconciliationView {
 }
 
 impl ReconciliationView {
-    /// The view of a stored reconciliation, its report's field values masked by `mask`.
-    pub fn masked(r: Reconciliation, mask: &MaskRules) -> Self {
+    /// The view of a stored reconciliation: its error and report masked by `masks` (see
+    /// [`mask_report`]); `key_field` is the flow's business key field.
+    pub fn masked(r: Reconciliation, masks: &Masks, key_field: Option<&str>) -> Self {
+        let flow = masks.flow(&r.flow);
         Self {
             state: state_of(&r).to_owned(),
             id: r.id,
+            report: r
+                .report
+                .map(|report| mask_report(report, masks, &r.flow, key_field)),
+            error: r.error.map(|e| flow.message(&e)),
             flow: r.flow,
             trigger: r.trigger,
             started_at: r.started_at,
             finished_at: r.finished_at,
             counts: r.counts.map(CountsView::from),
-            error: r.error,
-            report: r.report.map(|report| mask_report(report, mask)),
         }
     }
 }
@@ -158,30 +164,64 @@ pub fn state_of(r: &Reconciliation) -> &'static str {
     }
 }
 
-/// A report with the values of each differing field masked when a rule names the field.
-pub fn mask_report(mut report: Value, mask: &MaskRules) -> Value {
-    if mask.is_empty() {
+/// A report of `flow` as shown: each differing field's values masked when a rule names the
+/// (canonical) field; the business keys of every list when the key field (`key_field`) is
+/// ruled; and the error texts (unmapped records, repair errors) masked as the flow's records
+/// are ([`crate::mask::MaskRules::message`] with the flow's source fields).
+pub fn mask_report(mut report: Value, masks: &Masks, flow: &str, key_field: Option<&str>) -> Value {
+    let rules = masks.flow(flow);
+    if rules.is_empty() {
         return report;
     }
-    let differing = report.get_mut("differing").and_then(Value::as_array_mut);
-    for difference in differing.into_iter().flatten() {
-        let fields = difference.get_mut("fields").and_then(Value::as_array_mut);
-        for field in fields.into_iter().flatten() {
-            let Some(name) = field
-                .get("field")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-            else {
-                continue;
-            };
-            for side in ["source", "target"] {
-                if let Some(v) = field.get_mut(side) {
-                    *v = mask.field(&name, v);
-                }
+    for list in [
+        "differing",
+        "missing_in_target",
+        "missing_in_source",
+        "duplicate_keys",
+    ] {
+        let items = report.get_mut(list).and_then(Value::as_array_mut);
+        for item in items.into_iter().flatten() {
+            if let Some(Value::String(key)) = item.get_mut("key") {
+                *key = rules.key(key_field, std::mem::take(key));
+            }
+            let fields = item.get_mut("fields").and_then(Value::as_array_mut);
+            for field in fields.into_iter().flatten() {
+                mask_difference(field, masks);
             }
         }
     }
+    let unmapped = report.get_mut("unmapped").and_then(Value::as_array_mut);
+    for item in unmapped.into_iter().flatten() {
+        if let Some(Value::String(error)) = item.get_mut("error") {
+            *error = rules.message(error);
+        }
+    }
+    let repair_errors = report
+        .get_mut("repair")
+        .and_then(|r| r.get_mut("errors"))
+        .and_then(Value::as_array_mut);
+    for error in repair_errors.into_iter().flatten() {
+        if let Value::String(text) = error {
+            *text = rules.message(text);
+        }
+    }
     report
+}
+
+/// One field difference: both values masked by the canonical field's rule.
+fn mask_difference(field: &mut Value, masks: &Masks) {
+    let Some(name) = field
+        .get("field")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    for side in ["source", "target"] {
+        if let Some(v) = field.get_mut(side) {
+            *v = masks.canonical().field(&name, v);
+        }
+    }
 }
 
 /// Starts a recorded reconciliation of `flow` in the background (trigger `api` or
@@ -211,10 +251,7 @@ pub(crate) async fn start_reconciliation(
     };
     let started = reconcile::start(&state.engine, flow, &options, trigger).await;
     if let Some(action) = repair_action(&options) {
-        let target = match &started {
-            Ok(s) => format!("flow {flow}: reconciliation {}", s.id),
-            Err(_) => format!("flow {flow}"),
-        };
+        let target = audit::target::reconciliation(flow, started.as_ref().ok().map(|s| s.id));
         audit::record(state.store(), &caller.actor(), action, &target, &started).await;
     }
     let started = started.map_err(refusal)?;
@@ -231,12 +268,7 @@ pub(crate) async fn start_reconciliation(
 
 /// The audit action of a repair, `None` when nothing is repaired (a report only).
 pub fn repair_action(options: &reconcile::Options) -> Option<&'static str> {
-    match (options.repair, options.repair_deletes) {
-        (true, true) => Some("reconcile.repair+deletes"),
-        (true, false) => Some("reconcile.repair"),
-        (false, true) => Some("reconcile.repair_deletes"),
-        (false, false) => None,
-    }
+    audit::action::reconcile(options.repair, options.repair_deletes)
 }
 
 fn refusal(e: ReconcileError) -> ApiError {
@@ -307,11 +339,10 @@ pub async fn list(
         .store()
         .reconciliations(q.flow.as_deref(), limit(q.limit)?)
         .await?;
-    let mask = &state.settings.mask;
     Ok(Json(
         found
             .into_iter()
-            .map(|r| ReconciliationView::masked(r, mask))
+            .map(|r| state.reconciliation_view(r))
             .collect(),
     ))
 }
@@ -335,8 +366,5 @@ pub async fn show(
     Path(id): Path<i64>,
 ) -> Result<Json<ReconciliationView>, ApiError> {
     let found = find(&state, id).await?;
-    Ok(Json(ReconciliationView::masked(
-        found,
-        &state.settings.mask,
-    )))
+    Ok(Json(state.reconciliation_view(found)))
 }

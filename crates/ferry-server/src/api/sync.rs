@@ -201,12 +201,15 @@ pub async fn request_sync(
     };
     let pairs = resolve(&state.engine, &notices, None).map_err(ApiError::BadRequest)?;
     let result = state.engine.request_sync(&pairs, "api", None).await;
-    let target = pairs
-        .iter()
-        .map(|(flow, id)| format!("flow {flow} id {id}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    audit::record(state.store(), &caller.0.actor(), "sync", &target, &result).await;
+    let target = audit::target::sync(pairs.iter().map(|(f, id)| (f.as_str(), id.as_str())));
+    audit::record(
+        state.store(),
+        &caller.0.actor(),
+        audit::action::SYNC,
+        &target,
+        &result,
+    )
+    .await;
     match result? {
         Accepted::Queued(ids) => Ok((StatusCode::ACCEPTED, Json(tracked(pairs, ids)))),
         // Only a webhook delivery can be a duplicate.
@@ -329,7 +332,7 @@ pub async fn sync_status(
     // The error is shown as the ledger and dead letters show it: masked by `server.mask`.
     let record = found.dead_letter.as_ref().map(|d| d.payload.clone());
     let mut status = status_of(found);
-    let mask = &state.settings.mask;
+    let mask = state.settings.mask.flow(&status.flow);
     status.error = status.error.map(|e| match &record {
         Some(record) => mask.message_with(&e, record),
         None => mask.message(&e),

@@ -46,6 +46,16 @@ pub struct RunView {
     pub error: Option<String>,
 }
 
+impl RunView {
+    /// The view of a run, the values its error shows of masked fields masked (`mask`: the
+    /// flow's rules).
+    pub fn masked(r: Run, mask: &MaskRules) -> Self {
+        let mut view = Self::from(r);
+        view.error = view.error.map(|e| mask.message(&e));
+        view
+    }
+}
+
 impl From<Run> for RunView {
     fn from(r: Run) -> Self {
         Self {
@@ -211,7 +221,7 @@ impl DeadLetterView {
             source_id: d.source_id,
             key: d.key.map(|k| mask.key(key_field, k)),
             error: mask.message_with(&d.error, &d.payload),
-            payload: mask.apply(&d.payload),
+            payload: mask.payload(&d.payload),
             error_kind: d.error_kind,
             attempts: d.attempts,
             state: d.state.as_str().to_owned(),

@@ -56,7 +56,7 @@ pub async fn create_key(
         Ok(key) => format!("key {} ({name}, {role})", key.id),
         Err(_) => format!("key ({name}, {role})"),
     };
-    audit::record(store, actor, "key.create", &target, &result).await;
+    audit::record(store, actor, audit::action::KEY_CREATE, &target, &result).await;
     Ok(CreatedKey {
         key: result?,
         token,
@@ -70,7 +70,14 @@ pub async fn revoke_key(
     actor: &Actor,
 ) -> Result<ApiKey, ferry_store::StoreError> {
     let result = store.revoke_api_key(id).await;
-    audit::record(store, actor, "key.revoke", &format!("key {id}"), &result).await;
+    audit::record(
+        store,
+        actor,
+        audit::action::KEY_REVOKE,
+        &format!("key {id}"),
+        &result,
+    )
+    .await;
     result
 }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::session::{self, ClientAddr, Session};
 use super::{ConsoleError, page};
 use crate::AppState;
+use crate::audit::{self, Actor};
 use crate::auth::{self, hash_token};
 use crate::error::ApiError;
 
@@ -33,7 +34,8 @@ pub struct LoginForm {
 
 /// `POST /console/login`: checks the key exactly as the API does (unknown and revoked keys
 /// refused, failed attempts counted against the address's rate limit), then starts a
-/// session and sets its cookie.
+/// session and sets its cookie. A refused key is audited (`console.login`, the client
+/// address; never the key tried), at a bounded rate (see [`crate::audit::Throttle`]).
 pub async fn submit(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -43,13 +45,29 @@ pub async fn submit(
     match auth::authenticate(&state, &hash, addr).await {
         Ok(_) => {}
         Err(ApiError::BadKey) => {
+            state
+                .sessions
+                .failed_logins
+                .refused(
+                    state.store(),
+                    &Actor::anonymous(addr),
+                    audit::action::CONSOLE_LOGIN,
+                    "console",
+                    "unknown or revoked API key",
+                )
+                .await;
             let mut response = page(&LoginPage {
                 error: Some("Unknown or revoked API key.".into()),
             })?;
             *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             return Ok(response);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            if matches!(e, ApiError::RateLimited(_)) {
+                state.sessions.failed_logins.count();
+            }
+            return Err(e.into());
+        }
     }
     let id = state.sessions.create(hash);
     let cookie = session::set_cookie(&id, state.settings.tls.is_some());

@@ -109,7 +109,7 @@ async fn recent_runs(state: &AppState, flow: &str, n: u32) -> Result<Vec<RunView
         .runs(Some(flow), n)
         .await?
         .into_iter()
-        .map(RunView::from)
+        .map(|r| RunView::masked(r, state.settings.mask.flow(flow)))
         .collect())
 }
 

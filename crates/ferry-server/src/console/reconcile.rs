@@ -48,7 +48,7 @@ pub(super) async fn recent(state: &AppState, flow: &str) -> Result<Vec<Row>, Api
         .reconciliations(Some(flow), RECENT)
         .await?
         .into_iter()
-        .map(|r| Row::new(ReconciliationView::masked(r, &state.settings.mask)))
+        .map(|r| Row::new(state.reconciliation_view(r)))
         .collect())
 }
 
@@ -69,7 +69,8 @@ pub async fn show(
 ) -> Result<Response, ConsoleError> {
     let mut found = find(&state, id).await?;
     let body = found.report.take().map(|report| {
-        let report = mask_report(report, &state.settings.mask);
+        let key_field = state.key_field(&found.flow);
+        let report = mask_report(report, &state.settings.mask, &found.flow, key_field);
         match serde_json::from_value::<Report>(report.clone()) {
             Ok(report) => crate::html::reconcile::body(&report),
             // A report of another shape (an older Ferry): shown as it is.
@@ -81,7 +82,7 @@ pub async fn show(
     });
     page(&ReportPage {
         nav: Nav::new(&session, "overview"),
-        row: Row::new(ReconciliationView::masked(found, &state.settings.mask)),
+        row: Row::new(state.reconciliation_view(found)),
         body,
     })
 }

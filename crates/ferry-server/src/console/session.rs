@@ -37,9 +37,13 @@ struct Entry {
     expires: Instant,
 }
 
-/// The sessions of a server.
+/// The sessions of a server, and the bound on audit entries of failed logins.
 #[derive(Debug, Default)]
-pub struct Sessions(Mutex<HashMap<String, Entry>>);
+pub struct Sessions {
+    map: Mutex<HashMap<String, Entry>>,
+    /// Failed logins are audited, at a bounded rate ([`crate::audit::Throttle`]).
+    pub failed_logins: crate::audit::Throttle,
+}
 
 fn random_hex() -> String {
     let bytes: [u8; 32] = rand::random();
@@ -51,7 +55,7 @@ impl Sessions {
     pub fn create(&self, token_hash: String) -> String {
         let id = random_hex();
         let now = Instant::now();
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, e| e.expires > now);
         if map.len() >= MAX_SESSIONS
             && let Some(oldest) = map
@@ -74,17 +78,20 @@ impl Sessions {
 
     /// Ends a session.
     pub fn remove(&self, id: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 
     fn get(&self, id: &str) -> Option<Entry> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.get(id).filter(|e| e.expires > Instant::now()).cloned()
     }
 
     /// Sessions held now (expired ones included until the next sweep).
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Whether none are held.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ferry_engine::Pick;
-use ferry_server::audit::Actor;
+use ferry_server::audit;
 use ferry_store::{Conflict, ConflictFilter, ConflictState};
 use serde_json::Value;
 
@@ -76,19 +76,10 @@ pub async fn conflicts(config: &Path, action: ConflictsAction) -> anyhow::Result
             };
             let cancel = workspace::shutdown_token();
             let result = ws.engine.resolve_conflict(id, pick, "cli", &cancel).await;
-            // Writing an operator's pick is an operator action: audited like reconcile --repair.
-            let audited = result
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| ws.loaded.redact(&e.to_string()));
-            ferry_server::audit::record(
-                store.as_ref(),
-                &Actor::cli(),
-                "conflict.resolve",
-                &format!("conflict {id}: {} picked", pick.as_str()),
-                &audited,
-            )
-            .await;
+            // Writing an operator's pick is an operator action: audited like the API's.
+            let target = audit::target::conflict(id, pick.as_str());
+            ws.audit(audit::action::CONFLICT_RESOLVE, &target, &result)
+                .await;
             let c = result.map_err(|e| anyhow::anyhow!("{}", ws.loaded.redact(&e.to_string())))?;
             if json {
                 print_json(&c)?;

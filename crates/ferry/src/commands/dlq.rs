@@ -1,4 +1,5 @@
-//! `ferry dlq list|show|replay|skip`.
+//! `ferry dlq list|show|replay|skip`. Replays and skips are audited like the API's
+//! (`dead_letter.replay`, `dead_letter.skip`, source `cli (user …)`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -6,11 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ferry_engine::NoProgress;
+use ferry_server::audit::{action, target};
 use ferry_store::{DeadLetterFilter, DeadLetterState};
 
 use crate::cli::DlqAction;
 use crate::output::{print_json, table, truncate};
-use crate::workspace;
+use crate::workspace::{self, Workspace};
 
 pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
@@ -95,37 +97,48 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
             flow,
             json,
         } => {
-            let ids: Vec<i64> = if all {
+            let (ids, everything) = if all {
                 let filter = DeadLetterFilter {
-                    flow,
+                    flow: flow.clone(),
                     states: vec![DeadLetterState::Open],
                     limit: Some(u32::MAX),
                 };
-                store
+                let open: Vec<i64> = store
                     .dead_letters(&filter)
                     .await?
                     .into_iter()
                     .map(|d| d.id)
-                    .collect()
+                    .collect();
+                let target = all_open(flow.as_deref(), open.len());
+                (open, Some(target))
             } else {
-                ids
+                (ids, None)
             };
             if ids.is_empty() {
                 println!("Nothing to replay.");
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut flows = BTreeSet::new();
-            for id in &ids {
+            let replay = async |id: i64| -> anyhow::Result<String> {
                 let d = store
-                    .dead_letter(*id)
+                    .dead_letter(id)
                     .await?
                     .with_context(|| format!("no dead letter {id}"))?;
                 store
-                    .replay_dead_letter(*id, "replay", None)
+                    .replay_dead_letter(id, "replay", None)
                     .await
                     .with_context(|| format!("replaying dead letter {id}"))?;
-                flows.insert(d.flow);
-            }
+                Ok(d.flow)
+            };
+            let flows: BTreeSet<String> = audited(
+                &ws,
+                action::DEAD_LETTER_REPLAY,
+                &ids,
+                everything.as_deref(),
+                replay,
+            )
+            .await?
+            .into_iter()
+            .collect();
             // Work the replayed items off now; `ferry run` would do it within a second too.
             let cancel = workspace::shutdown_token();
             let mut reports = Vec::new();
@@ -147,14 +160,49 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
             }
         }
         DlqAction::Skip { ids } => {
-            for id in &ids {
+            let skip = async |id: i64| -> anyhow::Result<()> {
                 store
-                    .skip_dead_letter(*id, "skip")
+                    .skip_dead_letter(id, "skip")
                     .await
-                    .with_context(|| format!("skipping dead letter {id}"))?;
-            }
+                    .with_context(|| format!("skipping dead letter {id}"))
+            };
+            audited(&ws, action::DEAD_LETTER_SKIP, &ids, None, skip).await?;
             println!("Skipped {} dead letter(s).", ids.len());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `act` on each dead letter in turn, stopping at the first failure, and audits it
+/// under `action`: one entry per id (`dead letter 12`, as the API writes it), or with
+/// `--all` one entry for them all (`everything`, the target naming how many).
+async fn audited<T>(
+    ws: &Workspace,
+    action: &str,
+    ids: &[i64],
+    everything: Option<&str>,
+    act: impl AsyncFn(i64) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<T>> {
+    let mut done = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let result = act(id).await;
+        if everything.is_none() || result.is_err() {
+            let one = target::dead_letter(id);
+            let target = everything.map_or(one.clone(), |all| format!("{all}: stopped at {one}"));
+            ws.audit(action, &target, &result).await;
+        }
+        done.push(result?);
+    }
+    if let Some(all) = everything {
+        ws.audit(action, all, &Ok::<(), String>(())).await;
+    }
+    Ok(done)
+}
+
+/// The target of `--all`: `all open dead letters of flow customers (12)`.
+fn all_open(flow: Option<&str>, count: usize) -> String {
+    match flow {
+        Some(flow) => format!("all open dead letters of flow {flow} ({count})"),
+        None => format!("all open dead letters ({count})"),
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ferry_engine::{Progress, RunReport, SyncOptions};
+use ferry_server::audit;
 use ferry_store::RunStats;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -127,9 +128,18 @@ pub async fn sync(
         };
         ws.engine.sync(flow, &options, &spinner, &cancel).await
     } else {
-        ws.engine
+        let report = ws
+            .engine
             .sync_ids(flow, ids, "manual --id", &spinner, &cancel)
-            .await
+            .await;
+        // Syncing chosen records is the API's `POST /sync`: audited alike, with how it ended.
+        let target = audit::target::sync(ids.iter().map(|id| (flow, id.as_str())));
+        let outcome = match &report {
+            Ok(r) => r.error.clone().map_or(Ok(()), Err),
+            Err(e) => Err(e.to_string()),
+        };
+        ws.audit(audit::action::SYNC, &target, &outcome).await;
+        report
     };
     spinner.finish();
     let report = report.map_err(|e| anyhow::anyhow!("{}", ws.loaded.redact(&e.to_string())))?;

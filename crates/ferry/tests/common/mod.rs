@@ -11,6 +11,9 @@ use std::process::{Command, Output};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, SqliteConnection};
 
+/// The operating-system user the CLI's audit entries name (`cli (user tester)`).
+pub const TEST_USER: &str = "tester";
+
 /// The `ferry` binary built for this test run.
 pub fn ferry() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
@@ -18,7 +21,8 @@ pub fn ferry() -> Command {
     // on the default 7878 (a test of the server itself removes this and sets its own).
     cmd.env_remove("FERRY_CONFIG")
         .env("FERRY_LOG", "warn")
-        .env("FERRY_LISTEN", "127.0.0.1:0");
+        .env("FERRY_LISTEN", "127.0.0.1:0")
+        .env("USER", TEST_USER);
     cmd
 }
 

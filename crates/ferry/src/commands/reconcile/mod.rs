@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use ferry_engine::reconcile::{self, ReconcileProgress, Report, Side};
-use ferry_server::audit::Actor;
+use ferry_server::audit;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ConfigArg;
@@ -114,37 +114,20 @@ pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     };
     let bar = Bar::new(&args.flow);
     // Recorded in the store like the API's, the console's and the schedule's (trigger `cli`).
+    let mut id = None;
     let report = match reconcile::start(&ws.engine, &args.flow, &options, "cli").await {
-        Ok(started) => started.finish(&ws.engine, &options, &bar, &cancel).await,
+        Ok(started) => {
+            id = Some(started.id);
+            started.finish(&ws.engine, &options, &bar, &cancel).await
+        }
         Err(e) => Err(e),
     };
     bar.bar.finish_and_clear();
-    if args.repair || args.repair_deletes {
-        // A repair writes to the target: it goes to the audit log like any operator action,
-        // with what it did (or why it failed).
-        let what = match &report {
-            Ok(r) => Ok(r.repair.as_ref().map_or_else(String::new, |x| {
-                format!("{} queued, {} deleted or archived", x.queued, x.deleted)
-            })),
-            Err(e) => Err(ws.loaded.redact(&e.to_string())),
-        };
-        let action = match (args.repair, args.repair_deletes) {
-            (true, true) => "reconcile.repair+deletes",
-            (true, false) => "reconcile.repair",
-            _ => "reconcile.repair_deletes",
-        };
-        let target = match &what {
-            Ok(done) => format!("flow {}: {done}", args.flow),
-            Err(_) => format!("flow {}", args.flow),
-        };
-        ferry_server::audit::record(
-            ws.engine.store().as_ref(),
-            &Actor::cli(),
-            action,
-            &target,
-            &what,
-        )
-        .await;
+    // A repair writes to the target: audited like the API's (same action and target); what
+    // it did is the stored report's `repair`.
+    if let Some(action) = audit::action::reconcile(args.repair, args.repair_deletes) {
+        let target = audit::target::reconciliation(&args.flow, id);
+        ws.audit(action, &target, &report).await;
     }
     let report = report.map_err(|e| anyhow::anyhow!("{}", ws.loaded.redact(&e.to_string())))?;
     let text = render(&report, args.format)?;
