@@ -161,12 +161,14 @@ pub enum ServerError {
     #[error("server config: {0}")]
     Config(String),
     /// The listen address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    // `reason`, not `source`: the message already says why, and an error chain printed
+    // whole (`{:#}`) would otherwise say it twice.
+    #[error("cannot listen on {addr}: {reason}")]
     Bind {
         /// The address.
         addr: std::net::SocketAddr,
         /// Why.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The TLS certificate or key cannot be loaded.
     #[error("TLS: {0}")]

@@ -164,7 +164,7 @@ impl Server {
         };
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
+            .map_err(|reason| ServerError::Bind { addr, reason })?;
         ops::install_metrics();
         Ok(Self {
             listener,

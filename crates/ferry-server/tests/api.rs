@@ -303,6 +303,26 @@ async fn errors_say_why_in_json() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_body_is_413_naming_the_limit() {
+    let s = start("").await;
+    // 20 MiB of notices: far past the API's limit, which is 2 MiB.
+    let id = "1".repeat(20 * 1024 * 1024);
+    let r = s
+        .post("/api/v1/sync")
+        .bearer_auth(&s.operator)
+        .json(&json!({"flow": "customers", "id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        format!("request body larger than {} bytes", 2 * 1024 * 1024)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_one_record_and_follow_it_to_the_target() {
     let s = start("").await;
     let r = s

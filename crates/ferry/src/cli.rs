@@ -15,6 +15,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The config file used when none is named.
+const DEFAULT_CONFIG: &str = "ferry.yaml";
+
+/// A config path as given. Blank means the default: clap takes a set-but-empty
+/// `FERRY_CONFIG=` as the value `""`, and "no such file ``" from every command helps nobody.
+fn config_path(value: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(if value.trim().is_empty() {
+        DEFAULT_CONFIG
+    } else {
+        value
+    }))
+}
+
 /// The config file argument shared by most commands.
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArg {
@@ -24,7 +37,8 @@ pub struct ConfigArg {
         short = 'c',
         long = "config",
         env = "FERRY_CONFIG",
-        default_value = "ferry.yaml",
+        default_value = DEFAULT_CONFIG,
+        value_parser = config_path,
         global = true
     )]
     pub config: PathBuf,
@@ -47,7 +61,7 @@ pub enum Command {
     /// Validate a configuration: connectors, mappings, references. Exits 1 on problems.
     Check {
         /// The configuration file.
-        #[arg(default_value = "ferry.yaml", env = "FERRY_CONFIG")]
+        #[arg(default_value = DEFAULT_CONFIG, env = "FERRY_CONFIG", value_parser = config_path)]
         file: PathBuf,
     },
     /// Print the JSON Schema of the configuration file.
@@ -56,7 +70,7 @@ pub enum Command {
     /// and stops).
     Run {
         /// The configuration file.
-        #[arg(default_value = "ferry.yaml", env = "FERRY_CONFIG")]
+        #[arg(default_value = DEFAULT_CONFIG, env = "FERRY_CONFIG", value_parser = config_path)]
         file: PathBuf,
         /// Do not serve HTTP (API, webhooks, metrics), whatever `server.enabled` says.
         #[arg(long)]
@@ -250,6 +264,10 @@ pub enum KeysAction {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Print only the token and a newline on stdout (`export TOKEN=$(ferry keys create …)`);
+        /// the rest goes to stderr.
+        #[arg(long, conflicts_with = "json")]
+        token_only: bool,
     },
     /// List keys (never their tokens).
     List {
@@ -290,5 +308,13 @@ mod tests {
             };
             assert_eq!(config.config, PathBuf::from("x.yaml"));
         }
+    }
+
+    #[test]
+    fn a_blank_config_path_means_the_default() {
+        for blank in ["", "  "] {
+            assert_eq!(config_path(blank).unwrap(), PathBuf::from(DEFAULT_CONFIG));
+        }
+        assert_eq!(config_path("a.yaml").unwrap(), PathBuf::from("a.yaml"));
     }
 }

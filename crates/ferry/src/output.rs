@@ -1,10 +1,48 @@
-//! Terminal tables and JSON output.
+//! Terminal tables and JSON output, and the one way commands write to stdout.
+
+use std::io::Write;
 
 use serde::Serialize;
 
+/// `print!` for command output: through [`write_stdout`], so a closed pipe ends quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` for command output: through [`write_stdout`], so a closed pipe ends quietly.
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {out, outln};
+
+/// Writes command output to stdout. `println!` panics when the reader has gone away
+/// (`ferry schema | head`), as Rust ignores SIGPIPE; here a broken pipe ends the process
+/// quietly with exit 0 instead: whoever reads has taken all they wanted. Any other write
+/// error is reported once and exits 1.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let written = write!(stdout, "{args}").and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

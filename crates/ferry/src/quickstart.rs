@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 
 use crate::commands::sync::{Spinner, summary_table};
+use crate::output::{out, outln};
 use crate::workspace;
 
 const CONFIG: &str = include_str!("quickstart.yaml");
@@ -50,16 +51,16 @@ pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<E
         spinner.finish();
         reports.push(report.map_err(|e| anyhow::anyhow!("{e}"))?);
     }
-    println!();
-    print!("{}", summary_table(&reports));
+    outln!();
+    out!("{}", summary_table(&reports));
     let failed: u64 = reports.iter().map(|r| r.stats.failed).sum();
     let cfg = config.display();
-    println!(
+    outln!(
         "\nThe CRM is {0}/crm.db, the ERP is {0}/erp.db (open them with any SQLite tool).",
         dir.display()
     );
     if failed > 0 {
-        println!(
+        outln!(
             "{failed} record(s) were refused by validation (bad e-mail or tax id) and wait in dead letters."
         );
     }
@@ -95,7 +96,7 @@ pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<E
             "validate a config; errors point at file:line",
         ),
     ];
-    println!("\nTry next:");
+    outln!("\nTry next:");
     let width = next
         .iter()
         .map(|(c, _)| c.chars().count())
@@ -104,12 +105,12 @@ pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<E
         .unwrap_or(0);
     for (command, why) in &next {
         let pad = width.saturating_sub(command.chars().count());
-        println!("  {command}{}  # {why}", " ".repeat(pad));
+        outln!("  {command}{}  # {why}", " ".repeat(pad));
     }
     if no_serve {
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "\nFerry keeps running these flows (polling every 5 s); change crm.db and watch. Ctrl-C to stop."
     );
     ws.engine.clone().run(cancel).await;

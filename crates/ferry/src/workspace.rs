@@ -32,6 +32,52 @@ impl Workspace {
         let store = self.engine.store().as_ref();
         ferry_server::audit::record(store, &Actor::cli(), action, target, &outcome).await;
     }
+
+    /// Checks that the config has a flow called `name`. An unknown name is an error naming
+    /// the flows there are (and the nearest one, for a typo), never an empty answer.
+    pub fn check_flow(&self, name: &str) -> anyhow::Result<()> {
+        let mut names: Vec<&str> = self.engine.flows().map(|f| f.name.as_str()).collect();
+        if names.contains(&name) {
+            return Ok(());
+        }
+        names.sort_unstable();
+        anyhow::bail!("{}", unknown_flow(name, &names))
+    }
+}
+
+/// "no flow `x`…" with the flows there are and, when one is a near miss, a suggestion.
+fn unknown_flow(name: &str, known: &[&str]) -> String {
+    let mut text = format!("no flow `{name}` in this config");
+    let near = known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.chars().count() / 3))
+        .min();
+    if let Some((_, k)) = near {
+        text.push_str(&format!("; did you mean `{k}`?"));
+    }
+    if known.is_empty() {
+        text.push_str(" (it defines no flows)");
+    } else {
+        text.push_str(&format!(" (flows: {})", known.join(", ")));
+    }
+    text
+}
+
+/// Levenshtein distance in characters (insert, delete, substitute).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Loads and checks the config, builds the flows and opens (and migrates) the store.
@@ -101,5 +147,32 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_flow_names_the_flows_and_a_near_miss() {
+        let text = unknown_flow("custmers", &["customers", "orders"]);
+        assert_eq!(
+            text,
+            "no flow `custmers` in this config; did you mean `customers`? \
+             (flows: customers, orders)"
+        );
+        let text = unknown_flow("nosuchflow", &["customers", "orders"]);
+        assert_eq!(
+            text,
+            "no flow `nosuchflow` in this config (flows: customers, orders)"
+        );
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
     }
 }

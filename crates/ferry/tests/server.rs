@@ -121,10 +121,13 @@ async fn run_serves_the_api_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     sigterm(child.id());
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
         .unwrap();
-    assert!(status.success(), "ferry run exited with {status}");
+    assert!(out.status.success(), "ferry run exited with {}", out.status);
+    // The banner names the console, at the address actually bound.
+    let banner = String::from_utf8_lossy(&out.stderr);
+    assert!(banner.contains(&format!("Console: {base}/\n")), "{banner}");
     assert!(http.get(format!("{base}/healthz")).send().await.is_err());
 }

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -101,23 +102,34 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_routes().into_openapi()
 }
 
+/// The largest JSON body the API reads (axum's default, made explicit so the 413 can name
+/// it); every API body is a small object.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
 /// The API's routes (to nest under `/api/v1`), `/openapi.json` included (no key needed).
 pub fn router() -> Router<AppState> {
     let (router, doc) = api_routes().split_for_parts();
     let doc = Arc::new(doc);
-    router.route(
-        "/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { Json(doc.as_ref().clone()) }
-        }),
-    )
+    router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-/// A JSON body, or a 400 saying what is wrong with it.
+/// A JSON body, or a 400 saying what is wrong with it (413 when it is over [`MAX_BODY`]).
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    json.map(|Json(v)| v)
-        .map_err(|e| ApiError::BadRequest(format!("request body: {}", e.body_text())))
+    json.map(|Json(v)| v).map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(MAX_BODY)
+        } else {
+            ApiError::BadRequest(format!("request body: {}", e.body_text()))
+        }
+    })
 }
 
 /// Query parameters, or a 400 saying what is wrong with them.

@@ -26,8 +26,7 @@ use crate::{
     ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, DeliveryKey, FlowState,
     LedgerEntry, NewApiKey, NewAuditEntry, NewDeadLetter, NewQueueItem, Outcome, QueueItem,
     Reconciliation, ReconciliationEnd, RequestLatency, Result, Run, RunStats, SeenDelivery, Store,
-    StoreError,
-    SyncRequestState, Xref, XrefUpdate,
+    StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).

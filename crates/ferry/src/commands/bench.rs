@@ -20,7 +20,7 @@ use ferry_engine::{NoProgress, SyncOptions};
 use sqlx::{Executor, QueryBuilder};
 use tokio_util::sync::CancellationToken;
 
-use crate::output::table;
+use crate::output::{out, outln, table};
 use crate::workspace;
 
 /// Arguments of `ferry bench`.
@@ -419,11 +419,13 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    println!(
+    outln!(
         "\nferry bench: {} customers, {:?}, batch {}",
-        args.rows, args.backend, args.batch
+        args.rows,
+        args.backend,
+        args.batch
     );
-    print!(
+    out!(
         "{}",
         table(
             &[

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::output::{print_json, table};
+use crate::output::{out, outln, print_json, table};
 
 /// Validates the config offline: parse, references, connectors, mappings, schedules.
 pub async fn check(file: &Path) -> anyhow::Result<ExitCode> {
@@ -18,7 +18,7 @@ pub async fn check(file: &Path) -> anyhow::Result<ExitCode> {
     };
     match ferry_engine::assemble(&loaded, &ferry_connectors::builtin()) {
         Ok(assembly) => {
-            println!(
+            outln!(
                 "{}: OK ({} systems, {} flows)",
                 file.display(),
                 assembly.systems.len(),
@@ -86,7 +86,7 @@ pub async fn discover(file: &Path, system: &str, json: bool) -> anyhow::Result<E
         print_json(&objects)?;
     } else {
         for object in objects {
-            println!("{}", object.name);
+            outln!("{}", object.name);
             let rows: Vec<Vec<String>> = object
                 .fields
                 .iter()
@@ -102,7 +102,7 @@ pub async fn discover(file: &Path, system: &str, json: bool) -> anyhow::Result<E
                     ]
                 })
                 .collect();
-            print!("{}", table(&["  field", "type", ""], &rows));
+            out!("{}", table(&["  field", "type", ""], &rows));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -10,7 +10,7 @@ use ferry_store::{Conflict, ConflictFilter, ConflictState};
 use serde_json::Value;
 
 use crate::cli::{ConflictsAction, PickArg};
-use crate::output::{print_json, table, truncate};
+use crate::output::{out, outln, print_json, table, truncate};
 use crate::workspace;
 
 pub async fn conflicts(config: &Path, action: ConflictsAction) -> anyhow::Result<ExitCode> {
@@ -33,7 +33,7 @@ pub async fn conflicts(config: &Path, action: ConflictsAction) -> anyhow::Result
             if json {
                 print_json(&found)?;
             } else if found.is_empty() {
-                println!("No conflicts.");
+                outln!("No conflicts.");
             } else {
                 let rows: Vec<Vec<String>> = found
                     .iter()
@@ -49,7 +49,7 @@ pub async fn conflicts(config: &Path, action: ConflictsAction) -> anyhow::Result
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table(
                         &["id", "pair", "key", "fields", "state", "since", "versions"],
@@ -89,7 +89,7 @@ pub async fn conflicts(config: &Path, action: ConflictsAction) -> anyhow::Result
                     Pick::Source => (system, other),
                     Pick::Target => (other, system),
                 };
-                println!(
+                outln!(
                     "Conflict {id} resolved: {kept}'s {} written to {written_to}.",
                     c.found.fields.join(", ")
                 );
@@ -139,27 +139,27 @@ fn versions(ws: &workspace::Workspace, c: &Conflict) -> String {
 fn show(ws: &workspace::Workspace, c: &Conflict) {
     let (source, target) = systems(ws, c);
     let at = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".into(), |t| t.to_rfc3339());
-    println!("conflict {}  ({})", c.id, c.state.as_str());
-    println!("pair:      {}", c.found.pair);
-    println!("key:       {}", c.found.key);
-    println!(
+    outln!("conflict {}  ({})", c.id, c.state.as_str());
+    outln!("pair:      {}", c.found.pair);
+    outln!("key:       {}", c.found.key);
+    outln!(
         "flow:      {} ({source} → {target}: `--pick source` keeps {source}'s version, \
          `--pick target` {target}'s)",
         c.found.flow
     );
-    println!(
+    outln!(
         "ids:       {source} {}, {target} {}",
         c.found.source_id.as_deref().unwrap_or("-"),
         c.found.target_id.as_deref().unwrap_or("-")
     );
-    println!(
+    outln!(
         "updated:   {source} {}, {target} {}",
         at(c.found.source_at),
         at(c.found.target_at)
     );
-    println!("found:     {}", c.created_at.to_rfc3339());
+    outln!("found:     {}", c.created_at.to_rfc3339());
     if let Some(pick) = &c.pick {
-        println!(
+        outln!(
             "resolved:  {pick} picked by {} at {}",
             c.resolved_by.as_deref().unwrap_or("-"),
             c.updated_at.to_rfc3339()
@@ -180,7 +180,7 @@ fn show(ws: &workspace::Workspace, c: &Conflict) {
         .collect();
     let source_head = format!("source ({source})");
     let target_head = format!("target ({target})");
-    print!(
+    out!(
         "{}",
         table(&["field", "last agreed", &source_head, &target_head], &rows)
     );

@@ -8,14 +8,23 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ferry_engine::NoProgress;
 use ferry_server::audit::{action, target};
-use ferry_store::{DeadLetterFilter, DeadLetterState};
+use ferry_store::{DeadLetter, DeadLetterFilter, DeadLetterState};
 
 use crate::cli::DlqAction;
-use crate::output::{print_json, table, truncate};
+use crate::output::{out, outln, print_json, table, truncate};
 use crate::workspace::{self, Workspace};
 
 pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
+    if let DlqAction::List {
+        flow: Some(flow), ..
+    }
+    | DlqAction::Replay {
+        flow: Some(flow), ..
+    } = &action
+    {
+        ws.check_flow(flow)?;
+    }
     let store = ws.engine.store().clone();
     match action {
         DlqAction::List {
@@ -44,7 +53,7 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&letters)?;
             } else if letters.is_empty() {
-                println!("No dead letters.");
+                outln!("No dead letters.");
             } else {
                 let rows: Vec<Vec<String>> = letters
                     .iter()
@@ -56,11 +65,11 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
                             d.key.clone().unwrap_or_default(),
                             d.state.as_str().into(),
                             d.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                            truncate(&ws.loaded.redact(&d.error), 90),
+                            truncate(&reason(&ws.loaded.redact(&d.error), d), 90),
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table(
                         &["id", "flow", "source id", "key", "state", "since", "error"],
@@ -77,18 +86,18 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&d)?;
             } else {
-                println!("dead letter {}  ({})", d.id, d.state.as_str());
-                println!("flow:      {}", d.flow);
-                println!("source id: {}", d.source_id);
-                println!("key:       {}", d.key.as_deref().unwrap_or("-"));
-                println!("attempts:  {}", d.attempts);
-                println!("since:     {}", d.created_at.to_rfc3339());
-                println!(
+                outln!("dead letter {}  ({})", d.id, d.state.as_str());
+                outln!("flow:      {}", d.flow);
+                outln!("source id: {}", d.source_id);
+                outln!("key:       {}", d.key.as_deref().unwrap_or("-"));
+                outln!("attempts:  {}", d.attempts);
+                outln!("since:     {}", d.created_at.to_rfc3339());
+                outln!(
                     "error:     [{}] {}",
                     d.error_kind,
                     ws.loaded.redact(&d.error)
                 );
-                println!("payload:\n{}", serde_json::to_string_pretty(&d.payload)?);
+                outln!("payload:\n{}", serde_json::to_string_pretty(&d.payload)?);
             }
         }
         DlqAction::Replay {
@@ -115,7 +124,7 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
                 (ids, None)
             };
             if ids.is_empty() {
-                println!("Nothing to replay.");
+                outln!("Nothing to replay.");
                 return Ok(ExitCode::SUCCESS);
             }
             let replay = async |id: i64| -> anyhow::Result<String> {
@@ -152,10 +161,10 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&reports)?;
             } else {
-                println!("Replayed {} dead letter(s):", ids.len());
-                print!("{}", super::sync::summary_table(&reports));
+                outln!("Replayed {} dead letter(s):", ids.len());
+                out!("{}", super::sync::summary_table(&reports));
                 if reports.iter().any(|r| r.stats.failed > 0) {
-                    println!("\nSome failed again: see `ferry dlq list`.");
+                    outln!("\nSome failed again: see `ferry dlq list`.");
                 }
             }
         }
@@ -167,7 +176,7 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("skipping dead letter {id}"))
             };
             audited(&ws, action::DEAD_LETTER_SKIP, &ids, None, skip).await?;
-            println!("Skipped {} dead letter(s).", ids.len());
+            outln!("Skipped {} dead letter(s).", ids.len());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -204,5 +213,46 @@ fn all_open(flow: Option<&str>, count: usize) -> String {
     match flow {
         Some(flow) => format!("all open dead letters of flow {flow} ({count})"),
         None => format!("all open dead letters ({count})"),
+    }
+}
+
+/// A dead letter's error without the `flow `…`, record `…`, key `…`` it starts with: the
+/// table has columns for those, and repeating them pushed the reason past the cut.
+fn reason(error: &str, d: &DeadLetter) -> String {
+    strip_labels(error, &d.flow, &d.source_id, d.key.as_deref()).to_owned()
+}
+
+fn strip_labels<'a>(error: &'a str, flow: &str, record: &str, key: Option<&str>) -> &'a str {
+    let labels = [
+        Some(format!("flow `{flow}`")),
+        Some(format!("record `{record}`")),
+        key.map(|k| format!("key `{k}`")),
+    ];
+    let mut rest = error;
+    for label in labels.iter().flatten() {
+        if let Some(after) = rest.strip_prefix(label.as_str()) {
+            rest = after.trim_start_matches([',', ':', ' ']);
+        }
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reason_drops_what_the_columns_show() {
+        let strip = |error| strip_labels(error, "customers", "7", Some("C7"));
+        assert_eq!(
+            strip("flow `customers`, record `7`, field `code`: the business key is empty"),
+            "field `code`: the business key is empty"
+        );
+        assert_eq!(
+            strip("flow `customers`, record `7`, key `C7`: email changed in both"),
+            "email changed in both"
+        );
+        // Text that does not start with the labels is kept whole.
+        assert_eq!(strip("target refused: 500"), "target refused: 500");
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use ferry_server::audit::Actor;
 
 use crate::cli::KeysAction;
-use crate::output::{print_json, table};
+use crate::output::{out, outln, print_json, table};
 use crate::workspace;
 
 /// Runs one `ferry keys` action.
@@ -22,10 +22,21 @@ pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode>
         )
     })?;
     match action {
-        KeysAction::Create { name, role, json } => {
+        KeysAction::Create {
+            name,
+            role,
+            json,
+            token_only,
+        } => {
             let created =
                 ferry_server::auth::create_key(store.as_ref(), &name, role, &Actor::cli()).await?;
-            if json {
+            if token_only {
+                eprintln!(
+                    "Created key {} ({name}, {role}); its token, on stdout, is shown this once.",
+                    created.key.id
+                );
+                outln!("{}", created.token);
+            } else if json {
                 print_json(&serde_json::json!({
                     "id": created.key.id,
                     "name": created.key.name,
@@ -33,10 +44,11 @@ pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode>
                     "token": created.token,
                 }))?;
             } else {
-                println!(
+                outln!(
                     "Created key {} ({name}, {role}). Its token, shown this once:\n\n  {}\n\n\
                      Send it as `Authorization: Bearer <token>`.",
-                    created.key.id, created.token
+                    created.key.id,
+                    created.token
                 );
             }
         }
@@ -68,7 +80,7 @@ pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode>
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table(&["id", "name", "role", "created", "state"], &rows)
                 );
@@ -76,7 +88,7 @@ pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode>
         }
         KeysAction::Revoke { id } => {
             let key = ferry_server::auth::revoke_key(store.as_ref(), id, &Actor::cli()).await?;
-            println!("Revoked key {} ({}, {}).", key.id, key.name, key.role);
+            outln!("Revoked key {} ({}, {}).", key.id, key.name, key.role);
         }
     }
     Ok(ExitCode::SUCCESS)

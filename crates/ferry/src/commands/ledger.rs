@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use ferry_store::{LedgerEntry, Outcome};
 use serde::Serialize;
 
-use crate::output::{print_json, table, truncate};
+use crate::output::{out, outln, print_json, table, truncate};
 use crate::workspace;
 
 /// One flow's view of a key in `ferry ledger --json` (documented in docs/cli.md).
@@ -33,6 +33,9 @@ pub async fn ledger(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
+    if let Some(flow) = flow {
+        ws.check_flow(flow)?;
+    }
     let store = ws.engine.store().clone();
     let mut entries = store.ledger(flow, key).await?;
     let mut xrefs = store.xrefs_by_key(flow, key).await?;
@@ -115,32 +118,32 @@ pub async fn ledger(
         return Ok(ExitCode::SUCCESS);
     }
     if histories.is_empty() {
-        println!("Nothing is known of `{key}`.");
+        outln!("Nothing is known of `{key}`.");
         return Ok(ExitCode::FAILURE);
     }
     for h in &histories {
-        println!(
+        outln!(
             "flow {}  source id {}  key {}",
             h.flow,
             h.source_id,
             h.key.as_deref().unwrap_or("-")
         );
-        println!("  state:               {}", h.state);
-        println!(
+        outln!("  state:               {}", h.state);
+        outln!(
             "  target id:           {}",
             h.target_id.as_deref().unwrap_or("-")
         );
-        println!(
+        outln!(
             "  last source version: {}",
             h.last_source_version.as_deref().unwrap_or("-")
         );
-        println!(
+        outln!(
             "  last written hash:   {}",
             h.last_written_hash.as_deref().unwrap_or("-")
         );
-        println!("  attempts:            {}", h.attempts);
+        outln!("  attempts:            {}", h.attempts);
         if let Some(e) = &h.last_error {
-            println!("  last error:          {e}");
+            outln!("  last error:          {e}");
         }
         let rows: Vec<Vec<String>> = h
             .entries
@@ -156,14 +159,14 @@ pub async fn ledger(
                 ]
             })
             .collect();
-        print!(
+        out!(
             "{}",
             table(
                 &["  at", "trigger", "outcome", "try", "hash", "error"],
                 &rows
             )
         );
-        println!();
+        outln!();
     }
     Ok(ExitCode::SUCCESS)
 }

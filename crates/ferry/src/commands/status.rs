@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::output::{print_json, table};
+use crate::output::{out, outln, print_json, table};
 use crate::workspace;
 
 /// One flow in `ferry status --json` (documented in docs/cli.md; fields are only ever added).
@@ -95,7 +95,7 @@ pub async fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -108,17 +108,21 @@ pub async fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     for s in out.iter().filter(|s| s.pair.is_some()) {
         let pair = s.pair.as_deref().unwrap_or_default();
         if s.not_owner > 0 {
-            println!(
+            outln!(
                 "{} (pair {pair}): {} change(s) in {} to fields {} owns were not propagated in \
                  the last 24 h (ledger outcome `not_owner`; `ferry ledger --key KEY` names the \
                  fields)",
-                s.flow, s.not_owner, s.source, s.target
+                s.flow,
+                s.not_owner,
+                s.source,
+                s.target
             );
         }
         if s.conflicts > 0 {
-            println!(
+            outln!(
                 "{} (pair {pair}): {} conflict(s) wait for review (`ferry conflicts list`)",
-                s.flow, s.conflicts
+                s.flow,
+                s.conflicts
             );
         }
     }

@@ -10,7 +10,7 @@ use ferry_server::audit;
 use ferry_store::RunStats;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::output::{print_json, table};
+use crate::output::{out, outln, print_json, table};
 use crate::workspace;
 
 /// A spinner that shows a run's counts as batches commit.
@@ -119,6 +119,7 @@ pub async fn sync(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(config).await?;
+    ws.check_flow(flow)?;
     let cancel = workspace::shutdown_token();
     let spinner = Spinner::new(flow, None);
     let report = if ids.is_empty() {
@@ -146,15 +147,15 @@ pub async fn sync(
     if json {
         print_json(&report)?;
     } else {
-        print!("{}", summary_table(std::slice::from_ref(&report)));
+        out!("{}", summary_table(std::slice::from_ref(&report)));
         if report.stats.failed > 0 {
-            println!(
+            outln!(
                 "\n{} record(s) failed: see `ferry dlq list --flow {flow}`",
                 report.stats.failed
             );
         }
         if report.stats.not_found > 0 {
-            println!(
+            outln!(
                 "\nnot_found: {} of the id(s) asked for: the source has no such record and Ferry \
                  never wrote one (see `ferry ledger --flow {flow} --key ID`)",
                 report.stats.not_found
@@ -167,6 +168,41 @@ pub async fn sync(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A taken listen address says what to do about it, once.
+fn with_listen_hint(e: ferry_server::ServerError) -> anyhow::Error {
+    match &e {
+        ferry_server::ServerError::Bind { addr, reason }
+            if reason.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            anyhow::anyhow!(
+                "{e}: another ferry run or program holds {addr}; stop it or set \
+                 server.listen / --listen / FERRY_LISTEN"
+            )
+        }
+        _ => e.into(),
+    }
+}
+
+/// The banner line with the console's URL. Bound to every address (`0.0.0.0`, `[::]`), the
+/// URL names the loopback one, which a browser can open, and says so.
+fn console_line(scheme: &str, addr: std::net::SocketAddr) -> String {
+    let ip = addr.ip();
+    if !ip.is_unspecified() {
+        return format!("Console: {scheme}://{addr}/");
+    }
+    let local: std::net::IpAddr = if ip.is_ipv4() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    };
+    let local = std::net::SocketAddr::new(local, addr.port());
+    format!(
+        "Console: {scheme}://{local}/ (listening on {addr}, every address of this host: from \
+         another machine open {scheme}://<this host's address>:{}/)",
+        addr.port()
+    )
 }
 
 /// `ferry run`: every flow on its trigger, and the HTTP server (unless disabled), until
@@ -185,7 +221,11 @@ pub async fn run(
     // Bind before starting the flows, so a taken port or a bad certificate stops us at once.
     let server = if serve {
         let state = ferry_server::AppState::new(ws.engine.clone(), settings);
-        Some(ferry_server::Server::bind(state).await?)
+        Some(
+            ferry_server::Server::bind(state)
+                .await
+                .map_err(with_listen_hint)?,
+        )
     } else {
         None
     };
@@ -198,10 +238,11 @@ pub async fn run(
     let serving = match server {
         Some(server) => {
             let scheme = if server.is_tls() { "https" } else { "http" };
+            let addr = server.local_addr()?;
             eprintln!(
-                "Serving {scheme}://{}/api/v1 (OpenAPI at /api/v1/openapi.json, metrics at /metrics).",
-                server.local_addr()?
+                "Serving {scheme}://{addr}/api/v1 (OpenAPI at /api/v1/openapi.json, metrics at /metrics)."
             );
+            eprintln!("{}", console_line(scheme, addr));
             let token = cancel.clone();
             Some(tokio::spawn(async move {
                 let result = server.run(token.clone()).await;
@@ -227,4 +268,22 @@ pub async fn run(
     }
     eprintln!("Stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_line_names_an_address_to_open() {
+        let at = |a: &str| console_line("https", a.parse().unwrap());
+        assert_eq!(at("127.0.0.1:7878"), "Console: https://127.0.0.1:7878/");
+        assert!(
+            at("0.0.0.0:7878")
+                .starts_with("Console: https://127.0.0.1:7878/ (listening on 0.0.0.0:7878")
+        );
+        assert!(
+            at("[::]:9000").starts_with("Console: https://[::1]:9000/ (listening on [::]:9000")
+        );
+    }
 }

@@ -17,6 +17,7 @@ use ferry_server::audit;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ConfigArg;
+use crate::output::out;
 use crate::workspace;
 
 /// Arguments of `ferry reconcile`.
@@ -105,6 +106,7 @@ impl ReconcileProgress for Bar {
 /// any repair), so that a scheduled check can alert.
 pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let ws = workspace::open(&args.config.config).await?;
+    ws.check_flow(&args.flow)?;
     let cancel = workspace::shutdown_token();
     let options = reconcile::Options {
         scratch_dir: ws.loaded.data_dir(),
@@ -133,7 +135,7 @@ pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let text = render(&report, args.format)?;
     match &args.out {
         Some(path) => write_file(path, &text)?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(if report.clean {
         ExitCode::SUCCESS

@@ -1,0 +1,191 @@
+//! What a user meets in the first hour of the command line: output piped into `head`, a blank
+//! `FERRY_CONFIG`, a mistyped flow name, a key token for `export`, a taken port, and the dead
+//! letter table.
+
+mod common;
+
+use std::io::Read;
+use std::process::Stdio;
+
+use common::*;
+
+const CONFIG: &str = r#"
+systems:
+  crm: { kind: sql, url: "sqlite://crm.db" }
+  erp: { kind: sql, url: "sqlite://erp.db" }
+flows:
+  customers:
+    entity: customer
+    source: { system: crm, table: customers, watermark: { column: updated_at } }
+    target: { system: erp, table: erp_customers }
+    mapping:
+      code: customer_no
+      name: name
+"#;
+
+async fn workspace(dir: &std::path::Path) {
+    std::fs::write(dir.join("ferry.yaml"), CONFIG).unwrap();
+    customer_tables(dir, &[(1, "C1", "Ada", "ada@example.com")]).await;
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let mut child = ferry()
+        .arg("schema")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    // The reader goes away (`ferry schema | head -c 16`) while ferry still has more to write.
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{}: {err}", out.status);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blank_ferry_config_means_ferry_yaml() {
+    let dir = scratch();
+    let dir = dir.path();
+    workspace(dir).await;
+    for blank in ["", " "] {
+        for args in [&["status"][..], &["check"][..]] {
+            let out = ferry()
+                .current_dir(dir)
+                .env("FERRY_CONFIG", blank)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "FERRY_CONFIG={blank:?} ferry {args:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_flow_is_an_error_naming_the_flows() {
+    let dir = scratch();
+    let dir = dir.path();
+    workspace(dir).await;
+    for args in [
+        &["sync", "nosuchflow"][..],
+        &["dlq", "list", "--flow", "nosuchflow"],
+        &["dlq", "replay", "--all", "--flow", "nosuchflow"],
+        &["ledger", "--key", "C1", "--flow", "nosuchflow"],
+        &["reconcile", "nosuchflow"],
+    ] {
+        let out = run(dir, args, false);
+        assert_eq!(out.status.code(), Some(1), "ferry {args:?}");
+        assert!(
+            stderr(&out).contains("no flow `nosuchflow` in this config (flows: customers)"),
+            "ferry {args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = run(dir, &["sync", "custmers"], false);
+    assert!(
+        stderr(&out).contains("did you mean `customers`?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_create_token_only_prints_just_the_token() {
+    let dir = scratch();
+    let dir = dir.path();
+    workspace(dir).await;
+    let out = run(
+        dir,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "ops",
+            "--role",
+            "admin",
+            "--token-only",
+        ],
+        true,
+    );
+    let token = String::from_utf8(out.stdout.clone()).unwrap();
+    let bare = token.strip_suffix('\n').expect("a newline after the token");
+    assert!(
+        bare.starts_with("fy_") && !bare.contains(char::is_whitespace),
+        "{token:?}"
+    );
+    assert!(stderr(&out).contains("shown this once"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_port_is_said_once_with_a_hint() {
+    let dir = scratch();
+    let dir = dir.path();
+    workspace(dir).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = ferry()
+        .current_dir(dir)
+        .env("FERRY_LISTEN", addr.to_string())
+        .arg("run")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "another ferry run or program holds {addr}; stop it or set server.listen / \
+             --listen / FERRY_LISTEN"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dead_letter_table_shows_the_reason() {
+    let dir = scratch();
+    let dir = dir.path();
+    workspace(dir).await;
+    // The ERP refuses long names: record 2 becomes a dead letter.
+    let mut erp = sqlite(&dir.join("erp.db")).await;
+    sqlx::raw_sql(
+        "DROP TABLE erp_customers; CREATE TABLE erp_customers (code TEXT PRIMARY KEY, \
+         name TEXT CHECK (length(name) < 20), email TEXT)",
+    )
+    .execute(&mut erp)
+    .await
+    .unwrap();
+    let mut crm = sqlite(&dir.join("crm.db")).await;
+    sqlx::query(
+        "INSERT INTO customers VALUES (2, 'C2', 'a name far too long for the ERP', \
+         'b@example.com', '2026-01-01 00:00:00')",
+    )
+    .execute(&mut crm)
+    .await
+    .unwrap();
+    run(dir, &["sync", "customers"], false);
+    let out = run(dir, &["dlq", "list"], true);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = table
+        .lines()
+        .find(|l| l.contains("customers"))
+        .unwrap_or_else(|| panic!("no dead letter row:\n{table}"));
+    let error = &row[table.lines().next().unwrap().find("error").unwrap()..];
+    assert!(
+        !error.contains("flow `customers`") && !error.contains("record `2`"),
+        "{table}"
+    );
+    assert!(error.contains("CHECK constraint failed"), "{table}");
+}
