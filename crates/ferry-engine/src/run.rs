@@ -1008,7 +1008,7 @@ impl Tally {
 
     /// The counts so far, the records still left for another try counted as failed.
     fn so_far(&self) -> RunStats {
-        let mut stats = self.stats.clone();
+        let mut stats = self.stats;
         stats.failed += self.retrying.len() as u64;
         stats
     }

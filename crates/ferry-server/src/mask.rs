@@ -222,10 +222,10 @@ impl MaskRules {
     /// of its `fields`.
     pub fn payload(&self, record: &Value) -> Value {
         let mut shown = self.apply(record);
-        if let Some(rule) = self.every {
-            if let Some(fields) = shown.get_mut("fields") {
-                *fields = mask_leaves(rule, fields);
-            }
+        if let Some(rule) = self.every
+            && let Some(fields) = shown.get_mut("fields")
+        {
+            *fields = mask_leaves(rule, fields);
         }
         shown
     }
