@@ -85,7 +85,7 @@ async fn run_serves_the_api_and_stops_on_sigterm() {
         ],
     );
     let token = created["token"].as_str().unwrap().to_owned();
-    let mut child = ferry()
+    let child = ferry()
         .current_dir(dir)
         .env_remove("FERRY_LISTEN")
         .arg("run")
