@@ -96,6 +96,8 @@ pub struct Engine {
     /// `Engine::run` waits for it before it returns, and cancels it on shutdown.
     pub(crate) background: tokio_util::task::TaskTracker,
     pub(crate) background_cancel: CancellationToken,
+    /// How long the store keeps history ([`crate::retention`]).
+    pub(crate) retention: ferry_model::config::Retention,
 }
 
 impl std::fmt::Debug for Engine {
@@ -124,6 +126,7 @@ impl Engine {
             reconciling: crate::reconcile::Slots::default(),
             background: tokio_util::task::TaskTracker::new(),
             background_cancel: CancellationToken::new(),
+            retention: assembly.retention,
         }
     }
 
