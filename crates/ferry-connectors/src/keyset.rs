@@ -378,7 +378,11 @@ mod tests {
         for t in [200_100, 300_000, 900_000] {
             let (read, again) = table.scan(&settled, 1000, t);
             assert_eq!(read, 0);
-            assert_eq!(again.encode(), text, "an idle poll leaves the cursor as it was");
+            assert_eq!(
+                again.encode(),
+                text,
+                "an idle poll leaves the cursor as it was"
+            );
         }
     }
 
@@ -443,13 +447,19 @@ mod tests {
         };
         let start = K::start();
         let mid = start.after_page(Some((Some(10), Some(3))), true, None, at(1), exact);
-        assert_eq!((mid.w, mid.id, mid.end, mid.scan), (Some(10), Some(3), false, Some(1)));
+        assert_eq!(
+            (mid.w, mid.id, mid.end, mid.scan),
+            (Some(10), Some(3), false, Some(1))
+        );
         let last = mid.after_page(Some((Some(20), Some(1))), false, None, at(2), exact);
         assert_eq!(last, K::end_at(20, Some(1)));
         // Idle: an empty page keeps the scan-ending cursor.
         assert_eq!(last.after_page(None, false, None, at(3), exact), last);
         // An empty first read of an unwatermarked source starts over.
-        assert_eq!(start.after_page(None, false, None, at(4), exact), K::start());
+        assert_eq!(
+            start.after_page(None, false, None, at(4), exact),
+            K::start()
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ impl Engine {
                     tracing::info!(?deleted, "Retention: deleted history past its time.");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "Retention: pruning stopped; it tries again later."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Retention: pruning stopped; it tries again later.")
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(self.retention.every.0) => {}

@@ -2209,7 +2209,10 @@ async fn idle_runs_share_one_row(db: &TestDb) {
     // A run still going is not a row of idle runs: the idle run after it is not folded in.
     let running = s.start_run("f", "poll").await.unwrap();
     let p8 = run("poll", idle, None).await;
-    assert_eq!(run_rows(s, "f").await[..2], [(p8, "poll".into(), 1), (running, "poll".into(), 0)]);
+    assert_eq!(
+        run_rows(s, "f").await[..2],
+        [(p8, "poll".into(), 1), (running, "poll".into(), 0)]
+    );
     // `ferry status`: the last run says the flow is polled, and when.
     let state = s.flow_states().await.unwrap().remove(0);
     let last = state.last_run.unwrap();
@@ -2247,9 +2250,16 @@ async fn prune_deletes_old_history_and_keeps_what_is_needed(db: &TestDb) {
     let mut a = Vec::new();
     for _ in 0..5 {
         let id = s.start_run("a", "poll").await.unwrap();
-        s.finish_run(id, &RunStats { read: 1, ..RunStats::default() }, None)
-            .await
-            .unwrap();
+        s.finish_run(
+            id,
+            &RunStats {
+                read: 1,
+                ..RunStats::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
         a.push(id);
     }
     let b = s.start_run("b", "poll").await.unwrap();
@@ -2260,7 +2270,13 @@ async fn prune_deletes_old_history_and_keeps_what_is_needed(db: &TestDb) {
     ))
     .await;
     assert_eq!(prune_all(s, Retained::Runs, 2).await.0, 4);
-    let left: Vec<i64> = s.runs(None, 10).await.unwrap().iter().map(|r| r.id).collect();
+    let left: Vec<i64> = s
+        .runs(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(left, [b, a[4]], "recent runs and each flow's latest stay");
 
     // Ledger (times grow with ids, as the engine writes them): old entries of a record with
@@ -2310,9 +2326,13 @@ async fn prune_deletes_old_history_and_keeps_what_is_needed(db: &TestDb) {
         .await
         .unwrap();
     let id_of = |source: &str| dls.iter().find(|d| d.source_id == source).unwrap().id;
-    s.replay_dead_letter(id_of("replayed"), "op", None).await.unwrap();
+    s.replay_dead_letter(id_of("replayed"), "op", None)
+        .await
+        .unwrap();
     s.skip_dead_letter(id_of("skipped"), "op").await.unwrap();
-    s.skip_dead_letter(id_of("skipped-now"), "op").await.unwrap();
+    s.skip_dead_letter(id_of("skipped-now"), "op")
+        .await
+        .unwrap();
     s.commit(
         "a",
         &Commit {
@@ -2421,5 +2441,9 @@ async fn prune_deletes_old_history_and_keeps_what_is_needed(db: &TestDb) {
     for table in Retained::ALL {
         assert_eq!(prune_all(s, table, 1000).await, (0, 1), "{table:?}");
     }
-    assert_eq!(s.queue_depth(Some("a")).await.unwrap(), 2, "queue items stay");
+    assert_eq!(
+        s.queue_depth(Some("a")).await.unwrap(),
+        2,
+        "queue items stay"
+    );
 }

@@ -75,7 +75,11 @@ async fn target_count(dir: &Path) -> i64 {
 /// `ferry sync customers --json`: the run report's (read, created, unchanged).
 fn sync(dir: &Path) -> (u64, u64, u64) {
     let report = run_json(dir, &["sync", "customers", "--json"]);
-    let n = |k: &str| report[k].as_u64().unwrap_or_else(|| panic!("{k} in {report}"));
+    let n = |k: &str| {
+        report[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {report}"))
+    };
     (n("read"), n("created"), n("unchanged"))
 }
 
@@ -192,7 +196,10 @@ async fn ferry_run_keeps_one_row_for_idle_polls_and_prunes_old_history() {
             break idle;
         }
         assert!(child.0.try_wait().unwrap().is_none(), "ferry run stopped");
-        assert!(Instant::now() < deadline, "no idle polls recorded: {status}");
+        assert!(
+            Instant::now() < deadline,
+            "no idle polls recorded: {status}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let rows = store_count(dir, "SELECT count(*) FROM ferry_runs").await;
@@ -206,13 +213,23 @@ async fn ferry_run_keeps_one_row_for_idle_polls_and_prunes_old_history() {
     // Retention ran when `ferry run` started: old history goes, what is needed stays.
     let count = |sql: String| async move { store_count(dir, &sql).await };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count(format!("SELECT count(*) FROM ferry_runs WHERE id = {first_run}")).await > 0 {
+    while count(format!(
+        "SELECT count(*) FROM ferry_runs WHERE id = {first_run}"
+    ))
+    .await
+        > 0
+    {
         assert!(Instant::now() < deadline, "old runs were not pruned");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let dead = |id: &str| format!("SELECT count(*) FROM ferry_dead_letters WHERE source_id = '{id}'");
+    let dead =
+        |id: &str| format!("SELECT count(*) FROM ferry_dead_letters WHERE source_id = '{id}'");
     assert_eq!(count(dead("old-closed")).await, 0);
-    assert_eq!(count(dead("old-open")).await, 1, "an open dead letter is never deleted");
+    assert_eq!(
+        count(dead("old-open")).await,
+        1,
+        "an open dead letter is never deleted"
+    );
     assert_eq!(
         count("SELECT count(*) FROM ferry_ledger WHERE source_id LIKE 'old-%'".into()).await,
         1,

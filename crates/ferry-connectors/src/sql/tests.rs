@@ -312,8 +312,8 @@ async fn case_overlap_settles(env: &Env) {
         .map(|i| vec![Val::Int(i), Val::Text(format!("n{i}")), Val::Ts(t0())])
         .collect();
     env.insert(&t, &["id", "name", "updated_at"], rows).await;
-    let source = env
-        .source(json!({"table": t, "watermark": {"column": "updated_at", "overlap": "300ms"}}));
+    let source =
+        env.source(json!({"table": t, "watermark": {"column": "updated_at", "overlap": "300ms"}}));
     let (records, mut cursor, _) = scan(source.as_ref(), None, 7).await;
     assert_eq!(records.len(), 30);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -332,7 +332,10 @@ async fn case_overlap_settles(env: &Env) {
     assert!(rereads >= 1, "the window is read again before it settles");
     let (records, again, _) = scan(source.as_ref(), Some(cursor.clone()), 7).await;
     assert!(records.is_empty());
-    assert_eq!(again, cursor, "an idle scan leaves a settled cursor as it is");
+    assert_eq!(
+        again, cursor,
+        "an idle scan leaves a settled cursor as it is"
+    );
     // A newer row is read once the cursor has settled.
     env.insert(
         &t,

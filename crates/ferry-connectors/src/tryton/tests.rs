@@ -355,12 +355,18 @@ async fn the_overlap_window_settles_and_a_later_change_is_read() {
             break;
         }
         assert_eq!(page.records[0].id, first.records[0].id, "only the window");
-        assert!(std::time::Instant::now() < deadline, "the window never settled");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the window never settled"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let idle = source.read(Some(&cursor), 10).await.unwrap();
     assert!(idle.records.is_empty());
-    assert_eq!(idle.cursor, cursor, "an idle read leaves the settled cursor as it is");
+    assert_eq!(
+        idle.cursor, cursor,
+        "an idle read leaves the settled cursor as it is"
+    );
     written(
         parties
             .upsert(&[out(&code, json!({"code": code, "name": "Settled Ltd"}))])

@@ -153,7 +153,11 @@ impl Retention {
                  from the ledger",
             ));
         }
-        if self.sync_requests.period().is_none_or(|requests| ledger < requests) {
+        if self
+            .sync_requests
+            .period()
+            .is_none_or(|requests| ledger < requests)
+        {
             issues.push(ConfigIssue::new(
                 at("ledger"),
                 format!(
@@ -193,7 +197,10 @@ mod tests {
         assert_eq!((r.audit, r.runs), (Keep::Forever, Keep::For(14 * DAY)));
         assert_eq!(r.every.0, Duration::from_secs(600));
         assert_eq!(String::from(Keep::For(90 * DAY)), "90d");
-        assert_eq!(String::from(Keep::For(Duration::from_secs(36 * 3600))), "36h");
+        assert_eq!(
+            String::from(Keep::For(Duration::from_secs(36 * 3600))),
+            "36h"
+        );
         assert_eq!(String::from(Keep::For(Duration::from_secs(90))), "1m 30s");
         assert_eq!(String::from(Keep::Forever), "forever");
     }
@@ -202,16 +209,41 @@ mod tests {
     fn periods_are_checked() {
         let e = parse("{ runs: soon }").unwrap_err();
         assert!(e.contains("`soon` is neither a duration"), "{e}");
-        assert!(parse("{ ledger: 1d, keep: 1d }").is_err(), "unknown keys are refused");
+        assert!(
+            parse("{ ledger: 1d, keep: 1d }").is_err(),
+            "unknown keys are refused"
+        );
         let r = parse("{ runs: 0s, ledger: 12h, sync_requests: 1d, every: 0s }").unwrap();
         let found = problems(&r);
-        assert!(found.iter().any(|p| p.starts_with("store.retention.runs: must be more than 0s")));
-        assert!(found.iter().any(|p| p.starts_with("store.retention.every:")));
-        assert!(found.iter().any(|p| p.contains("ledger: must be at least 1d")));
-        assert!(found.iter().any(|p| p.contains("as long as `sync_requests` (1d)")));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("store.retention.runs: must be more than 0s"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("store.retention.every:"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("ledger: must be at least 1d"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("as long as `sync_requests` (1d)"))
+        );
         let r = parse("{ ledger: 30d, sync_requests: forever }").unwrap();
-        assert_eq!(problems(&r).len(), 1, "a ledger kept less than requests forever");
-        assert!(problems(&parse("{ ledger: forever, sync_requests: forever }").unwrap()).is_empty());
+        assert_eq!(
+            problems(&r).len(),
+            1,
+            "a ledger kept less than requests forever"
+        );
+        assert!(
+            problems(&parse("{ ledger: forever, sync_requests: forever }").unwrap()).is_empty()
+        );
     }
 
     #[test]
@@ -232,7 +264,9 @@ mod tests {
             Err(e) => e.problems,
         };
         assert!(
-            problems.iter().any(|p| p.contains("store.retention.ledger: must be at least as long")),
+            problems
+                .iter()
+                .any(|p| p.contains("store.retention.ledger: must be at least as long")),
             "{problems:?}"
         );
     }

@@ -604,9 +604,7 @@ impl RunRow {
 /// The run a finished idle run takes over (see [`Store::finish_run`]), from what
 /// `RUN_AND_PREVIOUS_OF_ITS_KIND` found before it (id, start, idle runs it stands for; NULLs:
 /// none): that run's id, start and count when it is a row of idle runs.
-fn idle_predecessor(
-    previous: (Option<i64>, Option<i64>, Option<i64>),
-) -> Option<(i64, i64, i64)> {
+fn idle_predecessor(previous: (Option<i64>, Option<i64>, Option<i64>)) -> Option<(i64, i64, i64)> {
     match previous {
         (Some(id), Some(first_start), Some(idle)) if idle > 0 => Some((id, first_start, idle)),
         _ => None,

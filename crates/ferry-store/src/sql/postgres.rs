@@ -16,17 +16,17 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
-    QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
-    SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry,
-    id_before, idle_predecessor, json_text, lease_owner, migration_step, not_open, now_ms,
-    parse_map, PruneBatch, pruned, to_i64, to_time, to_u64,
+    PruneBatch, QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
+    SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry, id_before,
+    idle_predecessor, json_text, lease_owner, migration_step, not_open, now_ms, parse_map, pruned,
+    to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, BaselineUpdate, Commit, Conflict, ConflictFilter,
     ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry,
-    NewApiKey, NewAuditEntry, NewQueueItem, Outcome, QueueItem, Reconciliation, ReconciliationEnd,
-    Pruned, RequestLatency, Result, Retained, Run, RunStats, SeenSignature, Store, StoreError,
-    SyncRequestState, Xref, XrefUpdate,
+    NewApiKey, NewAuditEntry, NewQueueItem, Outcome, Pruned, QueueItem, Reconciliation,
+    ReconciliationEnd, RequestLatency, Result, Retained, Run, RunStats, SeenSignature, Store,
+    StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).

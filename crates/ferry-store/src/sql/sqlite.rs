@@ -38,16 +38,16 @@ use tokio::sync::oneshot;
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
-    QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
-    SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry,
-    id_before, idle_predecessor, json_text, lease_owner, migration_step, not_open, now_ms, parse_map, PruneBatch,
-    pruned, to_i64, to_time, to_u64,
+    PruneBatch, QueueRow, ReconciliationRow, ReconciliationValues, RequestLatencyRow, RunRow,
+    SyncRequestRow, XrefRow, check_version, conflict_texts, flow_entry, id_before,
+    idle_predecessor, json_text, lease_owner, migration_step, not_open, now_ms, parse_map, pruned,
+    to_i64, to_time, to_u64,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, Conflict, ConflictFilter, ConflictResolution, DbError,
     DeadLetter, DeadLetterFilter, DeadLetterState, FlowState, LedgerEntry, NewApiKey,
-    NewAuditEntry, NewQueueItem, Outcome, QueueItem, Reconciliation, ReconciliationEnd,
-    Pruned, RequestLatency, Result, Retained, Run, RunStats, SeenSignature, Store, StoreError,
+    NewAuditEntry, NewQueueItem, Outcome, Pruned, QueueItem, Reconciliation, ReconciliationEnd,
+    RequestLatency, Result, Retained, Run, RunStats, SeenSignature, Store, StoreError,
     SyncRequestState, Xref,
 };
 
@@ -1246,7 +1246,9 @@ impl Store for SqliteStore {
         let (before_ms, size) = (before.timestamp_millis(), batch.max(1));
         self.transaction(move |tx| {
             let held: PruneBatch = prepare(tx, sql.batch)?
-                .query_row(params![after, size], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                .query_row(params![after, size], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
             let deleted = match held.0 {
                 Some(last) => prepare(tx, sql.delete)?.execute(params![after, last, before_ms])?,
                 None => 0,
@@ -1579,13 +1581,12 @@ fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
 /// Folds finished idle run `run_id` into the idle runs' row just before it, if there is one
 /// (see [`Store::finish_run`]).
 fn fold_idle_run(tx: &Connection, run_id: i64) -> Result<()> {
-    let (started_at, previous) = prepare(tx, q::RUN_AND_PREVIOUS_OF_ITS_KIND)?.query_row(
-        [run_id],
-        |r| {
-            let previous: (Option<i64>, Option<i64>, Option<i64>) = (r.get(1)?, r.get(2)?, r.get(3)?);
+    let (started_at, previous) =
+        prepare(tx, q::RUN_AND_PREVIOUS_OF_ITS_KIND)?.query_row([run_id], |r| {
+            let previous: (Option<i64>, Option<i64>, Option<i64>) =
+                (r.get(1)?, r.get(2)?, r.get(3)?);
             Ok((r.get::<_, i64>(0)?, previous))
-        },
-    )?;
+        })?;
     let (idle, since) = match idle_predecessor(previous) {
         Some((id, first_start, idle)) if prepare(tx, q::RUN_DELETE_IDLE)?.execute([id])? == 1 => {
             (idle + 1, first_start)
