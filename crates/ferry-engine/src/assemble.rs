@@ -113,6 +113,8 @@ pub struct Assembly {
     pub alerts: Option<(AlertsConfig, crate::alerts::Sender)>,
     /// The data dir (reconciliation scratch files go there).
     pub data_dir: std::path::PathBuf,
+    /// How long the store keeps history (`store.retention`; `ferry run` prunes).
+    pub retention: ferry_model::config::Retention,
 }
 
 /// Builds every system and flow, reporting all problems at once (the config's own checks
@@ -318,6 +320,7 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
             settings: config.engine.clone(),
             alerts,
             data_dir: loaded.data_dir(),
+            retention: config.store.retention.clone(),
         })
     } else {
         Err(loaded.error(&issues))

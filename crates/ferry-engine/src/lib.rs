@@ -23,6 +23,7 @@ mod error;
 mod ownership;
 mod pipeline;
 pub mod reconcile;
+mod retention;
 mod retry;
 mod run;
 mod schedule;

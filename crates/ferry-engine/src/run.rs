@@ -99,6 +99,8 @@ pub struct Engine {
     /// This process's claim on each flow it has run ([`Store::claim_flow`]), taken once
     /// and shared by all its runs of the flow; forgotten when a commit finds it overtaken.
     pub(crate) claims: tokio::sync::Mutex<HashMap<String, u64>>,
+    /// How long the store keeps history ([`crate::retention`]).
+    pub(crate) retention: ferry_model::config::Retention,
 }
 
 impl std::fmt::Debug for Engine {
@@ -127,6 +129,7 @@ impl Engine {
             reconciling: crate::reconcile::Slots::default(),
             background: tokio_util::task::TaskTracker::new(),
             background_cancel: CancellationToken::new(),
+            retention: assembly.retention,
             claims: tokio::sync::Mutex::default(),
         }
     }

@@ -1,5 +1,6 @@
-//! `ferry run`: every enabled flow on its trigger, every queue worked off as items arrive, and
-//! each flow's scheduled reconciliation (`reconcile:`), its report kept in the store.
+//! `ferry run`: every enabled flow on its trigger, every queue worked off as items arrive,
+//! each flow's scheduled reconciliation (`reconcile:`), its report kept in the store, and the
+//! store's history pruned to `store.retention` ([`crate::retention`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,11 @@ impl Engine {
                     engine.reconcile_forever(&flow, &schedule, &cancel).await;
                 });
             }
+        }
+        {
+            let engine = self.clone();
+            let cancel = cancel.clone();
+            tasks.spawn(async move { engine.prune_forever(&cancel).await });
         }
         if let Some((config, sender)) = self.alerts.clone() {
             tasks.spawn(crate::alerts::watch(

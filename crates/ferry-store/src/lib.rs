@@ -14,7 +14,8 @@
 //!   replays or skips them;
 //! - **queue**: the durable queue of work items (sync this id, replay this dead letter), in the
 //!   same database so that enqueue and state changes commit together;
-//! - **runs**: one row per flow run with its counts, for `ferry status`;
+//! - **runs**: one row per flow run with its counts, for `ferry status` (consecutive idle runs
+//!   of a flow share one row);
 //! - for two-way pairs: **baselines** (per pair and business key, the values both systems
 //!   last agreed on, committed with the batch that wrote them) and the **conflicts** review
 //!   queue;
@@ -22,7 +23,12 @@
 //!   its counts and its report as JSON;
 //! - for the server: **API keys** (SHA-256 of the token only), the **audit log** of operator
 //!   actions, **webhook signatures** seen (until stale, to refuse replays) and **tracked sync
-//!   requests** (the tracking id is the queue item id; kept seven days).
+//!   requests** (the tracking id is the queue item id).
+//!
+//! History does not grow for ever: [`Store::prune`] deletes, in short batches, runs, ledger
+//! entries, closed dead letters, audit entries and tracked requests older than the retention
+//! `ferry run` is configured with (`store.retention`), keeping what is still needed (see
+//! [`Retained`]).
 //!
 //! The engine's unit of durability is [`Commit`]: cursor, xref, ledger, dead letters and queue
 //! acknowledgements of one batch land in one transaction or not at all.
@@ -648,6 +654,71 @@ pub struct Run {
     pub stats: RunStats,
     /// Why it stopped early, if it did.
     pub error: Option<String>,
+    /// How many idle runs this row stands for: runs of the flow with this trigger that read,
+    /// wrote and failed nothing, one after the other, from `started_at` (the first one's
+    /// start) to `finished_at` (the last one's end). 0 for a run that did something (or is
+    /// still running). An idle run is folded into the row of the idle runs just before it
+    /// instead of adding a row per poll (see [`Store::finish_run`]).
+    #[serde(default)]
+    pub idle_runs: u64,
+}
+
+impl RunStats {
+    /// Nothing read, written or failed.
+    pub fn is_idle(&self) -> bool {
+        *self == RunStats::default()
+    }
+}
+
+/// The history tables that retention applies to ([`Store::prune`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retained {
+    /// Runs, by when they finished (or started, for a run whose process died). Each flow's
+    /// latest run is kept whatever its age: it is the flow's "last run".
+    Runs,
+    /// Ledger entries, by their time. Entries of a record with a live (open or replayed)
+    /// dead letter are kept until it is closed: they are the record's story.
+    Ledger,
+    /// Dead letters that are closed (resolved or skipped), by when they closed. Open and
+    /// replayed ones are never deleted.
+    DeadLetters,
+    /// The audit log of operator actions, by time.
+    Audit,
+    /// Tracked sync requests, by when they were accepted; a request whose queue item still
+    /// waits is kept.
+    SyncRequests,
+}
+
+impl Retained {
+    /// Every table, in the order they are pruned.
+    pub const ALL: [Retained; 5] = [
+        Retained::Runs,
+        Retained::Ledger,
+        Retained::DeadLetters,
+        Retained::Audit,
+        Retained::SyncRequests,
+    ];
+
+    /// The name used in the config (`store.retention`) and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Retained::Runs => "runs",
+            Retained::Ledger => "ledger",
+            Retained::DeadLetters => "dead_letters",
+            Retained::Audit => "audit",
+            Retained::SyncRequests => "sync_requests",
+        }
+    }
+}
+
+/// What one [`Store::prune`] batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Rows deleted.
+    pub deleted: u64,
+    /// The id the next batch starts after; `None` when no row past this batch is old enough.
+    pub next: Option<i64>,
 }
 
 /// Exact counts of one reconciliation (`ferry reconcile`): what each side holds and how they
@@ -1014,12 +1085,27 @@ pub trait Store: Send + Sync + Debug {
 
     /// Records the start of a run; returns its id.
     async fn start_run(&self, flow: &str, trigger: &str) -> Result<i64>;
-    /// Records the end of a run.
+    /// Records the end of a run. An idle run ([`RunStats::is_idle`], no error) that follows
+    /// idle runs of the same flow and trigger is folded into their row: that row is deleted
+    /// and this one takes its start and its count plus one ([`Run::idle_runs`]), so polls
+    /// that find nothing leave one row, newest id, however many there are.
     async fn finish_run(&self, run_id: i64, stats: &RunStats, error: Option<&str>) -> Result<()>;
     /// The state of each flow the store knows of (flows with no state are absent).
     async fn flow_states(&self) -> Result<Vec<FlowState>>;
     /// Runs of one flow (or all), newest first, at most `limit`.
     async fn runs(&self, flow: Option<&str>, limit: u32) -> Result<Vec<Run>>;
+
+    /// Retention: looks at the next `batch` rows of `table` after id `after` (in id order)
+    /// and deletes those older than `before` that nothing needs any more (see [`Retained`]
+    /// for what is kept). One short transaction per call, so pruning never holds the store
+    /// for long; call again from [`Pruned::next`] until it is `None`.
+    async fn prune(
+        &self,
+        table: Retained,
+        before: DateTime<Utc>,
+        after: i64,
+        batch: u32,
+    ) -> Result<Pruned>;
 
     /// Records the start of a reconciliation of `flow`; returns its id.
     async fn start_reconciliation(&self, flow: &str, trigger: &str) -> Result<i64>;
@@ -1036,8 +1122,8 @@ pub trait Store: Send + Sync + Debug {
     /// and not expired: with a [`DeliveryKey::Id`], nothing is queued and the answer is
     /// [`Accepted::Duplicate`]; with a [`DeliveryKey::Signature`], each item joins the record's
     /// waiting read (a tracked webhook item nobody has leased yet) when there is one, and is
-    /// queued otherwise. Forgets expired deliveries and requests older than seven days on the
-    /// way.
+    /// queued otherwise. Forgets expired deliveries on the way (old requests go with
+    /// retention: [`Retained::SyncRequests`]).
     async fn request_sync(
         &self,
         items: &[NewQueueItem],

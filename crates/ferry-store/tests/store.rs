@@ -14,7 +14,7 @@ use ferry_store::{
     Accepted, BaselineUpdate, Commit, ConflictFilter, ConflictResolution, ConflictState,
     DeadLetterFilter, DeadLetterState, DeliveryKey, LedgerEntry, NewApiKey, NewAuditEntry,
     NewConflict, NewDeadLetter, NewQueueItem, Outcome, ReconcileCounts, ReconciliationEnd,
-    RunStats, SeenDelivery, SeenInPass, StateWritten, Store, StoreError, XrefUpdate,
+    Retained, RunStats, SeenDelivery, SeenInPass, StateWritten, Store, StoreError, XrefUpdate,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -228,6 +228,8 @@ backend_tests!(
     a_claim_waits_for_a_commit_in_flight_or_fences_it,
     one_open_dead_letter_per_record,
     migration_folds_duplicate_dead_letters,
+    idle_runs_share_one_row,
+    prune_deletes_old_history_and_keeps_what_is_needed,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2499,7 +2501,7 @@ async fn migration_folds_duplicate_dead_letters(db: &TestDb) {
     // Back to schema 9, as such a store was.
     db.exec(
         "DROP INDEX ferry_dead_letters_live; DROP TABLE ferry_flow_epochs; \
-         ALTER TABLE ferry_runs DROP COLUMN not_found; \
+         ALTER TABLE ferry_runs DROP COLUMN not_found; ALTER TABLE ferry_runs DROP COLUMN idle_runs; \
          DELETE FROM ferry_meta; INSERT INTO ferry_meta (schema_version) VALUES (9)",
     )
     .await;
@@ -2541,4 +2543,304 @@ async fn migration_folds_duplicate_dead_letters(db: &TestDb) {
     let leased = again.lease("f", 10, LONG).await.unwrap();
     assert_eq!(leased[0].dead_letter_id, Some(3));
     assert_eq!(again.claim_flow("f").await.unwrap(), 1);
+}
+
+/// Runs of `flow`, newest first: (id, trigger, idle runs).
+async fn run_rows(s: &Arc<dyn Store>, flow: &str) -> Vec<(i64, String, u64)> {
+    s.runs(Some(flow), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.trigger, r.idle_runs))
+        .collect()
+}
+
+async fn idle_runs_share_one_row(db: &TestDb) {
+    let s = &db.store;
+    let idle = RunStats::default();
+    let run = |trigger: &'static str, stats: RunStats, error: Option<&'static str>| async move {
+        let id = s.start_run("f", trigger).await.unwrap();
+        s.finish_run(id, &stats, error).await.unwrap();
+        id
+    };
+    let p1 = run("poll", idle, None).await;
+    let first = s.runs(Some("f"), 1).await.unwrap().remove(0);
+    assert_eq!((first.id, first.idle_runs), (p1, 1));
+    // The next idle poll takes the row over: one row, newest id, first start, latest end.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let p2 = run("poll", idle, None).await;
+    let rows = s.runs(Some("f"), 100).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].id, rows[0].idle_runs), (p2, 2));
+    assert_eq!(rows[0].started_at, first.started_at);
+    assert!(rows[0].finished_at.unwrap() > first.finished_at.unwrap());
+    // Idle runs of another trigger keep a row of their own, and do not break the polls' row.
+    let q1 = run("queue", idle, None).await;
+    let p3 = run("poll", idle, None).await;
+    assert_eq!(
+        run_rows(s, "f").await,
+        [(p3, "poll".into(), 3), (q1, "queue".into(), 1)]
+    );
+    // A run that did something, or stopped with an error, is a row of its own; the idle runs
+    // after it start a new row.
+    let busy = RunStats {
+        read: 1,
+        unchanged: 1,
+        ..RunStats::default()
+    };
+    let p4 = run("poll", busy, None).await;
+    let p5 = run("poll", idle, None).await;
+    let p6 = run("poll", idle, Some("crm down")).await;
+    let p7 = run("poll", idle, None).await;
+    assert_eq!(
+        run_rows(s, "f").await,
+        [
+            (p7, "poll".into(), 1),
+            (p6, "poll".into(), 0),
+            (p5, "poll".into(), 1),
+            (p4, "poll".into(), 0),
+            (p3, "poll".into(), 3),
+            (q1, "queue".into(), 1),
+        ]
+    );
+    // A run still going is not a row of idle runs: the idle run after it is not folded in.
+    let running = s.start_run("f", "poll").await.unwrap();
+    let p8 = run("poll", idle, None).await;
+    assert_eq!(
+        run_rows(s, "f").await[..2],
+        [(p8, "poll".into(), 1), (running, "poll".into(), 0)]
+    );
+    // `ferry status`: the last run says the flow is polled, and when.
+    let state = s.flow_states().await.unwrap().remove(0);
+    let last = state.last_run.unwrap();
+    assert_eq!((last.id, last.idle_runs), (p8, 1));
+    assert!(last.finished_at.is_some());
+    // Other flows are apart.
+    let g = s.start_run("g", "poll").await.unwrap();
+    s.finish_run(g, &idle, None).await.unwrap();
+    assert_eq!(run_rows(s, "g").await, [(g, "poll".into(), 1)]);
+}
+
+/// Calls `prune` in batches of `batch` until it says nothing older remains; returns the rows
+/// deleted and the number of calls.
+async fn prune_all(s: &Arc<dyn Store>, table: Retained, batch: u32) -> (u64, usize) {
+    let before = Utc::now() - chrono::Duration::days(1);
+    let (mut deleted, mut calls, mut after) = (0, 0, 0);
+    loop {
+        let pruned = s.prune(table, before, after, batch).await.unwrap();
+        deleted += pruned.deleted;
+        calls += 1;
+        match pruned.next {
+            Some(next) => after = next,
+            None => return (deleted, calls),
+        }
+        assert!(calls < 100, "pruning {table:?} does not end");
+    }
+}
+
+/// 2001-01-01, as the store writes times.
+const LONG_AGO: i64 = 978_307_200_000;
+
+async fn prune_deletes_old_history_and_keeps_what_is_needed(db: &TestDb) {
+    let s = &db.store;
+    // Runs: flow a has four old runs and a recent one; flow b one old run, its latest.
+    let mut a = Vec::new();
+    for _ in 0..5 {
+        let id = s.start_run("a", "poll").await.unwrap();
+        s.finish_run(
+            id,
+            &RunStats {
+                read: 1,
+                ..RunStats::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        a.push(id);
+    }
+    let b = s.start_run("b", "poll").await.unwrap();
+    db.exec(&format!(
+        "UPDATE ferry_runs SET started_at = {LONG_AGO}, finished_at = {LONG_AGO} \
+         WHERE id IN ({}, {}, {}, {}, {b})",
+        a[0], a[1], a[2], a[3]
+    ))
+    .await;
+    assert_eq!(prune_all(s, Retained::Runs, 2).await.0, 4);
+    let left: Vec<i64> = s
+        .runs(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, [b, a[4]], "recent runs and each flow's latest stay");
+
+    // Ledger (times grow with ids, as the engine writes them): old entries of a record with
+    // nothing open, of the records whose dead letters will be open or replayed, a recent one.
+    let mut ledger = Vec::new();
+    for id in ["done", "open", "replayed", "done", "resolved"] {
+        ledger.push(entry("a", id, &format!("K-{id}"), Outcome::Updated));
+    }
+    s.commit(
+        "a",
+        &Commit {
+            ledger,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    db.exec(&format!("UPDATE ferry_ledger SET at = {LONG_AGO}"))
+        .await;
+    s.commit(
+        "a",
+        &Commit {
+            ledger: vec![entry("a", "done", "K-done", Outcome::Unchanged)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    // Dead letters: open, replayed, resolved and skipped ones, old and recent.
+    s.commit(
+        "a",
+        &Commit {
+            dead_letters: ["open", "replayed", "resolved", "skipped", "skipped-now"]
+                .map(dead)
+                .to_vec(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dls = s
+        .dead_letters(&DeadLetterFilter {
+            limit: Some(10),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let id_of = |source: &str| dls.iter().find(|d| d.source_id == source).unwrap().id;
+    s.replay_dead_letter(id_of("replayed"), "op", None)
+        .await
+        .unwrap();
+    s.skip_dead_letter(id_of("skipped"), "op").await.unwrap();
+    s.skip_dead_letter(id_of("skipped-now"), "op")
+        .await
+        .unwrap();
+    s.commit(
+        "a",
+        &Commit {
+            delivered: vec!["resolved".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    db.exec(&format!(
+        "UPDATE ferry_dead_letters SET created_at = {LONG_AGO}, updated_at = {LONG_AGO} \
+         WHERE source_id <> 'skipped-now'"
+    ))
+    .await;
+
+    // Audit: two old entries, one recent.
+    for n in 0..3 {
+        s.record_audit(&NewAuditEntry {
+            key_id: None,
+            key_name: None,
+            role: None,
+            action: "sync".into(),
+            target: format!("flow a id {n}"),
+            source: Some("cli".into()),
+            outcome: "ok".into(),
+        })
+        .await
+        .unwrap();
+    }
+    let audit = s.audit_log(10, None).await.unwrap();
+    db.exec(&format!(
+        "UPDATE ferry_audit SET at = {LONG_AGO} WHERE id <> {}",
+        audit[0].id
+    ))
+    .await;
+
+    // Sync requests: two old ones, one of them still queued.
+    let ids = queued(
+        s.request_sync(&[item("a", "r1"), item("a", "r2")], None)
+            .await
+            .unwrap(),
+    );
+    s.commit(
+        "a",
+        &Commit {
+            acked: vec![ids[0]],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    db.exec(&format!(
+        "UPDATE ferry_sync_requests SET requested_at = {LONG_AGO}"
+    ))
+    .await;
+
+    // Batches of two: every table takes several calls and ends.
+    let (deleted, calls) = prune_all(s, Retained::DeadLetters, 2).await;
+    assert_eq!(deleted, 2, "the old resolved and skipped dead letters");
+    assert!(calls >= 3, "{calls} calls");
+    let left = s
+        .dead_letters(&DeadLetterFilter {
+            states: vec![
+                DeadLetterState::Open,
+                DeadLetterState::Replayed,
+                DeadLetterState::Resolved,
+                DeadLetterState::Skipped,
+            ],
+            limit: Some(10),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut left: Vec<&str> = left.iter().map(|d| d.source_id.as_str()).collect();
+    left.sort_unstable();
+    assert_eq!(left, ["open", "replayed", "skipped-now"]);
+
+    let (deleted, _) = prune_all(s, Retained::Ledger, 2).await;
+    // The skip entries (recent), the open and replayed records' story and the recent
+    // entry stay; the old entries of `done` and `resolved` go.
+    assert_eq!(deleted, 3);
+    let done = s.ledger(Some("a"), "done").await.unwrap();
+    assert_eq!(
+        done.iter().map(|e| e.outcome).collect::<Vec<_>>(),
+        [Outcome::Unchanged]
+    );
+    assert_eq!(s.ledger(Some("a"), "open").await.unwrap().len(), 1);
+    assert_eq!(s.ledger(Some("a"), "replayed").await.unwrap().len(), 1);
+    assert!(s.ledger(Some("a"), "resolved").await.unwrap().is_empty());
+
+    assert_eq!(prune_all(s, Retained::Audit, 2).await.0, 2);
+    let audit_left = s.audit_log(10, None).await.unwrap();
+    assert_eq!(
+        audit_left.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [audit[0].id]
+    );
+
+    assert_eq!(prune_all(s, Retained::SyncRequests, 2).await.0, 1);
+    assert!(s.sync_request(ids[0]).await.unwrap().is_none());
+    assert!(
+        s.sync_request(ids[1]).await.unwrap().is_some(),
+        "a request whose item still waits is kept"
+    );
+
+    // Nothing else is touched, and a second round finds nothing.
+    for table in Retained::ALL {
+        assert_eq!(prune_all(s, table, 1000).await, (0, 1), "{table:?}");
+    }
+    assert_eq!(
+        s.queue_depth(Some("a")).await.unwrap(),
+        2,
+        "queue items stay"
+    );
 }

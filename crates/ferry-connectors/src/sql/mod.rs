@@ -37,8 +37,10 @@
 //! SQL type (`{"t":"ts","v":"2024-05-01T10:00:00Z"}`, `{"t":"int","v":42}`, …). Reads are
 //! keyset-paginated by `(watermark, id)`, NULL watermarks first. A scan ends with a page
 //! shorter than the limit; its cursor is then `(max watermark seen − overlap, no id)` with
-//! `end: true`, so the next scan re-reads the overlap window. Without a watermark the cursor
-//! holds the last id and a finished scan starts over.
+//! `end: true`, so the next scan re-reads the overlap window, until the window settles once
+//! the overlap has passed with nothing newer: then the cursor is the exact position after the
+//! newest row (`"top"` records it and when it was read; see `crate::keyset`). Without a
+//! watermark the cursor holds the last id and a finished scan starts over.
 //!
 //! With `detect_deletes: true` (tables without a watermark only), each full scan is a snapshot
 //! pass: the cursor also holds the pass (`"p"`, the pass's start in epoch milliseconds, so a

@@ -15,7 +15,7 @@ use super::config::{SqlSourceOptions, WatermarkKind};
 use super::db::{Db, DbRow};
 use super::value::{ColClass, Val, coerce, id_from_str};
 use super::{ColumnMeta, table_columns};
-use crate::keyset::Keyset;
+use crate::keyset::{Keyset, ReadAt, ScanEnd};
 use crate::{Page, SnapshotPass, Source};
 
 /// Parent ids per child query.
@@ -293,17 +293,23 @@ impl SqlSource {
         Ok(())
     }
 
-    /// The cursor after a scan ended at `last` (the last row's watermark and id).
-    fn end_cursor(&self, last_w: Option<Val>, last_id: Option<Val>) -> Cursor {
+    /// How a scan ends at `last` (the highest row's watermark and id): at the start without
+    /// a watermark, exactly there for integer or NULL watermarks, else in the overlap window
+    /// before it (which settles, see [`crate::keyset`]).
+    fn end_cursor(&self, last_w: Option<Val>, last_id: Option<Val>) -> ScanEnd<Val, Val> {
         let (Some(wm), Some(last_w)) = (&self.opts.watermark, last_w) else {
-            return Cursor::start();
+            return ScanEnd::Exact(Cursor::start());
         };
         if last_w.is_null() || wm.kind == WatermarkKind::Integer {
-            return Cursor::end_at(last_w, last_id);
+            return ScanEnd::Exact(Cursor::end_at(last_w, last_id));
         }
-        match last_w.minus(self.overlap) {
+        let from = match last_w.minus(self.overlap) {
             Some(w) => Cursor::end_at(w, None),
             None => Cursor::end_at(last_w, None),
+        };
+        ScanEnd::Window {
+            from,
+            overlap: self.overlap,
         }
     }
 }
@@ -340,11 +346,13 @@ impl Source for SqlSource {
             self.order_by(!matches!(cursor.w, Some(ref w) if !matches!(w, Val::Null))),
             limit + 1
         );
+        let asked = ReadAt::asking();
         let mut rows = self
             .db
             .query(&sql, params)
             .await
             .map_err(|e| e.context(format!("table `{}`", self.opts.table)))?;
+        let read_at = ReadAt::answered(asked);
         let more = rows.len() > limit;
         rows.truncate(limit);
         // A row's position: its watermark (`Null` when it has none) and id.
@@ -362,7 +370,7 @@ impl Source for SqlSource {
                 .p
                 .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
         });
-        let next = cursor.after_page(rows.last().map(position), more, pass, |w, id| {
+        let next = cursor.after_page(rows.last().map(position), more, pass, read_at, |w, id| {
             self.end_cursor(w, id)
         });
         let parents: Vec<Val> = match self.opts.lines {

@@ -287,10 +287,68 @@ async fn case_overlap(env: &Env) {
         got.contains(&"5".to_owned()),
         "the window is re-read: {got:?}"
     );
-    // The next scan is stable (re-reads the same window, ends).
+    // The next scan is stable: it reads the same window again and ends where the last one
+    // did (or, should 5 s have passed since the newest row was read, right after it).
     let (again, cursor3, _) = scan(source.as_ref(), Some(cursor2.clone()), 2).await;
     assert_eq!(ids(&again), got);
-    assert_eq!(cursor3, cursor2);
+    let settled: Value = serde_json::from_str(&cursor3).unwrap();
+    assert!(
+        cursor3 == cursor2 || settled["id"] == json!({"t": "int", "v": 5}),
+        "{cursor3}"
+    );
+}
+
+/// Once the overlap has passed since the newest row was read, a scan reads the window one
+/// last time and the cursor settles right after that row: later scans read nothing.
+async fn case_overlap_settles(env: &Env) {
+    let t = env.table("settles");
+    env.exec(&format!(
+        "CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(50), updated_at {})",
+        env.ts()
+    ))
+    .await;
+    // One mass update: every row with one stamp.
+    let rows = (1..=30)
+        .map(|i| vec![Val::Int(i), Val::Text(format!("n{i}")), Val::Ts(t0())])
+        .collect();
+    env.insert(&t, &["id", "name", "updated_at"], rows).await;
+    let source =
+        env.source(json!({"table": t, "watermark": {"column": "updated_at", "overlap": "300ms"}}));
+    let (records, mut cursor, _) = scan(source.as_ref(), None, 7).await;
+    assert_eq!(records.len(), 30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut rereads = 0;
+    loop {
+        let (records, next, _) = scan(source.as_ref(), Some(cursor), 7).await;
+        cursor = next;
+        if records.is_empty() {
+            break;
+        }
+        assert_eq!(records.len(), 30, "the window is read whole");
+        rereads += 1;
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(rereads >= 1, "the window is read again before it settles");
+    let (records, again, _) = scan(source.as_ref(), Some(cursor.clone()), 7).await;
+    assert!(records.is_empty());
+    assert_eq!(
+        again, cursor,
+        "an idle scan leaves a settled cursor as it is"
+    );
+    // A newer row is read once the cursor has settled.
+    env.insert(
+        &t,
+        &["id", "name", "updated_at"],
+        vec![vec![
+            Val::Int(31),
+            Val::Text("new".into()),
+            Val::Ts(t0() + TimeDelta::seconds(1)),
+        ]],
+    )
+    .await;
+    let (records, _, _) = scan(source.as_ref(), Some(cursor), 7).await;
+    assert_eq!(ids(&records), ["31"]);
 }
 
 async fn case_integer_watermark(env: &Env) {
@@ -755,6 +813,7 @@ async fn run(kind: Kind, case: Case) {
 on_all_backends!(
     case_keyset_ties,
     case_overlap,
+    case_overlap_settles,
     case_integer_watermark,
     case_full_scan,
     case_decimals,

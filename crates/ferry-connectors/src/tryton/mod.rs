@@ -69,7 +69,8 @@
 //! timestamp across a page boundary are read once each. When a scan ends, the cursor moves
 //! back by `overlap` (`"end":true`, no id), so records committed late with an older
 //! timestamp are found by the next scan; the engine's read hashes make the re-read records
-//! cost nothing. Archived records are read too (archiving is a change). Dotted fields read
+//! cost no writes. Once the overlap has passed with nothing newer the window settles at the
+//! exact position after the newest record, as the sql source's does (`crate::keyset`). Archived records are read too (archiving is a change). Dotted fields read
 //! through relations (`party.name`; through a one2many, `identifiers.code` is a list), and
 //! `children: {lines: [product.code, quantity]}` reads lines as objects. Values are plain
 //! JSON: decimals as strings (money stays exact), dates `YYYY-MM-DD`, datetimes RFC 3339

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::config::{Poll, TrytonSourceOptions};
 use super::rpc::{Effect, Rpc};
 use super::value::{datetime_of, from_tryton, tryton_datetime};
-use crate::keyset::Keyset;
+use crate::keyset::{Keyset, ReadAt, ScanEnd};
 use crate::{Page, Source};
 
 /// The watermark every Tryton model has: `write_date`, or `create_date` for a record never
@@ -180,14 +180,16 @@ impl TrytonSource {
         }
     }
 
-    /// The cursor once a scan has read everything up to watermark `w`: back by the overlap,
-    /// before every record at that instant. With `poll: all`, the start again.
-    fn end_cursor(&self, w: Option<DateTime<Utc>>) -> Cursor {
+    /// How a scan that has read everything up to watermark `w` ends: in the overlap window
+    /// before it, before every record at that instant (the window settles, see
+    /// [`crate::keyset`]). With `poll: all`, at the start again.
+    fn end_cursor(&self, w: Option<DateTime<Utc>>) -> ScanEnd<DateTime<Utc>, i64> {
         match (self.opts.poll, w) {
-            (Poll::Modified, Some(w)) => {
-                Cursor::end_at(w.checked_sub_signed(self.overlap).unwrap_or(w), None)
-            }
-            _ => Cursor::start(),
+            (Poll::Modified, Some(w)) => ScanEnd::Window {
+                from: Cursor::end_at(w.checked_sub_signed(self.overlap).unwrap_or(w), None),
+                overlap: self.overlap,
+            },
+            _ => ScanEnd::Exact(Cursor::start()),
         }
     }
 }
@@ -226,10 +228,12 @@ impl Source for TrytonSource {
             Poll::Modified => json!([[WATERMARK, "ASC"], ["id", "ASC"]]),
             Poll::All => json!([["id", "ASC"]]),
         };
+        let asked = ReadAt::asking();
         let mut rows = self
             .search_read(domain, Some(limit + 1), order)
             .await
             .map_err(|e| e.context(format!("model `{}`", self.opts.model)))?;
+        let read_at = ReadAt::answered(asked);
         let more = rows.len() > limit;
         rows.truncate(limit);
         let position = |row: &Map<String, Value>| {
@@ -241,7 +245,7 @@ impl Source for TrytonSource {
                 row.get("id").and_then(Value::as_i64),
             )
         };
-        let next = cursor.after_page(rows.last().map(position), more, None, |w, _| {
+        let next = cursor.after_page(rows.last().map(position), more, None, read_at, |w, _| {
             self.end_cursor(w)
         });
         let records = rows.iter().map(|r| self.record(r)).collect();

@@ -322,6 +322,62 @@ async fn a_party_is_created_updated_and_read_back_through_the_watermark() {
     assert_eq!(refetched[0].updated_at, fetched[0].updated_at);
 }
 
+/// The overlap window settles on a real Tryton too: once the overlap has passed since the
+/// newest record was read, a read finds nothing until a record changes.
+#[tokio::test]
+async fn the_overlap_window_settles_and_a_later_change_is_read() {
+    let Some(peer) = peer().await else { return };
+    let code = format!("T-SETTLE-{}", unique());
+    let parties = party_sink(&peer);
+    written(
+        parties
+            .upsert(&[out(&code, json!({"code": code, "name": "Settle Ltd"}))])
+            .await
+            .expect("upsert"),
+    );
+    let source = peer
+        .conn
+        .source(&obj(json!({
+            "model": "party.party",
+            "fields": ["name"],
+            "domain": [["identifiers.code", "=", code]],
+            "overlap": "300ms",
+        })))
+        .unwrap();
+    let first = source.read(None, 10).await.unwrap();
+    assert_eq!(first.records.len(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut cursor = first.cursor;
+    loop {
+        let page = source.read(Some(&cursor), 10).await.unwrap();
+        cursor = page.cursor;
+        if page.records.is_empty() {
+            break;
+        }
+        assert_eq!(page.records[0].id, first.records[0].id, "only the window");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the window never settled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let idle = source.read(Some(&cursor), 10).await.unwrap();
+    assert!(idle.records.is_empty());
+    assert_eq!(
+        idle.cursor, cursor,
+        "an idle read leaves the settled cursor as it is"
+    );
+    written(
+        parties
+            .upsert(&[out(&code, json!({"code": code, "name": "Settled Ltd"}))])
+            .await
+            .unwrap(),
+    );
+    let changed = source.read(Some(&cursor), 10).await.unwrap();
+    assert_eq!(changed.records.len(), 1);
+    assert_eq!(changed.records[0].fields["name"], json!("Settled Ltd"));
+}
+
 #[tokio::test]
 async fn chinese_names_and_tied_timestamps_are_read_exactly_once_across_pages() {
     let Some(peer) = peer().await else { return };

@@ -22,6 +22,7 @@ fn run(id: i64, read: u64, failed: u64, finished: Option<i64>, error: Option<&st
             ..Default::default()
         },
         error: error.map(str::to_owned),
+        idle_runs: 0,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod dependency;
 pub mod load;
 pub mod mapping;
 pub mod pairs;
+pub mod retention;
 pub mod server;
 pub mod states;
 pub mod totals;
@@ -28,6 +29,7 @@ pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
 pub use pairs::{ConflictPolicy, Owners, PairConfig, SHARED};
+pub use retention::{Keep, Retention};
 pub use server::{HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings};
 pub use states::{FlowStates, StatesConfig};
 pub use totals::TotalsConfig;
@@ -74,7 +76,7 @@ pub struct Config {
     pub alerts: Option<AlertsConfig>,
 }
 
-/// Where state lives.
+/// Where state lives, and how long its history is kept.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
@@ -82,6 +84,10 @@ pub struct StoreConfig {
     /// `ferry.db` in the data dir.
     #[serde(default)]
     pub url: Option<String>,
+    /// How long runs, ledger entries, closed dead letters, the audit log and tracked sync
+    /// requests are kept; `ferry run` deletes what is older (see [`retention`]).
+    #[serde(default)]
+    pub retention: Retention,
 }
 
 /// Engine settings.
@@ -370,6 +376,7 @@ impl Config {
                 "`rates` needs a `base` currency",
             ));
         }
+        self.store.retention.validate(&mut issues);
         issues.extend(self.server.validate(|name| self.systems.contains_key(name)));
         pairs::check(self, &mut issues);
         if let Some(alerts) = &self.alerts {

@@ -44,6 +44,10 @@ pub struct RunView {
     pub not_found: u64,
     /// Why it stopped early.
     pub error: Option<String>,
+    /// How many consecutive idle runs (nothing read, written or failed) this row stands
+    /// for, from `started_at` (the first's start) to `finished_at` (the last's end); 0 for a
+    /// run that did something. Idle polls share one row instead of one row each.
+    pub idle_runs: u64,
 }
 
 impl RunView {
@@ -74,6 +78,7 @@ impl From<Run> for RunView {
             conflicts: r.stats.conflicts,
             not_found: r.stats.not_found,
             error: r.error,
+            idle_runs: r.idle_runs,
         }
     }
 }

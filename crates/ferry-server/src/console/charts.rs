@@ -23,10 +23,12 @@ pub struct RunFigures {
 }
 
 impl RunFigures {
-    /// Figures of `runs` (newest first).
+    /// Figures of `runs` (newest first). A row of idle runs spans many polls, not one run's
+    /// time: it counts for no duration.
     pub fn of(runs: &[RunView]) -> Self {
         let mut durations: Vec<f64> = runs
             .iter()
+            .filter(|r| r.idle_runs == 0)
             .filter_map(|r| {
                 r.finished_at
                     .map(|end| (end - r.started_at).num_milliseconds().max(0) as f64 / 1000.0)
@@ -35,7 +37,7 @@ impl RunFigures {
         durations.sort_by(f64::total_cmp);
         let finished_read: u64 = runs
             .iter()
-            .filter(|r| r.finished_at.is_some())
+            .filter(|r| r.finished_at.is_some() && r.idle_runs == 0)
             .map(|r| r.read)
             .sum();
         let total_secs: f64 = durations.iter().sum();

@@ -397,6 +397,11 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX IF NOT EXISTS ferry_webhook_deliveries_expiry \
         ON ferry_webhook_deliveries (expires_at)",
     ],
+    &[
+        // Idle runs (issue 13): consecutive runs of a flow and trigger that did nothing share
+        // one row, which counts them.
+        "ALTER TABLE ferry_runs ADD COLUMN idle_runs BIGINT NOT NULL DEFAULT 0",
+    ],
 ];
 
 /// Prefix of a migration step only PostgreSQL runs (SQLite has neither the syntax nor the
@@ -640,6 +645,7 @@ struct RunRow {
     rejected: i64,
     conflicts: i64,
     not_found: i64,
+    idle_runs: i64,
 }
 
 impl RunRow {
@@ -662,7 +668,33 @@ impl RunRow {
                 not_found: to_u64(self.not_found, "not_found")?,
             },
             error: self.error,
+            idle_runs: to_u64(self.idle_runs, "idle_runs")?,
         })
+    }
+}
+
+/// The run a finished idle run takes over (see [`Store::finish_run`]), from what
+/// `RUN_AND_PREVIOUS_OF_ITS_KIND` found before it (id, start, idle runs it stands for; NULLs:
+/// none): that run's id, start and count when it is a row of idle runs.
+fn idle_predecessor(previous: (Option<i64>, Option<i64>, Option<i64>)) -> Option<(i64, i64, i64)> {
+    match previous {
+        (Some(id), Some(first_start), Some(idle)) if idle > 0 => Some((id, first_start, idle)),
+        _ => None,
+    }
+}
+
+/// What a prune batch holds (`prune_batch!`): its last id, the oldest time among its rows
+/// and how many rows it has.
+type PruneBatch = (Option<i64>, Option<i64>, i64);
+
+/// What a prune batch of `size` rows reports, from what it held and the rows it deleted: the
+/// walk goes on after it while it was full and held rows older than `before_ms`.
+fn pruned(held: PruneBatch, size: u32, before_ms: i64, deleted: u64) -> crate::Pruned {
+    let (last, oldest, count) = held;
+    let full = count >= i64::from(size);
+    crate::Pruned {
+        deleted,
+        next: last.filter(|_| full && oldest.is_some_and(|t| t < before_ms)),
     }
 }
 
@@ -740,9 +772,6 @@ fn conflict_texts(c: &crate::NewConflict) -> [String; 4] {
 
 // ---------------------------------------------------------------------------------------------
 // Server rows (API keys, audit log, tracked sync requests).
-
-/// How long a tracked sync request is kept.
-const SYNC_REQUEST_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
 #[derive(sqlx::FromRow)]
 struct ApiKeyRow {

@@ -16,17 +16,17 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
-    QueueRow, ReconciliationRow, ReconciliationValues, Remembered, RequestLatencyRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, duplicate,
-    flow_entry, id_before, json_text, lease_owner, migration_step, not_open, now_ms, parse_map,
-    to_i64, to_time, to_u64, tracking_ids_text,
+    PruneBatch, QueueRow, ReconciliationRow, ReconciliationValues, Remembered, RequestLatencyRow,
+    RunRow, SyncRequestRow, XrefRow, check_version, conflict_texts, duplicate, flow_entry,
+    id_before, idle_predecessor, json_text, lease_owner, migration_step, not_open, now_ms,
+    parse_map, pruned, to_i64, to_time, to_u64, tracking_ids_text,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, BaselineUpdate, Commit, Conflict, ConflictFilter,
     ConflictResolution, DeadLetter, DeadLetterFilter, DeadLetterState, DeliveryKey, FlowState,
-    LedgerEntry, NewApiKey, NewAuditEntry, NewDeadLetter, NewQueueItem, Outcome, QueueItem,
-    Reconciliation, ReconciliationEnd, RequestLatency, Result, Run, RunStats, SeenDelivery, Store,
-    StoreError, SyncRequestState, Xref, XrefUpdate,
+    LedgerEntry, NewApiKey, NewAuditEntry, NewDeadLetter, NewQueueItem, Outcome, Pruned, QueueItem,
+    Reconciliation, ReconciliationEnd, RequestLatency, Result, Retained, Run, RunStats,
+    SeenDelivery, Store, StoreError, SyncRequestState, Xref, XrefUpdate,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -1035,6 +1035,7 @@ impl Store for PgStore {
     }
 
     async fn finish_run(&self, run_id: i64, stats: &RunStats, error: Option<&str>) -> Result<()> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(q::RUN_FINISH)
             .bind(run_id)
             .bind(now_ms())
@@ -1048,12 +1049,43 @@ impl Store for PgStore {
             .bind(to_i64(stats.rejected))
             .bind(to_i64(stats.conflicts))
             .bind(to_i64(stats.not_found))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("run {run_id} does not exist")));
         }
+        if stats.is_idle() && error.is_none() {
+            fold_idle_run(&mut tx, run_id).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn prune(
+        &self,
+        table: Retained,
+        before: DateTime<Utc>,
+        after: i64,
+        batch: u32,
+    ) -> Result<Pruned> {
+        let sql = q::prune_sql(table);
+        let (before_ms, size) = (before.timestamp_millis(), batch.max(1));
+        let held: PruneBatch = sqlx::query_as(sql.batch)
+            .bind(after)
+            .bind(i64::from(size))
+            .fetch_one(&self.pool)
+            .await?;
+        let deleted = match held.0 {
+            Some(last) => sqlx::query(sql.delete)
+                .bind(after)
+                .bind(last)
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            None => 0,
+        };
+        Ok(pruned(held, size, before_ms, deleted))
     }
 
     async fn flow_states(&self) -> Result<Vec<FlowState>> {
@@ -1202,10 +1234,6 @@ impl Store for PgStore {
             },
             None => false,
         };
-        sqlx::query(q::SYNC_REQUESTS_PURGE)
-            .bind(now - SYNC_REQUEST_RETENTION_MS)
-            .execute(&mut *tx)
-            .await?;
         let mut ids = Vec::with_capacity(items.len());
         for item in items {
             let waiting: Option<i64> = if repeated {
@@ -1371,6 +1399,34 @@ async fn set_baseline(
         .bind(&b.key)
         .bind(Value::Object(b.fields.clone()).to_string())
         .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Folds finished idle run `run_id` into the idle runs' row just before it, if there is one
+/// (see [`Store::finish_run`]). Of two runs finishing at once, only the one whose delete took
+/// the row over counts it.
+async fn fold_idle_run(tx: &mut Transaction<'static, Postgres>, run_id: i64) -> Result<()> {
+    let (started_at, id, first_start, idle): (i64, Option<i64>, Option<i64>, Option<i64>) =
+        sqlx::query_as(q::RUN_AND_PREVIOUS_OF_ITS_KIND)
+            .bind(run_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let mut row = (1, started_at);
+    if let Some((id, first_start, idle)) = idle_predecessor((id, first_start, idle)) {
+        let taken = sqlx::query(q::RUN_DELETE_IDLE)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        if taken.rows_affected() == 1 {
+            row = (idle + 1, first_start);
+        }
+    }
+    sqlx::query(q::RUN_SET_IDLE)
+        .bind(run_id)
+        .bind(row.0)
+        .bind(row.1)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -39,7 +39,7 @@ macro_rules! queue_columns {
 macro_rules! run_columns {
     () => {
         "id, flow, trigger, started_at, finished_at, read, created, updated, unchanged, failed, \
-         error, deleted, rejected, conflicts, not_found"
+         error, deleted, rejected, conflicts, not_found, idle_runs"
     };
 }
 macro_rules! xref_upsert_tail {
@@ -316,6 +316,16 @@ pub(crate) const RUN_START: &str =
 pub(crate) const RUN_FINISH: &str = "UPDATE ferry_runs SET finished_at = $2, read = $3, \
      created = $4, updated = $5, unchanged = $6, failed = $7, error = $8, deleted = $9, \
      rejected = $10, conflicts = $11, not_found = $12 WHERE id = $1";
+/// Run `$1`'s start, and the run of the same flow and trigger just before it (NULLs: none):
+/// its id, start and how many idle runs it stands for (0: it did something, or still runs).
+pub(crate) const RUN_AND_PREVIOUS_OF_ITS_KIND: &str = "SELECT r.started_at, p.id, \
+     p.started_at, p.idle_runs FROM ferry_runs r LEFT JOIN ferry_runs p ON p.flow = r.flow \
+     AND p.trigger = r.trigger AND p.id < r.id WHERE r.id = $1 ORDER BY p.id DESC LIMIT 1";
+/// Deletes the idle runs' row `$1` that a newer idle run takes over.
+pub(crate) const RUN_DELETE_IDLE: &str = "DELETE FROM ferry_runs WHERE id = $1 AND idle_runs > 0";
+/// Run `$1` stands for `$2` idle runs, the first of which started at `$3`.
+pub(crate) const RUN_SET_IDLE: &str =
+    "UPDATE ferry_runs SET idle_runs = $2, started_at = $3 WHERE id = $1";
 pub(crate) const FLOW_CURSORS: &str = "SELECT flow, cursor FROM ferry_cursors";
 pub(crate) const FLOW_XREF_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_xref GROUP BY flow";
 pub(crate) const FLOW_QUEUE_COUNTS: &str = "SELECT flow, COUNT(*) FROM ferry_queue GROUP BY flow";
@@ -374,8 +384,6 @@ pub(crate) const DELIVERY_INSERT: &str = "INSERT INTO ferry_webhook_deliveries \
 /// The tracking ids of a delivery just remembered (`$3`, a JSON list).
 pub(crate) const DELIVERY_TRACKED: &str = "UPDATE ferry_webhook_deliveries \
      SET tracking_ids = $3 WHERE system = $1 AND delivery_id = $2";
-pub(crate) const SYNC_REQUESTS_PURGE: &str =
-    "DELETE FROM ferry_sync_requests WHERE requested_at < $1";
 pub(crate) const SYNC_REQUEST_INSERT: &str = "INSERT INTO ferry_sync_requests \
      (id, flow, source_id, trigger, requested_at) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const SYNC_REQUEST_GET: &str = "SELECT id, flow, source_id, trigger, requested_at \
@@ -530,3 +538,82 @@ pub(crate) const RECONCILIATION_GET: &str = concat!(
     reconciliation_columns!("report"),
     " FROM ferry_reconciliations WHERE id = $1"
 );
+
+// --- retention ----------------------------------------------------------------------------------
+
+/// A prune batch: the next `$2` rows after id `$1` in id order, as their last id, the oldest
+/// of their times that grow with the id (if none of them is old, no older row follows), and
+/// how many there are.
+macro_rules! prune_batch {
+    ($table:literal, $walk:literal) => {
+        concat!(
+            "SELECT MAX(id), MIN(walk), COUNT(*) FROM (SELECT id, ",
+            $walk,
+            " AS walk FROM ",
+            $table,
+            " WHERE id > $1 ORDER BY id LIMIT $2) b"
+        )
+    };
+}
+/// Deletes the rows of a batch (`$1` < id <= `$2`) that `$expired` says are older than `$3`
+/// and not needed any more.
+macro_rules! prune_delete {
+    ($table:literal, $expired:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " WHERE id > $1 AND id <= $2 AND ",
+            $expired
+        )
+    };
+}
+
+/// The two statements of a prune batch of one table: what the batch holds, and the delete.
+pub(crate) struct PruneSql {
+    pub batch: &'static str,
+    pub delete: &'static str,
+}
+
+/// How each table is pruned (see [`crate::Retained`] for what is kept and why).
+pub(crate) fn prune_sql(table: crate::Retained) -> PruneSql {
+    use crate::Retained;
+    match table {
+        Retained::Runs => PruneSql {
+            batch: prune_batch!("ferry_runs", "started_at"),
+            // Never a flow's latest run.
+            delete: prune_delete!(
+                "ferry_runs",
+                "COALESCE(finished_at, started_at) < $3 AND EXISTS (SELECT 1 FROM ferry_runs n \
+                 WHERE n.flow = ferry_runs.flow AND n.id > ferry_runs.id)"
+            ),
+        },
+        Retained::Ledger => PruneSql {
+            batch: prune_batch!("ferry_ledger", "at"),
+            delete: prune_delete!(
+                "ferry_ledger",
+                "at < $3 AND NOT EXISTS (SELECT 1 FROM ferry_dead_letters d \
+                 WHERE d.flow = ferry_ledger.flow AND d.source_id = ferry_ledger.source_id \
+                 AND d.state IN ('open', 'replayed'))"
+            ),
+        },
+        Retained::DeadLetters => PruneSql {
+            batch: prune_batch!("ferry_dead_letters", "created_at"),
+            delete: prune_delete!(
+                "ferry_dead_letters",
+                "state IN ('resolved', 'skipped') AND updated_at < $3"
+            ),
+        },
+        Retained::Audit => PruneSql {
+            batch: prune_batch!("ferry_audit", "at"),
+            delete: prune_delete!("ferry_audit", "at < $3"),
+        },
+        Retained::SyncRequests => PruneSql {
+            batch: prune_batch!("ferry_sync_requests", "requested_at"),
+            delete: prune_delete!(
+                "ferry_sync_requests",
+                "requested_at < $3 AND NOT EXISTS (SELECT 1 FROM ferry_queue q \
+                 WHERE q.id = ferry_sync_requests.id)"
+            ),
+        },
+    }
+}

@@ -38,16 +38,17 @@ use tokio::sync::oneshot;
 use super::queries::{self as q};
 use super::{
     ApiKeyRow, AuditRow, ConflictRow, DeadLetterRow, LedgerRow, MIGRATIONS, NOT_OWNER_WINDOW_MS,
-    QueueRow, ReconciliationRow, ReconciliationValues, Remembered, RequestLatencyRow, RunRow,
-    SYNC_REQUEST_RETENTION_MS, SyncRequestRow, XrefRow, check_version, conflict_texts, duplicate,
-    flow_entry, id_before, json_text, lease_owner, migration_step, not_open, now_ms, parse_map,
-    to_i64, to_time, to_u64, tracking_ids_text,
+    PruneBatch, QueueRow, ReconciliationRow, ReconciliationValues, Remembered, RequestLatencyRow,
+    RunRow, SyncRequestRow, XrefRow, check_version, conflict_texts, duplicate, flow_entry,
+    id_before, idle_predecessor, json_text, lease_owner, migration_step, not_open, now_ms,
+    parse_map, pruned, to_i64, to_time, to_u64, tracking_ids_text,
 };
 use crate::{
     Accepted, ApiKey, AuditEntry, Commit, Conflict, ConflictFilter, ConflictResolution, DbError,
     DeadLetter, DeadLetterFilter, DeadLetterState, DeliveryKey, FlowState, LedgerEntry, NewApiKey,
-    NewAuditEntry, NewQueueItem, Outcome, QueueItem, Reconciliation, ReconciliationEnd,
-    RequestLatency, Result, Run, RunStats, SeenDelivery, Store, StoreError, SyncRequestState, Xref,
+    NewAuditEntry, NewQueueItem, Outcome, Pruned, QueueItem, Reconciliation, ReconciliationEnd,
+    RequestLatency, Result, Retained, Run, RunStats, SeenDelivery, Store, StoreError,
+    SyncRequestState, Xref,
 };
 
 /// Auto-assigned `BIGINT` primary key (replaces `{id}` in [`MIGRATIONS`]).
@@ -505,6 +506,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         rejected: r.get(12)?,
         conflicts: r.get(13)?,
         not_found: r.get(14)?,
+        idle_runs: r.get(15)?,
     })
 }
 
@@ -1276,10 +1278,11 @@ impl Store for SqliteStore {
 
     async fn finish_run(&self, run_id: i64, stats: &RunStats, error: Option<&str>) -> Result<()> {
         let stats = *stats;
+        let idle = stats.is_idle() && error.is_none();
         let error = error.map(str::to_owned);
         let done = self
             .transaction(move |tx| {
-                Ok(prepare(tx, q::RUN_FINISH)?.execute(params![
+                let done = prepare(tx, q::RUN_FINISH)?.execute(params![
                     run_id,
                     now_ms(),
                     to_i64(stats.read),
@@ -1292,7 +1295,11 @@ impl Store for SqliteStore {
                     to_i64(stats.rejected),
                     to_i64(stats.conflicts),
                     to_i64(stats.not_found)
-                ])?)
+                ])?;
+                if done > 0 && idle {
+                    fold_idle_run(tx, run_id)?;
+                }
+                Ok(done)
             })
             .await?;
         if done == 0 {
@@ -1321,6 +1328,29 @@ impl Store for SqliteStore {
                 None => query_all(conn, q::RUNS, params![limit], run_row)?,
             };
             rows.into_iter().map(RunRow::into_run).collect()
+        })
+        .await
+    }
+
+    async fn prune(
+        &self,
+        table: Retained,
+        before: DateTime<Utc>,
+        after: i64,
+        batch: u32,
+    ) -> Result<Pruned> {
+        let sql = q::prune_sql(table);
+        let (before_ms, size) = (before.timestamp_millis(), batch.max(1));
+        self.transaction(move |tx| {
+            let held: PruneBatch = prepare(tx, sql.batch)?
+                .query_row(params![after, size], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            let deleted = match held.0 {
+                Some(last) => prepare(tx, sql.delete)?.execute(params![after, last, before_ms])?,
+                None => 0,
+            };
+            Ok(pruned(held, size, before_ms, deleted as u64))
         })
         .await
     }
@@ -1415,7 +1445,6 @@ impl Store for SqliteStore {
                 },
                 None => false,
             };
-            prepare(tx, q::SYNC_REQUESTS_PURGE)?.execute([now - SYNC_REQUEST_RETENTION_MS])?;
             let mut ids = Vec::with_capacity(items.len());
             for item in &items {
                 let waiting = if repeated {
@@ -1647,6 +1676,25 @@ fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
         created_at: r.get(4)?,
         revoked_at: r.get(5)?,
     })
+}
+
+/// Folds finished idle run `run_id` into the idle runs' row just before it, if there is one
+/// (see [`Store::finish_run`]).
+fn fold_idle_run(tx: &Connection, run_id: i64) -> Result<()> {
+    let (started_at, previous) =
+        prepare(tx, q::RUN_AND_PREVIOUS_OF_ITS_KIND)?.query_row([run_id], |r| {
+            let previous: (Option<i64>, Option<i64>, Option<i64>) =
+                (r.get(1)?, r.get(2)?, r.get(3)?);
+            Ok((r.get::<_, i64>(0)?, previous))
+        })?;
+    let (idle, since) = match idle_predecessor(previous) {
+        Some((id, first_start, idle)) if prepare(tx, q::RUN_DELETE_IDLE)?.execute([id])? == 1 => {
+            (idle + 1, first_start)
+        }
+        _ => (1, started_at),
+    };
+    prepare(tx, q::RUN_SET_IDLE)?.execute(params![run_id, idle, since])?;
+    Ok(())
 }
 
 fn flow_states(conn: &Connection) -> Result<Vec<FlowState>> {

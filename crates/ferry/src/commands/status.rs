@@ -63,6 +63,13 @@ pub async fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| {
             let last = s.last_run.as_ref().map_or("never".to_owned(), |r| {
+                if let (Some(end), n @ 1..) = (r.finished_at, r.idle_runs) {
+                    return format!(
+                        "{} idle (nothing new in {n} run(s) since {})",
+                        end.format("%Y-%m-%d %H:%M:%S"),
+                        r.started_at.format("%Y-%m-%d %H:%M:%S")
+                    );
+                }
                 let state = match (&r.error, r.finished_at) {
                     (Some(_), _) => "stopped early",
                     (None, None) => "running or interrupted",
