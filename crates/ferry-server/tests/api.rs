@@ -441,15 +441,9 @@ async fn a_record_the_source_does_not_have_is_not_found() {
     let body: Value = r.json().await.unwrap();
     let tracking = body["accepted"][0]["tracking_id"].as_i64().unwrap();
     s.drain().await;
-    let st: Value = s
-        .get(&format!("/api/v1/sync/{tracking}"))
-        .bearer_auth(&s.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st = s
+        .get_json(&format!("/api/v1/sync/{tracking}"), &s.viewer)
+        .await;
     assert_eq!(
         (st["state"].as_str(), st["outcome"].as_str()),
         (Some("done"), Some("not_found")),
@@ -460,15 +454,9 @@ async fn a_record_the_source_does_not_have_is_not_found() {
         "{st}"
     );
     assert!(s.target_rows().await.is_empty());
-    let runs: Value = s
-        .get("/api/v1/runs?flow=customers&limit=1")
-        .bearer_auth(&s.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = s
+        .get_json("/api/v1/runs?flow=customers&limit=1", &s.viewer)
+        .await;
     assert_eq!(runs[0]["not_found"], 1, "{runs}");
     assert_eq!(runs[0]["unchanged"], 0, "{runs}");
 }

@@ -256,6 +256,17 @@ impl TestServer {
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.get(format!("{}{path}", self.url))
     }
+    /// `GET path` with `token`, its body as JSON (whatever the status).
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        self.get(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.post(format!("{}{path}", self.url))
     }
