@@ -1,7 +1,7 @@
 //! Reading a connector's settings map into its typed config, with the key path of what is
 //! wrong (`watermark.overlap`, `types.a`), which `ferry check` turns into file:line.
 
-use ferry_model::config::ConfigIssue;
+use ferry_model::config::{ConfigIssue, words};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -27,16 +27,7 @@ pub fn parse<T: DeserializeOwned>(map: &Map<String, Value>) -> Result<T, Setting
         if let Some(field) = quoted_after(&message, "missing field `") {
             path.push(field.to_owned());
         }
-        let message = match quoted_after(&message, "unknown field `") {
-            Some(field) => {
-                let expected = message
-                    .split_once(", expected ")
-                    .map_or("", |(_, rest)| rest);
-                format!("unknown setting `{field}` (expected {expected})")
-            }
-            None => message,
-        };
-        vec![ConfigIssue::at(path, message)]
+        vec![ConfigIssue::at(path, words::humanize(&message))]
     })
 }
 
@@ -95,7 +86,7 @@ mod tests {
         let (path, message) = issue(json!({"table": "t", "tabel": "u"}));
         assert_eq!(path, "tabel");
         assert!(
-            message.starts_with("unknown setting `tabel` (expected one of `table`"),
+            message == "unknown key `tabel`; did you mean `table`?",
             "{message}"
         );
     }

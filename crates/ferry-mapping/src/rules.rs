@@ -215,10 +215,9 @@ impl Compiler<'_> {
             let kind = match catalogue(name) {
                 Some(ty) => Some(ty),
                 None if name.starts_with("extra.") => None,
-                None => {
-                    self.issue(here, format!("unknown field `{name}`"));
-                    continue;
-                }
+                // `Config::validate`, which every load runs before compiling, reports it with
+                // the entity's fields and a suggestion; saying it twice helps nobody.
+                None => continue,
             };
             let mut c = self.rule(name, kind, rule, &here);
             if let Some(expr) = &rule.expr {

@@ -44,6 +44,15 @@ pub struct ConfigArg {
     pub config: PathBuf,
 }
 
+impl ConfigArg {
+    /// The file named by a command's optional positional argument, else by `-c`,
+    /// `FERRY_CONFIG` or the default (`ferry check other.yaml` and `ferry check -c other.yaml`
+    /// both work, as for every other command).
+    pub fn or_positional(self, positional: Option<PathBuf>) -> PathBuf {
+        positional.unwrap_or(self.config)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Make a demo workspace (a CRM and an ERP as SQLite databases), sync it, and show the result.
@@ -60,18 +69,22 @@ pub enum Command {
     },
     /// Validate a configuration: connectors, mappings, references. Exits 1 on problems.
     Check {
-        /// The configuration file.
-        #[arg(default_value = DEFAULT_CONFIG, env = "FERRY_CONFIG", value_parser = config_path)]
-        file: PathBuf,
+        /// The configuration file (as `-c FILE`; this one wins when both are given).
+        #[arg(value_parser = config_path)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Print the JSON Schema of the configuration file.
     Schema,
     /// Run every flow on its trigger and serve the HTTP API until interrupted (Ctrl-C drains
     /// and stops).
     Run {
-        /// The configuration file.
-        #[arg(default_value = DEFAULT_CONFIG, env = "FERRY_CONFIG", value_parser = config_path)]
-        file: PathBuf,
+        /// The configuration file (as `-c FILE`; this one wins when both are given).
+        #[arg(value_parser = config_path)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Do not serve HTTP (API, webhooks, metrics), whatever `server.enabled` says.
         #[arg(long)]
         no_serve: bool,
@@ -307,6 +320,40 @@ mod tests {
                 panic!("parsed as another command");
             };
             assert_eq!(config.config, PathBuf::from("x.yaml"));
+        }
+    }
+
+    /// Every command that reads a workspace takes `-c FILE`, nested ones included; `check` and
+    /// `run` also take the file as their argument.
+    #[test]
+    fn every_command_that_reads_a_config_takes_dash_c() {
+        fn walk(cmd: &clap::Command, trail: &str, missing: &mut Vec<String>) {
+            const NO_CONFIG: &[&str] = &["quickstart", "schema", "bench", "help"];
+            for sub in cmd.get_subcommands() {
+                let name = format!("{trail} {}", sub.get_name());
+                if NO_CONFIG.contains(&sub.get_name()) {
+                    continue;
+                }
+                if sub.has_subcommands() {
+                    walk(sub, &name, missing);
+                } else if !sub.get_arguments().any(|a| a.get_short() == Some('c')) {
+                    missing.push(name);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cli = Cli::command();
+        cli.build(); // propagates global arguments to nested subcommands
+        walk(&cli, "ferry", &mut missing);
+        assert!(missing.is_empty(), "no -c on: {missing:?}");
+        for args in [
+            &["ferry", "check", "-c", "x.yaml"][..],
+            &["ferry", "check", "x.yaml"],
+        ] {
+            let Command::Check { file, config } = Cli::try_parse_from(args).unwrap().command else {
+                panic!("parsed as another command");
+            };
+            assert_eq!(config.or_positional(file), PathBuf::from("x.yaml"));
         }
     }
 

@@ -503,8 +503,8 @@ async fn crm_and_erp_stay_in_agreement() {
         .unwrap()
         .replace("batch_size: 50", "batch_size: 1")
         .replace(
-            "    context: { company: ${TRYTON_COMPANY_ID:-1} }",
-            "    context: { company: ${TRYTON_COMPANY_ID:-1} }\n    daily_quota: 2",
+            "      company: ${TRYTON_COMPANY_ID:-1}\n",
+            "      company: ${TRYTON_COMPANY_ID:-1}\n    daily_quota: 2\n",
         );
     assert!(config.contains("daily_quota: 2"));
     std::fs::write(quota.join("ferry.yaml"), config).unwrap();

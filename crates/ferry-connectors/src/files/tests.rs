@@ -729,7 +729,7 @@ fn settings_errors_name_the_key() {
     assert_eq!(paths(&found), ["dir"]);
     let found = issues(FilesFactory.build(&ctx, &map(json!({"dir": "x", "folder": "y"}))));
     assert_eq!(paths(&found), ["folder"]);
-    assert!(found[0].1.contains("unknown setting `folder`"), "{found:?}");
+    assert!(found[0].1.contains("unknown key `folder`"), "{found:?}");
     let found = issues(FilesFactory.build(&ctx, &map(json!({"dir": 5}))));
     assert_eq!(paths(&found), ["dir"]);
 
@@ -740,7 +740,7 @@ fn settings_errors_name_the_key() {
     let found =
         src(json!({"pattern": "*.csv", "id": "code", "types": {"a": "money", "b": "date"}}));
     assert_eq!(paths(&found), ["types.a"]);
-    assert!(found[0].1.contains("unknown variant `money`"), "{found:?}");
+    assert!(found[0].1.contains("`money` is not one of"), "{found:?}");
     assert_eq!(
         paths(&src(
             json!({"pattern": "*.csv", "id": "code", "delimiter": ";;"})

@@ -82,13 +82,10 @@ pub fn parse_settings<T: DeserializeOwned + schemars::JsonSchema>(
         .keys()
         .filter(|k| !known.is_empty() && !known.contains(k))
         .map(|k| {
-            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
             ferry_model::config::ConfigIssue::new(
                 [k.as_str()],
-                format!(
-                    "unknown setting `{k}` (expected one of {})",
-                    expected.join(", ")
-                ),
+                ferry_model::config::words::unknown_key(k, &known),
             )
         })
         .collect();

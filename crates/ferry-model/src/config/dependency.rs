@@ -26,12 +26,17 @@ use crate::entity::{FieldType, LINE_FIELDS};
 /// One reference: which flow syncs the records this field names, and where their id goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = shorthand_schema)]
 pub struct Dependency {
     /// The flow whose business keys this field holds.
     pub flow: String,
     /// The field the resolved id is written to (default: `<field>_id`).
     #[serde(default)]
     pub into: Option<String>,
+}
+
+fn shorthand_schema(schema: &mut schemars::Schema) {
+    super::or_shorthand(schema, "The flow (shorthand for `{ flow: … }`).");
 }
 
 impl<'de> Deserialize<'de> for Dependency {

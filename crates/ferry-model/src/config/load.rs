@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Config;
+use super::positions::{Position, Positions};
+use super::read;
 
 /// A problem found in the configuration, located by its key path (`flows.customers.key`).
 /// [`LoadedConfig::render`] turns it into `file:line:column: path: message`.
@@ -58,7 +60,7 @@ pub struct LoadedConfig {
     pub path: PathBuf,
     /// The folder relative paths are resolved against.
     pub base_dir: PathBuf,
-    text: String,
+    positions: Positions,
     secrets: Vec<String>,
 }
 
@@ -104,51 +106,79 @@ pub fn parse_str(path: &Path, raw: &str) -> Result<LoadedConfig, ConfigError> {
     } else {
         base_dir
     };
-    let (text, secrets) = interpolate(raw, &base_dir).map_err(|(line, message)| ConfigError {
-        problems: vec![format!("{}:{line}: {message}", path.display())],
+    let (text, secrets) = interpolate(raw, &base_dir).map_err(|(at, message)| ConfigError {
+        problems: vec![format!(
+            "{}:{}:{}: {message}",
+            path.display(),
+            at.line,
+            at.column
+        )],
     })?;
-    let config: Config = serde_saphyr::from_str(&text).map_err(|e| {
-        let location = e
-            .location()
-            .map(|l| format!(":{}:{}", l.line(), l.column()))
-            .unwrap_or_default();
-        let message = redact(&first_line(&e.to_string()), &secrets);
+    let positions = Positions::of(&text);
+    let config: Config = read::read(&text, &positions).map_err(|misread| {
+        let at = misread.at.unwrap_or(Position { line: 1, column: 1 });
+        let message = redact(&misread.message, &secrets);
+        let line = if misread.path.is_empty() {
+            format!("{}:{}:{}: {message}", path.display(), at.line, at.column)
+        } else {
+            format!(
+                "{}:{}:{}: {}: {message}",
+                path.display(),
+                at.line,
+                at.column,
+                misread.path.join(".")
+            )
+        };
         ConfigError {
-            problems: vec![format!("{}{location}: {message}", path.display())],
+            problems: vec![line],
         }
     })?;
     Ok(LoadedConfig {
         config,
         path: path.to_path_buf(),
         base_dir,
-        text,
+        positions,
         secrets,
     })
-}
-
-fn first_line(s: &str) -> String {
-    // serde-saphyr appends a source snippet after the first line; the location already
-    // points there, and the snippet could show an interpolated secret.
-    s.lines().next().unwrap_or(s).to_owned()
 }
 
 impl LoadedConfig {
     /// `file:line:col: key.path: message` for one issue. Interpolated secrets are masked.
     pub fn render(&self, issue: &ConfigIssue) -> String {
-        let (line, col) = locate(&self.text, &issue.path);
+        let at = self.position(issue);
         format!(
-            "{}:{line}:{col}: {}: {}",
+            "{}:{}:{}: {}: {}",
             self.path.display(),
+            at.line,
+            at.column,
             issue.dotted(),
             redact(&issue.message, &self.secrets)
         )
     }
 
-    /// A [`ConfigError`] holding every issue, rendered.
+    /// Where an issue's key is written, or its nearest written ancestor (a key left to its
+    /// default points at the map it would belong to).
+    fn position(&self, issue: &ConfigIssue) -> Position {
+        self.positions
+            .nearest_key(&issue.path)
+            .unwrap_or(Position { line: 1, column: 1 })
+    }
+
+    /// A [`ConfigError`] holding every issue, rendered: in file order, each problem once
+    /// (a check run by both the config and the engine reports it a single time).
     pub fn error(&self, issues: &[ConfigIssue]) -> ConfigError {
-        ConfigError {
-            problems: issues.iter().map(|i| self.render(i)).collect(),
+        let mut located: Vec<(Position, String)> = issues
+            .iter()
+            .map(|i| (self.position(i), self.render(i)))
+            .collect();
+        located.sort_by_key(|(at, _)| (at.line, at.column));
+        let mut problems: Vec<String> = Vec::with_capacity(located.len());
+        for (_, line) in located {
+            if !problems.contains(&line) {
+                problems.push(line);
+            }
         }
+        ConfigError { problems }
     }
 
     /// Masks every interpolated secret in `text` (for messages built from config values).
@@ -185,17 +215,14 @@ fn redact(text: &str, secrets: &[String]) -> String {
 
 /// Replaces `${NAME}` with the environment variable and `${file:path}` with the file's
 /// content (trailing newline removed). `$${` writes a literal `${`. Every substituted value is
-/// returned so that messages can mask it. Errors carry the 1-based line.
-fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (usize, String)> {
+/// returned so that messages can mask it. Errors carry where the `${` is.
+fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (Position, String)> {
     let mut out = String::with_capacity(raw.len());
     let mut secrets = Vec::new();
     for (index, line) in raw.split_inclusive('\n').enumerate() {
         let line_no = index + 1;
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('#') {
-            out.push_str(line);
-            continue;
-        }
+        // A comment is left as written: `# password: ${OLD_PW}` must not need OLD_PW.
+        let (line, comment) = line.split_at(comment_start(line));
         let mut rest = line;
         while let Some(pos) = rest.find("${") {
             if pos > 0 && rest.as_bytes()[pos - 1] == b'$' {
@@ -205,10 +232,14 @@ fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (usi
                 continue;
             }
             out.push_str(&rest[..pos]);
+            let at = Position {
+                line: line_no,
+                column: line[..line.len() - rest.len() + pos].chars().count() + 1,
+            };
             let after = &rest[pos + 2..];
             let end = after
                 .find('}')
-                .ok_or((line_no, "`${` without a closing `}`".to_owned()))?;
+                .ok_or((at, "`${` without a closing `}`".to_owned()))?;
             let name = after[..end].trim();
             let value = if let Some(file) = name.strip_prefix("file:") {
                 let p = Path::new(file.trim());
@@ -219,12 +250,7 @@ fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (usi
                 };
                 std::fs::read_to_string(&p)
                     .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                    .map_err(|e| {
-                        (
-                            line_no,
-                            format!("cannot read secret file {}: {e}", p.display()),
-                        )
-                    })?
+                    .map_err(|e| (at, format!("cannot read secret file {}: {e}", p.display())))?
             } else {
                 let (var, default) = match name.split_once(":-") {
                     Some((v, d)) => (v.trim(), Some(d)),
@@ -235,7 +261,7 @@ fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (usi
                     (Err(_), Some(d)) => d.to_owned(),
                     (Err(_), None) => {
                         return Err((
-                            line_no,
+                            at,
                             format!(
                                 "environment variable `{var}` is not set (use `${{{var}:-default}}` for a default)"
                             ),
@@ -250,54 +276,26 @@ fn interpolate(raw: &str, base_dir: &Path) -> Result<(String, Vec<String>), (usi
             rest = &after[end + 1..];
         }
         out.push_str(rest);
+        out.push_str(comment);
     }
     Ok((out, secrets))
 }
 
-/// Finds the 1-based line and column of a key path in block-style YAML. Falls back to the
-/// deepest ancestor found (a key inside a `{ flow: map }` points at its parent's line).
-fn locate(text: &str, path: &[String]) -> (usize, usize) {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut best = (1, 1);
-    let mut start = 0;
-    let mut min_indent: Option<usize> = None;
-    'segments: for segment in path {
-        let mut i = start;
-        while i < lines.len() {
-            let line = lines[i];
-            let indent = line.len() - line.trim_start().len();
-            let body = line.trim_start();
-            let body = body.strip_prefix("- ").unwrap_or(body);
-            if body.is_empty() || body.starts_with('#') {
-                i += 1;
-                continue;
-            }
-            if min_indent.is_some_and(|min| indent <= min) && i > start {
-                break; // left the parent's block
-            }
-            let key = body
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches(['"', '\'']);
-            if key == segment && body.contains(':') {
-                best = (i + 1, indent + 1);
-                start = i + 1;
-                min_indent = Some(indent);
-                continue 'segments;
-            }
-            // Inline map on the parent's line: `{ key: value }`.
-            if i + 1 == best.0 && body.contains(&format!("{segment}:")) {
-                let col = line.find(&format!("{segment}:")).unwrap_or(indent) + 1;
-                best = (i + 1, col);
-                break 'segments;
-            }
-            i += 1;
+/// Where a line's YAML comment starts (its length if none): a `#` at the start or after a
+/// space or tab, outside quotes.
+fn comment_start(line: &str) -> usize {
+    let mut quote: Option<char> = None;
+    let mut previous = ' ';
+    for (at, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '#') if previous == ' ' || previous == '\t' => return at,
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            _ => {}
         }
-        break;
+        previous = c;
     }
-    best
+    line.len()
 }
 
 #[cfg(test)]
@@ -396,10 +394,21 @@ mod tests {
         let missing = issues(&BASE.replace("sqlite://crm.db", "${FERRY_TEST_UNSET_VAR}"));
         assert!(
             missing[0].starts_with(
-                "ferry.yaml:4: environment variable `FERRY_TEST_UNSET_VAR` is not set"
+                "ferry.yaml:4:10: environment variable `FERRY_TEST_UNSET_VAR` is not set"
             ),
             "{missing:?}"
         );
+    }
+
+    #[test]
+    fn comments_are_not_interpolated() {
+        let yaml = BASE.replace(
+            "    url: sqlite://erp.db\n",
+            "    url: sqlite://erp.db   # was ${FERRY_TEST_UNSET_VAR}\n    # url: ${FERRY_TEST_UNSET_VAR}\n    max_connections: 2 # \"${FERRY_TEST_UNSET_VAR}\n",
+        );
+        assert!(issues(&yaml).is_empty(), "{:?}", issues(&yaml));
+        assert_eq!(comment_start("a: \"x # y\" # z"), 11);
+        assert_eq!(comment_start("a: x#y"), 6);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::entity::{FieldType, LINE_FIELDS};
 /// A flow's field map: canonical field → rule. A `vrl:` key holds a whole VRL program for what
 /// the field rules cannot say; it runs after them, with `.` set to the mapped record and
 /// `%source` to the source record.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct MappingConfig {
     /// Canonical field → how to compute it.
     pub fields: IndexMap<String, FieldRule>,
@@ -51,10 +51,36 @@ impl<'de> Deserialize<'de> for MappingConfig {
     }
 }
 
+// The schema says what the file holds: canonical field names as keys (not a `fields:` key),
+// and `vrl:` beside them.
+impl JsonSchema for MappingConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MappingConfig".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let rule = generator.subschema_for::<FieldRule>();
+        schemars::json_schema!({
+            "description": "Canonical field (`code`, `name`, `lines`, `extra.segment`) → the source \
+                field it comes from, or a rule. `vrl:` holds a VRL program run after the rules.",
+            "type": "object",
+            "properties": {
+                "vrl": {
+                    "description": "A VRL program run after the field rules: `.` is the mapped \
+                        record, `%source` the source record.",
+                    "type": "string"
+                }
+            },
+            "additionalProperties": rule
+        })
+    }
+}
+
 /// How one canonical field is computed. Written as a map, or as a plain string that names the
 /// source field (`name: customer_name`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = shorthand_schema)]
 pub struct FieldRule {
     /// The source field, a dotted path for nested objects (`address.city`).
     #[serde(default)]
@@ -296,6 +322,11 @@ pub enum ValidationRule {
     Max(Decimal),
 }
 
+/// The schema of a rule accepts the shorthand too: a plain string naming the source field.
+fn shorthand_schema(schema: &mut schemars::Schema) {
+    super::or_shorthand(schema, "The source field (shorthand for `{ from: … }`).");
+}
+
 // `mapping.fields` entries accept the shorthand too.
 impl<'de> Deserialize<'de> for FieldRule {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -316,14 +347,18 @@ pub(crate) fn check(config: &Config, flow: &FlowConfig, at: &[String]) -> Vec<Co
         let def = flow.entity.field(name);
         if def.is_none() && !name.starts_with("extra.") {
             let known: Vec<_> = flow.entity.fields().iter().map(|f| f.name).collect();
-            issues.push(ConfigIssue::at(
-                path(&[]),
-                format!(
+            let message = match super::words::did_you_mean(name, known.iter().copied()) {
+                Some(near) => format!(
+                    "unknown field `{name}` for entity {}; did you mean `{near}`? (custom fields go under `extra.`)",
+                    flow.entity
+                ),
+                None => format!(
                     "unknown field `{name}` for entity {} (fields: {}; custom fields go under `extra.`)",
                     flow.entity,
                     known.join(", ")
                 ),
-            ));
+            };
+            issues.push(ConfigIssue::at(path(&[]), message));
             continue;
         }
         check_rule(config, rule, &path(&[]), &mut issues);
@@ -335,13 +370,19 @@ pub(crate) fn check(config: &Config, flow: &FlowConfig, at: &[String]) -> Vec<Co
                         && !line_field.starts_with("extra.")
                     {
                         let known: Vec<_> = LINE_FIELDS.iter().map(|f| f.name).collect();
-                        issues.push(ConfigIssue::at(
-                            p.clone(),
-                            format!(
-                                "unknown line field `{line_field}` (fields: {})",
-                                known.join(", ")
-                            ),
-                        ));
+                        let message =
+                            match super::words::did_you_mean(line_field, known.iter().copied()) {
+                                Some(near) => {
+                                    format!(
+                                        "unknown line field `{line_field}`; did you mean `{near}`?"
+                                    )
+                                }
+                                None => format!(
+                                    "unknown line field `{line_field}` (fields: {})",
+                                    known.join(", ")
+                                ),
+                            };
+                        issues.push(ConfigIssue::at(p.clone(), message));
                     }
                     check_rule(config, line_rule, &p, &mut issues);
                 }

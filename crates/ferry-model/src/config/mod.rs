@@ -11,10 +11,13 @@ pub mod dependency;
 pub mod load;
 pub mod mapping;
 pub mod pairs;
+pub mod positions;
+mod read;
 pub mod retention;
 pub mod server;
 pub mod states;
 pub mod totals;
+pub mod words;
 
 use std::time::Duration;
 
@@ -538,4 +541,17 @@ pub fn unit_factor(units: &[UnitConversion], from: &str, to: &str) -> Option<Uni
             None
         }
     })
+}
+
+/// Widens a map type's schema to also accept its one-string shorthand (`name: customer_name`
+/// for `name: { from: customer_name }`), as its hand-written `Deserialize` does.
+pub(crate) fn or_shorthand(schema: &mut schemars::Schema, shorthand: &str) {
+    let mut full = schema.clone();
+    let description = full.remove("description");
+    *schema = schemars::json_schema!({
+        "anyOf": [{ "type": "string", "description": shorthand }, full]
+    });
+    if let Some(description) = description {
+        schema.insert("description".into(), description);
+    }
 }

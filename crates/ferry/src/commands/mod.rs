@@ -22,13 +22,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             no_serve,
             customers,
         } => crate::quickstart::run(&dir, no_serve, customers).await,
-        Command::Check { file } => check::check(&file).await,
+        Command::Check { file, config } => check::check(&config.or_positional(file)).await,
         Command::Schema => check::schema(),
         Command::Run {
             file,
+            config,
             no_serve,
             listen,
-        } => sync::run(&file, no_serve, listen).await,
+        } => sync::run(&config.or_positional(file), no_serve, listen).await,
         Command::Keys { action, config } => keys::keys(&config.config, action).await,
         Command::Sync {
             flow,
