@@ -139,11 +139,7 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
             let kinds: Vec<_> = registry.kinds().collect();
             issues.push(ConfigIssue::at(
                 vec!["systems".into(), name.clone(), "kind".into()],
-                format!(
-                    "unknown connector kind `{}` (known: {})",
-                    system.kind,
-                    kinds.join(", ")
-                ),
+                ferry_model::config::words::unknown_name("connector kind", &system.kind, &kinds),
             ));
             continue;
         };
@@ -428,14 +424,15 @@ mod tests {
             .unwrap_err()
             .problems;
         assert_eq!(problems.len(), 2, "{problems:?}");
+        // In file order.
         assert!(
-            problems[0].starts_with("ferry.yaml:8:")
-                && problems[0].contains("flows.customers.source.watermark"),
+            problems[0].starts_with("ferry.yaml:7:")
+                && problems[0].contains("`every tuesday` is not a cron schedule"),
             "{problems:?}"
         );
         assert!(
-            problems[1].starts_with("ferry.yaml:7:")
-                && problems[1].contains("`every tuesday` is not a cron schedule"),
+            problems[1].starts_with("ferry.yaml:8:")
+                && problems[1].contains("flows.customers.source.watermark"),
             "{problems:?}"
         );
     }

@@ -164,7 +164,7 @@ impl AlertsConfig {
                 let known: Vec<&str> = flows.clone().map(String::as_str).collect();
                 issues.push(ConfigIssue::at(
                     vec!["alerts".to_owned(), "flows".to_owned(), name.clone()],
-                    format!("unknown flow `{name}` (flows: {})", known.join(", ")),
+                    super::words::unknown_name("flow", name, &known),
                 ));
             }
         }

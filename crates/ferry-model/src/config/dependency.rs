@@ -134,7 +134,7 @@ pub fn resolve(
             let known: Vec<_> = config.flows.keys().map(String::as_str).collect();
             issues.push(ConfigIssue::at(
                 at(&["flow"]),
-                format!("unknown flow `{}` (flows: {})", dep.flow, known.join(", ")),
+                super::words::unknown_name("flow", &dep.flow, &known),
             ));
             continue;
         };

@@ -400,6 +400,70 @@ mod tests {
         );
     }
 
+    /// What outside testing found: the wrong line, parser jargon, no suggestion.
+    #[test]
+    fn each_mistake_is_reported_at_its_own_key_in_plain_words() {
+        let cases = [
+            (
+                (
+                    "    entity: customer\n",
+                    "    entity: customer\n    trigger: poll\n",
+                ),
+                "ferry.yaml:11:14: flows.customers.trigger: `poll` needs a value: write `{ poll: … }`",
+            ),
+            (
+                ("    entity: customer\n", ""),
+                "ferry.yaml:9:3: flows.customers: missing `entity:`",
+            ),
+            (
+                (
+                    "    entity: customer\n",
+                    "    entity: customer\n    batch_size: -5\n",
+                ),
+                "ferry.yaml:11:17: flows.customers.batch_size: expected a whole number (0 or more), found `-5`",
+            ),
+            (
+                ("    entity: customer\n", "    entity: custmer\n"),
+                "ferry.yaml:10:13: flows.customers.entity: `custmer` is not one of customer, contact, product, price, stock, sales_order, invoice, payment, shipment; did you mean `customer`?",
+            ),
+            (
+                (
+                    "    entity: customer\n",
+                    "    entity: customer\n    on_delet: ignore\n",
+                ),
+                "ferry.yaml:11:5: flows.customers.on_delet: unknown key `on_delet`; did you mean `on_delete`?",
+            ),
+            (
+                ("      name: name\n", "     name: name\n"),
+                "ferry.yaml:15:6: flows.customers: YAML syntax: this line does not line up with the keys above it (check its indentation)",
+            ),
+            (
+                ("flows:\n", "flows: []\n"),
+                "ferry.yaml:8:8: flows: expected a map of `key: value` entries, found a list",
+            ),
+        ];
+        for ((from, to), expected) in cases {
+            assert!(BASE.contains(from), "{from}");
+            let problems = issues(&BASE.replacen(from, to, 1));
+            assert_eq!(problems, [expected]);
+        }
+    }
+
+    #[test]
+    fn problems_come_once_and_in_file_order() {
+        let loaded = load_str(Path::new("ferry.yaml"), BASE).unwrap();
+        let late = ConfigIssue::new(["flows", "customers", "mapping", "name"], "late");
+        let early = ConfigIssue::new(["systems", "crm", "url"], "early");
+        let problems = loaded.error(&[late.clone(), early, late]).problems;
+        assert_eq!(
+            problems,
+            [
+                "ferry.yaml:4:5: systems.crm.url: early",
+                "ferry.yaml:15:7: flows.customers.mapping.name: late"
+            ]
+        );
+    }
+
     #[test]
     fn comments_are_not_interpolated() {
         let yaml = BASE.replace(

@@ -404,11 +404,7 @@ impl Config {
                     let known: Vec<_> = self.systems.keys().map(String::as_str).collect();
                     issues.push(ConfigIssue::at(
                         at(&[side, "system"]),
-                        format!(
-                            "unknown system `{}` (systems: {})",
-                            endpoint.system,
-                            known.join(", ")
-                        ),
+                        self::words::unknown_name("system", &endpoint.system, &known),
                     ));
                 }
             }

@@ -143,9 +143,10 @@ pub(crate) fn check(config: &Config, issues: &mut Vec<ConfigIssue>) {
         let mut known = true;
         for flow in [a, b] {
             if !config.flows.contains_key(flow) {
+                let flows: Vec<&str> = config.flows.keys().map(String::as_str).collect();
                 issues.push(ConfigIssue::at(
                     at(&["flows"]),
-                    format!("unknown flow `{flow}`"),
+                    super::words::unknown_name("flow", flow, &flows),
                 ));
                 known = false;
             } else if let Some(other) = paired.insert(flow.as_str(), name.as_str()) {

@@ -27,6 +27,16 @@ pub fn unknown_key(key: &str, allowed: &[&str]) -> String {
     }
 }
 
+/// `unknown system `erpx`; did you mean `erp`?` or `unknown system `x` (systems: crm, erp)`:
+/// a reference to a name defined elsewhere in the file.
+pub fn unknown_name(what: &str, name: &str, known: &[&str]) -> String {
+    match did_you_mean(name, known.iter().copied()) {
+        Some(near) => format!("unknown {what} `{name}`; did you mean `{near}`?"),
+        None if known.is_empty() => format!("unknown {what} `{name}` (there are none)"),
+        None => format!("unknown {what} `{name}` ({what}s: {})", known.join(", ")),
+    }
+}
+
 /// `` `custmer` is not one of customer, contact, …; did you mean `customer`? ``
 pub fn unknown_value(value: &str, allowed: &[&str]) -> String {
     let list = allowed.join(", ");
