@@ -481,8 +481,10 @@ fn embedded_http_settings_report_problems_at_their_key() {
     );
     let (path, message) = issue(json!({"url": "http://h", "database": "d", "databse": "e"}));
     assert_eq!(path, "databse");
+    assert_eq!(message, "unknown key `databse`; did you mean `database`?");
+    let (_, message) = issue(json!({"url": "http://h", "database": "d", "colour": "e"}));
     assert!(
-        message.contains("`database`") && message.contains("`timeout`"),
+        message.contains("allowed here:") && message.contains("timeout"),
         "{message}"
     );
 }
