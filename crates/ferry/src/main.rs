@@ -31,8 +31,13 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
+        // A configuration's problems print as `ferry check` prints them: one
+        // `file:line:col: key.path: message` line each, the same from every command.
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<ferry_model::config::ConfigError>() {
+                Some(config) => eprintln!("{config}"),
+                None => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

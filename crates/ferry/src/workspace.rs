@@ -82,9 +82,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Loads and checks the config, builds the flows and opens (and migrates) the store.
 pub async fn open(path: &Path) -> anyhow::Result<Workspace> {
-    let loaded = ferry_model::config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = ferry_model::config::load(path)?;
+    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin())?;
     let url = store_url(&loaded)?;
     let store = ferry_store::open(&url).await.with_context(|| {
         format!(

@@ -148,9 +148,8 @@ fn rewrite_refs(value: &mut serde_json::Value, from: &str, to: &str) {
 
 /// Lists a live system's objects and fields.
 pub async fn discover(file: &Path, system: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let loaded = ferry_model::config::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = ferry_model::config::load(file)?;
+    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin())?;
     let connector = assembly.systems.get(system).with_context(|| {
         format!(
             "unknown system `{system}` (systems: {})",

@@ -13,7 +13,7 @@ use crate::workspace;
 
 /// Runs one `ferry keys` action.
 pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode> {
-    let loaded = ferry_model::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = ferry_model::config::load(config)?;
     let url = workspace::store_url(&loaded)?;
     let store = ferry_store::open(&url).await.with_context(|| {
         format!(
