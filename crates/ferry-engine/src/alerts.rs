@@ -31,8 +31,8 @@ use ferry_store::{Reconciliation, Run, Store};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::schedule::Schedule;
 use crate::run::Engine;
+use crate::schedule::Schedule;
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -401,10 +401,15 @@ mod tests {
     #[test]
     fn a_cron_schedule_is_read_in_its_zone_or_the_workspace_one() {
         let zone_of = |trigger: &str, workspace: &str| {
-            let yaml = format!("timezone: {workspace}\n{}", YAML.replace("TRIGGER", trigger));
+            let yaml = format!(
+                "timezone: {workspace}\n{}",
+                YAML.replace("TRIGGER", trigger)
+            );
             let loaded =
                 ferry_model::config::parse_str(std::path::Path::new("ferry.yaml"), &yaml).unwrap();
-            match &assemble(&loaded, &ferry_connectors::builtin()).unwrap().flows["customers"]
+            match &assemble(&loaded, &ferry_connectors::builtin())
+                .unwrap()
+                .flows["customers"]
                 .schedule
             {
                 Schedule::Cron(cron) => cron.zone(),
@@ -428,7 +433,10 @@ mod tests {
     fn a_cron_of_another_form_is_refused_at_its_key() {
         for (cron, says) in [
             ("0 0 3 * * * 2027", "it has 7 field(s)"),
-            ("@every 5m", "nicknames such as `@daily` and `@every` are not accepted"),
+            (
+                "@every 5m",
+                "nicknames such as `@daily` and `@every` are not accepted",
+            ),
         ] {
             let loaded = ferry_model::config::parse_str(
                 std::path::Path::new("ferry.yaml"),

@@ -33,7 +33,11 @@ impl Schedule {
     /// yet) and the time now: an interval after the last run, or now when that has passed
     /// (or there was none); a cron schedule's next time after both; never for `Manual`.
     /// The scheduler and `ferry status` both ask here, so status shows what `ferry run` does.
-    pub fn next_due(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub fn next_due(
+        &self,
+        last: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Manual => None,
             Schedule::Every(every) => Some(last.map_or(now, |last| {
@@ -48,13 +52,14 @@ impl Schedule {
     }
 }
 
-/// `manual`, `poll 30s`, `cron 0 3 * * * (Asia/Shanghai)`: how `ferry status` names a trigger.
+/// `manual`, `poll 30s`, `cron 0 3 * * *`: how `ferry status` names a trigger (its zone is
+/// [`CronSchedule::zone`]).
 impl std::fmt::Display for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Schedule::Manual => write!(f, "manual"),
             Schedule::Every(every) => write!(f, "poll {}", humantime::format_duration(*every)),
-            Schedule::Cron(cron) => write!(f, "cron {} ({})", cron.pattern, cron.zone.name()),
+            Schedule::Cron(cron) => write!(f, "cron {}", cron.pattern),
         }
     }
 }
@@ -88,7 +93,11 @@ impl CronSchedule {
             return Err(refused(format!(
                 "it has {fields} field(s); write five (minute hour day-of-month month \
                  day-of-week) or six with seconds first{}",
-                if fields == 7 { " (there is no year field)" } else { "" }
+                if fields == 7 {
+                    " (there is no year field)"
+                } else {
+                    ""
+                }
             )));
         }
         let cron = croner::parser::CronParser::builder()
@@ -375,10 +384,19 @@ mod tests {
             ["2026-01-01T03:00:30+00:00"]
         );
         for (pattern, says) in [
-            ("0 0 3 * * * 2027", "it has 7 field(s); write five (minute hour day-of-month month day-of-week) or six with seconds first (there is no year field)"),
+            (
+                "0 0 3 * * * 2027",
+                "it has 7 field(s); write five (minute hour day-of-month month day-of-week) or six with seconds first (there is no year field)",
+            ),
             ("0 3 * *", "it has 4 field(s)"),
-            ("@daily", "nicknames such as `@daily` and `@every` are not accepted"),
-            ("@every 5m", "nicknames such as `@daily` and `@every` are not accepted"),
+            (
+                "@daily",
+                "nicknames such as `@daily` and `@every` are not accepted",
+            ),
+            (
+                "@every 5m",
+                "nicknames such as `@daily` and `@every` are not accepted",
+            ),
             ("", "it has 0 field(s)"),
             ("0 25 * * *", "is not a cron schedule: "),
             ("0/10 * * * *", "is not a cron schedule: "),
@@ -386,7 +404,8 @@ mod tests {
         ] {
             let err = CronSchedule::parse(pattern, Tz::UTC).unwrap_err();
             assert!(
-                err.starts_with(&format!("`{pattern}` is not a cron schedule: ")) && err.contains(says),
+                err.starts_with(&format!("`{pattern}` is not a cron schedule: "))
+                    && err.contains(says),
                 "{pattern}: {err}"
             );
         }
@@ -449,7 +468,11 @@ mod tests {
     fn daylight_saving_changes_neither_skip_nor_double_a_daily_run() {
         // Europe/Berlin: 2026-03-29 02:00 CET → 03:00 CEST; 2026-10-25 03:00 CEST → 02:00 CET.
         assert_eq!(
-            times(&cron("0 3 * * *", Europe::Berlin), "2026-03-27T12:00:00Z", 3),
+            times(
+                &cron("0 3 * * *", Europe::Berlin),
+                "2026-03-27T12:00:00Z",
+                3
+            ),
             [
                 "2026-03-28T02:00:00+00:00",
                 "2026-03-29T01:00:00+00:00",
@@ -458,7 +481,11 @@ mod tests {
             "03:00 local, before and after the change"
         );
         assert_eq!(
-            times(&cron("30 2 * * *", Europe::Berlin), "2026-03-27T12:00:00Z", 3),
+            times(
+                &cron("30 2 * * *", Europe::Berlin),
+                "2026-03-27T12:00:00Z",
+                3
+            ),
             [
                 "2026-03-28T01:30:00+00:00",
                 "2026-03-29T01:00:00+00:00",
@@ -467,12 +494,20 @@ mod tests {
             "02:30 does not exist on the 29th: the first instant after the gap, 03:00 CEST"
         );
         assert_eq!(
-            times(&cron("30 2 * * *", Europe::Berlin), "2026-10-24T12:00:00Z", 2),
+            times(
+                &cron("30 2 * * *", Europe::Berlin),
+                "2026-10-24T12:00:00Z",
+                2
+            ),
             ["2026-10-25T00:30:00+00:00", "2026-10-26T01:30:00+00:00"],
             "02:30 happens twice on 25 October: once, the first"
         );
         assert_eq!(
-            times(&cron("30 * * * *", Europe::Berlin), "2026-10-24T23:45:00Z", 3),
+            times(
+                &cron("30 * * * *", Europe::Berlin),
+                "2026-10-24T23:45:00Z",
+                3
+            ),
             [
                 "2026-10-25T00:30:00+00:00",
                 "2026-10-25T01:30:00+00:00",
@@ -504,8 +539,11 @@ mod tests {
         );
         // The scheduler passes the time it just ran for; the next is the one after.
         let ran = utc("2026-12-07T19:00:00Z");
-        assert_eq!(daily.next_due(Some(ran), ran), Some(utc("2026-12-08T19:00:00Z")));
-        assert_eq!(daily.to_string(), "cron 0 3 * * * (Asia/Shanghai)");
+        assert_eq!(
+            daily.next_due(Some(ran), ran),
+            Some(utc("2026-12-08T19:00:00Z"))
+        );
+        assert_eq!(daily.to_string(), "cron 0 3 * * *");
         assert_eq!(every.to_string(), "poll 30s");
     }
 }

@@ -9,10 +9,14 @@ use ferry_model::config::LoadedConfig;
 use ferry_server::audit::Actor;
 use tokio_util::sync::CancellationToken;
 
+use crate::output::Times;
+
 /// A loaded config with its engine.
 pub struct Workspace {
     pub loaded: LoadedConfig,
     pub engine: Arc<Engine>,
+    /// How times are shown: in the workspace's zone.
+    pub times: Times,
 }
 
 impl Workspace {
@@ -73,6 +77,7 @@ pub async fn open(path: &Path) -> anyhow::Result<Workspace> {
     })?;
     store.migrate().await.context("preparing the state store")?;
     Ok(Workspace {
+        times: Times::of(&loaded.config),
         loaded,
         engine: Arc::new(Engine::new(assembly, store)),
     })

@@ -51,9 +51,10 @@ pub enum Trigger {
     },
 }
 
-/// The written forms of a [`Trigger`]: what `ferry schema` shows and what a trigger
-/// serializes as. Reading goes through [`Trigger`]'s own `Deserialize`, for messages that
-/// name the key at fault.
+/// When the flow runs: `manual` (the default), `{ poll: 30s }`, or `{ cron: "0 3 * * *" }`
+/// with an optional `timezone`.
+// The written forms of a `Trigger`: what `ferry schema` shows and what a trigger serializes
+// as. Reading goes through `Trigger`'s own `Deserialize`, for messages naming the key at fault.
 #[derive(Serialize, JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 enum TriggerForm {
@@ -76,9 +77,10 @@ enum TriggerForm {
         /// Nothing else: no year field, no `@daily` or `@every`.
         cron: String,
         /// The IANA zone the schedule is read in (`Asia/Shanghai`). Default: the top-level
-        /// `timezone`. Across a daylight-saving change, a time that does not exist runs at
-        /// the first instant after the gap, and a time that occurs twice runs once (the
-        /// first); `*` and step schedules run at every time that exists.
+        /// `timezone`. Across a daylight-saving change, a schedule with one time of day (one
+        /// value each for second, minute and hour) runs once: at the first instant after a
+        /// skipped time, at the first of a repeated one; any other schedule runs at each
+        /// wall-clock time that exists, both of a repeated hour's included.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timezone: Option<String>,
     },
@@ -164,9 +166,9 @@ impl<'de> Visitor<'de> for TriggerVisitor {
         match (poll, cron, timezone) {
             (Some(poll), None, None) => Ok(Trigger::Poll(poll)),
             (None, Some(cron), timezone) => Ok(Trigger::Cron { cron, timezone }),
-            (Some(_), Some(_), _) => Err(de::Error::custom(
-                "a trigger is `poll` or `cron`, not both",
-            )),
+            (Some(_), Some(_), _) => {
+                Err(de::Error::custom("a trigger is `poll` or `cron`, not both"))
+            }
             (Some(_), None, Some(_)) => Err(de::Error::custom(
                 "`timezone` goes with `cron`: a poll interval is the same in every zone",
             )),
@@ -237,7 +239,9 @@ pub fn machine_zone() -> Tz {
 /// The zone a `TZ` value names, if it names one.
 fn zone_of_tz_variable(value: &str) -> Option<Tz> {
     let value = value.trim().trim_start_matches(':');
-    let name = value.rsplit_once("zoneinfo/").map_or(value, |(_, name)| name);
+    let name = value
+        .rsplit_once("zoneinfo/")
+        .map_or(value, |(_, name)| name);
     name.parse().ok()
 }
 
@@ -278,7 +282,11 @@ pub(crate) fn check_zones(config: &Config, issues: &mut Vec<ConfigIssue>) {
             check(timezone.as_ref(), at(&["trigger", "timezone"]), issues);
         }
         if let Some(rec) = &f.reconcile {
-            check(rec.timezone.as_ref(), at(&["reconcile", "timezone"]), issues);
+            check(
+                rec.timezone.as_ref(),
+                at(&["reconcile", "timezone"]),
+                issues,
+            );
             if rec.timezone.is_some() && rec.schedule.is_none() {
                 issues.push(ConfigIssue::at(
                     at(&["reconcile", "timezone"]),
@@ -338,9 +346,18 @@ mod tests {
     fn a_wrong_trigger_says_what_is_wrong() {
         for (yaml, says) in [
             ("hourly", "unknown trigger `hourly`: write `manual`"),
-            ("{ cron: \"0 3 * * *\", tz: UTC }", "unknown trigger key `tz`"),
-            ("{ poll: 30s, timezone: UTC }", "`timezone` goes with `cron`"),
-            ("{ poll: 30s, cron: \"0 3 * * *\" }", "`poll` or `cron`, not both"),
+            (
+                "{ cron: \"0 3 * * *\", tz: UTC }",
+                "unknown trigger key `tz`",
+            ),
+            (
+                "{ poll: 30s, timezone: UTC }",
+                "`timezone` goes with `cron`",
+            ),
+            (
+                "{ poll: 30s, cron: \"0 3 * * *\" }",
+                "`poll` or `cron`, not both",
+            ),
             ("{ timezone: UTC }", "a trigger needs `poll` or `cron`"),
             ("{ poll: soon }", "`soon` is not a duration"),
         ] {
@@ -353,7 +370,13 @@ mod tests {
     fn the_schema_shows_the_three_forms_and_the_zone() {
         let schema = serde_json::to_value(schemars::schema_for!(Trigger)).unwrap();
         let text = schema.to_string();
-        for part in ["\"manual\"", "\"poll\"", "\"cron\"", "\"timezone\"", "seconds first"] {
+        for part in [
+            "\"manual\"",
+            "\"poll\"",
+            "\"cron\"",
+            "\"timezone\"",
+            "seconds first",
+        ] {
             assert!(text.contains(part), "{part} missing from {text}");
         }
         let forms = schema["anyOf"].as_array().expect("anyOf");
@@ -386,7 +409,10 @@ mod tests {
         let err = parse_zone("+08:00").unwrap_err();
         assert!(err.contains("not an offset"), "{err}");
         let err = parse_zone("Atlantis").unwrap_err();
-        assert!(err.contains("use an IANA name such as Asia/Shanghai"), "{err}");
+        assert!(
+            err.contains("use an IANA name such as Asia/Shanghai"),
+            "{err}"
+        );
     }
 
     #[test]
