@@ -106,11 +106,18 @@ impl CronSchedule {
             .build()
             .parse(pattern)
             .map_err(|e| refused(e.to_string()))?;
-        Ok(Self {
+        let schedule = Self {
             cron,
             pattern: pattern.trim().to_owned(),
             zone,
-        })
+        };
+        // A flow on a date that never comes would wait for ever without a word.
+        match schedule.next_after(Utc::now()) {
+            Some(_) => Ok(schedule),
+            None => Err(refused(
+                "no time matches it (a day the month never has, such as 30 February)".into(),
+            )),
+        }
     }
 
     /// The first time after `t` the schedule fires (`None`: never again).
@@ -401,6 +408,7 @@ mod tests {
             ("0 25 * * *", "is not a cron schedule: "),
             ("0/10 * * * *", "is not a cron schedule: "),
             ("every tuesday * * *", "is not a cron schedule: "),
+            ("0 0 30 2 *", "no time matches it"),
         ] {
             let err = CronSchedule::parse(pattern, Tz::UTC).unwrap_err();
             assert!(
