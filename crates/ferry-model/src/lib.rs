@@ -21,7 +21,6 @@ pub mod error;
 pub mod record;
 pub mod secret;
 pub mod states;
-pub mod suggest;
 
 pub use entity::{Entity, FieldDef, FieldType};
 pub use error::{ConnectorError, ErrorKind};

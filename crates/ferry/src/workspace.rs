@@ -52,7 +52,7 @@ impl Workspace {
 /// "no flow `x`…" with the flows there are and, when one is a near miss, a suggestion.
 fn unknown_flow(name: &str, known: &[&str]) -> String {
     let mut text = format!("no flow `{name}` in this config");
-    if let Some(k) = ferry_model::suggest::nearest(name, known.iter().copied()) {
+    if let Some(k) = ferry_model::config::words::did_you_mean(name, known.iter().copied()) {
         text.push_str(&format!("; did you mean `{k}`?"));
     }
     if known.is_empty() {

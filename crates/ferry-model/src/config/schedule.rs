@@ -143,6 +143,9 @@ impl<'de> Visitor<'de> for TriggerVisitor {
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Trigger, E> {
         match text.trim() {
             "manual" => Ok(Trigger::Manual),
+            word @ ("poll" | "cron") => Err(E::custom(format!(
+                "`{word}` needs a value: write `{{ {word}: … }}`"
+            ))),
             other => Err(E::custom(format!(
                 "unknown trigger `{other}`: write {TRIGGER_FORMS}"
             ))),
@@ -157,8 +160,9 @@ impl<'de> Visitor<'de> for TriggerVisitor {
                 "cron" => cron = Some(map.next_value::<String>()?),
                 "timezone" => timezone = Some(map.next_value::<String>()?),
                 other => {
-                    return Err(de::Error::custom(format!(
-                        "unknown trigger key `{other}`: write {TRIGGER_FORMS}"
+                    return Err(de::Error::custom(super::words::unknown_key(
+                        other,
+                        &["poll", "cron", "timezone"],
                     )));
                 }
             }
@@ -217,7 +221,7 @@ fn nearest_zone(name: &str) -> Option<&'static str> {
                         .is_some_and(|c| c.eq_ignore_ascii_case(&city))
             })
         })
-        .or_else(|| crate::suggest::nearest(name, names()))
+        .or_else(|| super::words::did_you_mean(name, names()))
 }
 
 /// This machine's zone: `TZ` when it names an IANA zone (`Asia/Shanghai`, `:Asia/Shanghai`,
@@ -348,7 +352,11 @@ mod tests {
             ("hourly", "unknown trigger `hourly`: write `manual`"),
             (
                 "{ cron: \"0 3 * * *\", tz: UTC }",
-                "unknown trigger key `tz`",
+                "unknown key `tz` (allowed here: poll, cron, timezone)",
+            ),
+            (
+                "{ cron: \"0 3 * * *\", timezon: UTC }",
+                "unknown key `timezon`; did you mean `timezone`?",
             ),
             (
                 "{ poll: 30s, timezone: UTC }",
@@ -408,7 +416,7 @@ mod tests {
         }
         let err = parse_zone("+08:00").unwrap_err();
         assert!(err.contains("not an offset"), "{err}");
-        let err = parse_zone("Atlantis").unwrap_err();
+        let err = parse_zone("Nowhere").unwrap_err();
         assert!(
             err.contains("use an IANA name such as Asia/Shanghai"),
             "{err}"
@@ -470,9 +478,9 @@ flows:
             [
                 "ferry.yaml:1:1: timezone: unknown time zone `Asia/Shangai`; did you mean \
                  `Asia/Shanghai`?",
-                "ferry.yaml:9:5: flows.customers.trigger.timezone: unknown time zone \
+                "ferry.yaml:9:35: flows.customers.trigger.timezone: unknown time zone \
                  `Berlin`; did you mean `Europe/Berlin`?",
-                "ferry.yaml:10:5: flows.customers.reconcile.timezone: unknown time zone \
+                "ferry.yaml:10:41: flows.customers.reconcile.timezone: unknown time zone \
                  `UTC+8`: write the IANA name of a place, such as Asia/Shanghai, not an \
                  offset (the zone knows its offsets, daylight saving included)",
             ]
