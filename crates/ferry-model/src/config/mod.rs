@@ -285,6 +285,7 @@ pub struct ReconcileConfig {
     /// day-of-month month day-of-week`) or six with seconds first; `"0 3 * * *"` is every
     /// day at 03:00.
     #[serde(default)]
+    #[schemars(pattern(schedule::CRON_FORM))]
     pub schedule: Option<String>,
     /// The IANA zone `schedule` is read in (`Asia/Shanghai`). Default: the top-level
     /// `timezone`.

@@ -27,6 +27,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Config, ConfigIssue, DurationStr};
 
+/// The one cron form, for editors (`ferry schema`): five or six fields, no `@` nickname.
+/// The engine's parser checks the rest (`ferry_engine::CronSchedule::parse`).
+pub const CRON_FORM: &str = r"^\s*[^\s@]+(\s+[^\s@]+){4,5}\s*$";
+
 /// When a flow runs.
 ///
 /// ```yaml
@@ -75,6 +79,7 @@ enum TriggerForm {
         /// day-of-week `5#2` is the second Friday, `5#L` the last. When both day fields are
         /// restricted, either matching is enough (`+MON` in day-of-week requires both).
         /// Nothing else: no year field, no `@daily` or `@every`.
+        #[schemars(pattern(CRON_FORM))]
         cron: String,
         /// The IANA zone the schedule is read in (`Asia/Shanghai`). Default: the top-level
         /// `timezone`. Across a daylight-saving change, a schedule with one time of day (one
@@ -384,6 +389,7 @@ mod tests {
             "\"cron\"",
             "\"timezone\"",
             "seconds first",
+            "\"pattern\"",
         ] {
             assert!(text.contains(part), "{part} missing from {text}");
         }
