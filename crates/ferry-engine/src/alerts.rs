@@ -31,8 +31,8 @@ use ferry_store::{Reconciliation, Run, Store};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::assemble::Schedule;
 use crate::run::Engine;
+use crate::schedule::Schedule;
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -452,8 +452,8 @@ fn period(schedule: &Schedule) -> Option<Duration> {
         Schedule::Manual => None,
         Schedule::Every(d) => Some(*d),
         Schedule::Cron(cron) => {
-            let next = cron.find_next_occurrence(&Utc::now(), false).ok()?;
-            let after = cron.find_next_occurrence(&next, false).ok()?;
+            let next = cron.next_after(Utc::now())?;
+            let after = cron.next_after(next)?;
             (after - next).to_std().ok()
         }
     }

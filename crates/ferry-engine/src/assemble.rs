@@ -1,9 +1,7 @@
 //! Building flows from a loaded config: connectors, sources, sinks, compiled mappings and
 //! schedules. Everything here is offline, so `ferry check` runs it without touching a system.
 
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
 use ferry_mapping::CompiledMapping;
@@ -13,16 +11,7 @@ use ferry_model::config::{
 };
 use indexmap::IndexMap;
 
-/// When a flow runs by itself.
-#[derive(Debug, Clone)]
-pub enum Schedule {
-    /// Only when asked.
-    Manual,
-    /// Every interval.
-    Every(Duration),
-    /// On a cron schedule (UTC).
-    Cron(Box<croner::Cron>),
-}
+use crate::schedule::{CronSchedule, Schedule};
 
 /// One flow, ready to run.
 pub struct Flow {
@@ -185,21 +174,24 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                 None
             }
             Trigger::Poll(every) => Some(Schedule::Every(every.0)),
-            Trigger::Cron(pattern) => match parse_cron(pattern) {
-                Ok(cron) => Some(Schedule::Cron(Box::new(cron))),
-                Err(e) => {
-                    issues.push(ConfigIssue::at(
-                        vec![
-                            "flows".into(),
-                            name.clone(),
-                            "trigger".into(),
-                            "cron".into(),
-                        ],
-                        format!("`{pattern}` is not a cron schedule: {e}"),
-                    ));
-                    None
+            Trigger::Cron { cron, timezone } => {
+                let zone = config.schedule_zone(timezone.as_deref());
+                match CronSchedule::parse(cron, zone) {
+                    Ok(cron) => Some(Schedule::Cron(Box::new(cron))),
+                    Err(message) => {
+                        issues.push(ConfigIssue::at(
+                            vec![
+                                "flows".into(),
+                                name.clone(),
+                                "trigger".into(),
+                                "cron".into(),
+                            ],
+                            message,
+                        ));
+                        None
+                    }
                 }
-            },
+            }
         };
         let reconcile_schedule = match &flow.reconcile {
             None => Some(None),
@@ -223,16 +215,16 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
                     ));
                 }
                 match (&rec.schedule, &rec.every) {
-                    (Some(pattern), None) => match parse_cron(pattern) {
-                        Ok(cron) => Some(Some(Schedule::Cron(Box::new(cron)))),
-                        Err(e) => {
-                            issues.push(ConfigIssue::at(
-                                at("schedule"),
-                                format!("`{pattern}` is not a cron schedule: {e}"),
-                            ));
-                            None
+                    (Some(pattern), None) => {
+                        let zone = config.schedule_zone(rec.timezone.as_deref());
+                        match CronSchedule::parse(pattern, zone) {
+                            Ok(cron) => Some(Some(Schedule::Cron(Box::new(cron)))),
+                            Err(message) => {
+                                issues.push(ConfigIssue::at(at("schedule"), message));
+                                None
+                            }
                         }
-                    },
+                    }
                     (None, Some(every)) if !every.0.is_zero() => {
                         Some(Some(Schedule::Every(every.0)))
                     }
@@ -368,17 +360,10 @@ fn link_pairs(config: &ferry_model::config::Config, flows: &mut IndexMap<String,
     }
 }
 
-/// Cron with optional seconds (`0 */5 * * * *` or `*/5 * * * *`).
-fn parse_cron(pattern: &str) -> Result<croner::Cron, croner::errors::CronError> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Optional)
-        .build()
-        .parse(pattern)
-        .or_else(|_| croner::Cron::from_str(pattern))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const YAML: &str = "systems:\n  a: { kind: sql, url: \"sqlite://a.db\" }\n  b: { kind: sql, url: \"sqlite://b.db\" }\nflows:\n  customers:\n    entity: customer\n    trigger: TRIGGER\n    source: { system: a, table: t }\n    target: { system: b, table: u }\n    mapping: { code: id }\n";
@@ -409,6 +394,66 @@ mod tests {
                     Schedule::Cron(_)
                 ),
                 "{cron}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cron_schedule_is_read_in_its_zone_or_the_workspace_one() {
+        let zone_of = |trigger: &str, workspace: &str| {
+            let yaml = format!(
+                "timezone: {workspace}\n{}",
+                YAML.replace("TRIGGER", trigger)
+            );
+            let loaded =
+                ferry_model::config::parse_str(std::path::Path::new("ferry.yaml"), &yaml).unwrap();
+            match &assemble(&loaded, &ferry_connectors::builtin())
+                .unwrap()
+                .flows["customers"]
+                .schedule
+            {
+                Schedule::Cron(cron) => cron.zone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            zone_of("{ cron: \"0 3 * * *\" }", "Asia/Shanghai"),
+            chrono_tz::Asia::Shanghai
+        );
+        assert_eq!(
+            zone_of(
+                "{ cron: \"0 3 * * *\", timezone: Europe/Berlin }",
+                "Asia/Shanghai"
+            ),
+            chrono_tz::Europe::Berlin
+        );
+    }
+
+    #[test]
+    fn a_cron_of_another_form_is_refused_at_its_key() {
+        for (cron, says) in [
+            ("0 0 3 * * * 2027", "it has 7 field(s)"),
+            (
+                "@every 5m",
+                "nicknames such as `@daily` and `@every` are not accepted",
+            ),
+        ] {
+            let loaded = ferry_model::config::parse_str(
+                std::path::Path::new("ferry.yaml"),
+                &YAML.replace("TRIGGER", &format!("\n      cron: \"{cron}\"")),
+            )
+            .unwrap();
+            let problems = assemble(&loaded, &ferry_connectors::builtin())
+                .unwrap_err()
+                .problems;
+            assert!(
+                problems.len() == 1
+                    && problems[0].starts_with(&format!(
+                        "ferry.yaml:8:7: flows.customers.trigger.cron: `{cron}` is not a cron \
+                         schedule: "
+                    ))
+                    && problems[0].contains(says),
+                "{problems:?}"
             );
         }
     }

@@ -30,8 +30,9 @@ mod schedule;
 mod states;
 pub mod telemetry;
 
-pub use assemble::{Assembly, Flow, Schedule, assemble};
+pub use assemble::{Assembly, Flow, assemble};
 pub use error::EngineError;
 pub use ferry_mapping::MappingError;
 pub use ownership::Pick;
 pub use run::{Engine, NoProgress, Progress, RunReport, SyncOptions};
+pub use schedule::{CronSchedule, Schedule};

@@ -1,7 +1,10 @@
-//! Terminal tables and JSON output, and the one way commands write to stdout.
+//! Terminal tables and JSON output, the one way commands write to stdout, and the one way
+//! they show a time.
 
 use std::io::Write;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 /// `print!` for command output: through [`write_stdout`], so a closed pipe ends quietly.
@@ -44,6 +47,42 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) {
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// How the CLI shows instants to a person: in the workspace's zone (`timezone:` in the
+/// config, else this machine's), with the UTC offset as its label, `2026-12-07 11:42:05
+/// +08:00`. The offset makes a time read off the screen unambiguous, which a zone
+/// abbreviation (CST: China, or the US Central?) would not. `--json` stays RFC 3339 UTC.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    zone: Tz,
+}
+
+impl Times {
+    /// Times shown in `zone`.
+    pub fn new(zone: Tz) -> Self {
+        Self { zone }
+    }
+
+    /// The workspace's zone, as the config says (see `Config::zone`).
+    pub fn of(config: &ferry_model::config::Config) -> Self {
+        Self::new(config.zone())
+    }
+
+    /// `2026-12-07 11:42:05 +08:00`.
+    pub fn show(&self, t: DateTime<Utc>) -> String {
+        self.format(t, "%Y-%m-%d %H:%M:%S %:z")
+    }
+
+    /// With milliseconds, `2026-12-07 11:42:05.123 +08:00`: for the ledger, whose entries
+    /// for one record often fall within a second.
+    pub fn show_ms(&self, t: DateTime<Utc>) -> String {
+        self.format(t, "%Y-%m-%d %H:%M:%S%.3f %:z")
+    }
+
+    fn format(&self, t: DateTime<Utc>, pattern: &str) -> String {
+        t.with_timezone(&self.zone).format(pattern).to_string()
+    }
 }
 
 /// A plain text table with left-aligned columns sized to their content (CJK counted as two).
@@ -93,5 +132,28 @@ pub fn truncate(s: &str, max: usize) -> String {
             "{}…",
             s.chars().take(max.saturating_sub(1)).collect::<String>()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_is_shown_in_the_workspace_zone_with_its_offset() {
+        let t = DateTime::parse_from_rfc3339("2026-12-07T03:42:05.123Z")
+            .unwrap()
+            .to_utc();
+        let shanghai = Times::new(chrono_tz::Asia::Shanghai);
+        assert_eq!(shanghai.show(t), "2026-12-07 11:42:05 +08:00");
+        assert_eq!(shanghai.show_ms(t), "2026-12-07 11:42:05.123 +08:00");
+        assert_eq!(Times::new(Tz::UTC).show(t), "2026-12-07 03:42:05 +00:00");
+        let summer = DateTime::parse_from_rfc3339("2026-07-01T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            Times::new(chrono_tz::Europe::Berlin).show(summer),
+            "2026-07-01 14:00:00 +02:00"
+        );
     }
 }

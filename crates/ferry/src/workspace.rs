@@ -9,10 +9,14 @@ use ferry_model::config::LoadedConfig;
 use ferry_server::audit::Actor;
 use tokio_util::sync::CancellationToken;
 
+use crate::output::Times;
+
 /// A loaded config with its engine.
 pub struct Workspace {
     pub loaded: LoadedConfig,
     pub engine: Arc<Engine>,
+    /// How times are shown: in the workspace's zone.
+    pub times: Times,
 }
 
 impl Workspace {
@@ -48,12 +52,7 @@ impl Workspace {
 /// "no flow `x`…" with the flows there are and, when one is a near miss, a suggestion.
 fn unknown_flow(name: &str, known: &[&str]) -> String {
     let mut text = format!("no flow `{name}` in this config");
-    let near = known
-        .iter()
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.chars().count() / 3))
-        .min();
-    if let Some((_, k)) = near {
+    if let Some(k) = ferry_model::config::words::did_you_mean(name, known.iter().copied()) {
         text.push_str(&format!("; did you mean `{k}`?"));
     }
     if known.is_empty() {
@@ -62,22 +61,6 @@ fn unknown_flow(name: &str, known: &[&str]) -> String {
         text.push_str(&format!(" (flows: {})", known.join(", ")));
     }
     text
-}
-
-/// Levenshtein distance in characters (insert, delete, substitute).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// Loads and checks the config, builds the flows and opens (and migrates) the store.
@@ -93,6 +76,7 @@ pub async fn open(path: &Path) -> anyhow::Result<Workspace> {
     })?;
     store.migrate().await.context("preparing the state store")?;
     Ok(Workspace {
+        times: Times::of(&loaded.config),
         loaded,
         engine: Arc::new(Engine::new(assembly, store)),
     })
@@ -166,12 +150,5 @@ mod tests {
             text,
             "no flow `nosuchflow` in this config (flows: customers, orders)"
         );
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("same", "same"), 0);
     }
 }

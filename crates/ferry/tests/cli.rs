@@ -189,3 +189,73 @@ async fn the_dead_letter_table_shows_the_reason() {
     );
     assert!(error.contains("CHECK constraint failed"), "{table}");
 }
+
+/// The next 03:00 in Shanghai after `now`: 19:00 UTC, today or tomorrow.
+fn next_three_in_shanghai(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let today = now.date_naive().and_hms_opt(19, 0, 0).unwrap().and_utc();
+    if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_a_cron_flows_next_run_in_the_workspace_zone() {
+    let dir = scratch();
+    let dir = dir.path();
+    workspace(dir).await;
+    let with_trigger = CONFIG.replace(
+        "    mapping:",
+        "    trigger: { cron: \"0 3 * * *\" }\n    mapping:",
+    );
+    // The zone comes from `timezone:`, whatever the machine's; without it, from `TZ`.
+    for (config, tz) in [
+        (
+            format!("timezone: Asia/Shanghai\n{with_trigger}"),
+            "America/New_York",
+        ),
+        (with_trigger.clone(), "Asia/Shanghai"),
+    ] {
+        std::fs::write(dir.join("ferry.yaml"), &config).unwrap();
+        let status = |args: &[&str]| {
+            let before = chrono::Utc::now();
+            let out = ferry()
+                .current_dir(dir)
+                .env("TZ", tz)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            let expected = [before, chrono::Utc::now()].map(next_three_in_shanghai);
+            (String::from_utf8_lossy(&out.stdout).into_owned(), expected)
+        };
+        let (table, expected) = status(&["status"]);
+        let shown = expected.map(|t| {
+            t.with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%Y-%m-%d 03:00:00 +08:00")
+                .to_string()
+        });
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("customers"))
+            .unwrap_or_else(|| panic!("no row:\n{table}"));
+        assert!(
+            row.contains("cron 0 3 * * * (Asia/Shanghai)")
+                && shown.iter().any(|s| row.ends_with(s.as_str())),
+            "TZ={tz}, expected a next run at {shown:?}:\n{table}"
+        );
+
+        let (json, expected) = status(&["status", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let next = json[0]["next_run"].as_str().unwrap_or_default();
+        assert!(
+            expected
+                .iter()
+                .any(|t| next == t.format("%Y-%m-%dT19:00:00Z").to_string()),
+            "TZ={tz}: next_run {next}, expected one of {expected:?}"
+        );
+        assert_eq!(json[0]["timezone"], "Asia/Shanghai");
+        assert_eq!(json[0]["trigger"], "cron 0 3 * * *");
+    }
+}

@@ -179,6 +179,15 @@ fn the_schema_refuses_what_check_refuses() {
         ("entity: customer", "entity: custmer"),
         ("trigger: { poll: 5s }", "trigerr: { poll: 5s }"),
         ("code: customer_no", "code: { form: customer_no }"),
+        ("trigger: { poll: 5s }", "trigger: { cron: \"@daily\" }"),
+        (
+            "trigger: { poll: 5s }",
+            "trigger: { cron: \"0 0 3 * * * 2027\" }",
+        ),
+        (
+            "trigger: { poll: 5s }",
+            "trigger: { poll: 5s, timezone: UTC }",
+        ),
     ] {
         assert!(good.contains(typo), "the quickstart has `{typo}`");
         let bad = good.replacen(typo, fixed, 1);

@@ -14,6 +14,7 @@ pub mod pairs;
 pub mod positions;
 mod read;
 pub mod retention;
+pub mod schedule;
 pub mod server;
 pub mod states;
 pub mod totals;
@@ -33,6 +34,7 @@ pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, pa
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
 pub use pairs::{ConflictPolicy, Owners, PairConfig, SHARED};
 pub use retention::{Keep, Retention};
+pub use schedule::{Trigger, machine_zone, parse_zone};
 pub use server::{HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings};
 pub use states::{FlowStates, StatesConfig};
 pub use totals::TotalsConfig;
@@ -77,6 +79,12 @@ pub struct Config {
     /// When `ferry run` alerts someone that a flow needs attention (absent: never).
     #[serde(default)]
     pub alerts: Option<AlertsConfig>,
+    /// The IANA time zone (`Asia/Shanghai`) cron schedules are read in, unless they name
+    /// their own, and the CLI shows times in (`2026-12-07 11:42:05 +08:00`; `--json` stays
+    /// UTC). Default: this machine's zone: `TZ` when it names an IANA zone, else the
+    /// system's, else UTC. Mapping `date:` rules keep their own `timezone` (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// Where state lives, and how long its history is kept.
@@ -266,15 +274,23 @@ pub struct FlowConfig {
 /// operator's decision, through the CLI, the API or the console).
 ///
 /// ```yaml
-/// reconcile: { schedule: "0 3 * * *" }   # cron (UTC, seconds optional), like `trigger: { cron }`
+/// reconcile: { schedule: "0 3 * * *" }   # cron, as `trigger: { cron }`, in the workspace zone
+/// reconcile: { schedule: "0 3 * * *", timezone: Asia/Shanghai }   # in its own zone
 /// reconcile: { every: 6h }               # or at most this long after the last one
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileConfig {
-    /// A cron schedule (UTC, seconds optional): `"0 3 * * *"` is every day at 03:00.
+    /// A cron schedule in the form of `trigger: { cron }`: five fields (`minute hour
+    /// day-of-month month day-of-week`) or six with seconds first; `"0 3 * * *"` is every
+    /// day at 03:00.
     #[serde(default)]
+    #[schemars(pattern(schedule::CRON_FORM))]
     pub schedule: Option<String>,
+    /// The IANA zone `schedule` is read in (`Asia/Shanghai`). Default: the top-level
+    /// `timezone`.
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Or an interval (`6h`): a reconciliation is due this long after the flow's last one,
     /// however it was started.
     #[serde(default)]
@@ -343,19 +359,6 @@ pub struct Endpoint {
     pub options: Map<String, Value>,
 }
 
-/// When a flow runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// Only when asked (`ferry sync`, the API).
-    #[default]
-    Manual,
-    /// Every interval, reading what changed since the cursor (`poll: 30s`).
-    Poll(DurationStr),
-    /// On a cron schedule (`cron: "0 */5 * * * *"`, seconds optional).
-    Cron(String),
-}
-
 impl Config {
     /// Every check that needs nothing but the file: references between sections, canonical
     /// field names, code tables, rates and units. Returns all problems, not only the first.
@@ -380,6 +383,7 @@ impl Config {
             ));
         }
         self.store.retention.validate(&mut issues);
+        schedule::check_zones(self, &mut issues);
         issues.extend(self.server.validate(|name| self.systems.contains_key(name)));
         pairs::check(self, &mut issues);
         if let Some(alerts) = &self.alerts {

@@ -36,10 +36,7 @@ fn flow_view(flow: &Flow, state: Option<FlowState>, masks: &Masks) -> FlowView {
         trigger: match &flow.schedule {
             Schedule::Manual => "manual".into(),
             Schedule::Every(every) => format!("poll {}", humanize(*every)),
-            Schedule::Cron(_) => match &flow.config.trigger {
-                ferry_model::config::Trigger::Cron(expr) => format!("cron {expr}"),
-                _ => "cron".into(),
-            },
+            Schedule::Cron(cron) => format!("cron {}", cron.pattern()),
         },
         disabled: flow.config.disabled,
         cursor: state.cursor,

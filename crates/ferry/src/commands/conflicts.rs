@@ -44,7 +44,7 @@ pub async fn conflicts(config: &Path, action: ConflictsAction) -> anyhow::Result
                             c.found.key.clone(),
                             c.found.fields.join(", "),
                             c.state.as_str().into(),
-                            c.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            ws.times.show(c.updated_at),
                             truncate(&versions(&ws, c), 60),
                         ]
                     })
@@ -138,7 +138,7 @@ fn versions(ws: &workspace::Workspace, c: &Conflict) -> String {
 
 fn show(ws: &workspace::Workspace, c: &Conflict) {
     let (source, target) = systems(ws, c);
-    let at = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".into(), |t| t.to_rfc3339());
+    let at = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".into(), |t| ws.times.show(t));
     outln!("conflict {}  ({})", c.id, c.state.as_str());
     outln!("pair:      {}", c.found.pair);
     outln!("key:       {}", c.found.key);
@@ -157,12 +157,12 @@ fn show(ws: &workspace::Workspace, c: &Conflict) {
         at(c.found.source_at),
         at(c.found.target_at)
     );
-    outln!("found:     {}", c.created_at.to_rfc3339());
+    outln!("found:     {}", ws.times.show(c.created_at));
     if let Some(pick) = &c.pick {
         outln!(
             "resolved:  {pick} picked by {} at {}",
             c.resolved_by.as_deref().unwrap_or("-"),
-            c.updated_at.to_rfc3339()
+            ws.times.show(c.updated_at)
         );
     }
     let rows: Vec<Vec<String>> = c

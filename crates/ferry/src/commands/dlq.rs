@@ -64,7 +64,7 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
                             d.source_id.clone(),
                             d.key.clone().unwrap_or_default(),
                             d.state.as_str().into(),
-                            d.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            ws.times.show(d.created_at),
                             truncate(&reason(&ws.loaded.redact(&d.error), d), 90),
                         ]
                     })
@@ -91,7 +91,7 @@ pub async fn dlq(config: &Path, action: DlqAction) -> anyhow::Result<ExitCode> {
                 outln!("source id: {}", d.source_id);
                 outln!("key:       {}", d.key.as_deref().unwrap_or("-"));
                 outln!("attempts:  {}", d.attempts);
-                outln!("since:     {}", d.created_at.to_rfc3339());
+                outln!("since:     {}", ws.times.show(d.created_at));
                 outln!(
                     "error:     [{}] {}",
                     d.error_kind,

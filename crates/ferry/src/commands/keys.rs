@@ -8,12 +8,13 @@ use anyhow::Context;
 use ferry_server::audit::Actor;
 
 use crate::cli::KeysAction;
-use crate::output::{out, outln, print_json, table};
+use crate::output::{Times, out, outln, print_json, table};
 use crate::workspace;
 
 /// Runs one `ferry keys` action.
 pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode> {
     let loaded = ferry_model::config::load(config)?;
+    let times = Times::of(&loaded.config);
     let url = workspace::store_url(&loaded)?;
     let store = ferry_store::open(&url).await.with_context(|| {
         format!(
@@ -73,9 +74,9 @@ pub async fn keys(config: &Path, action: KeysAction) -> anyhow::Result<ExitCode>
                             k.id.to_string(),
                             k.name.clone(),
                             k.role.clone(),
-                            k.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                            times.show(k.created_at),
                             k.revoked_at
-                                .map(|t| format!("revoked {}", t.format("%Y-%m-%d %H:%M")))
+                                .map(|t| format!("revoked {}", times.show(t)))
                                 .unwrap_or_else(|| "active".into()),
                         ]
                     })

@@ -150,7 +150,7 @@ pub async fn ledger(
             .iter()
             .map(|e| {
                 vec![
-                    format!("  {}", e.at.format("%Y-%m-%d %H:%M:%S%.3f")),
+                    format!("  {}", ws.times.show_ms(e.at)),
                     e.trigger.clone(),
                     e.outcome.as_str().into(),
                     e.attempt.to_string(),

@@ -148,6 +148,13 @@ pub async fn sync(
         print_json(&report)?;
     } else {
         out!("{}", summary_table(std::slice::from_ref(&report)));
+        if let Some(until) = report.paused_until {
+            outln!(
+                "\nPaused: a system asked to be left alone until {}; the next run resumes at \
+                 the cursor",
+                ws.times.show(until)
+            );
+        }
         if report.stats.failed > 0 {
             outln!(
                 "\n{} record(s) failed: see `ferry dlq list --flow {flow}`",
