@@ -1,10 +1,10 @@
 //! `ferry reconcile`: drift made on purpose in the target — a field changed, a row deleted, a
 //! row added behind Ferry's back, a key duplicated — is found exactly (the JSON report is
 //! asserted), `--repair` (and `--repair-deletes`) fix it through the normal pipeline, and the
-//! next reconcile is clean. The source is an SQLite file; the target an SQLite file, a
-//! PostgreSQL table and a MariaDB table (servers of the development machine, URLs overridable
-//! with `FERRY_TEST_PG_URL` / `FERRY_TEST_MYSQL_URL`; skipped visibly when absent, failed in
-//! CI).
+//! next reconcile is clean; records waiting in the dead-letter ledger are known failures, not
+//! drift. The source is an SQLite file; the target an SQLite file, a PostgreSQL table and a
+//! MariaDB table (servers of the development machine, URLs overridable with
+//! `FERRY_TEST_PG_URL` / `FERRY_TEST_MYSQL_URL`; skipped visibly when absent, failed in CI).
 
 mod common;
 
@@ -183,7 +183,8 @@ async fn drift_is_found_repaired_and_gone(kind: &str) {
         json!({
             "source": 20, "target": 20, "matched": 19, "equal": 17, "differing": 2,
             "missing_in_target": 1, "missing_in_source": 1,
-            "duplicate_keys_source": 0, "duplicate_keys_target": 0, "unmapped": 0
+            "duplicate_keys_source": 0, "duplicate_keys_target": 0, "unmapped": 0,
+            "dead_lettered": 0
         }),
         "{report:#}"
     );
@@ -395,4 +396,110 @@ async fn duplicate_keys_on_either_side_are_reported_and_the_reports_render() {
         text.contains("DRIFT FOUND") && text.contains("Duplicate keys"),
         "{text}"
     );
+}
+
+/// Issue 13 item 12: a record that failed validation waits in the dead-letter ledger; the
+/// operator knows of it, so reconciliation counts it apart (with its dead letter and reason)
+/// instead of calling it drift. A row deleted from the target behind Ferry's back is drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_lettered_records_are_known_failures_not_drift() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("ferry.yaml"),
+        r#"
+systems:
+  crm: { kind: sql, url: "sqlite://crm.db" }
+  erp: { kind: sql, url: "sqlite://erp.db" }
+flows:
+  customers:
+    entity: customer
+    source: { system: crm, table: customers, watermark: { column: updated_at } }
+    target: { system: erp, table: erp_customers }
+    mapping: { code: customer_no, name: name, email: email }
+    validate: { email: [email] }
+"#,
+    )
+    .unwrap();
+    customer_tables(
+        dir,
+        &[
+            (1, "C1", "Ada", "ada@example.com"),
+            (2, "C2", "Grace", "grace@"),
+            (3, "C3", "Linus", "linus@example.com"),
+        ],
+    )
+    .await;
+    run(dir, &["sync", "customers"], true);
+    let open = run_json(dir, &["dlq", "list", "--json"]);
+    let dead_letter = open[0]["id"].as_i64().expect("one dead letter");
+    let mut erp = sqlite(&dir.join("erp.db")).await;
+    sqlx::raw_sql("DELETE FROM erp_customers WHERE code = 'C3'")
+        .execute(&mut erp)
+        .await
+        .unwrap();
+
+    let (ok, report) = reconcile(dir, &[]);
+    assert!(!ok, "the deleted row is drift: {report:#}");
+    assert_eq!(report["counts"]["missing_in_target"], 1, "{report:#}");
+    assert_eq!(report["counts"]["dead_lettered"], 1, "{report:#}");
+    assert_eq!(report["missing_in_target"][0]["key"], "C3", "{report:#}");
+    let known = &report["dead_lettered"][0];
+    assert_eq!(
+        (
+            &known["key"],
+            &known["source_id"],
+            &known["finding"],
+            &known["dead_letter_id"],
+            &known["dead_letter_state"]
+        ),
+        (
+            &json!("C2"),
+            &json!("2"),
+            &json!("missing_in_target"),
+            &json!(dead_letter),
+            &json!("open")
+        ),
+        "{report:#}"
+    );
+    assert!(
+        known["error"].as_str().unwrap().contains("email"),
+        "{report:#}"
+    );
+
+    // The repair rewrites the drift only; the dead-lettered record is the ledger's to replay.
+    let (_, report) = reconcile(dir, &["--repair"]);
+    assert_eq!(report["repair"]["queued"], 1, "{report:#}");
+    assert_eq!(report["repair"]["run"]["created"], 1, "{report:#}");
+
+    // Known failures alone: exit 0, not called drift, in the table and the stored row.
+    let out = run(dir, &["reconcile", "customers"], false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("DRIFT"), "{text}");
+    assert!(
+        text.contains("1 known failure(s)") && text.contains("`ferry dlq list`"),
+        "{text}"
+    );
+    let mut state = sqlite(&dir.join(".ferry/ferry.db")).await;
+    let stored: (i64, i64, i64) = sqlx::query_as(
+        "SELECT clean, missing_in_target, dead_lettered FROM ferry_reconciliations \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&mut state)
+    .await
+    .unwrap();
+    assert_eq!(stored, (1, 0, 1));
+
+    // Fixed at the source and replayed: nothing known, nothing drifted.
+    let mut crm = sqlite(&dir.join("crm.db")).await;
+    sqlx::raw_sql("UPDATE customers SET email = 'grace@example.com' WHERE id = 2")
+        .execute(&mut crm)
+        .await
+        .unwrap();
+    run(dir, &["dlq", "replay", "--all"], true);
+    let (ok, report) = reconcile(dir, &[]);
+    assert!(ok, "{report:#}");
+    assert_eq!(report["counts"]["dead_lettered"], 0, "{report:#}");
+    assert_eq!(report["counts"]["equal"], 3, "{report:#}");
 }
