@@ -16,7 +16,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{limit, query};
+use super::{limit, query, raw_body};
 use crate::AppState;
 use crate::audit;
 use crate::auth::{Caller, Operator, Viewer};
@@ -305,8 +305,9 @@ pub async fn start(
     caller: Operator,
     State(state): State<AppState>,
     Path(flow): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ReconcileStarted>), ApiError> {
+    let body = raw_body(body)?;
     let request: ReconcileRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReconcileRequest::default()
     } else {
