@@ -162,7 +162,7 @@ pub fn customer(rng: &mut StdRng, i: u32) -> Customer {
     };
     let low = 2 * 10u64.pow(place.digits - 1);
     let subscriber = rng.random_range(low..10u64.pow(place.digits));
-    let currency = if country.code == "CN" && i % 10 == 0 {
+    let currency = if country.code == "CN" && i.is_multiple_of(10) {
         "USD"
     } else {
         country.currency
@@ -219,7 +219,7 @@ mod tests {
         }
         for c in &sample {
             if c.country == "CN" {
-                assert!(han(&c.name) && han(&c.city), "{c:?}");
+                assert!(han(&c.name) && han(c.city), "{c:?}");
                 assert!(c.name.starts_with(c.city) && c.name.ends_with("有限公司"));
                 assert!(
                     han(c.province) && c.province.ends_with(['省', '市']),
@@ -233,7 +233,7 @@ mod tests {
                 assert_eq!(number.len(), 8, "{c:?}");
                 assert!(c.division.is_some() && ["CNY", "USD"].contains(&c.currency));
             } else {
-                assert!(!has_han(&c.name) && !has_han(&c.city), "{c:?}");
+                assert!(!has_han(&c.name) && !has_han(c.city), "{c:?}");
                 assert!(!has_han(c.province), "{c:?}");
                 let (prefix, form, currency) = match c.country {
                     "DE" => ("+49 ", " GmbH", "EUR"),
