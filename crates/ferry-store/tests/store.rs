@@ -2521,6 +2521,7 @@ async fn migration_folds_duplicate_dead_letters(db: &TestDb) {
     db.exec(
         "DROP INDEX ferry_dead_letters_live; DROP TABLE ferry_flow_epochs; \
          ALTER TABLE ferry_runs DROP COLUMN not_found; ALTER TABLE ferry_runs DROP COLUMN idle_runs; \
+         ALTER TABLE ferry_reconciliations DROP COLUMN dead_lettered; \
          DELETE FROM ferry_meta; INSERT INTO ferry_meta (schema_version) VALUES (9)",
     )
     .await;
