@@ -79,13 +79,14 @@ def main():
 
     ensure_tax_id_field()
     out = {"accounts": {}, "deals": {}}
-    cities = ["上海", "Berlin", "São Paulo", "Nairobi"]
+    # Every account is a Shanghai company, coherently: Nanjing East Road, a 021 phone number,
+    # a 2000xx postcode and a credit code registered in Shanghai (310000).
     for n in range(1, opts.accounts + 1):
         name = f"{opts.prefix} 客户 {n}"
         account = call("POST", "accounts/", {
             "name": name, "email": f"buyer{n}@{opts.prefix.lower()}.example",
             "phone": f"+86 21 5555 {n:04d}", "address_line": f"{n} 南京东路",
-            "city": cities[n % len(cities)], "postcode": f"2000{n:02d}", "currency": "USD",
+            "city": "上海", "postcode": f"2000{n:02d}", "currency": "USD",
             "custom_fields": {"tax_id": uscc(zlib.crc32(name.encode()) % 10_000_000)},
         })
         account_id = account["id"]

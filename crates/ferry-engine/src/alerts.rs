@@ -303,7 +303,7 @@ fn drift(latest: Option<&Reconciliation>) -> Verdict {
     match (r.finished_at, r.clean, r.counts) {
         (Some(_), Some(false), Some(c)) => Verdict::Wrong(format!(
             "reconciliation #{} ({}, {}) found drift: {} differing, {} missing in the target, \
-             {} missing in the source, {} duplicate key(s), {} unmapped; see \
+             {} missing in the source, {} duplicate key(s), {} unmapped{}; see \
              /console/reconciliations/{}",
             r.id,
             r.trigger,
@@ -313,8 +313,14 @@ fn drift(latest: Option<&Reconciliation>) -> Verdict {
             c.missing_in_source,
             c.duplicate_keys_source + c.duplicate_keys_target,
             c.unmapped,
+            match c.dead_lettered {
+                0 => String::new(),
+                n => format!(" ({n} known failure(s) waiting in the dead-letter ledger apart)"),
+            },
             r.id
         )),
+        // Known failures only (records with a live dead letter) are not drift: the
+        // `dead_letters` condition already tells of them.
         (Some(_), Some(true), _) => Verdict::Fine,
         // Running, or failed: nothing learnt about drift.
         _ => Verdict::Unknown,

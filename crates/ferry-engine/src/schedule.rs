@@ -267,7 +267,8 @@ impl Engine {
         match started.finish(self, &options, &NoProgress, cancel).await {
             Ok(report) if report.clean => tracing::info!(
                 flow = %flow.name, reconciliation = id, source = report.counts.source,
-                target = report.counts.target, "Reconciliation: source and target agree."
+                target = report.counts.target, known_failures = report.counts.dead_lettered,
+                "Reconciliation: no drift (known failures wait in the dead-letter ledger)."
             ),
             Ok(report) => {
                 let c = report.counts;
@@ -275,7 +276,8 @@ impl Engine {
                     flow = %flow.name, reconciliation = id, differing = c.differing,
                     missing_in_target = c.missing_in_target, missing_in_source = c.missing_in_source,
                     duplicate_keys = c.duplicate_keys_source + c.duplicate_keys_target,
-                    unmapped = c.unmapped, "Reconciliation found drift."
+                    unmapped = c.unmapped, known_failures = c.dead_lettered,
+                    "Reconciliation found drift."
                 );
             }
             Err(ReconcileError::Engine(crate::EngineError::Cancelled)) => {}

@@ -302,6 +302,76 @@ async fn errors_say_why_in_json() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+/// Every operation the OpenAPI document gives a request body lists `413` as the one shared
+/// response, and answers it: a body just over 2 MiB is refused with the JSON error the
+/// shared response describes. Operations without a body do not list it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_with_a_body_documents_and_answers_413() {
+    let s = start("").await;
+    let doc: Value = s
+        .get("/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shared = &doc["components"]["responses"]["TooLarge"];
+    assert_eq!(
+        shared["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+        "{shared}"
+    );
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let mut with_body = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let listed = &operation["responses"]["413"];
+            if operation.get("requestBody").is_some() {
+                assert_eq!(
+                    listed["$ref"], "#/components/responses/TooLarge",
+                    "{method} {path}: {operation}"
+                );
+                with_body.push((method.clone(), path.clone()));
+            } else {
+                assert!(listed.is_null(), "{method} {path} takes no body: {listed}");
+            }
+        }
+    }
+    with_body.sort();
+    assert_eq!(
+        with_body,
+        [
+            ("post", "/conflicts/{id}/resolve"),
+            ("post", "/dead-letters/{id}/edit"),
+            ("post", "/flows/{flow}/reconcile"),
+            ("post", "/keys"),
+            ("post", "/sync"),
+        ]
+        .map(|(m, p)| (m.to_owned(), p.to_owned())),
+        "the operations that take a body"
+    );
+    // Just past the API's 2 MiB limit: a much larger body can race the answer (a client still
+    // writing when the server closes the connection may see the reset first).
+    let id = "1".repeat(2 * 1024 * 1024 + 1024);
+    for (_, path) in &with_body {
+        let path = path.replace("{id}", "1").replace("{flow}", "customers");
+        let r = s
+            .post(&format!("/api/v1{path}"))
+            .bearer_auth(&s.admin)
+            .json(&json!({"flow": "customers", "id": id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "POST {path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"],
+            format!("request body larger than {} bytes", 2 * 1024 * 1024),
+            "POST {path}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversize_body_is_413_naming_the_limit() {
     let s = start("").await;

@@ -735,7 +735,7 @@ pub struct ReconcileCounts {
     pub equal: u64,
     /// Matched records with at least one different field.
     pub differing: u64,
-    /// Source records with no target record.
+    /// Source records with no target record (and no live dead letter).
     pub missing_in_target: u64,
     /// Target records with no source record.
     pub missing_in_source: u64,
@@ -743,12 +743,19 @@ pub struct ReconcileCounts {
     pub duplicate_keys_source: u64,
     /// Keys used by several target records.
     pub duplicate_keys_target: u64,
-    /// Source records the mapping refused.
+    /// Source records the mapping refused (and no live dead letter names).
     pub unmapped: u64,
+    /// Known failures: source records that would count as differing, missing in the target or
+    /// unmapped, but whose failure waits in the dead-letter ledger (a live dead letter: open,
+    /// or replayed and queued). The operator already knows of them, so they are not drift;
+    /// they are counted here instead of in the three counts above.
+    #[serde(default)]
+    pub dead_lettered: u64,
 }
 
 impl ReconcileCounts {
-    /// Whether nothing drifted.
+    /// Whether nothing drifted that the dead-letter ledger does not already explain
+    /// (`dead_lettered` records are known failures, not drift).
     pub fn clean(&self) -> bool {
         self.differing == 0
             && self.missing_in_target == 0
@@ -1046,6 +1053,14 @@ pub trait Store: Send + Sync + Debug {
     async fn dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>>;
     /// One dead letter.
     async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>>;
+    /// The live (open, or replayed and queued) dead letter of each of these source ids of
+    /// `flow` that has one (a record has one at most), by source id: how reconciliation tells
+    /// a known failure from drift.
+    async fn live_dead_letters(
+        &self,
+        flow: &str,
+        source_ids: &[String],
+    ) -> Result<HashMap<String, DeadLetter>>;
     /// Marks an open dead letter replayed and enqueues it, in one transaction (with `payload`
     /// as the record to use, when an operator edited it). Returns the queue item id.
     async fn replay_dead_letter(

@@ -2211,6 +2211,7 @@ async fn reconciliations_keep_counts_and_reports(db: &TestDb) {
         duplicate_keys_source: 0,
         duplicate_keys_target: 2,
         unmapped: 0,
+        dead_lettered: 4,
     };
     let report = json!({"flow": "customers", "differing": [{"key": "C1",
         "fields": [{"field": "name", "source": "客户一", "target": null}]}]});
@@ -2244,16 +2245,17 @@ async fn reconciliations_keep_counts_and_reports(db: &TestDb) {
     );
     assert!(f.finished_at.is_some() && f.counts.is_none() && f.clean.is_none());
 
-    // A clean one says so.
+    // A clean one says so, known failures (dead-lettered records) and all.
     let clean = s.start_reconciliation("orders", "console").await.unwrap();
     s.finish_reconciliation(
         clean,
         &ReconciliationEnd::Finished {
             counts: ReconcileCounts {
-                source: 5,
+                source: 6,
                 target: 5,
                 matched: 5,
                 equal: 5,
+                dead_lettered: 1,
                 ..ReconcileCounts::default()
             },
             report: json!({}),
@@ -2261,10 +2263,9 @@ async fn reconciliations_keep_counts_and_reports(db: &TestDb) {
     )
     .await
     .unwrap();
-    assert_eq!(
-        s.reconciliation(clean).await.unwrap().unwrap().clean,
-        Some(true)
-    );
+    let r = s.reconciliation(clean).await.unwrap().unwrap();
+    assert_eq!(r.clean, Some(true));
+    assert_eq!(r.counts.map(|c| c.dead_lettered), Some(1));
 
     // Listings: newest first, per flow or all, limited, without the reports.
     let all = s.reconciliations(None, 10).await.unwrap();
@@ -2463,9 +2464,25 @@ async fn one_open_dead_letter_per_record(db: &TestDb) {
     assert_eq!(dl.error, "third", "the newest error");
     assert_eq!(dl.payload["fields"]["email"], "third", "the newest payload");
     assert_eq!(s.dead_letters(&open("g")).await.unwrap().len(), 1);
+    // Reconciliation's lookup: the record's live dead letter, in its flow only.
+    let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let live = s.live_dead_letters("f", &ids(&["s1", "s2"])).await.unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!((live["s1"].id, live["s1"].error.as_str()), (dl.id, "third"));
+    assert_ne!(
+        s.live_dead_letters("g", &ids(&["s1"])).await.unwrap()["s1"].id,
+        dl.id
+    );
+    assert!(s.live_dead_letters("f", &[]).await.unwrap().is_empty());
 
     // A replay that fails again reopens the same dead letter.
     s.replay_dead_letter(dl.id, "replay", None).await.unwrap();
+    let live = s.live_dead_letters("f", &ids(&["s1"])).await.unwrap();
+    assert_eq!(
+        live["s1"].state,
+        DeadLetterState::Replayed,
+        "replayed and queued: still live"
+    );
     s.commit("f", &fail(vec![dead_with("s1", "still bad", 1)]))
         .await
         .unwrap();
@@ -2483,6 +2500,8 @@ async fn one_open_dead_letter_per_record(db: &TestDb) {
     assert_eq!(now.len(), 1);
     assert_ne!(now[0].id, dl.id);
     assert_eq!(now[0].attempts, 1);
+    let live = s.live_dead_letters("f", &ids(&["s1"])).await.unwrap();
+    assert_eq!(live["s1"].id, now[0].id, "the skipped one is not live");
     let skipped = s.dead_letter(dl.id).await.unwrap().unwrap();
     assert_eq!(
         (skipped.state, skipped.attempts),
@@ -2502,6 +2521,7 @@ async fn migration_folds_duplicate_dead_letters(db: &TestDb) {
     db.exec(
         "DROP INDEX ferry_dead_letters_live; DROP TABLE ferry_flow_epochs; \
          ALTER TABLE ferry_runs DROP COLUMN not_found; ALTER TABLE ferry_runs DROP COLUMN idle_runs; \
+         ALTER TABLE ferry_reconciliations DROP COLUMN dead_lettered; \
          DELETE FROM ferry_meta; INSERT INTO ferry_meta (schema_version) VALUES (9)",
     )
     .await;

@@ -1,7 +1,8 @@
 //! `ferry quickstart`: a demo workspace that shows what Ferry does, with no server to install.
 //!
-//! It creates `crm.db` (a CRM export: customers with Chinese names and status codes, sales
-//! orders with lines) and `erp.db` (an ERP staging schema: products, and the tables Ferry
+//! It creates `crm.db` (a CRM export: customers — mostly Chinese companies, some German,
+//! Spanish and British, each coherent ([`customers`]) — with status codes, sales orders with
+//! lines) and `erp.db` (an ERP staging schema: products, and the tables Ferry
 //! writes customers and orders into), a `ferry.yaml` with three flows, and syncs them.
 
 use std::path::Path;
@@ -13,6 +14,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
+
+mod customers;
 
 use crate::commands::sync::{Spinner, summary_table};
 use crate::output::{out, outln};
@@ -117,23 +120,6 @@ pub async fn run(dir: &Path, no_serve: bool, customers: u32) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "Schmidt", "García", "Smith",
-];
-const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "Anna", "Luis", "John",
-];
-const COMPANY: &[&str] = &[
-    "科技有限公司",
-    "贸易有限公司",
-    "制造有限公司",
-    "GmbH",
-    "S.L.",
-    "Ltd.",
-];
-const CITIES: &[&str] = &[
-    "上海", "北京", "深圳", "杭州", "成都", "Berlin", "Madrid", "London",
-];
 const STATUS: &[&str] = &["潜在客户", "已成交", "已成交", "已成交", "已停用"];
 const ORDER_STATUS: &[&str] = &["草稿", "已确认", "已确认", "已发货", "已开票"];
 const USCC_CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
@@ -141,9 +127,11 @@ const USCC_WEIGHTS: [u32; 17] = [
     1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
 ];
 
-/// A valid unified social credit code for a number (deterministic, with its check digit).
-fn uscc(n: u32) -> String {
-    let mut body: Vec<u8> = b"91310000".to_vec();
+/// A valid unified social credit code for a number, registered in the administrative
+/// `division` (six digits: `310000` is Shanghai), with its check digit.
+fn uscc(division: &str, n: u32) -> String {
+    let mut body: Vec<u8> = b"91".to_vec();
+    body.extend_from_slice(division.as_bytes());
     let mut x = n;
     for _ in 0..9 {
         body.push(USCC_CHARS[(x % 31) as usize]);
@@ -189,7 +177,8 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<Counts> {
     let mut crm = open(&dir.join("crm.db")).await?;
     sqlx::raw_sql(
         "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT NOT NULL UNIQUE, name TEXT NOT NULL, \
-           contact_email TEXT, phone TEXT, status TEXT, credit_limit NUMERIC, currency TEXT, tax_no TEXT, city TEXT, updated_at TEXT NOT NULL);\n\
+           contact_email TEXT, phone TEXT, status TEXT, credit_limit NUMERIC, currency TEXT, tax_no TEXT, city TEXT, \
+           province TEXT, country TEXT, updated_at TEXT NOT NULL);\n\
          CREATE TABLE orders (id INTEGER PRIMARY KEY, order_no TEXT NOT NULL UNIQUE, customer_no TEXT NOT NULL, order_date TEXT, \
            status TEXT, currency TEXT, updated_at TEXT NOT NULL);\n\
          CREATE TABLE order_lines (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, sku TEXT NOT NULL, qty NUMERIC NOT NULL, unit_price NUMERIC NOT NULL);\n\
@@ -200,12 +189,7 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<Counts> {
     .await?;
     let mut tx = crm.begin().await?;
     for i in 1..=customers {
-        let person = format!(
-            "{}{}",
-            SURNAMES[rng.random_range(0..SURNAMES.len())],
-            GIVEN[rng.random_range(0..GIVEN.len())]
-        );
-        let name = format!("{}{}", person, COMPANY[rng.random_range(0..COMPANY.len())]);
+        let customer = customers::customer(&mut rng, i);
         // One customer in 200 has a broken e-mail, to show dead letters.
         let email = if i % 200 == 7 {
             format!("sales{i}@@example")
@@ -217,18 +201,19 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<Counts> {
             rng.random_range(1_000..500_000),
             rng.random_range(0..100)
         );
-        let currency = if i % 10 == 0 { "USD" } else { "CNY" };
-        sqlx::query("INSERT INTO customers VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
+        sqlx::query("INSERT INTO customers VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)")
             .bind(i64::from(i))
             .bind(format!("C{i:06}"))
-            .bind(name)
+            .bind(customer.name)
             .bind(email)
-            .bind(format!("138{:08}", rng.random_range(0..100_000_000)))
+            .bind(customer.phone)
             .bind(STATUS[rng.random_range(0..STATUS.len())])
             .bind(credit)
-            .bind(currency)
-            .bind(uscc(i))
-            .bind(CITIES[rng.random_range(0..CITIES.len())])
+            .bind(customer.currency)
+            .bind(customer.division.map(|d| uscc(d, i)))
+            .bind(customer.city)
+            .bind(customer.province)
+            .bind(customer.country)
             .bind(stamp(&mut rng))
             .execute(&mut *tx)
             .await?;
@@ -274,7 +259,7 @@ async fn generate(dir: &Path, customers: u32) -> anyhow::Result<Counts> {
         "CREATE TABLE products (id INTEGER PRIMARY KEY, sku TEXT NOT NULL UNIQUE, name TEXT NOT NULL, uom TEXT, price NUMERIC, \
            discontinued INTEGER NOT NULL DEFAULT 0, write_date TEXT NOT NULL);\n\
          CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, phone TEXT, status TEXT, \
-           credit_limit_cny NUMERIC, tax_id TEXT, city TEXT);\n\
+           credit_limit_cny NUMERIC, tax_id TEXT, city TEXT, region TEXT, country TEXT);\n\
          CREATE TABLE erp_sales_orders (number TEXT PRIMARY KEY, customer_code TEXT NOT NULL, order_date TEXT, state TEXT, currency TEXT);\n\
          CREATE TABLE erp_sales_order_lines (number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, quantity NUMERIC, unit_price NUMERIC, \
            PRIMARY KEY (number, line_no));",
@@ -325,15 +310,22 @@ mod tests {
             .config;
         let mapping = CompiledMapping::compile(&config, "c").unwrap();
         for n in [1, 42, 9_999, 10_000] {
-            let code = super::uscc(n);
+            let code = super::uscc("310000", n);
             assert_eq!(code.len(), 18);
             let fields = serde_json::json!({"id": format!("C{n}"), "tax": code});
             let record = Record::new(n.to_string(), fields.as_object().unwrap().clone());
             assert!(mapping.apply(&record).is_ok(), "{code} fails the check");
         }
-        assert_ne!(super::uscc(1), super::uscc(2));
-        // And the rule does reject a wrong check digit, so the loop above can fail.
-        let mut bad = super::uscc(42);
+        assert_ne!(super::uscc("310000", 1), super::uscc("310000", 2));
+        // Every division the demo's cities use makes valid codes too.
+        for place in super::customers::CHINA.places {
+            let code = super::uscc(place.division.unwrap(), 7);
+            let fields = serde_json::json!({"id": "C7", "tax": code});
+            let record = Record::new("7", fields.as_object().unwrap().clone());
+            assert!(mapping.apply(&record).is_ok(), "{code} fails the check");
+        }
+        // And the rule does reject a wrong check digit, so the loops above can fail.
+        let mut bad = super::uscc("310000", 42);
         let last = if bad.ends_with('0') { "1" } else { "0" };
         bad.replace_range(17.., last);
         let fields = serde_json::json!({"id": "C42", "tax": bad});

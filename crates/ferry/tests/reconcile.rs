@@ -1,10 +1,10 @@
 //! `ferry reconcile`: drift made on purpose in the target — a field changed, a row deleted, a
 //! row added behind Ferry's back, a key duplicated — is found exactly (the JSON report is
 //! asserted), `--repair` (and `--repair-deletes`) fix it through the normal pipeline, and the
-//! next reconcile is clean. The source is an SQLite file; the target an SQLite file, a
-//! PostgreSQL table and a MariaDB table (servers of the development machine, URLs overridable
-//! with `FERRY_TEST_PG_URL` / `FERRY_TEST_MYSQL_URL`; skipped visibly when absent, failed in
-//! CI).
+//! next reconcile is clean; records waiting in the dead-letter ledger are known failures, not
+//! drift. The source is an SQLite file; the target an SQLite file, a PostgreSQL table and a
+//! MariaDB table (servers of the development machine, URLs overridable with
+//! `FERRY_TEST_PG_URL` / `FERRY_TEST_MYSQL_URL`; skipped visibly when absent, failed in CI).
 
 mod common;
 
@@ -183,7 +183,8 @@ async fn drift_is_found_repaired_and_gone(kind: &str) {
         json!({
             "source": 20, "target": 20, "matched": 19, "equal": 17, "differing": 2,
             "missing_in_target": 1, "missing_in_source": 1,
-            "duplicate_keys_source": 0, "duplicate_keys_target": 0, "unmapped": 0
+            "duplicate_keys_source": 0, "duplicate_keys_target": 0, "unmapped": 0,
+            "dead_lettered": 0
         }),
         "{report:#}"
     );
@@ -395,4 +396,151 @@ async fn duplicate_keys_on_either_side_are_reported_and_the_reports_render() {
         text.contains("DRIFT FOUND") && text.contains("Duplicate keys"),
         "{text}"
     );
+}
+
+/// Issue 13 item 12: a record that failed validation, and one the target refused, wait in the
+/// dead-letter ledger; the operator knows of them, so reconciliation counts them apart (with
+/// their dead letters and reasons) instead of calling them drift. A row deleted from the
+/// target behind Ferry's back is drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_lettered_records_are_known_failures_not_drift() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("ferry.yaml"),
+        r#"
+systems:
+  crm: { kind: sql, url: "sqlite://crm.db" }
+  erp: { kind: sql, url: "sqlite://erp.db" }
+flows:
+  customers:
+    entity: customer
+    source: { system: crm, table: customers, watermark: { column: updated_at } }
+    target: { system: erp, table: erp_customers }
+    mapping: { code: customer_no, name: name, email: email }
+    validate: { email: [email] }
+"#,
+    )
+    .unwrap();
+    customer_tables(
+        dir,
+        &[
+            (1, "C1", "Ada", "ada@example.com"),
+            (2, "C2", "Grace", "grace@"),
+            (3, "C3", "Linus", "linus@example.com"),
+            (4, "C4", "Refused", "refused@example.com"),
+        ],
+    )
+    .await;
+    let mut erp = sqlite(&dir.join("erp.db")).await;
+    sqlx::raw_sql(
+        "CREATE TRIGGER refuse_c4 BEFORE INSERT ON erp_customers WHEN NEW.code = 'C4' \
+         BEGIN SELECT RAISE(ABORT, 'C4 is refused by the ERP'); END",
+    )
+    .execute(&mut erp)
+    .await
+    .unwrap();
+    run(dir, &["sync", "customers"], true);
+    let open = run_json(dir, &["dlq", "list", "--json"]);
+    let dead_letter = |source: &str| {
+        open.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["source_id"] == source)
+            .unwrap_or_else(|| panic!("no dead letter for {source}: {open:#}"))["id"]
+            .clone()
+    };
+    sqlx::raw_sql("DELETE FROM erp_customers WHERE code = 'C3'")
+        .execute(&mut erp)
+        .await
+        .unwrap();
+
+    let (ok, report) = reconcile(dir, &[]);
+    assert!(!ok, "the deleted row is drift: {report:#}");
+    assert_eq!(report["counts"]["missing_in_target"], 1, "{report:#}");
+    assert_eq!(report["counts"]["unmapped"], 0, "{report:#}");
+    assert_eq!(report["counts"]["dead_lettered"], 2, "{report:#}");
+    assert_eq!(report["missing_in_target"][0]["key"], "C3", "{report:#}");
+    // The mapping's validation refuses C2 (unmapped); the ERP refused C4 (missing in it).
+    let known: Vec<_> = report["dead_lettered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["key"].clone(),
+                k["finding"].clone(),
+                k["dead_letter_id"].clone(),
+                k["dead_letter_state"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        known,
+        [
+            (
+                json!("C2"),
+                json!("unmapped"),
+                dead_letter("2"),
+                json!("open")
+            ),
+            (
+                json!("C4"),
+                json!("missing_in_target"),
+                dead_letter("4"),
+                json!("open")
+            ),
+        ],
+        "{report:#}"
+    );
+    let reasons = &report["dead_lettered"];
+    assert!(
+        reasons[0]["error"].as_str().unwrap().contains("e-mail")
+            && reasons[1]["error"]
+                .as_str()
+                .unwrap()
+                .contains("refused by the ERP"),
+        "{report:#}"
+    );
+
+    // The repair rewrites the drift only; the dead-lettered record is the ledger's to replay.
+    let (_, report) = reconcile(dir, &["--repair"]);
+    assert_eq!(report["repair"]["queued"], 1, "{report:#}");
+    assert_eq!(report["repair"]["run"]["updated"], 1, "{report:#}");
+    assert_eq!(report["repair"]["run"]["failed"], 0, "{report:#}");
+
+    // Known failures alone: exit 0, not called drift, in the table and the stored row.
+    let out = run(dir, &["reconcile", "customers"], false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("DRIFT"), "{text}");
+    assert!(
+        text.contains("2 known failure(s)") && text.contains("`ferry dlq list`"),
+        "{text}"
+    );
+    let mut state = sqlite(&dir.join(".ferry/ferry.db")).await;
+    let stored: (i64, i64, i64) = sqlx::query_as(
+        "SELECT clean, missing_in_target, dead_lettered FROM ferry_reconciliations \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&mut state)
+    .await
+    .unwrap();
+    assert_eq!(stored, (1, 0, 2));
+
+    // Fixed at the source and in the ERP, and replayed: nothing known, nothing drifted.
+    let mut crm = sqlite(&dir.join("crm.db")).await;
+    sqlx::raw_sql("UPDATE customers SET email = 'grace@example.com' WHERE id = 2")
+        .execute(&mut crm)
+        .await
+        .unwrap();
+    sqlx::raw_sql("DROP TRIGGER refuse_c4")
+        .execute(&mut erp)
+        .await
+        .unwrap();
+    run(dir, &["dlq", "replay", "--all"], true);
+    let (ok, report) = reconcile(dir, &[]);
+    assert!(ok, "{report:#}");
+    assert_eq!(report["counts"]["dead_lettered"], 0, "{report:#}");
+    assert_eq!(report["counts"]["equal"], 4, "{report:#}");
 }

@@ -268,3 +268,35 @@ fn drift_fires_on_a_reconciliation_that_found_it_and_recovers_on_a_clean_one() {
     );
     assert_eq!(recovered[0].since, t(3));
 }
+
+#[test]
+fn known_failures_alone_are_not_drift_and_drift_names_them_apart() {
+    let mut w = Watch::new(config("repeat: 1h"), t(0));
+    let with = |r: Reconciliation| FlowHealth {
+        last_reconciliation: Some(r),
+        ..health(None, 0)
+    };
+    let known_only = |id, clean, missing| {
+        let mut r = reconciliation(id, Some(id), Some(true));
+        r.clean = Some(clean);
+        r.counts = r.counts.map(|c| ferry_store::ReconcileCounts {
+            dead_lettered: 3,
+            missing_in_target: missing,
+            ..c
+        });
+        r
+    };
+    // As `finish` stores it: three records missing in the target with open dead letters
+    // leave the reconciliation clean, and the drift alert silent.
+    assert!(w.check(t(1), &[with(known_only(1, true, 0))]).is_empty());
+    let fired = w.check(t(2), &[with(known_only(2, false, 1))]);
+    assert_eq!(conditions(&fired), [(Condition::Drift, AlertState::Firing)]);
+    assert!(
+        fired[0].message.contains(
+            "1 missing in the target, 0 missing in the source, 0 duplicate key(s), 0 unmapped \
+             (3 known failure(s) waiting in the dead-letter ledger apart)"
+        ),
+        "{}",
+        fired[0].message
+    );
+}

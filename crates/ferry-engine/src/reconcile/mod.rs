@@ -42,12 +42,12 @@ use crate::error::EngineError;
 use crate::pipeline::{store_failure, target_failure};
 use crate::retry::retry;
 use crate::run::{Engine, NoProgress, source_failure};
-use scratch::{DIFFERS, EQUAL, NewSource, Scratch};
+use scratch::{DIFFERS, DeadLetterRef, EQUAL, NewSource, Scratch};
 
 pub use compare::same;
 pub use report::{
-    Counts, Difference, DuplicateKey, FieldDifference, Missing, Repair, Report, Side, Unmapped,
-    shown,
+    Counts, DeadLettered, Difference, DuplicateKey, FieldDifference, Finding, Missing, Repair,
+    Report, Side, Unmapped, shown,
 };
 
 /// The trigger of queue items and ledger entries made by `reconcile --repair`.
@@ -307,6 +307,7 @@ pub async fn run(
     let mapped_fields = compared_fields(&flow.config);
     let mut counts = Counts::default();
     let mut unmapped = Capped::new(limit);
+    let mut known = Capped::new(limit);
 
     // 1. The source, mapped, into the scratch file.
     let mut cursor: Option<String> = None;
@@ -325,11 +326,17 @@ pub async fn run(
         })
         .await
         .map_err(store_failure)?;
+        let dead = retry(retry_settings, cancel, "store.live_dead_letters", || {
+            engine.store.live_dead_letters(&flow.name, &ids)
+        })
+        .await
+        .map_err(store_failure)?;
         let mut rows = Vec::with_capacity(page.records.len());
         for record in page.records.iter().filter(|r| !r.deleted) {
             counts.source += 1;
             let xref = xrefs.get(&record.id);
             let target_id = xref.and_then(|x| x.target_id.clone());
+            let dead_letter = dead.get(&record.id).map(DeadLetterRef::of);
             match map_record(&flow, &mapped_fields, record) {
                 Ok((key, fields)) => {
                     let json = serde_json::to_string(&fields).unwrap_or_default();
@@ -338,21 +345,29 @@ pub async fn run(
                         key: Some(key),
                         target_id,
                         fields: Some(json),
+                        dead_letter,
                     });
                 }
                 Err(error) => {
-                    counts.unmapped += 1;
-                    unmapped.push(Unmapped {
-                        source_id: record.id.clone(),
-                        error,
-                    });
                     let key = xref.and_then(|x| x.key.clone());
-                    rows.push(NewSource {
+                    let row = NewSource {
                         source_id: record.id.clone(),
                         key,
                         target_id,
                         fields: None,
-                    });
+                        dead_letter,
+                    };
+                    if let Some(known_failure) = row.known(Finding::Unmapped) {
+                        counts.dead_lettered += 1;
+                        known.push(known_failure);
+                    } else {
+                        counts.unmapped += 1;
+                        unmapped.push(Unmapped {
+                            source_id: record.id.clone(),
+                            error,
+                        });
+                    }
+                    rows.push(row);
                 }
             }
         }
@@ -442,6 +457,13 @@ pub async fn run(
             if fields.is_empty() {
                 counts.equal += 1;
                 scratch.set_state(row.n, EQUAL).map_err(sq)?;
+            } else if let Some(known_failure) = row.known(Finding::Differing) {
+                counts.dead_lettered += 1;
+                scratch.set_state(row.n, DIFFERS).map_err(sq)?;
+                known.push(DeadLettered {
+                    target_id: Some(t.target_id.clone()),
+                    ..known_failure
+                });
             } else {
                 counts.differing += 1;
                 scratch.set_state(row.n, DIFFERS).map_err(sq)?;
@@ -475,6 +497,11 @@ pub async fn run(
     let mut missing_in_target = Capped::new(limit);
     scratch
         .unmatched_sources(|row| {
+            if let Some(known_failure) = row.known(Finding::MissingInTarget) {
+                counts.dead_lettered += 1;
+                known.push(known_failure);
+                return;
+            }
             counts.missing_in_target += 1;
             missing_in_target.push(Missing {
                 key: row.key,
@@ -550,7 +577,8 @@ pub async fn run(
         || duplicates.dropped
         || differing.dropped
         || missing_in_source.dropped
-        || missing_in_target.dropped;
+        || missing_in_target.dropped
+        || known.dropped;
     Ok(Report {
         flow: flow.name.clone(),
         key_field: flow.key_field.clone(),
@@ -562,6 +590,7 @@ pub async fn run(
         missing_in_source: missing_in_source.items,
         duplicate_keys: duplicates.items,
         unmapped: unmapped.items,
+        dead_lettered: known.items,
         details_limit: limit,
         truncated,
         repair,

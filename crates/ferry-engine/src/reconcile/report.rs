@@ -3,6 +3,7 @@
 //! back from the store to be shown again. The helpers at the end give every rendering (the
 //! CLI's table, CSV and HTML, the console) the same words.
 
+use ferry_store::DeadLetterState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -19,8 +20,9 @@ pub struct Report {
     pub compared_fields: Vec<String>,
     /// Exact counts (details below are limited to `details_limit` per list).
     pub counts: Counts,
-    /// No drift at all: every source record is in the target with equal fields, nothing is in
-    /// the target without a source record, and no key is used twice.
+    /// No drift but known failures: every source record is in the target with equal fields
+    /// or waits in the dead-letter ledger (`dead_lettered`), nothing is in the target without
+    /// a source record, and no key is used twice.
     pub clean: bool,
     /// Source records whose target record has different field values.
     pub differing: Vec<Difference>,
@@ -32,6 +34,11 @@ pub struct Report {
     pub duplicate_keys: Vec<DuplicateKey>,
     /// Source records the mapping refused (they cannot be compared).
     pub unmapped: Vec<Unmapped>,
+    /// Known failures: source records that differ, are missing in the target or were refused
+    /// by the mapping, and have a live dead letter. Not drift: the operator learnt of each
+    /// when it failed (`ferry dlq list`, the `dead_letters` alert).
+    #[serde(default)]
+    pub dead_lettered: Vec<DeadLettered>,
     /// Most entries kept per detail list.
     pub details_limit: usize,
     /// Some detail list was cut at `details_limit` (the counts are still exact).
@@ -83,6 +90,49 @@ pub struct Missing {
     pub target_id: Option<String>,
 }
 
+/// A known failure: a source record whose disagreement with the target is explained by its
+/// live dead letter (the write failed and waits for an operator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLettered {
+    /// Its business key.
+    pub key: Option<String>,
+    /// Its source id.
+    pub source_id: String,
+    /// The id Ferry last wrote it under in the target, if any.
+    pub target_id: Option<String>,
+    /// What the comparison found.
+    pub finding: Finding,
+    /// The dead letter (`ferry dlq show ID`).
+    pub dead_letter_id: i64,
+    /// `open` (waiting for an operator) or `replayed` (queued again).
+    pub dead_letter_state: DeadLetterState,
+    /// Why the record failed, as the dead letter says.
+    pub error: String,
+}
+
+/// What a comparison found about a source record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// The target record has different field values.
+    Differing,
+    /// The target has no record for it.
+    MissingInTarget,
+    /// The mapping refused it.
+    Unmapped,
+}
+
+impl Finding {
+    /// `differing`, `missing_in_target` or `unmapped`: the CSV's finding names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finding::Differing => "differing",
+            Finding::MissingInTarget => "missing_in_target",
+            Finding::Unmapped => "unmapped",
+        }
+    }
+}
+
 /// Which side of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -116,7 +166,8 @@ pub struct Unmapped {
 /// What `--repair` and `--repair-deletes` did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Repair {
-    /// Source records queued (trigger `reconcile`): the differing and the missing in target.
+    /// Source records queued (trigger `reconcile`): the differing and the missing in target,
+    /// known failures excepted (their dead letters are replayed with `ferry dlq replay`).
     pub queued: u64,
     /// The queue run that worked them off through the normal pipeline.
     pub run: Option<RunReport>,
@@ -143,7 +194,41 @@ impl Report {
             ("duplicate keys (source)", c.duplicate_keys_source),
             ("duplicate keys (target)", c.duplicate_keys_target),
             ("unmapped", c.unmapped),
+            ("known failures (dead letters)", c.dead_lettered),
         ]
+    }
+
+    /// The verdict for a heading: `DRIFT FOUND`, `clean`, or, when the only disagreements
+    /// are known failures, `no drift, known failures only`.
+    pub fn verdict(&self) -> &'static str {
+        match (self.clean, self.counts.dead_lettered) {
+            (false, _) => "DRIFT FOUND",
+            (true, 0) => "clean",
+            (true, _) => "no drift, known failures only",
+        }
+    }
+
+    /// The sentence every rendering shows when known failures were set apart from drift.
+    pub fn known_failures(&self) -> Option<String> {
+        match self.counts.dead_lettered {
+            0 => None,
+            n => Some(format!(
+                "{n} known failure(s): record(s) waiting in the dead-letter ledger, counted \
+                 apart from drift; see `ferry dlq list`, and `ferry dlq replay` once fixed."
+            )),
+        }
+    }
+}
+
+impl DeadLettered {
+    /// The CSV's `detail` and the tables' last column: the dead letter, its state and error.
+    pub fn detail(&self) -> String {
+        format!(
+            "dead letter {} ({}): {}",
+            self.dead_letter_id,
+            self.dead_letter_state.as_str(),
+            self.error
+        )
     }
 }
 

@@ -1,10 +1,13 @@
 //! The scratch database of one reconciliation: an SQLite file in the data dir holding the
-//! source side (one row per source record: key, target id, mapped fields) and the target keys
-//! seen, so that the join runs on disk with indexes and memory holds one page per side. The
-//! file is removed when the [`Scratch`] is dropped, whatever happened.
+//! source side (one row per source record: key, target id, mapped fields, live dead letter)
+//! and the target keys seen, so that the join runs on disk with indexes and memory holds one
+//! page per side. The file is removed when the [`Scratch`] is dropped, whatever happened.
 
 use std::path::{Path, PathBuf};
 
+use ferry_store::{DeadLetter, DeadLetterState};
+
+use super::{DeadLettered, Finding};
 use rusqlite::{Connection, OptionalExtension, params};
 
 // The state of a source row: 0 while no target record matched it, then one of these.
@@ -20,6 +23,61 @@ pub(super) struct NewSource {
     pub target_id: Option<String>,
     /// The compared fields as JSON; `None` when the mapping refused the record.
     pub fields: Option<String>,
+    /// The record's live dead letter, if it has one.
+    pub dead_letter: Option<DeadLetterRef>,
+}
+
+/// What a report says of a record's live dead letter.
+#[derive(Debug, Clone)]
+pub(super) struct DeadLetterRef {
+    pub id: i64,
+    pub state: DeadLetterState,
+    pub error: String,
+}
+
+impl DeadLetterRef {
+    /// The reference to a live dead letter.
+    pub fn of(dead_letter: &DeadLetter) -> Self {
+        Self {
+            id: dead_letter.id,
+            state: dead_letter.state,
+            error: dead_letter.error.clone(),
+        }
+    }
+
+    fn known(
+        &self,
+        key: &Option<String>,
+        source_id: &str,
+        target_id: &Option<String>,
+        finding: Finding,
+    ) -> DeadLettered {
+        DeadLettered {
+            key: key.clone(),
+            source_id: source_id.to_owned(),
+            target_id: target_id.clone(),
+            finding,
+            dead_letter_id: self.id,
+            dead_letter_state: self.state,
+            error: self.error.clone(),
+        }
+    }
+}
+
+impl NewSource {
+    /// The known failure `finding` is, when the record has a live dead letter.
+    pub fn known(&self, finding: Finding) -> Option<DeadLettered> {
+        let dl = self.dead_letter.as_ref()?;
+        Some(dl.known(&self.key, &self.source_id, &self.target_id, finding))
+    }
+}
+
+impl SourceRow {
+    /// The known failure `finding` is, when the record has a live dead letter.
+    pub fn known(&self, finding: Finding) -> Option<DeadLettered> {
+        let dl = self.dead_letter.as_ref()?;
+        Some(dl.known(&self.key, &self.source_id, &self.target_id, finding))
+    }
 }
 
 /// A source row as stored.
@@ -30,6 +88,8 @@ pub(super) struct SourceRow {
     pub target_id: Option<String>,
     /// The compared fields as JSON; `None` when the mapping refused the record.
     pub fields: Option<String>,
+    /// Its live dead letter: a difference or absence is then a known failure.
+    pub dead_letter: Option<DeadLetterRef>,
 }
 
 /// A reconciliation's scratch database.
@@ -75,7 +135,10 @@ impl Scratch {
                  key TEXT,
                  target_id TEXT,
                  fields TEXT,
-                 state INTEGER NOT NULL DEFAULT 0
+                 state INTEGER NOT NULL DEFAULT 0,
+                 dl_id INTEGER,
+                 dl_state TEXT,
+                 dl_error TEXT
              );
              CREATE TABLE tgt_keys (key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE orphans (n INTEGER PRIMARY KEY, target_id TEXT NOT NULL, key TEXT);",
@@ -94,12 +157,24 @@ impl Scratch {
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO src (source_id, key, target_id, fields) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO src (source_id, key, target_id, fields, dl_id, dl_state, dl_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (source_id) DO UPDATE SET
-                     key = excluded.key, target_id = excluded.target_id, fields = excluded.fields",
+                     key = excluded.key, target_id = excluded.target_id, fields = excluded.fields,
+                     dl_id = excluded.dl_id, dl_state = excluded.dl_state,
+                     dl_error = excluded.dl_error",
             )?;
             for r in rows {
-                insert.execute(params![r.source_id, r.key, r.target_id, r.fields])?;
+                let dl = r.dead_letter.as_ref();
+                insert.execute(params![
+                    r.source_id,
+                    r.key,
+                    r.target_id,
+                    r.fields,
+                    dl.map(|d| d.id),
+                    dl.map(|d| d.state.as_str()),
+                    dl.map(|d| d.error.as_str()),
+                ])?;
             }
         }
         tx.commit()
@@ -146,28 +221,17 @@ impl Scratch {
         key: Option<&str>,
     ) -> rusqlite::Result<Option<(SourceRow, i64)>> {
         let mut by_target = self.conn.prepare_cached(
-            "SELECT n, source_id, key, target_id, fields, state FROM src
-             WHERE target_id = ?1 ORDER BY state <> 0, n LIMIT 1",
+            "SELECT n, source_id, key, target_id, fields, dl_id, dl_state, dl_error, state
+             FROM src WHERE target_id = ?1 ORDER BY state <> 0, n LIMIT 1",
         )?;
-        let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(SourceRow, i64)> {
-            Ok((
-                SourceRow {
-                    n: r.get(0)?,
-                    source_id: r.get(1)?,
-                    key: r.get(2)?,
-                    target_id: r.get(3)?,
-                    fields: r.get(4)?,
-                },
-                r.get(5)?,
-            ))
-        };
+        let read = |r: &rusqlite::Row<'_>| Ok((source_row(r)?, r.get(8)?));
         if let Some(found) = by_target.query_row([target_id], read).optional()? {
             return Ok(Some(found));
         }
         let Some(key) = key else { return Ok(None) };
         let mut by_key = self.conn.prepare_cached(
-            "SELECT n, source_id, key, target_id, fields, state FROM src
-             WHERE key = ?1 ORDER BY target_id IS NOT NULL, state <> 0, n LIMIT 1",
+            "SELECT n, source_id, key, target_id, fields, dl_id, dl_state, dl_error, state
+             FROM src WHERE key = ?1 ORDER BY target_id IS NOT NULL, state <> 0, n LIMIT 1",
         )?;
         by_key.query_row([key], read).optional()
     }
@@ -205,28 +269,24 @@ impl Scratch {
     /// Source rows no target record matched (mapped ones only), in read order.
     pub fn unmatched_sources(&self, mut each: impl FnMut(SourceRow)) -> rusqlite::Result<()> {
         let mut stmt = self.conn.prepare(
-            "SELECT n, source_id, key, target_id FROM src
+            "SELECT n, source_id, key, target_id, NULL, dl_id, dl_state, dl_error FROM src
              WHERE state = 0 AND fields IS NOT NULL ORDER BY n",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            each(SourceRow {
-                n: r.get(0)?,
-                source_id: r.get(1)?,
-                key: r.get(2)?,
-                target_id: r.get(3)?,
-                fields: None,
-            });
+            each(source_row(r)?);
         }
         Ok(())
     }
 
     /// Up to `limit` source ids to repair (missing in the target, or differing) after row
-    /// `after`, in read order, with the last row number.
+    /// `after`, in read order, with the last row number. Known failures are left to the
+    /// dead-letter ledger (`ferry dlq replay` sends them again and resolves their letters).
     pub fn to_repair(&self, after: i64, limit: usize) -> rusqlite::Result<Vec<(i64, String)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT n, source_id FROM src
-             WHERE n > ?1 AND fields IS NOT NULL AND state IN (0, 2) ORDER BY n LIMIT ?2",
+             WHERE n > ?1 AND fields IS NOT NULL AND state IN (0, 2) AND dl_id IS NULL
+             ORDER BY n LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
@@ -255,4 +315,29 @@ impl Scratch {
         })?;
         rows.collect()
     }
+}
+
+/// A source row from `n, source_id, key, target_id, fields, dl_id, dl_state, dl_error`.
+fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
+    let dl_id: Option<i64> = r.get(5)?;
+    let dead_letter = match dl_id {
+        Some(id) => Some(DeadLetterRef {
+            id,
+            state: r
+                .get::<_, Option<String>>(6)?
+                .as_deref()
+                .and_then(DeadLetterState::parse)
+                .unwrap_or(DeadLetterState::Open),
+            error: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(SourceRow {
+        n: r.get(0)?,
+        source_id: r.get(1)?,
+        key: r.get(2)?,
+        target_id: r.get(3)?,
+        fields: r.get(4)?,
+        dead_letter,
+    })
 }

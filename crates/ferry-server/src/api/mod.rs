@@ -29,8 +29,9 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -99,17 +100,61 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    documented(api_routes().into_openapi())
 }
 
 /// The largest JSON body the API reads (axum's default, made explicit so the 413 can name
 /// it); every API body is a small object.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
+/// The name of the shared `413` response in the document's components.
+pub const TOO_LARGE: &str = "TooLarge";
+
+/// The document as served: every operation that takes a request body answers `413` (the
+/// [`MAX_BODY`] limit of [`router`] applies to all of them), so each lists the one shared
+/// [`TOO_LARGE`] response. Done here, over the routes' document, rather than on each
+/// `#[utoipa::path]`, so that a new endpoint with a body cannot forget it.
+fn documented(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let too_large = ResponseBuilder::new()
+        .description(format!(
+            "The request body is larger than {MAX_BODY} bytes (2 MiB)"
+        ))
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .responses
+        .insert(TOO_LARGE.to_owned(), too_large.into());
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_some() {
+                operation
+                    .responses
+                    .responses
+                    .insert("413".to_owned(), Ref::from_response_name(TOO_LARGE).into());
+            }
+        }
+    }
+    doc
+}
+
 /// The API's routes (to nest under `/api/v1`), `/openapi.json` included (no key needed).
 pub fn router() -> Router<AppState> {
     let (router, doc) = api_routes().split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(documented(doc));
     router
         .route(
             "/openapi.json",
@@ -123,13 +168,23 @@ pub fn router() -> Router<AppState> {
 
 /// A JSON body, or a 400 saying what is wrong with it (413 when it is over [`MAX_BODY`]).
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    json.map(|Json(v)| v).map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(MAX_BODY)
-        } else {
-            ApiError::BadRequest(format!("request body: {}", e.body_text()))
-        }
-    })
+    json.map(|Json(v)| v)
+        .map_err(|e| refused_body(e.status(), &e.body_text()))
+}
+
+/// A body read as it is (an optional JSON body), or the same 413 or 400 as [`body`]'s.
+fn raw_body(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    bytes.map_err(|e| refused_body(e.status(), &e.body_text()))
+}
+
+/// The error for a body axum refused: 413 naming [`MAX_BODY`] when it is too large, else a
+/// 400 with axum's reason.
+fn refused_body(status: axum::http::StatusCode, reason: &str) -> ApiError {
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge(MAX_BODY)
+    } else {
+        ApiError::BadRequest(format!("request body: {reason}"))
+    }
 }
 
 /// Query parameters, or a 400 saying what is wrong with them.

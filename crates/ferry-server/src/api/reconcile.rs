@@ -16,7 +16,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{limit, query};
+use super::{limit, query, raw_body};
 use crate::AppState;
 use crate::audit;
 use crate::auth::{Caller, Operator, Viewer};
@@ -78,7 +78,7 @@ pub struct CountsView {
     pub equal: u64,
     /// Matched records with a different field.
     pub differing: u64,
-    /// Source records with no target record.
+    /// Source records with no target record (known failures excepted).
     pub missing_in_target: u64,
     /// Target records with no source record.
     pub missing_in_source: u64,
@@ -86,8 +86,12 @@ pub struct CountsView {
     pub duplicate_keys_source: u64,
     /// Keys used by several target records.
     pub duplicate_keys_target: u64,
-    /// Source records the mapping refused.
+    /// Source records the mapping refused (known failures excepted).
     pub unmapped: u64,
+    /// Known failures: source records differing, missing in the target or unmapped that
+    /// have a live dead letter (listed in the report's `dead_lettered`). Not drift: a
+    /// reconciliation with these alone is `clean`.
+    pub dead_lettered: u64,
 }
 
 impl From<ReconcileCounts> for CountsView {
@@ -103,6 +107,7 @@ impl From<ReconcileCounts> for CountsView {
             duplicate_keys_source: c.duplicate_keys_source,
             duplicate_keys_target: c.duplicate_keys_target,
             unmapped: c.unmapped,
+            dead_lettered: c.dead_lettered,
         }
     }
 }
@@ -120,7 +125,8 @@ pub struct ReconciliationView {
     pub started_at: DateTime<Utc>,
     /// End time; absent while running (or when the process running it died).
     pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `clean` (source and target agree), `drift` or `failed`.
+    /// `running`, `clean` (source and target agree but for the known failures counted in
+    /// `counts.dead_lettered`), `drift` or `failed`.
     pub state: String,
     /// The counts, once finished.
     pub counts: Option<CountsView>,
@@ -166,8 +172,8 @@ pub fn state_of(r: &Reconciliation) -> &'static str {
 
 /// A report of `flow` as shown: each differing field's values masked when a rule names the
 /// (canonical) field; the business keys of every list when the key field (`key_field`) is
-/// ruled; and the error texts (unmapped records, repair errors) masked as the flow's records
-/// are ([`crate::mask::MaskRules::message`] with the flow's source fields).
+/// ruled; and the error texts (unmapped records, known failures, repair errors) masked as the
+/// flow's records are ([`crate::mask::MaskRules::message`] with the flow's source fields).
 pub fn mask_report(mut report: Value, masks: &Masks, flow: &str, key_field: Option<&str>) -> Value {
     let rules = masks.flow(flow);
     if rules.is_empty() {
@@ -178,6 +184,7 @@ pub fn mask_report(mut report: Value, masks: &Masks, flow: &str, key_field: Opti
         "missing_in_target",
         "missing_in_source",
         "duplicate_keys",
+        "dead_lettered",
     ] {
         let items = report.get_mut(list).and_then(Value::as_array_mut);
         for item in items.into_iter().flatten() {
@@ -190,10 +197,12 @@ pub fn mask_report(mut report: Value, masks: &Masks, flow: &str, key_field: Opti
             }
         }
     }
-    let unmapped = report.get_mut("unmapped").and_then(Value::as_array_mut);
-    for item in unmapped.into_iter().flatten() {
-        if let Some(Value::String(error)) = item.get_mut("error") {
-            *error = rules.message(error);
+    for list in ["unmapped", "dead_lettered"] {
+        let items = report.get_mut(list).and_then(Value::as_array_mut);
+        for item in items.into_iter().flatten() {
+            if let Some(Value::String(error)) = item.get_mut("error") {
+                *error = rules.message(error);
+            }
         }
     }
     let repair_errors = report
@@ -296,8 +305,9 @@ pub async fn start(
     caller: Operator,
     State(state): State<AppState>,
     Path(flow): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ReconcileStarted>), ApiError> {
+    let body = raw_body(body)?;
     let request: ReconcileRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReconcileRequest::default()
     } else {

@@ -41,7 +41,7 @@ fn table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<String>]) 
 
 /// The report's content: what was compared, the counts, then each kind of finding (field
 /// differences, missing in the target, missing in the source, duplicate keys, unmapped
-/// records) and what a repair did. Every value escaped; no script, no outside reference.
+/// records, known failures with their dead letters) and what a repair did. Every value escaped; no script, no outside reference.
 pub fn body(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -66,6 +66,9 @@ pub fn body(report: &Report) -> String {
         );
     }
     out.push_str("</tbody>\n</table>\n");
+    if let Some(line) = report.known_failures() {
+        let _ = writeln!(out, "<p>{}</p>", escape(&line));
+    }
     let differing: Vec<Vec<String>> = report
         .differing
         .iter()
@@ -140,6 +143,25 @@ pub fn body(report: &Report) -> String {
         &["source id", "error"],
         &unmapped,
     );
+    let known: Vec<Vec<String>> = report
+        .dead_lettered
+        .iter()
+        .map(|k| {
+            vec![
+                opt(&k.key),
+                k.source_id.clone(),
+                k.finding.as_str().to_owned(),
+                format!("{} ({})", k.dead_letter_id, k.dead_letter_state.as_str()),
+                k.error.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &format!("Known failures: dead letters ({})", c.dead_lettered),
+        &["key", "source id", "finding", "dead letter", "error"],
+        &known,
+    );
     if report.truncated {
         let _ = writeln!(
             out,
@@ -177,10 +199,10 @@ pub fn page(report: &Report) -> String {
         "<h1>Reconciliation of flow <code>{}</code></h1>\n<p class=\"{}\"><strong>{}</strong></p>",
         escape(&report.flow),
         if report.clean { "clean" } else { "drift" },
-        if report.clean {
-            "Source and target agree."
-        } else {
-            "Drift found."
+        match (report.clean, report.counts.dead_lettered) {
+            (false, _) => "Drift found.",
+            (true, 0) => "Source and target agree.",
+            (true, _) => "No drift: the only differences are known failures.",
         }
     );
     out.push_str(&body(report));
@@ -238,6 +260,7 @@ mod tests {
                 count: 2,
             }],
             unmapped: Vec::new(),
+            dead_lettered: Vec::new(),
             details_limit: 100,
             truncated: false,
             repair: None,

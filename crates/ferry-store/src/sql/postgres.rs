@@ -91,6 +91,7 @@ const FLOW_EPOCH_SHARED: &str = q::flow_epoch!(" FOR SHARE");
 /// The flow's epoch, for the error of a refused batch commit.
 const FLOW_EPOCH: &str = q::flow_epoch!("");
 const XREFS_OF: &str = q::xrefs_of!("source_id = ANY($2)");
+const LIVE_DEAD_LETTERS_OF: &str = q::live_dead_letters_of!("source_id = ANY($2)");
 const XREFS_OF_KEYS: &str = q::xrefs_of!("key = ANY($2) ORDER BY updated_at, source_id");
 const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = ANY($2)");
 const ACK: &str = q::ack!("id = ANY($1)");
@@ -828,6 +829,27 @@ impl Store for PgStore {
         rows.into_iter()
             .map(DeadLetterRow::into_dead_letter)
             .collect()
+    }
+
+    async fn live_dead_letters(
+        &self,
+        flow: &str,
+        source_ids: &[String],
+    ) -> Result<HashMap<String, DeadLetter>> {
+        let mut map = HashMap::new();
+        if source_ids.is_empty() {
+            return Ok(map);
+        }
+        let rows: Vec<DeadLetterRow> = sqlx::query_as(LIVE_DEAD_LETTERS_OF)
+            .bind(flow)
+            .bind(source_ids)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let dead_letter = row.into_dead_letter()?;
+            map.insert(dead_letter.source_id.clone(), dead_letter);
+        }
+        Ok(map)
     }
 
     async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {

@@ -109,6 +109,19 @@ macro_rules! xrefs_of {
         )
     };
 }
+/// The live (open or replayed) dead letters of a flow (`$1`) among the source ids `$match`
+/// selects (bound as `$2`); the condition on `state` is the partial index
+/// `ferry_dead_letters_live`'s own, so the lookup uses it.
+macro_rules! live_dead_letters_of {
+    ($match:literal) => {
+        concat!(
+            "SELECT ",
+            dead_letter_columns!(),
+            " FROM ferry_dead_letters WHERE flow = $1 AND state IN ('open', 'replayed') AND ",
+            $match
+        )
+    };
+}
 /// `$match` selects the delivered source ids (bound as `$2`).
 macro_rules! resolve_delivered {
     ($match:literal) => {
@@ -127,7 +140,8 @@ macro_rules! ack {
 }
 pub(crate) use {
     ack, dead_letter_insert_head, dead_letter_upsert_tail, lease, ledger_insert_head,
-    queue_insert_head, resolve_delivered, xref_columns, xref_upsert_tail, xrefs_of,
+    live_dead_letters_of, queue_insert_head, resolve_delivered, xref_columns, xref_upsert_tail,
+    xrefs_of,
 };
 
 // --- migrations -------------------------------------------------------------------------------
@@ -510,7 +524,7 @@ macro_rules! reconciliation_columns {
         concat!(
             "id, flow, trigger, started_at, finished_at, clean, source_records, target_records, \
              matched, equal, differing, missing_in_target, missing_in_source, \
-             duplicate_keys_source, duplicate_keys_target, unmapped, ",
+             duplicate_keys_source, duplicate_keys_target, unmapped, dead_lettered, ",
             $report,
             ", error"
         )
@@ -521,8 +535,8 @@ pub(crate) const RECONCILIATION_START: &str = "INSERT INTO ferry_reconciliations
 pub(crate) const RECONCILIATION_FINISH: &str = "UPDATE ferry_reconciliations SET \
      finished_at = $2, clean = $3, source_records = $4, target_records = $5, matched = $6, \
      equal = $7, differing = $8, missing_in_target = $9, missing_in_source = $10, \
-     duplicate_keys_source = $11, duplicate_keys_target = $12, unmapped = $13, report = $14, \
-     error = $15 WHERE id = $1";
+     duplicate_keys_source = $11, duplicate_keys_target = $12, unmapped = $13, \
+     dead_lettered = $14, report = $15, error = $16 WHERE id = $1";
 pub(crate) const RECONCILIATIONS_OF: &str = concat!(
     "SELECT ",
     reconciliation_columns!("CAST(NULL AS TEXT) AS report"),

@@ -55,6 +55,7 @@ use crate::{
 const ID: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
 const LEASE: &str = q::lease!("");
 const XREF_OF: &str = q::xrefs_of!("source_id = $2");
+const LIVE_DEAD_LETTER_OF: &str = q::live_dead_letters_of!("source_id = $2");
 const XREF_OF_KEY: &str = q::XREFS_BY_KEY_IN_FLOW_OLDEST_FIRST;
 const RESOLVE_DELIVERED: &str = q::resolve_delivered!("source_id = $2");
 const ACK: &str = q::ack!("id = $1");
@@ -1069,6 +1070,31 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn live_dead_letters(
+        &self,
+        flow: &str,
+        source_ids: &[String],
+    ) -> Result<HashMap<String, DeadLetter>> {
+        if source_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let flow = flow.to_owned();
+        let source_ids = source_ids.to_vec();
+        self.read(move |conn| {
+            // One probe of the partial index `ferry_dead_letters_live` per id.
+            let mut map = HashMap::new();
+            let mut stmt = prepare(conn, LIVE_DEAD_LETTER_OF)?;
+            for id in &source_ids {
+                if let Some(row) = stmt.query_row([&flow, id], dead_letter_row).optional()? {
+                    let dead_letter = row.into_dead_letter()?;
+                    map.insert(dead_letter.source_id.clone(), dead_letter);
+                }
+            }
+            Ok(map)
+        })
+        .await
+    }
+
     async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
         self.read(move |conn| {
             let row = prepare(conn, q::DEAD_LETTER_GET)?
@@ -1369,7 +1395,7 @@ impl Store for SqliteStore {
         let v = ReconciliationValues::of(end);
         let done = self
             .transaction(move |tx| {
-                let [a, b, c, d, e, f, g, h, i, j] = v.counts;
+                let [a, b, c, d, e, f, g, h, i, j, k] = v.counts;
                 Ok(prepare(tx, q::RECONCILIATION_FINISH)?.execute(params![
                     id,
                     now_ms(),
@@ -1384,6 +1410,7 @@ impl Store for SqliteStore {
                     h,
                     i,
                     j,
+                    k,
                     v.report,
                     v.error
                 ])?)
@@ -1662,8 +1689,9 @@ fn reconciliation_row(r: &Row<'_>) -> rusqlite::Result<ReconciliationRow> {
         duplicate_keys_source: r.get(13)?,
         duplicate_keys_target: r.get(14)?,
         unmapped: r.get(15)?,
-        report: r.get(16)?,
-        error: r.get(17)?,
+        dead_lettered: r.get(16)?,
+        report: r.get(17)?,
+        error: r.get(18)?,
     })
 }
 

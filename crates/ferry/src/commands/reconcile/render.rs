@@ -15,12 +15,17 @@ fn opt(v: &Option<String>) -> String {
 /// Terminal tables: the counts, then each non-empty list of findings.
 pub fn table(report: &Report) -> String {
     let mut out = format!(
-        "Flow `{}`: {} ({:.0} records/s). Compared fields: {}.\n\n",
+        "Flow `{}`: {} ({:.0} records/s). Compared fields: {}.\n",
         report.flow,
-        if report.clean { "clean" } else { "DRIFT FOUND" },
+        report.verdict(),
         report.records_per_second,
         report.compared_fields.join(", ")
     );
+    if let Some(line) = report.known_failures() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push('\n');
     let rows: Vec<Vec<String>> = report
         .summary()
         .into_iter()
@@ -96,6 +101,29 @@ pub fn table(report: &Report) -> String {
         out.push_str(&format!("\nUnmapped ({}):\n", report.counts.unmapped));
         out.push_str(&text_table(&["source id", "error"], &rows));
     }
+    if !report.dead_lettered.is_empty() {
+        let rows: Vec<Vec<String>> = report
+            .dead_lettered
+            .iter()
+            .map(|k| {
+                vec![
+                    opt(&k.key),
+                    k.source_id.clone(),
+                    k.finding.as_str().to_owned(),
+                    format!("{} ({})", k.dead_letter_id, k.dead_letter_state.as_str()),
+                    truncate(&k.error, 100),
+                ]
+            })
+            .collect();
+        out.push_str(&format!(
+            "\nKnown failures: dead letters ({}):\n",
+            report.counts.dead_lettered
+        ));
+        out.push_str(&text_table(
+            &["key", "source id", "finding", "dead letter", "error"],
+            &rows,
+        ));
+    }
     if report.truncated {
         out.push_str(&format!(
             "\nLists show the first {} entries each (--limit-details); the counts are exact.\n",
@@ -170,13 +198,29 @@ pub fn csv(report: &Report) -> anyhow::Result<String> {
     for u in &report.unmapped {
         w.write_record(["unmapped", "", &u.source_id, "", "", "", "", &u.error])?;
     }
+    for k in &report.dead_lettered {
+        let finding = format!("dead_lettered_{}", k.finding.as_str());
+        w.write_record([
+            finding.as_str(),
+            &s(&k.key),
+            &k.source_id,
+            &s(&k.target_id),
+            "",
+            "",
+            "",
+            &k.detail(),
+        ])?;
+    }
     Ok(String::from_utf8(w.into_inner()?)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_engine::reconcile::{Counts, Difference, FieldDifference, Missing};
+    use ferry_engine::reconcile::{
+        Counts, DeadLettered, Difference, FieldDifference, Finding, Missing,
+    };
+    use ferry_store::DeadLetterState;
     use serde_json::json;
 
     fn report() -> Report {
@@ -216,6 +260,7 @@ mod tests {
             }],
             duplicate_keys: Vec::new(),
             unmapped: Vec::new(),
+            dead_lettered: Vec::new(),
             details_limit: 100,
             truncated: false,
             repair: None,
@@ -249,5 +294,56 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected} missing in:\n{text}");
         }
+    }
+
+    /// Only known failures: one record missing in the target whose dead letter is open.
+    fn known_only() -> Report {
+        let mut r = report();
+        r.counts = Counts {
+            source: 2,
+            target: 1,
+            matched: 1,
+            equal: 1,
+            dead_lettered: 1,
+            ..Counts::default()
+        };
+        r.clean = true;
+        r.differing.clear();
+        r.missing_in_target.clear();
+        r.missing_in_source.clear();
+        r.dead_lettered = vec![DeadLettered {
+            key: Some("C2".into()),
+            source_id: "2".into(),
+            target_id: None,
+            finding: Finding::MissingInTarget,
+            dead_letter_id: 7,
+            dead_letter_state: DeadLetterState::Open,
+            error: "field `email`: not an email address".into(),
+        }];
+        r
+    }
+
+    #[test]
+    fn known_failures_alone_are_not_called_drift() {
+        let text = table(&known_only());
+        assert!(!text.contains("DRIFT"), "{text}");
+        for expected in [
+            "no drift, known failures only",
+            "1 known failure(s)",
+            "`ferry dlq list`",
+            "Known failures: dead letters (1)",
+            "7 (open)",
+            "missing_in_target",
+            "not an email address",
+        ] {
+            assert!(text.contains(expected), "{expected} missing in:\n{text}");
+        }
+        let csv = csv(&known_only()).unwrap();
+        assert!(
+            csv.lines().any(|l| l
+                == "dead_lettered_missing_in_target,C2,2,,,,,\
+                    dead letter 7 (open): field `email`: not an email address"),
+            "{csv}"
+        );
     }
 }
