@@ -20,6 +20,7 @@
 pub mod alerts;
 mod assemble;
 mod error;
+mod live_check;
 mod ownership;
 mod pipeline;
 pub mod reconcile;
@@ -32,6 +33,7 @@ pub mod telemetry;
 
 pub use assemble::{Assembly, Flow, Schedule, assemble};
 pub use error::EngineError;
+pub use live_check::live_check;
 pub use ferry_mapping::MappingError;
 pub use ownership::Pick;
 pub use run::{Engine, NoProgress, Progress, RunReport, SyncOptions};

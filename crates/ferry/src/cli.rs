@@ -63,6 +63,10 @@ pub enum Command {
         /// The configuration file.
         #[arg(default_value = DEFAULT_CONFIG, env = "FERRY_CONFIG", value_parser = config_path)]
         file: PathBuf,
+        /// Also connect to every system and check that the tables, columns, models, fields
+        /// and folders the flows name exist and the credentials work (reads only).
+        #[arg(long)]
+        live: bool,
     },
     /// Print the JSON Schema of the configuration file.
     Schema,

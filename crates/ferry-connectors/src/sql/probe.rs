@@ -195,7 +195,11 @@ impl SqlSink {
             if let Some(column) = self.opts.column_of(field)
                 && !known.contains(column)
             {
-                let what = format!(" (field `{field}`)");
+                let what = if column == field {
+                    String::new()
+                } else {
+                    format!(" for field `{field}`")
+                };
                 self.at_field(&mut probe, field, no_column(table, column, &known, &what));
             }
         }

@@ -5,6 +5,7 @@ mod check;
 mod conflicts;
 mod dlq;
 mod keys;
+mod live_check;
 mod ledger;
 pub mod reconcile;
 mod status;
@@ -22,7 +23,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             no_serve,
             customers,
         } => crate::quickstart::run(&dir, no_serve, customers).await,
-        Command::Check { file } => check::check(&file).await,
+        Command::Check { file, live } => check::check(&file, live).await,
         Command::Schema => check::schema(),
         Command::Run {
             file,
