@@ -228,3 +228,48 @@ fn shown(names: &[String]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A system that accepts connections and never answers is reported once its time is up,
+    /// and does not hide what the other systems have to say, which are checked meanwhile.
+    #[tokio::test]
+    async fn a_silent_system_times_out_without_hiding_the_others() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "systems:\n  crm: {{ kind: sql, url: \"sqlite://crm.db\" }}\n  \
+             slow: {{ kind: sql, url: \"postgres://u@127.0.0.1:{port}/x\", connect_timeout: 60s }}\n\
+             flows:\n  customers:\n    entity: customer\n    \
+             source: {{ system: crm, table: customers }}\n    \
+             target: {{ system: slow, table: t }}\n    mapping: {{ code: id }}\n"
+        );
+        let loaded =
+            ferry_model::config::parse_str(&dir.path().join("ferry.yaml"), &yaml).unwrap();
+        let assembly = crate::assemble(&loaded, &ferry_connectors::builtin()).unwrap();
+        let started = Instant::now();
+        let problems = live_check(&loaded, &assembly, Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .problems;
+        assert!(started.elapsed() < Duration::from_secs(10), "{problems:?}");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("systems.slow: no answer within 1s"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("flows.customers.source.table: table `customers` not found")
+                && problems[1].contains("crm.db does not exist"),
+            "{problems:?}"
+        );
+        assert!(!Path::new(&dir.path().join("crm.db")).exists());
+        drop(silent);
+    }
+}
