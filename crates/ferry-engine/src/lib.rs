@@ -33,7 +33,7 @@ pub mod telemetry;
 
 pub use assemble::{Assembly, Flow, Schedule, assemble};
 pub use error::EngineError;
-pub use live_check::live_check;
 pub use ferry_mapping::MappingError;
+pub use live_check::live_check;
 pub use ownership::Pick;
 pub use run::{Engine, NoProgress, Progress, RunReport, SyncOptions};

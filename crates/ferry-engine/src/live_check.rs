@@ -119,7 +119,10 @@ async fn check_system(
         Ok(Ok(())) => None,
     };
     if let Some(message) = problem {
-        tracing::debug!(system = name, "live check: the system failed; its flows are not probed");
+        tracing::debug!(
+            system = name,
+            "live check: the system failed; its flows are not probed"
+        );
         return (Some(ConfigIssue::at(at(), message)), Vec::new());
     }
     let probes = ends.into_iter().map(|end| probe_end(end, timeout));
@@ -144,10 +147,7 @@ async fn probe_end(end: End, timeout: Duration) -> Found {
     let probe: Probe = match tokio::time::timeout(timeout, probe).await {
         Ok(probe) => probe,
         Err(_) => {
-            let message = format!(
-                "no answer within {}",
-                humantime::format_duration(timeout)
-            );
+            let message = format!("no answer within {}", humantime::format_duration(timeout));
             let issue = ConfigIssue::at(here(&[side]), message);
             return ((end.index, end.side), vec![issue]);
         }
@@ -250,8 +250,7 @@ mod tests {
              source: {{ system: crm, table: customers }}\n    \
              target: {{ system: slow, table: t }}\n    mapping: {{ code: id }}\n"
         );
-        let loaded =
-            ferry_model::config::parse_str(&dir.path().join("ferry.yaml"), &yaml).unwrap();
+        let loaded = ferry_model::config::parse_str(&dir.path().join("ferry.yaml"), &yaml).unwrap();
         let assembly = crate::assemble(&loaded, &ferry_connectors::builtin()).unwrap();
         let started = Instant::now();
         let problems = live_check(&loaded, &assembly, Duration::from_secs(1))

@@ -33,7 +33,10 @@ fn with_password(url: &str, password: &str) -> String {
 
 /// `url` naming database `db` instead of its own.
 fn with_database(url: &str, db: &str) -> String {
-    format!("{}/{db}", url.rsplit_once('/').expect("a database in the URL").0)
+    format!(
+        "{}/{db}",
+        url.rsplit_once('/').expect("a database in the URL").0
+    )
 }
 
 /// The 1-based number of the line of `text` holding `needle`.
@@ -51,7 +54,11 @@ fn check(dir: &Path, live: bool, env: &[(&str, &str)]) -> (bool, String, String)
     if live {
         cmd.arg("--live");
     }
-    let out = cmd.arg("ferry.yaml").envs(env.iter().copied()).output().unwrap();
+    let out = cmd
+        .arg("ferry.yaml")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
@@ -168,8 +175,10 @@ async fn every_live_problem_is_named_at_its_line_and_no_password_shows() {
     );
     let missing = problem(&err, "flows.customers.source.table");
     assert!(
-        missing.starts_with(&format!("ferry.yaml:{}:", line_of(&config, "table: custmers")))
-            && missing.contains("table `custmers` not found")
+        missing.starts_with(&format!(
+            "ferry.yaml:{}:",
+            line_of(&config, "table: custmers")
+        )) && missing.contains("table `custmers` not found")
             && missing.contains("did you mean `customers`?"),
         "{missing}"
     );
@@ -244,10 +253,16 @@ async fn a_good_configuration_passes_and_changes_nothing() {
     let tmp = scratch();
     let dir = tmp.path();
     let tables = [
-        ("crm.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT, \
+        (
+            "crm.db",
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_no TEXT, \
             name TEXT, email TEXT, updated_at TEXT); \
-            INSERT INTO customers VALUES (1, 'C1', 'Ada', 'a@x', '2026-01-01 00:00:00')"),
-        ("erp.db", "CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT, email TEXT)"),
+            INSERT INTO customers VALUES (1, 'C1', 'Ada', 'a@x', '2026-01-01 00:00:00')",
+        ),
+        (
+            "erp.db",
+            "CREATE TABLE erp_customers (code TEXT PRIMARY KEY, name TEXT, email TEXT)",
+        ),
     ];
     for (file, sql) in tables {
         let mut db = sqlite(&dir.join(file)).await;
@@ -270,7 +285,10 @@ async fn a_good_configuration_passes_and_changes_nothing() {
     let before = listing(dir);
     let (ok, out, err) = check(dir, true, &[]);
     assert!(ok, "{out}\n{err}");
-    assert!(out.contains("OK, live (3 systems reached, 2 flows probed)"), "{out}");
+    assert!(
+        out.contains("OK, live (3 systems reached, 2 flows probed)"),
+        "{out}"
+    );
     let after: Vec<_> = listing(dir)
         .into_iter()
         .filter(|(name, _)| !name.ends_with("-wal") && !name.ends_with("-shm"))
@@ -339,8 +357,10 @@ fn the_peers_fields_are_checked_against_tryton_and_bottlecrm() {
     assert!(!ok, "{out}\n{err}");
     let field = problem(&err, "flows.parties.source.fields");
     assert!(
-        field.starts_with(&format!("ferry.yaml:{}:", line_of(config, "fields: [name, cod]")))
-            && field.contains("model `party.party` has no field `cod` (did you mean `code`?)"),
+        field.starts_with(&format!(
+            "ferry.yaml:{}:",
+            line_of(config, "fields: [name, cod]")
+        )) && field.contains("model `party.party` has no field `cod` (did you mean `code`?)"),
         "{field}"
     );
     let password = erp.get("TRYTON_PASSWORD").map_or("", String::as_str);

@@ -21,9 +21,9 @@ pub(super) fn check_folder(dir: &Path) -> Result<(), ConnectorError> {
             "{} is not a folder",
             dir.display()
         ))),
-        Ok(_) => std::fs::read_dir(dir).map(|_| ()).map_err(|e| {
-            io_error(&format!("cannot list the folder {}", dir.display()), &e)
-        }),
+        Ok(_) => std::fs::read_dir(dir)
+            .map(|_| ())
+            .map_err(|e| io_error(&format!("cannot list the folder {}", dir.display()), &e)),
     }
 }
 

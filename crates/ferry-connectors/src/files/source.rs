@@ -741,7 +741,12 @@ pub(super) fn fields_of(file: &Listed, spec: &SourceSpec) -> Result<Vec<String>,
     let mut layout: Option<Result<Layout, String>> = None;
     let result = visit_file(file, &scan, spec, &mut |event| {
         if let RowEvent::Header(headers) = event {
-            layout = Some(Layout::new(&file.name, headers, spec, file_format(file, spec)));
+            layout = Some(Layout::new(
+                &file.name,
+                headers,
+                spec,
+                file_format(file, spec),
+            ));
         }
         ControlFlow::Break(())
     });

@@ -129,7 +129,10 @@ impl SqlConnector {
         let display = config::mask_url(&settings.url);
         let secrets = config::url_secrets(&settings.url);
         let options = db::options(backend, &settings.url, &ctx.base_dir).and_then(|run| {
-            Ok((run, db::probe_options(backend, &settings.url, &ctx.base_dir)?))
+            Ok((
+                run,
+                db::probe_options(backend, &settings.url, &ctx.base_dir)?,
+            ))
         });
         let (options, probe) = options.map_err(|e| {
             let mut message = e;

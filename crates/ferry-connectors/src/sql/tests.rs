@@ -875,8 +875,16 @@ async fn case_probe_source(env: &Env) {
         ["watermark.column", "columns"],
         "{found:?}"
     );
-    assert!(found[0].1.contains("no column `updated` (did you mean `updated_at`?)"));
-    assert!(found[1].1.contains("no column `customer_nam` (did you mean `customer_name`?)"));
+    assert!(
+        found[0]
+            .1
+            .contains("no column `updated` (did you mean `updated_at`?)")
+    );
+    assert!(
+        found[1]
+            .1
+            .contains("no column `customer_nam` (did you mean `customer_name`?)")
+    );
 
     let bad_where = env.source(json!({"table": t, "where": "no_such_column = 1"}));
     let found = probed(&bad_where.probe().await);
@@ -907,7 +915,10 @@ async fn case_probe_sink(env: &Env) {
             )
             .expect("valid target options")
     };
-    let good = sink(json!({"table": t, "columns": {"email": "mail"}}), &["code", "name", "email"]);
+    let good = sink(
+        json!({"table": t, "columns": {"email": "mail"}}),
+        &["code", "name", "email"],
+    );
     let probe = good.probe().await;
     assert!(probe.is_ok(), "{:?}", probe.issues);
 
@@ -917,10 +928,27 @@ async fn case_probe_sink(env: &Env) {
     );
     let found = probed(&bad.probe().await);
     let at: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(at, ["mapping.nme", "mapping.email", "columns.phone"], "{found:?}");
-    assert!(found[0].1.contains("no column `nme` (did you mean `name`?)"), "{found:?}");
-    assert!(found[1].1.contains("no column `email` (did you mean `mail`?)"), "{found:?}");
-    assert!(found[2].1.contains("no column `fone` for field `phone`"), "{found:?}");
+    assert_eq!(
+        at,
+        ["mapping.nme", "mapping.email", "columns.phone"],
+        "{found:?}"
+    );
+    assert!(
+        found[0]
+            .1
+            .contains("no column `nme` (did you mean `name`?)"),
+        "{found:?}"
+    );
+    assert!(
+        found[1]
+            .1
+            .contains("no column `email` (did you mean `mail`?)"),
+        "{found:?}"
+    );
+    assert!(
+        found[2].1.contains("no column `fone` for field `phone`"),
+        "{found:?}"
+    );
 
     let key = sink(json!({"table": t, "key_column": "kode"}), &["code"]);
     let found = probed(&key.probe().await);
@@ -944,19 +972,22 @@ async fn case_probe_sink(env: &Env) {
 #[tokio::test]
 async fn probing_sqlite_never_creates_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = SqlConnector::from_settings(
-        &ctx(dir.path()),
-        &obj(json!({"url": "sqlite://later.db"})),
-    )
-    .unwrap();
-    conn.probe().await.expect("nothing to connect to yet is fine");
+    let conn =
+        SqlConnector::from_settings(&ctx(dir.path()), &obj(json!({"url": "sqlite://later.db"})))
+            .unwrap();
+    conn.probe()
+        .await
+        .expect("nothing to connect to yet is fine");
     let source = conn.source(&obj(json!({"table": "customers"}))).unwrap();
     let found = probed(&source.probe().await);
     assert!(
         found.len() == 1 && found[0].1.contains("later.db does not exist"),
         "{found:?}"
     );
-    assert!(!dir.path().join("later.db").exists(), "the probe created the file");
+    assert!(
+        !dir.path().join("later.db").exists(),
+        "the probe created the file"
+    );
 }
 
 /// PostgreSQL writes a batch as one array per column (`UNNEST`): every column class travels

@@ -1378,7 +1378,9 @@ async fn probes_name_missing_models_and_fields_and_refused_credentials() {
     peer.conn.probe().await.expect("the system answers");
     let good = peer
         .conn
-        .source(&obj(json!({"model": "party.party", "fields": ["name", "code"]})))
+        .source(&obj(
+            json!({"model": "party.party", "fields": ["name", "code"]}),
+        ))
         .unwrap();
     let probe = good.probe().await;
     assert!(probe.is_ok(), "{probe:?}");
@@ -1386,13 +1388,17 @@ async fn probes_name_missing_models_and_fields_and_refused_credentials() {
 
     let typo = peer
         .conn
-        .source(&obj(json!({"model": "party.party", "fields": ["name", "cod"]})))
+        .source(&obj(
+            json!({"model": "party.party", "fields": ["name", "cod"]}),
+        ))
         .unwrap();
     let probe = typo.probe().await;
     assert!(
         probe.issues.len() == 1
             && probe.issues[0].at == crate::ProbeAt::Option(vec!["fields".into()])
-            && probe.issues[0].message.contains("no field `cod` (did you mean `code`?)"),
+            && probe.issues[0]
+                .message
+                .contains("no field `cod` (did you mean `code`?)"),
         "{probe:?}"
     );
     let model = peer
