@@ -8,7 +8,9 @@
 //! Each connector lives in its own folder (`sql/`, `files/`, `tryton/`) with the same shape:
 //! `mod.rs` (docs and the factory), `config.rs` (typed settings that validate themselves),
 //! `source.rs`, `sink.rs`, and tests beside them. Adding one touches its folder and one line
-//! in [`registry::builtin`]. Connectors that speak HTTP share [`http`]: one client per system,
+//! in [`registry::builtin`]. For `ferry check --live`, [`Connector::probe`], [`Source::probe`]
+//! and [`Sink::probe`] look at the live system without changing it ([`probe`]); their defaults
+//! read one record, and a connector that can name what is missing overrides them. Connectors that speak HTTP share [`http`]: one client per system,
 //! with its retries, rate limit, daily quota and credentials.
 //!
 //! ## Cursors

@@ -366,7 +366,13 @@ fn the_peers_fields_are_checked_against_tryton_and_bottlecrm() {
     let password = erp.get("TRYTON_PASSWORD").map_or("", String::as_str);
     assert!(password.len() < 4 || !err.contains(password), "{err}");
 
-    std::fs::write(dir.join("ferry.yaml"), config.replace("[name, cod]", "[name, code]").replace("code: cod\n", "code: code\n")).unwrap();
+    std::fs::write(
+        dir.join("ferry.yaml"),
+        config
+            .replace("[name, cod]", "[name, code]")
+            .replace("code: cod\n", "code: code\n"),
+    )
+    .unwrap();
     let (ok, out, err) = check(dir, true, &env);
     assert!(ok, "{out}\n{err}");
 }
