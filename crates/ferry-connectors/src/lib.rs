@@ -8,7 +8,9 @@
 //! Each connector lives in its own folder (`sql/`, `files/`, `tryton/`) with the same shape:
 //! `mod.rs` (docs and the factory), `config.rs` (typed settings that validate themselves),
 //! `source.rs`, `sink.rs`, and tests beside them. Adding one touches its folder and one line
-//! in [`registry::builtin`]. Connectors that speak HTTP share [`http`]: one client per system,
+//! in [`registry::builtin`]. For `ferry check --live`, [`Connector::probe`], [`Source::probe`]
+//! and [`Sink::probe`] look at the live system without changing it ([`probe`]); their defaults
+//! read one record, and a connector that can name what is missing overrides them. Connectors that speak HTTP share [`http`]: one client per system,
 //! with its retries, rate limit, daily quota and credentials.
 //!
 //! ## Cursors
@@ -32,11 +34,13 @@ pub mod bottlecrm;
 pub mod files;
 pub mod http;
 mod keyset;
+pub mod probe;
 pub mod registry;
 pub mod settings;
 pub mod sql;
 pub mod tryton;
 
+pub use probe::{KnownFields, Probe, ProbeAt, ProbeIssue};
 pub use registry::{Registry, builtin};
 
 /// What a factory needs besides the settings.
@@ -117,6 +121,14 @@ pub trait Connector: Send + Sync + Debug {
     ) -> Result<Arc<dyn Sink>, SettingsIssues>;
     /// Lists the system's objects and their fields (to help write mappings).
     async fn discover(&self) -> Result<Vec<ObjectInfo>, ConnectorError>;
+    /// Connects and logs in, changing nothing (`ferry check --live`): an error says the
+    /// system cannot be reached or refuses the credentials. By default a [`discover`]
+    /// proves it; a connector with a cheaper way overrides this.
+    ///
+    /// [`discover`]: Connector::discover
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        self.discover().await.map(|_| ())
+    }
 }
 
 /// A batch of changes read from a source.
@@ -159,6 +171,16 @@ pub trait Source: Send + Sync {
     /// The current state of these records. An id that no longer exists comes back as a
     /// record with `deleted: true`.
     async fn fetch(&self, ids: &[String]) -> Result<Vec<Record>, ConnectorError>;
+    /// Whether the object and what the options name exist, changing nothing: no cursor is
+    /// stored and nothing is moved or marked (`ferry check --live`). By default one record is
+    /// read, which proves the object can be read; a connector that can say what exactly is
+    /// missing (a column, a field) overrides this and lists the fields its records carry.
+    async fn probe(&self) -> Probe {
+        match self.read(None, 1).await {
+            Ok(_) => Probe::default(),
+            Err(e) => Probe::failed(&e),
+        }
+    }
 }
 
 /// One record to write.
@@ -273,6 +295,20 @@ pub trait Sink: Send + Sync {
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {
         let _ = (cursor, limit);
         Err(unsupported("read its target records back"))
+    }
+
+    /// Whether the object and what the options and the mapping's fields name exist, writing
+    /// nothing (`ferry check --live`). By default a sink that can read its records back
+    /// reads one, which proves the object exists; one that cannot is taken on trust. A
+    /// connector that can say what exactly is missing overrides this.
+    async fn probe(&self) -> Probe {
+        if !self.capabilities().scan {
+            return Probe::default();
+        }
+        match self.scan(None, 1).await {
+            Ok(_) => Probe::default(),
+            Err(e) => Probe::failed(&e),
+        }
     }
 }
 

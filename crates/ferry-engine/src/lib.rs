@@ -20,6 +20,7 @@
 pub mod alerts;
 mod assemble;
 mod error;
+mod live_check;
 mod ownership;
 mod pipeline;
 pub mod reconcile;
@@ -33,6 +34,7 @@ pub mod telemetry;
 pub use assemble::{Assembly, Flow, assemble};
 pub use error::EngineError;
 pub use ferry_mapping::MappingError;
+pub use live_check::live_check;
 pub use ownership::Pick;
 pub use run::{Engine, NoProgress, Progress, RunReport, SyncOptions};
 pub use schedule::{CronSchedule, Schedule};

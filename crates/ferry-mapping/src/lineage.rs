@@ -64,6 +64,43 @@ pub fn source_fields(mapping: &MappingConfig, canonical: &str) -> Feeds {
     feeds
 }
 
+/// What each top-level rule of `mapping` reads from the source record, by the rule's name, and
+/// what the `vrl:` program reads of `%source`, under `vrl`: the source fields a flow needs
+/// (`ferry check --live` compares them with what the source's records carry). A `lines`
+/// rule's `fields:` read each element, not the record, so they are not listed.
+pub fn reads(mapping: &MappingConfig) -> Vec<(String, Feeds)> {
+    let mut out: Vec<(String, Feeds)> = mapping
+        .fields
+        .iter()
+        .map(|(name, rule)| (name.clone(), rule_reads(rule)))
+        .collect();
+    if let Some(program) = &mapping.vrl {
+        out.push(("vrl".to_owned(), program_source_reads(program)));
+    }
+    out
+}
+
+/// The `%source` paths a `vrl:` program reads.
+fn program_source_reads(program: &str) -> Feeds {
+    let Some(info) = info(program) else {
+        return Feeds::Whole;
+    };
+    let mut feeds = Feeds::default();
+    for query in &info.target_queries {
+        let first = match query.path.segments.first() {
+            Some(OwnedSegment::Field(f)) => Some(f.as_str()),
+            _ => None,
+        };
+        if query.prefix == PathPrefix::Metadata && first == Some("source") {
+            match source_path(query) {
+                Some(path) => feeds.add(path),
+                None => return Feeds::Whole,
+            }
+        }
+    }
+    feeds
+}
+
 /// What the rules named `canonical` read, in `rules` and in every `fields:` below them (a
 /// line's `phone` is masked like a top-level one).
 fn rules_feeding(rules: &IndexMap<String, FieldRule>, canonical: &str) -> Feeds {
@@ -234,6 +271,28 @@ mod tests {
         // Reading the record whole, or by a path built at run time: cannot be told.
         assert_eq!(source_fields(&m, "phone"), Feeds::Whole);
         assert_eq!(source_fields(&m, "tax_id"), Feeds::Whole);
+    }
+
+    #[test]
+    fn reads_lists_each_top_level_rule_and_the_program_s_source_paths() {
+        let m = mapping_of(
+            "sales_order",
+            "number: order_no\n\
+             status: { value: open }\n\
+             total: { expr: 'to_float!(.net) + to_float!(.tax)' }\n\
+             lines: { from: items, fields: { sku: product } }\n\
+             vrl: '.currency = %source.memo'",
+        );
+        assert_eq!(
+            reads(&m),
+            vec![
+                ("number".to_owned(), fields(&["order_no"])),
+                ("status".to_owned(), fields(&[])),
+                ("total".to_owned(), fields(&["net", "tax"])),
+                ("lines".to_owned(), fields(&["items"])),
+                ("vrl".to_owned(), fields(&["memo"])),
+            ]
+        );
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub enum Command {
         file: Option<PathBuf>,
         #[command(flatten)]
         config: ConfigArg,
+        /// Also connect to every system and check that the tables, columns, models, fields
+        /// and folders the flows name exist and the credentials work (reads only).
+        #[arg(long)]
+        live: bool,
     },
     /// Print the JSON Schema of the configuration file.
     Schema,
@@ -350,7 +354,8 @@ mod tests {
             &["ferry", "check", "-c", "x.yaml"][..],
             &["ferry", "check", "x.yaml"],
         ] {
-            let Command::Check { file, config } = Cli::try_parse_from(args).unwrap().command else {
+            let Command::Check { file, config, .. } = Cli::try_parse_from(args).unwrap().command
+            else {
                 panic!("parsed as another command");
             };
             assert_eq!(config.or_positional(file), PathBuf::from("x.yaml"));

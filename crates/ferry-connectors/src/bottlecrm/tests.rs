@@ -1246,3 +1246,27 @@ async fn accounts_are_read_back_archived_and_deleted() {
     assert_eq!(left, [ids[2].clone()]);
     crm.delete(format!("api/accounts/{}/", ids[2])).await;
 }
+
+/// `ferry check --live` against BottleCRM: the connection check proves the token (a wrong one
+/// is an auth error that does not show it), and the default probes read one record of a
+/// source and of a target that can be read back, writing nothing.
+#[tokio::test]
+async fn probes_prove_the_token_and_read_one_record() {
+    let Some(crm) = crm().await else { return };
+    crm.conn.probe().await.expect("a good token passes");
+    let probe = crm.source(json!({"object": "accounts"})).probe().await;
+    assert!(probe.is_ok(), "{probe:?}");
+    let probe = crm
+        .sink(json!({"object": "accounts"}), Entity::Customer, "code")
+        .probe()
+        .await;
+    assert!(probe.is_ok(), "{probe:?}");
+
+    let env = peer_env().expect("read by crm()");
+    let secret = "bcrm_pat_wrong_0123456789abcdefghijklmnopq";
+    let settings = json!({"url": env["CRM_URL"], "token": secret, "retries": 0});
+    let wrong = BottleCrmConnector::from_settings(&ctx(), &obj(settings)).unwrap();
+    let err = wrong.probe().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(!err.message().contains(secret), "{err}");
+}

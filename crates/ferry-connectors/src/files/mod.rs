@@ -160,6 +160,7 @@
 mod config;
 mod csv;
 mod decode;
+mod probe;
 mod rows;
 mod sink;
 mod source;
@@ -308,5 +309,11 @@ impl Connector for FilesConnector {
             Ok(objects)
         })
         .await
+    }
+
+    /// The folder, if it exists, can be listed (see `probe::check_folder`).
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let dir = self.dir.clone();
+        source::blocking(move || probe::check_folder(&dir)).await
     }
 }

@@ -28,6 +28,13 @@ type Results = Vec<Result<Written, ConnectorError>>;
 
 #[async_trait]
 impl Sink for FilesSink {
+    async fn probe(&self) -> crate::Probe {
+        let dir = self.dir.clone();
+        blocking(move || Ok(super::probe::inspect_sink(&dir)))
+            .await
+            .unwrap_or_else(|e| crate::Probe::failed(&e))
+    }
+
     async fn upsert(&self, batch: &[Outgoing]) -> Result<Results, ConnectorError> {
         if batch.is_empty() {
             return Ok(Vec::new());

@@ -211,6 +211,13 @@ impl Source for FilesSource {
         let (dir, spec, ids) = (self.dir.clone(), Arc::clone(&self.spec), ids.to_vec());
         blocking(move || fetch(&dir, &spec, &ids)).await
     }
+
+    async fn probe(&self) -> crate::Probe {
+        let (dir, spec) = (self.dir.clone(), Arc::clone(&self.spec));
+        blocking(move || Ok(super::probe::inspect_source(&dir, &spec)))
+            .await
+            .unwrap_or_else(|e| crate::Probe::failed(&e))
+    }
 }
 
 /// Runs file work on tokio's blocking pool.
@@ -723,6 +730,31 @@ pub fn headers_of(file: &Listed) -> Result<Vec<SheetHeader>, ReadError> {
             Ok(sheets)
         }
         None => Ok(Vec::new()),
+    }
+}
+
+/// The fields a file's records get (its header, renamed by `columns`), or why the file
+/// cannot be used (no id column, a `columns`/`types` entry the header lacks, unreadable).
+/// Reads the header only (and the bytes, to tell the encoding); changes nothing.
+pub(super) fn fields_of(file: &Listed, spec: &SourceSpec) -> Result<Vec<String>, String> {
+    let scan = decode::scan_file(&file.path).map_err(|e| e.to_string())?;
+    let mut layout: Option<Result<Layout, String>> = None;
+    let result = visit_file(file, &scan, spec, &mut |event| {
+        if let RowEvent::Header(headers) = event {
+            layout = Some(Layout::new(
+                &file.name,
+                headers,
+                spec,
+                file_format(file, spec),
+            ));
+        }
+        ControlFlow::Break(())
+    });
+    match (result, layout) {
+        (Err(ReadError::Io(e)), _) => Err(e.to_string()),
+        (Err(ReadError::File(message)), _) => Err(message),
+        (Ok(()), Some(layout)) => layout.map(|l| l.fields),
+        (Ok(()), None) => Err(format!("no header row (line {})", spec.header_row)),
     }
 }
 

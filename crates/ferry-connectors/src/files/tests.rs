@@ -1208,3 +1208,82 @@ async fn every_row_of_a_broken_file_is_a_record_or_an_error_record() {
         }
     }
 }
+
+/// `ferry check --live` on a folder: a missing folder is named, the newest matching file's
+/// header is what the records carry, a header without the id column is reported, and
+/// nothing is moved, read past the header, or created.
+#[tokio::test]
+async fn probes_name_a_missing_folder_and_read_only_the_newest_header() {
+    let root = tempfile::tempdir().unwrap();
+    let conn = connector(root.path());
+    let options = json!({"pattern": "customers*.csv", "id": "code", "columns": {"名称": "name"}});
+    conn.probe()
+        .await
+        .expect("a folder not there yet is no connection problem");
+    let probe = source(&conn, options.clone()).probe().await;
+    assert_eq!(probe.issues.len(), 1, "{probe:?}");
+    assert!(
+        probe.issues[0].message.contains("files does not exist"),
+        "{probe:?}"
+    );
+    assert!(
+        !root.path().join("files").exists(),
+        "the probe made the folder"
+    );
+
+    let dir = files_dir(root.path());
+    let probe = source(&conn, options.clone()).probe().await;
+    assert!(probe.is_ok() && probe.fields.is_none(), "{probe:?}");
+    write(&dir, "customers-1.csv", "code,名称\nC1,甲\n".as_bytes(), 1);
+    write(
+        &dir,
+        "customers-2.csv",
+        "kode,名称,email\nC2,乙,x@y\n".as_bytes(),
+        2,
+    );
+    let probe = source(&conn, options.clone()).probe().await;
+    assert!(
+        probe.issues.len() == 1
+            && probe.issues[0]
+                .message
+                .starts_with("customers-2.csv: no id column \"code\""),
+        "{probe:?}"
+    );
+    std::fs::remove_file(dir.join("customers-2.csv")).unwrap();
+    let probe = source(&conn, options).probe().await;
+    assert!(probe.is_ok(), "{probe:?}");
+    let known = probe.fields.expect("the header is known");
+    assert_eq!(known.names, ["code", "name"]);
+    assert_eq!(known.origin, "the header of customers-1.csv");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(left.len(), 1, "the probe moved or made files");
+}
+
+/// A target's folder is made on the first write: the probe accepts one that is not there
+/// yet, and refuses a path that is a file.
+#[tokio::test]
+async fn a_target_folder_may_be_missing_but_not_a_file() {
+    let root = tempfile::tempdir().unwrap();
+    let conn = connector(root.path());
+    let ctx = SinkContext {
+        entity: Entity::Customer,
+        key_field: "code".into(),
+        fields: vec!["code".into()],
+    };
+    let target = map(json!({"file": "out.csv", "columns": ["code"]}));
+    let probe = conn.sink(&target, &ctx).unwrap().probe().await;
+    assert!(probe.is_ok(), "{probe:?}");
+    assert!(
+        !root.path().join("files").exists(),
+        "the probe made the folder"
+    );
+
+    std::fs::write(root.path().join("files"), "not a folder").unwrap();
+    let err = conn.probe().await.unwrap_err();
+    assert!(err.message().contains("is not a folder"), "{err}");
+    let probe = conn.sink(&target, &ctx).unwrap().probe().await;
+    assert!(
+        probe.issues.len() == 1 && probe.issues[0].message.contains("is not a folder"),
+        "{probe:?}"
+    );
+}

@@ -47,6 +47,9 @@ pub struct Db {
     /// Shown instead of the URL in messages.
     pub display: String,
     secrets: Vec<String>,
+    /// The same database opened only to look (see [`probe_options`]), when opening it for a
+    /// run could change it.
+    probe: Option<Box<Db>>,
 }
 
 /// A decoded row: column names (shared by the rows of one result) and values.
@@ -186,6 +189,40 @@ impl Db {
             pool: OnceCell::new(),
             display,
             secrets,
+            probe: None,
+        }
+    }
+
+    /// Sets the options [`Db::probing`] opens the database with (from [`probe_options`]).
+    #[must_use]
+    pub fn with_probe(mut self, options: Option<Options>) -> Self {
+        self.probe = options.map(|o| {
+            Box::new(Db::new(
+                self.backend,
+                o,
+                1,
+                self.connect_timeout,
+                self.display.clone(),
+                self.secrets.clone(),
+            ))
+        });
+        self
+    }
+
+    /// The database to look at without changing it (`ferry check --live`).
+    pub fn probing(&self) -> &Db {
+        self.probe.as_deref().unwrap_or(self)
+    }
+
+    /// A SQLite file that does not exist yet (a run creates it; a probe must not).
+    pub fn missing_file(&self) -> Option<std::path::PathBuf> {
+        match &self.options {
+            Options::Lite(o) => {
+                let file = o.get_filename();
+                (file != std::path::Path::new(":memory:") && !file.exists())
+                    .then(|| file.to_path_buf())
+            }
+            _ => None,
         }
     }
 
@@ -575,28 +612,7 @@ pub fn options(backend: Backend, url: &str, base_dir: &std::path::Path) -> Resul
             Options::My(MySqlConnectOptions::from_str(&url).map_err(|e| e.to_string())?)
         }
         Backend::Sqlite => {
-            let rest = url.split_once(':').map(|x| x.1).unwrap_or_default();
-            let rest = rest.strip_prefix("//").unwrap_or(rest);
-            let (path, query) = match rest.split_once('?') {
-                Some((p, q)) => (p, Some(q)),
-                None => (rest, None),
-            };
-            if path.is_empty() {
-                return Err("the SQLite URL names no file (`sqlite://path/to/file.db`)".to_owned());
-            }
-            let memory = path == ":memory:";
-            let full = if memory || std::path::Path::new(path).is_absolute() {
-                path.to_owned()
-            } else {
-                base_dir.join(path).to_string_lossy().into_owned()
-            };
-            let mut text = format!("sqlite://{full}");
-            if let Some(q) = query {
-                text.push('?');
-                text.push_str(q);
-            }
-            let mut o = SqliteConnectOptions::from_str(&text).map_err(|e| e.to_string())?;
-            let read_only = query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=ro"));
+            let (mut o, memory, read_only) = sqlite_options(url, base_dir)?;
             if !read_only {
                 o = o.create_if_missing(true);
             }
@@ -609,6 +625,58 @@ pub fn options(backend: Backend, url: &str, base_dir: &std::path::Path) -> Resul
             )
         }
     })
+}
+
+/// Options that only look: for a SQLite file, opened read-only, never created and its
+/// journal mode left alone (a live check must not change the file); `None` for the others,
+/// whose connections change nothing by opening, and for `:memory:`.
+pub fn probe_options(
+    backend: Backend,
+    url: &str,
+    base_dir: &std::path::Path,
+) -> Result<Option<Options>, String> {
+    if backend != Backend::Sqlite {
+        return Ok(None);
+    }
+    let (o, memory, _) = sqlite_options(url, base_dir)?;
+    Ok((!memory).then(|| {
+        Options::Lite(
+            o.read_only(true)
+                .create_if_missing(false)
+                .busy_timeout(Duration::from_secs(10)),
+        )
+    }))
+}
+
+/// A SQLite URL's options before the run's choices, whether it is `:memory:`, and whether
+/// it asks for `mode=ro`.
+fn sqlite_options(
+    url: &str,
+    base_dir: &std::path::Path,
+) -> Result<(SqliteConnectOptions, bool, bool), String> {
+    let rest = url.split_once(':').map(|x| x.1).unwrap_or_default();
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err("the SQLite URL names no file (`sqlite://path/to/file.db`)".to_owned());
+    }
+    let memory = path == ":memory:";
+    let full = if memory || std::path::Path::new(path).is_absolute() {
+        path.to_owned()
+    } else {
+        base_dir.join(path).to_string_lossy().into_owned()
+    };
+    let mut text = format!("sqlite://{full}");
+    if let Some(q) = query {
+        text.push('?');
+        text.push_str(q);
+    }
+    let o = SqliteConnectOptions::from_str(&text).map_err(|e| e.to_string())?;
+    let read_only = query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=ro"));
+    Ok((o, memory, read_only))
 }
 
 /// Classifies an sqlx error and extracts the database's own message.

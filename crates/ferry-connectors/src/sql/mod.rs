@@ -58,6 +58,7 @@
 mod config;
 mod db;
 mod dialect;
+mod probe;
 mod sink;
 mod source;
 mod value;
@@ -127,7 +128,13 @@ impl SqlConnector {
         let (backend, timeout) = settings.validate()?;
         let display = config::mask_url(&settings.url);
         let secrets = config::url_secrets(&settings.url);
-        let options = db::options(backend, &settings.url, &ctx.base_dir).map_err(|e| {
+        let options = db::options(backend, &settings.url, &ctx.base_dir).and_then(|run| {
+            Ok((
+                run,
+                db::probe_options(backend, &settings.url, &ctx.base_dir)?,
+            ))
+        });
+        let (options, probe) = options.map_err(|e| {
             let mut message = e;
             for s in &secrets {
                 message = message.replace(s.as_str(), "****");
@@ -144,7 +151,8 @@ impl SqlConnector {
             timeout,
             display,
             secrets,
-        );
+        )
+        .with_probe(probe);
         Ok(SqlConnector {
             system: ctx.system.clone(),
             db: Arc::new(db),
@@ -204,6 +212,16 @@ impl Connector for SqlConnector {
         }
         tracing::debug!(system = %self.system, tables = out.len(), "discovered");
         Ok(out)
+    }
+
+    /// `SELECT 1` on a connection opened only to look. A SQLite file that does not exist yet
+    /// is no problem here (a run creates it); the flows' probes say which table it lacks.
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let db = self.db.probing();
+        if db.missing_file().is_some() {
+            return Ok(());
+        }
+        db.query("SELECT 1", Vec::new()).await.map(|_| ())
     }
 }
 

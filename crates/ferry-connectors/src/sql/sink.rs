@@ -61,9 +61,11 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// Upserts into one table.
 pub struct SqlSink {
-    db: Arc<Db>,
-    opts: SqlTargetOptions,
-    key_column: String,
+    pub(super) db: Arc<Db>,
+    pub(super) opts: SqlTargetOptions,
+    pub(super) key_column: String,
+    /// The flow's business key and mapped fields (for [`Sink::probe`]).
+    pub(super) flow: SinkContext,
     meta: Mutex<Option<Arc<Meta>>>,
     /// PostgreSQL: records Ferry has not written before are inserted without the conflict
     /// check of an upsert, until the table answers with a row Ferry did not know (a table
@@ -83,6 +85,7 @@ impl SqlSink {
             db,
             opts,
             key_column,
+            flow: ctx,
             meta: Mutex::new(None),
             optimistic,
         }
@@ -752,6 +755,10 @@ impl Sink for SqlSink {
             )
             .await?;
         Ok(written(done))
+    }
+
+    async fn probe(&self) -> crate::Probe {
+        self.inspect().await
     }
 
     fn capabilities(&self) -> SinkCapabilities {

@@ -35,8 +35,8 @@ struct Meta {
 
 /// Reads one table.
 pub struct SqlSource {
-    db: Arc<Db>,
-    opts: SqlSourceOptions,
+    pub(super) db: Arc<Db>,
+    pub(super) opts: SqlSourceOptions,
     overlap: TimeDelta,
     meta: OnceCell<Meta>,
 }
@@ -124,7 +124,7 @@ impl SqlSource {
         })
     }
 
-    fn select_list(&self) -> String {
+    pub(super) fn select_list(&self) -> String {
         match &self.opts.columns {
             None => "*".to_owned(),
             Some(columns) => {
@@ -316,6 +316,10 @@ impl SqlSource {
 
 #[async_trait]
 impl Source for SqlSource {
+    async fn probe(&self) -> crate::Probe {
+        self.inspect().await
+    }
+
     async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError> {
         let limit = limit.max(1);
         let cursor = Cursor::decode(cursor).map_err(|e| {

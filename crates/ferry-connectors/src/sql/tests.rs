@@ -822,7 +822,173 @@ on_all_backends!(
     case_create_table_and_discover,
     case_missing_table,
     case_delete_update_and_scan,
+    case_probe_source,
+    case_probe_sink,
 );
+
+/// Where each problem of a probe points, and its message.
+fn probed(probe: &crate::Probe) -> Vec<(String, String)> {
+    probe
+        .issues
+        .iter()
+        .map(|i| {
+            let at = match &i.at {
+                crate::ProbeAt::Option(path) => path.join("."),
+                crate::ProbeAt::Mapped(field) => format!("mapping.{field}"),
+            };
+            (at, i.message.clone())
+        })
+        .collect()
+}
+
+/// `ferry check --live` on a source: a table or column that is not there is named where the
+/// config names it, with the near miss; a good source lists the fields its records carry.
+async fn case_probe_source(env: &Env) {
+    let t = env.table("probe_src");
+    env.exec(&format!(
+        "CREATE TABLE {t} (id INTEGER PRIMARY KEY, customer_name TEXT, updated_at {})",
+        env.ts()
+    ))
+    .await;
+    let good = env.source(json!({"table": t, "watermark": {"column": "updated_at"}}));
+    let probe = good.probe().await;
+    assert!(probe.is_ok(), "{:?}", probe.issues);
+    let fields = probe.fields.expect("a table's columns are known").names;
+    assert_eq!(fields, ["id", "customer_name", "updated_at"]);
+
+    let typo = format!("{t}x");
+    let probe = env.source(json!({"table": typo})).probe().await;
+    let found = probed(&probe);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "table");
+    assert!(
+        found[0].1.contains(&format!("table `{typo}` not found"))
+            && found[0].1.contains(&format!("did you mean `{t}`?")),
+        "{found:?}"
+    );
+
+    let source = env.source(json!({"table": t, "watermark": {"column": "updated"},
+        "columns": ["customer_nam"], "where": "no_such_column = 1"}));
+    let found = probed(&source.probe().await);
+    assert_eq!(
+        found.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["watermark.column", "columns"],
+        "{found:?}"
+    );
+    assert!(
+        found[0]
+            .1
+            .contains("no column `updated` (did you mean `updated_at`?)")
+    );
+    assert!(
+        found[1]
+            .1
+            .contains("no column `customer_nam` (did you mean `customer_name`?)")
+    );
+
+    let bad_where = env.source(json!({"table": t, "where": "no_such_column = 1"}));
+    let found = probed(&bad_where.probe().await);
+    assert!(
+        found.len() == 1 && found[0].0 == "where" && found[0].1.contains("no_such_column"),
+        "{found:?}"
+    );
+}
+
+/// `ferry check --live` on a target: the key column and the column of each mapped field,
+/// pointed at the mapping rule (or the `columns:` entry that renames it); a missing table is
+/// fine when `create_table` will make it.
+async fn case_probe_sink(env: &Env) {
+    let t = env.table("probe_sink");
+    env.exec(&format!(
+        "CREATE TABLE {t} (code VARCHAR(20) PRIMARY KEY, name TEXT, mail TEXT)"
+    ))
+    .await;
+    let sink = |options: Value, fields: &[&str]| {
+        env.conn
+            .sink(
+                &obj(options),
+                &SinkContext {
+                    entity: Entity::Customer,
+                    key_field: "code".to_owned(),
+                    fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+                },
+            )
+            .expect("valid target options")
+    };
+    let good = sink(
+        json!({"table": t, "columns": {"email": "mail"}}),
+        &["code", "name", "email"],
+    );
+    let probe = good.probe().await;
+    assert!(probe.is_ok(), "{:?}", probe.issues);
+
+    let bad = sink(
+        json!({"table": t, "columns": {"phone": "fone"}}),
+        &["code", "nme", "email", "phone"],
+    );
+    let found = probed(&bad.probe().await);
+    let at: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(
+        at,
+        ["mapping.nme", "mapping.email", "columns.phone"],
+        "{found:?}"
+    );
+    assert!(
+        found[0]
+            .1
+            .contains("no column `nme` (did you mean `name`?)"),
+        "{found:?}"
+    );
+    assert!(
+        found[1]
+            .1
+            .contains("no column `email` (did you mean `mail`?)"),
+        "{found:?}"
+    );
+    assert!(
+        found[2].1.contains("no column `fone` for field `phone`"),
+        "{found:?}"
+    );
+
+    let key = sink(json!({"table": t, "key_column": "kode"}), &["code"]);
+    let found = probed(&key.probe().await);
+    assert!(
+        found.len() == 1 && found[0].0 == "key_column" && found[0].1.contains("`kode` for the key"),
+        "{found:?}"
+    );
+
+    let missing = format!("{t}_new");
+    let made_later = sink(json!({"table": missing, "create_table": true}), &["code"]);
+    assert!(made_later.probe().await.is_ok());
+    let found = probed(&sink(json!({"table": missing}), &["code"]).probe().await);
+    assert!(
+        found.len() == 1 && found[0].1.contains("set `create_table: true`"),
+        "{found:?}"
+    );
+}
+
+/// A live check opens a SQLite file read-only: a file that does not exist is reported, not
+/// created, and the connection itself is no problem (a run would create the file).
+#[tokio::test]
+async fn probing_sqlite_never_creates_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn =
+        SqlConnector::from_settings(&ctx(dir.path()), &obj(json!({"url": "sqlite://later.db"})))
+            .unwrap();
+    conn.probe()
+        .await
+        .expect("nothing to connect to yet is fine");
+    let source = conn.source(&obj(json!({"table": "customers"}))).unwrap();
+    let found = probed(&source.probe().await);
+    assert!(
+        found.len() == 1 && found[0].1.contains("later.db does not exist"),
+        "{found:?}"
+    );
+    assert!(
+        !dir.path().join("later.db").exists(),
+        "the probe created the file"
+    );
+}
 
 /// PostgreSQL writes a batch as one array per column (`UNNEST`): every column class travels
 /// that way, NULLs included, types bound as text are cast (uuid, an enum), and a key seen twice

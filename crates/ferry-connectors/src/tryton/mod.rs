@@ -117,6 +117,7 @@
 //! shared client (`crate::http`).
 
 mod config;
+mod probe;
 mod rpc;
 mod scan;
 mod sink;
@@ -317,5 +318,15 @@ impl Connector for TrytonConnector {
             "Discovered."
         );
         Ok(models)
+    }
+
+    /// Logs in and counts the models: one small read that any user may make.
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let count = vec![json!([])];
+        let none = Map::new();
+        self.rpc
+            .model("ir.model", "search_count", count, &none, Effect::Read)
+            .await
+            .map(|_| ())
     }
 }

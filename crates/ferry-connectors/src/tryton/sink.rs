@@ -101,10 +101,10 @@ type Found = HashMap<(String, String), HashMap<String, i64>>;
 pub struct TrytonSink {
     rpc: Arc<Rpc>,
     opts: TrytonTargetOptions,
-    key_field: String,
+    pub(super) key_field: String,
     key_path: String,
     /// The canonical fields the flow's mapping makes: what a scan reads back.
-    fields: Vec<String>,
+    pub(super) fields: Vec<String>,
     meta: OnceCell<Meta>,
 }
 
@@ -249,7 +249,7 @@ impl TrytonSink {
 
     /// Canonical fields that do not go to a field of the model of the same (or mapped) name:
     /// the key, the sources of lookups and of children.
-    fn consumed(&self) -> HashSet<&str> {
+    pub(super) fn consumed(&self) -> HashSet<&str> {
         let mut out: HashSet<&str> = HashSet::new();
         if !self.opts.fields.contains_key(&self.key_field) {
             out.insert(&self.key_field);
@@ -1249,6 +1249,10 @@ pub(crate) fn same(have: &Value, new: &Value) -> bool {
 
 #[async_trait]
 impl Sink for TrytonSink {
+    async fn probe(&self) -> crate::Probe {
+        self.inspect().await
+    }
+
     async fn upsert(
         &self,
         batch: &[Outgoing],

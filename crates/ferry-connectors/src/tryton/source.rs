@@ -29,8 +29,8 @@ type Cursor = Keyset<DateTime<Utc>, i64>;
 
 /// Reads one model.
 pub struct TrytonSource {
-    rpc: Arc<Rpc>,
-    opts: TrytonSourceOptions,
+    pub(super) rpc: Arc<Rpc>,
+    pub(super) opts: TrytonSourceOptions,
     overlap: TimeDelta,
     /// What `search_read` is asked for: the fields, the children's dotted fields, the id
     /// field and the watermark.
@@ -70,7 +70,7 @@ impl TrytonSource {
         extra
     }
 
-    async fn search_read(
+    pub(super) async fn search_read(
         &self,
         domain: Vec<Value>,
         limit: Option<usize>,
@@ -155,7 +155,7 @@ impl TrytonSource {
 
     /// The `domain` option as one clause to AND ours with: nested, since a domain that
     /// starts with `"OR"` would otherwise OR every clause appended to it.
-    fn user_domain(&self) -> Vec<Value> {
+    pub(super) fn user_domain(&self) -> Vec<Value> {
         if self.opts.domain.is_empty() {
             Vec::new()
         } else {
@@ -216,6 +216,10 @@ pub(crate) fn pick(row: &Map<String, Value>, path: &str) -> Value {
 
 #[async_trait]
 impl Source for TrytonSource {
+    async fn probe(&self) -> crate::Probe {
+        self.inspect().await
+    }
+
     async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError> {
         let limit = limit.max(1);
         let cursor =

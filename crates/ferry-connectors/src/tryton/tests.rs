@@ -1368,3 +1368,73 @@ async fn a_delete_tryton_refuses_is_that_records_error_and_the_others_are_delete
         .await;
     assert_eq!(left.len(), 1, "{left:?}");
 }
+
+/// `ferry check --live` against Tryton: a model or field that is not there is named where
+/// the config names it, with the near miss; a wrong password fails the connection check;
+/// a good source lists its fields. Nothing is written.
+#[tokio::test]
+async fn probes_name_missing_models_and_fields_and_refused_credentials() {
+    let Some(peer) = peer().await else { return };
+    peer.conn.probe().await.expect("the system answers");
+    let good = peer
+        .conn
+        .source(&obj(
+            json!({"model": "party.party", "fields": ["name", "code"]}),
+        ))
+        .unwrap();
+    let probe = good.probe().await;
+    assert!(probe.is_ok(), "{probe:?}");
+    assert_eq!(probe.fields.unwrap().names, ["name", "code"]);
+
+    let typo = peer
+        .conn
+        .source(&obj(
+            json!({"model": "party.party", "fields": ["name", "cod"]}),
+        ))
+        .unwrap();
+    let probe = typo.probe().await;
+    assert!(
+        probe.issues.len() == 1
+            && probe.issues[0].at == crate::ProbeAt::Option(vec!["fields".into()])
+            && probe.issues[0]
+                .message
+                .contains("no field `cod` (did you mean `code`?)"),
+        "{probe:?}"
+    );
+    let model = peer
+        .conn
+        .source(&obj(json!({"model": "party.partyy", "fields": ["name"]})))
+        .unwrap();
+    let probe = model.probe().await;
+    assert!(
+        probe.issues.len() == 1
+            && probe.issues[0].at == crate::ProbeAt::Option(vec!["model".into()]),
+        "{probe:?}"
+    );
+
+    let sink = sink_reading(
+        &peer,
+        Entity::Customer,
+        "code",
+        &["code", "nmae"],
+        json!({"model": "party.party"}),
+    );
+    let probe = sink.probe().await;
+    assert!(
+        probe.issues.len() == 1
+            && probe.issues[0].at == crate::ProbeAt::Mapped("nmae".into())
+            && probe.issues[0].message.contains("did you mean `name`?"),
+        "{probe:?}"
+    );
+
+    let settings = json!({"url": peer.url, "database": peer.database, "user": "admin",
+        "password": "wrong-Pr0be-pw", "retries": 0});
+    let ctx = BuildContext {
+        system: "erp".to_owned(),
+        base_dir: std::env::temp_dir(),
+    };
+    let wrong = TrytonConnector::from_settings(&ctx, &obj(settings)).unwrap();
+    let err = wrong.probe().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(!err.message().contains("wrong-Pr0be-pw"), "{err}");
+}

@@ -7,8 +7,9 @@ use anyhow::Context;
 
 use crate::output::{out, outln, print_json, table};
 
-/// Validates the config offline: parse, references, connectors, mappings, schedules.
-pub async fn check(file: &Path) -> anyhow::Result<ExitCode> {
+/// Validates the config offline: parse, references, connectors, mappings, schedules; with
+/// `live`, then against the systems too (`live_check.rs`).
+pub async fn check(file: &Path, live: bool) -> anyhow::Result<ExitCode> {
     let loaded = match ferry_model::config::parse(file) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -17,6 +18,7 @@ pub async fn check(file: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     match ferry_engine::assemble(&loaded, &ferry_connectors::builtin()) {
+        Ok(assembly) if live => super::live_check::run(file, &loaded, &assembly).await,
         Ok(assembly) => {
             outln!(
                 "{}: OK ({} systems, {} flows)",

@@ -6,6 +6,7 @@ mod conflicts;
 mod dlq;
 mod keys;
 mod ledger;
+mod live_check;
 pub mod reconcile;
 mod status;
 pub mod sync;
@@ -22,7 +23,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             no_serve,
             customers,
         } => crate::quickstart::run(&dir, no_serve, customers).await,
-        Command::Check { file, config } => check::check(&config.or_positional(file)).await,
+        Command::Check { file, config, live } => {
+            check::check(&config.or_positional(file), live).await
+        }
         Command::Schema => check::schema(),
         Command::Run {
             file,
