@@ -87,15 +87,6 @@ impl Positions {
             .rev()
             .find_map(|len| self.key(&path[..len]))
     }
-
-    /// The keys written directly under `path` (for "did you mean").
-    pub fn children(&self, path: &[String]) -> Vec<&str> {
-        self.keys
-            .keys()
-            .filter(|k| k.len() == path.len() + 1 && k.starts_with(path))
-            .map(|k| k[path.len()].as_str())
-            .collect()
-    }
 }
 
 /// One open map or list while walking the events.
@@ -252,8 +243,5 @@ flows:
             p.nearest_key(&path("flows.customers.key")),
             Some(Position { line: 4, column: 3 })
         );
-        let mut children = p.children(&path("flows.customers"));
-        children.sort_unstable();
-        assert_eq!(children, ["entity", "quoted key", "trigger", "validate"]);
     }
 }
