@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ferry_connectors::http::{Call, HeaderName, HttpClient, HttpOptions, StaticAuth, Url};
+use ferry_kit::http::{Call, HeaderName, HttpClient, HttpOptions, StaticAuth, Url};
 use ferry_model::config::{AlertRules, AlertsConfig, ConfigIssue};
 use ferry_store::{Reconciliation, Run, Store};
 use serde::Serialize;

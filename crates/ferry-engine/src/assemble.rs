@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ferry_connectors::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
+use ferry_kit::{BuildContext, Connector, Registry, Sink, SinkContext, Source};
 use ferry_mapping::CompiledMapping;
 use ferry_model::config::{
     AlertsConfig, ConfigError, ConfigIssue, EngineSettings, FlowConfig, FlowStates, LoadedConfig,

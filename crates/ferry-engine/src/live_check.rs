@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_connectors::{Connector, KnownFields, Probe, ProbeAt};
+use ferry_kit::{Connector, KnownFields, Probe, ProbeAt};
 use ferry_mapping::lineage::{self, Feeds};
 use ferry_model::ErrorKind;
 use ferry_model::config::words::did_you_mean;

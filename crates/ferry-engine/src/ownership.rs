@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use ferry_connectors::Outgoing;
+use ferry_kit::Outgoing;
 use ferry_model::config::{ConflictPolicy, SHARED};
 use ferry_model::{ConnectorError, Record};
 use ferry_store::{

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::Utc;
-use ferry_connectors::{Outgoing, Removal};
+use ferry_kit::{Outgoing, Removal};
 use ferry_model::{ConnectorError, ErrorKind, Record, content_hash};
 use ferry_store::{
     Commit, LedgerEntry, NewDeadLetter, Outcome, QueueItem, RunStats, Store, Xref, XrefUpdate,
@@ -914,7 +914,7 @@ async fn upsert_in_parallel(
     parallel: Parallelism,
     cancel: &CancellationToken,
     outgoing: &[Outgoing],
-) -> Result<Vec<Result<ferry_connectors::Written, ConnectorError>>, EngineError> {
+) -> Result<Vec<Result<ferry_kit::Written, ConnectorError>>, EngineError> {
     let parts = (outgoing.len() / parallel.min_chunk.max(1)).clamp(1, parallel.workers.max(1));
     let size = outgoing.len().div_ceil(parts).max(1);
     let writes = outgoing.chunks(size).map(|part| async move {

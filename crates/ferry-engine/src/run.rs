@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use ferry_connectors::Page;
+use ferry_kit::Page;
 use ferry_model::Record;
 use ferry_model::config::EngineSettings;
 use ferry_store::{NewDeadLetter, NewQueueItem, RunStats, SeenInPass, Store};

@@ -81,6 +81,13 @@ pub enum Command {
     },
     /// Print the JSON Schema of the configuration file.
     Schema,
+    /// List the connector kinds compiled into this binary and what each can do (read,
+    /// incremental, snapshot, webhook, write, delete, scan).
+    Connectors {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run every flow on its trigger and serve the HTTP API until interrupted (Ctrl-C drains
     /// and stops).
     Run {

@@ -246,7 +246,7 @@ fn check(flow: &crate::Flow, options: &Options) -> Result<(), ReconcileError> {
 
 /// The fields of a flow's records that reconciliation compares: its mapping's top-level
 /// fields (lines and dotted `extra.` paths are not compared). Sinks learn them too
-/// ([`ferry_connectors::SinkContext::fields`]), to read back no more than this.
+/// ([`ferry_kit::SinkContext::fields`]), to read back no more than this.
 pub(crate) fn compared_fields(flow: &ferry_model::config::FlowConfig) -> Vec<String> {
     flow.mapping
         .fields

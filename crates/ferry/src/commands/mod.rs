@@ -3,6 +3,7 @@
 pub mod bench;
 mod check;
 mod conflicts;
+mod connectors;
 mod dlq;
 mod keys;
 mod ledger;
@@ -27,6 +28,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             check::check(&config.or_positional(file), live).await
         }
         Command::Schema => check::schema(),
+        Command::Connectors { json } => connectors::list(json),
         Command::Run {
             file,
             config,
