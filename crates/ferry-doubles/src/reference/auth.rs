@@ -39,7 +39,7 @@ fn check(ctx: &Ctx, headers: &HeaderMap) -> Result<(), Response> {
     let creds = &ctx.config.credentials;
     match ctx.config.auth {
         AuthMode::None => Ok(()),
-        AuthMode::ApiKey => match header(headers, API_KEY_HEADER.as_ref()) {
+        AuthMode::ApiKey => match header(headers, API_KEY_HEADER) {
             Some(key) if key == creds.api_key => Ok(()),
             _ => Err(refuse("missing or wrong X-API-Key header")),
         },

@@ -88,7 +88,7 @@ const LINE_FIELDS: &[FieldSpec] = &[
 ];
 
 /// Every object, in the order they are listed.
-pub const OBJECTS: [ObjectSpec; 3] = [
+pub static OBJECTS: [ObjectSpec; 3] = [
     ObjectSpec {
         name: "customers",
         key: "code",
