@@ -187,7 +187,7 @@ async fn expiring_sessions_makes_the_auth_layer_answer_as_the_vendor_does() {
             ("client_id", "ferry-client"),
             ("client_secret", "ferry-client-secret"),
         ];
-        let body: Value = http.post(url).form(&form).send().await.unwrap().json().await.unwrap();
+        let body: Value = support::post_form(&http, &url, &form).send().await.unwrap().json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
     };
     let first = token(http.clone(), double.url("/oauth/token")).await;

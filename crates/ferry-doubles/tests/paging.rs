@@ -52,7 +52,7 @@ async fn walk(double: &RunningDouble, paging: Paging, object: &str, filter: &str
         next = match paging {
             Paging::Page => {
                 let (page, total) = (body["page"].as_u64().unwrap(), body["total"].as_u64().unwrap());
-                (page * PAGE as u64 < total)
+                (page * (PAGE as u64) < total)
                     .then(|| with_filter(format!("{base}?page={}&per_page={PAGE}", page + 1)))
             }
             Paging::Offset => {

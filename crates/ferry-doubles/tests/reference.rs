@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferry_doubles::reference::{AuthMode, ReferenceConfig};
 use ferry_doubles::xml;
 use serde_json::{Value, json};
-use support::{client, get_json, start, start_open};
+use support::{client, get_json, post_form, start, start_open};
 
 fn with_auth(auth: AuthMode) -> ReferenceConfig {
     ReferenceConfig {
@@ -51,10 +51,8 @@ async fn oauth2_issues_tokens_to_the_right_client_and_they_expire() {
     let double = start(config.clone()).await;
     let token_url = double.url("/oauth/token");
     let grant = [("grant_type", "client_credentials")];
-    let by_basic = http
-        .post(&token_url)
+    let by_basic = post_form(&http, &token_url, &grant)
         .basic_auth("ferry-client", Some("ferry-client-secret"))
-        .form(&grant)
         .send()
         .await
         .unwrap();
@@ -73,11 +71,11 @@ async fn oauth2_issues_tokens_to_the_right_client_and_they_expire() {
         ("client_id", "ferry-client"),
         ("client_secret", "guess"),
     ];
-    let refused = http.post(&token_url).form(&wrong_secret).send().await.unwrap();
+    let refused = post_form(&http, &token_url, &wrong_secret).send().await.unwrap();
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.json::<Value>().await.unwrap(), json!({"error": "invalid_client"}));
     let password_grant = [("grant_type", "password")];
-    let refused = http.post(&token_url).form(&password_grant).send().await.unwrap();
+    let refused = post_form(&http, &token_url, &password_grant).send().await.unwrap();
     assert_eq!(refused.status(), 400);
     assert_eq!(refused.json::<Value>().await.unwrap(), json!({"error": "unsupported_grant_type"}));
 
@@ -88,9 +86,7 @@ async fn oauth2_issues_tokens_to_the_right_client_and_they_expire() {
         ("client_id", "ferry-client"),
         ("client_secret", "ferry-client-secret"),
     ];
-    let body: Value = http
-        .post(short.url("/oauth/token"))
-        .form(&form)
+    let body: Value = post_form(&http, &short.url("/oauth/token"), &form)
         .send()
         .await
         .unwrap()

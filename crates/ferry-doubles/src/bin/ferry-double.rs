@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ferry_doubles::reference::{AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed};
-use ferry_doubles::{Double, RunningDouble};
+use ferry_doubles::RunningDouble;
 
 /// Starts a wire-level double of a vendor API on 127.0.0.1 (test support: not the vendor).
 #[derive(Parser)]

@@ -37,3 +37,30 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.expect("a JSON body"))
 }
+
+/// POST `pairs` as `application/x-www-form-urlencoded` (reqwest is built without its form
+/// feature).
+pub fn post_form(
+    client: &reqwest::Client,
+    url: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+}
