@@ -60,7 +60,7 @@ async fn add_faults(State(h): State<Harness>, body: Bytes) -> Response {
     let parsed = match read::<serde_json::Value>(&body) {
         Ok(many @ serde_json::Value::Array(_)) => serde_json::from_value::<Vec<Fault>>(many),
         Ok(one) => serde_json::from_value::<Fault>(one).map(|f| vec![f]),
-        Err(refusal) => return refusal,
+        Err(message) => return bad_request(message),
     };
     let faults = match parsed {
         Ok(faults) => faults,
@@ -119,7 +119,7 @@ async fn set_clock(State(h): State<Harness>, body: Bytes) -> Response {
         Ok(ClockChange::AdvanceSecs(s)) => h.clock().advance(chrono::Duration::seconds(s)),
         Ok(ClockChange::Resume(true)) => h.clock().resume(),
         Ok(ClockChange::Resume(false)) => {}
-        Err(refusal) => return refusal,
+        Err(message) => return bad_request(message),
     }
     Json(json!({ "now": crate::store::stamp(h.clock().now()) })).into_response()
 }
@@ -129,8 +129,9 @@ async fn reset(State(h): State<Harness>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-fn read<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("body: {e}")))
+/// The body as JSON, or why not.
+fn read<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("body: {e}"))
 }
 
 fn bad_request(message: String) -> Response {

@@ -80,7 +80,10 @@ pub async fn start(double: impl Double, port: u16) -> Result<RunningDouble, Doub
         .double()
         .routes(&harness)
         .merge(control::routes(harness.clone()))
-        .layer(middleware::from_fn_with_state(harness.clone(), apply_faults));
+        .layer(middleware::from_fn_with_state(
+            harness.clone(),
+            apply_faults,
+        ));
     let shutdown = CancellationToken::new();
     tokio::spawn(accept(listener, app, shutdown.clone()));
     Ok(RunningDouble {
@@ -182,7 +185,10 @@ fn status_answer(
     };
     let default_body = || {
         let reason = status.canonical_reason().unwrap_or("");
-        format!("{} {reason} (fault injected by the double)", status.as_u16())
+        format!(
+            "{} {reason} (fault injected by the double)",
+            status.as_u16()
+        )
     };
     let mut response = (status, body.unwrap_or_else(default_body)).into_response();
     let out = response.headers_mut();
@@ -228,8 +234,9 @@ async fn close_now(kill: Option<ConnectionKill>) -> Response {
         }
         // Not served by `start`: a body that fails at once makes hyper drop the connection,
         // though only after the head is sent.
-        None => Body::from_stream(stream::once(async { Err::<Bytes, _>(aborted()) }))
-            .into_response(),
+        None => {
+            Body::from_stream(stream::once(async { Err::<Bytes, _>(aborted()) })).into_response()
+        }
     }
 }
 

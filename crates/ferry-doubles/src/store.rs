@@ -333,11 +333,17 @@ mod tests {
         let ids = |rows: Vec<Record>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(ids(store.list("customers", None, None).unwrap()), [2, 3, 1]);
         let since = Some(UpdatedFilter::Since(tie));
-        assert_eq!(ids(store.list("customers", since, None).unwrap()), [2, 3, 1]);
+        assert_eq!(
+            ids(store.list("customers", since, None).unwrap()),
+            [2, 3, 1]
+        );
         let after = Some(UpdatedFilter::After(tie));
         assert_eq!(ids(store.list("customers", after, None).unwrap()), [1]);
         let from = store.get("customers", 2).unwrap().position();
-        assert_eq!(ids(store.list("customers", None, Some(from)).unwrap()), [3, 1]);
+        assert_eq!(
+            ids(store.list("customers", None, Some(from)).unwrap()),
+            [3, 1]
+        );
         assert!(moved.updated_at > moved.created_at);
     }
 }

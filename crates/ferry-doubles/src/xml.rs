@@ -32,9 +32,13 @@ impl Element {
 
     /// The first element named `name` below this one, depth first.
     pub fn find(&self, name: &str) -> Option<&Element> {
-        self.children
-            .iter()
-            .find_map(|c| if c.name == name { Some(c) } else { c.find(name) })
+        self.children.iter().find_map(|c| {
+            if c.name == name {
+                Some(c)
+            } else {
+                c.find(name)
+            }
+        })
     }
 }
 

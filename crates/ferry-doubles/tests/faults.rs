@@ -32,14 +32,20 @@ async fn the_third_get_fails_with_503_twice_and_other_requests_do_not_count() {
     let products = statuses(&http, &double.url("/api/products"), 3).await;
     assert_eq!(products, [200, 200, 200]);
     let posted = http.post(&customers).json(&json!({})).send().await.unwrap();
-    assert_eq!(posted.status(), 422, "a POST is not a GET: it reaches the double");
+    assert_eq!(
+        posted.status(),
+        422,
+        "a POST is not a GET: it reaches the double"
+    );
     assert_eq!(
         statuses(&http, &customers, 6).await,
         [200, 200, 503, 503, 200, 200]
     );
     let failed = double.requests().matching("GET", "/api/customers");
-    let logged: Vec<(Option<u16>, Vec<String>)> =
-        failed.iter().map(|r| (r.status, r.faults.clone())).collect();
+    let logged: Vec<(Option<u16>, Vec<String>)> = failed
+        .iter()
+        .map(|r| (r.status, r.faults.clone()))
+        .collect();
     assert_eq!(logged[2], (Some(503), vec!["status 503".to_owned()]));
     assert_eq!(logged[4], (Some(200), vec![]));
 }
@@ -80,7 +86,9 @@ async fn a_5xx_burst_can_carry_a_vendor_body_and_headers() {
         headers: [("x-vendor".to_owned(), "gateway".to_owned())].into(),
         body: Some("<html>Bad Gateway</html>".into()),
     };
-    double.faults().add(Fault::new(action).on("*", "/api/**").times(3));
+    double
+        .faults()
+        .add(Fault::new(action).on("*", "/api/**").times(3));
     let url = double.url("/api/orders/1");
     for _ in 0..3 {
         let response = http.get(&url).send().await.unwrap();
@@ -113,10 +121,19 @@ async fn latency_holds_the_answer_back_and_only_on_the_matching_path() {
     get_json(&http, &double.url("/api/orders")).await;
     assert!(started.elapsed() >= Duration::from_millis(100));
     get_json(&http, &double.url("/api/products")).await;
-    let faults: Vec<Vec<String>> = double.requests().all().into_iter().map(|r| r.faults).collect();
+    let faults: Vec<Vec<String>> = double
+        .requests()
+        .all()
+        .into_iter()
+        .map(|r| r.faults)
+        .collect();
     assert_eq!(
         faults,
-        [vec!["latency 300 ms".to_owned()], vec!["latency 100+200 ms".to_owned()], vec![]]
+        [
+            vec!["latency 300 ms".to_owned()],
+            vec!["latency 100+200 ms".to_owned()],
+            vec![]
+        ]
     );
 }
 
@@ -124,9 +141,11 @@ async fn latency_holds_the_answer_back_and_only_on_the_matching_path() {
 async fn a_connection_dropped_before_the_answer_fails_the_request_and_the_next_one_works() {
     let double = start_open().await;
     let http = client();
-    double
-        .faults()
-        .add(Fault::new(FaultAction::DropBeforeResponse).on("GET", "/api/customers").times(1));
+    double.faults().add(
+        Fault::new(FaultAction::DropBeforeResponse)
+            .on("GET", "/api/customers")
+            .times(1),
+    );
     let url = double.url("/api/customers");
     let err = http.get(&url).send().await.expect_err("no answer");
     assert!(!err.is_timeout(), "{err:?}");
@@ -143,7 +162,10 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut bytes = Vec::new();
     let _ = stream.read_to_end(&mut bytes).await;
-    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
     let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
     (head, bytes[split + 4..].to_vec())
 }
@@ -158,7 +180,11 @@ async fn a_connection_dropped_mid_body_sends_the_head_and_only_part_of_the_body(
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let length: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
         .expect("a Content-Length")
         .parse()
         .unwrap();
@@ -170,7 +196,10 @@ async fn a_connection_dropped_mid_body_sends_the_head_and_only_part_of_the_body(
     let response = http.get(double.url("/api/customers")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let err = response.bytes().await.expect_err("the body is cut");
-    assert!(err.is_body() || err.is_decode() || err.is_request(), "{err:?}");
+    assert!(
+        err.is_body() || err.is_decode() || err.is_request(),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -187,16 +216,25 @@ async fn expiring_sessions_makes_the_auth_layer_answer_as_the_vendor_does() {
             ("client_id", "ferry-client"),
             ("client_secret", "ferry-client-secret"),
         ];
-        let body: Value = support::post_form(&http, &url, &form).send().await.unwrap().json().await.unwrap();
+        let body: Value = support::post_form(&http, &url, &form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         body["access_token"].as_str().unwrap().to_owned()
     };
     let first = token(http.clone(), double.url("/oauth/token")).await;
     let url = double.url("/api/customers");
     let call = |t: String| http.get(&url).bearer_auth(t).send();
     assert_eq!(call(first.clone()).await.unwrap().status(), 200);
-    double
-        .faults()
-        .add(Fault::new(FaultAction::ExpireSessions).on("GET", "/api/customers").after(1).times(1));
+    double.faults().add(
+        Fault::new(FaultAction::ExpireSessions)
+            .on("GET", "/api/customers")
+            .after(1)
+            .times(1),
+    );
     assert_eq!(call(first.clone()).await.unwrap().status(), 200);
     let expired = call(first.clone()).await.unwrap();
     assert_eq!(expired.status(), 401);
@@ -227,9 +265,17 @@ async fn an_expired_session_can_be_answered_inside_http_200() {
         .await
         .unwrap();
     let session = body["session_id"].as_str().unwrap().to_owned();
-    let call = || http.get(double.url("/api/products")).header("x-session-id", &session).send();
+    let call = || {
+        http.get(double.url("/api/products"))
+            .header("x-session-id", &session)
+            .send()
+    };
     assert_eq!(call().await.unwrap().status(), 200);
-    let expire = http.post(double.url("/_double/sessions/expire")).send().await.unwrap();
+    let expire = http
+        .post(double.url("/_double/sessions/expire"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(expire.status(), 204);
     let response = call().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -243,9 +289,12 @@ async fn an_error_inside_http_200_has_the_doubles_error_shape() {
     let double = start_open().await;
     let http = client();
     double.faults().add(
-        Fault::new(FaultAction::error_in_ok("BUSY", "the server is busy, try later"))
-            .on("POST", "/api/*/batch")
-            .times(1),
+        Fault::new(FaultAction::error_in_ok(
+            "BUSY",
+            "the server is busy, try later",
+        ))
+        .on("POST", "/api/*/batch")
+        .times(1),
     );
     let batch = json!({"records": [{"code": "N1", "name": "New"}]});
     let response = http
@@ -260,7 +309,13 @@ async fn an_error_inside_http_200_has_the_doubles_error_shape() {
         body,
         json!({"ok": false, "error": {"code": "BUSY", "message": "the server is busy, try later"}})
     );
-    assert!(double.store().find_by_key("customers", "N1").unwrap().is_none());
+    assert!(
+        double
+            .store()
+            .find_by_key("customers", "N1")
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -272,32 +327,83 @@ async fn faults_set_over_the_control_endpoint_fire_and_reset_clears_everything()
          "action": {"kind": "status", "status": 429, "retry_after": {"seconds": 3}}},
         {"path": "/api/orders", "action": {"kind": "drop_before_response"}}
     ]);
-    let added = http.post(double.url("/_double/faults")).json(&faults).send().await.unwrap();
+    let added = http
+        .post(double.url("/_double/faults"))
+        .json(&faults)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(added.status(), 201);
     let url = double.url("/api/products");
     assert_eq!(statuses(&http, &url, 3).await, [200, 429, 200]);
     assert!(http.get(double.url("/api/orders")).send().await.is_err());
     let (_, listed) = get_json(&http, &double.url("/_double/faults")).await;
-    assert_eq!((listed[0]["seen"].clone(), listed[0]["fired"].clone()), (json!(3), json!(1)));
+    assert_eq!(
+        (listed[0]["seen"].clone(), listed[0]["fired"].clone()),
+        (json!(3), json!(1))
+    );
 
     let bad = json!({"action": {"kind": "status", "status": 42}});
-    let refused = http.post(double.url("/_double/faults")).json(&bad).send().await.unwrap();
+    let refused = http
+        .post(double.url("/_double/faults"))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 400);
     let message: Value = refused.json().await.unwrap();
-    assert!(message["error"].as_str().unwrap().contains("action.status: 42"), "{message}");
+    assert!(
+        message["error"]
+            .as_str()
+            .unwrap()
+            .contains("action.status: 42"),
+        "{message}"
+    );
     let unknown = json!({"action": {"kind": "status", "status": 500}, "time": 1});
-    let refused = http.post(double.url("/_double/faults")).json(&unknown).send().await.unwrap();
+    let refused = http
+        .post(double.url("/_double/faults"))
+        .json(&unknown)
+        .send()
+        .await
+        .unwrap();
     let message: Value = refused.json().await.unwrap();
-    assert!(message["error"].as_str().unwrap().contains("unknown field `time`"), "{message}");
+    assert!(
+        message["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `time`"),
+        "{message}"
+    );
 
     let created = json!({"code": "N1", "name": "New"});
-    http.post(double.url("/api/customers")).json(&created).send().await.unwrap();
-    let reset = http.post(double.url("/_double/reset")).send().await.unwrap();
+    http.post(double.url("/api/customers"))
+        .json(&created)
+        .send()
+        .await
+        .unwrap();
+    let reset = http
+        .post(double.url("/_double/reset"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reset.status(), 204);
     assert!(double.faults().list().is_empty());
     assert!(double.requests().all().is_empty());
-    assert!(double.store().find_by_key("customers", "N1").unwrap().is_none());
-    assert_eq!(http.get(double.url("/api/orders")).send().await.unwrap().status(), 200);
+    assert!(
+        double
+            .store()
+            .find_by_key("customers", "N1")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        http.get(double.url("/api/orders"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -311,7 +417,11 @@ async fn the_request_log_masks_credentials_and_leaves_control_calls_out() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400, "api_key is not a query parameter of the list");
+    assert_eq!(
+        response.status(),
+        400,
+        "api_key is not a query parameter of the list"
+    );
     let (status, log) = get_json(&http, &double.url("/_double/requests")).await;
     assert_eq!(status, 200);
     let log = log.as_array().unwrap();

@@ -31,7 +31,13 @@ async fn start_paged(paging: Paging) -> RunningDouble {
 async fn walk(double: &RunningDouble, paging: Paging, object: &str, filter: &str) -> Vec<Value> {
     let http = client();
     let base = double.url(&format!("/api/{object}"));
-    let with_filter = |q: String| if filter.is_empty() { q } else { format!("{q}&{filter}") };
+    let with_filter = |q: String| {
+        if filter.is_empty() {
+            q
+        } else {
+            format!("{q}&{filter}")
+        }
+    };
     let mut records = Vec::new();
     let mut next: Option<String> = Some(match paging {
         Paging::Page | Paging::Link => with_filter(format!("{base}?page=1&per_page={PAGE}")),
@@ -44,14 +50,24 @@ async fn walk(double: &RunningDouble, paging: Paging, object: &str, filter: &str
         assert!(pages < 100, "paging does not end");
         let response = http.get(&url).send().await.unwrap();
         assert_eq!(response.status(), 200, "{url}");
-        let link = response.headers().get("link").map(|v| v.to_str().unwrap().to_owned());
+        let link = response
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
         let body: Value = response.json().await.unwrap();
-        let data = if paging == Paging::Link { body.clone() } else { body["data"].clone() };
+        let data = if paging == Paging::Link {
+            body.clone()
+        } else {
+            body["data"].clone()
+        };
         let data = data.as_array().unwrap().clone();
         assert!(data.len() <= PAGE);
         next = match paging {
             Paging::Page => {
-                let (page, total) = (body["page"].as_u64().unwrap(), body["total"].as_u64().unwrap());
+                let (page, total) = (
+                    body["page"].as_u64().unwrap(),
+                    body["total"].as_u64().unwrap(),
+                );
                 (page * (PAGE as u64) < total)
                     .then(|| with_filter(format!("{base}?page={}&per_page={PAGE}", page + 1)))
             }
@@ -60,9 +76,9 @@ async fn walk(double: &RunningDouble, paging: Paging, object: &str, filter: &str
                 (offset < body["total"].as_u64().unwrap())
                     .then(|| with_filter(format!("{base}?offset={offset}&limit={PAGE}")))
             }
-            Paging::Cursor => body["next_cursor"].as_str().map(|c| {
-                with_filter(format!("{base}?limit={PAGE}&cursor={c}"))
-            }),
+            Paging::Cursor => body["next_cursor"]
+                .as_str()
+                .map(|c| with_filter(format!("{base}?limit={PAGE}&cursor={c}"))),
             Paging::Link => link.map(|l| {
                 assert!(l.ends_with("; rel=\"next\""), "{l}");
                 l[1..l.find('>').unwrap()].to_owned()
@@ -90,8 +106,14 @@ async fn every_style_reads_every_record_once_in_modified_order() {
         assert_eq!(all.len(), 47);
         let read = walk(&double, paging, "customers", "").await;
         assert_eq!(ids(&read), store_ids(&all), "{paging:?}");
-        let stamps: Vec<&str> = read.iter().map(|r| r["updated_at"].as_str().unwrap()).collect();
-        assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{paging:?}: modified order");
+        let stamps: Vec<&str> = read
+            .iter()
+            .map(|r| r["updated_at"].as_str().unwrap())
+            .collect();
+        assert!(
+            stamps.windows(2).all(|w| w[0] <= w[1]),
+            "{paging:?}: modified order"
+        );
         assert_eq!(stamps[4], stamps[5], "a page boundary falls inside a tie");
     }
 }
@@ -104,13 +126,33 @@ async fn from_a_watermark_inside_a_tie_since_rereads_the_tie_and_after_skips_it(
         // Records 9..=12 (0-based 8..=11) share one second; the watermark is that second.
         let mark = all[9].updated_at;
         let stamp = mark.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let since: Vec<u64> = all.iter().filter(|r| r.updated_at >= mark).map(|r| r.id).collect();
-        let after: Vec<u64> = all.iter().filter(|r| r.updated_at > mark).map(|r| r.id).collect();
+        let since: Vec<u64> = all
+            .iter()
+            .filter(|r| r.updated_at >= mark)
+            .map(|r| r.id)
+            .collect();
+        let after: Vec<u64> = all
+            .iter()
+            .filter(|r| r.updated_at > mark)
+            .map(|r| r.id)
+            .collect();
         assert_eq!(since.len(), 47 - 8);
         assert_eq!(after.len(), 47 - 12);
-        let read = walk(&double, paging, "customers", &format!("updated_since={stamp}")).await;
+        let read = walk(
+            &double,
+            paging,
+            "customers",
+            &format!("updated_since={stamp}"),
+        )
+        .await;
         assert_eq!(ids(&read), since, "{paging:?} since");
-        let read = walk(&double, paging, "customers", &format!("updated_after={stamp}")).await;
+        let read = walk(
+            &double,
+            paging,
+            "customers",
+            &format!("updated_after={stamp}"),
+        )
+        .await;
         assert_eq!(ids(&read), after, "{paging:?} after");
     }
 }
@@ -148,9 +190,21 @@ async fn keyset_styles_lose_nothing_when_records_change_between_pages() {
         let mut unique = read.clone();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!(unique, (1..=47).collect::<Vec<u64>>(), "{paging:?}: none lost");
-        assert_eq!(read.len(), 48, "{paging:?}: only the moved, already-read record twice");
-        assert_eq!(read.last(), Some(&30), "{paging:?}: the moved record read in its new place");
+        assert_eq!(
+            unique,
+            (1..=47).collect::<Vec<u64>>(),
+            "{paging:?}: none lost"
+        );
+        assert_eq!(
+            read.len(),
+            48,
+            "{paging:?}: only the moved, already-read record twice"
+        );
+        assert_eq!(
+            read.last(),
+            Some(&30),
+            "{paging:?}: the moved record read in its new place"
+        );
     }
 }
 
@@ -177,10 +231,19 @@ async fn each_object_pages_in_its_own_style_and_strangers_are_refused() {
     );
     let (status, refused) = get_json(&http, &double.url("/api/orders?cursor=bm9wZQ")).await;
     assert_eq!(status, 400);
-    assert_eq!(refused["error"]["message"], "cursor: `bm9wZQ` is not a position this double issued");
-    let (status, refused) = get_json(&http, &double.url("/api/customers?updated_since=yesterday")).await;
+    assert_eq!(
+        refused["error"]["message"],
+        "cursor: `bm9wZQ` is not a position this double issued"
+    );
+    let (status, refused) =
+        get_json(&http, &double.url("/api/customers?updated_since=yesterday")).await;
     assert_eq!(status, 400);
-    assert!(refused["error"]["message"].as_str().unwrap().starts_with("updated_since: `yesterday`"));
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("updated_since: `yesterday`")
+    );
     let (status, _) = get_json(&http, &double.url("/api/customers?page=0")).await;
     assert_eq!(status, 400);
 }

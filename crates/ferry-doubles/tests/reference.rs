@@ -35,7 +35,10 @@ async fn api_key_basic_and_bearer_let_the_right_credentials_in() {
     assert_eq!(basic("ferry-pass").await.unwrap().status(), 200);
     let wrong = basic("ferry-pas").await.unwrap();
     assert_eq!(wrong.status(), 401);
-    assert_eq!(wrong.headers()["www-authenticate"], "Basic realm=\"reference-double\"");
+    assert_eq!(
+        wrong.headers()["www-authenticate"],
+        "Basic realm=\"reference-double\""
+    );
 
     let double = start(with_auth(AuthMode::Bearer)).await;
     let url = double.url("/api/products");
@@ -62,7 +65,15 @@ async fn oauth2_issues_tokens_to_the_right_client_and_they_expire() {
     assert_eq!(body["expires_in"], 3600);
     let token = body["access_token"].as_str().unwrap();
     let api = double.url("/api/customers");
-    assert_eq!(http.get(&api).bearer_auth(token).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(&api)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let unknown = http.get(&api).bearer_auth("made-up").send().await.unwrap();
     assert_eq!(unknown.status(), 401);
 
@@ -71,13 +82,25 @@ async fn oauth2_issues_tokens_to_the_right_client_and_they_expire() {
         ("client_id", "ferry-client"),
         ("client_secret", "guess"),
     ];
-    let refused = post_form(&http, &token_url, &wrong_secret).send().await.unwrap();
+    let refused = post_form(&http, &token_url, &wrong_secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
-    assert_eq!(refused.json::<Value>().await.unwrap(), json!({"error": "invalid_client"}));
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        json!({"error": "invalid_client"})
+    );
     let password_grant = [("grant_type", "password")];
-    let refused = post_form(&http, &token_url, &password_grant).send().await.unwrap();
+    let refused = post_form(&http, &token_url, &password_grant)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 400);
-    assert_eq!(refused.json::<Value>().await.unwrap(), json!({"error": "unsupported_grant_type"}));
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        json!({"error": "unsupported_grant_type"})
+    );
 
     config.session_ttl = Duration::ZERO;
     let short = start(config).await;
@@ -94,9 +117,17 @@ async fn oauth2_issues_tokens_to_the_right_client_and_they_expire() {
         .await
         .unwrap();
     let token = body["access_token"].as_str().unwrap();
-    let expired = http.get(short.url("/api/customers")).bearer_auth(token).send().await.unwrap();
+    let expired = http
+        .get(short.url("/api/customers"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(expired.status(), 401);
-    assert_eq!(expired.json::<Value>().await.unwrap()["error"]["code"], "TOKEN_EXPIRED");
+    assert_eq!(
+        expired.json::<Value>().await.unwrap()["error"]["code"],
+        "TOKEN_EXPIRED"
+    );
 }
 
 #[tokio::test]
@@ -104,16 +135,33 @@ async fn a_session_login_sets_a_cookie_that_works_until_logout() {
     let http = client();
     let double = start(with_auth(AuthMode::Session)).await;
     let wrong = json!({"username": "ferry", "password": "x"});
-    let refused = http.post(double.url("/session/login")).json(&wrong).send().await.unwrap();
+    let refused = http
+        .post(double.url("/session/login"))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
-    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "LOGIN_FAILED");
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["error"]["code"],
+        "LOGIN_FAILED"
+    );
     let right = json!({"username": "ferry", "password": "ferry-pass"});
-    let login = http.post(double.url("/session/login")).json(&right).send().await.unwrap();
+    let login = http
+        .post(double.url("/session/login"))
+        .json(&right)
+        .send()
+        .await
+        .unwrap();
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("ref_session=") && cookie.ends_with("; Path=/; HttpOnly"));
     let pair = cookie.split(';').next().unwrap().to_owned();
     let url = double.url("/api/orders");
-    let call = || http.get(&url).header("cookie", format!("lang=zh; {pair}")).send();
+    let call = || {
+        http.get(&url)
+            .header("cookie", format!("lang=zh; {pair}"))
+            .send()
+    };
     assert_eq!(call().await.unwrap().status(), 200);
     let out = http
         .post(double.url("/session/logout"))
@@ -124,20 +172,33 @@ async fn a_session_login_sets_a_cookie_that_works_until_logout() {
     assert_eq!(out.status(), 204);
     let after = call().await.unwrap();
     assert_eq!(after.status(), 401);
-    assert_eq!(after.json::<Value>().await.unwrap()["error"]["code"], "SESSION_EXPIRED");
+    assert_eq!(
+        after.json::<Value>().await.unwrap()["error"]["code"],
+        "SESSION_EXPIRED"
+    );
 }
 
 #[tokio::test]
 async fn records_are_created_read_updated_and_deleted_with_server_set_times() {
     let double = start_open().await;
-    double.clock().freeze_at("2026-06-01T08:00:00Z".parse().unwrap());
+    double
+        .clock()
+        .freeze_at("2026-06-01T08:00:00Z".parse().unwrap());
     let http = client();
     let new = json!({"code": "C9001", "name": "杭州新客户有限公司", "email": "a@b.cn", "id": 5,
                      "updated_at": "1999-01-01T00:00:00Z"});
-    let created = http.post(double.url("/api/customers")).json(&new).send().await.unwrap();
+    let created = http
+        .post(double.url("/api/customers"))
+        .json(&new)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
-    assert_eq!(created["id"], 31, "ids are the server's: 30 seeded, then 31");
+    assert_eq!(
+        created["id"], 31,
+        "ids are the server's: 30 seeded, then 31"
+    );
     assert_eq!(created["updated_at"], "2026-06-01T08:00:00Z");
     let url = double.url("/api/customers/31");
     let (status, read) = get_json(&http, &url).await;
@@ -145,15 +206,31 @@ async fn records_are_created_read_updated_and_deleted_with_server_set_times() {
 
     double.clock().advance(chrono::Duration::seconds(90));
     let patch = json!({"city": "杭州"});
-    let updated: Value = http.patch(&url).json(&patch).send().await.unwrap().json().await.unwrap();
+    let updated: Value = http
+        .patch(&url)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(updated["city"], "杭州");
     assert_eq!(updated["name"], "杭州新客户有限公司");
     assert_eq!(updated["created_at"], "2026-06-01T08:00:00Z");
     assert_eq!(updated["updated_at"], "2026-06-01T08:01:30Z");
 
-    let again = http.post(double.url("/api/customers")).json(&new).send().await.unwrap();
+    let again = http
+        .post(double.url("/api/customers"))
+        .json(&new)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 409);
-    assert_eq!(again.json::<Value>().await.unwrap()["error"]["code"], "DUPLICATE_KEY");
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["error"]["code"],
+        "DUPLICATE_KEY"
+    );
 
     assert_eq!(http.delete(&url).send().await.unwrap().status(), 204);
     let (status, gone) = get_json(&http, &url).await;
@@ -168,7 +245,12 @@ async fn a_refused_record_names_each_field_and_reason() {
     let double = start_open().await;
     let http = client();
     let bad = json!({"code": "C9002", "email": "not-an-address", "credit_limit": -5});
-    let refused = http.post(double.url("/api/customers")).json(&bad).send().await.unwrap();
+    let refused = http
+        .post(double.url("/api/customers"))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 422);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(
@@ -185,10 +267,24 @@ async fn a_refused_record_names_each_field_and_reason() {
     );
     let order = json!({"number": "SO9", "customer_code": "C0001", "order_date": "2026-06-01",
                        "lines": [{"sku": "P0001", "qty": 1, "price": 2}, {"sku": "P9999", "qty": 1, "price": 2}]});
-    let refused = http.post(double.url("/api/orders")).json(&order).send().await.unwrap();
+    let refused = http
+        .post(double.url("/api/orders"))
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
     let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"]["details"], json!([{"field": "lines[1].sku", "message": "no products record `P9999`"}]));
-    assert!(double.store().find_by_key("orders", "SO9").unwrap().is_none());
+    assert_eq!(
+        body["error"]["details"],
+        json!([{"field": "lines[1].sku", "message": "no products record `P9999`"}])
+    );
+    assert!(
+        double
+            .store()
+            .find_by_key("orders", "SO9")
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -205,8 +301,14 @@ async fn upsert_by_key_creates_then_updates_the_same_record() {
     let updated = http.put(&url).json(&second).send().await.unwrap();
     assert_eq!(updated.status(), 200);
     let updated: Value = updated.json().await.unwrap();
-    assert_eq!((updated["id"].clone(), updated["price"].clone(), updated["name"].clone()),
-               (created["id"].clone(), json!(0.3), json!("Washer")));
+    assert_eq!(
+        (
+            updated["id"].clone(),
+            updated["price"].clone(),
+            updated["name"].clone()
+        ),
+        (created["id"].clone(), json!(0.3), json!("Washer"))
+    );
     let mismatch = json!({"sku": "P-OTHER"});
     let refused = http.put(&url).json(&mismatch).send().await.unwrap();
     assert_eq!(refused.status(), 422);
@@ -233,7 +335,10 @@ async fn a_batch_writes_the_good_records_and_reports_each_refusal() {
     let ok: Vec<bool> = results.iter().map(|r| r["ok"].as_bool().unwrap()).collect();
     assert_eq!(ok, [true, false, false, false, true]);
     assert_eq!(results[1]["error"]["details"][0]["field"], "email");
-    assert_eq!(results[2]["error"]["message"], "records[2]: expected a JSON object");
+    assert_eq!(
+        results[2]["error"]["message"],
+        "records[2]: expected a JSON object"
+    );
     assert_eq!(results[3]["error"]["code"], "DUPLICATE_KEY");
     assert_eq!(results[0]["created"], true);
     let store = double.store();
@@ -241,8 +346,21 @@ async fn a_batch_writes_the_good_records_and_reports_each_refusal() {
     assert!(store.find_by_key("customers", "B2").unwrap().is_none());
 
     let upserts = json!({"mode": "upsert", "records": [{"code": "C0001", "name": "Renamed"}, {"code": "B4", "name": "Four"}]});
-    let body: Value = http.post(&url).json(&upserts).send().await.unwrap().json().await.unwrap();
-    let created: Vec<Value> = body["results"].as_array().unwrap().iter().map(|r| r["created"].clone()).collect();
+    let body: Value = http
+        .post(&url)
+        .json(&upserts)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created: Vec<Value> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["created"].clone())
+        .collect();
     assert_eq!(created, [json!(false), json!(true)]);
     let renamed = store.find_by_key("customers", "C0001").unwrap().unwrap();
     assert_eq!(renamed.fields["name"], "Renamed");
@@ -268,7 +386,10 @@ async fn soap(http: &reqwest::Client, url: &str, operation: &str) -> (u16, xml::
         .unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, xml::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+    (
+        status,
+        xml::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
 }
 
 #[tokio::test]
@@ -282,8 +403,13 @@ async fn products_are_listed_read_and_upserted_over_soap() {
     let answer = doc.find("ListProductsResponse").unwrap();
     assert_eq!(answer.child_text("total"), Some("12"));
     assert_eq!(answer.child_text("has_more"), Some("true"));
-    let skus: Vec<&str> = answer.child("products").unwrap().children.iter()
-        .map(|p| p.child_text("sku").unwrap()).collect();
+    let skus: Vec<&str> = answer
+        .child("products")
+        .unwrap()
+        .children
+        .iter()
+        .map(|p| p.child_text("sku").unwrap())
+        .collect();
     assert_eq!(skus, ["P0006", "P0007", "P0008", "P0009", "P0010"]);
 
     let (_, doc) = soap(&http, &url, "<GetProduct><sku>P0003</sku></GetProduct>").await;
@@ -294,8 +420,18 @@ async fn products_are_listed_read_and_upserted_over_soap() {
     let (status, doc) = soap(&http, &url, upsert).await;
     assert_eq!(status, 200);
     assert_eq!(doc.find("created").unwrap().text, "true");
-    let stored = double.store().find_by_key("products", "P-X&Y").unwrap().unwrap();
-    assert_eq!((stored.fields["price"].clone(), stored.fields["stock"].clone()), (json!(1.75), json!(12)));
+    let stored = double
+        .store()
+        .find_by_key("products", "P-X&Y")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            stored.fields["price"].clone(),
+            stored.fields["stock"].clone()
+        ),
+        (json!(1.75), json!(12))
+    );
     assert_eq!(stored.fields["name"], "Nut <M8>");
 
     let bad = "<UpsertProduct><sku>P0001</sku><price>cheap</price></UpsertProduct>";
@@ -303,10 +439,18 @@ async fn products_are_listed_read_and_upserted_over_soap() {
     assert_eq!(status, 500);
     let fault = doc.find("Fault").unwrap();
     assert_eq!(fault.child_text("faultcode"), Some("soap:Client"));
-    assert_eq!(fault.child_text("faultstring"), Some("products P0001: price: expected a number"));
+    assert_eq!(
+        fault.child_text("faultstring"),
+        Some("products P0001: price: expected a number")
+    );
     assert_eq!(doc.find("field").unwrap().text, "price");
 
     let (status, doc) = soap(&http, &url, "<DeleteEverything/>").await;
     assert_eq!(status, 500);
-    assert!(doc.find("faultstring").unwrap().text.starts_with("unknown operation `DeleteEverything`"));
+    assert!(
+        doc.find("faultstring")
+            .unwrap()
+            .text
+            .starts_with("unknown operation `DeleteEverything`")
+    );
 }

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ferry_doubles::reference::{AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed};
 use ferry_doubles::RunningDouble;
+use ferry_doubles::reference::{
+    AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
+};
 
 /// Starts a wire-level double of a vendor API on 127.0.0.1 (test support: not the vendor).
 #[derive(Parser)]

@@ -29,30 +29,31 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 /// Middleware: lets a request through when it carries the credentials of the run's mode,
 /// else answers the refusal.
 pub async fn require(State(ctx): State<Ctx>, request: Request, next: Next) -> Response {
-    match check(&ctx, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal,
+    match refusal(&ctx, request.headers()) {
+        None => next.run(request).await,
+        Some(refusal) => refusal,
     }
 }
 
-fn check(ctx: &Ctx, headers: &HeaderMap) -> Result<(), Response> {
+/// The answer to a request without the run's credentials; `None` lets it in.
+fn refusal(ctx: &Ctx, headers: &HeaderMap) -> Option<Response> {
     let creds = &ctx.config.credentials;
     match ctx.config.auth {
-        AuthMode::None => Ok(()),
+        AuthMode::None => None,
         AuthMode::ApiKey => match header(headers, API_KEY_HEADER) {
-            Some(key) if key == creds.api_key => Ok(()),
-            _ => Err(refuse("missing or wrong X-API-Key header")),
+            Some(key) if key == creds.api_key => None,
+            _ => Some(refuse("missing or wrong X-API-Key header")),
         },
         AuthMode::Basic => match credentials_in(headers, "Basic") {
-            Some(pair) if pair == format!("{}:{}", creds.username, creds.password) => Ok(()),
-            _ => Err(challenge(
+            Some(pair) if pair == format!("{}:{}", creds.username, creds.password) => None,
+            _ => Some(challenge(
                 refuse("missing or wrong Basic credentials"),
                 "Basic realm=\"reference-double\"",
             )),
         },
         AuthMode::Bearer => match bearer(headers) {
-            Some(token) if token == creds.bearer_token => Ok(()),
-            _ => Err(challenge(
+            Some(token) if token == creds.bearer_token => None,
+            _ => Some(challenge(
                 refuse("missing or wrong bearer token"),
                 "Bearer error=\"invalid_token\"",
             )),
@@ -62,7 +63,11 @@ fn check(ctx: &Ctx, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-fn session_check(ctx: &Ctx, presented: Option<&str>, expired_code: &'static str) -> Result<(), Response> {
+fn session_check(
+    ctx: &Ctx,
+    presented: Option<&str>,
+    expired_code: &'static str,
+) -> Option<Response> {
     let state = presented.map_or(SessionState::Unknown, |t| ctx.harness.sessions().check(t));
     let how = if ctx.config.auth == AuthMode::OAuth2 {
         "get a token at POST /oauth/token"
@@ -70,15 +75,17 @@ fn session_check(ctx: &Ctx, presented: Option<&str>, expired_code: &'static str)
         "log in at POST /session/login"
     };
     match state {
-        SessionState::Valid(_) => Ok(()),
+        SessionState::Valid(_) => None,
         SessionState::Expired => {
             let message = format!("the session expired; {how}");
-            Err(match ctx.config.expired_answer {
-                ExpiredAnswer::Unauthorized => ApiError::unauthorized(expired_code, message).into_response(),
+            Some(match ctx.config.expired_answer {
+                ExpiredAnswer::Unauthorized => {
+                    ApiError::unauthorized(expired_code, message).into_response()
+                }
                 ExpiredAnswer::ErrorInOk => answer::error_in_ok(expired_code, &message),
             })
         }
-        SessionState::Unknown => Err(refuse(&format!("no valid credentials; {how}"))),
+        SessionState::Unknown => Some(refuse(&format!("no valid credentials; {how}"))),
     }
 }
 
@@ -174,12 +181,14 @@ pub async fn login(State(ctx): State<Ctx>, body: axum::body::Bytes) -> Response 
     };
     let creds = &ctx.config.credentials;
     if login.username != creds.username || login.password != creds.password {
-        return ApiError::unauthorized("LOGIN_FAILED", "wrong username or password").into_response();
+        return ApiError::unauthorized("LOGIN_FAILED", "wrong username or password")
+            .into_response();
     }
     let ttl = ctx.config.session_ttl;
     let id = ctx.harness.sessions().issue(&login.username, ttl);
     let cookie = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly");
-    let mut response = Json(json!({ "session_id": id, "expires_in": ttl.as_secs() })).into_response();
+    let mut response =
+        Json(json!({ "session_id": id, "expires_in": ttl.as_secs() })).into_response();
     if let Ok(value) = HeaderValue::try_from(cookie) {
         response.headers_mut().insert(SET_COOKIE, value);
     }

@@ -148,7 +148,9 @@ fn check_fields(
     for spec in specs {
         let path = format!("{prefix}{}", spec.name);
         match fields.get(spec.name) {
-            None | Some(Value::Null) if spec.required && (whole || fields.contains_key(spec.name)) => {
+            None | Some(Value::Null)
+                if spec.required && (whole || fields.contains_key(spec.name)) =>
+            {
                 errors.push(FieldError::new(path, "required"));
             }
             None | Some(Value::Null) => {}
@@ -173,14 +175,25 @@ fn check_lines(store: &RecordStore, lines: &[Value], path: &str) -> Vec<FieldErr
     for (i, line) in lines.iter().enumerate() {
         let at = format!("{path}[{i}]");
         match line.as_object() {
-            Some(line) => errors.extend(check_fields(store, LINE_FIELDS, line, true, &format!("{at}."))),
+            Some(line) => errors.extend(check_fields(
+                store,
+                LINE_FIELDS,
+                line,
+                true,
+                &format!("{at}."),
+            )),
             None => errors.push(FieldError::new(at, "expected an object")),
         }
     }
     errors
 }
 
-fn check_value(store: &RecordStore, kind: &Kind, value: &Value, required: bool) -> Result<(), String> {
+fn check_value(
+    store: &RecordStore,
+    kind: &Kind,
+    value: &Value,
+    required: bool,
+) -> Result<(), String> {
     match kind {
         Kind::Text(max) => {
             let text = value.as_str().ok_or("expected text")?;
@@ -254,14 +267,20 @@ mod tests {
         store.define("customers", "code");
         store.define("products", "sku");
         let p1 = json!({"sku": "P1", "name": "Bolt", "price": 1.5});
-        store.insert("products", p1.as_object().unwrap().clone()).unwrap();
+        store
+            .insert("products", p1.as_object().unwrap().clone())
+            .unwrap();
         let order = json!({
             "number": "SO1", "customer_code": "C9", "order_date": "2026-02-30", "colour": "red",
             "lines": [{"sku": "P1", "qty": 2, "price": 1.5}, {"sku": "P2", "qty": 0}, 7]
         });
-        let errors = refusals(&store, spec("orders").unwrap(), order.as_object().unwrap(), true);
-        let got: Vec<(String, String)> =
-            errors.into_iter().map(|e| (e.field, e.message)).collect();
+        let errors = refusals(
+            &store,
+            spec("orders").unwrap(),
+            order.as_object().unwrap(),
+            true,
+        );
+        let got: Vec<(String, String)> = errors.into_iter().map(|e| (e.field, e.message)).collect();
         let want = [
             ("colour", "unknown field"),
             ("customer_code", "no customers record `C9`"),
@@ -271,8 +290,10 @@ mod tests {
             ("lines[1].price", "required"),
             ("lines[2]", "expected an object"),
         ];
-        let want: Vec<(String, String)> =
-            want.iter().map(|(f, m)| (f.to_string(), m.to_string())).collect();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(f, m)| (f.to_string(), m.to_string()))
+            .collect();
         assert_eq!(got, want);
     }
 
@@ -280,10 +301,23 @@ mod tests {
     fn an_update_checks_only_what_it_sets() {
         let store = RecordStore::new(Clock::system());
         let patch = json!({"email": "nobody"});
-        let errors = refusals(&store, spec("customers").unwrap(), patch.as_object().unwrap(), false);
-        assert_eq!(errors, [FieldError::new("email", "`nobody` is not an email address")]);
+        let errors = refusals(
+            &store,
+            spec("customers").unwrap(),
+            patch.as_object().unwrap(),
+            false,
+        );
+        assert_eq!(
+            errors,
+            [FieldError::new("email", "`nobody` is not an email address")]
+        );
         let clear_name = json!({"name": null});
-        let errors = refusals(&store, spec("customers").unwrap(), clear_name.as_object().unwrap(), false);
+        let errors = refusals(
+            &store,
+            spec("customers").unwrap(),
+            clear_name.as_object().unwrap(),
+            false,
+        );
         assert_eq!(errors, [FieldError::new("name", "required")]);
     }
 }

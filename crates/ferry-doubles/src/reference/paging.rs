@@ -127,7 +127,12 @@ impl<'a> Page<'a> {
                 ((page - 1).saturating_mul(size), Some(page))
             }
         };
-        let data: Vec<Value> = rows.iter().skip(skip).take(size).map(Record::to_json).collect();
+        let data: Vec<Value> = rows
+            .iter()
+            .skip(skip)
+            .take(size)
+            .map(Record::to_json)
+            .collect();
         let more = skip.saturating_add(size) < total;
         Ok(match (self.style, page) {
             (Paging::Offset, _) => Json(json!({
@@ -174,7 +179,9 @@ impl<'a> Page<'a> {
             _ => {
                 let mut body = json!({ "data": data });
                 if let Some(token) = next {
-                    body["next"] = self.url_with(&[("after", token), ("limit", size.to_string())]).into();
+                    body["next"] = self
+                        .url_with(&[("after", token), ("limit", size.to_string())])
+                        .into();
                 }
                 Json(body).into_response()
             }
@@ -213,7 +220,11 @@ fn decode_position(param: &str, token: &str) -> Result<Position, ApiError> {
                 id: id.parse().ok()?,
             })
         });
-    parsed.ok_or_else(|| ApiError::bad_request(format!("{param}: `{token}` is not a position this double issued")))
+    parsed.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{param}: `{token}` is not a position this double issued"
+        ))
+    })
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.

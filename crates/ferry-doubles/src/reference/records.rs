@@ -39,7 +39,10 @@ pub fn write(
     key: Option<&str>,
 ) -> Result<Written, ApiError> {
     let store = ctx.harness.store();
-    let body_key = fields.get(spec.key).and_then(Value::as_str).map(str::to_owned);
+    let body_key = fields
+        .get(spec.key)
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let label = format!(
         "{} {}",
         spec.name,
@@ -49,7 +52,10 @@ pub fn write(
         && key != body_key
     {
         let reason = format!("`{body_key}` differs from the key `{key}` in the URL");
-        return Err(ApiError::validation(&label, vec![FieldError::new(spec.key, reason)]));
+        return Err(ApiError::validation(
+            &label,
+            vec![FieldError::new(spec.key, reason)],
+        ));
     }
     let existing = match (mode, key.or(body_key.as_deref())) {
         (WriteMode::Upsert, Some(key)) => store.find_by_key(spec.name, key)?,
@@ -96,19 +102,30 @@ fn id_of(spec: &ObjectSpec, id: &str) -> Result<u64, ApiError> {
 }
 
 fn answer(written: Written) -> Response {
-    let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     (status, Json(written.record.to_json())).into_response()
 }
 
 /// `POST /api/{object}`: 201 with the record, 409 `DUPLICATE_KEY`, 422 `VALIDATION_FAILED`.
-pub async fn create(State(ctx): State<Ctx>, Path(object): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(ctx): State<Ctx>,
+    Path(object): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let spec = objects::spec(&object)?;
     let written = write(&ctx, spec, object_body(&body)?, WriteMode::Create, None)?;
     Ok(answer(written))
 }
 
 /// `GET /api/{object}/{id}`.
-pub async fn read(State(ctx): State<Ctx>, Path((object, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn read(
+    State(ctx): State<Ctx>,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let spec = objects::spec(&object)?;
     let record = ctx.harness.store().get(spec.name, id_of(spec, &id)?)?;
     Ok(Json(record.to_json()).into_response())
@@ -127,14 +144,24 @@ pub async fn update(
     let patch = object_body(&body)?;
     let refusals = objects::refusals(store, spec, &patch, false);
     if !refusals.is_empty() {
-        let key = current.fields.get(spec.key).and_then(Value::as_str).unwrap_or("?");
-        return Err(ApiError::validation(&format!("{} {key}", spec.name), refusals));
+        let key = current
+            .fields
+            .get(spec.key)
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        return Err(ApiError::validation(
+            &format!("{} {key}", spec.name),
+            refusals,
+        ));
     }
     Ok(Json(store.update(spec.name, id, patch)?.to_json()).into_response())
 }
 
 /// `DELETE /api/{object}/{id}`: 204.
-pub async fn delete(State(ctx): State<Ctx>, Path((object, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(ctx): State<Ctx>,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     let spec = objects::spec(&object)?;
     ctx.harness.store().delete(spec.name, id_of(spec, &id)?)?;
     Ok(StatusCode::NO_CONTENT)
@@ -147,7 +174,13 @@ pub async fn upsert(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let spec = objects::spec(&object)?;
-    let written = write(&ctx, spec, object_body(&body)?, WriteMode::Upsert, Some(&key))?;
+    let written = write(
+        &ctx,
+        spec,
+        object_body(&body)?,
+        WriteMode::Upsert,
+        Some(&key),
+    )?;
     Ok(answer(written))
 }
 
@@ -165,9 +198,14 @@ fn create_mode() -> WriteMode {
 
 /// `POST /api/{object}/batch` with `{"mode": "create"|"upsert", "records": […]}`: each
 /// record is written on its own (no transaction); 200 with one result per record, in order.
-pub async fn batch(State(ctx): State<Ctx>, Path(object): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn batch(
+    State(ctx): State<Ctx>,
+    Path(object): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let spec = objects::spec(&object)?;
-    let batch: Batch = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    let batch: Batch =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     let max = ctx.config.max_batch;
     if batch.records.len() > max {
         return Err(ApiError::bad_request(format!(
@@ -182,10 +220,14 @@ pub async fn batch(State(ctx): State<Ctx>, Path(object): Path<String>, body: Byt
         .map(|(index, record)| {
             let outcome = match record {
                 Value::Object(fields) => write(&ctx, spec, fields, batch.mode, None),
-                _ => Err(ApiError::bad_request(format!("records[{index}]: expected a JSON object"))),
+                _ => Err(ApiError::bad_request(format!(
+                    "records[{index}]: expected a JSON object"
+                ))),
             };
             match outcome {
-                Ok(w) => json!({ "index": index, "ok": true, "id": w.record.id, "created": w.created }),
+                Ok(w) => {
+                    json!({ "index": index, "ok": true, "id": w.record.id, "created": w.created })
+                }
                 Err(e) => json!({ "index": index, "ok": false, "error": e.body() }),
             }
         })

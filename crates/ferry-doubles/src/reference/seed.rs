@@ -39,7 +39,12 @@ pub fn fill(store: &RecordStore, seed: &Seed) {
     insert_all(store, "orders", orders, seed.ties);
 }
 
-fn insert_all(store: &RecordStore, object: &str, records: impl Iterator<Item = Value>, ties: usize) {
+fn insert_all(
+    store: &RecordStore,
+    object: &str,
+    records: impl Iterator<Item = Value>,
+    ties: usize,
+) {
     let epoch: DateTime<Utc> = SEED_EPOCH.parse().expect("the seed epoch is a time");
     for (i, record) in records.enumerate() {
         let second = i64::try_from(i / ties.max(1)).unwrap_or(i64::MAX);
@@ -62,7 +67,7 @@ fn customer(i: usize) -> Value {
         "phone": format!("+86 21 5555 {:04}", i % 10_000),
         "city": city,
         "credit_limit": (i % 7) as f64 * 10_000.0,
-        "active": i % 10 != 0,
+        "active": !i.is_multiple_of(10),
     })
 }
 

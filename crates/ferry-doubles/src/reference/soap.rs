@@ -56,7 +56,9 @@ fn list(ctx: &Ctx, op: &Element) -> Result<String, ApiError> {
     let number = |name: &str, default: usize| -> Result<usize, ApiError> {
         op.child_text(name).map_or(Ok(default), |t| {
             t.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ApiError::bad_request(format!("{name}: expected a whole number, 1 or more, found `{t}`"))
+                ApiError::bad_request(format!(
+                    "{name}: expected a whole number, 1 or more, found `{t}`"
+                ))
             })
         })
     };
@@ -65,7 +67,9 @@ fn list(ctx: &Ctx, op: &Element) -> Result<String, ApiError> {
     let filter = match op.child_text("updated_since") {
         Some(t) => Some(UpdatedFilter::Since(
             DateTime::parse_from_rfc3339(t)
-                .map_err(|_| ApiError::bad_request(format!("updated_since: `{t}` is not an RFC 3339 time")))?
+                .map_err(|_| {
+                    ApiError::bad_request(format!("updated_since: `{t}` is not an RFC 3339 time"))
+                })?
                 .to_utc(),
         )),
         None => None,
@@ -86,9 +90,17 @@ fn get(ctx: &Ctx, op: &Element) -> Result<String, ApiError> {
     let sku = op
         .child_text("sku")
         .ok_or_else(|| ApiError::bad_request("GetProduct: sku is required"))?;
-    let record = ctx.harness.store().find_by_key("products", sku)?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("products: no record with sku `{sku}`"))
-    })?;
+    let record = ctx
+        .harness
+        .store()
+        .find_by_key("products", sku)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("products: no record with sku `{sku}`"),
+            )
+        })?;
     Ok(format!(
         "<GetProductResponse xmlns=\"{NAMESPACE}\">{}</GetProductResponse>",
         product_xml(&record)
@@ -101,7 +113,11 @@ fn upsert(ctx: &Ctx, op: &Element) -> Result<String, ApiError> {
     let spec = objects::spec("products")?;
     let mut fields = Map::new();
     for child in &op.children {
-        let kind = spec.fields.iter().find(|f| f.name == child.name).map(|f| &f.kind);
+        let kind = spec
+            .fields
+            .iter()
+            .find(|f| f.name == child.name)
+            .map(|f| &f.kind);
         fields.insert(child.name.clone(), typed(kind, child.text.trim()));
     }
     let written = records::write(ctx, spec, fields, WriteMode::Upsert, None)?;
@@ -119,7 +135,11 @@ fn typed(kind: Option<&Kind>, text: &str) -> Value {
         if let Ok(n) = text.parse::<u64>() {
             return n.into();
         }
-        if let Some(n) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+        if let Some(n) = text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+        {
             return Value::Number(n);
         }
     }
