@@ -247,3 +247,38 @@ async fn each_object_pages_in_its_own_style_and_strangers_are_refused() {
     let (status, _) = get_json(&http, &double.url("/api/customers?page=0")).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn next_urls_can_be_paths_that_carry_the_filter() {
+    let config = ReferenceConfig {
+        auth: AuthMode::None,
+        paging: Paging::NextUrl,
+        relative_next_urls: true,
+        ..ReferenceConfig::default()
+    }
+    .with_object_paging("orders", Paging::Link);
+    let double = start(config).await;
+    let http = client();
+    let query = "limit=4&updated_since=2026-01-01T00%3A00%3A01Z";
+    let (_, first) = get_json(&http, &double.url(&format!("/api/customers?{query}"))).await;
+    let next = first["next"].as_str().unwrap();
+    assert!(next.starts_with("/api/customers?after="), "{next}");
+    assert!(
+        next.contains("updated_since=2026-01-01T00%3A00%3A01Z"),
+        "{next}"
+    );
+    let (_, second) = get_json(&http, &double.url(next)).await;
+    let ids = |v: &Value| ids(v["data"].as_array().unwrap());
+    assert_eq!(
+        [ids(&first), ids(&second)].concat(),
+        (4..=11).collect::<Vec<u64>>()
+    );
+
+    let response = http
+        .get(double.url("/api/orders?per_page=3"))
+        .send()
+        .await
+        .unwrap();
+    let link = response.headers()["link"].to_str().unwrap();
+    assert_eq!(link, "</api/orders?page=2&per_page=3>; rel=\"next\"");
+}

@@ -45,6 +45,9 @@ struct ReferenceArgs {
     /// Paging style of one object, as OBJECT=STYLE (repeatable).
     #[arg(long, value_parser = object_paging)]
     object_paging: Vec<(String, Paging)>,
+    /// Write next-page URLs (`next`, `Link`) as paths instead of absolute URLs.
+    #[arg(long)]
+    relative_next: bool,
     /// Lifetime of OAuth tokens and login sessions, in seconds.
     #[arg(long, default_value_t = 3600)]
     session_ttl: u64,
@@ -81,6 +84,7 @@ impl ReferenceArgs {
         ReferenceConfig {
             paging: self.paging,
             object_paging: self.object_paging.iter().cloned().collect(),
+            relative_next_urls: self.relative_next,
             auth: self.auth,
             session_ttl: Duration::from_secs(self.session_ttl),
             expired_answer: self.expired_answer,

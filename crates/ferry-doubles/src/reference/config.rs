@@ -147,6 +147,9 @@ pub struct ReferenceConfig {
     pub paging: Paging,
     /// Paging styles of single objects, overriding `paging`.
     pub object_paging: BTreeMap<String, Paging>,
+    /// Next-page URLs (`next` in the body, `Link`) as paths (`/api/…?…`) instead of
+    /// absolute URLs, as some vendors write them.
+    pub relative_next_urls: bool,
     /// Page size when the client gives none.
     pub default_page_size: usize,
     /// Largest page served; a larger request is served this many (and says so).
@@ -166,6 +169,7 @@ impl Default for ReferenceConfig {
         Self {
             paging: Paging::Page,
             object_paging: BTreeMap::new(),
+            relative_next_urls: false,
             default_page_size: 20,
             max_page_size: 100,
             auth: AuthMode::ApiKey,

@@ -188,7 +188,8 @@ impl<'a> Page<'a> {
         })
     }
 
-    /// The absolute URL of this list with the same query, some parameters replaced.
+    /// The URL of this list with the same query, some parameters replaced: absolute, or
+    /// the path alone when the run asks for relative next URLs.
     fn url_with(&self, replace: &[(&str, String)]) -> String {
         let mut params = self.params.clone();
         for (name, value) in replace {
@@ -199,7 +200,11 @@ impl<'a> Page<'a> {
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect();
         let path = format!("/api/{}?{}", self.object, query.join("&"));
-        self.ctx.harness.url(&path)
+        if self.ctx.config.relative_next_urls {
+            path
+        } else {
+            self.ctx.harness.url(&path)
+        }
     }
 }
 
