@@ -6,7 +6,7 @@
 //! including the way it fails. This crate holds the parts every double shares and the doubles
 //! themselves, one folder each with a README naming the documentation it follows:
 //!
-//! - [`reference`]: a generic REST + SOAP API of no vendor, for the `rest` connector.
+//! - [`reference`](mod@reference): a generic REST + SOAP API of no vendor, for the `rest` connector.
 //!
 //! Shared parts, bundled in a [`Harness`]:
 //!
