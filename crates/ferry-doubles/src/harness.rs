@@ -27,8 +27,9 @@ pub trait Double: Send + Sync + 'static {
     fn routes(&self, harness: &Harness) -> Router;
 
     /// The vendor's answer to an error reported inside an HTTP 200 body, as a
-    /// [`crate::FaultAction::ErrorInOk`] fault makes it.
-    fn error_in_ok(&self, code: &str, message: &str) -> Response;
+    /// [`crate::FaultAction::ErrorInOk`] fault makes it. `path` is the request's path, for
+    /// vendors whose error shape differs by endpoint (Kingdee wraps query errors in arrays).
+    fn error_in_ok(&self, path: &str, code: &str, message: &str) -> Response;
 
     /// Lines printed when the double is started by hand: how to authenticate, what it
     /// serves. Secrets of a double are test values, so they may be shown.

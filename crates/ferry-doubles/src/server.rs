@@ -149,6 +149,7 @@ async fn apply_faults(State(harness): State<Harness>, request: Request, next: Ne
         harness.sessions().expire_all();
     }
     let kill = request.extensions().get::<ConnectionKill>().cloned();
+    let path = request.uri().path().to_owned();
     let response = match decision.answer {
         Some(FaultAction::Status {
             status,
@@ -157,7 +158,7 @@ async fn apply_faults(State(harness): State<Harness>, request: Request, next: Ne
             body,
         }) => status_answer(status, retry_after, &headers, body),
         Some(FaultAction::ErrorInOk { code, message }) => {
-            harness.double().error_in_ok(&code, &message)
+            harness.double().error_in_ok(&path, &code, &message)
         }
         Some(FaultAction::DropBeforeResponse) => return close_now(kill).await,
         Some(FaultAction::DropMidBody { after_bytes }) => {

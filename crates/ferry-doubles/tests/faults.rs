@@ -316,6 +316,32 @@ async fn an_error_inside_http_200_has_the_doubles_error_shape() {
             .unwrap()
             .is_none()
     );
+
+    double.faults().add(
+        Fault::new(FaultAction::error_in_ok(
+            "LOCKED",
+            "record <P0001> is locked",
+        ))
+        .on("POST", "/soap/**")
+        .times(1),
+    );
+    let envelope = "<Envelope><Body><GetProduct><sku>P0001</sku></GetProduct></Body></Envelope>";
+    let response = http
+        .post(double.url("/soap/products"))
+        .body(envelope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let doc = ferry_doubles::xml::parse(&response.text().await.unwrap()).unwrap();
+    let error = doc
+        .find("Error")
+        .expect("an Error element in the SOAP body");
+    assert_eq!(error.child_text("code"), Some("LOCKED"));
+    assert_eq!(
+        error.child_text("message"),
+        Some("record <P0001> is locked")
+    );
 }
 
 #[tokio::test]

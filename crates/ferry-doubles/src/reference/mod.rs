@@ -89,8 +89,12 @@ impl Double for ReferenceDouble {
             .with_state(ctx)
     }
 
-    fn error_in_ok(&self, code: &str, message: &str) -> Response {
-        answer::error_in_ok(code, message)
+    fn error_in_ok(&self, path: &str, code: &str, message: &str) -> Response {
+        if path.starts_with("/soap/") {
+            soap::error_in_ok(code, message)
+        } else {
+            answer::error_in_ok(code, message)
+        }
     }
 
     fn describe(&self) -> Vec<String> {

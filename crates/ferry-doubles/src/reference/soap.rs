@@ -171,6 +171,17 @@ fn envelope(status: StatusCode, body: &str) -> Response {
     (status, [(CONTENT_TYPE, "text/xml; charset=utf-8")], doc).into_response()
 }
 
+/// The error-inside-HTTP-200 answer on the SOAP endpoint: an envelope whose body is
+/// `<Error><code/><message/></Error>`.
+pub fn error_in_ok(code: &str, message: &str) -> Response {
+    let body = format!(
+        "<Error xmlns=\"{NAMESPACE}\"><code>{}</code><message>{}</message></Error>",
+        escape(code),
+        escape(message)
+    );
+    envelope(StatusCode::OK, &body)
+}
+
 /// A SOAP 1.1 fault (HTTP 500): `faultcode` `soap:Client`, `faultstring` the message, and
 /// in `detail` the error code and each refused field.
 fn fault(error: &ApiError) -> Response {
