@@ -12,8 +12,8 @@ use crate::sessions::SessionBook;
 use crate::store::RecordStore;
 
 /// A double of one vendor API. Implement it in a folder of its own (`src/<name>/`, with a
-/// README naming the documentation it follows) and add the name to [`crate::DOUBLES`] and
-/// the binary.
+/// README naming the documentation it follows) and add a subcommand for it to the
+/// `ferry-double` binary.
 pub trait Double: Send + Sync + 'static {
     /// The name scripts know it by (`reference`, `kingdee`).
     fn name(&self) -> &'static str;

@@ -50,13 +50,9 @@ pub mod xml;
 
 pub use clock::Clock;
 pub use error::{DoubleError, StoreError};
-pub use faults::{Fault, FaultAction, FaultPlan, RetryAfter};
+pub use faults::{ArmedFault, Fault, FaultAction, FaultPlan, RetryAfter};
 pub use harness::{Double, Harness};
 pub use log::{LoggedRequest, RequestLog};
 pub use server::{RunningDouble, start};
 pub use sessions::{SessionBook, SessionState};
 pub use store::{Position, Record, RecordStore, UpdatedFilter};
-
-/// The doubles this crate builds, by the name the `ferry-double` binary and
-/// `scripts/doubles/run.sh` know them by.
-pub const DOUBLES: &[&str] = &["reference"];

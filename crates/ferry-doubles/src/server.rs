@@ -104,6 +104,8 @@ async fn accept(listener: TcpListener, app: Router, shutdown: CancellationToken)
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!(error = %e, "A double failed to accept a connection.");
+                    // Out of file descriptors, say: let connections close before retrying.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
