@@ -1,0 +1,144 @@
+//! `ferry-double <double> [--port N] [options]`: starts a double for manual use, prints its
+//! URL on the first line of standard output, and serves until Ctrl-C.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ferry_doubles::RunningDouble;
+use ferry_doubles::reference::{
+    AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
+};
+
+/// Starts a wire-level double of a vendor API on 127.0.0.1 (test support: not the vendor).
+#[derive(Parser)]
+#[command(name = "ferry-double", version)]
+struct Cli {
+    #[command(subcommand)]
+    double: Which,
+}
+
+#[derive(Subcommand)]
+enum Which {
+    /// The generic REST + SOAP reference API (a double of no vendor).
+    Reference(ReferenceArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+}
+
+#[derive(Args)]
+struct ReferenceArgs {
+    #[command(flatten)]
+    common: Common,
+    /// How clients authenticate.
+    #[arg(long, value_enum, default_value = "api_key")]
+    auth: AuthMode,
+    /// Paging style of every object.
+    #[arg(long, value_enum, default_value = "page")]
+    paging: Paging,
+    /// Paging style of one object, as OBJECT=STYLE (repeatable).
+    #[arg(long, value_parser = object_paging)]
+    object_paging: Vec<(String, Paging)>,
+    /// Write next-page URLs (`next`, `Link`) as paths instead of absolute URLs.
+    #[arg(long)]
+    relative_next: bool,
+    /// Lifetime of OAuth tokens and login sessions, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    session_ttl: u64,
+    /// How an expired token or session is answered.
+    #[arg(long, value_enum, default_value = "unauthorized")]
+    expired_answer: ExpiredAnswer,
+    /// Seeded customers.
+    #[arg(long, default_value_t = Seed::default().customers)]
+    customers: usize,
+    /// Seeded products.
+    #[arg(long, default_value_t = Seed::default().products)]
+    products: usize,
+    /// Seeded orders.
+    #[arg(long, default_value_t = Seed::default().orders)]
+    orders: usize,
+    /// Seeded records of one object sharing one modified second.
+    #[arg(long, default_value_t = Seed::default().ties)]
+    ties: usize,
+}
+
+fn object_paging(text: &str) -> Result<(String, Paging), String> {
+    let (object, style) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected OBJECT=STYLE, found `{text}`"))?;
+    let style = <Paging as clap::ValueEnum>::from_str(style, false).map_err(|_| {
+        let names: Vec<&str> = Paging::ALL.iter().map(|p| p.name()).collect();
+        format!("`{style}` is not a paging style ({})", names.join(", "))
+    })?;
+    Ok((object.to_owned(), style))
+}
+
+impl ReferenceArgs {
+    fn config(&self) -> ReferenceConfig {
+        ReferenceConfig {
+            paging: self.paging,
+            object_paging: self.object_paging.iter().cloned().collect(),
+            relative_next_urls: self.relative_next,
+            auth: self.auth,
+            session_ttl: Duration::from_secs(self.session_ttl),
+            expired_answer: self.expired_answer,
+            seed: Seed {
+                customers: self.customers,
+                products: self.products,
+                orders: self.orders,
+                ties: self.ties,
+            },
+            ..ReferenceConfig::default()
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let started = match &cli.double {
+        Which::Reference(args) => {
+            ferry_doubles::start(ReferenceDouble::new(args.config()), args.common.port).await
+        }
+    };
+    match started {
+        Ok(double) => serve(double).await,
+        Err(e) => {
+            eprintln!("ferry-double: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(double: RunningDouble) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let lines = [double.base_url().to_owned()]
+        .into_iter()
+        .chain([format!(
+            "{} double (test support, not the vendor); Ctrl-C stops",
+            double.double().name()
+        )])
+        .chain(double.double().describe())
+        .chain([format!(
+            "control: {0}/_double/faults, {0}/_double/requests, {0}/_double/reset",
+            double.base_url()
+        )]);
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+    drop(out);
+    match double.serve_until_interrupted().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferry-double: waiting for Ctrl-C failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Wire-level doubles of vendor APIs, for tests and for manual runs.
+//!
+//! The SaaS systems Ferry's users run (Kingdee, Yonyou, Salesforce, …) cannot run here, so a
+//! connector is tested against a *double*: an HTTP server on 127.0.0.1 that answers the way
+//! the vendor's published documentation says it does (the dossiers in `shared/docs/apis/`),
+//! including the way it fails. This crate holds the parts every double shares and the doubles
+//! themselves, one folder each with a README naming the documentation it follows:
+//!
+//! - [`reference`](mod@reference): a generic REST + SOAP API of no vendor, for the `rest` connector.
+//!
+//! Shared parts, bundled in a [`Harness`]:
+//!
+//! - [`RecordStore`]: the double's objects, with server-set modified times from a [`Clock`]
+//!   that has whole-second resolution (so times tie, as they do at real vendors) and can be
+//!   frozen and advanced by tests.
+//! - [`FaultPlan`]: [`Fault`]s applied per request before the double sees it: latency, a
+//!   status with `Retry-After` (429, 5xx bursts), a dropped connection before or in the middle
+//!   of a response, expiring every session, the vendor's "error inside HTTP 200". A fault can
+//!   target a method and path pattern and the n-th matching request, a number of times.
+//! - [`SessionBook`]: sessions and tokens with a lifetime, which a fault can expire at once.
+//! - [`RequestLog`]: every request the double received, secrets masked, for tests to assert on.
+//!
+//! A test starts a double with [`start`] (it listens on a free port and stops when the
+//! returned [`RunningDouble`] is dropped), then sets faults in process or over the control
+//! endpoints under `/_double/` (see [`control`]):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ferry_doubles::DoubleError> {
+//! use ferry_doubles::reference::{ReferenceConfig, ReferenceDouble};
+//! use ferry_doubles::{Fault, FaultAction};
+//!
+//! let double = ferry_doubles::start(ReferenceDouble::new(ReferenceConfig::default()), 0).await?;
+//! // The 3rd GET of /api/customers and the one after it fail with 503.
+//! double.faults().add(Fault::new(FaultAction::status(503)).on("GET", "/api/customers").after(2).times(2));
+//! let url = double.url("/api/customers");
+//! # let _ = url; Ok(()) }
+//! ```
+
+mod clock;
+pub mod control;
+mod error;
+mod faults;
+mod harness;
+mod log;
+pub mod reference;
+mod server;
+mod sessions;
+mod store;
+pub mod xml;
+
+pub use clock::Clock;
+pub use error::{DoubleError, StoreError};
+pub use faults::{ArmedFault, Fault, FaultAction, FaultPlan, RetryAfter};
+pub use harness::{Double, Harness};
+pub use log::{LoggedRequest, RequestLog};
+pub use server::{RunningDouble, start};
+pub use sessions::{SessionBook, SessionState};
+pub use store::{Position, Record, RecordStore, UpdatedFilter};

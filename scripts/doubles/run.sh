@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Starts a wire-level double of a vendor API on 127.0.0.1 for manual use, prints its URL on
+# the first line, and serves until Ctrl-C. A double is test support, not the vendor.
+#
+#   scripts/doubles/run.sh DOUBLE [PORT] [OPTIONS...]
+#
+#   DOUBLE   reference (the generic REST + SOAP API; see crates/ferry-doubles/README.md)
+#   PORT     port on 127.0.0.1 (default 0: a free one, printed)
+#   OPTIONS  passed to the double, e.g. --auth oauth2 --paging cursor
+#            (scripts/doubles/run.sh reference --help lists them)
+#
+# Builds the ferry-double binary first (cargo, honouring CARGO_TARGET_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ $# -lt 1 ]; then
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+double="$1"
+shift
+port=0
+if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
+  port="$1"
+  shift
+fi
+cargo build --quiet --locked -p ferry-doubles --bin ferry-double
+exec "${CARGO_TARGET_DIR:-target}/debug/ferry-double" "$double" --port "$port" "$@"
