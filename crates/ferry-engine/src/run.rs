@@ -101,6 +101,8 @@ pub struct Engine {
     pub(crate) claims: tokio::sync::Mutex<HashMap<String, u64>>,
     /// How long the store keeps history ([`crate::retention`]).
     pub(crate) retention: ferry_model::config::Retention,
+    /// The systems whose connector takes their own webhook format, by system name.
+    pub(crate) inbound: HashMap<String, Arc<dyn ferry_kit::inbound::Inbound>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -119,8 +121,14 @@ impl Engine {
             .keys()
             .map(|name| (name.clone(), Arc::new(tokio::sync::Notify::new())))
             .collect();
+        let inbound = assembly
+            .systems
+            .iter()
+            .filter_map(|(name, connector)| Some((name.clone(), connector.inbound()?)))
+            .collect();
         Self {
             store,
+            inbound,
             flows: assembly.flows,
             settings: assembly.settings,
             alerts: assembly.alerts,
@@ -132,6 +140,13 @@ impl Engine {
             retention: assembly.retention,
             claims: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// The system's own webhook format, when its connector offers one
+    /// ([`ferry_kit::inbound`]); `POST /hooks/{system}` then takes the system's notices as
+    /// the system sends them.
+    pub fn inbound(&self, system: &str) -> Option<&Arc<dyn ferry_kit::inbound::Inbound>> {
+        self.inbound.get(system)
     }
 
     /// This process's claim on `flow`, taken on first use. A run takes it before it reads

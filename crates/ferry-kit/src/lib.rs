@@ -15,6 +15,10 @@
 //! at the live system without changing it ([`probe`]); their defaults read one record, and a
 //! connector that can name what is missing overrides them.
 //!
+//! A connector may also bring the system's own webhook format ([`inbound`]) and its own
+//! change feed: a [`Source`] whose cursor is the system's replay id or sequence number (the
+//! engine stores the cursor durably with each page, whatever it holds).
+//!
 //! Shared parts: [`settings`] (reading typed settings with exact key paths), [`keyset`]
 //! (exact keyset paging by `(watermark, id)` and scan paging), [`probe`], and [`http`]: one
 //! client per connected account, with its retries, rate limit, daily quota and credentials.
@@ -37,6 +41,7 @@ use ferry_model::{ConnectorError, Entity, Record};
 use serde_json::{Map, Value};
 
 pub mod http;
+pub mod inbound;
 pub mod keyset;
 pub mod probe;
 pub mod registry;
@@ -170,6 +175,12 @@ pub trait Connector: Send + Sync + Debug {
     /// [`discover`]: Connector::discover
     async fn probe(&self) -> Result<(), ConnectorError> {
         self.discover().await.map(|_| ())
+    }
+    /// The system's own webhook format, when its settings enable one ([`inbound`]): the
+    /// server then takes the system's notices at `POST /hooks/{system}` as the system sends
+    /// them. `None` (the default): only Ferry's own signed notice format is taken.
+    fn inbound(&self) -> Option<Arc<dyn inbound::Inbound>> {
+        None
     }
 }
 

@@ -1,5 +1,8 @@
 //! Inbound webhooks: `POST /hooks/{system}` with a change notice.
 //!
+//! A system whose connector brings the vendor's own format ([`ferry_kit::inbound`]) is
+//! handled by [`native`]; everything below is Ferry's own format.
+//!
 //! A notice says which record changed, never what it now holds (the worker reads the latest
 //! state from the source): `{"entity": "customer", "id": "42"}`, `{"flow": "customers",
 //! "id": 42}`, or a JSON list of them. An entity notice goes to every enabled flow reading
@@ -35,6 +38,7 @@
 //! captured request resent under the id the sender will use next would make that delivery
 //! a duplicate, so header ids must be unguessable (the body's `delivery_id` is signed).
 
+mod native;
 pub mod notice;
 pub mod signature;
 
@@ -42,7 +46,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::Utc;
@@ -69,10 +73,17 @@ pub fn router(settings: &ServerSettings) -> Router<AppState> {
 async fn receive(
     State(state): State<AppState>,
     Path(system): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SyncAccepted>), ApiError> {
-    let result = accept(&state, &system, &headers, body).await;
+    let result = match state.engine.inbound(&system).cloned() {
+        Some(inbound) => {
+            let request = (headers, query.as_deref(), body);
+            native::accept(&state, &system, inbound.as_ref(), request).await
+        }
+        None => accept(&state, &system, &headers, body).await,
+    };
     let label = match &result {
         Ok(accepted) if accepted.duplicate => "duplicate",
         Ok(_) => "accepted",
@@ -114,16 +125,7 @@ async fn accept(
     let hook = state.settings.hooks.get(system).ok_or_else(|| {
         ApiError::NotFound(format!("no webhook is configured for system `{system}`"))
     })?;
-    if let Some(limiter) = state.hook_limiters.get(system) {
-        limiter.check(&RateKey::Hook(system.to_owned()))?;
-    }
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(state.settings.max_body)
-        } else {
-            ApiError::BadRequest(format!("request body: {}", e.body_text()))
-        }
-    })?;
+    let body = admit(state, system, body)?;
     let signed = check_signature(state, hook.secret.bytes(), headers, &body)?;
 
     let parsed = notice::parse(&body).map_err(ApiError::BadRequest)?;
@@ -132,6 +134,34 @@ async fn accept(
     let pairs =
         resolve(&state.engine, &parsed.notices, Some(system)).map_err(ApiError::BadRequest)?;
     let seen = seen_delivery(state, system, signed, delivery_id.as_deref(), &pairs);
+    enqueue(state, pairs, seen).await
+}
+
+/// The system's rate limit, then the body (its size limit is the router's).
+fn admit(
+    state: &AppState,
+    system: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
+    if let Some(limiter) = state.hook_limiters.get(system) {
+        limiter.check(&RateKey::Hook(system.to_owned()))?;
+    }
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(state.settings.max_body)
+        } else {
+            ApiError::BadRequest(format!("request body: {}", e.body_text()))
+        }
+    })
+}
+
+/// Commits the pairs to the durable queue (or recognises a repeat of `seen`'s delivery) and
+/// says what was accepted.
+async fn enqueue(
+    state: &AppState,
+    pairs: Vec<(String, String)>,
+    seen: SeenDelivery,
+) -> Result<SyncAccepted, ApiError> {
     match state
         .engine
         .request_sync(&pairs, "webhook", Some(&seen))
@@ -148,11 +178,13 @@ async fn accept(
                 duplicate: true,
                 ..tracked(pairs, tracking_ids)
             }),
-            _ => Err(ApiError::Conflict(format!(
-                "delivery id `{}` was already accepted for other records: a new notice needs \
-                 a new delivery id",
-                delivery_id.unwrap_or_default()
+            DeliveryKey::Id { id, .. } => Err(ApiError::Conflict(format!(
+                "delivery id `{id}` was already accepted for other records: a new notice needs \
+                 a new delivery id"
             ))),
+            DeliveryKey::Signature(_) => Err(ApiError::Conflict(
+                "this signature was already accepted for other records".to_owned(),
+            )),
         },
     }
 }

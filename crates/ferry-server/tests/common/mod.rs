@@ -22,7 +22,7 @@ pub const SECRET: &str = "crm-webhook-secret-0123456789";
 /// The config; `SERVER` is replaced by the test's extra `server:` keys (indented by 2).
 const CONFIG: &str = r#"
 systems:
-  crm: { kind: sql, url: "sqlite://crm.db" }
+  crm: CRM
   erp: { kind: sql, url: "sqlite://erp.db" }
 flows:
   customers:
@@ -154,14 +154,36 @@ pub async fn start_with(server_yaml: &str, flow_yaml: &str) -> TestServer {
 
 /// [`start_with`], with more systems under `server.hooks` (lines indented by 4).
 pub async fn start_with_hooks(server_yaml: &str, flow_yaml: &str, hooks_yaml: &str) -> TestServer {
-    start_full(StoreKind::Sqlite, server_yaml, flow_yaml, hooks_yaml)
+    start_full(
+        StoreKind::Sqlite,
+        server_yaml,
+        flow_yaml,
+        hooks_yaml,
+        Custom::default(),
+    )
+    .await
+    .expect("an SQLite store is always at hand")
+}
+
+/// What a test changes of the standard setup beyond YAML lines.
+#[derive(Default)]
+pub struct Custom {
+    /// The `crm` system's settings in place of `{ kind: sql, url: "sqlite://crm.db" }`.
+    pub crm: Option<String>,
+    /// Connectors besides the built-in ones (a test connector's factory).
+    pub connectors: Vec<Arc<dyn ferry_kit::ConnectorFactory>>,
+}
+
+/// [`start_with`] with a custom `crm` system and extra connectors.
+pub async fn start_custom(server_yaml: &str, custom: Custom) -> TestServer {
+    start_full(StoreKind::Sqlite, server_yaml, "", "", custom)
         .await
         .expect("an SQLite store is always at hand")
 }
 
 /// [`start`] on the given store; `None` when it is PostgreSQL and that is unreachable.
 pub async fn start_on(store: StoreKind, server_yaml: &str) -> Option<TestServer> {
-    start_full(store, server_yaml, "", "").await
+    start_full(store, server_yaml, "", "", Custom::default()).await
 }
 
 async fn start_full(
@@ -169,6 +191,7 @@ async fn start_full(
     server_yaml: &str,
     flow_yaml: &str,
     hooks_yaml: &str,
+    custom: Custom,
 ) -> Option<TestServer> {
     let (store_url, pg) = match store_kind {
         StoreKind::Sqlite => (None, None),
@@ -200,13 +223,21 @@ async fn start_full(
     .execute(&mut erp)
     .await
     .unwrap();
+    let crm = custom
+        .crm
+        .unwrap_or_else(|| r#"{ kind: sql, url: "sqlite://crm.db" }"#.to_owned());
     let text = CONFIG
+        .replace("CRM", &crm)
         .replace("FLOW\n", flow_yaml)
         .replace("HOOKS\n", hooks_yaml)
         .replace("SERVER", server_yaml);
     std::fs::write(path.join("ferry.yaml"), &text).unwrap();
     let loaded = ferry_model::config::load(&path.join("ferry.yaml")).unwrap();
-    let assembly = ferry_engine::assemble(&loaded, &ferry_connectors::builtin()).unwrap();
+    let mut registry = ferry_connectors::builtin();
+    for factory in custom.connectors {
+        registry.register(factory);
+    }
+    let assembly = ferry_engine::assemble(&loaded, &registry).unwrap();
     let store_url =
         store_url.unwrap_or_else(|| format!("sqlite://{}", path.join("ferry.db").display()));
     let store = ferry_store::open(&store_url).await.unwrap();
