@@ -1,7 +1,7 @@
 //! Inbound webhooks: `POST /hooks/{system}` with a change notice.
 //!
 //! A system whose connector brings the vendor's own format ([`ferry_kit::inbound`]) is
-//! handled by [`native`]; everything below is Ferry's own format.
+//! handled by `native.rs`; everything below is Ferry's own format.
 //!
 //! A notice says which record changed, never what it now holds (the worker reads the latest
 //! state from the source): `{"entity": "customer", "id": "42"}`, `{"flow": "customers",
