@@ -66,6 +66,8 @@ mod source;
 mod value;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod tests;
 
 pub use config::{SqlSettings, SqlSourceOptions, SqlTargetOptions};
