@@ -196,6 +196,7 @@ async fn connection(f: &dyn Fixture) {
 
 async fn discover(f: &dyn Fixture) {
     f.reset().await;
+    f.seed(&records("D", 1)).await;
     let objects = ok(f, "discover", connector(f).discover().await);
     let object = f.object();
     let found = objects.iter().find(|o| o.name == object);

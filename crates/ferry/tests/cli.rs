@@ -259,3 +259,30 @@ async fn status_shows_a_cron_flows_next_run_in_the_workspace_zone() {
         assert_eq!(json[0]["trigger"], "cron 0 3 * * *");
     }
 }
+
+/// `ferry connectors` lists every kind built into this binary with what it can do, so a user
+/// can tell before writing a flow whether, say, `files` can delete (it cannot).
+#[test]
+fn connectors_lists_the_built_in_kinds_and_their_capabilities() {
+    let out = ferry().args(["connectors", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kinds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_kind = |kind: &str| {
+        kinds
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind} missing from {kinds}"))
+            .clone()
+    };
+    assert_eq!(by_kind("sql")["capabilities"]["delete"], true);
+    assert_eq!(by_kind("files")["capabilities"]["delete"], false);
+    assert_eq!(by_kind("bottlecrm")["capabilities"]["snapshot"], true);
+    assert_eq!(by_kind("tryton")["capabilities"]["write"], true);
+
+    let out = ferry().arg("connectors").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().next().unwrap().contains("incremental"), "{text}");
+    assert!(text.contains("tryton: "), "{text}");
+}

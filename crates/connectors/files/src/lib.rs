@@ -170,6 +170,8 @@ mod split;
 mod xlsx;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod tests;
 
 pub use config::{
