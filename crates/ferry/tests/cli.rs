@@ -283,6 +283,9 @@ fn connectors_lists_the_built_in_kinds_and_their_capabilities() {
 
     let out = ferry().arg("connectors").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().next().unwrap().contains("incremental"), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("incremental"),
+        "{text}"
+    );
     assert!(text.contains("tryton: "), "{text}");
 }

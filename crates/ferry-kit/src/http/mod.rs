@@ -48,7 +48,7 @@ mod tests;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-pub use auth::{Auth, NoAuth, StaticAuth};
+pub use auth::{Auth, AuthSettings, NoAuth, StaticAuth};
 pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};
 pub use paging::{ListPage, Lister, PagePos, Paging};

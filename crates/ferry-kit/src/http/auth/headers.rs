@@ -1,57 +1,14 @@
-//! How a connector puts its credentials on requests: the [`Auth`] hook, and [`StaticAuth`]
-//! for fixed headers (API tokens, bearer tokens).
+//! Fixed credential headers: bearer tokens, API-key headers, HTTP Basic.
 
 use std::fmt;
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use ferry_model::ConnectorError;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use super::HttpClient;
-
-/// Credentials for one system.
-///
-/// [`HttpClient`] calls [`Auth::apply`] before every attempt, and [`Auth::refresh`] once
-/// when the server answers 401 or 403; if `refresh` returns `true` the request is sent again
-/// with the headers `apply` then gives. A session-based API logs in lazily in `apply` and
-/// logs in again in `refresh` (its login request goes through the same client with
-/// [`Call::without_auth`](super::Call::without_auth), so it shares the system's rate limit
-/// and quota); a static token has nothing to refresh.
-#[async_trait]
-pub trait Auth: Send + Sync + fmt::Debug {
-    /// Adds the credentials to the headers of a request about to be sent.
-    async fn apply(&self, http: &HttpClient, headers: &mut HeaderMap)
-    -> Result<(), ConnectorError>;
-
-    /// The server refused the credentials in `rejected` (the headers `apply` set): get new
-    /// ones. Returns whether it is worth sending the request again. Concurrent requests may
-    /// all be refused with the same stale credentials: an implementation should renew them
-    /// only if `rejected` still holds the current ones.
-    async fn refresh(
-        &self,
-        _http: &HttpClient,
-        _rejected: &HeaderMap,
-    ) -> Result<bool, ConnectorError> {
-        Ok(false)
-    }
-
-    /// Secret values (passwords, tokens) to scrub from every error message, in case a server
-    /// echoes one back.
-    fn secrets(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-/// No credentials.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoAuth;
-
-#[async_trait]
-impl Auth for NoAuth {
-    async fn apply(&self, _: &HttpClient, _: &mut HeaderMap) -> Result<(), ConnectorError> {
-        Ok(())
-    }
-}
+use super::Auth;
+use crate::http::HttpClient;
 
 /// Fixed headers on every request: `Authorization: Bearer <token>`, an API-key header, or
 /// both. Nothing to refresh: a refused token is an [`ErrorKind::Auth`](ferry_model::ErrorKind)
@@ -66,6 +23,13 @@ impl StaticAuth {
     /// `Authorization: Bearer <token>`.
     pub fn bearer(token: &str) -> Result<Self, ConnectorError> {
         Self::default().with_header(AUTHORIZATION, &format!("Bearer {token}"), token)
+    }
+
+    /// `Authorization: Basic base64(user:password)` (RFC 7617).
+    pub fn basic(user: &str, password: &str) -> Result<Self, ConnectorError> {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Self::default().with_header(AUTHORIZATION, &format!("Basic {encoded}"), password)
     }
 
     /// Adds `name: value`; `secret` (the part of `value` that is secret) is scrubbed from

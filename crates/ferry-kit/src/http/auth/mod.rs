@@ -1,0 +1,20 @@
+//! # Credentials on requests
+//!
+//! [`Auth`] is the hook [`HttpClient`](super::HttpClient) calls before every attempt and
+//! after a 401/403; each scheme implements it. [`AuthSettings`] is the `auth:` block a
+//! connector embeds in its system settings so that every HTTP connector accepts the same
+//! schemes, spelled the same way, checked the same way:
+//!
+//! ```yaml
+//! auth: { type: bearer, token: "${CRM_TOKEN}" }
+//! auth: { type: basic, username: integration, password: "${ERP_PASSWORD}" }
+//! auth: { type: api_key, header: X-Api-Key, key: "${API_KEY}" }
+//! ```
+
+mod headers;
+mod hook;
+mod settings;
+
+pub use headers::StaticAuth;
+pub use hook::{Auth, NoAuth};
+pub use settings::AuthSettings;
