@@ -25,6 +25,8 @@ pub fn builtin() -> Registry {
     registry.register(std::sync::Arc::new(
         ferry_connector_bottlecrm::BottleCrmFactory,
     ));
+    #[cfg(feature = "rest")]
+    registry.register(std::sync::Arc::new(ferry_connector_rest::RestFactory));
     registry
 }
 
@@ -40,6 +42,7 @@ mod tests {
             (cfg!(feature = "files"), "files"),
             (cfg!(feature = "tryton"), "tryton"),
             (cfg!(feature = "bottlecrm"), "bottlecrm"),
+            (cfg!(feature = "rest"), "rest"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))

@@ -155,6 +155,30 @@ where
     Ok(out)
 }
 
+/// The outcome of a batch written record by record (one request each): the per-record
+/// results, or the error of the whole batch. Refused credentials are the system's problem, not
+/// the records', and so is a batch in which every record failed for a transient reason (the
+/// server is down): those fail the batch, so the engine retries it instead of dead-lettering
+/// good records.
+pub fn each_outcome<T>(
+    results: Vec<Result<T, ConnectorError>>,
+) -> Result<Vec<Result<T, ConnectorError>>, ConnectorError> {
+    if let Some(Err(e)) = results
+        .iter()
+        .find(|r| matches!(r, Err(e) if e.kind() == ErrorKind::Auth))
+    {
+        return Err(e.clone());
+    }
+    let all_transient = !results.is_empty()
+        && results
+            .iter()
+            .all(|r| matches!(r, Err(e) if e.kind().is_transient()));
+    if all_transient && let Some(Err(e)) = results.first() {
+        return Err(e.clone());
+    }
+    Ok(results)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -47,7 +47,7 @@ use crate::config::{RefSpec, SourceSpec, TargetSpec};
 use crate::objects::{Object, Update};
 use crate::source::BottleSource;
 use ferry_kit::http::Call;
-use ferry_kit::sink::{decimal, key_text, same_value};
+use ferry_kit::sink::{decimal, each_outcome, key_text, same_value};
 use ferry_kit::{
     Outgoing, Removal, Sink, SinkCapabilities, Source, TargetPage, TargetRecord, Written,
 };
@@ -110,7 +110,7 @@ impl Sink for BottleSink {
             .buffered(self.concurrency)
             .collect()
             .await;
-        batch_outcome(results)
+        each_outcome(results)
     }
 
     async fn update(
@@ -190,28 +190,6 @@ enum Mode {
     UpdateOnly,
 }
 
-/// A batch's per-record results, or the error of the whole batch: refused credentials are
-/// the system's problem, not the records', and so is a batch in which every record failed
-/// for a transient reason (the server is down).
-fn batch_outcome<T>(
-    results: Vec<Result<T, ConnectorError>>,
-) -> Result<Vec<Result<T, ConnectorError>>, ConnectorError> {
-    if let Some(Err(e)) = results
-        .iter()
-        .find(|r| matches!(r, Err(e) if e.kind() == ErrorKind::Auth))
-    {
-        return Err(e.clone());
-    }
-    let all_transient = !results.is_empty()
-        && results
-            .iter()
-            .all(|r| matches!(r, Err(e) if e.kind().is_transient()));
-    if all_transient && let Some(Err(e)) = results.first() {
-        return Err(e.clone());
-    }
-    Ok(results)
-}
-
 impl BottleSink {
     /// Writes the batch record by record, a few at once, with one reference cache.
     async fn write_batch(
@@ -231,7 +209,7 @@ impl BottleSink {
             .buffered(self.concurrency)
             .collect()
             .await;
-        batch_outcome(results)
+        each_outcome(results)
     }
 
     fn job<'a>(&self, out: &'a Outgoing) -> Job<'a> {

@@ -33,14 +33,17 @@
 //!   scrubbed of every secret the [`Auth`] declares.
 //! - [`Auth`]: how credentials go on requests and are renewed after a 401/403
 //!   ([`StaticAuth`] for fixed tokens; a session login implements the trait).
-//! - [`Lister`]: paged list endpoints, offset/limit or next-URL ([`Paging`]), one page at a
-//!   time from a serializable [`PagePos`] or all at once.
+//! - [`Lister`]: paged list endpoints (offset/limit, page number, cursor token, next URL in
+//!   the body, `Link` header: [`Paging`]), one page at a time from a serializable
+//!   [`PagePos`] or all at once, the records found by a [`RecordPath`] (JSON pointer or
+//!   JSONPath).
 
 mod auth;
 mod client;
 mod config;
 mod limits;
 mod paging;
+mod records;
 
 #[cfg(test)]
 mod tests;
@@ -52,6 +55,7 @@ pub use auth::{Auth, AuthSettings, NoAuth, StaticAuth};
 pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};
 pub use paging::{ListPage, Lister, PagePos, Paging};
+pub use records::RecordPath;
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use reqwest::{Method, StatusCode, Url};
 
