@@ -155,6 +155,23 @@ pub struct SinkContext {
     pub fields: Vec<String>,
 }
 
+impl ConnectorSchemas {
+    /// The schemas of a connector's three settings types: the system's, a `source:`'s and a
+    /// `target:`'s.
+    pub fn of<System, SourceOptions, TargetOptions>() -> Self
+    where
+        System: schemars::JsonSchema,
+        SourceOptions: schemars::JsonSchema,
+        TargetOptions: schemars::JsonSchema,
+    {
+        Self {
+            system: schemars::schema_for!(System),
+            source: schemars::schema_for!(SourceOptions),
+            target: schemars::schema_for!(TargetOptions),
+        }
+    }
+}
+
 /// One configured system.
 #[async_trait]
 pub trait Connector: Send + Sync + Debug {

@@ -155,6 +155,26 @@ where
     Ok(out)
 }
 
+/// Writes a batch record by record, `concurrency` at once, results in batch order: `one(i)`
+/// writes item `i`. The batch's outcome is decided by [`each_outcome`]. Items are passed by
+/// index for the reason given at [`batch_then_each`].
+pub async fn each<T, Fut>(
+    count: usize,
+    concurrency: usize,
+    one: impl FnMut(usize) -> Fut,
+) -> Result<Vec<Result<T, ConnectorError>>, ConnectorError>
+where
+    Fut: Future<Output = Result<T, ConnectorError>>,
+{
+    use futures::StreamExt;
+    let results = futures::stream::iter(0..count)
+        .map(one)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    each_outcome(results)
+}
+
 /// The outcome of a batch written record by record (one request each): the per-record
 /// results, or the error of the whole batch. Refused credentials are the system's problem, not
 /// the records', and so is a batch in which every record failed for a transient reason (the

@@ -37,7 +37,6 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use ferry_model::{ConnectorError, ErrorKind};
-use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
@@ -47,7 +46,7 @@ use crate::config::{RefSpec, SourceSpec, TargetSpec};
 use crate::objects::{Object, Update};
 use crate::source::BottleSource;
 use ferry_kit::http::Call;
-use ferry_kit::sink::{decimal, each_outcome, key_text, same_value};
+use ferry_kit::sink::{decimal, each, key_text, same_value};
 use ferry_kit::{
     Outgoing, Removal, Sink, SinkCapabilities, Source, TargetPage, TargetRecord, Written,
 };
@@ -105,12 +104,7 @@ impl Sink for BottleSink {
         &self,
         batch: &[Removal],
     ) -> Result<Vec<Result<(), ConnectorError>>, ConnectorError> {
-        let results: Vec<Result<(), ConnectorError>> = futures::stream::iter(0..batch.len())
-            .map(|i| self.remove(&batch[i]))
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        each_outcome(results)
+        each(batch.len(), self.concurrency, |i| self.remove(&batch[i])).await
     }
 
     async fn update(
@@ -201,15 +195,11 @@ impl BottleSink {
         let refs = &refs;
         // Indices rather than `&Outgoing` in the closure: a closure over borrowed items is
         // not general enough for the `Send` future async_trait needs.
-        let results: Vec<Result<Written, ConnectorError>> = futures::stream::iter(0..batch.len())
-            .map(|i| async move {
-                let job = self.job(&batch[i]);
-                self.write(&job, refs, mode).await
-            })
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        each_outcome(results)
+        each(batch.len(), self.concurrency, |i| async move {
+            let job = self.job(&batch[i]);
+            self.write(&job, refs, mode).await
+        })
+        .await
     }
 
     fn job<'a>(&self, out: &'a Outgoing) -> Job<'a> {

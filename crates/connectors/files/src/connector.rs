@@ -40,11 +40,7 @@ impl ConnectorFactory for FilesFactory {
     }
 
     fn schemas(&self) -> ConnectorSchemas {
-        ConnectorSchemas {
-            system: schemars::schema_for!(SystemSettings),
-            source: schemars::schema_for!(SourceOptions),
-            target: schemars::schema_for!(TargetOptions),
-        }
+        ConnectorSchemas::of::<SystemSettings, SourceOptions, TargetOptions>()
     }
 
     fn build(

@@ -22,9 +22,21 @@ pub struct Reference {
 
 impl Reference {
     pub async fn double() -> Option<Self> {
-        let config = ReferenceConfig { seed: Seed { customers: 0, products: 0, orders: 0, ties: 1 }, ..Default::default() };
-        let double = ferry_doubles::start(ReferenceDouble::new(config), 0).await.expect("the double starts");
-        double.clock().freeze_at("2026-03-01T08:00:00Z".parse().expect("a time"));
+        let config = ReferenceConfig {
+            seed: Seed {
+                customers: 0,
+                products: 0,
+                orders: 0,
+                ties: 1,
+            },
+            ..Default::default()
+        };
+        let double = ferry_doubles::start(ReferenceDouble::new(config), 0)
+            .await
+            .expect("the double starts");
+        double
+            .clock()
+            .freeze_at("2026-03-01T08:00:00Z".parse().expect("a time"));
         Some(Self { double })
     }
 
@@ -56,7 +68,10 @@ impl Fixture for Reference {
     }
     fn refused_credentials(&self) -> Option<Map<String, Value>> {
         let mut settings = self.settings();
-        settings.insert("auth".into(), json!({"type": "api_key", "header": "X-API-Key", "key": "wrong-s3cret"}));
+        settings.insert(
+            "auth".into(),
+            json!({"type": "api_key", "header": "X-API-Key", "key": "wrong-s3cret"}),
+        );
         Some(settings)
     }
     fn secrets(&self) -> Vec<String> {
@@ -69,7 +84,11 @@ impl Fixture for Reference {
         map(json!({"object": "customers"}))
     }
     fn sink_context(&self) -> SinkContext {
-        SinkContext { entity: Entity::Customer, key_field: "code".into(), fields: vec!["code".into(), "name".into()] }
+        SinkContext {
+            entity: Entity::Customer,
+            key_field: "code".into(),
+            fields: vec!["code".into(), "name".into()],
+        }
     }
     fn object(&self) -> String {
         "customers".into()
@@ -86,7 +105,11 @@ impl Fixture for Reference {
         records
             .iter()
             .map(|(key, name)| {
-                let stored = self.double.store().insert("customers", map(json!({"code": key, "name": name}))).expect("seeded");
+                let stored = self
+                    .double
+                    .store()
+                    .insert("customers", map(json!({"code": key, "name": name})))
+                    .expect("seeded");
                 (stored.id.to_string(), key.clone())
             })
             .collect()
@@ -94,11 +117,22 @@ impl Fixture for Reference {
 
     async fn rename(&self, id: &str, name: &str) {
         self.tick();
-        self.double.store().update("customers", id.parse().expect("a numeric id"), map(json!({"name": name}))).expect("renamed");
+        self.double
+            .store()
+            .update(
+                "customers",
+                id.parse().expect("a numeric id"),
+                map(json!({"name": name})),
+            )
+            .expect("renamed");
     }
 
     fn key_of(&self, record: &Record) -> Option<String> {
-        record.fields.get("code").and_then(Value::as_str).map(str::to_owned)
+        record
+            .fields
+            .get("code")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     }
 
     fn refused(&self) -> Option<Outgoing> {
@@ -117,13 +151,25 @@ impl Fixture for Reference {
 
 impl Faults for Reference {
     fn fail_next(&self, count: usize, status: u16) {
-        self.double.faults().add(Fault::new(FaultAction::status(status)).on("*", "/api/**").times(count as u32));
+        self.double.faults().add(
+            Fault::new(FaultAction::status(status))
+                .on("*", "/api/**")
+                .times(count as u32),
+        );
     }
     fn throttle_next(&self, seconds: u64) {
-        self.double.faults().add(Fault::new(FaultAction::too_many_requests(RetryAfter::Seconds(seconds))).on("*", "/api/**").times(1));
+        self.double.faults().add(
+            Fault::new(FaultAction::too_many_requests(RetryAfter::Seconds(seconds)))
+                .on("*", "/api/**")
+                .times(1),
+        );
     }
     fn drop_next(&self) {
-        self.double.faults().add(Fault::new(FaultAction::DropMidBody { after_bytes: 20 }).on("GET", "/api/**").times(1));
+        self.double.faults().add(
+            Fault::new(FaultAction::DropMidBody { after_bytes: 20 })
+                .on("GET", "/api/**")
+                .times(1),
+        );
     }
     fn expire_sessions(&self) -> bool {
         false // api_key auth has no session; the kit's session schemes are tested in the kit
@@ -133,4 +179,7 @@ impl Faults for Reference {
     }
 }
 
-ferry_conformance::suite!(reference_double, crate::conformance::Reference::double().await);
+ferry_conformance::suite!(
+    reference_double,
+    crate::conformance::Reference::double().await
+);

@@ -9,13 +9,12 @@
 //!
 //! Each refusal (HTTP 400, 409, 422, a SOAP client fault) is that record's error, with the
 //! API's own message; refused credentials, or every record failing for a transient reason,
-//! fail the batch ([`each_outcome`]).
+//! fail the batch ([`ferry_kit::sink::each`]).
 
 use async_trait::async_trait;
-use ferry_kit::sink::{Renames, each_outcome, key_text, renamed, same_value};
+use ferry_kit::sink::{Renames, each, key_text, renamed, same_value};
 use ferry_kit::{Outgoing, Removal, Sink, SinkCapabilities, TargetPage, TargetRecord, Written};
 use ferry_model::{ConnectorError, ErrorKind};
-use futures::StreamExt;
 use minijinja::Value as Ctx;
 use minijinja::value::Serde;
 use serde_json::{Map, Value};
@@ -44,12 +43,10 @@ impl Sink for RestSink {
         &self,
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
-        let results = futures::stream::iter(0..batch.len())
-            .map(|i| self.write(&batch[i], true))
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        each_outcome(results)
+        each(batch.len(), self.concurrency, |i| {
+            self.write(&batch[i], true)
+        })
+        .await
     }
 
     fn capabilities(&self) -> SinkCapabilities {
@@ -64,24 +61,17 @@ impl Sink for RestSink {
         &self,
         batch: &[Removal],
     ) -> Result<Vec<Result<(), ConnectorError>>, ConnectorError> {
-        let results = futures::stream::iter(0..batch.len())
-            .map(|i| self.remove(&batch[i]))
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        each_outcome(results)
+        each(batch.len(), self.concurrency, |i| self.remove(&batch[i])).await
     }
 
     async fn update(
         &self,
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
-        let results = futures::stream::iter(0..batch.len())
-            .map(|i| self.write(&batch[i], false))
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        each_outcome(results)
+        each(batch.len(), self.concurrency, |i| {
+            self.write(&batch[i], false)
+        })
+        .await
     }
 
     /// The object read back by a full pass, in canonical names (renames reversed).

@@ -40,11 +40,7 @@ impl ConnectorFactory for SqlFactory {
     }
 
     fn schemas(&self) -> ConnectorSchemas {
-        ConnectorSchemas {
-            system: schemars::schema_for!(SqlSettings),
-            source: schemars::schema_for!(SqlSourceOptions),
-            target: schemars::schema_for!(SqlTargetOptions),
-        }
+        ConnectorSchemas::of::<SqlSettings, SqlSourceOptions, SqlTargetOptions>()
     }
 
     fn build(

@@ -42,11 +42,7 @@ impl ConnectorFactory for TrytonFactory {
     }
 
     fn schemas(&self) -> ConnectorSchemas {
-        ConnectorSchemas {
-            system: schemars::schema_for!(TrytonSettings),
-            source: schemars::schema_for!(TrytonSourceOptions),
-            target: schemars::schema_for!(TrytonTargetOptions),
-        }
+        ConnectorSchemas::of::<TrytonSettings, TrytonSourceOptions, TrytonTargetOptions>()
     }
 
     fn build(
