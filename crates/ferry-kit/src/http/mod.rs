@@ -41,6 +41,7 @@ mod client;
 mod config;
 mod limits;
 mod paging;
+mod reply;
 
 #[cfg(test)]
 mod tests;
@@ -48,10 +49,11 @@ mod tests;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-pub use auth::{Auth, AuthSettings, NoAuth, StaticAuth};
+pub use auth::{Auth, AuthSettings, NoAuth, Outgoing, StaticAuth};
 pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};
 pub use paging::{ListPage, Lister, PagePos, Paging};
+pub use reply::{ReplyCheck, ReplyRules};
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use reqwest::{Method, StatusCode, Url};
 

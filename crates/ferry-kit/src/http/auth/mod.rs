@@ -16,5 +16,5 @@ mod hook;
 mod settings;
 
 pub use headers::StaticAuth;
-pub use hook::{Auth, NoAuth};
+pub use hook::{Auth, NoAuth, Outgoing};
 pub use settings::AuthSettings;
