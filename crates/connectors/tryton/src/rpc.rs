@@ -298,11 +298,7 @@ impl Session {
 
 #[async_trait]
 impl Auth for Session {
-    async fn apply(
-        &self,
-        http: &HttpClient,
-        request: &mut Outgoing,
-    ) -> Result<(), ConnectorError> {
+    async fn apply(&self, http: &HttpClient, request: &mut Outgoing) -> Result<(), ConnectorError> {
         let mut current = self.header.lock().await;
         let header = match current.as_ref() {
             Some(h) => h.clone(),

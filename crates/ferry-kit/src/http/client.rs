@@ -75,7 +75,12 @@ impl HttpClient {
             .map_err(|e| {
                 ConnectorError::fatal(format!("{system}: cannot set up HTTP: {}", describe(&e)))
             })?;
-        let secrets = options.base.password().map(str::to_owned).into_iter().collect();
+        let secrets = options
+            .base
+            .password()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
         Ok(Self {
             check: None,
             inner: Arc::new(Inner {

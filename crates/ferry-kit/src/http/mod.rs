@@ -49,7 +49,12 @@ mod tests;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-pub use auth::{Auth, AuthSettings, NoAuth, Outgoing, StaticAuth};
+pub use auth::{
+    Auth, AuthSettings, BodyFormat, ClientAuth, ClientCredentialsSettings, Digest, HmacAuth,
+    HmacSettings, JwtAlgorithm, JwtBearerSettings, NetSuiteSettings, NetSuiteTba, NoAuth, OAuth2,
+    Outgoing, RefreshTokenSettings, SessionLogin, SessionSettings, SignatureEncoding, StaticAuth,
+    TimestampFormat,
+};
 pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};
 pub use paging::{ListPage, Lister, PagePos, Paging};

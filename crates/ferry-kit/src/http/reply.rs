@@ -90,11 +90,17 @@ impl ReplyRules {
         ];
         for (key, pointer) in pointers {
             if let Some(p) = pointer.filter(|p| !p.is_empty() && !p.starts_with('/')) {
-                out.push((key, format!("`{p}` is not a JSON pointer: start it with `/`")));
+                out.push((
+                    key,
+                    format!("`{p}` is not a JSON pointer: start it with `/`"),
+                ));
             }
         }
         if self.ok_values.is_empty() {
-            out.push(("ok_values", "is empty: list the values that mean success".into()));
+            out.push((
+                "ok_values",
+                "is empty: list the values that mean success".into(),
+            ));
         }
         out
     }

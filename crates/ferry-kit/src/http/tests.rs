@@ -198,11 +198,7 @@ impl SessionAuth {
 
 #[async_trait]
 impl Auth for SessionAuth {
-    async fn apply(
-        &self,
-        http: &HttpClient,
-        request: &mut Outgoing,
-    ) -> Result<(), ConnectorError> {
+    async fn apply(&self, http: &HttpClient, request: &mut Outgoing) -> Result<(), ConnectorError> {
         let mut token = self.token.lock().await;
         if token.is_none() {
             *token = Some(self.login(http).await?);
@@ -221,7 +217,12 @@ impl Auth for SessionAuth {
     ) -> Result<bool, ConnectorError> {
         let mut token = self.token.lock().await;
         let current = token.as_ref().map(|t| format!("Session {t}"));
-        if rejected.headers.get("authorization").and_then(|v| v.to_str().ok()) == current.as_deref() {
+        if rejected
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == current.as_deref()
+        {
             *token = Some(self.login(http).await?);
         }
         Ok(true)

@@ -59,8 +59,7 @@ impl Outgoing {
 pub trait Auth: Send + Sync + fmt::Debug {
     /// Adds the credentials to a request about to be sent: headers, a query parameter, or a
     /// signature over the method, URL and body.
-    async fn apply(&self, http: &HttpClient, request: &mut Outgoing)
-    -> Result<(), ConnectorError>;
+    async fn apply(&self, http: &HttpClient, request: &mut Outgoing) -> Result<(), ConnectorError>;
 
     /// The server refused the credentials on `rejected` (the request as `apply` left it):
     /// get new ones. Returns whether it is worth sending the request again. Concurrent

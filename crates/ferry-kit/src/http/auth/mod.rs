@@ -11,10 +11,27 @@
 //! auth: { type: api_key, header: X-Api-Key, key: "${API_KEY}" }
 //! ```
 
+mod encode;
 mod headers;
 mod hook;
+mod jwt;
+mod netsuite;
+mod oauth2;
+mod session;
 mod settings;
+mod signing;
+mod token;
 
+#[cfg(test)]
+mod tests;
+
+pub use encode::Digest;
 pub use headers::StaticAuth;
 pub use hook::{Auth, NoAuth, Outgoing};
+pub use jwt::{JwtAlgorithm, JwtBearerSettings};
+pub use netsuite::{NetSuiteSettings, NetSuiteTba};
+pub use oauth2::{ClientAuth, ClientCredentialsSettings, RefreshTokenSettings};
+pub use session::{BodyFormat, SessionLogin, SessionSettings};
 pub use settings::AuthSettings;
+pub use signing::{HmacAuth, HmacSettings, SignatureEncoding, TimestampFormat};
+pub use token::OAuth2;

@@ -8,7 +8,10 @@ use reqwest::header::HeaderName;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Auth, NoAuth, StaticAuth};
+use super::{
+    Auth, ClientCredentialsSettings, HmacSettings, JwtBearerSettings, NetSuiteSettings, NoAuth,
+    RefreshTokenSettings, SessionSettings, StaticAuth,
+};
 
 /// How a system authenticates, as written under `auth:`. Its `Debug` shows no secret.
 #[derive(Clone, Deserialize, JsonSchema)]
@@ -36,6 +39,20 @@ pub enum AuthSettings {
         /// The key, usually from the environment (`${API_KEY}`).
         key: String,
     },
+    /// OAuth 2.0 client credentials: a machine-to-machine access token.
+    #[serde(rename = "oauth2_client_credentials")]
+    OAuth2ClientCredentials(ClientCredentialsSettings),
+    /// OAuth 2.0 refresh token: access tokens renewed from a refresh token.
+    #[serde(rename = "oauth2_refresh_token")]
+    OAuth2RefreshToken(RefreshTokenSettings),
+    /// OAuth 2.0 JWT bearer: access tokens obtained with an assertion signed by a private key.
+    JwtBearer(JwtBearerSettings),
+    /// Every request signed with a shared secret (HMAC).
+    Hmac(HmacSettings),
+    /// NetSuite Token-Based Authentication (OAuth 1.0a, HMAC-SHA256).
+    NetsuiteTba(NetSuiteSettings),
+    /// A session opened by logging in with a user name and password.
+    Session(SessionSettings),
 }
 
 impl fmt::Debug for AuthSettings {
@@ -52,6 +69,12 @@ impl AuthSettings {
             AuthSettings::Bearer { .. } => "bearer",
             AuthSettings::Basic { .. } => "basic",
             AuthSettings::ApiKey { .. } => "api_key",
+            AuthSettings::OAuth2ClientCredentials(_) => "oauth2_client_credentials",
+            AuthSettings::OAuth2RefreshToken(_) => "oauth2_refresh_token",
+            AuthSettings::JwtBearer(_) => "jwt_bearer",
+            AuthSettings::Hmac(_) => "hmac",
+            AuthSettings::NetsuiteTba(_) => "netsuite_tba",
+            AuthSettings::Session(_) => "session",
         }
     }
 
@@ -69,6 +92,12 @@ impl AuthSettings {
             vec![ConfigIssue::new([key], e.to_string())]
         };
         let auth: Arc<dyn Auth> = match self {
+            AuthSettings::OAuth2ClientCredentials(s) => return s.build(),
+            AuthSettings::OAuth2RefreshToken(s) => return s.build(),
+            AuthSettings::JwtBearer(s) => return s.build(),
+            AuthSettings::Hmac(s) => return s.build(),
+            AuthSettings::NetsuiteTba(s) => return s.build(),
+            AuthSettings::Session(s) => return s.build(),
             AuthSettings::None => Arc::new(NoAuth),
             AuthSettings::Bearer { token } if token.trim().is_empty() => {
                 return Err(blank("token", "token"));
@@ -101,6 +130,69 @@ impl AuthSettings {
             }
         };
         Ok(auth)
+    }
+}
+
+/// Collects the problems of a scheme's settings, each at its key.
+#[derive(Default)]
+pub(super) struct Issues(Vec<ConfigIssue>);
+
+impl Issues {
+    pub(super) fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.0.push(ConfigIssue::at(vec![key.to_owned()], message));
+    }
+
+    /// `value` must not be blank.
+    pub(super) fn required(&mut self, key: &str, value: &str, what: &str) {
+        if value.trim().is_empty() {
+            self.add(
+                key,
+                format!("is empty: give the {what} (e.g. from the environment, `${{NAME}}`)"),
+            );
+        }
+    }
+
+    /// `value` must be an http(s) URL or a path under the system's `url`.
+    pub(super) fn url(&mut self, key: &str, value: &str) {
+        let value = value.trim();
+        if value.is_empty() {
+            self.add(key, "is empty: give the endpoint's URL");
+        } else if value.contains("://") && reqwest::Url::parse(value).is_err() {
+            self.add(
+                key,
+                format!("`{}` is not a URL", ferry_model::secret::mask_url(value)),
+            );
+        } else if value.contains("://") && !value.starts_with("http") {
+            self.add(key, "must be an http:// or https:// URL");
+        }
+    }
+
+    /// A template's unknown `{placeholders}`.
+    pub(super) fn placeholders(&mut self, key: &str, unknown: &[String]) {
+        if !unknown.is_empty() {
+            self.add(
+                key,
+                format!("has unknown placeholders: {}", unknown.join(", ")),
+            );
+        }
+    }
+
+    /// `name`, if given, must be an HTTP header name.
+    pub(super) fn header(&mut self, key: &str, name: Option<&str>) -> Option<HeaderName> {
+        let name = name?.trim();
+        let parsed = HeaderName::from_bytes(name.as_bytes()).ok();
+        if parsed.is_none() {
+            self.add(key, format!("`{name}` is not a valid HTTP header name"));
+        }
+        parsed
+    }
+
+    pub(super) fn finish(self) -> Result<(), Vec<ConfigIssue>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 }
 
