@@ -121,6 +121,10 @@ impl Auth for NetSuiteTba {
 impl NetSuiteSettings {
     /// Checks the settings and builds the [`Auth`].
     pub fn build(&self) -> Result<Arc<dyn Auth>, Vec<ConfigIssue>> {
+        Ok(Arc::new(self.checked()?))
+    }
+
+    pub(super) fn checked(&self) -> Result<NetSuiteTba, Vec<ConfigIssue>> {
         let mut issues = Issues::default();
         issues.required("account", &self.account, "account id");
         issues.required("consumer_key", &self.consumer_key, "consumer key");
@@ -135,9 +139,9 @@ impl NetSuiteSettings {
             token_id: self.token_id.trim().to_owned(),
             token_secret: self.token_secret.trim().to_owned(),
         };
-        Ok(Arc::new(NetSuiteTba {
+        Ok(NetSuiteTba {
             realm: trimmed.account.to_ascii_uppercase().replace('-', "_"),
             settings: trimmed,
-        }))
+        })
     }
 }

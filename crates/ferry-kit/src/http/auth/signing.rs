@@ -196,6 +196,10 @@ impl Auth for HmacAuth {
 impl HmacSettings {
     /// Checks the settings and builds the [`Auth`].
     pub fn build(&self) -> Result<Arc<dyn Auth>, Vec<ConfigIssue>> {
+        Ok(Arc::new(self.checked()?))
+    }
+
+    pub(super) fn checked(&self) -> Result<HmacAuth, Vec<ConfigIssue>> {
         let mut issues = Issues::default();
         issues.required("secret", &self.secret, "shared secret");
         let template = self.string_to_sign.as_deref().unwrap_or(DEFAULT_TEMPLATE);
@@ -206,11 +210,11 @@ impl HmacSettings {
         let timestamp_header = issues.header("timestamp_header", self.timestamp_header.as_deref());
         let nonce_header = issues.header("nonce_header", self.nonce_header.as_deref());
         issues.finish()?;
-        Ok(Arc::new(HmacAuth {
+        Ok(HmacAuth {
             settings: self.clone(),
             header: header.unwrap_or(reqwest::header::AUTHORIZATION),
             timestamp_header,
             nonce_header,
-        }))
+        })
     }
 }
