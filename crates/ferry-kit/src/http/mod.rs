@@ -23,6 +23,7 @@
 //!   | 404, 410 | `NotFound` | no |
 //!   | 409 | `Conflict` | no |
 //!   | 400, 422, other 4xx | `Validation`, with the server's own message | no |
+//!   | 2xx whose body reports an error ([`ReplyCheck`]) | as the check says: `Validation` with the server's message, `Auth`, `Retryable`, `RateLimited` | as the status equivalents above |
 //!   | daily quota spent | `RateLimited { retry_after: until 00:00 UTC }` | no: fails at once |
 //!
 //!   Retries wait with exponential backoff and jitter (backon) from `backoff`, at most
@@ -31,8 +32,18 @@
 //!   Messages name the system, method and URL (user info masked, no query string, e.g.
 //!   `erp: POST http://host/erp/rpc/ (model.party.party.create): HTTP 400: …`) and are
 //!   scrubbed of every secret the [`Auth`] declares.
-//! - [`Auth`]: how credentials go on requests and are renewed after a 401/403
-//!   ([`StaticAuth`] for fixed tokens; a session login implements the trait).
+//! - [`Auth`]: how credentials go on requests and are renewed after a refusal. It sees the
+//!   whole [`Outgoing`] request (method, URL, headers, body) so that it can sign it.
+//!   [`AuthSettings`] is the `auth:` block every HTTP connector embeds: `none`, `bearer`,
+//!   `basic`, `api_key`, `oauth2_client_credentials`, `oauth2_refresh_token` and
+//!   `jwt_bearer` (one token cache: [`OAuth2`]), `hmac` ([`HmacAuth`]), `netsuite_tba`
+//!   ([`NetSuiteTba`]) and `session` ([`SessionLogin`]); the YAML of each is on
+//!   [`AuthSettings`]. A token endpoint or login URL may be on another host: a call
+//!   [without credentials](Call::without_auth) may leave the system's origin, one with them
+//!   never does.
+//! - [`ReplyCheck`]: errors reported inside HTTP 200 bodies (Kingdee, Yonyou, Jiandaoyun),
+//!   per client ([`HttpClient::with_reply_check`]) or per call ([`Call::check`]);
+//!   [`ReplyRules`] is the configured one (`status_path`, `ok_values`, `auth_codes`, …).
 //! - [`Lister`]: paged list endpoints, offset/limit or next-URL ([`Paging`]), one page at a
 //!   time from a serializable [`PagePos`] or all at once.
 

@@ -1,15 +1,15 @@
 //! # Credentials on requests
 //!
-//! [`Auth`] is the hook [`HttpClient`](super::HttpClient) calls before every attempt and
-//! after a 401/403; each scheme implements it. [`AuthSettings`] is the `auth:` block a
-//! connector embeds in its system settings so that every HTTP connector accepts the same
-//! schemes, spelled the same way, checked the same way:
+//! [`Auth`] is the hook [`HttpClient`](super::HttpClient) calls before every attempt (with
+//! the whole [`Outgoing`] request, so that a scheme can sign method, URL and body) and after
+//! a refusal (401/403, or a 200 body a [`ReplyCheck`](super::ReplyCheck) reads as an expired
+//! session); each scheme implements it. [`AuthSettings`] is the `auth:` block a connector
+//! embeds in its system settings so that every HTTP connector accepts the same schemes,
+//! spelled the same way, checked the same way (each problem at its key, no secret quoted).
+//! Every scheme's `Debug` hides its secrets, and every secret it holds or is issued (tokens,
+//! sessions) is scrubbed from error messages.
 //!
-//! ```yaml
-//! auth: { type: bearer, token: "${CRM_TOKEN}" }
-//! auth: { type: basic, username: integration, password: "${ERP_PASSWORD}" }
-//! auth: { type: api_key, header: X-Api-Key, key: "${API_KEY}" }
-//! ```
+//! The YAML of each scheme is on [`AuthSettings`].
 
 mod encode;
 mod headers;

@@ -14,6 +14,77 @@ use super::{
 };
 
 /// How a system authenticates, as written under `auth:`. Its `Debug` shows no secret.
+///
+/// ```yaml
+/// # Fixed credentials.
+/// auth: { type: bearer, token: "${CRM_TOKEN}" }
+/// auth: { type: basic, username: integration, password: "${ERP_PASSWORD}" }
+/// auth: { type: api_key, header: X-Api-Key, key: "${API_KEY}" }
+///
+/// # OAuth 2.0 client credentials (Dynamics 365, SAP, Salesforce): a token fetched on the
+/// # first request, kept until shortly before `expires_in`, renewed once after a 401.
+/// auth:
+///   type: oauth2_client_credentials
+///   token_url: https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token
+///   client_id: "${D365_CLIENT_ID}"
+///   client_secret: "${D365_CLIENT_SECRET}"
+///   scope: https://acme.crm.dynamics.com/.default
+///   client_auth: body            # or basic (Authorization: Basic id:secret)
+///
+/// # OAuth 2.0 refresh token (HubSpot): a rotated refresh token is kept in memory only.
+/// auth:
+///   type: oauth2_refresh_token
+///   token_url: https://api.hubapi.com/oauth/v1/token
+///   client_id: "${HUBSPOT_CLIENT_ID}"
+///   client_secret: "${HUBSPOT_CLIENT_SECRET}"
+///   refresh_token: "${HUBSPOT_REFRESH_TOKEN}"
+///
+/// # OAuth 2.0 JWT bearer (Salesforce server-to-server): an RS256 assertion signed with the
+/// # key whose certificate is on the connected app.
+/// auth:
+///   type: jwt_bearer
+///   token_url: https://login.salesforce.com/services/oauth2/token
+///   issuer: "${SF_CONSUMER_KEY}"
+///   subject: integration@acme.example
+///   audience: https://login.salesforce.com
+///   private_key: "${SF_PRIVATE_KEY}"   # PEM; `\n` escapes are read as line breaks
+///   # key_id: cert-1                   # algorithm: RS256 (default), RS384, RS512, PS256
+///
+/// # HMAC request signing, for APIs with a signature scheme of their own.
+/// auth:
+///   type: hmac
+///   key_id: ferry
+///   secret: "${SIGNING_SECRET}"
+///   algorithm: sha256                  # or sha1
+///   string_to_sign: "{method}\n{path}\n{query}\n{timestamp}\n{nonce}\n{body_sha256}"
+///   header: Authorization
+///   value: "HMAC {key_id}:{signature}"
+///   encoding: base64                   # or hex
+///   timestamp: seconds                 # or millis, rfc3339
+///   timestamp_header: X-Timestamp
+///   nonce_header: X-Nonce
+///
+/// # NetSuite Token-Based Authentication (OAuth 1.0a, HMAC-SHA256).
+/// auth:
+///   type: netsuite_tba
+///   account: 1234567-sb1                # realm 1234567_SB1
+///   consumer_key: "${NS_CONSUMER_KEY}"
+///   consumer_secret: "${NS_CONSUMER_SECRET}"
+///   token_id: "${NS_TOKEN_ID}"
+///   token_secret: "${NS_TOKEN_SECRET}"
+///
+/// # Session login: a token from the reply (or `cookies: [kdservice-sessionid]`), logged in
+/// # again once when the session is refused.
+/// auth:
+///   type: session
+///   login_url: /api/login
+///   username: sync
+///   password: "${ERP_PASSWORD}"
+///   body: { user: "{username}", pass: "{password}" }
+///   token_path: /data/token
+///   header: X-Token
+///   format: "Token {token}"
+/// ```
 #[derive(Clone, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthSettings {
