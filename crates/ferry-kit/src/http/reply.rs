@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use ferry_model::config::ConfigIssue;
 use ferry_model::{ConnectorError, ErrorKind};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -80,8 +81,9 @@ pub struct ReplyRules {
 }
 
 impl ReplyRules {
-    /// Problems with the pointers, as `(key, reason)`.
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    /// Problems with the rules, each at its key (relative to the map the rules are read
+    /// from).
+    pub fn issues(&self) -> Vec<ConfigIssue> {
         let mut out = Vec::new();
         let pointers = [
             ("status_path", Some(&self.status_path)),
@@ -89,18 +91,14 @@ impl ReplyRules {
             ("message_path", self.message_path.as_ref()),
         ];
         for (key, pointer) in pointers {
-            if let Some(p) = pointer.filter(|p| !p.is_empty() && !p.starts_with('/')) {
-                out.push((
-                    key,
-                    format!("`{p}` is not a JSON pointer: start it with `/`"),
-                ));
+            if let Some(p) = pointer.filter(|p| !p.starts_with('/')) {
+                let message = format!("`{p}` is not a JSON pointer: start it with `/`");
+                out.push(ConfigIssue::new([key], message));
             }
         }
         if self.ok_values.is_empty() {
-            out.push((
-                "ok_values",
-                "is empty: list the values that mean success".into(),
-            ));
+            let message = "is empty: list the values that mean success";
+            out.push(ConfigIssue::new(["ok_values"], message));
         }
         out
     }

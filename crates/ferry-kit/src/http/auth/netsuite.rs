@@ -68,6 +68,18 @@ impl NetSuiteTba {
             ("oauth_nonce", nonce),
             ("oauth_version", "1.0"),
         ];
+        let signature = self.signature(request, &oauth);
+        let fields: Vec<String> = oauth
+            .iter()
+            .copied()
+            .chain([("oauth_signature", signature.as_str())])
+            .map(|(k, v)| format!("{k}=\"{}\"", pct(v)))
+            .collect();
+        format!("OAuth realm=\"{}\", {}", self.realm, fields.join(", "))
+    }
+
+    /// base64 HMAC-SHA256 of the signature base string (RFC 5849 §3.4.1).
+    fn signature(&self, request: &Outgoing, oauth: &[(&str, &str)]) -> String {
         let mut params: Vec<(String, String)> =
             oauth.iter().map(|(k, v)| (pct(k), pct(v))).collect();
         params.extend(request.url.query_pairs().map(|(k, v)| (pct(&k), pct(&v))));
@@ -82,16 +94,10 @@ impl NetSuiteTba {
             pct(base_url.as_str()),
             pct(&params.join("&"))
         );
+        let s = &self.settings;
         let key = format!("{}&{}", pct(&s.consumer_secret), pct(&s.token_secret));
         let mac = hmac(Digest::Sha256, key.as_bytes(), base.as_bytes());
-        let signature = base64::engine::general_purpose::STANDARD.encode(mac);
-        let fields: Vec<String> = oauth
-            .iter()
-            .copied()
-            .chain([("oauth_signature", signature.as_str())])
-            .map(|(k, v)| format!("{k}=\"{}\"", pct(v)))
-            .collect();
-        format!("OAuth realm=\"{}\", {}", self.realm, fields.join(", "))
+        base64::engine::general_purpose::STANDARD.encode(mac)
     }
 }
 

@@ -126,27 +126,7 @@ impl HmacAuth {
     ) -> Result<(), ConnectorError> {
         let s = &self.settings;
         let key_id = s.key_id.as_deref().unwrap_or_default();
-        let body = sha256_hex(request.body());
-        let url = &request.url;
-        let template = s.string_to_sign.as_deref().unwrap_or(DEFAULT_TEMPLATE);
-        let to_sign = render(
-            template,
-            &[
-                ("method", request.method.as_str()),
-                ("host", url.host_str().unwrap_or_default()),
-                ("path", url.path()),
-                ("query", url.query().unwrap_or_default()),
-                ("timestamp", timestamp),
-                ("nonce", nonce),
-                ("body_sha256", &body),
-                ("key_id", key_id),
-            ],
-        );
-        let mac = hmac(s.algorithm, s.secret.as_bytes(), to_sign.as_bytes());
-        let signature = match s.encoding {
-            SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
-            SignatureEncoding::Hex => mac.iter().map(|b| format!("{b:02x}")).collect(),
-        };
+        let signature = self.signature(&self.string_to_sign(request, timestamp, nonce));
         let value = render(
             s.value.as_deref().unwrap_or("{signature}"),
             &[
@@ -170,6 +150,36 @@ impl HmacAuth {
             }
         }
         Ok(())
+    }
+
+    /// The template filled in from the request.
+    fn string_to_sign(&self, request: &Outgoing, timestamp: &str, nonce: &str) -> String {
+        let s = &self.settings;
+        let body = sha256_hex(request.body());
+        let url = &request.url;
+        render(
+            s.string_to_sign.as_deref().unwrap_or(DEFAULT_TEMPLATE),
+            &[
+                ("method", request.method.as_str()),
+                ("host", url.host_str().unwrap_or_default()),
+                ("path", url.path()),
+                ("query", url.query().unwrap_or_default()),
+                ("timestamp", timestamp),
+                ("nonce", nonce),
+                ("body_sha256", &body),
+                ("key_id", s.key_id.as_deref().unwrap_or_default()),
+            ],
+        )
+    }
+
+    /// The encoded HMAC of `text`.
+    fn signature(&self, text: &str) -> String {
+        let s = &self.settings;
+        let mac = hmac(s.algorithm, s.secret.as_bytes(), text.as_bytes());
+        match s.encoding {
+            SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
+            SignatureEncoding::Hex => mac.iter().map(|b| format!("{b:02x}")).collect(),
+        }
     }
 
     fn now(&self) -> String {

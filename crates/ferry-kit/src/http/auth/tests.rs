@@ -140,6 +140,8 @@ async fn client_credentials_fetch_one_token_lazily_and_reuse_it() {
 #[tokio::test]
 async fn client_credentials_can_authenticate_with_basic() {
     let server = MockServer::start().await;
+    // The identity provider is another host: a call without credentials may go there.
+    let idp = MockServer::start().await;
     let basic = base64::engine::general_purpose::STANDARD.encode("app:s3cr3t");
     Mock::given(path("/oauth/token"))
         .and(header("authorization", format!("Basic {basic}").as_str()))
@@ -147,12 +149,12 @@ async fn client_credentials_can_authenticate_with_basic() {
             issued: AtomicUsize::new(0),
             expires_in: json!("3600"),
         })
-        .mount(&server)
+        .mount(&idp)
         .await;
     api_accepting(&server, "t1").await;
-    let http = client(&server, client_credentials(&server, "basic"));
+    let http = client(&server, client_credentials(&idp, "basic"));
     http.send(Call::get("items")).await.unwrap();
-    let form = form_of(&server.received_requests().await.unwrap()[0]);
+    let form = form_of(&idp.received_requests().await.unwrap()[0]);
     assert_eq!(
         field(&form, "client_secret"),
         None,
@@ -704,7 +706,11 @@ async fn errors_in_200_bodies_become_refusals_retries_or_answers() {
         "rate_codes": [14],
     }))
     .unwrap();
-    assert!(kingdee.problems().is_empty());
+    assert!(kingdee.issues().is_empty());
+    let bad: ReplyRules =
+        serde_json::from_value(json!({"status_path": "code", "ok_values": []})).unwrap();
+    let keys: Vec<String> = bad.issues().iter().map(|i| i.dotted()).collect();
+    assert_eq!(keys, ["status_path", "ok_values"]);
     let http = client(&server, Arc::new(NoAuth)).with_reply_check(code_rules());
     let err = http
         .send(Call::post("save").json(&json!({})).check(Arc::new(kingdee)))
