@@ -551,6 +551,8 @@ fn code_rules() -> Arc<ReplyRules> {
             "ok_values": [0],
             "auth_codes": [40001],
             "retry_codes": ["50000"],
+            // Jiandaoyun's company-wide frequency limit.
+            "rate_codes": [8303],
         }))
         .unwrap(),
     )
@@ -725,6 +727,22 @@ async fn errors_in_200_bodies_become_refusals_retries_or_answers() {
     let reply = http.send(Call::get("busy")).await.unwrap();
     assert_eq!(reply.text(), "plain text");
     assert_eq!(count(&server, "/api/busy").await, 2);
+    // "Too many requests" in a body: the server did nothing, so even a POST is sent again.
+    Mock::given(path("/api/create"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"code": "8303", "msg": "limit"})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/create"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0})))
+        .mount(&server)
+        .await;
+    http.send(Call::post("create").json(&json!({})))
+        .await
+        .unwrap();
+    assert_eq!(count(&server, "/api/create").await, 2);
 }
 
 #[test]
