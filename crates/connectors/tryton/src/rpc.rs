@@ -11,7 +11,7 @@ use ferry_model::{ConnectorError, ErrorKind};
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
-use ferry_kit::http::{Auth, Call, HeaderMap, HeaderValue, HttpClient, StatusCode};
+use ferry_kit::http::{Auth, Call, HeaderValue, HttpClient, Outgoing, StatusCode};
 
 use crate::config::Password;
 
@@ -298,11 +298,7 @@ impl Session {
 
 #[async_trait]
 impl Auth for Session {
-    async fn apply(
-        &self,
-        http: &HttpClient,
-        headers: &mut HeaderMap,
-    ) -> Result<(), ConnectorError> {
+    async fn apply(&self, http: &HttpClient, request: &mut Outgoing) -> Result<(), ConnectorError> {
         let mut current = self.header.lock().await;
         let header = match current.as_ref() {
             Some(h) => h.clone(),
@@ -312,18 +308,20 @@ impl Auth for Session {
                 h
             }
         };
-        headers.insert(reqwest::header::AUTHORIZATION, header);
+        request
+            .headers
+            .insert(reqwest::header::AUTHORIZATION, header);
         Ok(())
     }
 
     async fn refresh(
         &self,
         http: &HttpClient,
-        rejected: &HeaderMap,
+        rejected: &Outgoing,
     ) -> Result<bool, ConnectorError> {
         let mut current = self.header.lock().await;
         // Only the first of several requests refused with the same session logs in again.
-        if current.as_ref() == rejected.get(reqwest::header::AUTHORIZATION) {
+        if current.as_ref() == rejected.headers.get(reqwest::header::AUTHORIZATION) {
             tracing::info!(system = http.system(), user = %self.user, "Tryton session expired; logging in again.");
             *current = Some(self.login(http).await?);
         }

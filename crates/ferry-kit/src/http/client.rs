@@ -14,9 +14,10 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::auth::Auth;
+use super::auth::{Auth, Outgoing};
 use super::config::HttpOptions;
 use super::limits::{DailyQuota, Pacer};
+use super::reply::ReplyCheck;
 
 /// The longest wait between two attempts. A `Retry-After` longer than this is not waited
 /// out inside one request: the request fails as rate-limited with that `retry_after`, so the
@@ -32,6 +33,7 @@ const MAX_MESSAGE: usize = 500;
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Arc<Inner>,
+    check: Option<Arc<dyn ReplyCheck>>,
 }
 
 struct Inner {
@@ -73,14 +75,14 @@ impl HttpClient {
             .map_err(|e| {
                 ConnectorError::fatal(format!("{system}: cannot set up HTTP: {}", describe(&e)))
             })?;
-        let mut secrets = auth.secrets();
-        if let Some(p) = options.base.password() {
-            secrets.push(p.to_owned());
-        }
-        secrets.retain(|s| !s.is_empty());
-        // Longest first, so a secret containing another is scrubbed whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let secrets = options
+            .base
+            .password()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
         Ok(Self {
+            check: None,
             inner: Arc::new(Inner {
                 system: system.to_owned(),
                 pacer: options.rate.map(Pacer::new),
@@ -91,6 +93,16 @@ impl HttpClient {
                 secrets,
             }),
         })
+    }
+
+    /// The same client (same pool, credentials, rate and quota) that reads every 2xx reply
+    /// with `check` first, for APIs that report errors inside HTTP 200 bodies
+    /// (`{"code": 40001, "msg": "token expired"}`): see [`ReplyCheck`]. A call can bring its
+    /// own with [`Call::check`].
+    #[must_use]
+    pub fn with_reply_check(mut self, check: Arc<dyn ReplyCheck>) -> Self {
+        self.check = Some(check);
+        self
     }
 
     /// The system's name.
@@ -106,8 +118,14 @@ impl HttpClient {
     /// `text` with every known secret replaced by `****`. Connectors run their own messages
     /// built from server replies through it.
     pub fn scrub(&self, text: &str) -> String {
+        // Asked each time: a scheme learns new secrets (issued tokens) as it goes.
+        let mut secrets = self.inner.auth.secrets();
+        secrets.extend(self.inner.secrets.iter().cloned());
+        secrets.retain(|s| !s.is_empty());
+        // Longest first, so a secret containing another is scrubbed whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let mut out = text.to_owned();
-        for secret in &self.inner.secrets {
+        for secret in &secrets {
             out = out.replace(secret.as_str(), "****");
         }
         out
@@ -122,8 +140,9 @@ impl HttpClient {
     /// `retries` times with exponential backoff and jitter, or after the server's
     /// `Retry-After` (429, 503). Requests that may not be repeated (see [`Call::new`]) are
     /// retried only when the server cannot have acted on them: connection refused, 429.
-    /// A 401 or 403 (a status classified as [`ErrorKind::Auth`]) asks [`Auth::refresh`] for new
-    /// credentials once.
+    /// A 401 or 403 (a status classified as [`ErrorKind::Auth`]), or a 2xx that the
+    /// [`ReplyCheck`] reads as refused credentials, asks [`Auth::refresh`] for new credentials
+    /// once.
     pub async fn send(&self, call: Call) -> Result<Response, ConnectorError> {
         let url = self.url_for(&call)?;
         let what = self.what(&call, &url);
@@ -139,31 +158,31 @@ impl HttpClient {
         let mut refreshed = false;
         loop {
             self.admit(&what).await?;
-            let mut headers = call.headers.clone();
+            let mut request = Outgoing::new(
+                call.method.clone(),
+                url.clone(),
+                call.headers.clone(),
+                call.body.clone(),
+            );
             if call.auth {
-                self.inner.auth.apply(self, &mut headers).await?;
+                self.inner.auth.apply(self, &mut request).await?;
             }
-            let failure = match self.attempt(&call, &url, headers.clone(), &what).await {
-                Ok(response)
-                    if response.status.is_success() || call.accepted.contains(&response.status) =>
-                {
-                    return Ok(response);
-                }
-                Ok(response) => {
-                    let failure = self.status_failure(&call, &what, &response);
-                    if failure.error.kind() == ErrorKind::Auth && call.auth && !refreshed {
-                        refreshed = true;
-                        // The server refused the credentials, so it did not act on the
-                        // request: sending it again is safe whatever its method.
-                        if self.inner.auth.refresh(self, &headers).await? {
-                            tracing::debug!(request = %what, "Credentials renewed; sending again.");
-                            continue;
-                        }
-                    }
-                    failure
-                }
+            let failure = match self.attempt(&request, &what).await {
+                Ok(response) => match self.judge(&call, &what, response) {
+                    Ok(response) => return Ok(response),
+                    Err(failure) => failure,
+                },
                 Err(e) => self.transport_failure(&what, &e),
             };
+            if failure.error.kind() == ErrorKind::Auth && call.auth && !refreshed {
+                refreshed = true;
+                // The server refused the credentials, so it did not act on the request:
+                // sending it again is safe whatever its method.
+                if self.inner.auth.refresh(self, &request).await? {
+                    tracing::debug!(request = %what, "Credentials renewed; sending again.");
+                    continue;
+                }
+            }
             let may_repeat = failure.transient && (call.repeatable || failure.unsent);
             if may_repeat && let Some(planned) = delays.next() {
                 let wait = failure.retry_after.unwrap_or(planned);
@@ -209,21 +228,31 @@ impl HttpClient {
         Ok(())
     }
 
-    async fn attempt(
-        &self,
-        call: &Call,
-        url: &Url,
-        headers: HeaderMap,
-        what: &str,
-    ) -> Result<Response, reqwest::Error> {
+    /// A reply as an answer, or as a failure: its status, else what the reply check reads
+    /// in its body.
+    fn judge(&self, call: &Call, what: &str, response: Response) -> Result<Response, Failure> {
+        if call.accepted.contains(&response.status) {
+            return Ok(response);
+        }
+        if !response.status.is_success() {
+            return Err(self.status_failure(call, what, &response));
+        }
+        let check = call.check.as_ref().or(self.check.as_ref());
+        match check.map(|c| c.check(&response)) {
+            Some(Err(e)) => Err(self.refusal_failure(what, &e)),
+            _ => Ok(response),
+        }
+    }
+
+    async fn attempt(&self, out: &Outgoing, what: &str) -> Result<Response, reqwest::Error> {
         let started = Instant::now();
         let mut request = self
             .inner
             .client
-            .request(call.method.clone(), url.clone())
-            .headers(headers);
-        if let Some(body) = &call.body {
-            request = request.body(body.clone());
+            .request(out.method.clone(), out.url.clone())
+            .headers(out.headers.clone());
+        if let Some(body) = out.take_body() {
+            request = request.body(body);
         }
         let response = request.send().await?;
         let status = response.status();
@@ -244,7 +273,9 @@ impl HttpClient {
     }
 
     /// The URL of a call: a path joined to the base URL, or an absolute URL on the same
-    /// origin (a next-page link). Credentials are never sent to another origin.
+    /// origin (a next-page link). Credentials are never sent to another origin; a call
+    /// [without them](Call::without_auth) may go anywhere (a token endpoint on an identity
+    /// provider's host).
     fn url_for(&self, call: &Call) -> Result<Url, ConnectorError> {
         let base = &self.inner.options.base;
         let target = call.target.as_str();
@@ -256,7 +287,7 @@ impl HttpClient {
                     mask_url(target)
                 ))
             })?;
-            if url.origin() != base.origin() {
+            if call.auth && url.origin() != base.origin() {
                 return Err(ConnectorError::fatal(format!(
                     "{}: refusing to follow `{}`, which is not on {}",
                     self.inner.system,
@@ -338,6 +369,22 @@ impl HttpClient {
         }
     }
 
+    /// A 2xx whose body reports an error, as the reply check classified it.
+    fn refusal_failure(&self, what: &str, e: &ConnectorError) -> Failure {
+        let kind = e.kind();
+        let retry_after = match kind {
+            ErrorKind::RateLimited { retry_after } => retry_after,
+            _ => None,
+        };
+        Failure {
+            error: ConnectorError::new(kind, format!("{what}: {}", self.scrub(e.message()))),
+            transient: kind.is_transient(),
+            // A server that says "slow down" in the body turned the request away.
+            unsent: matches!(kind, ErrorKind::RateLimited { .. }),
+            retry_after,
+        }
+    }
+
     fn transport_failure(&self, what: &str, e: &reqwest::Error) -> Failure {
         let reason = self.scrub(&describe(e));
         let (transient, unsent) = if e.is_connect() {
@@ -388,6 +435,7 @@ pub struct Call {
     label: Option<String>,
     kinds: Vec<(StatusCode, ErrorKind)>,
     accepted: Vec<StatusCode>,
+    check: Option<Arc<dyn ReplyCheck>>,
 }
 
 impl Call {
@@ -411,6 +459,7 @@ impl Call {
             label: None,
             kinds: Vec::new(),
             accepted: Vec::new(),
+            check: None,
         }
     }
     /// `GET target`.
@@ -500,6 +549,14 @@ impl Call {
     #[must_use]
     pub fn classify(mut self, status: StatusCode, kind: ErrorKind) -> Self {
         self.kinds.push((status, kind));
+        self
+    }
+
+    /// Reads the 2xx reply with `check` (instead of the client's, if it has one): a body
+    /// that reports an error becomes a failure of the kind `check` gives.
+    #[must_use]
+    pub fn check(mut self, check: Arc<dyn ReplyCheck>) -> Self {
+        self.check = Some(check);
         self
     }
 
@@ -601,6 +658,8 @@ fn json_message(json: &serde_json::Value) -> String {
     if let Value::Object(map) = json {
         for key in [
             "message",
+            "msg",
+            "errmsg",
             "detail",
             "error_description",
             "error",

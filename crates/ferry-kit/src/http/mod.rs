@@ -23,6 +23,7 @@
 //!   | 404, 410 | `NotFound` | no |
 //!   | 409 | `Conflict` | no |
 //!   | 400, 422, other 4xx | `Validation`, with the server's own message | no |
+//!   | 2xx whose body reports an error ([`ReplyCheck`]) | as the check says: `Validation` with the server's message, `Auth`, `Retryable`, `RateLimited` | as the status equivalents above |
 //!   | daily quota spent | `RateLimited { retry_after: until 00:00 UTC }` | no: fails at once |
 //!
 //!   Retries wait with exponential backoff and jitter (backon) from `backoff`, at most
@@ -31,8 +32,18 @@
 //!   Messages name the system, method and URL (user info masked, no query string, e.g.
 //!   `erp: POST http://host/erp/rpc/ (model.party.party.create): HTTP 400: …`) and are
 //!   scrubbed of every secret the [`Auth`] declares.
-//! - [`Auth`]: how credentials go on requests and are renewed after a 401/403
-//!   ([`StaticAuth`] for fixed tokens; a session login implements the trait).
+//! - [`Auth`]: how credentials go on requests and are renewed after a refusal. It sees the
+//!   whole [`Outgoing`] request (method, URL, headers, body) so that it can sign it.
+//!   [`AuthSettings`] is the `auth:` block every HTTP connector embeds: `none`, `bearer`,
+//!   `basic`, `api_key`, `oauth2_client_credentials`, `oauth2_refresh_token` and
+//!   `jwt_bearer` (one token cache: [`OAuth2`]), `hmac` ([`HmacAuth`]), `netsuite_tba`
+//!   ([`NetSuiteTba`]) and `session` ([`SessionLogin`]); the YAML of each is on
+//!   [`AuthSettings`]. A token endpoint or login URL may be on another host: a call
+//!   [without credentials](Call::without_auth) may leave the system's origin, one with them
+//!   never does.
+//! - [`ReplyCheck`]: errors reported inside HTTP 200 bodies (Kingdee, Yonyou, Jiandaoyun),
+//!   per client ([`HttpClient::with_reply_check`]) or per call ([`Call::check`]);
+//!   [`ReplyRules`] is the configured one (`status_path`, `ok_values`, `auth_codes`, …).
 //! - [`Lister`]: paged list endpoints (offset/limit, page number, cursor token, next URL in
 //!   the body, `Link` header: [`Paging`]), one page at a time from a serializable
 //!   [`PagePos`] or all at once, the records found by a [`RecordPath`] (JSON pointer or
@@ -44,6 +55,7 @@ mod config;
 mod limits;
 mod paging;
 mod records;
+mod reply;
 
 #[cfg(test)]
 mod tests;
@@ -51,11 +63,17 @@ mod tests;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-pub use auth::{Auth, AuthSettings, NoAuth, StaticAuth};
+pub use auth::{
+    Auth, AuthSettings, BodyFormat, ClientAuth, ClientCredentialsSettings, Digest, HmacAuth,
+    HmacSettings, JwtAlgorithm, JwtBearerSettings, NetSuiteSettings, NetSuiteTba, NoAuth, OAuth2,
+    Outgoing, RefreshTokenSettings, SessionLogin, SessionSettings, SignatureEncoding, StaticAuth,
+    TimestampFormat,
+};
 pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};
 pub use paging::{ListPage, Lister, PagePos, Paging};
 pub use records::RecordPath;
+pub use reply::{ReplyCheck, ReplyRules};
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use reqwest::{Method, StatusCode, Url};
 

@@ -198,28 +198,31 @@ impl SessionAuth {
 
 #[async_trait]
 impl Auth for SessionAuth {
-    async fn apply(
-        &self,
-        http: &HttpClient,
-        headers: &mut HeaderMap,
-    ) -> Result<(), ConnectorError> {
+    async fn apply(&self, http: &HttpClient, request: &mut Outgoing) -> Result<(), ConnectorError> {
         let mut token = self.token.lock().await;
         if token.is_none() {
             *token = Some(self.login(http).await?);
         }
         let value = format!("Session {}", token.as_deref().unwrap_or_default());
-        headers.insert("authorization", HeaderValue::from_str(&value).unwrap());
+        request
+            .headers
+            .insert("authorization", HeaderValue::from_str(&value).unwrap());
         Ok(())
     }
 
     async fn refresh(
         &self,
         http: &HttpClient,
-        rejected: &HeaderMap,
+        rejected: &Outgoing,
     ) -> Result<bool, ConnectorError> {
         let mut token = self.token.lock().await;
         let current = token.as_ref().map(|t| format!("Session {t}"));
-        if rejected.get("authorization").and_then(|v| v.to_str().ok()) == current.as_deref() {
+        if rejected
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == current.as_deref()
+        {
             *token = Some(self.login(http).await?);
         }
         Ok(true)

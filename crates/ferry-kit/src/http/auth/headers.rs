@@ -5,9 +5,9 @@ use std::fmt;
 use async_trait::async_trait;
 use base64::Engine as _;
 use ferry_model::ConnectorError;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 
-use super::Auth;
+use super::{Auth, Outgoing};
 use crate::http::HttpClient;
 
 /// Fixed headers on every request: `Authorization: Bearer <token>`, an API-key header, or
@@ -65,9 +65,9 @@ impl fmt::Debug for StaticAuth {
 
 #[async_trait]
 impl Auth for StaticAuth {
-    async fn apply(&self, _: &HttpClient, headers: &mut HeaderMap) -> Result<(), ConnectorError> {
+    async fn apply(&self, _: &HttpClient, request: &mut Outgoing) -> Result<(), ConnectorError> {
         for (name, value) in &self.headers {
-            headers.insert(name.clone(), value.clone());
+            request.headers.insert(name.clone(), value.clone());
         }
         Ok(())
     }

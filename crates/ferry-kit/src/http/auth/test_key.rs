@@ -1,0 +1,33 @@
+/// A 2048-bit RSA key made for these tests only (`openssl genpkey -algorithm RSA`).
+const TEST_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCjTYhNf+XhDPHC\n\
+CoAmw9vFYM5BDRAkfSOj0WFokWJuWeaHHixO0HQNq/ZIqr9dGVWSycb3BTvWTl4P\n\
+HG3ie9Sk0plTBKKaQvWPR6Pl7HPMMVikG+wlwrQ5s0sHpAWWlvLytBLQjvcezVLP\n\
+Vpyy6fo53FlgHhfcDjo49unovOaMb3sS+nIiihuok1Nw4NdsUp3cvnLbK/IIuqJa\n\
+MEbL0ORb+uGOtyqvHzOBm3ETJZ9Vvp4dJiSdwQC53TRx7NRBnxDrd3nxhBxjlB2C\n\
+HQbuczvbL05KdagtEQAcKfNKXV+vjqHP+77UGHu6xeuQ2zAEt96wRRF9IofrC6Fd\n\
+coBgJYK/AgMBAAECggEABHx1/CF0jT3JZNoPZZrUoZPkcEENnayaaAuxsClRgCD6\n\
+hke769/28DecwnSxlFTEo9p+aGOkBMhbKSS2ZOLSyqks14ab31g4XfR+Rvi7jaZ+\n\
+/hmORgZ9Spoau5EAxLKzTE7KHYfWUVBOsBRIpcAFXpJas855buz57uRJmybLwDV2\n\
+K9+Wjs7cgDPFVE+VMS/qpUy29LEAkMGdxmTOdRjVBRJUmqWp1tEfXZticImgAJuH\n\
+iWI3AnikiotwNVhCktXCZx8dXxyIG/837XXisIkc6rfUC6wKoUjP2mx71DRq0vQ/\n\
+9OjPMfRFgn5utE4vbDP6NL9mJtQ2TOZ90USDYv1hIQKBgQDU0lE6XtZHILA6XOLn\n\
+whk7gvHpJsAgB4wXlfe6j4hXI87jUG7idxCss1rv6NX1n7Ke77Pth7xwmZKtaSx4\n\
+T8A3DVLW72BipMKqfMWEO8u8z8qgSHrBje92Tl3j8eGFNktUimFCu4QvZYj8HhVn\n\
++8A5nBnke8qbO64zJWJM0SMr1wKBgQDEb0bf1ZZaUrnfVkswHCkHD+TYOLim7T/Q\n\
+UyAG39jF8FDWk0Y46GgxySPjoQ9CVXsOO9B1x6KI9iYTk+r4mM/UkRZnil83FRTN\n\
+L9rfkuN2/fpwpwXHNT/52FQD31v4XcCyvrKkbSxZBXLpQfXESGmuMIyXN7jomjVJ\n\
+n/xt3t5DWQKBgQC8Vic2HalJJr9t1rei211TEg2dBALwFV2/naKugcjpPLIg7hRC\n\
+65VhEBQAza9S//Glv4EeSonTp8RrG/ETw5fZ4DuYJBzLDv2KvIJbBEPHoqexcpLX\n\
+6RCqRK3IRE0Mg0Dk3tU1phZTj2pLmx/cdqjlEqTDU124RHdjoci9LDMQ3wKBgHFZ\n\
+aMNWo1jhbaIjUGWlikMp97qRGHQyaOVUYiG1X4fwgSUgfJ/v89fuoggC8yQq4UQ4\n\
+XbTpCrAPoa8gZrEmtJ6LTitXHFRTlNpF5/2k7B7ItY/1wQ7Pemg4XVqSs6ZgqwY5\n\
+pindWX7Q9xsEVcX6pwi9uRK1M7z85wziBa58sTKZAoGAZso+I2rJ5pPKzWmoxBPr\n\
+vLgRzcYDm+LBPPhoDE94hPBkAh2OavCHhmSuZUZN40SIRDkBhXT6GltIL0xPrsqS\n\
+rws4i1jN3CDY3ajIsCce1OsI3mTxDXZf1mlaRjLK49gccZ0Q4AFaHVpHi33zwdeq\n\
+eNMW7fUK6fr7NajyZdR0FdY=\n\
+-----END PRIVATE KEY-----\n";
+/// Its public key, PKCS#1 DER in base64, extracted by openssl (`openssl rsa -pubout
+/// -RSAPublicKey_out -outform DER | base64`), not by the code under test.
+const TEST_PUBLIC_KEY: &str = "MIIBCgKCAQEAo02ITX/l4QzxwgqAJsPbxWDOQQ0QJH0jo9FhaJFiblnmhx4sTtB0Dav2SKq/XRlVksnG9wU71k5eDxxt4nvUpNKZUwSimkL1j0ej5exzzDFYpBvsJcK0ObNLB6QFlpby8rQS0I73Hs1Sz1acsun6OdxZYB4X3A46OPbp6LzmjG97EvpyIoobqJNTcODXbFKd3L5y2yvyCLqiWjBGy9DkW/rhjrcqrx8zgZtxEyWfVb6eHSYkncEAud00cezUQZ8Q63d58YQcY5Qdgh0G7nM72y9OSnWoLREAHCnzSl1fr46hz/u+1Bh7usXrkNswBLfesEURfSKH6wuhXXKAYCWCvwIDAQAB";
