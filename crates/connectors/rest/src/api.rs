@@ -238,8 +238,13 @@ impl Api {
                 } else {
                     response.json()?
                 };
-                path.records(&body)
-                    .ok_or_else(|| self.bad_reply(response, &format!("no list at `{path}`")))
+                path.records(&body).ok_or_else(|| {
+                    let says = ferry_kit::http::server_message(response.bytes());
+                    self.bad_reply(
+                        response,
+                        &format!("no list at `{path}`: {}", self.http.scrub(&says)),
+                    )
+                })
             }
             Records::Xml(xpath) => xml::records(&response.text(), xpath, &self.namespaces)
                 .map_err(|m| self.bad_reply(response, &m)),

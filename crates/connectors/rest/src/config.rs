@@ -4,7 +4,7 @@
 //! Each part validates itself into the types of [`crate::object`]; every problem is a
 //! [`ConfigIssue`] at its key path.
 
-use ferry_kit::http::{AuthSettings, HttpSettings};
+use ferry_kit::http::{AuthSettings, HttpSettings, ReplyRules};
 use ferry_kit::sink::Renames;
 use ferry_model::config::DurationStr;
 use indexmap::IndexMap;
@@ -27,6 +27,11 @@ pub struct SystemSettings {
     /// (`message`, `error.message`, `detail`, …) are tried.
     #[serde(default)]
     pub error_message: Option<String>,
+    /// For APIs that answer HTTP 200 whatever happened and say in the body whether it worked:
+    /// where the status is, which values mean success, which codes mean "log in again" or
+    /// "try later" (every other value refuses the record with the API's message).
+    #[serde(default)]
+    pub reply_check: Option<ReplyRules>,
     /// XML namespace prefixes usable in XPath expressions (`{ r: "urn:example" }`).
     #[serde(default)]
     pub namespaces: IndexMap<String, String>,

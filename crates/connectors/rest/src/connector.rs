@@ -111,8 +111,11 @@ impl RestConnector {
         if !issues.is_empty() {
             return Err(issues);
         }
-        let http = HttpClient::new(&ctx.system, http, auth)
+        let mut http = HttpClient::new(&ctx.system, http, auth)
             .map_err(|e| vec![ConfigIssue::new(["url"], e.message().to_owned())])?;
+        if let Some(rules) = system.reply_check {
+            http = http.with_reply_check(Arc::new(rules));
+        }
         Ok(Self {
             api: Api {
                 http,

@@ -408,6 +408,81 @@ async fn each_auth_scheme_is_sent_and_a_refused_key_is_an_auth_error_without_the
 }
 
 #[tokio::test]
+async fn tokens_and_sessions_that_expire_are_renewed_once_and_the_read_goes_on() {
+    use ferry_doubles::reference::ExpiredAnswer;
+    let oauth2 = |d: &RunningDouble| {
+        json!({"type": "oauth2_client_credentials", "token_url": d.url("/oauth/token"),
+        "client_id": "ferry-client", "client_secret": "ferry-client-secret"})
+    };
+    let session = |_: &RunningDouble| {
+        json!({"type": "session", "login_url": "/session/login", "username": "ferry",
+        "password": "ferry-pass", "body": {"username": "{username}", "password": "{password}"},
+        "token_path": "/session_id", "header": "X-Session-Id", "format": "{token}"})
+    };
+    for (mode, answer, auth) in [
+        (
+            AuthMode::OAuth2,
+            ExpiredAnswer::Unauthorized,
+            oauth2 as fn(&RunningDouble) -> Value,
+        ),
+        (AuthMode::Session, ExpiredAnswer::Unauthorized, session),
+        // The session's end reported inside an HTTP 200 body, read by `reply_check`.
+        (AuthMode::Session, ExpiredAnswer::ErrorInOk, session),
+    ] {
+        let d = double(ReferenceConfig {
+            auth: mode,
+            expired_answer: answer,
+            paging: Paging::Page,
+            ..Default::default()
+        })
+        .await;
+        let mut settings = system(&d, json!({"customers": customers(Paging::Page, 10, false)}));
+        settings["auth"] = auth(&d);
+        settings["reply_check"] = json!({"status_path": "/ok", "ok_values": [true],
+            "code_path": "/error/code", "message_path": "/error/message", "auth_codes": ["SESSION_EXPIRED", "TOKEN_EXPIRED"]});
+        let c = connector(settings);
+        let source = c.source(&map(json!({"object": "customers"}))).unwrap();
+        let first = source.read(None, 10).await.expect("first page");
+        d.sessions().expire_all();
+        let (rest, _) = drain(source.as_ref(), Some(first.cursor)).await;
+        assert_eq!(first.records.len() + rest.len(), 30, "{mode:?} {answer:?}");
+        let logins = d.requests().matching("POST", "/oauth/token").len()
+            + d.requests().matching("POST", "/session/login").len();
+        assert_eq!(logins, 2, "{mode:?} {answer:?}: one login, one renewal");
+    }
+}
+
+#[tokio::test]
+async fn an_error_inside_http_200_never_reads_as_the_end_of_the_list() {
+    use ferry_doubles::reference::ExpiredAnswer;
+    let d = double(ReferenceConfig {
+        auth: AuthMode::Bearer,
+        expired_answer: ExpiredAnswer::ErrorInOk,
+        ..Default::default()
+    })
+    .await;
+    let mut settings = system(&d, json!({"customers": customers(Paging::Page, 10, true)}));
+    settings["auth"] = json!({"type": "bearer", "token": "ref-bearer-token"});
+    let source = connector(settings)
+        .source(&map(json!({"object": "customers"})))
+        .unwrap();
+    let first = source.read(None, 10).await.unwrap();
+    d.faults().add(
+        ferry_doubles::Fault::new(ferry_doubles::FaultAction::error_in_ok(
+            "BUSY",
+            "try again later",
+        ))
+        .times(1),
+    );
+    // No `reply_check` configured: the body has no `/data`, which is an error, not an empty page.
+    let e = source.read(Some(&first.cursor), 10).await.unwrap_err();
+    assert!(
+        e.message().contains("no list at `/data`") && e.message().contains("try again later"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
 async fn discover_proposes_each_objects_fields_from_a_live_sample() {
     let d = double(ReferenceConfig::default()).await;
     let c = connector(system(

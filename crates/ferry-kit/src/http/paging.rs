@@ -147,9 +147,10 @@ impl Lister {
         };
         let items = self.records.records(&body).ok_or_else(|| {
             ConnectorError::fatal(format!(
-                "{}: the reply has no list at `{}`",
+                "{}: the reply has no list at `{}`: {}",
                 response.what(),
-                self.records
+                self.records,
+                http.scrub(&super::server_message(response.bytes()))
             ))
         })?;
         let next = self.next(at, &items, &body, &response);

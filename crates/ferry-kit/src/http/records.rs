@@ -10,9 +10,10 @@ use serde_json_path::JsonPath;
 /// A path to the records of a reply.
 #[derive(Clone)]
 pub enum RecordPath {
-    /// The array at this JSON pointer (RFC 6901). A missing or `null` value is no records
-    /// (an empty page that leaves the key out); anything else that is not an array is an
-    /// error.
+    /// The array at this JSON pointer (RFC 6901). `null` is no records; a reply without the
+    /// key is not a list reply at all (most often an error reported inside an HTTP 200, which
+    /// must not read as "no more records"), and neither is anything else that is not an
+    /// array.
     Pointer(String),
     /// Every node this JSONPath query selects is one record.
     Query(JsonPath, String),
@@ -42,7 +43,7 @@ impl RecordPath {
         match self {
             RecordPath::Pointer(pointer) => match body.pointer(pointer) {
                 Some(Value::Array(items)) => Some(items.clone()),
-                Some(Value::Null) | None if !pointer.is_empty() => Some(Vec::new()),
+                Some(Value::Null) if !pointer.is_empty() => Some(Vec::new()),
                 _ => None,
             },
             RecordPath::Query(path, _) => {
@@ -93,7 +94,18 @@ mod tests {
         };
         assert_eq!(ids("/data"), [json!(1), json!(2)]);
         assert_eq!(ids("$.groups[*].items[*]"), [json!(3), json!(4)]);
-        assert_eq!(ids("/missing"), Vec::<Value>::new());
+        assert!(
+            RecordPath::parse("/missing")
+                .unwrap()
+                .records(&body)
+                .is_none()
+        );
+        assert_eq!(
+            RecordPath::parse("/none")
+                .unwrap()
+                .records(&json!({"none": null})),
+            Some(vec![])
+        );
         assert!(
             RecordPath::parse("").unwrap().records(&body).is_none(),
             "the body is no list"
