@@ -241,6 +241,10 @@ impl<'de> Deserialize<'de> for Entity {
                         .iter()
                         .chain(declared.iter())
                         .map(|e| e.as_str())
+                        .filter({
+                            let mut seen = std::collections::HashSet::new();
+                            move |name| seen.insert(*name)
+                        })
                         .collect();
                     serde::de::Error::custom(crate::config::words::unknown_value(&name, &known))
                 })
@@ -934,8 +938,84 @@ pub fn model_markdown() -> String {
         ));
     }
     out.push_str(&crate::states::machines_markdown());
+    out.push_str(DECLARING);
     out
 }
+
+/// How a workspace declares entities of its own, for `docs/model.md`. Its example is a whole
+/// `ferry.yaml` that `ferry check` accepts (a test of the `ferry` binary runs it).
+const DECLARING: &str = r#"
+## entities of your own
+
+Objects no built-in fits (a Jiandaoyun form, a Salesforce or Dynamics custom object, a
+table of an in-house system) are declared under `entities:` at the top of `ferry.yaml`. A
+flow then names one like a built-in (`entity: visit_report`), and everything works on it as
+on a built-in: mapping (unknown fields are refused, values are normalised to the declared
+types), `validate:`, `depends_on`, `states: {}`, `totals:` (when its lines carry the
+amounts), pairs, `extra.` attributes and `ferry reconcile`.
+
+- `key:` names the field that identifies a record (text or integer); a flow may name another.
+- `fields:` lists the fields in order, as `name: type` or `name: { type, doc }`. The types
+  are those above: `text`, `integer`, `decimal`, `bool`, `date`, `datetime`, `lines`.
+- Line items are a field `lines` of type `lines` (connectors, totals and `depends_on` find
+  them under that name). Its `fields:` declares each line's fields; without them a line has
+  the built-in [document lines](#document-lines) fields.
+- `states:` (optional) gives the machine its `status` field (declared `text`) follows:
+  `initial` states and `transitions`, as a flow's own machine is written; a flow's
+  `states: {}` then uses it.
+
+`ferry check` names the entity, the field and the reason of each mistake (an unknown type,
+no key, a field written twice, a name a built-in already has, a transition to an unknown
+state…). `ferry schema` describes `entities:` too.
+
+```yaml
+entities:
+  visit_report:
+    doc: A sales visit, as the Jiandaoyun form records it.
+    key: report_no
+    fields:
+      report_no: text
+      customer_code: { type: text, doc: The customer visited. }
+      amount: { type: decimal, doc: Order value promised. }
+      visit_date: date
+      status: text
+      lines:
+        type: lines
+        fields: { item: text, quantity: decimal }
+    states:
+      initial: [draft, submitted]
+      transitions:
+        draft: [submitted]
+        submitted: [approved, rejected]
+        approved: []
+        rejected: [submitted]
+systems:
+  jiandaoyun: { kind: sql, url: "sqlite://forms.db" }
+  erp: { kind: sql, url: "sqlite://erp.db" }
+flows:
+  visits:
+    entity: visit_report
+    source:
+      system: jiandaoyun
+      table: visit_forms
+      lines: { table: visit_form_rows, parent_column: form_id }
+    target:
+      system: erp
+      table: visits
+      lines: { table: visit_lines, parent_column: report_no }
+    states: {}
+    mapping:
+      report_no: form_no
+      customer_code: { from: customer, case: upper }
+      amount: amount
+      visit_date: visited_on
+      status: { from: state, codes: { "0": draft, "1": submitted, "2": approved, "3": rejected } }
+      extra.weather: weather
+      lines: { from: lines, fields: { item: item, quantity: qty } }
+    validate:
+      amount: [required, { min: "0" }]
+```
+"#;
 
 #[cfg(test)]
 mod tests {

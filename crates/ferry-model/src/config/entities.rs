@@ -12,8 +12,8 @@
 //!       amount: { type: decimal, doc: Order value promised. }
 //!       visit_date: date
 //!       status: text
-//!       lines:                          # line items; without `fields:`, the built-in
-//!         type: lines                   #   documents' line fields (sku, quantity…)
+//!       lines:                          # line items (always `lines`); without `fields:`,
+//!         type: lines                   #   the built-in line fields (sku, quantity…)
 //!         fields: { item: text, quantity: decimal }
 //!     states:                           # optional: the machine `status` follows
 //!       initial: [draft]
@@ -201,6 +201,13 @@ fn check_fields(
                 here(&["type"]),
                 format!("line field `{field}` of {entity} cannot hold lines itself"),
             )),
+            (FieldType::Lines, _) if field != "lines" => issues.push(ConfigIssue::at(
+                here(&["type"]),
+                format!(
+                    "`{field}` of {entity} is a lines field: call it `lines` (connectors, \
+                     `totals:` and `depends_on` find line items under that name)"
+                ),
+            )),
             (FieldType::Lines, Some(line_fields)) => {
                 if line_fields.is_empty() {
                     issues.push(ConfigIssue::at(
@@ -372,4 +379,261 @@ fn leak_fields(fields: &IndexMap<String, FieldDecl>, key: Option<&str>) -> &'sta
         })
         .collect::<Vec<_>>()
         .leak()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::load_str;
+    use crate::entity::{Entity, FieldType, LINE_FIELDS};
+    use crate::states::{Previous, StateMachine};
+
+    const BASE: &str = "\
+entities:
+  visit_report:
+    key: report_no
+    fields:
+      report_no: text
+      customer_code: text
+      amount: { type: decimal, doc: Order value promised. }
+      visit_date: date
+      status: text
+      lines:
+        type: lines
+        fields: { item: text, quantity: decimal }
+    states:
+      initial: [draft]
+      transitions: { draft: [submitted], submitted: [approved, rejected], approved: [], rejected: [] }
+systems:
+  jdy: { kind: sql, url: \"sqlite://jdy.db\" }
+  erp: { kind: sql, url: \"sqlite://erp.db\" }
+flows:
+  visits:
+    entity: visit_report
+    source: { system: jdy, table: forms }
+    target: { system: erp, table: visits }
+    mapping:
+      report_no: form_no
+      amount: amt
+";
+
+    fn problems(yaml: &str) -> Vec<String> {
+        match load_str(Path::new("ferry.yaml"), yaml) {
+            Ok(_) => vec![],
+            Err(e) => e.problems,
+        }
+    }
+
+    /// Replaces `from` (which must be in BASE) and returns the one problem reported.
+    fn one_problem(from: &str, to: &str) -> String {
+        assert!(BASE.contains(from), "{from}");
+        let found = problems(&BASE.replacen(from, to, 1));
+        assert_eq!(found.len(), 1, "{found:?}");
+        found.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_declared_entity_is_resolved_and_used_like_a_built_in() {
+        let loaded = load_str(Path::new("ferry.yaml"), BASE).unwrap();
+        let flow = &loaded.config.flows["visits"];
+        assert_eq!(flow.entity.as_str(), "visit_report");
+        assert!(flow.entity.is_declared());
+        assert_eq!(flow.key(), "report_no");
+        assert_eq!(flow.entity.field("amount").unwrap().ty, FieldType::Decimal);
+        assert_eq!(
+            flow.entity.field("amount").unwrap().doc,
+            "Order value promised."
+        );
+        let items = flow.entity.field("lines").unwrap();
+        assert_eq!(
+            items.lines.iter().map(|f| f.name).collect::<Vec<_>>(),
+            ["item", "quantity"]
+        );
+        let machine = StateMachine::of(flow.entity).unwrap();
+        assert_eq!(machine.name(), "visit_report");
+        assert!(machine.check(Previous::State("approved"), "draft").is_err());
+        assert_eq!(loaded.config.entity("visit_report"), Some(flow.entity));
+        assert_eq!(loaded.config.entity("quotation"), Some(Entity::QUOTATION));
+        assert_eq!(loaded.config.entity("spaceship"), None);
+    }
+
+    #[test]
+    fn the_same_declaration_is_one_definition_and_another_is_another() {
+        let first = load_str(Path::new("a.yaml"), BASE).unwrap();
+        let again = load_str(Path::new("b.yaml"), BASE).unwrap();
+        let a = first.config.flows["visits"].entity;
+        let b = again.config.flows["visits"].entity;
+        assert!(std::ptr::eq(a.fields(), b.fields()), "reloading leaks anew");
+        // Another workspace may declare the name differently: it gets its own definition.
+        let other = load_str(
+            Path::new("c.yaml"),
+            &BASE.replace("amount: { type: decimal", "amount: { type: integer"),
+        )
+        .unwrap();
+        let c = other.config.flows["visits"].entity;
+        assert_eq!(c.field("amount").unwrap().ty, FieldType::Integer);
+        assert_eq!(a.field("amount").unwrap().ty, FieldType::Decimal);
+    }
+
+    #[test]
+    fn lines_without_declared_fields_are_the_built_in_line_fields() {
+        let yaml = BASE.replace(
+            "        type: lines\n        fields: { item: text, quantity: decimal }\n",
+            "        type: lines\n",
+        );
+        let loaded = load_str(Path::new("ferry.yaml"), &yaml).unwrap();
+        let items = loaded.config.flows["visits"].entity.field("lines").unwrap();
+        assert_eq!(items.lines, LINE_FIELDS);
+    }
+
+    #[test]
+    fn each_mistake_in_a_declaration_names_the_entity_the_field_and_the_reason() {
+        let cases = [
+            (
+                ("      visit_date: date\n", "      visit_date: day\n"),
+                "ferry.yaml:8:19: entities.visit_report.fields.visit_date: unknown type `day` \
+                 (types: text, integer, decimal, bool, date, datetime, lines)",
+            ),
+            (
+                ("    key: report_no\n", ""),
+                "ferry.yaml:2:3: entities.visit_report: visit_report has no key: name the \
+                 field that identifies a record (`key: report_no`)",
+            ),
+            (
+                ("    key: report_no\n", "    key: amount\n"),
+                "ferry.yaml:3:5: entities.visit_report.key: key `amount` of visit_report is a \
+                 decimal field; a key must be text or integer",
+            ),
+            (
+                ("    key: report_no\n", "    key: report\n"),
+                "ferry.yaml:3:5: entities.visit_report.key: unknown field of visit_report \
+                 `report`; did you mean `report_no`?",
+            ),
+            (
+                ("      visit_date: date\n", "      visit_date: date\n      amount: decimal\n"),
+                "ferry.yaml:9:7: entities.visit_report.fields: `amount` is written twice in \
+                 the same map",
+            ),
+            (
+                ("      visit_date: date\n", "      Visit-Date: date\n"),
+                "ferry.yaml:8:7: entities.visit_report.fields.Visit-Date: `Visit-Date` of \
+                 visit_report is not a field name: use lower-case letters, digits and `_`, \
+                 starting with a letter (undeclared attributes go under `extra.` in mappings)",
+            ),
+            (
+                ("      visit_date: date\n", "      visit_date: { type: date, fields: {} }\n"),
+                "ferry.yaml:8:33: entities.visit_report.fields.visit_date.fields: \
+                 `visit_date` of visit_report is a date field: `fields` is only for `lines`",
+            ),
+            (
+                ("{ item: text, quantity: decimal }", "{ item: text, sub: lines }"),
+                "ferry.yaml:12:31: entities.visit_report.fields.lines.fields.sub.type: line \
+                 field `sub` of visit_report cannot hold lines itself",
+            ),
+            (
+                ("      visit_date: date\n", "      visit_date: date\n      rows: lines\n"),
+                "ferry.yaml:9:7: entities.visit_report.fields.rows.type: `rows` of visit_report \
+                 is a lines field: call it `lines` (connectors, `totals:` and `depends_on` find \
+                 line items under that name)",
+            ),
+            (
+                ("submitted: [approved, rejected]", "submitted: [aproved, rejected]"),
+                "ferry.yaml:15:42: entities.visit_report.states.transitions.submitted: \
+                 unknown state `aproved` in `transitions.submitted` (states are the keys of \
+                 `transitions`: draft, submitted, approved, rejected; write a final state as \
+                 `aproved: []`)",
+            ),
+            (
+                ("initial: [draft]", "initial: [new]"),
+                "ferry.yaml:14:7: entities.visit_report.states.initial: `new` is not a state \
+                 of the visit_report machine (states: draft, submitted, approved, rejected)",
+            ),
+            (
+                ("      status: text\n", "      status: integer\n"),
+                "ferry.yaml:13:5: entities.visit_report.states: a state machine governs \
+                 `status`: declare `status: text` in visit_report",
+            ),
+        ];
+        for ((from, to), expected) in cases {
+            assert_eq!(one_problem(from, to), expected, "{from} → {to}");
+        }
+        let clash = problems(&BASE.replace("visit_report", "quotation"));
+        assert!(
+            clash.contains(
+                &"ferry.yaml:2:3: entities.quotation: `quotation` is a built-in entity: pick \
+                  another name, or use the built-in (extra attributes go under `extra.`)"
+                    .to_owned()
+            ),
+            "{clash:?}"
+        );
+    }
+
+    #[test]
+    fn the_example_of_docs_model_md_loads() {
+        let markdown = crate::entity::model_markdown();
+        let example = markdown
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/model.md has a YAML example");
+        let loaded = load_str(Path::new("ferry.yaml"), example)
+            .unwrap_or_else(|e| panic!("{}", e.problems.join("\n")));
+        assert_eq!(
+            loaded.config.flows["visits"].entity.as_str(),
+            "visit_report"
+        );
+    }
+
+    #[test]
+    fn a_flow_naming_an_undeclared_entity_lists_the_declared_ones_too() {
+        let problem = one_problem("    entity: visit_report\n", "    entity: visit_reprot\n");
+        assert!(
+            problem.starts_with("ferry.yaml:21:13: flows.visits.entity: `visit_reprot` is not one of customer,"),
+            "{problem}"
+        );
+        assert!(
+            problem.ends_with("purchase_order, visit_report; did you mean `visit_report`?"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn mappings_validation_and_states_check_declared_fields_and_types() {
+        let problem = one_problem("      amount: amt\n", "      amont: amt\n");
+        assert!(
+            problem.contains(
+                "flows.visits.mapping.amont: unknown field `amont` for entity visit_report; did \
+                 you mean `amount`?"
+            ),
+            "{problem}"
+        );
+        let problem = one_problem(
+            "      amount: amt\n",
+            "      amount: amt\n      lines: { from: rows, fields: { qty: q } }\n",
+        );
+        assert!(
+            problem.contains("mapping.lines.fields.qty: unknown line field `qty`"),
+            "{problem}"
+        );
+        let problem = one_problem(
+            "      amount: amt\n",
+            "      amount: amt\n    validate:\n      amout: [required]\n",
+        );
+        assert!(
+            problem.contains("validate.amout: unknown field `amout` for entity visit_report"),
+            "{problem}"
+        );
+        // `states: {}` takes the declared machine; a code that is no state is refused.
+        let yaml = BASE.replace(
+            "      amount: amt\n",
+            "      amount: amt\n      status: { from: st, codes: { \"1\": draft, \"2\": done } }\n    states: {}\n",
+        );
+        let found = problems(&yaml);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("`done` is not a state of the visit_report machine"),
+            "{found:?}"
+        );
+    }
 }

@@ -430,7 +430,12 @@ impl Config {
                 }
             }
             let key = flow.key();
+            // A declared entity's key is checked at its declaration: a flow that takes it is
+            // not told again (nor asked to map a key the declaration lacks).
+            let declared_key = flow.key.is_none() && flow.entity.is_declared();
+            let keyless = declared_key && flow.entity.field(key).is_none();
             match flow.entity.field(key) {
+                _ if declared_key => {}
                 Some(def) if def.ty == FieldType::Text || def.ty == FieldType::Integer => {}
                 Some(def) => issues.push(ConfigIssue::at(
                     at(&["key"]),
@@ -444,7 +449,7 @@ impl Config {
                     format!("business key `{key}` is not a field of {}", flow.entity),
                 )),
             }
-            if !flow.mapping.fields.contains_key(key) {
+            if !keyless && !flow.mapping.fields.contains_key(key) {
                 issues.push(ConfigIssue::at(
                     at(&["mapping"]),
                     format!("missing business key: the mapping must produce `{key}`"),
