@@ -1,5 +1,5 @@
-//! Document state machines: which status changes of a sales order, invoice or shipment Ferry
-//! may write.
+//! Document state machines: which status changes of a quotation, order, invoice, shipment…
+//! or of a declared entity with `states:` Ferry may write.
 //!
 //! A machine is a set of states, the states a record may have when Ferry first writes it
 //! (`initial`), and for each state the states it may move to. The engine asks

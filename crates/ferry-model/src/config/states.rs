@@ -38,7 +38,7 @@ pub struct StatesConfig {
     /// The canonical field holding the state. Default: `status`.
     #[serde(default = "default_field")]
     pub field: String,
-    /// A built-in machine (`sales_order`, `invoice`, `shipment`; see docs/model.md). Default:
+    /// A built-in machine (`quotation`, `sales_order`, `invoice`…; see docs/model.md). Default:
     /// the flow's entity's, when `transitions` is not given.
     #[serde(default)]
     pub machine: Option<Builtin>,
