@@ -421,3 +421,92 @@ fn check_names_the_entity_field_and_reason_and_schema_describes_entities() {
     let text = schema.to_string();
     assert!(text.contains("EntityDecl") && text.contains("MachineDecl"), "{entities}");
 }
+
+const PAIR: &str = r#"
+entities:
+  member_card:
+    key: code
+    fields: { code: text, holder: text, points: integer, tier: text }
+systems:
+  crm: { kind: sql, url: "sqlite://crm.db" }
+  erp: { kind: sql, url: "sqlite://erp.db" }
+flows:
+  cards_to_erp:
+    entity: member_card
+    source: { system: crm, table: cards, watermark: { column: updated_at } }
+    target: { system: erp, table: erp_cards }
+    mapping: { code: card_no, holder: holder, points: points }
+  cards_to_crm:
+    entity: member_card
+    source: { system: erp, table: erp_cards, id: code, watermark: { column: updated_at } }
+    target: { system: crm, table: cards, key_column: card_no, columns: { code: card_no } }
+    mapping: { code: code, holder: holder, points: points }
+pairs:
+  cards:
+    flows: [cards_to_erp, cards_to_crm]
+    owners: { default: crm, fields: { points: erp } }
+"#;
+
+/// Two-way on a declared entity: the owner's change travels, the other side's does not, and
+/// nothing is echoed back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pair_carries_a_declared_entity_both_ways_by_owner() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    std::fs::write(dir.join("ferry.yaml"), PAIR).unwrap();
+    let now = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+    exec(
+        dir,
+        "crm.db",
+        &format!(
+            "CREATE TABLE cards (id INTEGER PRIMARY KEY, card_no TEXT NOT NULL UNIQUE, holder TEXT,
+                                 points INTEGER, updated_at TEXT NOT NULL DEFAULT ({now}));
+             INSERT INTO cards (card_no, holder, points) VALUES ('M1', 'Ada', 10), ('M2', 'Bob', 20);"
+        ),
+    )
+    .await;
+    exec(
+        dir,
+        "erp.db",
+        &format!(
+            "CREATE TABLE erp_cards (code TEXT PRIMARY KEY, holder TEXT, points INTEGER,
+                                     updated_at TEXT NOT NULL DEFAULT ({now}));"
+        ),
+    )
+    .await;
+    let checked = run(dir, &["check"], false);
+    assert!(checked.status.success(), "{}", said(&checked));
+
+    let sync = |flow: &str| run_json(dir, &["sync", flow, "--json"]);
+    assert_eq!(sync("cards_to_erp")["created"], json!(2));
+    let back = sync("cards_to_crm");
+    assert_eq!((&back["read"], &back["unchanged"]), (&json!(2), &json!(2)), "{back}");
+
+    // The ERP owns the points, not the holder: one of its two edits travels.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    exec(
+        dir,
+        "erp.db",
+        &format!(
+            "UPDATE erp_cards SET points = 99, updated_at = {now} WHERE code = 'M1';
+             UPDATE erp_cards SET holder = 'Robert', updated_at = {now} WHERE code = 'M2';"
+        ),
+    )
+    .await;
+    let back = sync("cards_to_crm");
+    assert_eq!(back["updated"], json!(1), "{back}");
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        rows(
+            dir,
+            "crm.db",
+            "SELECT card_no, holder, CAST(points AS TEXT) FROM cards ORDER BY 1"
+        )
+        .await,
+        [
+            vec![s("M1"), s("Ada"), s("99")],
+            vec![s("M2"), s("Bob"), s("20")]
+        ]
+    );
+    assert_eq!(sync("cards_to_erp")["updated"], json!(0), "nothing echoed");
+}
