@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use chrono_tz::Tz;
-use ferry_model::{FieldDef, FieldType};
 use ferry_model::config::mapping::{TaxDirection, TextCase, UnknownCode};
 use ferry_model::config::{
     Config, ConfigIssue, FieldRule, UnitConversion, UnitFactor, unit_factor,
 };
+use ferry_model::{FieldDef, FieldType};
 use indexmap::IndexMap;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};

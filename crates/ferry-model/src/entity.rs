@@ -614,7 +614,11 @@ const SUPPLIER: &[FieldDef] = &[
         "Supplier number, unique across systems (the business key).",
     ),
     f("name", Text, "Display name."),
-    f("legal_name", Text, "Registered legal name, as on purchase invoices."),
+    f(
+        "legal_name",
+        Text,
+        "Registered legal name, as on purchase invoices.",
+    ),
     f(
         "tax_id",
         Text,
@@ -625,7 +629,11 @@ const SUPPLIER: &[FieldDef] = &[
     f("website", Text, "Web site URL."),
     f("currency", Text, "ISO 4217 currency we are invoiced in."),
     f("payment_terms", Text, "Payment terms code."),
-    f("bank_account", Text, "Account (IBAN or local number) we pay to."),
+    f(
+        "bank_account",
+        Text,
+        "Account (IBAN or local number) we pay to.",
+    ),
     f("street", Text, "Street address."),
     f("city", Text, "City."),
     f("region", Text, "Province or state."),
@@ -677,7 +685,11 @@ const STOCK_MOVEMENT: &[FieldDef] = &[
 
 const OPPORTUNITY: &[FieldDef] = &[
     k("code", "Opportunity number (the business key)."),
-    f("name", Text, "What is being sold, as the pipeline shows it."),
+    f(
+        "name",
+        Text,
+        "What is being sold, as the pipeline shows it.",
+    ),
     f(
         "customer_code",
         Text,
@@ -692,7 +704,11 @@ const OPPORTUNITY: &[FieldDef] = &[
         Decimal,
         "Chance of winning as a fraction (0.4 for 40 %).",
     ),
-    f("expected_close", Date, "Date the deal is expected to close."),
+    f(
+        "expected_close",
+        Date,
+        "Date the deal is expected to close.",
+    ),
     f("owner", Text, "Salesperson in charge."),
     f("lead_source", Text, "Where the lead came from."),
     f(
@@ -752,7 +768,11 @@ const CONTRACT: &[FieldDef] = &[
         Text,
         "The other party (reference to customer.code).",
     ),
-    f("contract_type", Text, "Sales, service, framework, maintenance…"),
+    f(
+        "contract_type",
+        Text,
+        "Sales, service, framework, maintenance…",
+    ),
     f(
         "status",
         Text,
@@ -768,7 +788,11 @@ const CONTRACT: &[FieldDef] = &[
         Text,
         "How often it is invoiced: once, monthly, quarterly, yearly.",
     ),
-    f("auto_renew", Bool, "Renews itself at `end_date` unless cancelled."),
+    f(
+        "auto_renew",
+        Bool,
+        "Renews itself at `end_date` unless cancelled.",
+    ),
     f("owner", Text, "Who manages the contract."),
     f(
         "quotation_number",
@@ -801,7 +825,11 @@ const PURCHASE_ORDER: &[FieldDef] = &[
     f("tax_total", Decimal, "Total tax."),
     f("total", Decimal, "Amount owed including tax."),
     f("buyer", Text, "Who ordered."),
-    f("delivery_location", Text, "Warehouse or address to deliver to."),
+    f(
+        "delivery_location",
+        Text,
+        "Warehouse or address to deliver to.",
+    ),
     l("The ordered lines."),
     f(
         "updated_at",

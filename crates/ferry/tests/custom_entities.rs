@@ -29,7 +29,11 @@ async fn rows(dir: &std::path::Path, db: &str, sql: &str) -> Vec<Vec<Option<Stri
         .await
         .unwrap()
         .iter()
-        .map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i)).collect())
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.get::<Option<String>, _>(i))
+                .collect()
+        })
         .collect()
 }
 
@@ -355,12 +359,7 @@ async fn new_built_ins_carry_a_quotation_with_lines_and_a_supplier() {
         )
         .await,
         [
-            vec![
-                s("S-01"),
-                s("Steel Co"),
-                s("91310000MA1FL4XQ3X"),
-                s("true")
-            ],
+            vec![s("S-01"), s("Steel Co"), s("91310000MA1FL4XQ3X"), s("true")],
             vec![s("S-02"), s("Old Paper Ltd"), None, s("false")],
         ]
     );
@@ -401,11 +400,9 @@ fn check_names_the_entity_field_and_reason_and_schema_describes_entities() {
     );
 
     // The example of docs/model.md is a workspace `ferry check` accepts.
-    let model = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/model.md"
-    ))
-    .unwrap();
+    let model =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/model.md"))
+            .unwrap();
     let example = model
         .split("```yaml\n")
         .nth(1)
@@ -419,7 +416,10 @@ fn check_names_the_entity_field_and_reason_and_schema_describes_entities() {
     let entities = &schema["properties"]["entities"];
     assert!(entities.is_object(), "{schema:#}");
     let text = schema.to_string();
-    assert!(text.contains("EntityDecl") && text.contains("MachineDecl"), "{entities}");
+    assert!(
+        text.contains("EntityDecl") && text.contains("MachineDecl"),
+        "{entities}"
+    );
 }
 
 const PAIR: &str = r#"
@@ -480,7 +480,11 @@ async fn a_pair_carries_a_declared_entity_both_ways_by_owner() {
     let sync = |flow: &str| run_json(dir, &["sync", flow, "--json"]);
     assert_eq!(sync("cards_to_erp")["created"], json!(2));
     let back = sync("cards_to_crm");
-    assert_eq!((&back["read"], &back["unchanged"]), (&json!(2), &json!(2)), "{back}");
+    assert_eq!(
+        (&back["read"], &back["unchanged"]),
+        (&json!(2), &json!(2)),
+        "{back}"
+    );
 
     // The ERP owns the points, not the holder: one of its two edits travels.
     std::thread::sleep(std::time::Duration::from_millis(20));

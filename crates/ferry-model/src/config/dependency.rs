@@ -117,9 +117,9 @@ pub fn resolve(
             None => (path.as_str(), false),
         };
         let known = if in_lines {
-            flow.entity
-                .field("lines")
-                .is_some_and(|f| f.ty == FieldType::Lines && f.lines.iter().any(|f| f.name == field))
+            flow.entity.field("lines").is_some_and(|f| {
+                f.ty == FieldType::Lines && f.lines.iter().any(|f| f.name == field)
+            })
         } else {
             flow.entity.field(field).is_some() || field.starts_with("extra.")
         };

@@ -511,7 +511,10 @@ flows:
                  `report`; did you mean `report_no`?",
             ),
             (
-                ("      visit_date: date\n", "      visit_date: date\n      amount: decimal\n"),
+                (
+                    "      visit_date: date\n",
+                    "      visit_date: date\n      amount: decimal\n",
+                ),
                 "ferry.yaml:9:7: entities.visit_report.fields: `amount` is written twice in \
                  the same map",
             ),
@@ -522,23 +525,35 @@ flows:
                  starting with a letter (undeclared attributes go under `extra.` in mappings)",
             ),
             (
-                ("      visit_date: date\n", "      visit_date: { type: date, fields: {} }\n"),
+                (
+                    "      visit_date: date\n",
+                    "      visit_date: { type: date, fields: {} }\n",
+                ),
                 "ferry.yaml:8:33: entities.visit_report.fields.visit_date.fields: \
                  `visit_date` of visit_report is a date field: `fields` is only for `lines`",
             ),
             (
-                ("{ item: text, quantity: decimal }", "{ item: text, sub: lines }"),
+                (
+                    "{ item: text, quantity: decimal }",
+                    "{ item: text, sub: lines }",
+                ),
                 "ferry.yaml:12:31: entities.visit_report.fields.lines.fields.sub.type: line \
                  field `sub` of visit_report cannot hold lines itself",
             ),
             (
-                ("      visit_date: date\n", "      visit_date: date\n      rows: lines\n"),
+                (
+                    "      visit_date: date\n",
+                    "      visit_date: date\n      rows: lines\n",
+                ),
                 "ferry.yaml:9:7: entities.visit_report.fields.rows.type: `rows` of visit_report \
                  is a lines field: call it `lines` (connectors, `totals:` and `depends_on` find \
                  line items under that name)",
             ),
             (
-                ("submitted: [approved, rejected]", "submitted: [aproved, rejected]"),
+                (
+                    "submitted: [approved, rejected]",
+                    "submitted: [aproved, rejected]",
+                ),
                 "ferry.yaml:15:42: entities.visit_report.states.transitions.submitted: \
                  unknown state `aproved` in `transitions.submitted` (states are the keys of \
                  `transitions`: draft, submitted, approved, rejected; write a final state as \
@@ -589,7 +604,9 @@ flows:
     fn a_flow_naming_an_undeclared_entity_lists_the_declared_ones_too() {
         let problem = one_problem("    entity: visit_report\n", "    entity: visit_reprot\n");
         assert!(
-            problem.starts_with("ferry.yaml:21:13: flows.visits.entity: `visit_reprot` is not one of customer,"),
+            problem.starts_with(
+                "ferry.yaml:21:13: flows.visits.entity: `visit_reprot` is not one of customer,"
+            ),
             "{problem}"
         );
         assert!(

@@ -322,9 +322,9 @@ pairs:
         assert!(problems(&declared).is_empty(), "{:?}", problems(&declared));
         let found = problems(&declared.replace("phone: shared", "fax: shared"));
         assert!(
-            found
-                .iter()
-                .any(|p| p.contains("pairs.customers.owners.fields.fax: unknown field `fax` for entity account")),
+            found.iter().any(|p| p.contains(
+                "pairs.customers.owners.fields.fax: unknown field `fax` for entity account"
+            )),
             "{found:?}"
         );
         // One flow of the declared entity, the other of the built-in: not a pair.
