@@ -258,14 +258,19 @@ impl JsonSchema for Entity {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // A schema cannot see the file's own declarations: it offers the built-ins and accepts
+        // any well-formed name; `ferry check` resolves it.
         let builtins: Vec<&str> = Entity::builtins().iter().map(|e| e.as_str()).collect();
         json_schema!({
-            "type": "string",
-            "description": format!(
-                "A built-in entity ({}) or one declared under `entities:`.",
-                builtins.join(", ")
-            ),
-            "examples": builtins,
+            "description": "A built-in entity (docs/model.md) or one declared under `entities:`.",
+            "anyOf": [
+                { "type": "string", "enum": builtins },
+                {
+                    "type": "string",
+                    "pattern": "^[a-z][a-z0-9_]*$",
+                    "description": "An entity declared under `entities:`."
+                }
+            ]
         })
     }
 }
