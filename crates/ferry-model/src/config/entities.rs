@@ -24,7 +24,7 @@
 //! feature works on it: mapping (field names and types), validation, `depends_on`, `states: {}`
 //! (its own machine), totals (when its lines have the amounts), pairs and reconcile.
 //!
-//! A declaration becomes an [`Entity`] by [`intern`]: the definition is leaked once per
+//! A declaration becomes an [`Entity`] when the file is read (`intern`): leaked once per
 //! distinct declaration, so that `Entity` stays a `Copy` handle and reloading the same file
 //! leaks nothing new; two workspaces that declare one name differently get two definitions.
 
@@ -320,7 +320,7 @@ fn is_identifier(name: &str) -> bool {
 /// The entity a declaration defines: the same definition for the same declaration, built
 /// (and leaked) the first time it is seen. An invalid declaration still yields an entity, so
 /// that its flows are checked too; [`check`] reports what is wrong with it.
-pub fn intern(name: &str, decl: &EntityDecl) -> Entity {
+pub(crate) fn intern(name: &str, decl: &EntityDecl) -> Entity {
     static INTERNED: OnceLock<Mutex<HashMap<String, &'static EntityDef>>> = OnceLock::new();
     // The whole declaration is the identity: a changed doc or field is a new definition.
     let identity = serde_json::to_string(&(name, decl)).expect("a declaration serializes");
