@@ -112,7 +112,7 @@ impl CompiledMapping {
             issues: Vec::new(),
         };
         let entity = flow.entity;
-        let catalogue = |name: &str| entity.field(name).map(|f| f.ty);
+        let catalogue = |name: &str| entity.field(name);
         let fields = compiler.rule_set(&flow.mapping.fields, &at(&["mapping"]), &catalogue);
 
         let vrl =

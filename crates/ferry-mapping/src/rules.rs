@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use chrono_tz::Tz;
-use ferry_model::FieldType;
 use ferry_model::config::mapping::{TaxDirection, TextCase, UnknownCode};
 use ferry_model::config::{
     Config, ConfigIssue, FieldRule, UnitConversion, UnitFactor, unit_factor,
 };
+use ferry_model::{FieldDef, FieldType};
 use indexmap::IndexMap;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -201,25 +201,25 @@ impl Compiler<'_> {
     }
 
     /// Compiles a field map. `at` is the key path of the map (`flows.x.mapping`), `catalogue`
-    /// gives each canonical field's type.
+    /// gives each canonical field's definition (its type, and its line fields for `lines`).
     pub(crate) fn rule_set(
         &mut self,
         rules: &IndexMap<String, FieldRule>,
         at: &[String],
-        catalogue: &dyn Fn(&str) -> Option<FieldType>,
+        catalogue: &dyn Fn(&str) -> Option<&'static FieldDef>,
     ) -> RuleSet {
         let mut compiled = Vec::with_capacity(rules.len());
         let mut exprs: Vec<(usize, &str)> = Vec::new();
         for (name, rule) in rules {
             let here = path_with(at, &[name]);
-            let kind = match catalogue(name) {
-                Some(ty) => Some(ty),
-                None if name.starts_with("extra.") => None,
+            let (kind, line_fields) = match catalogue(name) {
+                Some(def) => (Some(def.ty), def.lines),
+                None if name.starts_with("extra.") => (None, &[][..]),
                 // `Config::validate`, which every load runs before compiling, reports it with
                 // the entity's fields and a suggestion; saying it twice helps nobody.
                 None => continue,
             };
-            let mut c = self.rule(name, kind, rule, &here);
+            let mut c = self.rule(name, kind, line_fields, rule, &here);
             if let Some(expr) = &rule.expr {
                 c.source = Source::Expr(exprs.len());
                 exprs.push((compiled.len(), expr.as_str()));
@@ -277,7 +277,14 @@ impl Compiler<'_> {
         }
     }
 
-    fn rule(&mut self, name: &str, kind: Kind, rule: &FieldRule, here: &[String]) -> Rule {
+    fn rule(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        line_fields: &'static [FieldDef],
+        rule: &FieldRule,
+        here: &[String],
+    ) -> Rule {
         let config = self.config;
         let sub = |k: &str| path_with(here, &[k]);
         let source = if let Some(from) = &rule.from {
@@ -417,12 +424,7 @@ impl Compiler<'_> {
 
         let lines = match (kind, &rule.fields) {
             (Some(FieldType::Lines), Some(fields)) => {
-                let catalogue = |n: &str| {
-                    ferry_model::entity::LINE_FIELDS
-                        .iter()
-                        .find(|f| f.name == n)
-                        .map(|f| f.ty)
-                };
+                let catalogue = |n: &str| line_fields.iter().find(|f| f.name == n);
                 Some(Box::new(self.rule_set(
                     fields,
                     &path_with(here, &["fields"]),

@@ -2,13 +2,15 @@
 //!
 //! The bottom layer of Ferry: the words every other crate speaks.
 //!
-//! - [`Entity`] and the canonical field catalogue ([`entity::fields`]): customer, contact,
-//!   product, price, stock, sales_order (with lines), invoice, payment, shipment.
+//! - [`Entity`] and the canonical field catalogue ([`Entity::fields`]): the built-ins
+//!   (customer, contact, supplier, product, price, stock, stock_movement, opportunity,
+//!   quotation, sales_order, contract, invoice, payment, shipment, purchase_order) and the
+//!   entities a workspace declares under `entities:` ([`config::entities`]).
 //! - [`Record`]: one object from one system as it travels through a flow.
 //! - [`ErrorKind`] and [`ConnectorError`]: the portable classification that retry and
 //!   dead-letter decisions look at (and nothing else).
-//! - [`states`]: document state machines (a sales order's, invoice's or shipment's status
-//!   changes Ferry may write).
+//! - [`states`]: document state machines (the status changes of a quotation, order, invoice,
+//!   shipment… or of a declared entity that Ferry may write).
 //! - [`config`]: the typed `ferry.yaml` (systems, flows, mappings), its loading with `${ENV}` /
 //!   `${file:path}` interpolation, and the checks that point at the file, line and key at fault.
 //!

@@ -1,5 +1,5 @@
-//! Document state machines: which status changes of a sales order, invoice or shipment Ferry
-//! may write.
+//! Document state machines: which status changes of a quotation, order, invoice, shipment…
+//! or of a declared entity with `states:` Ferry may write.
 //!
 //! A machine is a set of states, the states a record may have when Ferry first writes it
 //! (`initial`), and for each state the states it may move to. The engine asks
@@ -25,60 +25,33 @@ use crate::entity::Entity;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Builtin {
+    /// open → won or lost; a lost deal may open again.
+    Opportunity,
+    /// draft → sent → accepted, rejected or expired; cancelled before an answer.
+    Quotation,
     /// draft → confirmed → shipped → invoiced → paid; cancelled from draft or confirmed.
     SalesOrder,
+    /// draft → active → (suspended) → expired or terminated.
+    Contract,
     /// draft → posted → (overdue) → paid; cancelled from draft, posted or overdue.
     Invoice,
     /// waiting → shipped → delivered; cancelled while waiting.
     Shipment,
+    /// draft → confirmed → received → invoiced → paid; cancelled from draft or confirmed.
+    PurchaseOrder,
 }
-
-/// One built-in machine as data: `(state, states it may move to)` in lifecycle order.
-struct Definition {
-    initial: &'static [&'static str],
-    transitions: &'static [(&'static str, &'static [&'static str])],
-}
-
-const SALES_ORDER: Definition = Definition {
-    initial: &["draft", "confirmed"],
-    transitions: &[
-        (
-            "draft",
-            &["confirmed", "shipped", "invoiced", "paid", "cancelled"],
-        ),
-        ("confirmed", &["shipped", "invoiced", "paid", "cancelled"]),
-        ("shipped", &["invoiced", "paid"]),
-        ("invoiced", &["paid"]),
-        ("paid", &[]),
-        ("cancelled", &[]),
-    ],
-};
-
-const INVOICE: Definition = Definition {
-    initial: &["draft", "posted"],
-    transitions: &[
-        ("draft", &["posted", "overdue", "paid", "cancelled"]),
-        ("posted", &["overdue", "paid", "cancelled"]),
-        // A due date moved later makes an overdue invoice plain posted again.
-        ("overdue", &["posted", "paid", "cancelled"]),
-        ("paid", &[]),
-        ("cancelled", &[]),
-    ],
-};
-
-const SHIPMENT: Definition = Definition {
-    initial: &["waiting", "shipped"],
-    transitions: &[
-        ("waiting", &["shipped", "delivered", "cancelled"]),
-        ("shipped", &["delivered"]),
-        ("delivered", &[]),
-        ("cancelled", &[]),
-    ],
-};
 
 impl Builtin {
     /// Every built-in machine, in documentation order.
-    pub const ALL: [Builtin; 3] = [Builtin::SalesOrder, Builtin::Invoice, Builtin::Shipment];
+    pub const ALL: [Builtin; 7] = [
+        Builtin::Opportunity,
+        Builtin::Quotation,
+        Builtin::SalesOrder,
+        Builtin::Contract,
+        Builtin::Invoice,
+        Builtin::Shipment,
+        Builtin::PurchaseOrder,
+    ];
 
     /// The name written in config (`sales_order`).
     pub fn as_str(self) -> &'static str {
@@ -88,9 +61,13 @@ impl Builtin {
     /// The entity whose `status` it governs.
     pub fn entity(self) -> Entity {
         match self {
-            Builtin::SalesOrder => Entity::SalesOrder,
-            Builtin::Invoice => Entity::Invoice,
-            Builtin::Shipment => Entity::Shipment,
+            Builtin::Opportunity => Entity::OPPORTUNITY,
+            Builtin::Quotation => Entity::QUOTATION,
+            Builtin::SalesOrder => Entity::SALES_ORDER,
+            Builtin::Contract => Entity::CONTRACT,
+            Builtin::Invoice => Entity::INVOICE,
+            Builtin::Shipment => Entity::SHIPMENT,
+            Builtin::PurchaseOrder => Entity::PURCHASE_ORDER,
         }
     }
 
@@ -99,31 +76,9 @@ impl Builtin {
         Builtin::ALL.into_iter().find(|b| b.entity() == entity)
     }
 
-    fn definition(self) -> &'static Definition {
-        match self {
-            Builtin::SalesOrder => &SALES_ORDER,
-            Builtin::Invoice => &INVOICE,
-            Builtin::Shipment => &SHIPMENT,
-        }
-    }
-
     /// The machine, ready to check transitions.
     pub fn machine(self) -> StateMachine {
-        let def = self.definition();
-        StateMachine {
-            name: self.as_str().to_owned(),
-            initial: def.initial.iter().map(|s| (*s).to_owned()).collect(),
-            transitions: def
-                .transitions
-                .iter()
-                .map(|(from, to)| {
-                    (
-                        (*from).to_owned(),
-                        to.iter().map(|s| (*s).to_owned()).collect(),
-                    )
-                })
-                .collect(),
-        }
+        StateMachine::of(self.entity()).expect("every built-in machine's entity has one")
     }
 }
 
@@ -137,7 +92,7 @@ impl fmt::Display for Builtin {
 /// start, and where each state may go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateMachine {
-    /// `sales_order`, `invoice`, `shipment`, or `custom`: for messages.
+    /// The entity's name (`sales_order`, a declared `visit_report`) or `custom`: for messages.
     name: String,
     initial: Vec<String>,
     transitions: IndexMap<String, Vec<String>>,
@@ -204,6 +159,26 @@ fn allowed_text(from: &str, allowed: &[String]) -> String {
 }
 
 impl StateMachine {
+    /// The machine of an entity's `status`: a built-in one, or the one its declaration gives
+    /// (named after the entity either way).
+    pub fn of(entity: Entity) -> Option<StateMachine> {
+        let def = entity.machine_def()?;
+        Some(StateMachine {
+            name: entity.as_str().to_owned(),
+            initial: def.initial.iter().map(|s| (*s).to_owned()).collect(),
+            transitions: def
+                .transitions
+                .iter()
+                .map(|(from, to)| {
+                    (
+                        (*from).to_owned(),
+                        to.iter().map(|s| (*s).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+        })
+    }
+
     /// A custom machine. The caller (the config check) has made sure that `initial` and every
     /// transition's target are keys of `transitions`.
     pub fn custom(initial: Vec<String>, transitions: IndexMap<String, Vec<String>>) -> Self {
@@ -220,7 +195,7 @@ impl StateMachine {
         self
     }
 
-    /// `sales_order`, `invoice`, `shipment` or `custom`.
+    /// The entity's name or `custom`.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -478,7 +453,7 @@ mod tests {
                 assert!(m.has(s), "{builtin}: unknown initial {s}");
             }
         }
-        assert_eq!(Builtin::for_entity(Entity::Customer), None);
+        assert_eq!(Builtin::for_entity(Entity::CUSTOMER), None);
     }
 
     #[test]

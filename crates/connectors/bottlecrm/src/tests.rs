@@ -139,7 +139,7 @@ impl Crm {
     fn accounts(&self) -> std::sync::Arc<dyn Sink> {
         self.sink(
             json!({"object": "accounts", "fields": {"street": "address_line", "postal_code": "postcode"}}),
-            Entity::Customer,
+            Entity::CUSTOMER,
             "code",
         )
     }
@@ -258,7 +258,7 @@ async fn accounts_and_contacts_are_created_then_updated_by_key_with_unicode_name
     let contacts = crm.sink(
         json!({"object": "contacts", "fields": {"customer_code": "account", "mobile": null},
                "refs": {"account": "accounts"}}),
-        Entity::Contact,
+        Entity::CONTACT,
         "code",
     );
     let people = [
@@ -405,7 +405,7 @@ async fn a_pass_steps_back_over_many_deletions_and_over_an_opaque_order() {
     let t = &crm.tag;
     // Contacts are listed newest first: more deletions behind the position than one
     // step back covers (BACK) must still skip nothing.
-    let contacts = crm.sink(json!({"object": "contacts"}), Entity::Contact, "code");
+    let contacts = crm.sink(json!({"object": "contacts"}), Entity::CONTACT, "code");
     let people: Vec<Outgoing> = (1..=16)
         .map(|i| {
             out(
@@ -438,7 +438,7 @@ async fn a_pass_steps_back_over_many_deletions_and_over_an_opaque_order() {
 
     // Products are listed by name, an order the client cannot compare: the last ids seen
     // mark the place. One deletion behind the position skips nothing.
-    let products = crm.sink(json!({"object": "products"}), Entity::Product, "sku");
+    let products = crm.sink(json!({"object": "products"}), Entity::PRODUCT, "sku");
     let items: Vec<Outgoing> = (1..=5)
         .map(|i| out(&format!("{t}-K{i}"), json!({"sku": format!("{t}-K{i}"), "name": format!("Kit {t} {i}"), "price": "1.00"})))
         .collect();
@@ -469,7 +469,7 @@ async fn a_deal_with_line_items_is_written_and_read_back() {
     let t = &crm.tag;
     let products = crm.sink(
         json!({"object": "products", "fields": {"list_price": "price"}}),
-        Entity::Product,
+        Entity::PRODUCT,
         "sku",
     );
     let skus = [format!("{t}-W"), format!("{t}-G")];
@@ -495,7 +495,7 @@ async fn a_deal_with_line_items_is_written_and_read_back() {
                           "order_date": "closed_on"},
                "line_fields": {"sku": "product_id"},
                "refs": {"account": "accounts", "line_items.product_id": "products"}}),
-        Entity::SalesOrder,
+        Entity::SALES_ORDER,
         "number",
     );
     let order = |qty: &str, stage: &str| {
@@ -688,7 +688,7 @@ async fn invoice_status_and_amounts_are_written_back_from_the_erp() {
     .await;
     let contacts = crm.sink(
         json!({"object": "contacts", "fields": {"customer_code": "account"}, "refs": {"account": "accounts"}}),
-        Entity::Contact,
+        Entity::CONTACT,
         "code",
     );
     write_all(
@@ -706,7 +706,7 @@ async fn invoice_status_and_amounts_are_written_back_from_the_erp() {
                           "contact": "contact_id", "lines": "line_items", "total": null},
                "line_fields": {"description": "name"},
                "refs": {"account_id": "accounts", "contact_id": "contacts"}}),
-        Entity::Invoice,
+        Entity::INVOICE,
         "number",
     );
     let invoice = |paid: Option<&str>, status: Option<&str>| {
@@ -768,7 +768,7 @@ async fn invoice_status_and_amounts_are_written_back_from_the_erp() {
     let payments = crm.sink(
         json!({"object": "payments", "fields": {"invoice_number": "invoice", "paid_at": "payment_date", "method": "payment_method"},
                "refs": {"invoice": "invoices"}}),
-        Entity::Payment,
+        Entity::PAYMENT,
         "reference",
     );
     let payment = out(
@@ -832,7 +832,7 @@ async fn an_erp_invoice_is_written_onto_the_crm_deal_it_came_from() {
     let deals = crm.sink(
         json!({"object": "opportunities", "fields": {"customer_code": "account"},
                "refs": {"account": "accounts"}}),
-        Entity::SalesOrder,
+        Entity::SALES_ORDER,
         "number",
     );
     let deal = write_all(
@@ -851,7 +851,7 @@ async fn an_erp_invoice_is_written_onto_the_crm_deal_it_came_from() {
         json!({"object": "opportunities", "id_field": "order_number_id",
                "fields": {"order_number": null, "total": "amount", "status": "stage",
                           "issue_date": "closed_on"}}),
-        Entity::Invoice,
+        Entity::INVOICE,
         "number",
     );
     let invoice = |id: Option<&str>| {
@@ -962,7 +962,7 @@ async fn refused_credentials_fail_the_batch_without_showing_the_token() {
         .sink(
             &obj(json!({"object": "accounts"})),
             &SinkContext {
-                entity: Entity::Customer,
+                entity: Entity::CUSTOMER,
                 key_field: "code".into(),
                 fields: Vec::new(),
             },
@@ -1006,7 +1006,7 @@ mod settings {
 
     fn target_issue(v: Value) -> (String, String) {
         let ctx = SinkContext {
-            entity: Entity::Customer,
+            entity: Entity::CUSTOMER,
             key_field: "code".into(),
             fields: Vec::new(),
         };
@@ -1092,7 +1092,7 @@ mod settings {
     #[test]
     fn target_options() {
         let ctx = SinkContext {
-            entity: Entity::Customer,
+            entity: Entity::CUSTOMER,
             key_field: "code".into(),
             fields: Vec::new(),
         };
@@ -1147,7 +1147,7 @@ async fn accounts_are_read_back_archived_and_deleted() {
     let accounts = crm.sink_reading(
         json!({"object": "accounts", "fields": {"street": "address_line", "active": "is_active"},
                "refs": {"owner": "contacts"}}),
-        Entity::Customer,
+        Entity::CUSTOMER,
         "code",
         &["code", "name", "street", "active", "owner", "tax_id"],
     );
@@ -1259,7 +1259,7 @@ async fn probes_prove_the_token_and_read_one_record() {
     let probe = crm.source(json!({"object": "accounts"})).probe().await;
     assert!(probe.is_ok(), "{probe:?}");
     let probe = crm
-        .sink(json!({"object": "accounts"}), Entity::Customer, "code")
+        .sink(json!({"object": "accounts"}), Entity::CUSTOMER, "code")
         .probe()
         .await;
     assert!(probe.is_ok(), "{probe:?}");

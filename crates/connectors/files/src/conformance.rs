@@ -89,7 +89,7 @@ impl Fixture for Files {
     }
     fn sink_context(&self) -> SinkContext {
         SinkContext {
-            entity: Entity::Customer,
+            entity: Entity::CUSTOMER,
             key_field: "code".to_owned(),
             fields: vec!["code".to_owned(), "name".to_owned()],
         }

@@ -471,7 +471,7 @@ fn outgoing(key: &str, fields: Value) -> Outgoing {
 
 fn sink_ctx() -> SinkContext {
     SinkContext {
-        entity: Entity::Customer,
+        entity: Entity::CUSTOMER,
         key_field: "code".into(),
         fields: Vec::new(),
     }
@@ -1266,7 +1266,7 @@ async fn a_target_folder_may_be_missing_but_not_a_file() {
     let root = tempfile::tempdir().unwrap();
     let conn = connector(root.path());
     let ctx = SinkContext {
-        entity: Entity::Customer,
+        entity: Entity::CUSTOMER,
         key_field: "code".into(),
         fields: vec!["code".into()],
     };

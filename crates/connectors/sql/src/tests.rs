@@ -146,7 +146,7 @@ impl Env {
             .sink(
                 &obj(options),
                 &SinkContext {
-                    entity: Entity::Customer,
+                    entity: Entity::CUSTOMER,
                     key_field: key.to_owned(),
                     fields: Vec::new(),
                 },
@@ -908,7 +908,7 @@ async fn case_probe_sink(env: &Env) {
             .sink(
                 &obj(options),
                 &SinkContext {
-                    entity: Entity::Customer,
+                    entity: Entity::CUSTOMER,
                     key_field: "code".to_owned(),
                     fields: fields.iter().map(|f| (*f).to_owned()).collect(),
                 },
@@ -1190,7 +1190,7 @@ fn settings_errors_name_the_key() {
         ["lines.parent_column"]
     );
     let ctx_ = SinkContext {
-        entity: Entity::Customer,
+        entity: Entity::CUSTOMER,
         key_field: "code".into(),
         fields: Vec::new(),
     };

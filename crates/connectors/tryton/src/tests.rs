@@ -163,7 +163,7 @@ impl Peer {
 fn party_sink(peer: &Peer) -> Arc<dyn Sink> {
     sink(
         peer,
-        Entity::Customer,
+        Entity::CUSTOMER,
         "code",
         json!({
             "model": "party.party",
@@ -466,7 +466,7 @@ async fn a_sale_with_50_lines_is_created_quoted_and_confirmed() {
         .await;
     let sales = sink(
         &peer,
-        Entity::SalesOrder,
+        Entity::SALES_ORDER,
         "number",
         json!({
             "model": "sale.sale",
@@ -572,7 +572,7 @@ async fn a_sale_with_50_lines_is_created_quoted_and_confirmed() {
 fn draft_sales_with_vat(peer: &Peer, vat: i64, payment_term: i64) -> Arc<dyn Sink> {
     sink(
         peer,
-        Entity::SalesOrder,
+        Entity::SALES_ORDER,
         "number",
         json!({
             "model": "sale.sale",
@@ -741,7 +741,7 @@ async fn a_record_tryton_refuses_gets_its_own_error_while_the_others_are_written
     let run = unique();
     let products = sink(
         &peer,
-        Entity::Product,
+        Entity::PRODUCT,
         "sku",
         json!({
             "model": "product.template",
@@ -903,7 +903,7 @@ async fn unknown_fields_are_configuration_errors_naming_them() {
 
     let parties = sink(
         &peer,
-        Entity::Customer,
+        Entity::CUSTOMER,
         "code",
         json!({"model": "party.party", "key": "identifiers.code"}),
     );
@@ -966,7 +966,7 @@ async fn a_sale_a_workflow_button_refuses_is_deleted_again_with_trytons_message(
         .await;
     let sales = sink(
         &peer,
-        Entity::SalesOrder,
+        Entity::SALES_ORDER,
         "number",
         json!({
             "model": "sale.sale",
@@ -1137,7 +1137,7 @@ async fn parties_are_read_back_archived_and_deleted() {
     let codes: Vec<String> = (1..=3).map(|n| format!("T-BACK-{run}-{n}")).collect();
     let parties = sink_reading(
         &peer,
-        Entity::Customer,
+        Entity::CUSTOMER,
         "code",
         &[
             "code", "name", "email", "phone", "city", "tax_id", "active", "lines",
@@ -1304,7 +1304,7 @@ async fn a_delete_tryton_refuses_is_that_records_error_and_the_others_are_delete
         .await;
     let sales = sink(
         &peer,
-        Entity::SalesOrder,
+        Entity::SALES_ORDER,
         "number",
         json!({
             "model": "sale.sale",
@@ -1413,7 +1413,7 @@ async fn probes_name_missing_models_and_fields_and_refused_credentials() {
 
     let sink = sink_reading(
         &peer,
-        Entity::Customer,
+        Entity::CUSTOMER,
         "code",
         &["code", "nmae"],
         json!({"model": "party.party"}),

@@ -21,7 +21,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Config, ConfigIssue, FlowConfig};
-use crate::entity::{FieldType, LINE_FIELDS};
+use crate::entity::FieldType;
 
 /// One reference: which flow syncs the records this field names, and where their id goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -117,10 +117,9 @@ pub fn resolve(
             None => (path.as_str(), false),
         };
         let known = if in_lines {
-            flow.entity
-                .field("lines")
-                .is_some_and(|f| f.ty == FieldType::Lines)
-                && LINE_FIELDS.iter().any(|f| f.name == field)
+            flow.entity.field("lines").is_some_and(|f| {
+                f.ty == FieldType::Lines && f.lines.iter().any(|f| f.name == field)
+            })
         } else {
             flow.entity.field(field).is_some() || field.starts_with("extra.")
         };

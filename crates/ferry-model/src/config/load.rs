@@ -3,9 +3,19 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::Config;
+use indexmap::IndexMap;
+use serde::Deserialize;
+
 use super::positions::{Position, Positions};
-use super::read;
+use super::{Config, EntityDecl, entities, read};
+use crate::entity::with_declared;
+
+/// The file's `entities:` alone (every other key ignored), read before the rest.
+#[derive(Deserialize)]
+struct Declarations {
+    #[serde(default)]
+    entities: IndexMap<String, EntityDecl>,
+}
 
 /// A problem found in the configuration, located by its key path (`flows.customers.key`).
 /// [`LoadedConfig::render`] turns it into `file:line:column: path: message`.
@@ -115,7 +125,7 @@ pub fn parse_str(path: &Path, raw: &str) -> Result<LoadedConfig, ConfigError> {
         )],
     })?;
     let positions = Positions::of(&text);
-    let config: Config = read::read(&text, &positions).map_err(|misread| {
+    let misread = |misread: read::Misread| {
         let at = misread.at.unwrap_or(Position { line: 1, column: 1 });
         let message = redact(&misread.message, &secrets);
         let line = if misread.path.is_empty() {
@@ -132,7 +142,20 @@ pub fn parse_str(path: &Path, raw: &str) -> Result<LoadedConfig, ConfigError> {
         ConfigError {
             problems: vec![line],
         }
-    })?;
+    };
+    // A flow may name an entity the file declares (further down, too): read the declarations
+    // first, then the whole file with them resolvable.
+    // A problem outside `entities:` is left to the full read, which reports it as it always
+    // did (it stops at the first problem in file order; this read skips over some).
+    let declared = match read::read::<Declarations>(&text, &positions) {
+        Ok(declarations) => entities::intern_all(&declarations.entities),
+        Err(found) if found.path.first().is_some_and(|key| key == "entities") => {
+            return Err(misread(found));
+        }
+        Err(_) => Vec::new(),
+    };
+    let config: Config =
+        with_declared(declared, || read::read(&text, &positions)).map_err(misread)?;
     Ok(LoadedConfig {
         config,
         path: path.to_path_buf(),
@@ -424,7 +447,7 @@ mod tests {
             ),
             (
                 ("    entity: customer\n", "    entity: custmer\n"),
-                "ferry.yaml:10:13: flows.customers.entity: `custmer` is not one of customer, contact, product, price, stock, sales_order, invoice, payment, shipment; did you mean `customer`?",
+                "ferry.yaml:10:13: flows.customers.entity: `custmer` is not one of customer, contact, supplier, product, price, stock, stock_movement, opportunity, quotation, sales_order, contract, invoice, payment, shipment, purchase_order; did you mean `customer`?",
             ),
             (
                 (

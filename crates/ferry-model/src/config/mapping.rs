@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::{Config, ConfigIssue, FlowConfig};
-use crate::entity::{FieldType, LINE_FIELDS};
+use crate::entity::FieldType;
 
 /// A flow's field map: canonical field → rule. A `vrl:` key holds a whole VRL program for what
 /// the field rules cannot say; it runs after them, with `.` set to the mapped record and
@@ -362,14 +362,14 @@ pub(crate) fn check(config: &Config, flow: &FlowConfig, at: &[String]) -> Vec<Co
             continue;
         }
         check_rule(config, rule, &path(&[]), &mut issues);
-        match (def.map(|d| d.ty), &rule.fields) {
-            (Some(FieldType::Lines), Some(line_rules)) => {
+        match (def.map(|d| (d.ty, d.lines)), &rule.fields) {
+            (Some((FieldType::Lines, line_fields)), Some(line_rules)) => {
                 for (line_field, line_rule) in line_rules {
                     let p = path(&["fields", line_field]);
-                    if !LINE_FIELDS.iter().any(|f| f.name == line_field)
+                    if !line_fields.iter().any(|f| f.name == line_field)
                         && !line_field.starts_with("extra.")
                     {
-                        let known: Vec<_> = LINE_FIELDS.iter().map(|f| f.name).collect();
+                        let known: Vec<_> = line_fields.iter().map(|f| f.name).collect();
                         let message =
                             match super::words::did_you_mean(line_field, known.iter().copied()) {
                                 Some(near) => {
@@ -387,7 +387,7 @@ pub(crate) fn check(config: &Config, flow: &FlowConfig, at: &[String]) -> Vec<Co
                     check_rule(config, line_rule, &p, &mut issues);
                 }
             }
-            (Some(FieldType::Lines), None) => {}
+            (Some((FieldType::Lines, _)), None) => {}
             (_, Some(_)) => issues.push(ConfigIssue::at(
                 path(&["fields"]),
                 "`fields` is only for `lines`",

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod dependency;
+pub mod entities;
 pub mod load;
 pub mod mapping;
 pub mod pairs;
@@ -30,6 +31,7 @@ use serde_json::{Map, Value};
 
 pub use alerts::{AlertRules, AlertsConfig};
 pub use dependency::{Dependency, RefSide, ResolvedDependency};
+pub use entities::{EntityDecl, FieldDecl, MachineDecl};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};
 pub use mapping::{FieldRule, MappingConfig, ValidationRule};
 pub use pairs::{ConflictPolicy, Owners, PairConfig, SHARED};
@@ -64,6 +66,10 @@ pub struct Config {
     /// Unit conversions for `unit:` conversions.
     #[serde(default)]
     pub units: Vec<UnitConversion>,
+    /// Entities of this workspace beside the built-in ones (docs/model.md), by name: their
+    /// fields, key, line fields and state machine (see [`entities`]).
+    #[serde(default)]
+    pub entities: IndexMap<String, EntityDecl>,
     /// The connected systems, by name.
     pub systems: IndexMap<String, SystemConfig>,
     /// The flows, by name.
@@ -221,7 +227,8 @@ pub struct SystemConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowConfig {
-    /// The business object the flow carries.
+    /// The business object the flow carries: a built-in entity or one declared under
+    /// `entities:`.
     pub entity: Entity,
     /// Where records are read.
     pub source: Endpoint,
@@ -360,6 +367,15 @@ pub struct Endpoint {
 }
 
 impl Config {
+    /// The entity called `name` in this workspace: a built-in or a declared one.
+    pub fn entity(&self, name: &str) -> Option<Entity> {
+        Entity::builtin(name).or_else(|| {
+            self.entities
+                .get_key_value(name)
+                .map(|(name, decl)| entities::intern(name, decl))
+        })
+    }
+
     /// Every check that needs nothing but the file: references between sections, canonical
     /// field names, code tables, rates and units. Returns all problems, not only the first.
     pub fn validate(&self) -> Vec<ConfigIssue> {
@@ -382,6 +398,7 @@ impl Config {
                 "`rates` needs a `base` currency",
             ));
         }
+        entities::check(&self.entities, &mut issues);
         self.store.retention.validate(&mut issues);
         schedule::check_zones(self, &mut issues);
         issues.extend(self.server.validate(|name| self.systems.contains_key(name)));
@@ -413,7 +430,12 @@ impl Config {
                 }
             }
             let key = flow.key();
+            // A declared entity's key is checked at its declaration: a flow that takes it is
+            // not told again (nor asked to map a key the declaration lacks).
+            let declared_key = flow.key.is_none() && flow.entity.is_declared();
+            let keyless = declared_key && flow.entity.field(key).is_none();
             match flow.entity.field(key) {
+                _ if declared_key => {}
                 Some(def) if def.ty == FieldType::Text || def.ty == FieldType::Integer => {}
                 Some(def) => issues.push(ConfigIssue::at(
                     at(&["key"]),
@@ -427,7 +449,7 @@ impl Config {
                     format!("business key `{key}` is not a field of {}", flow.entity),
                 )),
             }
-            if !flow.mapping.fields.contains_key(key) {
+            if !keyless && !flow.mapping.fields.contains_key(key) {
                 issues.push(ConfigIssue::at(
                     at(&["mapping"]),
                     format!("missing business key: the mapping must produce `{key}`"),

@@ -313,6 +313,31 @@ pairs:
     }
 
     #[test]
+    fn a_pair_may_carry_a_declared_entity() {
+        let declared = format!(
+            "entities:\n  account:\n    key: code\n    fields: {{ code: text, name: text, \
+             credit_limit: decimal, phone: text }}\n{}",
+            BASE.replace("entity: customer", "entity: account")
+        );
+        assert!(problems(&declared).is_empty(), "{:?}", problems(&declared));
+        let found = problems(&declared.replace("phone: shared", "fax: shared"));
+        assert!(
+            found.iter().any(|p| p.contains(
+                "pairs.customers.owners.fields.fax: unknown field `fax` for entity account"
+            )),
+            "{found:?}"
+        );
+        // One flow of the declared entity, the other of the built-in: not a pair.
+        let found = problems(&declared.replacen("entity: account", "entity: customer", 1));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("carries customer") && p.contains("carries account")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn unknown_fields_owners_and_flows_are_located() {
         let yaml = BASE
             .replace("credit_limit: erp", "credit_limt: erp")

@@ -30,14 +30,15 @@ use crate::entity::FieldType;
 use crate::states::{Builtin, StateMachine};
 
 /// `states:` of a flow: the field holding the document's state and the machine its changes
-/// must follow. With neither `machine` nor `transitions`, the entity's built-in machine.
+/// must follow. With neither `machine` nor `transitions`, the entity's own machine (built-in,
+/// or given by its declaration under `entities:`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatesConfig {
     /// The canonical field holding the state. Default: `status`.
     #[serde(default = "default_field")]
     pub field: String,
-    /// A built-in machine (`sales_order`, `invoice`, `shipment`; see docs/model.md). Default:
+    /// A built-in machine (`quotation`, `sales_order`, `invoice`…; see docs/model.md). Default:
     /// the flow's entity's, when `transitions` is not given.
     #[serde(default)]
     pub machine: Option<Builtin>,
@@ -128,15 +129,15 @@ pub fn compile(
             None
         }
         (Some(builtin), None) => Some(builtin.machine()),
-        (None, None) => match Builtin::for_entity(flow.entity) {
-            Some(builtin) => Some(builtin.machine()),
+        (None, None) => match StateMachine::of(flow.entity) {
+            Some(machine) => Some(machine),
             None => {
                 let names: Vec<_> = Builtin::ALL.iter().map(|b| b.as_str()).collect();
                 issues.push(ConfigIssue::at(
                     at(&[]),
                     format!(
-                        "{} has no built-in machine (built-in: {}): give `transitions` and \
-                         `initial`",
+                        "{} has no state machine (built-in: {}; a declared entity gets one \
+                         with `states:`): give `transitions` and `initial`",
                         flow.entity,
                         names.join(", ")
                     ),
@@ -226,7 +227,7 @@ pub fn compile(
 }
 
 /// A custom machine from `transitions`: every state named in a list must be a key.
-fn custom(
+pub(crate) fn custom(
     transitions: &IndexMap<String, Vec<String>>,
     initial_missing: bool,
     at: &dyn Fn(&[&str]) -> Vec<String>,

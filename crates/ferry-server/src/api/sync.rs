@@ -136,11 +136,15 @@ pub fn resolve(
                 out.push((f.name.clone(), id));
             }
             (None, Some(entity)) => {
-                let parsed: Entity = serde_json::from_value(Value::String(entity.clone()))
-                    .map_err(|_| at(format!("unknown entity `{entity}`")))?;
+                // A built-in name, or one the workspace declares (its flows carry it).
+                if Entity::builtin(entity).is_none()
+                    && !engine.flows().any(|f| f.config.entity.as_str() == entity)
+                {
+                    return Err(at(format!("unknown entity `{entity}`")));
+                }
                 let flows: Vec<_> = engine
                     .flows()
-                    .filter(|f| !f.config.disabled && f.config.entity == parsed)
+                    .filter(|f| !f.config.disabled && f.config.entity.as_str() == entity)
                     .filter(|f| system.is_none_or(|s| f.config.source.system == s))
                     .collect();
                 let systems: std::collections::BTreeSet<&str> = flows
