@@ -85,7 +85,7 @@ impl Fixture for Reference {
     }
     fn sink_context(&self) -> SinkContext {
         SinkContext {
-            entity: Entity::Customer,
+            entity: Entity::CUSTOMER,
             key_field: "code".into(),
             fields: vec!["code".into(), "name".into()],
         }

@@ -172,7 +172,7 @@ async fn a_list_out_of_change_time_order_is_an_error_not_a_silent_loss() {
 
 fn sink_ctx() -> SinkContext {
     SinkContext {
-        entity: Entity::Customer,
+        entity: Entity::CUSTOMER,
         key_field: "code".into(),
         fields: vec!["code".into(), "name".into(), "email".into()],
     }
@@ -343,7 +343,7 @@ async fn a_soap_service_is_read_by_xpath_and_written_by_envelope_templates() {
     assert_eq!(ids.len(), 12, "{ids:?}");
 
     let ctx = SinkContext {
-        entity: Entity::Product,
+        entity: Entity::PRODUCT,
         key_field: "sku".into(),
         fields: vec!["sku".into(), "name".into(), "price".into()],
     };
