@@ -35,6 +35,7 @@ const ENV: &[(&str, &str)] = &[
     ("CRM_PAT", "example-token"),
     ("TRYTON_PASSWORD", "example-password"),
     ("ALERT_TOKEN", "example-token"),
+    ("ORDERS_API_KEY", "example-key"),
 ];
 
 fn schema() -> jsonschema::Validator {
@@ -104,7 +105,7 @@ fn yaml_blocks(markdown: &str) -> Vec<String> {
 /// The README's configuration: its first block with `systems:` is the `ferry.yaml` example;
 /// each later block of top-level sections (`alerts:`, `store:`, `pairs:`…) is shown as an
 /// addition to it, so it is checked merged into that example (a section that is a map of
-/// names, such as `flows:`, gains the block's entries).
+/// names, such as `flows:` or `systems:`, gains the block's entries).
 fn readme_configs() -> Vec<(String, String)> {
     let blocks = yaml_blocks(&std::fs::read_to_string(repo().join("README.md")).unwrap());
     let base_text = blocks
@@ -122,7 +123,9 @@ fn readme_configs() -> Vec<(String, String)> {
         let mut merged = yaml(base_text);
         for (key, value) in fragment {
             match (merged.get_mut(&key), value) {
-                (Some(Value::Object(into)), Value::Object(entries)) if key == "flows" => {
+                (Some(Value::Object(into)), Value::Object(entries))
+                    if matches!(key.as_str(), "flows" | "systems" | "entities") =>
+                {
                     into.extend(entries);
                 }
                 (_, value) => merged[key] = value,
