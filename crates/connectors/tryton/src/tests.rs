@@ -124,9 +124,64 @@ fn sink_reading(
         key_field: key_field.to_owned(),
         fields: fields.iter().map(|f| (*f).to_owned()).collect(),
     };
-    peer.conn
+    let inner = peer
+        .conn
         .sink(&obj(options), &ctx)
-        .unwrap_or_else(|e| panic!("target options: {e:?}"))
+        .unwrap_or_else(|e| panic!("target options: {e:?}"));
+    Arc::new(OneWriterAtATime(inner))
+}
+
+/// The test peer runs Tryton on SQLite, which has no database sequences: Tryton draws a new
+/// party's `code` (and a sale's number) by reading and bumping a counter row, so two creates
+/// in concurrent transactions can draw the same one and the second fails "The code on party
+/// must be unique". Production Tryton on PostgreSQL uses real sequences. The tests here run
+/// in parallel, so their writes take turns; reads stay parallel.
+struct OneWriterAtATime(Arc<dyn Sink>);
+
+static WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[async_trait::async_trait]
+impl Sink for OneWriterAtATime {
+    async fn upsert(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<
+        Vec<Result<ferry_kit::Written, ferry_model::ConnectorError>>,
+        ferry_model::ConnectorError,
+    > {
+        let _turn = WRITER.lock().await;
+        self.0.upsert(batch).await
+    }
+    fn capabilities(&self) -> ferry_kit::SinkCapabilities {
+        self.0.capabilities()
+    }
+    async fn delete(
+        &self,
+        batch: &[ferry_kit::Removal],
+    ) -> Result<Vec<Result<(), ferry_model::ConnectorError>>, ferry_model::ConnectorError> {
+        let _turn = WRITER.lock().await;
+        self.0.delete(batch).await
+    }
+    async fn update(
+        &self,
+        batch: &[Outgoing],
+    ) -> Result<
+        Vec<Result<ferry_kit::Written, ferry_model::ConnectorError>>,
+        ferry_model::ConnectorError,
+    > {
+        let _turn = WRITER.lock().await;
+        self.0.update(batch).await
+    }
+    async fn scan(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ferry_kit::TargetPage, ferry_model::ConnectorError> {
+        self.0.scan(cursor, limit).await
+    }
+    async fn probe(&self) -> ferry_kit::Probe {
+        self.0.probe().await
+    }
 }
 
 impl Peer {
