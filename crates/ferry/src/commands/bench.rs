@@ -32,7 +32,8 @@ pub struct BenchArgs {
     /// Where source, target and state store live.
     #[arg(long, value_enum, default_value = "sqlite")]
     pub backend: Backend,
-    /// PostgreSQL for `--backend postgres`.
+    /// PostgreSQL for `--backend postgres`: a scratch database, since the bench drops its
+    /// `bench_*` tables and every `ferry_*` table there before it starts.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pub pg_url: String,
     /// Working folder (default: a new temporary folder).
@@ -314,16 +315,15 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let pool = sqlx::PgPool::connect(&args.pg_url)
                 .await
                 .context("connecting to PostgreSQL")?;
-            let tables = ["bench_customers", "bench_target", "bench_ceiling"];
-            let state = [
-                "ferry_cursors",
-                "ferry_xref",
-                "ferry_ledger",
-                "ferry_dead_letters",
-                "ferry_queue",
-                "ferry_runs",
-                "ferry_meta",
-            ];
+            let tables = ["bench_customers", "bench_target", "bench_ceiling"].map(String::from);
+            // Every table of the state store, whatever its version made: a list kept here
+            // fell behind the store's migrations and left a second run unable to open it.
+            let state: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables \
+                 WHERE schemaname = current_schema() AND tablename LIKE 'ferry\\_%'",
+            )
+            .fetch_all(&pool)
+            .await?;
             for t in tables.iter().chain(&state) {
                 pool.execute(sqlx::AssertSqlSafe(format!(
                     "DROP TABLE IF EXISTS {t} CASCADE"
