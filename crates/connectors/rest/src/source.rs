@@ -2,8 +2,10 @@
 //!
 //! ## Incremental (`since:` set)
 //!
-//! The cursor is `{"v":1,"w":"<watermark>","ids":[…],"at":<page position>}`: the highest
-//! change time read (`w`, as the API wrote it), the ids of the records read *at* that time,
+//! The cursor is `{"v":1,"w":"<watermark>","ids":{id: digest, …},"at":<page position>}`: the
+//! highest change time read (`w`, as the API wrote it), the records read *at* that time with
+//! a digest of their content (a record changed again within that same second keeps its
+//! change time but not its digest, so it is read again rather than lost),
 //! and, rarely, a page position. Each read asks for the records changed since `w` (minus the
 //! `overlap`), **first page only**, skips those already read at `w`, and moves `w` to the
 //! newest record of the page. Re-anchoring every page on the filter instead of walking page
@@ -28,7 +30,9 @@
 //! `{"v":1,"pass":<epoch ms>,"at":<page position>}` inside a pass and
 //! `{"v":1,"pass":…,"done":true}` after it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -50,9 +54,9 @@ pub struct RestCursor {
     /// Incremental: the highest change time read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub w: Option<String>,
-    /// Incremental: the ids read at `w`.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub ids: BTreeSet<String>,
+    /// Incremental: the records read at `w`, id → digest of their fields.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ids: BTreeMap<String, String>,
     /// The page to read next, when not the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<PagePos>,
@@ -145,14 +149,16 @@ impl RestSource {
             if previous.as_ref().is_some_and(|p| stamp < *p) {
                 return Err(self.out_of_order(&record, since));
             }
-            let seen = start.as_ref() == Some(&stamp) && cursor.ids.contains(&record.id);
+            let digest = digest(&record);
+            let seen =
+                start.as_ref() == Some(&stamp) && cursor.ids.get(&record.id) == Some(&digest);
             match top.as_ref().map(|t| stamp.cmp(t)) {
                 None | Some(std::cmp::Ordering::Greater) => {
                     top = Some(stamp.clone());
-                    ids_at_top = BTreeSet::from([record.id.clone()]);
+                    ids_at_top = BTreeMap::from([(record.id.clone(), digest)]);
                 }
                 Some(std::cmp::Ordering::Equal) => {
-                    ids_at_top.insert(record.id.clone());
+                    ids_at_top.insert(record.id.clone(), digest);
                 }
                 Some(std::cmp::Ordering::Less) => {}
             }
@@ -296,6 +302,13 @@ impl Stamp {
             text: text.to_owned(),
         }
     }
+}
+
+/// A short digest of a record's fields, to tell a record changed within one second from the
+/// same record read again.
+fn digest(record: &Record) -> String {
+    let bytes = serde_json::to_vec(&record.fields).expect("JSON serializes");
+    hex::encode(&Sha256::digest(bytes)[..8])
 }
 
 /// The filter value `overlap` before `w` (the same text when there is no overlap or `w` is

@@ -159,6 +159,34 @@ async fn records_changing_while_the_list_is_walked_are_neither_skipped_nor_read_
 }
 
 #[tokio::test]
+async fn a_record_changed_twice_in_the_second_it_was_read_is_read_again() {
+    let d = double(ReferenceConfig {
+        paging: Paging::Page,
+        ..Default::default()
+    })
+    .await;
+    d.clock().freeze_at("2026-05-01T10:00:00Z".parse().unwrap());
+    let c = connector(system(
+        &d,
+        json!({"customers": customers(Paging::Page, 10, true)}),
+    ));
+    let source = c.source(&map(json!({"object": "customers"}))).unwrap();
+    d.store()
+        .update("customers", 5, map(json!({"name": "First change"})))
+        .unwrap();
+    let (_, cursor) = drain(source.as_ref(), None).await;
+    // Same second: the change time does not move, the content does.
+    d.store()
+        .update("customers", 5, map(json!({"name": "Second change"})))
+        .unwrap();
+    let page = source.read(cursor.as_deref(), 10).await.unwrap();
+    let names: Vec<&Value> = page.records.iter().map(|r| &r.fields["name"]).collect();
+    assert_eq!(names, [&json!("Second change")]);
+    let (again, _) = drain(source.as_ref(), Some(page.cursor)).await;
+    assert!(again.is_empty(), "nothing more: {again:?}");
+}
+
+#[tokio::test]
 async fn a_list_out_of_change_time_order_is_an_error_not_a_silent_loss() {
     let d = double(ReferenceConfig::default()).await;
     d.store().touch("customers", 1).unwrap();
