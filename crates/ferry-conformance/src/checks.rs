@@ -104,10 +104,24 @@ fn sink(f: &dyn Fixture) -> Arc<dyn Sink> {
         .unwrap_or_else(|issues| panic!("the fixture's target options are refused: {issues:?}"))
 }
 
-fn records(prefix: &str, count: usize) -> Vec<(String, String)> {
+/// `(key, name)` of `count` records to seed, keys in the fixture's namespace.
+fn records(f: &dyn Fixture, prefix: &str, count: usize) -> Vec<(String, String)> {
+    let namespace = f.namespace();
     (1..=count)
-        .map(|n| (format!("{prefix}{n:03}"), format!("Name {prefix}{n}")))
+        .map(|n| {
+            (
+                format!("{namespace}{prefix}{n:03}"),
+                format!("{namespace}Name {prefix}{n}"),
+            )
+        })
         .collect()
+}
+
+/// A record to write with the suite's `key` and `name`, both in the fixture's namespace
+/// (names too: some systems want them unique).
+fn outgoing(f: &dyn Fixture, key: &str, name: &str) -> Outgoing {
+    let namespace = f.namespace();
+    f.outgoing(&format!("{namespace}{key}"), &format!("{namespace}{name}"))
 }
 
 /// Reads from `cursor` until the source says it is caught up; the records and the last cursor.
@@ -196,7 +210,7 @@ async fn connection(f: &dyn Fixture) {
 
 async fn discover(f: &dyn Fixture) {
     f.reset().await;
-    f.seed(&records("D", 1)).await;
+    f.seed(&records(f, "D", 1)).await;
     let objects = ok(f, "discover", connector(f).discover().await);
     let object = f.object();
     let found = objects.iter().find(|o| o.name == object);
@@ -209,7 +223,7 @@ async fn discover(f: &dyn Fixture) {
 
 async fn full_read(f: &dyn Fixture) {
     f.reset().await;
-    let seeded = f.seed(&records("F", MANY)).await;
+    let seeded = f.seed(&records(f, "F", MANY)).await;
     let (read, _) = read_to_end(f, source(f).as_ref(), None).await;
     exactly_once(&read, &seeded, "a full read");
     for (id, key) in &seeded {
@@ -224,7 +238,7 @@ async fn full_read(f: &dyn Fixture) {
 
 async fn resume(f: &dyn Fixture) {
     f.reset().await;
-    let seeded = f.seed(&records("R", MANY)).await;
+    let seeded = f.seed(&records(f, "R", MANY)).await;
     for stop_after in 1..=3 {
         let mut read = Vec::new();
         let mut cursor = None;
@@ -246,16 +260,16 @@ async fn resume(f: &dyn Fixture) {
 
 async fn incremental(f: &dyn Fixture) {
     f.reset().await;
-    let seeded = f.seed(&records("I", 10)).await;
+    let seeded = f.seed(&records(f, "I", 10)).await;
     let (_, cursor) = read_to_end(f, source(f).as_ref(), None).await;
     let renamed: Vec<(String, String)> = seeded[..3]
         .iter()
-        .map(|(id, _)| (id.clone(), format!("Renamed {id}")))
+        .map(|(id, _)| (id.clone(), format!("{}Renamed {id}", f.namespace())))
         .collect();
     for (id, name) in &renamed {
         f.rename(id, name).await;
     }
-    let added = f.seed(&records("J", 2)).await;
+    let added = f.seed(&records(f, "J", 2)).await;
     let (read, _) = read_to_end(f, source(f).as_ref(), cursor).await;
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &read {
@@ -295,11 +309,17 @@ async fn write_all(f: &dyn Fixture, sink: &dyn Sink, batch: &[Outgoing]) -> Vec<
 }
 
 async fn scan_all(f: &dyn Fixture, sink: &dyn Sink) -> Vec<TargetRecord> {
+    let namespace = f.namespace();
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let page = ok(f, "scan", sink.scan(cursor.as_deref(), 2).await);
-        out.extend(page.records);
+        // Only the suite's records, their keys without the namespace.
+        out.extend(page.records.into_iter().filter_map(|mut r| {
+            let key = r.key.as_deref()?.strip_prefix(namespace.as_str())?;
+            r.key = Some(key.to_owned());
+            Some(r)
+        }));
         if !page.more {
             return out;
         }
@@ -313,11 +333,11 @@ async fn upsert(f: &dyn Fixture) {
     let sink = sink(f);
     let first: Vec<Outgoing> = ["U1", "U2", "U3"]
         .iter()
-        .map(|k| f.outgoing(k, &format!("First {k}")))
+        .map(|k| outgoing(f, k, &format!("First {k}")))
         .collect();
     let ids = write_all(f, sink.as_ref(), &first).await;
     let mut second = first.clone();
-    second[0] = f.outgoing("U1", "Second U1");
+    second[0] = outgoing(f, "U1", "Second U1");
     let again = write_all(f, sink.as_ref(), &second).await;
     assert_eq!(
         ids, again,
@@ -343,7 +363,7 @@ async fn upsert(f: &dyn Fixture) {
         .expect("U1 is held");
     assert_eq!(
         u1.fields.get("name"),
-        Some(&json!("Second U1")),
+        Some(&json!(format!("{}Second U1", f.namespace()))),
         "U1 after its update"
     );
 }
@@ -357,7 +377,11 @@ async fn refusal(f: &dyn Fixture) {
         );
     };
     f.reset().await;
-    let batch = vec![f.outgoing("G1", "Good 1"), bad, f.outgoing("G2", "Good 2")];
+    let batch = vec![
+        outgoing(f, "G1", "Good 1"),
+        bad,
+        outgoing(f, "G2", "Good 2"),
+    ];
     let results = ok(f, "upsert", sink(f).upsert(&batch).await);
     assert!(
         results[0].is_ok() && results[2].is_ok(),
@@ -382,10 +406,10 @@ async fn delete(f: &dyn Fixture) {
         return skip(f, "delete", "the sink does not declare delete");
     }
     f.reset().await;
-    let batch = vec![f.outgoing("D1", "Doomed"), f.outgoing("D2", "Kept")];
+    let batch = vec![outgoing(f, "D1", "Doomed"), outgoing(f, "D2", "Kept")];
     let ids = write_all(f, sink.as_ref(), &batch).await;
     let removal = Removal {
-        key: "D1".into(),
+        key: batch[0].key.clone(),
         target_id: Some(ids[0].clone()),
     };
     let done = ok(
@@ -421,7 +445,7 @@ async fn scan(f: &dyn Fixture) {
     }
     f.reset().await;
     let batch: Vec<Outgoing> = (1..=5)
-        .map(|n| f.outgoing(&format!("S{n}"), &format!("Scan {n}")))
+        .map(|n| outgoing(f, &format!("S{n}"), &format!("Scan {n}")))
         .collect();
     write_all(f, sink.as_ref(), &batch).await;
     let held = scan_all(f, sink.as_ref()).await;
@@ -436,7 +460,7 @@ async fn scan(f: &dyn Fixture) {
         let n = r.key.as_deref().unwrap_or_default().trim_start_matches('S');
         assert_eq!(
             r.fields.get("name"),
-            Some(&json!(format!("Scan {n}"))),
+            Some(&json!(format!("{}Scan {n}", f.namespace()))),
             "{r:?}"
         );
     }
@@ -447,22 +471,33 @@ async fn transient(f: &dyn Fixture) {
         return skip(f, "transient", "the system is not reached over HTTP");
     };
     f.reset().await;
-    let seeded = f.seed(&records("T", 6)).await;
+    let seeded = f.seed(&records(f, "T", 6)).await;
+    let acted = |what: &str| {
+        let left = faults.unfired();
+        assert_eq!(
+            left, 0,
+            "{what}: {left} injected faults never reached the connector"
+        );
+    };
     faults.fail_next(2, 503);
     let (read, _) = read_to_end(f, source(f).as_ref(), None).await;
     exactly_once(&read, &seeded, "a read through two 503s");
+    acted("two 503s");
     faults.throttle_next(1);
     let (read, _) = read_to_end(f, source(f).as_ref(), None).await;
     exactly_once(&read, &seeded, "a read after a 429");
+    acted("a 429");
     faults.drop_next();
     let (read, _) = read_to_end(f, source(f).as_ref(), None).await;
     exactly_once(&read, &seeded, "a read through a dropped connection");
+    acted("a dropped connection");
     faults.fail_next(1, 502);
-    let batch = vec![f.outgoing("T-W", "Through a 502")];
+    let batch = vec![outgoing(f, "T-W", "Through a 502")];
     match sink(f).upsert(&batch).await {
         Ok(results) => assert!(results[0].is_ok(), "{results:?}"),
         Err(e) => assert!(e.kind().is_transient(), "a 502 is transient, not {e}"),
     }
+    acted("a 502 on a write");
     write_all(f, sink(f).as_ref(), &batch).await;
 }
 
@@ -471,10 +506,10 @@ async fn session(f: &dyn Fixture) {
         return skip(f, "session", "the system is not reached over HTTP");
     };
     f.reset().await;
-    let seeded = f.seed(&records("X", 3)).await;
+    let seeded = f.seed(&records(f, "X", 3)).await;
     let source = source(f);
     ok(f, "a first read", source.read(None, PAGE).await);
-    if !faults.expire_sessions() {
+    if !faults.expire_sessions().await {
         return skip(f, "session", "the system has no sessions or tokens");
     }
     let (read, _) = read_to_end(f, source.as_ref(), None).await;

@@ -7,6 +7,19 @@ use ferry_kit::{ConnectorFactory, Outgoing, SinkContext};
 use ferry_model::Record;
 use serde_json::{Map, Value};
 
+/// A namespace no other fixture uses, in this process or any other (`cf<hex>-`): for
+/// [`Fixture::namespace`] on a shared system. Letters, digits and `-` only, so it is safe
+/// in `like` patterns and URLs.
+pub fn fresh_namespace() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    format!("cf{:x}x{n}x{nanos:x}-", std::process::id())
+}
+
 /// Records made in the system by [`Fixture::seed`]: `(source id, key)` in the order made.
 pub type Seeded = Vec<(String, String)>;
 
@@ -39,6 +52,15 @@ pub trait Fixture: Send + Sync {
     fn sink_context(&self) -> SinkContext;
     /// The object's name as [`Connector::discover`](ferry_kit::Connector::discover) lists it.
     fn object(&self) -> String;
+    /// Put before every business key and name the suite makes (`F001` becomes
+    /// `<namespace>F001`), for a system other tests share: the fixture's source then reads
+    /// only records in its namespace, `reset` empties only those, and the checks look only
+    /// at them in what a sink scans back. Each check builds its own fixture, so a random
+    /// namespace keeps parallel checks apart too. Empty (the default) for a system the suite
+    /// has to itself.
+    fn namespace(&self) -> String {
+        String::new()
+    }
 
     /// Empties the suite's object (or makes it), so a check starts from nothing.
     async fn reset(&self);
@@ -84,6 +106,7 @@ pub trait Fixture: Send + Sync {
 }
 
 /// Fault injection for the `transient` and `session` checks, in the system's own terms.
+#[async_trait]
 pub trait Faults: Send + Sync {
     /// The next `count` requests fail with HTTP `status` (503, 502…).
     fn fail_next(&self, count: usize, status: u16);
@@ -91,9 +114,10 @@ pub trait Faults: Send + Sync {
     fn throttle_next(&self, seconds: u64);
     /// The next response is cut off mid-body (the connection drops).
     fn drop_next(&self);
-    /// Every session or token now expires, as the system does it; `false` when the system
-    /// has no sessions (the `session` check then does not apply).
-    fn expire_sessions(&self) -> bool;
-    /// Requests the system has received so far (to see that retries happened).
-    fn requests(&self) -> usize;
+    /// Every session or token the connector holds now expires, as the system does it;
+    /// `false` when the system has no sessions (the `session` check then does not apply).
+    async fn expire_sessions(&self) -> bool;
+    /// How many of the faults set are still to act (0 once each has acted as often as it was
+    /// set to): the checks use it to see that the faults really reached the connector.
+    fn unfired(&self) -> usize;
 }

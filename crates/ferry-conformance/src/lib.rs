@@ -43,7 +43,7 @@ mod checks;
 mod fixture;
 
 pub use checks::{Check, run};
-pub use fixture::{Faults, Fixture, Seeded};
+pub use fixture::{Faults, Fixture, Seeded, fresh_namespace};
 
 /// One `#[tokio::test]` per [`Check`] for a fixture: `suite!(name, constructor)`, where the
 /// constructor is an expression (it may `.await`) of type `Option<impl Fixture>`.

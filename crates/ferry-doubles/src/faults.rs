@@ -227,6 +227,15 @@ impl FaultPlan {
         self.lock().clone()
     }
 
+    /// How many more times the faults with a count (`times`) will act: 0 once every such
+    /// fault has done all it was set to do.
+    pub fn unfired(&self) -> u32 {
+        self.lock()
+            .iter()
+            .filter_map(|armed| armed.fault.times.map(|t| t.saturating_sub(armed.fired)))
+            .sum()
+    }
+
     /// Counts the request against every fault and decides what happens to it.
     pub(crate) fn decide(&self, method: &str, path: &str) -> Decision {
         let mut decision = Decision::default();

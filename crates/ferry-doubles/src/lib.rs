@@ -7,6 +7,8 @@
 //! themselves, one folder each with a README naming the documentation it follows:
 //!
 //! - [`reference`](mod@reference): a generic REST + SOAP API of no vendor, for the `rest` connector.
+//! - [`proxy`]: not a double but a faulting proxy in front of a real server (Tryton,
+//!   BottleCRM), so the same faults reach connectors tested against real systems.
 //!
 //! Shared parts, bundled in a [`Harness`]:
 //!
@@ -42,6 +44,7 @@ mod error;
 mod faults;
 mod harness;
 mod log;
+pub mod proxy;
 pub mod reference;
 mod server;
 mod sessions;

@@ -172,27 +172,7 @@ impl SourceOptions {
                 ),
             ));
         }
-        for (param, value) in &self.filter {
-            if !spec.takes_filter(param) {
-                let mut known: Vec<&str> = spec.filters.to_vec();
-                if spec.custom_fields {
-                    known.push("cf_<custom field>");
-                }
-                issues.push(ConfigIssue::at(
-                    vec!["filter".to_owned(), param.clone()],
-                    format!(
-                        "`{}` has no filter `{param}`; it takes {}",
-                        spec.name,
-                        known.join(", ")
-                    ),
-                ));
-            } else if value.trim().is_empty() {
-                issues.push(ConfigIssue::at(
-                    vec!["filter".to_owned(), param.clone()],
-                    "must not be empty (leave the filter out instead)",
-                ));
-            }
-        }
+        check_filters(&mut issues, "filter", spec, &self.filter);
         if issues.is_empty() {
             Ok(SourceSpec {
                 spec,
@@ -200,6 +180,37 @@ impl SourceOptions {
             })
         } else {
             Err(issues)
+        }
+    }
+}
+
+/// List filters at `key` must be ones the object's list takes, and not empty.
+fn check_filters(
+    issues: &mut Vec<ConfigIssue>,
+    key: &str,
+    spec: &Spec,
+    filter: &IndexMap<String, String>,
+) {
+    for (param, value) in filter {
+        let at = vec![key.to_owned(), param.clone()];
+        if !spec.takes_filter(param) {
+            let mut known: Vec<&str> = spec.filters.to_vec();
+            if spec.custom_fields {
+                known.push("cf_<custom field>");
+            }
+            issues.push(ConfigIssue::at(
+                at,
+                format!(
+                    "`{}` has no filter `{param}`; it takes {}",
+                    spec.name,
+                    known.join(", ")
+                ),
+            ));
+        } else if value.trim().is_empty() {
+            issues.push(ConfigIssue::at(
+                at,
+                "must not be empty (leave the filter out instead)",
+            ));
         }
     }
 }
@@ -238,6 +249,11 @@ pub struct TargetOptions {
     /// business key is not written into it.
     #[serde(default)]
     pub id_field: Option<String>,
+    /// List filters bounding what reconciliation reads back (the sink's scan), when the
+    /// flow manages only part of the object, e.g. `{tags: erp}`; the same filters a source
+    /// takes. Lookups by key are not bounded by them.
+    #[serde(default)]
+    pub scan_filter: IndexMap<String, String>,
 }
 
 /// The object (and key) a reference field points at.
@@ -347,6 +363,8 @@ pub struct TargetSpec {
     /// The canonical field holding the id of the record to update, if records are matched
     /// by id rather than by key.
     pub id_field: Option<String>,
+    /// List filters of the sink's scan.
+    pub scan_filter: Vec<(String, String)>,
 }
 
 impl TargetSpec {
@@ -426,6 +444,7 @@ impl TargetOptions {
                 ));
             }
         }
+        check_filters(&mut issues, "scan_filter", spec, &self.scan_filter);
         if !self.line_fields.is_empty()
             && !matches!(spec.object, Object::Opportunities | Object::Invoices)
         {
@@ -442,6 +461,7 @@ impl TargetOptions {
                 line_fields: self.line_fields,
                 refs,
                 id_field: self.id_field,
+                scan_filter: self.scan_filter.into_iter().collect(),
             }),
             _ => Err(issues),
         }

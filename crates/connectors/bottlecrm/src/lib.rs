@@ -118,6 +118,10 @@ mod sink;
 mod source;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod test_peer;
+#[cfg(test)]
 mod tests;
 
 pub use config::{SourceOptions, SystemSettings, TargetOptions};

@@ -123,7 +123,7 @@ impl Sink for BottleSink {
             api: self.api.clone(),
             spec: SourceSpec {
                 spec: self.spec.spec,
-                filter: Vec::new(),
+                filter: self.spec.scan_filter.clone(),
             },
             concurrency: self.concurrency,
         };

@@ -5,12 +5,12 @@
 //! reset it: every record they make carries a name unique to the test run.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ferry_model::{Entity, ErrorKind, Record};
 use serde_json::{Map, Value, json};
 
+use super::test_peer::{peer_env, require_server};
 use super::{BottleCrmConnector, SnapshotCursor};
 use ferry_kit::http::Call;
 use ferry_kit::{
@@ -25,38 +25,6 @@ fn ctx() -> BuildContext {
     BuildContext {
         system: "crm".to_owned(),
         base_dir: std::env::temp_dir(),
-    }
-}
-
-/// The peer's `KEY=VALUE` env file, if the peer was started.
-fn peer_env() -> Result<HashMap<String, String>, String> {
-    let dir = std::env::var("FERRY_PEERS_DIR").unwrap_or_else(|_| "/var/tmp/ferry-peers".into());
-    let path = PathBuf::from(dir).join("crm/env");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "{} cannot be read ({e}); start it with scripts/peers/crm-up.sh",
-            path.display()
-        )
-    })?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect())
-}
-
-/// Whether a server test may run: in CI a missing server fails the test, elsewhere it is a
-/// visible skip (the convention of `crates/ferry/tests/common::require_server`).
-fn require_server(reachable: Result<(), String>) -> bool {
-    match reachable {
-        Ok(()) => true,
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("bottlecrm is required in CI but not reachable: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED: bottlecrm not reachable: {why}");
-            false
-        }
     }
 }
 

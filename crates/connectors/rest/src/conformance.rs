@@ -149,6 +149,7 @@ impl Fixture for Reference {
     }
 }
 
+#[async_trait]
 impl Faults for Reference {
     fn fail_next(&self, count: usize, status: u16) {
         self.double.faults().add(
@@ -171,11 +172,11 @@ impl Faults for Reference {
                 .times(1),
         );
     }
-    fn expire_sessions(&self) -> bool {
+    async fn expire_sessions(&self) -> bool {
         false // api_key auth has no session; the kit's session schemes are tested in the kit
     }
-    fn requests(&self) -> usize {
-        self.double.requests().all().len()
+    fn unfired(&self) -> usize {
+        self.double.faults().unfired() as usize
     }
 }
 

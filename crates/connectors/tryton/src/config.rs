@@ -126,6 +126,12 @@ pub struct TrytonTargetOptions {
     /// Context for these writes, added to the system's.
     #[serde(default)]
     pub context: Map<String, Value>,
+    /// A Tryton domain bounding what reconciliation reads back (the sink's scan), when the
+    /// flow manages only part of the model: `[["categories.name", "=", "Customer"]]`.
+    /// Lookups by key are not bounded by it, so a record outside it is still updated, never
+    /// created twice.
+    #[serde(default)]
+    pub scan_domain: Vec<Value>,
 }
 
 /// A many2one given by business code.
@@ -293,14 +299,7 @@ impl TrytonSourceOptions {
             }
         }
         field_path(&mut issues, &["id_field"], &self.id_field);
-        for (i, clause) in self.domain.iter().enumerate() {
-            if !matches!(clause, Value::Array(_) | Value::String(_)) {
-                issues.push(ConfigIssue::new(
-                    ["domain", &i.to_string()],
-                    "a domain clause is a list like [\"state\", \"=\", \"done\"] (or \"OR\")",
-                ));
-            }
-        }
+        domain_clauses(&mut issues, "domain", &self.domain);
         let overlap = self.overlap.map_or(Duration::from_secs(5), |d| d.0);
         if self.poll == Poll::All && self.overlap.is_some() {
             issues.push(ConfigIssue::new(
@@ -312,11 +311,24 @@ impl TrytonSourceOptions {
     }
 }
 
+/// Each clause of a domain at `key` must be a list (or the word `"OR"`/`"AND"`).
+fn domain_clauses(issues: &mut Vec<ConfigIssue>, key: &str, domain: &[Value]) {
+    for (i, clause) in domain.iter().enumerate() {
+        if !matches!(clause, Value::Array(_) | Value::String(_)) {
+            issues.push(ConfigIssue::new(
+                [key, &i.to_string()],
+                "a domain clause is a list like [\"state\", \"=\", \"done\"] (or \"OR\")",
+            ));
+        }
+    }
+}
+
 impl TrytonTargetOptions {
     /// Checks the options.
     pub fn validate(&self) -> Result<(), Vec<ConfigIssue>> {
         let mut issues = Vec::new();
         model_name(&mut issues, &["model"], &self.model);
+        domain_clauses(&mut issues, "scan_domain", &self.scan_domain);
         if let Some(k) = &self.key {
             field_path(&mut issues, &["key"], k);
         }

@@ -127,6 +127,10 @@ mod source;
 mod value;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod test_peer;
+#[cfg(test)]
 mod tests;
 
 pub use config::{

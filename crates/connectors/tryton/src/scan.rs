@@ -12,8 +12,8 @@
 //!   first child that no other `children:` entry manages (a tax identifier is not the key).
 //!
 //! Lists of children (`from: lines`) and one2many fields are not read back. Records are
-//! paged by id (`id > last`), archived ones included, and only those holding a key: a record
-//! without one is not one Ferry wrote or could match.
+//! paged by id (`id > last`), archived ones included, and only those holding a key (a record
+//! without one is not one Ferry wrote or could match) and within `scan_domain` when set.
 
 use std::collections::BTreeSet;
 
@@ -163,6 +163,10 @@ impl TrytonSink {
         let mut domain = vec![json!([self.key_path(), "!=", null])];
         if let Some(last) = cursor.id {
             domain.push(json!(["id", ">", last]));
+        }
+        if !self.opts().scan_domain.is_empty() {
+            // A nested list is a sub-domain, ANDed with the clauses above whatever it holds.
+            domain.push(Value::Array(self.opts().scan_domain.clone()));
         }
         let mut context = self.opts().context.clone();
         context.insert("active_test".to_owned(), Value::Bool(false));

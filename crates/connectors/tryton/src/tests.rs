@@ -5,7 +5,6 @@
 //! write carries a random suffix.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ferry_model::{Entity, ErrorKind, Record};
@@ -13,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::TrytonConnector;
 use super::rpc::Effect;
+use super::test_peer;
 use ferry_kit::{BuildContext, Connector, Outgoing, Removal, Sink, SinkContext, TargetRecord};
 
 /// What `tryton-up.sh` wrote about the running server.
@@ -29,26 +29,12 @@ fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().expect("an object")
 }
 
-fn skip(why: &str) -> Option<Peer> {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("tryton is required in CI but {why}");
-    }
-    eprintln!("SKIPPED: tryton not reachable ({why}); start it with scripts/peers/tryton-up.sh");
-    None
-}
-
 async fn peer() -> Option<Peer> {
-    let dir = std::env::var("FERRY_PEERS_DIR").unwrap_or_else(|_| "/var/tmp/ferry-peers".into());
-    let file = PathBuf::from(dir).join("tryton/env");
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return skip(&format!("no {}", file.display()));
+    let env = match test_peer::env() {
+        Ok(env) => env,
+        Err(why) => return test_peer::skip(&why),
     };
-    let env: HashMap<&str, &str> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect();
-    let get = |k: &str| env.get(k).copied().unwrap_or_default();
+    let get = |k: &str| env.get(k).map_or("", String::as_str);
     let company: i64 = get("TRYTON_COMPANY_ID").parse().unwrap_or(1);
     let settings = json!({
         "url": get("TRYTON_URL"),
@@ -66,7 +52,7 @@ async fn peer() -> Option<Peer> {
     };
     let conn = match TrytonConnector::from_settings(&ctx, &obj(settings)) {
         Ok(c) => c,
-        Err(issues) => return skip(&format!("bad env file {}: {issues:?}", file.display())),
+        Err(issues) => return test_peer::skip(&format!("bad peer env: {issues:?}")),
     };
     // A first call logs in: an unreachable server skips, any other failure is a failure.
     let probe = conn
@@ -80,7 +66,7 @@ async fn peer() -> Option<Peer> {
         )
         .await;
     match probe {
-        Err(e) if e.kind() == ErrorKind::Retryable => return skip(&e.to_string()),
+        Err(e) if e.kind() == ErrorKind::Retryable => return test_peer::skip(&e.to_string()),
         Err(e) => panic!("tryton answers but the probe failed: {e}"),
         Ok(_) => {}
     }
