@@ -41,6 +41,7 @@ pub mod control;
 mod error;
 mod faults;
 mod harness;
+pub mod kingdee;
 mod log;
 pub mod reference;
 mod server;
