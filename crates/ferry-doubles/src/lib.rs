@@ -7,6 +7,7 @@
 //! themselves, one folder each with a README naming the documentation it follows:
 //!
 //! - [`reference`](mod@reference): a generic REST + SOAP API of no vendor, for the `rest` connector.
+//! - [`kingdee`]: the Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, for the `kingdee` connector.
 //!
 //! Shared parts, bundled in a [`Harness`]:
 //!
