@@ -757,3 +757,41 @@ async fn call_limit_and_network_control_come_in_kingdee_shape() {
     assert_eq!(status(&locked)["MsgCode"], 13);
     assert_eq!(status(&locked)["Errors"][0]["DIndex"], 0);
 }
+
+#[tokio::test]
+async fn drafts_auto_audit_and_repeated_packages() {
+    let kd = Kd::logged_in().await;
+    let customer = |name: &str| json!({"Model": {"FName": name}});
+    let draft = kd
+        .form(
+            "Draft",
+            "BD_Customer",
+            json!({"Model": {"FShortName": "无名"}}),
+        )
+        .await;
+    assert_eq!(
+        status(&draft)["IsSuccess"],
+        true,
+        "a draft skips required fields"
+    );
+    let mut audited = customer("西安古城文旅有限公司");
+    audited["IsAutoSubmitAndAudit"] = json!("true");
+    let saved = kd.form("Save", "BD_Customer", audited).await;
+    let id = saved["Result"]["Id"].clone();
+    let rows = kd
+        .query(
+            json!({"FormId": "BD_Customer", "FieldKeys": "FNumber,FDocumentStatus",
+        "FilterString": "FCUSTID >= 7", "OrderString": "FCUSTID"}),
+        )
+        .await;
+    assert_eq!(rows, json!([["CUST0007", "Z"], ["CUST0008", "C"]]));
+    assert_eq!(id, 8);
+    let mut once = customer("南京金陵有限公司");
+    once["ValidateRepeatJson"] = json!(true);
+    assert_eq!(
+        status(&kd.form("Save", "BD_Customer", once.clone()).await)["IsSuccess"],
+        true
+    );
+    let repeated = kd.form("Save", "BD_Customer", once).await;
+    assert_eq!(status(&repeated)["MsgCode"], 11);
+}

@@ -65,7 +65,7 @@ pub fn validate_user(ctx: &Ctx, call: &Call) -> Response {
             _ => Err(LoginRefusal::wrong_password()),
         }
     });
-    answer_login(ctx, checked, &call.data)
+    answer_login(ctx, checked)
 }
 
 /// `AuthService.LoginByAppSecret`: acctid, username, appid, appsecret, lcid.
@@ -82,7 +82,7 @@ pub fn login_by_app_secret(ctx: &Ctx, call: &Call) -> Response {
                 ))
             }
         });
-    answer_login(ctx, checked, &call.data)
+    answer_login(ctx, checked)
 }
 
 /// `AuthService.LoginBySign`: acctid, username, appid, timestamp (seconds), sign, lcid,
@@ -107,7 +107,7 @@ pub fn login_by_sign(ctx: &Ctx, call: &Call) -> Response {
                 Err(LoginRefusal::new(-1, "签名验证失败"))
             }
         });
-    answer_login(ctx, checked, data)
+    answer_login(ctx, checked)
 }
 
 /// The `LoginBySign` signature of `values`: sorted, joined without separators, SHA-256,
@@ -181,11 +181,7 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// The `LoginResult` body, with the session cookies on success.
-fn answer_login(
-    ctx: &Ctx,
-    checked: Result<String, LoginRefusal>,
-    data: &Map<String, Value>,
-) -> Response {
+fn answer_login(ctx: &Ctx, checked: Result<String, LoginRefusal>) -> Response {
     let user_name = match checked {
         Ok(name) => name,
         Err(refusal) => return answer::ok(login_failed(&refusal)),
@@ -204,7 +200,6 @@ fn answer_login(
             "SessionId": aspnet, "UserToken": random_hex(16),
             "CurrentOrganizationInfo": {"ID": org.id, "Name": org.name},
             "DataCenterName": ctx.config.data_center_name,
-            "LCID": data.get("lcid").cloned().unwrap_or(json!(2052)),
         },
         "KDSVCSessionId": session, "FormId": null, "ErrorStackTrace": null, "Lcid": 0,
         "AccessToken": null, "KdAccessResult": null, "IsSuccessByAPI": true,
