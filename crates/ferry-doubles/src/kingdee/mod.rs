@@ -48,7 +48,7 @@
 mod amounts;
 mod answer;
 mod auth;
-mod catalog;
+pub mod catalog;
 mod columns;
 mod config;
 mod dates;
