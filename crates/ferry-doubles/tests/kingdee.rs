@@ -795,3 +795,44 @@ async fn drafts_auto_audit_and_repeated_packages() {
     let repeated = kd.form("Save", "BD_Customer", once).await;
     assert_eq!(status(&repeated)["MsgCode"], 11);
 }
+
+#[tokio::test]
+async fn records_written_through_the_store_are_served_like_saved_ones() {
+    let kd = Kd::logged_in().await;
+    kd.double
+        .clock()
+        .freeze_at("2024-07-01T00:00:00Z".parse().unwrap());
+    let fields = json!({"FNumber": "CUST9001", "FName": "测试客户", "FDocumentStatus": "C",
+        "FForbidStatus": "A", "FUseOrgId": {"FNumber": "101"}});
+    let record = kd
+        .double
+        .store()
+        .insert("BD_Customer", fields.as_object().unwrap().clone())
+        .unwrap();
+    let rows = kd
+        .query(
+            json!({"FormId": "BD_Customer", "FieldKeys": "FCUSTID,FUseOrgId.FName,FModifyDate",
+        "FilterString": "FModifyDate >= '2024-07-01'"}),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        json!([[record.id, "蓝海科技上海有限公司", "2024-07-01T08:00:00.000"]])
+    );
+
+    let stock = kd.query(json!({"FormId": "STK_Inventory", "FieldKeys": "FMaterialId.FNumber,FStockId.FNumber,FBaseQty",
+        "FilterString": "FMaterialId.FNumber = 'MAT0002'", "OrderString": "FStockId.FNumber DESC"})).await;
+    assert_eq!(
+        stock,
+        json!([["MAT0002", "CK002", 20.5], ["MAT0002", "CK001", 200.0]])
+    );
+    let prices = kd
+        .query(
+            json!({"FormId": "BD_SAL_PriceList", "FieldKeys": "FNumber,FMaterialId.FName,FPrice",
+        "FilterString": "FPrice > 50"}),
+        )
+        .await;
+    assert_eq!(prices, json!([["XSJMB0001", "液压油", 96.0]]));
+    let refused = kd.form("Save", "STK_Inventory", json!({"Model": {}})).await;
+    assert_eq!(status(&refused)["MsgCode"], 12);
+}
