@@ -137,54 +137,45 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, FilterError> {
     let mut tokens = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        let start = i;
-        let token = match c {
-            _ if c.is_whitespace() => {
-                i += 1;
-                continue;
-            }
-            '(' | ')' | ',' => {
-                i += 1;
-                match c {
-                    '(' => Token::Open,
-                    ')' => Token::Close,
-                    _ => Token::Comma,
-                }
-            }
-            '\'' => {
-                let (text, end) = quoted(&chars, i)?;
-                i = end;
-                Token::Text(text)
-            }
-            '=' | '<' | '>' | '!' => {
-                let (op, len) =
-                    operator(&chars[i..]).ok_or(FilterError::BadCharacter { at: i, found: c })?;
-                i += len;
-                Token::Op(op)
-            }
-            _ if c.is_ascii_digit()
-                || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>
-            {
-                let end = scan(&chars, i + 1, |c| c.is_ascii_digit() || c == '.');
-                let number: String = chars[i..end].iter().collect();
-                i = end;
-                Token::Number(number.parse().map_err(|_| FilterError::BadCharacter {
-                    at: start,
-                    found: c,
-                })?)
-            }
-            _ if c.is_alphabetic() || c == '_' => {
-                let end = scan(&chars, i, |c| c.is_alphanumeric() || c == '_' || c == '.');
-                let word: String = chars[i..end].iter().collect();
-                i = end;
-                Token::Word(word)
-            }
-            _ => return Err(FilterError::BadCharacter { at: i, found: c }),
-        };
-        tokens.push((start, token));
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let (token, end) = token_at(&chars, i)?;
+        tokens.push((i, token));
+        i = end;
     }
     Ok(tokens)
+}
+
+/// The token starting at `i` (not a space) and the index after it.
+fn token_at(chars: &[char], i: usize) -> Result<(Token, usize), FilterError> {
+    let c = chars[i];
+    let bad = FilterError::BadCharacter { at: i, found: c };
+    let negative_number = c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+    Ok(match c {
+        '(' => (Token::Open, i + 1),
+        ')' => (Token::Close, i + 1),
+        ',' => (Token::Comma, i + 1),
+        '\'' => {
+            let (text, end) = quoted(chars, i)?;
+            (Token::Text(text), end)
+        }
+        '=' | '<' | '>' | '!' => {
+            let (op, len) = operator(&chars[i..]).ok_or(bad)?;
+            (Token::Op(op), i + len)
+        }
+        _ if c.is_ascii_digit() || negative_number => {
+            let end = scan(chars, i + 1, |c| c.is_ascii_digit() || c == '.');
+            let number: String = chars[i..end].iter().collect();
+            (Token::Number(number.parse().map_err(|_| bad)?), end)
+        }
+        _ if c.is_alphabetic() || c == '_' => {
+            let end = scan(chars, i, |c| c.is_alphanumeric() || c == '_' || c == '.');
+            (Token::Word(chars[i..end].iter().collect()), end)
+        }
+        _ => return Err(bad),
+    })
 }
 
 fn scan(chars: &[char], from: usize, keep: impl Fn(char) -> bool) -> usize {
