@@ -206,14 +206,7 @@ fn update(
         status::AUDITED => return Err(KdError::AuditedNotEditable),
         _ => {}
     }
-    let mut patch = Map::new();
-    for (field, value) in model.header {
-        let keeps_number =
-            Some(field.key) == form.number && value.as_str().is_none_or(|s| s.trim().is_empty());
-        if options.updates(field.key) && !keeps_number {
-            patch.insert(field.key.into(), value);
-        }
-    }
+    let mut patch = header_patch(form, model.header, options);
     if let (Some(entry), Some(lines)) = (form.entry, model.lines) {
         let listed =
             options.updates(entry.key) || entry.fields.iter().any(|f| options.updates(f.key));
@@ -225,6 +218,37 @@ fn update(
     if records::status_of(&record) == status::DRAFT && !options.draft {
         patch.insert(DOCUMENT_STATUS.into(), status::CREATED.into());
     }
+    with_computed(form, &record, &mut patch, options)?;
+    store
+        .update(form.id, id, patch)
+        .map_err(|e| store_refusal(e, form))
+}
+
+/// The header values an update sets: the listed ones, but never an empty number.
+fn header_patch(
+    form: &Form,
+    header: Vec<(&'static Field, Value)>,
+    options: &Options,
+) -> Map<String, Value> {
+    let mut patch = Map::new();
+    for (field, value) in header {
+        let keeps_number =
+            Some(field.key) == form.number && value.as_str().is_none_or(|s| s.trim().is_empty());
+        if options.updates(field.key) && !keeps_number {
+            patch.insert(field.key.into(), value);
+        }
+    }
+    patch
+}
+
+/// Checks the record as it will be after `patch` and adds the amounts the server
+/// computes to the patch.
+fn with_computed(
+    form: &Form,
+    record: &Record,
+    patch: &mut Map<String, Value>,
+    options: &Options,
+) -> Result<(), KdError> {
     let mut merged = record.fields.clone();
     merged.extend(patch.clone());
     merged.retain(|_, v| !v.is_null());
@@ -237,9 +261,7 @@ fn update(
             patch.insert(computed.into(), v.clone());
         }
     }
-    store
-        .update(form.id, id, patch)
-        .map_err(|e| store_refusal(e, form))
+    Ok(())
 }
 
 /// The header keys `amounts::compute` writes, and the entry (whose lines it writes).
