@@ -833,6 +833,20 @@ async fn records_written_through_the_store_are_served_like_saved_ones() {
         )
         .await;
     assert_eq!(prices, json!([["XSJMB0001", "液压油", 96.0]]));
+    let saved = kd
+        .form(
+            "Save",
+            "BD_Customer",
+            json!({"Model": {"FName": "外部客户", "F_FERRY_ExtId": "crm-42"}}),
+        )
+        .await;
+    let by_ext = kd
+        .query(
+            json!({"FormId": "BD_Customer", "FieldKeys": "FCUSTID,F_FERRY_ExtId",
+        "FilterString": "F_FERRY_ExtId = 'crm-42'"}),
+        )
+        .await;
+    assert_eq!(by_ext, json!([[saved["Result"]["Id"], "crm-42"]]));
     let refused = kd.form("Save", "STK_Inventory", json!({"Model": {}})).await;
     assert_eq!(status(&refused)["MsgCode"], 12);
 }

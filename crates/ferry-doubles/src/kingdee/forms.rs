@@ -204,6 +204,10 @@ const CURRENCY: Target = Target::Fixed(catalog::CURRENCIES);
 const STOCK: Target = Target::Fixed(catalog::STOCKS);
 
 const STATUS: Field = text(DOCUMENT_STATUS, "数据状态").server();
+/// A tenant custom field (`F_<prefix>_<name>`) holding another system's id, for upserts
+/// by external key. Invented: each tenant defines its own.
+pub const EXTERNAL_ID: &str = "F_FERRY_ExtId";
+const EXT_ID: Field = text(EXTERNAL_ID, "外部系统编号");
 const FORBID: Field = text(FORBID_STATUS, "禁用状态").server();
 const CREATED: Field = Field::new("FCreateDate", "创建日期", Kind::Created).server();
 const MODIFIED: Field = Field::new("FModifyDate", "修改日期", Kind::Modified).server();
@@ -232,6 +236,7 @@ pub const BD_CUSTOMER: Form = Form {
         USE_ORG,
         reference("FTRADINGCURRID", "结算币别", CURRENCY),
         decimal("FCreditAmount", "信用额度"),
+        EXT_ID,
         STATUS,
         FORBID,
         CREATED,
@@ -257,6 +262,7 @@ pub const BD_MATERIAL: Form = Form {
         text("FName", "名称").required(),
         text("FSpecification", "规格型号"),
         reference("FBaseUnitId", "基本单位", UNIT),
+        EXT_ID,
         CREATE_ORG,
         USE_ORG,
         STATUS,
@@ -341,6 +347,7 @@ pub const SAL_SALEORDER: Form = Form {
         org("FSaleOrgId", "销售组织").required(),
         reference("FCustId", "客户", CUSTOMER).required(),
         text("FNote", "备注"),
+        EXT_ID,
         reference("FSettleCurrId", "结算币别", CURRENCY).fill(Fill::Value("PRE001")),
         Field::new("FIsIncludedTax", "是否含税", Kind::Bool),
         decimal("FBillAllAmount", "价税合计").server(),
@@ -502,6 +509,7 @@ pub const AR_RECEIVEBILL: Form = Form {
         org("FPAYORGID", "收款组织"),
         org("FSETTLEORGID", "结算组织").required(),
         decimal("FRECEIVEAMOUNTFOR", "收款金额").server(),
+        EXT_ID,
         STATUS,
         CREATED,
         MODIFIED,
