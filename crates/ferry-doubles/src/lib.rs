@@ -7,6 +7,7 @@
 //! themselves, one folder each with a README naming the documentation it follows:
 //!
 //! - [`reference`](mod@reference): a generic REST + SOAP API of no vendor, for the `rest` connector.
+//! - [`kingdee`]: the Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, for the `kingdee` connector.
 //! - [`proxy`]: not a double but a faulting proxy in front of a real server (Tryton,
 //!   BottleCRM), so the same faults reach connectors tested against real systems.
 //!
@@ -43,6 +44,7 @@ pub mod control;
 mod error;
 mod faults;
 mod harness;
+pub mod kingdee;
 mod log;
 pub mod proxy;
 pub mod reference;

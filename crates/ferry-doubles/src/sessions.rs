@@ -52,6 +52,15 @@ impl SessionBook {
         }
     }
 
+    /// Gives a live session `ttl` more from now (a session with an idle lifetime, renewed
+    /// by each use); an expired or unknown one stays as it is.
+    pub fn renew(&self, token: &str, ttl: Duration) {
+        let now = Instant::now();
+        if let Some(s) = self.lock().get_mut(token).filter(|s| now < s.expires) {
+            s.expires = now + ttl;
+        }
+    }
+
     /// Ends every session now; they answer as expired from here on.
     pub fn expire_all(&self) {
         let now = Instant::now();

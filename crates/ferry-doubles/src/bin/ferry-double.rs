@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ferry_doubles::RunningDouble;
+use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble, KingdeeSeed};
 use ferry_doubles::reference::{
     AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
 };
@@ -23,6 +24,8 @@ struct Cli {
 enum Which {
     /// The generic REST + SOAP reference API (a double of no vendor).
     Reference(ReferenceArgs),
+    /// The Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, built from its published documentation.
+    Kingdee(KingdeeArgs),
 }
 
 #[derive(Args)]
@@ -68,6 +71,49 @@ struct ReferenceArgs {
     ties: usize,
 }
 
+#[derive(Args)]
+struct KingdeeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Seconds a session may stay unused before it is lost.
+    #[arg(long, default_value_t = 1200)]
+    session_idle: u64,
+    /// The server's UTC offset in hours (dates are answered in it, without a zone).
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
+    utc_offset_hours: i32,
+    /// Seeded customers.
+    #[arg(long, default_value_t = KingdeeSeed::default().customers)]
+    customers: usize,
+    /// Seeded materials (each with stock rows and a price).
+    #[arg(long, default_value_t = KingdeeSeed::default().materials)]
+    materials: usize,
+    /// Seeded sales orders.
+    #[arg(long, default_value_t = KingdeeSeed::default().sales_orders)]
+    sales_orders: usize,
+}
+
+impl KingdeeArgs {
+    fn config(&self) -> Result<KingdeeConfig, String> {
+        let offset =
+            chrono::FixedOffset::east_opt(self.utc_offset_hours * 3600).ok_or_else(|| {
+                format!(
+                    "--utc-offset-hours {} is not an offset",
+                    self.utc_offset_hours
+                )
+            })?;
+        Ok(KingdeeConfig {
+            session_idle: Duration::from_secs(self.session_idle),
+            utc_offset: offset,
+            seed: KingdeeSeed {
+                customers: self.customers,
+                materials: self.materials,
+                sales_orders: self.sales_orders,
+            },
+            ..KingdeeConfig::default()
+        })
+    }
+}
+
 fn object_paging(text: &str) -> Result<(String, Paging), String> {
     let (object, style) = text
         .split_once('=')
@@ -106,6 +152,13 @@ async fn main() -> ExitCode {
         Which::Reference(args) => {
             ferry_doubles::start(ReferenceDouble::new(args.config()), args.common.port).await
         }
+        Which::Kingdee(args) => match args.config() {
+            Ok(config) => ferry_doubles::start(KingdeeDouble::new(config), args.common.port).await,
+            Err(e) => {
+                eprintln!("ferry-double: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     match started {
         Ok(double) => serve(double).await,
