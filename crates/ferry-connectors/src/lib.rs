@@ -27,6 +27,8 @@ pub fn builtin() -> Registry {
     ));
     #[cfg(feature = "rest")]
     registry.register(std::sync::Arc::new(ferry_connector_rest::RestFactory));
+    #[cfg(feature = "kingdee")]
+    registry.register(std::sync::Arc::new(ferry_connector_kingdee::KingdeeFactory));
     registry
 }
 
@@ -43,6 +45,7 @@ mod tests {
             (cfg!(feature = "tryton"), "tryton"),
             (cfg!(feature = "bottlecrm"), "bottlecrm"),
             (cfg!(feature = "rest"), "rest"),
+            (cfg!(feature = "kingdee"), "kingdee"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))

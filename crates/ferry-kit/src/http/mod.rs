@@ -64,10 +64,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 pub use auth::{
-    Auth, AuthSettings, BodyFormat, ClientAuth, ClientCredentialsSettings, Digest, HmacAuth,
-    HmacSettings, JwtAlgorithm, JwtBearerSettings, NetSuiteSettings, NetSuiteTba, NoAuth, OAuth2,
-    Outgoing, RefreshTokenSettings, SessionLogin, SessionSettings, SignatureEncoding, StaticAuth,
-    TimestampFormat,
+    Auth, AuthSettings, BodyFormat, ClientAuth, ClientCredentialsSettings, Digest, Held, HmacAuth,
+    HmacSettings, Issued, JwtAlgorithm, JwtBearerSettings, NetSuiteSettings, NetSuiteTba, NoAuth,
+    OAuth2, Outgoing, RefreshTokenSettings, SessionLogin, SessionSettings, SignatureEncoding,
+    StaticAuth, TimestampFormat,
 };
 pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};

@@ -34,4 +34,4 @@ pub use oauth2::{ClientAuth, ClientCredentialsSettings, RefreshTokenSettings};
 pub use session::{BodyFormat, SessionLogin, SessionSettings};
 pub use settings::AuthSettings;
 pub use signing::{HmacAuth, HmacSettings, SignatureEncoding, TimestampFormat};
-pub use token::OAuth2;
+pub use token::{Held, Issued, OAuth2};

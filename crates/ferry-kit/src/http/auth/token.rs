@@ -90,9 +90,11 @@ pub struct OAuth2 {
 
 /// A credential obtained from the server (an access token, a session) and put in one
 /// header of every request: obtained on first use, shared by all requests, renewed when it
-/// expires or is refused.
+/// expires or is refused. The OAuth 2.0 flows and the session login keep theirs here, and so
+/// can a connector's own login (Kingdee's), so that "renew once for all the requests
+/// refused together" is written once.
 #[derive(Default)]
-pub(super) struct Held {
+pub struct Held {
     current: Mutex<Option<Issued>>,
     /// The secret part of the current one, to scrub from messages (readable without
     /// waiting for a renewal).
@@ -100,10 +102,13 @@ pub(super) struct Held {
 }
 
 /// A credential: the header value, its secret part, and when to stop using it.
-pub(super) struct Issued {
-    pub(super) header: HeaderValue,
-    pub(super) secret: String,
-    pub(super) renew_at: Option<Instant>,
+pub struct Issued {
+    /// What goes in the header.
+    pub header: HeaderValue,
+    /// The secret part of it, scrubbed from every message.
+    pub secret: String,
+    /// When to obtain a new one unasked (`None`: when the server refuses it).
+    pub renew_at: Option<Instant>,
 }
 
 impl Issued {
@@ -115,7 +120,7 @@ impl Issued {
 impl Held {
     /// Puts the current credential in header `name` of `request`, obtaining one first if
     /// there is none or it has expired.
-    pub(super) async fn apply<F>(
+    pub async fn apply<F>(
         &self,
         name: &HeaderName,
         request: &mut Outgoing,
@@ -137,7 +142,7 @@ impl Held {
 
     /// Obtains a new credential if `rejected` carried the current one in header `name`;
     /// another request refused with the same one may have renewed it already.
-    pub(super) async fn renew<F>(
+    pub async fn renew<F>(
         &self,
         name: &HeaderName,
         rejected: &Outgoing,
@@ -164,7 +169,7 @@ impl Held {
     }
 
     /// The secret part of the current credential.
-    pub(super) fn secret(&self) -> String {
+    pub fn secret(&self) -> String {
         self.secret
             .lock()
             .unwrap_or_else(|p| p.into_inner())
