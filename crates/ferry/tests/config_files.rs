@@ -36,6 +36,7 @@ const ENV: &[(&str, &str)] = &[
     ("TRYTON_PASSWORD", "example-password"),
     ("ALERT_TOKEN", "example-token"),
     ("ORDERS_API_KEY", "example-key"),
+    ("KD_APP_SECRET", "example-secret"),
 ];
 
 fn schema() -> jsonschema::Validator {

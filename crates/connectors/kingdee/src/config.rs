@@ -369,7 +369,7 @@ pub struct LinesTarget {
     #[serde(default)]
     pub from: Option<String>,
     /// Canonical line field → entry field key (`{sku: FMaterialId, quantity: FQty,
-    /// unit_price: FTaxPrice, tax_rate: FEntryTaxRate}`). Unlisted fields keep their name.
+    /// unit_price: FPrice, tax_rate: FEntryTaxRate}`). Unlisted fields keep their name.
     #[serde(default)]
     pub fields: IndexMap<String, Option<String>>,
     /// Entry field keys holding a number, sent as `{"FNumber": …}` (`[FMaterialId,

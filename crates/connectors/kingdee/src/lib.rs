@@ -27,16 +27,16 @@
 //!       filter: "FForbidStatus = 'A'"
 //!       overlap: 2m
 //!   orders_to_erp:
-//!     entity: order
+//!     entity: sales_order
 //!     target:
 //!       system: erp
-//!       form: SAL_SaleOrder             # upsert by FBillNo
-//!       fields: { order_number: FBillNo, customer_code: FCustId, order_date: FDate }
+//!       form: SAL_SaleOrder             # upsert by FBillNo, the flow's key (`number`)
+//!       fields: { customer_code: FCustId, order_date: FDate }
 //!       refs: [FCustId, FSaleOrgId]
 //!       defaults: { FSaleOrgId: "100" }
 //!       lines:
 //!         entry: FSaleOrderEntry
-//!         fields: { sku: FMaterialId, quantity: FQty, unit_price: FTaxPrice, tax_rate: FEntryTaxRate }
+//!         fields: { sku: FMaterialId, quantity: FQty, unit_price: FPrice, tax_rate: FEntryTaxRate }
 //!         refs: [FMaterialId]
 //!       after_save: [submit, audit]
 //!       when_audited: unaudit
