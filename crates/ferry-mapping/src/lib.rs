@@ -35,8 +35,9 @@ mod script;
 mod totals;
 mod validate;
 mod values;
+mod vat;
 
-use ferry_model::config::{Config, ConfigIssue, TotalsConfig};
+use ferry_model::config::{Config, ConfigIssue, TotalsConfig, VatConfig};
 use ferry_model::entity::Entity;
 use ferry_model::{ErrorKind, FieldType, Record};
 use serde_json::{Map, Value};
@@ -60,6 +61,8 @@ pub struct CompiledMapping {
     checks: Vec<(String, Vec<Check>)>,
     /// The flow's `totals:`: the lines must add up to the header's total.
     totals: Option<TotalsConfig>,
+    /// The flow's `vat:`: each line's VAT, per line to the fen.
+    vat: Option<VatConfig>,
     /// The time zone VRL functions use when a value names none: always UTC, so results do not
     /// depend on the machine's local zone.
     tz: TimeZone,
@@ -155,6 +158,7 @@ impl CompiledMapping {
             vrl,
             checks,
             totals: flow.totals.clone(),
+            vat: flow.vat.clone(),
             tz: TimeZone::parse("UTC").unwrap_or_default(),
         })
     }
@@ -184,6 +188,11 @@ impl CompiledMapping {
                 .map_err(|(field, reason)| error(field, reason))?;
         }
 
+        // VAT computes line amounts the checks below then see.
+        let vat = match &self.vat {
+            Some(vat) => vat::apply(vat, self.entity, &mut mapped),
+            None => Ok(()),
+        };
         // A record that maps but fails a check keeps its business key, so its dead letter
         // can be found by key.
         let refused = |field: String, reason: String| MappingError {
@@ -194,6 +203,7 @@ impl CompiledMapping {
             },
             ..error(field, reason)
         };
+        vat.map_err(|(field, reason)| refused(field, reason))?;
         for (field, checks) in &self.checks {
             let value = mapped.get(field);
             for check in checks {

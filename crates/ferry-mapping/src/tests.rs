@@ -643,3 +643,87 @@ fn throughput() {
         println!("{label}: {per:.2} µs per record");
     }
 }
+
+/// A flow `f` of `entity` with `mapping` and a `vat:` block (inline YAML).
+fn try_compile_vat(
+    entity: &str,
+    mapping: &str,
+    vat: &str,
+) -> Result<CompiledMapping, Vec<ConfigIssue>> {
+    let indent = |block: &str| {
+        block
+            .lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
+    };
+    let yaml = format!(
+        "{HEAD}    entity: {entity}\n    vat: {vat}\n    mapping:\n{}",
+        indent(mapping)
+    );
+    let loaded = load_str(Path::new("ferry.yaml"), &yaml);
+    match loaded {
+        Ok(loaded) => CompiledMapping::compile(&loaded.config, "f"),
+        Err(e) => Err(e
+            .problems
+            .iter()
+            .map(|p| ConfigIssue::new(["load"], p.clone()))
+            .collect()),
+    }
+}
+
+#[test]
+fn vat_splits_crm_gross_prices_per_line_and_keeps_the_crms_total() {
+    let mapping = "number: order_no\ntotal: amount\nlines:\n  from: items\n  fields: { sku: code, quantity: qty, unit_price: price, tax_rate: rate }";
+    let m = try_compile_vat("sales_order", mapping, "{ prices: gross, total: total }")
+        .unwrap_or_else(|i| panic!("{i:#?}"));
+    let item =
+        |code: &str, qty: &str| json!({"code": code, "qty": qty, "price": "0.333", "rate": "0.13"});
+    let out = map(
+        &m,
+        json!({"order_no": "SO-9", "amount": "36.97", "items": [item("A", "10"), item("B", "100"), item("C", "1")]}),
+    );
+    assert_eq!(
+        out["total"],
+        json!("36.97"),
+        "the CRM's own total, to the fen"
+    );
+    assert_eq!(
+        out["lines"][1]["gross_amount"],
+        json!("33.31"),
+        "the rounding on the largest line"
+    );
+    assert_eq!(out["lines"][0]["line_total"], json!("2.95"));
+    assert_eq!(
+        out["lines"][0]["unit_price"],
+        json!("0.295"),
+        "the net price"
+    );
+    assert_eq!(out["lines"][0]["gross_price"], json!("0.333"));
+
+    let e = fails(
+        &m,
+        json!({"order_no": "SO-10", "amount": "50", "items": [item("A", "10")]}),
+    );
+    assert_eq!(e.field, "total");
+    assert_eq!(
+        e.key.as_deref(),
+        Some("SO-10"),
+        "the dead letter is found by key"
+    );
+    assert!(e.reason.contains("3.33") && e.reason.contains("50"), "{e}");
+}
+
+#[test]
+fn vat_is_checked_against_the_entity_and_its_rates() {
+    let issues = try_compile_vat("customer", "code: id", "{ prices: gross }")
+        .err()
+        .expect("a customer has no lines");
+    assert!(format!("{issues:?}").contains("has no lines"), "{issues:?}");
+    let issues = try_compile_vat("sales_order", "number: order_no\nlines: items", "{ rates: [13] }")
+        .err()
+        .expect("13 is not a fraction");
+    assert!(
+        format!("{issues:?}").contains("write 13 % as 0.13"),
+        "{issues:?}"
+    );
+}

@@ -546,6 +546,16 @@ pub const LINE_FIELDS: &[FieldDef] = &[
         Decimal,
         "Quantity × price × (1 − discount) − discount_amount, before tax.",
     ),
+    f(
+        "gross_price",
+        Decimal,
+        "Price per unit including tax (含税单价).",
+    ),
+    f(
+        "gross_amount",
+        Decimal,
+        "The line's amount including tax (价税合计): line_total + tax_amount.",
+    ),
 ];
 
 const INVOICE: &[FieldDef] = &[

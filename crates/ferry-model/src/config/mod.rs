@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod server;
 pub mod states;
 pub mod totals;
+pub mod vat;
 pub mod words;
 
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub use schedule::{Trigger, machine_zone, parse_zone};
 pub use server::{HookConfig, MaskRule, RateLimitConfig, ServerConfig, TlsConfig, WebhookSettings};
 pub use states::{FlowStates, StatesConfig};
 pub use totals::TotalsConfig;
+pub use vat::VatConfig;
 
 use crate::entity::{Entity, FieldType};
 
@@ -267,6 +269,10 @@ pub struct FlowConfig {
     /// tolerance: "0.01" }`). See [`totals`].
     #[serde(default)]
     pub totals: Option<TotalsConfig>,
+    /// VAT (增值税) per line, rounded to the fen, from prices with or without tax; the
+    /// header's sums set from the lines (`vat: { prices: gross }`). See [`vat`].
+    #[serde(default)]
+    pub vat: Option<VatConfig>,
     /// The flow is configured but does not run.
     #[serde(default)]
     pub disabled: bool,
@@ -466,6 +472,7 @@ impl Config {
                 issues.extend(found);
             }
             issues.extend(totals::check(flow_name, flow));
+            issues.extend(vat::check(flow_name, flow));
             if let OnDelete::Archive(fields) = &flow.on_delete {
                 if fields.is_empty() {
                     issues.push(ConfigIssue::at(
