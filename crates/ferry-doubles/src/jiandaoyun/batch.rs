@@ -52,7 +52,10 @@ pub fn update(ctx: &Ctx, body: &Body) -> Result<Value, JdyError> {
     let data = body.get("data").ok_or_else(|| missing("data"))?;
     let _writing = ctx.writing();
     ctx.idempotent(body, Api::BatchUpdate, form, || {
-        let found: Vec<_> = ids.iter().filter_map(|id| ctx.find(form, id).ok()).collect();
+        let found: Vec<_> = ids
+            .iter()
+            .filter_map(|id| ctx.find(form, id).ok())
+            .collect();
         let patches = found
             .iter()
             .map(|r| ctx.checked(form, data, Some(&r.fields)))

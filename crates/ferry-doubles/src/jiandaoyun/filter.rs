@@ -216,9 +216,9 @@ impl Cond {
             Method::Ne(want) => actual.as_ref() != Some(want),
             Method::In(wanted) => actual.is_some_and(|a| wanted.contains(&a)),
             Method::Nin(unwanted) => actual.is_none_or(|a| !unwanted.contains(&a)),
-            Method::Range(lo, hi) => actual.is_some_and(|a| {
-                at_least(lo, &a) && hi.as_ref().is_none_or(|hi| a <= *hi)
-            }),
+            Method::Range(lo, hi) => {
+                actual.is_some_and(|a| at_least(lo, &a) && hi.as_ref().is_none_or(|hi| a <= *hi))
+            }
         }
     }
 }
@@ -260,7 +260,12 @@ mod tests {
             json!({"cond": [{"field": customer::OWNER, "method": "eq", "value": "zhangsan"}]});
         assert!(parse(eq_on_member).is_err());
         let unknown = json!({"cond": [{"field": "_widget_0", "method": "empty"}]});
-        assert!(parse(unknown).unwrap_err().to_string().contains("_widget_0"));
+        assert!(
+            parse(unknown)
+                .unwrap_err()
+                .to_string()
+                .contains("_widget_0")
+        );
         let too_many: Vec<String> = (0..=MAX_IN_VALUES).map(|i| i.to_string()).collect();
         let in_too_many =
             json!({"cond": [{"field": customer::NAME, "method": "in", "value": too_many}]});
@@ -272,13 +277,12 @@ mod tests {
         let record = json!({"updateTime": "2024-05-01T01:00:00.000Z", customer::CREDIT: 500,
                             customer::NAME: "甲", customer::OWNER: null});
         let admits = |filter: Value| parse(filter).unwrap().unwrap().admits(&record);
-        let since = |at: &str| {
-            json!({"cond": [{"field": "updateTime", "type": "datetime", "method": "range", "value": [at, null]}]})
-        };
+        let since = |at: &str| json!({"cond": [{"field": "updateTime", "type": "datetime", "method": "range", "value": [at, null]}]});
         assert!(admits(since("2024-05-01T01:00:00Z")));
         assert!(admits(since("2024-05-01T09:00:00+08:00")));
         assert!(!admits(since("2024-05-01T01:00:01.000Z")));
-        let credit = json!({"cond": [{"field": customer::CREDIT, "method": "range", "value": [null, 500]}]});
+        let credit =
+            json!({"cond": [{"field": customer::CREDIT, "method": "range", "value": [null, 500]}]});
         assert!(admits(credit));
         let either = json!({"rel": "or", "cond": [
             {"field": customer::NAME, "method": "eq", "value": "乙"},

@@ -190,7 +190,11 @@ impl JiandaoyunDouble {
 
     /// The handlers' context, once the double runs.
     fn ctx(&self) -> Option<Ctx> {
-        let harness = self.shared.harness.lock().unwrap_or_else(PoisonError::into_inner);
+        let harness = self
+            .shared
+            .harness
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         Some(Ctx {
             harness: harness.clone()?,
             config: self.config.clone(),
@@ -209,7 +213,10 @@ struct Ctx {
 
 impl Ctx {
     fn writing(&self) -> MutexGuard<'_, ()> {
-        self.shared.writes.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn writer(&self) -> Writer<'_> {
@@ -223,7 +230,10 @@ impl Ctx {
     fn stamp_serial(&self, form: &Form, fields: &mut Map<String, Value>) {
         for widget in form.widgets.iter().filter(|w| w.kind == WidgetType::Sn) {
             let n = self.shared.next_serial(&form.entry_id, &widget.name);
-            fields.insert(widget.name.clone(), format!("{}{n:06}", widget.serial_prefix).into());
+            fields.insert(
+                widget.name.clone(),
+                format!("{}{n:06}", widget.serial_prefix).into(),
+            );
         }
     }
 
@@ -242,7 +252,11 @@ impl Ctx {
 
     /// One record as answered, by form and `_id`.
     fn record_by_id(&self, entry_id: &str, data_id: &str) -> Option<Value> {
-        let app = self.config.apps.iter().find(|a| a.form(entry_id).is_some())?;
+        let app = self
+            .config
+            .apps
+            .iter()
+            .find(|a| a.form(entry_id).is_some())?;
         let form = app.form(entry_id)?;
         let record = self.find(form, data_id).ok()?;
         Some(self.record_json(app, form, &record))
@@ -259,12 +273,20 @@ impl Double for JiandaoyunDouble {
         self.shared.transactions.clear();
         self.shared.push.reset();
         self.shared.rows.store(0, Ordering::SeqCst);
-        self.shared.serials.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.shared
+            .serials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         seed::fill(store, &self.config, &self.shared);
     }
 
     fn routes(&self, harness: &Harness) -> Router {
-        *self.shared.harness.lock().unwrap_or_else(PoisonError::into_inner) = Some(harness.clone());
+        *self
+            .shared
+            .harness
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(harness.clone());
         self.shared.push.start();
         let ctx = Ctx {
             harness: harness.clone(),
@@ -286,7 +308,11 @@ impl Double for JiandaoyunDouble {
         let forms: Vec<String> = c
             .apps
             .iter()
-            .flat_map(|a| a.forms.iter().map(move |f| format!("{} {} ({})", a.app_id, f.entry_id, f.name)))
+            .flat_map(|a| {
+                a.forms
+                    .iter()
+                    .map(move |f| format!("{} {} ({})", a.app_id, f.entry_id, f.name))
+            })
             .collect();
         vec![
             "api root: <url>/api — POST /api/v5/app/entry/data/list etc., JSON bodies".to_owned(),
@@ -327,7 +353,9 @@ fn serve(
         return Err(JdyError::MethodNotAllowed);
     }
     auth::check(headers, &ctx.config.api_key)?;
-    ctx.shared.limiter.admit(&ctx.config.rate_limits, api.name())?;
+    ctx.shared
+        .limiter
+        .admit(&ctx.config.rate_limits, api.name())?;
     let body = Body::read(body)?;
     match api {
         Api::AppList => listing::apps(ctx, &body),

@@ -346,7 +346,12 @@ mod tests {
 
     #[test]
     fn a_prepared_notice_carries_its_signed_query() {
-        let d = prepare("http://x/hook?a=1", "sec", "data_create", json!({"_id": "abc"}));
+        let d = prepare(
+            "http://x/hook?a=1",
+            "sec",
+            "data_create",
+            json!({"_id": "abc"}),
+        );
         assert!(d.url.starts_with("http://x/hook?a=1&nonce="));
         assert_eq!(d.data_id.as_deref(), Some("abc"));
         let expected = push_signature(&d.nonce, d.body.as_bytes(), "sec", &d.timestamp);

@@ -76,7 +76,9 @@ impl Body {
         match serde_json::from_slice(bytes) {
             Ok(Value::Object(map)) => Ok(Self(map)),
             Ok(_) => Err(JdyError::BadParameter("请求体必须是 JSON 对象".into())),
-            Err(e) => Err(JdyError::BadParameter(format!("请求体不是合法的 JSON：{e}"))),
+            Err(e) => Err(JdyError::BadParameter(format!(
+                "请求体不是合法的 JSON：{e}"
+            ))),
         }
     }
 

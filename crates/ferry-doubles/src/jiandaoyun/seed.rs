@@ -15,7 +15,7 @@ use crate::store::RecordStore;
 /// The `createTime`/`updateTime` of the first seeded customer.
 pub const SEED_EPOCH: &str = "2024-05-01T01:00:00Z";
 
-/// (name, kind, phone, province, city, district, detail, tags) of the seeded customers.
+/// (name, kind, phone, [province, city, district, detail], tags) of a seeded customer.
 type CustomerRow = (
     &'static str,
     &'static str,
@@ -25,13 +25,55 @@ type CustomerRow = (
 );
 
 const CUSTOMERS: [CustomerRow; 7] = [
-    ("上海宏达贸易有限公司", "企业", "021-5555-0101", ["上海市", "上海市", "浦东新区", "张江路100号"], &["重点客户", "华东"]),
-    ("北京星辰科技有限公司", "企业", "010-6666-0202", ["北京市", "北京市", "海淀区", "中关村大街1号"], &["华北"]),
-    ("深圳华强电子有限公司", "企业", "0755-8888-0303", ["广东省", "深圳市", "福田区", "华强北路2号"], &["重点客户", "华南"]),
-    ("李娜", "个人", "138-0000-0404", ["浙江省", "杭州市", "西湖区", "龙井路6号"], &[]),
-    ("广州南方食品有限公司", "企业", "020-3333-0505", ["广东省", "广州市", "天河区", "体育西路3号"], &["华南"]),
-    ("成都天府茶业有限公司", "企业", "028-8777-0606", ["四川省", "成都市", "锦江区", "春熙路8号"], &[]),
-    ("王伟", "个人", "139-1111-0707", ["江苏省", "南京市", "鼓楼区", "中山路9号"], &["新客户"]),
+    (
+        "上海宏达贸易有限公司",
+        "企业",
+        "021-5555-0101",
+        ["上海市", "上海市", "浦东新区", "张江路100号"],
+        &["重点客户", "华东"],
+    ),
+    (
+        "北京星辰科技有限公司",
+        "企业",
+        "010-6666-0202",
+        ["北京市", "北京市", "海淀区", "中关村大街1号"],
+        &["华北"],
+    ),
+    (
+        "深圳华强电子有限公司",
+        "企业",
+        "0755-8888-0303",
+        ["广东省", "深圳市", "福田区", "华强北路2号"],
+        &["重点客户", "华南"],
+    ),
+    (
+        "李娜",
+        "个人",
+        "138-0000-0404",
+        ["浙江省", "杭州市", "西湖区", "龙井路6号"],
+        &[],
+    ),
+    (
+        "广州南方食品有限公司",
+        "企业",
+        "020-3333-0505",
+        ["广东省", "广州市", "天河区", "体育西路3号"],
+        &["华南"],
+    ),
+    (
+        "成都天府茶业有限公司",
+        "企业",
+        "028-8777-0606",
+        ["四川省", "成都市", "锦江区", "春熙路8号"],
+        &[],
+    ),
+    (
+        "王伟",
+        "个人",
+        "139-1111-0707",
+        ["江苏省", "南京市", "鼓楼区", "中山路9号"],
+        &["新客户"],
+    ),
 ];
 
 /// (product, unit price) of the order lines.
@@ -60,7 +102,8 @@ pub fn fill(store: &RecordStore, config: &JiandaoyunConfig, shared: &Shared) {
     }
     if has(ORDER_FORM) {
         for i in 0..config.seed.orders {
-            let at = epoch + Duration::hours(1) + Duration::seconds(i64::try_from(i / 2).unwrap_or(0));
+            let at =
+                epoch + Duration::hours(1) + Duration::seconds(i64::try_from(i / 2).unwrap_or(0));
             let record = order_record(config, shared, i, at);
             insert(store, ORDER_FORM, record, at);
         }
@@ -81,14 +124,20 @@ fn member(config: &JiandaoyunConfig, i: usize) -> (Value, Value) {
     let Some(m) = config.members.get(i % config.members.len().max(1)) else {
         return (Value::Null, Value::Null);
     };
-    (json!({"username": m.username, "name": m.name}), member_object(m))
+    (
+        json!({"username": m.username, "name": m.name}),
+        member_object(m),
+    )
 }
 
 fn department(config: &JiandaoyunConfig, i: usize) -> Value {
     config
         .departments
         .get(i % config.departments.len().max(1))
-        .map_or(Value::Null, |d| json!({"dept_no": d.dept_no, "name": d.name}))
+        .map_or(
+            Value::Null,
+            |d| json!({"dept_no": d.dept_no, "name": d.name}),
+        )
 }
 
 fn file(name: &str, mime: &str, size: u64) -> Value {
@@ -97,48 +146,94 @@ fn file(name: &str, mime: &str, size: u64) -> Value {
 }
 
 fn customer_record(config: &JiandaoyunConfig, i: usize) -> Value {
-    let (name, kind, phone, [province, city, district, detail], tags) = CUSTOMERS[i % CUSTOMERS.len()];
+    let (name, kind, phone, [province, city, district, detail], tags) =
+        CUSTOMERS[i % CUSTOMERS.len()];
     let round = i / CUSTOMERS.len();
-    let name = if round == 0 { name.to_owned() } else { format!("{name}（{round}）") };
+    let name = if round == 0 {
+        name.to_owned()
+    } else {
+        format!("{name}（{round}）")
+    };
     let (owner, creator) = member(config, i);
+    let n = i + 1;
+    let licence = file(&format!("licence-{n}.png"), "image/png", 204_800);
+    let contracts: Vec<Value> = (kind == "企业")
+        .then(|| file(&format!("合同-{n}.pdf"), "application/pdf", 512_000))
+        .into_iter()
+        .collect();
+    let note = if i.is_multiple_of(2) {
+        "按月结算"
+    } else {
+        ""
+    };
     let mut record = json!({
-        customer::NAME: name, customer::NUMBER: format!("KH{:04}", i + 1), customer::KIND: kind,
-        customer::PHONE: phone, customer::CREDIT: 50_000 * (i as i64 + 1),
-        customer::SIGNED_AT: format!("2024-0{}-{:02}T02:00:00.000Z", 1 + i % 4, 1 + i),
-        customer::OWNER: owner, customer::DEPARTMENT: department(config, 1 + i % 2),
+        customer::NAME: name,
+        customer::NUMBER: format!("KH{n:04}"),
+        customer::KIND: kind,
+        customer::PHONE: phone,
+        customer::CREDIT: 50_000 * n,
+        customer::SIGNED_AT: format!("2024-0{}-{n:02}T02:00:00.000Z", 1 + i % 4),
+        customer::OWNER: owner,
+        customer::DEPARTMENT: department(config, 1 + i % 2),
         customer::ADDRESS: {"province": province, "city": city, "district": district, "detail": detail},
-        customer::TAGS: tags, customer::NOTE: if i % 2 == 0 { "按月结算" } else { "" },
-        customer::LICENCE: [file(&format!("licence-{}.png", i + 1), "image/png", 204_800)],
-        customer::CONTRACTS: if kind == "企业" { json!([file(&format!("合同-{}.pdf", i + 1), "application/pdf", 512_000)]) } else { json!([]) },
+        customer::TAGS: tags,
+        customer::LICENCE: [licence],
+        customer::CONTRACTS: contracts,
+        customer::NOTE: note,
     });
     system_fields(&mut record, &creator, 1);
     record
 }
 
+/// Line `n` of order `i`: product, quantity, price and amount.
+fn order_line(shared: &Shared, i: usize, n: usize, at: DateTime<Utc>) -> Value {
+    let (product, price) = PRODUCTS[(i + n) % PRODUCTS.len()];
+    let qty = 10.0 * (n as f64 + 1.0);
+    json!({
+        "_id": shared.new_row_id(at),
+        order::line::PRODUCT: product,
+        order::line::QTY: qty,
+        order::line::PRICE: price,
+        order::line::AMOUNT: qty * price,
+        order::line::DELIVER_AT: format!("2024-05-{:02}T01:00:00.000Z", 10 + i),
+    })
+}
+
 fn order_record(config: &JiandaoyunConfig, shared: &Shared, i: usize, at: DateTime<Utc>) -> Value {
     let lines: Vec<Value> = (0..1 + i % 3)
-        .map(|n| {
-            let (product, price) = PRODUCTS[(i + n) % PRODUCTS.len()];
-            let qty = 10.0 * (n as f64 + 1.0);
-            json!({
-                "_id": shared.new_row_id(at),
-                order::line::PRODUCT: product, order::line::QTY: qty, order::line::PRICE: price,
-                order::line::AMOUNT: qty * price,
-                order::line::DELIVER_AT: format!("2024-05-{:02}T01:00:00.000Z", 10 + i),
-            })
-        })
+        .map(|n| order_line(shared, i, n, at))
         .collect();
-    let total: f64 = lines.iter().filter_map(|l| l[order::line::AMOUNT].as_f64()).sum();
+    let total: f64 = lines
+        .iter()
+        .filter_map(|l| l[order::line::AMOUNT].as_f64())
+        .sum();
     let (sales, creator) = member(config, i);
     let (mate, _) = member(config, i + 1);
+    let serial = shared.next_serial(ORDER_FORM, order::ORDER_NO);
+    let attachments: Vec<Value> = i
+        .is_multiple_of(2)
+        .then(|| {
+            file(
+                &format!("订单-{}.xlsx", i + 1),
+                "application/vnd.ms-excel",
+                40_960,
+            )
+        })
+        .into_iter()
+        .collect();
+    let ship_to = format!("莘庄工业区{}号", i + 1);
     let mut record = json!({
-        order::ORDER_NO: format!("DD{:06}", shared.next_serial(ORDER_FORM, order::ORDER_NO)),
+        order::ORDER_NO: format!("DD{serial:06}"),
         order::CUSTOMER_NO: format!("KH{:04}", 1 + i % config.seed.customers.max(1)),
-        order::ORDERED_AT: iso(at - Duration::days(1)), order::STATUS: STATUSES[i % STATUSES.len()],
-        order::SALES: sales, order::TEAM: [mate], order::DEPARTMENT: department(config, 1),
-        order::SHIP_TO: {"province": "上海市", "city": "上海市", "district": "闵行区", "detail": format!("莘庄工业区{}号", i + 1)},
-        order::LINES: lines, order::TOTAL: total,
-        order::ATTACHMENTS: if i % 2 == 0 { json!([file(&format!("订单-{}.xlsx", i + 1), "application/vnd.ms-excel", 40_960)]) } else { json!([]) },
+        order::ORDERED_AT: iso(at - Duration::days(1)),
+        order::STATUS: STATUSES[i % STATUSES.len()],
+        order::SALES: sales,
+        order::TEAM: [mate],
+        order::DEPARTMENT: department(config, 1),
+        order::SHIP_TO: {"province": "上海市", "city": "上海市", "district": "闵行区", "detail": ship_to},
+        order::LINES: lines,
+        order::TOTAL: total,
+        order::ATTACHMENTS: attachments,
     });
     let flow = match i % 5 {
         1 => 0,

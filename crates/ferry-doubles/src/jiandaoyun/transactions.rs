@@ -26,7 +26,12 @@ pub struct Transactions {
 impl Transactions {
     /// The answer to replay when `id` was completed by `api` on `entry_id`; none when it is
     /// new; a refusal when another API or form used it.
-    pub fn replay(&self, id: &str, api: &'static str, entry_id: &str) -> Result<Option<Value>, JdyError> {
+    pub fn replay(
+        &self,
+        id: &str,
+        api: &'static str,
+        entry_id: &str,
+    ) -> Result<Option<Value>, JdyError> {
         let done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         match done.get(id) {
             None => Ok(None),
@@ -50,6 +55,9 @@ impl Transactions {
 
     /// Forgets every transaction (a reset).
     pub fn clear(&self) {
-        self.done.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }

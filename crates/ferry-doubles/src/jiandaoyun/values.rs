@@ -72,20 +72,26 @@ impl Writer<'_> {
         let bad = |reason: &str| JdyError::invalid(field_name(widget, row), reason);
         use WidgetType::*;
         match widget.kind {
-            Text | Textarea | Radiogroup | Combo | Sn => {
-                value.as_str().map(Value::from).ok_or_else(|| bad("应为文本"))
-            }
+            Text | Textarea | Radiogroup | Combo | Sn => value
+                .as_str()
+                .map(Value::from)
+                .ok_or_else(|| bad("应为文本")),
             Number => value
                 .is_number()
                 .then(|| value.clone())
                 .ok_or_else(|| bad("应为数字")),
-            Datetime => datetime(value).ok_or_else(|| bad("应为 ISO 8601 时间，如 2024-05-01T08:00:00.000Z")),
+            Datetime => datetime(value)
+                .ok_or_else(|| bad("应为 ISO 8601 时间，如 2024-05-01T08:00:00.000Z")),
             Checkboxgroup | Combocheck => strings(value).ok_or_else(|| bad("应为文本数组")),
-            User => self.member(value).ok_or_else(|| bad("应为成员的用户名 (username)")),
+            User => self
+                .member(value)
+                .ok_or_else(|| bad("应为成员的用户名 (username)")),
             Usergroup => self
                 .each(value, |v| self.member(v))
                 .ok_or_else(|| bad("应为成员用户名数组")),
-            Dept => self.department(value).ok_or_else(|| bad("应为部门编号 (dept_no)")),
+            Dept => self
+                .department(value)
+                .ok_or_else(|| bad("应为部门编号 (dept_no)")),
             Deptgroup => self
                 .each(value, |v| self.department(v))
                 .ok_or_else(|| bad("应为部门编号数组")),
@@ -107,7 +113,11 @@ impl Writer<'_> {
 
     fn each(&self, value: &Value, one: impl Fn(&Value) -> Option<Value>) -> Option<Value> {
         let items = value.as_array()?;
-        items.iter().map(one).collect::<Option<Vec<_>>>().map(Value::Array)
+        items
+            .iter()
+            .map(one)
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array)
     }
 
     /// Sub-form rows: each an object of wrapped item values, with `_id` (plain or wrapped)
@@ -123,7 +133,9 @@ impl Writer<'_> {
                 return Err(JdyError::invalid(field_name(sub, None), "每行应为对象"));
             };
             let sent_id = row.get("_id").map(|id| id.get("value").unwrap_or(id));
-            let old = sent_id.and_then(Value::as_str).and_then(|id| old_row(before, id));
+            let old = sent_id
+                .and_then(Value::as_str)
+                .and_then(|id| old_row(before, id));
             out.push(self.row(sub, row, index, old)?);
         }
         Ok(Value::Array(out))
