@@ -133,8 +133,9 @@ struct Shared {
     rows: AtomicU64,
     /// The last serial number per form and widget.
     serials: Mutex<HashMap<String, u64>>,
-    /// The harness of the running double, for explicit pushes.
-    harness: Mutex<Option<Harness>>,
+    /// The store of the running double, for explicit pushes (not the harness, which holds
+    /// the double: that would be a cycle).
+    store: Mutex<Option<RecordStore>>,
 }
 
 impl Shared {
@@ -163,7 +164,7 @@ impl JiandaoyunDouble {
             writes: Mutex::new(()),
             rows: AtomicU64::new(0),
             serials: Mutex::default(),
-            harness: Mutex::new(None),
+            store: Mutex::new(None),
         };
         Self {
             config: Arc::new(config),
@@ -181,25 +182,25 @@ impl JiandaoyunDouble {
     }
 
     /// Sends a notice `op` (`data_create`, `data_update`, `data_remove` …) for the record
-    /// `data_id` of form `entry_id` as it is stored now. None when the double is not
-    /// running, the record does not exist or no push URL is set.
+    /// `data_id` of form `entry_id` as it is stored now. None when the double was never
+    /// started, the record does not exist or no push URL is set.
     pub async fn push_record(&self, op: &str, entry_id: &str, data_id: &str) -> Option<Delivery> {
-        let record = self.ctx()?.record_by_id(entry_id, data_id)?;
-        self.shared.push.send(op, record).await
-    }
-
-    /// The handlers' context, once the double runs.
-    fn ctx(&self) -> Option<Ctx> {
-        let harness = self
+        let store = self
             .shared
-            .harness
+            .store
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Some(Ctx {
-            harness: harness.clone()?,
-            config: self.config.clone(),
-            shared: self.shared.clone(),
-        })
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let app = self
+            .config
+            .apps
+            .iter()
+            .find(|a| a.form(entry_id).is_some())?;
+        let form = app.form(entry_id)?;
+        let record = store.get(entry_id, store_id(data_id)?).ok();
+        let record = record.filter(|r| data_id_of(r) == data_id)?;
+        let data = records::to_json(&record, form, &app.app_id);
+        self.shared.push.send(op, data).await
     }
 }
 
@@ -249,18 +250,6 @@ impl Ctx {
             .map(|r| (data_id_of(r), self.record_json(app, form, r)))
             .collect()
     }
-
-    /// One record as answered, by form and `_id`.
-    fn record_by_id(&self, entry_id: &str, data_id: &str) -> Option<Value> {
-        let app = self
-            .config
-            .apps
-            .iter()
-            .find(|a| a.form(entry_id).is_some())?;
-        let form = app.form(entry_id)?;
-        let record = self.find(form, data_id).ok()?;
-        Some(self.record_json(app, form, &record))
-    }
 }
 
 impl Double for JiandaoyunDouble {
@@ -269,6 +258,11 @@ impl Double for JiandaoyunDouble {
     }
 
     fn seed(&self, store: &RecordStore) {
+        *self
+            .shared
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(store.clone());
         self.shared.limiter.clear();
         self.shared.transactions.clear();
         self.shared.push.reset();
@@ -282,11 +276,6 @@ impl Double for JiandaoyunDouble {
     }
 
     fn routes(&self, harness: &Harness) -> Router {
-        *self
-            .shared
-            .harness
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(harness.clone());
         self.shared.push.start();
         let ctx = Ctx {
             harness: harness.clone(),
