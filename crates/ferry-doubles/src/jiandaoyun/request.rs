@@ -157,3 +157,35 @@ impl Body {
         Ok((app, form))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apis_are_found_by_their_v5_path_only() {
+        assert_eq!(
+            Api::from_path("/api/v5/app/entry/data/list"),
+            Some(Api::DataList)
+        );
+        assert_eq!(Api::from_path("/api/v5/app/list/"), Some(Api::AppList));
+        assert_eq!(Api::from_path("/api/v4/app/entry/data/list"), None);
+        assert_eq!(Api::from_path("/api/v5/app/entry/data"), None);
+        assert!(
+            Api::ALL
+                .iter()
+                .all(|api| Api::from_path(&format!("{V5}{}", api.name())) == Some(*api))
+        );
+    }
+
+    #[test]
+    fn an_empty_body_reads_as_an_empty_object_and_other_json_is_refused() {
+        assert!(Body::read(b" ").unwrap().get("app_id").is_none());
+        assert!(Body::read(b"[1]").is_err());
+        assert!(Body::read(b"{").is_err());
+        let body = Body::read(br#"{"limit": 0, "flag": "yes"}"#).unwrap();
+        assert!(body.integer("limit", 10, 1..=100).is_err());
+        assert_eq!(body.integer("absent", 10, 1..=100).unwrap(), 10);
+        assert!(body.flag("flag").is_err());
+    }
+}
