@@ -7,6 +7,7 @@
 //! themselves, one folder each with a README naming the documentation it follows:
 //!
 //! - [`reference`](mod@reference): a generic REST + SOAP API of no vendor, for the `rest` connector.
+//! - [`jiandaoyun`]: the Jiandaoyun 简道云 open API (v5), for the `jiandaoyun` connector.
 //! - [`kingdee`]: the Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, for the `kingdee` connector.
 //! - [`proxy`]: not a double but a faulting proxy in front of a real server (Tryton,
 //!   BottleCRM), so the same faults reach connectors tested against real systems.
@@ -44,6 +45,7 @@ pub mod control;
 mod error;
 mod faults;
 mod harness;
+pub mod jiandaoyun;
 pub mod kingdee;
 mod log;
 pub mod proxy;

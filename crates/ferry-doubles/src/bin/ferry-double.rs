@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ferry_doubles::RunningDouble;
+use ferry_doubles::jiandaoyun::{
+    self, JiandaoyunConfig, JiandaoyunDouble, JiandaoyunSeed, PushConfig, RateLimits,
+};
 use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble, KingdeeSeed};
 use ferry_doubles::reference::{
     AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
@@ -26,6 +29,8 @@ enum Which {
     Reference(ReferenceArgs),
     /// The Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, built from its published documentation.
     Kingdee(KingdeeArgs),
+    /// The Jiandaoyun 简道云 open API (v5), built from its published documentation.
+    Jiandaoyun(JiandaoyunArgs),
 }
 
 #[derive(Args)]
@@ -114,6 +119,62 @@ impl KingdeeArgs {
     }
 }
 
+#[derive(Args)]
+struct JiandaoyunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The API key accepted as `Authorization: Bearer <key>`.
+    #[arg(long, default_value = jiandaoyun::API_KEY)]
+    api_key: String,
+    /// Where data-push notices are POSTed (none: no push).
+    #[arg(long)]
+    push_url: Option<String>,
+    /// The secret push notices are signed with.
+    #[arg(long, default_value = jiandaoyun::PUSH_SECRET)]
+    push_secret: String,
+    /// Failed deliveries in a row after which the push is disabled.
+    #[arg(long, default_value_t = PushConfig::default().disable_after)]
+    disable_push_after: u32,
+    /// Refuse writes that leave a required widget empty (the API skips this check).
+    #[arg(long)]
+    enforce_required: bool,
+    /// Serve without the documented rate limits.
+    #[arg(long)]
+    no_rate_limits: bool,
+    /// Seeded records of the 客户 form.
+    #[arg(long, default_value_t = JiandaoyunSeed::default().customers)]
+    customers: usize,
+    /// Seeded records of the 订单 form.
+    #[arg(long, default_value_t = JiandaoyunSeed::default().orders)]
+    orders: usize,
+}
+
+impl JiandaoyunArgs {
+    fn config(&self) -> JiandaoyunConfig {
+        let rate_limits = if self.no_rate_limits {
+            RateLimits::unlimited()
+        } else {
+            RateLimits::default()
+        };
+        JiandaoyunConfig {
+            api_key: self.api_key.clone(),
+            push: PushConfig {
+                url: self.push_url.clone(),
+                secret: self.push_secret.clone(),
+                disable_after: self.disable_push_after,
+                ..PushConfig::default()
+            },
+            enforce_required: self.enforce_required,
+            rate_limits,
+            seed: JiandaoyunSeed {
+                customers: self.customers,
+                orders: self.orders,
+            },
+            ..JiandaoyunConfig::default()
+        }
+    }
+}
+
 fn object_paging(text: &str) -> Result<(String, Paging), String> {
     let (object, style) = text
         .split_once('=')
@@ -151,6 +212,10 @@ async fn main() -> ExitCode {
     let started = match &cli.double {
         Which::Reference(args) => {
             ferry_doubles::start(ReferenceDouble::new(args.config()), args.common.port).await
+        }
+        Which::Jiandaoyun(args) => {
+            let double = JiandaoyunDouble::new(args.config());
+            ferry_doubles::start(double, args.common.port).await
         }
         Which::Kingdee(args) => match args.config() {
             Ok(config) => ferry_doubles::start(KingdeeDouble::new(config), args.common.port).await,
