@@ -244,6 +244,22 @@ mod tests {
         );
     }
 
+    /// Computed independently with Python's `cryptography`, following the dossier's
+    /// receiver sample.
+    #[test]
+    fn a_known_answer_from_an_independent_implementation() {
+        let c = crypto();
+        let encrypt = c.encrypt_with("{\"type\":\"CHECK_URL\"}", [7; 16]).unwrap();
+        assert_eq!(
+            encrypt,
+            "uWO6e1tQGyvEITXy6LKjrpLHkSTjTzhuWi8EwHZKvQ826NHEzCU/NXIDbJUluk1ju0KHCmTeavJjsw3kzVzm9g=="
+        );
+        assert_eq!(
+            c.sign(1_530_862_251_583, "uM48M4qajlEtVCz4", &encrypt),
+            "mddJohRRpiPk2MszQcq42Ibu6V2suXOE1LE5ZYQkhmk="
+        );
+    }
+
     #[test]
     fn seals_open_only_with_their_signature() {
         let c = crypto();

@@ -143,6 +143,15 @@ mod tests {
         );
     }
 
+    /// Computed independently with Python (`hmac`, `base64`, `urllib.parse.quote`).
+    #[test]
+    fn a_known_answer_from_an_independent_implementation() {
+        assert_eq!(
+            token_signature("yy-app-key", 1_568_098_531_823, "yy-app-s3cret"),
+            "T7eFm3Ew5yStpAcK6DwSSQjJpnyqoPgr%2F2Q31UJOKnA%3D"
+        );
+    }
+
     #[test]
     fn hmac_sha256_matches_rfc_4231_case_2() {
         // Key "Jefe", data "what do ya want for nothing?".
