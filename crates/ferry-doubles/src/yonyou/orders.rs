@@ -208,8 +208,11 @@ fn merge_lines(
         let line = line.as_object().cloned().unwrap_or_default();
         let at = format!("data.orderDetails[{i}]");
         let status = text(&line, "_status").unwrap_or_default();
-        let position =
-            text(&line, "id").and_then(|id| lines.iter().position(|l| l["id"].to_string() == id));
+        let position = text(&line, "id").and_then(|id| {
+            lines
+                .iter()
+                .position(|l| scalar_text(&l["id"]).as_deref() == Some(id.as_str()))
+        });
         match (status.as_str(), position) {
             ("Insert", _) => {
                 next += 1;

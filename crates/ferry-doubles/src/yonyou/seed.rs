@@ -118,7 +118,7 @@ fn nth<T: Copy>(table: &[T], i: usize) -> (T, String) {
 fn customer(i: usize) -> Map<String, Value> {
     let ((name, credit, contact, mobile, address), suffix) = nth(&CUSTOMERS, i);
     let org = &ORGS[i % 2];
-    let class = &CUSTOMER_CLASSES[usize::from(i % 3 == 0)];
+    let class = &CUSTOMER_CLASSES[usize::from(i.is_multiple_of(3))];
     object(json!({
         "code": format!("C{:04}", i + 1),
         "name": {"simplifiedName": format!("{name}{suffix}")},
