@@ -9,6 +9,8 @@
 //! - [`reference`](mod@reference): a generic REST + SOAP API of no vendor, for the `rest` connector.
 //! - [`jiandaoyun`]: the Jiandaoyun 简道云 open API (v5), for the `jiandaoyun` connector.
 //! - [`kingdee`]: the Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, for the `kingdee` connector.
+//! - [`yonyou`]: the Yonyou 用友 YonBIP open API (gateway, token, lists, idempotent saves,
+//!   event pushes), for the `yonyou` connector.
 //! - [`proxy`]: not a double but a faulting proxy in front of a real server (Tryton,
 //!   BottleCRM), so the same faults reach connectors tested against real systems.
 //!
@@ -54,6 +56,7 @@ mod server;
 mod sessions;
 mod store;
 pub mod xml;
+pub mod yonyou;
 
 pub use clock::Clock;
 pub use error::{DoubleError, StoreError};

@@ -14,6 +14,7 @@ use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble, KingdeeSeed};
 use ferry_doubles::reference::{
     AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
 };
+use ferry_doubles::yonyou::{PushConfig, RateLimit, YonyouConfig, YonyouDouble, YonyouSeed};
 
 /// Starts a wire-level double of a vendor API on 127.0.0.1 (test support: not the vendor).
 #[derive(Parser)]
@@ -31,6 +32,9 @@ enum Which {
     Kingdee(KingdeeArgs),
     /// The Jiandaoyun 简道云 open API (v5), built from its published documentation.
     Jiandaoyun(JiandaoyunArgs),
+    /// The Yonyou 用友 YonBIP open API (gateway, token, lists, saves, event pushes), built
+    /// from its published documentation.
+    Yonyou(YonyouArgs),
 }
 
 #[derive(Args)]
@@ -171,6 +175,59 @@ impl JiandaoyunArgs {
                 orders: self.orders,
             },
             ..JiandaoyunConfig::default()
+struct YonyouArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Token lifetime in seconds (answered as `expire`).
+    #[arg(long, default_value_t = 7200)]
+    token_lifetime: u64,
+    /// Calls allowed per API and minute before 310046; none when absent.
+    #[arg(long)]
+    calls_per_minute: Option<u32>,
+    /// Where event pushes go (also settable at run time: POST /_double/yonyou/push-url).
+    #[arg(long)]
+    push_url: Option<String>,
+    /// The duplicate-submission code after the idempotency window (100004 or 10004).
+    #[arg(long, default_value = "100004")]
+    duplicate_code: String,
+    /// Require every sales-order line field the source marks required.
+    #[arg(long)]
+    strict_order_lines: bool,
+    /// Seeded customers.
+    #[arg(long, default_value_t = YonyouSeed::default().customers)]
+    customers: usize,
+    /// Seeded materials.
+    #[arg(long, default_value_t = YonyouSeed::default().materials)]
+    materials: usize,
+    /// Seeded sales orders.
+    #[arg(long, default_value_t = YonyouSeed::default().sales_orders)]
+    sales_orders: usize,
+    /// Seeded records of one object sharing one `pubts` second.
+    #[arg(long, default_value_t = YonyouSeed::default().ties)]
+    ties: usize,
+}
+
+impl YonyouArgs {
+    fn config(&self) -> YonyouConfig {
+        YonyouConfig {
+            token_lifetime: Duration::from_secs(self.token_lifetime),
+            rate_limit: self.calls_per_minute.map(|calls| RateLimit {
+                calls,
+                window: Duration::from_secs(60),
+            }),
+            duplicate_code: self.duplicate_code.clone(),
+            strict_order_lines: self.strict_order_lines,
+            push: PushConfig {
+                url: self.push_url.clone(),
+                ..PushConfig::default()
+            },
+            seed: YonyouSeed {
+                customers: self.customers,
+                materials: self.materials,
+                sales_orders: self.sales_orders,
+                ties: self.ties,
+            },
+            ..YonyouConfig::default()
         }
     }
 }
@@ -224,6 +281,9 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        Which::Yonyou(args) => {
+            ferry_doubles::start(YonyouDouble::new(args.config()), args.common.port).await
+        }
     };
     match started {
         Ok(double) => serve(double).await,
