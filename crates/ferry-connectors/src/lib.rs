@@ -29,6 +29,8 @@ pub fn builtin() -> Registry {
     registry.register(std::sync::Arc::new(ferry_connector_rest::RestFactory));
     #[cfg(feature = "kingdee")]
     registry.register(std::sync::Arc::new(ferry_connector_kingdee::KingdeeFactory));
+    #[cfg(feature = "jiandaoyun")]
+    registry.register(std::sync::Arc::new(ferry_connector_jiandaoyun::JdyFactory));
     registry
 }
 
@@ -46,6 +48,7 @@ mod tests {
             (cfg!(feature = "bottlecrm"), "bottlecrm"),
             (cfg!(feature = "rest"), "rest"),
             (cfg!(feature = "kingdee"), "kingdee"),
+            (cfg!(feature = "jiandaoyun"), "jiandaoyun"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))

@@ -14,7 +14,9 @@ use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble, KingdeeSeed};
 use ferry_doubles::reference::{
     AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
 };
-use ferry_doubles::yonyou::{PushConfig, RateLimit, YonyouConfig, YonyouDouble, YonyouSeed};
+use ferry_doubles::yonyou::{
+    PushConfig as YonyouPush, RateLimit, YonyouConfig, YonyouDouble, YonyouSeed,
+};
 
 /// Starts a wire-level double of a vendor API on 127.0.0.1 (test support: not the vendor).
 #[derive(Parser)]
@@ -175,6 +177,11 @@ impl JiandaoyunArgs {
                 orders: self.orders,
             },
             ..JiandaoyunConfig::default()
+        }
+    }
+}
+
+#[derive(Args)]
 struct YonyouArgs {
     #[command(flatten)]
     common: Common,
@@ -217,9 +224,9 @@ impl YonyouArgs {
             }),
             duplicate_code: self.duplicate_code.clone(),
             strict_order_lines: self.strict_order_lines,
-            push: PushConfig {
+            push: YonyouPush {
                 url: self.push_url.clone(),
-                ..PushConfig::default()
+                ..YonyouPush::default()
             },
             seed: YonyouSeed {
                 customers: self.customers,
