@@ -376,6 +376,10 @@ pub struct LinesTarget {
     /// FUnitID]`).
     #[serde(default)]
     pub refs: Vec<String>,
+    /// Entry field keys Kingdee keeps in percent (`[FEntryTaxRate]`): the canonical
+    /// fraction (0.13) is sent as 13.
+    #[serde(default)]
+    pub percent: Vec<String>,
 }
 
 /// A life-cycle operation.

@@ -23,11 +23,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use ferry_kit::sink::{key_text, renamed, same_value};
+use ferry_kit::sink::{decimal, key_text, renamed, same_value};
 use ferry_kit::{
     Outgoing, Removal, Sink, SinkCapabilities, SinkContext, TargetPage, TargetRecord, Written,
 };
 use ferry_model::{ConnectorError, ErrorKind};
+use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use crate::api::{Api, Query, one_of};
@@ -668,11 +669,26 @@ fn entry_line(lines: &crate::config::LinesTarget, item: &Value) -> Result<Value,
     };
     let mut row = Map::new();
     for (canonical, value) in fields {
-        if let Some(key) = renamed(&lines.fields, canonical) {
-            row.insert(key.to_owned(), reference(&lines.refs, key, value));
-        }
+        let Some(key) = renamed(&lines.fields, canonical) else {
+            continue;
+        };
+        let value = if lines.percent.iter().any(|p| p == key) {
+            percent(value).ok_or_else(|| format!("`{canonical}` is not a rate: {value}"))?
+        } else {
+            reference(&lines.refs, key, value)
+        };
+        row.insert(key.to_owned(), value);
     }
     Ok(Value::Object(row))
+}
+
+/// A fraction as Kingdee's percent (`"0.13"` → 13); empty stays empty.
+fn percent(value: &Value) -> Option<Value> {
+    if value.is_null() || value.as_str().is_some_and(|s| s.trim().is_empty()) {
+        return Some(Value::Null);
+    }
+    let times_100 = decimal(value)? * Decimal::ONE_HUNDRED;
+    serde_json::from_str(&times_100.normalize().to_string()).ok()
 }
 
 /// Kingdee's answer to a step already done (re-audit, re-submit, pushed already).

@@ -352,7 +352,7 @@ fn order_target() -> Value {
         "fields": {"customer_code": "FCustId", "note": "FNote"},
         "refs": ["FCustId", "FSaleOrgId"],
         "defaults": {"FSaleOrgId": "100"},
-        "lines": {"entry": "FSaleOrderEntry", "fields": {"sku": "FMaterialId", "quantity": "FQty", "unit_price": "FTaxPrice", "tax_rate": "FEntryTaxRate"}, "refs": ["FMaterialId"]},
+        "lines": {"entry": "FSaleOrderEntry", "fields": {"sku": "FMaterialId", "quantity": "FQty", "unit_price": "FTaxPrice", "tax_rate": "FEntryTaxRate"}, "refs": ["FMaterialId"], "percent": ["FEntryTaxRate"]},
         "after_save": ["submit", "audit"],
         "when_audited": "unaudit",
         "push_to": ["SAL_OUTSTOCK"],
@@ -371,7 +371,7 @@ async fn a_refused_order_carries_kingdees_message_while_the_rest_are_saved_audit
     let kd = Kd::start().await;
     let conn = kd.connector();
     let sink = kd.sink(&conn, order_target(), &["code", "customer_code"]);
-    let line = |sku: &str, qty: i64| json!({"sku": sku, "quantity": qty, "unit_price": "11.30", "tax_rate": 13});
+    let line = |sku: &str, qty: i64| json!({"sku": sku, "quantity": qty, "unit_price": "11.30", "tax_rate": "0.13"});
     let batch = [
         order(
             "SO-1",
@@ -394,6 +394,11 @@ async fn a_refused_order_carries_kingdees_message_while_the_rest_are_saved_audit
     let so1 = kd.stored("SAL_SaleOrder", "SO-1").unwrap();
     assert_eq!(so1["FDocumentStatus"], json!("C"));
     assert_eq!(so1["FSaleOrderEntry"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        so1["FSaleOrderEntry"][0]["FEntryTaxRate"],
+        json!(13.0),
+        "the fraction as percent"
+    );
     let pushed: Vec<Map<String, Value>> = kd
         .double
         .store()
