@@ -37,6 +37,9 @@ const ENV: &[(&str, &str)] = &[
     ("ALERT_TOKEN", "example-token"),
     ("ORDERS_API_KEY", "example-key"),
     ("KD_APP_SECRET", "example-secret"),
+    ("KD_PASSWORD", "example-password"),
+    ("KD_ACCT_ID", "example-acct"),
+    ("JDY_API_KEY", "example-key"),
 ];
 
 fn schema() -> jsonschema::Validator {

@@ -1,0 +1,233 @@
+//! The Jiandaoyun ↔ Kingdee example (`examples/jdy-kingdee/`) end to end, against the two
+//! wire-level doubles (`ferry_doubles::jiandaoyun`, `ferry_doubles::kingdee`, built from the
+//! vendors' published documentation), with the `ferry` binary and the example's own
+//! `ferry.yaml`:
+//!
+//! - the CRM's customers reach Kingdee, submitted and audited, with their credit limits;
+//! - its finished orders reach Kingdee as audited sales orders pushed to an outbound delivery,
+//!   each line's 含税 price and 13 % VAT as Kingdee keeps them, the order's total to the fen;
+//! - an order Kingdee refuses (a material the ERP does not have yet) is a dead letter carrying
+//!   Kingdee's own Chinese message, while the other orders are written; once the ERP team
+//!   adds the material, `ferry dlq replay` delivers it;
+//! - a second round writes nothing.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use ferry_doubles::RunningDouble;
+use ferry_doubles::jiandaoyun::{JiandaoyunConfig, JiandaoyunDouble, ORDER_FORM, order};
+use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble};
+use serde_json::{Map, Value, json};
+
+struct Doubles {
+    jdy: RunningDouble,
+    kd: RunningDouble,
+}
+
+impl Doubles {
+    /// Runs `ferry` in `dir` against the doubles, returning stdout parsed as JSON.
+    fn ferry(&self, dir: &Path, args: &[&str]) -> Value {
+        let out = ferry()
+            .current_dir(dir)
+            .args(args)
+            .env("JDY_URL", format!("{}/api", self.jdy.base_url()))
+            .env("JDY_API_KEY", ferry_doubles::jiandaoyun::API_KEY)
+            .env("KD_URL", format!("{}/k3cloud/", self.kd.base_url()))
+            .env("KD_ACCT_ID", "ferry-test-acct")
+            .env("KD_PASSWORD", "kd-Pa55word")
+            .output()
+            .expect("ferry runs");
+        assert!(
+            out.status.success(),
+            "ferry {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "ferry {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    fn kingdee(&self, form: &str) -> Vec<Map<String, Value>> {
+        self.kd
+            .store()
+            .list(form, None, None)
+            .expect("a form of the double")
+            .into_iter()
+            .map(|r| r.fields)
+            .collect()
+    }
+}
+
+fn count(report: &Value, what: &str) -> i64 {
+    report[what]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no `{what}` in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jiandaoyun_customers_and_orders_reach_kingdee_audited_and_a_refusal_is_replayed() {
+    let jdy = ferry_doubles::start(JiandaoyunDouble::new(JiandaoyunConfig::default()), 0)
+        .await
+        .expect("the Jiandaoyun double starts");
+    let kd = ferry_doubles::start(KingdeeDouble::new(KingdeeConfig::default()), 0)
+        .await
+        .expect("the Kingdee double starts");
+    let doubles = Doubles { jdy, kd };
+    let dir = scratch();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jdy-kingdee/ferry.yaml");
+    std::fs::copy(&example, dir.path().join("ferry.yaml")).expect("the example's ferry.yaml");
+
+    // The ERP has not created 液压油 (MAT0004) yet.
+    let hydraulic_oil = doubles
+        .kd
+        .store()
+        .list("BD_MATERIAL", None, None)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.fields["FNumber"] == json!("MAT0004"))
+        .expect("the double seeds MAT0004");
+    doubles
+        .kd
+        .store()
+        .delete("BD_MATERIAL", hydraulic_oil.id)
+        .unwrap();
+
+    let customers = doubles.ferry(dir.path(), &["sync", "customers", "--json"]);
+    assert_eq!(count(&customers, "created"), 7, "{customers}");
+    let in_kingdee: Vec<_> = doubles
+        .kingdee("BD_Customer")
+        .into_iter()
+        .filter(|c| c["FNumber"].as_str().is_some_and(|n| n.starts_with("KH")))
+        .collect();
+    assert_eq!(in_kingdee.len(), 7);
+    assert!(
+        in_kingdee
+            .iter()
+            .all(|c| c["FDocumentStatus"] == json!("C")),
+        "audited"
+    );
+    let kh2 = in_kingdee
+        .iter()
+        .find(|c| c["FNumber"] == json!("KH0002"))
+        .unwrap();
+    assert_eq!(kh2["FCreditAmount"], json!(100000.0));
+    assert_eq!(kh2["FUseOrgId"], json!({"FNumber": "100"}));
+
+    // Finished orders (流程已完成) only; the ones with 液压油 are refused by Kingdee.
+    let jdy_orders: Vec<Map<String, Value>> = doubles
+        .jdy
+        .store()
+        .list(ORDER_FORM, None, None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.fields)
+        .filter(|o| o["flowState"] == json!(1))
+        .collect();
+    let needs_oil = |o: &Map<String, Value>| {
+        o[order::LINES]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l[order::line::PRODUCT] == json!("液压油 46#"))
+    };
+    let refused: Vec<&str> = jdy_orders
+        .iter()
+        .filter(|o| needs_oil(o))
+        .map(|o| o[order::ORDER_NO].as_str().unwrap())
+        .collect();
+    assert!(
+        !refused.is_empty() && refused.len() < jdy_orders.len(),
+        "the seed has both kinds: {refused:?}"
+    );
+    let orders = doubles.ferry(dir.path(), &["sync", "orders", "--json"]);
+    assert_eq!(
+        count(&orders, "created") as usize,
+        jdy_orders.len() - refused.len(),
+        "{orders}"
+    );
+    assert_eq!(count(&orders, "failed") as usize, refused.len(), "{orders}");
+    let letters = doubles.ferry(dir.path(), &["dlq", "list", "--json"]);
+    let letters = letters.as_array().expect("a list");
+    assert_eq!(letters.len(), refused.len(), "{letters:?}");
+    let error = letters[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("MAT0004") && error.contains("不存在"),
+        "Kingdee's own message: {error}"
+    );
+
+    // Written orders: audited, pushed, lines as Kingdee keeps them, the JDY total to the fen.
+    for jdy_order in jdy_orders.iter().filter(|o| !needs_oil(o)) {
+        let number = &jdy_order[order::ORDER_NO];
+        let so = doubles
+            .kingdee("SAL_SaleOrder")
+            .into_iter()
+            .find(|s| &s["FBillNo"] == number)
+            .unwrap_or_else(|| panic!("{number} is in Kingdee"));
+        assert_eq!(so["FDocumentStatus"], json!("C"), "{number} audited");
+        assert_eq!(
+            so["FCustId"],
+            json!({"FNumber": jdy_order[order::CUSTOMER_NO]})
+        );
+        let lines = so["FSaleOrderEntry"].as_array().unwrap();
+        assert_eq!(
+            lines.len(),
+            jdy_order[order::LINES].as_array().unwrap().len()
+        );
+        assert!(lines.iter().all(|l| l["FEntryTaxRate"] == json!(13.0)));
+        let total = jdy_order[order::TOTAL].as_f64().unwrap();
+        let kingdee_total = so["FBillAllAmount"].as_f64().unwrap();
+        assert!(
+            (total - kingdee_total).abs() < 0.005,
+            "{number}: JDY {total}, Kingdee {kingdee_total}"
+        );
+    }
+    assert_eq!(
+        doubles.kingdee("SAL_OUTSTOCK").len(),
+        jdy_orders.len() - refused.len(),
+        "one delivery each"
+    );
+
+    // The ERP team creates the material; the dead letters are replayed and delivered.
+    doubles
+        .kd
+        .store()
+        .insert("BD_MATERIAL", hydraulic_oil.fields.clone())
+        .unwrap();
+    let replayed = doubles.ferry(dir.path(), &["dlq", "replay", "--all", "--json"]);
+    let created: i64 = replayed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| count(r, "created"))
+        .sum();
+    assert_eq!(created as usize, refused.len(), "{replayed}");
+    let open = doubles.ferry(dir.path(), &["dlq", "list", "--json"]);
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open}");
+    for number in &refused {
+        let so = doubles
+            .kingdee("SAL_SaleOrder")
+            .into_iter()
+            .find(|s| s["FBillNo"] == json!(number))
+            .unwrap();
+        assert_eq!(so["FDocumentStatus"], json!("C"));
+    }
+
+    // A second round writes nothing on the ERP.
+    let before = doubles.kingdee("SAL_SaleOrder");
+    for flow in ["customers", "orders"] {
+        let again = doubles.ferry(dir.path(), &["sync", flow, "--json"]);
+        assert_eq!(
+            count(&again, "created") + count(&again, "updated"),
+            0,
+            "{flow}: {again}"
+        );
+    }
+    assert_eq!(doubles.kingdee("SAL_SaleOrder"), before);
+}
