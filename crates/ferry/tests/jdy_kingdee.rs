@@ -9,7 +9,9 @@
 //! - an order Kingdee refuses (a material the ERP does not have yet) is a dead letter carrying
 //!   Kingdee's own Chinese message, while the other orders are written; once the ERP team
 //!   adds the material, `ferry dlq replay` delivers it;
-//! - a second round writes nothing.
+//! - a second round writes nothing;
+//! - a customer changed in Jiandaoyun arrives through the platform's signed data push at
+//!   `ferry run`'s `/hooks/jdy`, and reaches Kingdee before any poll.
 
 mod common;
 
@@ -17,7 +19,9 @@ use std::path::Path;
 
 use common::*;
 use ferry_doubles::RunningDouble;
-use ferry_doubles::jiandaoyun::{JiandaoyunConfig, JiandaoyunDouble, ORDER_FORM, order};
+use ferry_doubles::jiandaoyun::{
+    JiandaoyunConfig, JiandaoyunDouble, ORDER_FORM, PushOutcome, order,
+};
 use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble};
 use serde_json::{Map, Value, json};
 
@@ -230,4 +234,106 @@ async fn jiandaoyun_customers_and_orders_reach_kingdee_audited_and_a_refusal_is_
         );
     }
     assert_eq!(doubles.kingdee("SAL_SaleOrder"), before);
+}
+
+/// A customer changed in Jiandaoyun reaches Kingdee through the platform's data push, well
+/// before the flow's next poll: `ferry run` verifies the push's signature at `/hooks/jdy` and
+/// syncs the record it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jiandaoyun_data_push_syncs_the_customer_into_kingdee() {
+    let jdy_double = JiandaoyunDouble::new(JiandaoyunConfig::default());
+    let jdy = ferry_doubles::start(jdy_double.clone(), 0)
+        .await
+        .expect("the Jiandaoyun double starts");
+    let kd = ferry_doubles::start(KingdeeDouble::new(KingdeeConfig::default()), 0)
+        .await
+        .expect("the Kingdee double starts");
+    let doubles = Doubles { jdy, kd };
+    let dir = scratch();
+    let port = free_port();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jdy-kingdee/ferry.yaml");
+    let config = std::fs::read_to_string(example).expect("the example's ferry.yaml");
+    let config = format!("{config}\nserver:\n  listen: 127.0.0.1:{port}\n");
+    std::fs::write(dir.path().join("ferry.yaml"), config).unwrap();
+    doubles.ferry(dir.path(), &["sync", "customers", "--json"]);
+
+    let _run = Running(
+        ferry()
+            .current_dir(dir.path())
+            .env_remove("FERRY_LISTEN")
+            .env("JDY_URL", format!("{}/api", doubles.jdy.base_url()))
+            .env("JDY_API_KEY", ferry_doubles::jiandaoyun::API_KEY)
+            .env("JDY_PUSH_SECRET", ferry_doubles::jiandaoyun::PUSH_SECRET)
+            .env("KD_URL", format!("{}/k3cloud/", doubles.kd.base_url()))
+            .env("KD_ACCT_ID", "ferry-test-acct")
+            .env("KD_PASSWORD", "kd-Pa55word")
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ferry run starts"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = wait_ready(&base).await;
+    jdy_double
+        .push()
+        .set_url(Some(&format!("{base}/hooks/jdy")));
+
+    // A salesperson renames KH0003 in Jiandaoyun (through the API, which pushes).
+    let kh3 = doubles
+        .jdy
+        .store()
+        .list(ferry_doubles::jiandaoyun::CUSTOMER_FORM, None, None)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.fields[ferry_doubles::jiandaoyun::customer::NUMBER] == json!("KH0003"))
+        .unwrap();
+    let body = json!({
+        "app_id": ferry_doubles::jiandaoyun::APP_ID, "entry_id": ferry_doubles::jiandaoyun::CUSTOMER_FORM,
+        "data_id": ferry_doubles::jiandaoyun::data_id_of(&kh3),
+        "data": {ferry_doubles::jiandaoyun::customer::NAME: {"value": "深圳华强电子（集团）有限公司"}},
+    });
+    let answer = http
+        .post(format!(
+            "{}/api/v5/app/entry/data/update",
+            doubles.jdy.base_url()
+        ))
+        .bearer_auth(ferry_doubles::jiandaoyun::API_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        answer.status().is_success(),
+        "{}",
+        answer.text().await.unwrap()
+    );
+    jdy_double.push().settled().await;
+    let delivery = jdy_double
+        .push()
+        .deliveries()
+        .pop()
+        .expect("a push was sent");
+    assert_eq!(
+        delivery.outcome,
+        PushOutcome::Delivered { status: 202 },
+        "Ferry verified the push and queued the record"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let name = doubles
+            .kingdee("BD_Customer")
+            .into_iter()
+            .find(|c| c["FNumber"] == json!("KH0003"))
+            .map(|c| c["FName"].clone());
+        if name == Some(json!("深圳华强电子（集团）有限公司")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push did not reach Kingdee: {name:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
