@@ -1,6 +1,6 @@
 //! Alerts: tell someone when a flow needs attention, once, and again when it has recovered.
 //!
-//! `ferry run` checks every flow each `alerts.every` against five conditions (thresholds in
+//! `ferry run` checks every flow each `alerts.every` against six conditions (thresholds in
 //! the `alerts:` section, see [`ferry_model::config::AlertsConfig`]):
 //!
 //! - **failures**: the last finished run failed more than `error_rate` of what it read, or
@@ -9,6 +9,10 @@
 //! - **lag**: the oldest item in the flow's queue has waited longer than `lag`;
 //! - **silent**: a flow with a `poll` or `cron` trigger has had no successful run for
 //!   `silent_after`: the failure nobody notices, because nothing fails, nothing runs;
+//! - **missed notices**: a flow fed by webhooks had `missed_notices` polls in a row find
+//!   changes no notice announced, with no notice since: the sender has stopped (a vendor
+//!   disabling its push after failed deliveries, as Jiandaoyun does) and polling alone
+//!   carries the flow;
 //! - **drift**: the flow's latest reconciliation (scheduled with `reconcile:`, or started
 //!   from the CLI, the API or the console) found the source and the target disagreeing; the
 //!   next clean one announces the recovery. One running, or one that failed, says nothing.
@@ -48,15 +52,18 @@ pub enum Condition {
     Silent,
     /// The latest reconciliation found source and target disagreeing.
     Drift,
+    /// Polls keep finding changes no webhook announced.
+    MissedNotices,
 }
 
 impl Condition {
-    const ALL: [Condition; 5] = [
+    const ALL: [Condition; 6] = [
         Condition::Failures,
         Condition::DeadLetters,
         Condition::Lag,
         Condition::Silent,
         Condition::Drift,
+        Condition::MissedNotices,
     ];
 }
 
@@ -102,6 +109,8 @@ pub struct FlowHealth {
     pub period: Option<Duration>,
     /// Its latest reconciliation, finished or not (without the report).
     pub last_reconciliation: Option<Reconciliation>,
+    /// Its recent runs, newest first (for the missed-notices condition).
+    pub recent_runs: Vec<Run>,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +274,9 @@ impl Watch {
                 }
             }
             Condition::Drift => drift(health.last_reconciliation.as_ref()),
+            Condition::MissedNotices => {
+                missed_notices(&health.recent_runs, rules.missed_notices.unwrap_or(3))
+            }
             Condition::Silent => {
                 let Some(period) = health.period else {
                     return Verdict::Fine;
@@ -292,6 +304,43 @@ impl Watch {
                 }
             }
         }
+    }
+}
+
+/// The missed-notices condition: the latest `polls` finished scheduled runs (newest first in
+/// `runs`) all wrote records, no webhook-triggered run started since the earliest of them,
+/// and one did before (the flow is fed by notices at all).
+fn missed_notices(runs: &[Run], polls: u32) -> Verdict {
+    let scheduled = |r: &&Run| matches!(r.trigger.as_str(), "poll" | "cron");
+    let notified = |r: &&Run| r.trigger == "webhook";
+    let recent: Vec<&Run> = runs
+        .iter()
+        .filter(scheduled)
+        .filter(|r| r.finished_at.is_some())
+        .take(polls.max(1) as usize)
+        .collect();
+    let Some(earliest) = recent.last() else {
+        return Verdict::Fine;
+    };
+    let all_wrote = recent.len() == polls.max(1) as usize
+        && recent.iter().all(|r| r.stats.created + r.stats.updated > 0);
+    let notice_since = runs
+        .iter()
+        .filter(notified)
+        .any(|r| r.started_at >= earliest.started_at);
+    let ever_notified = runs.iter().any(|r| notified(&r));
+    if all_wrote && ever_notified && !notice_since {
+        let written: u64 = recent
+            .iter()
+            .map(|r| r.stats.created + r.stats.updated)
+            .sum();
+        Verdict::Wrong(format!(
+            "the last {} polls wrote {written} change(s) that no webhook announced, and no              notice has arrived since {}: the sender has likely stopped pushing (Jiandaoyun              disables a data push after repeated failed deliveries: re-enable it under 数据推送);              polling alone is carrying the flow",
+            recent.len(),
+            earliest.started_at.format("%F %T UTC")
+        ))
+    } else {
+        Verdict::Fine
     }
 }
 
@@ -359,6 +408,7 @@ fn recovery(condition: Condition) -> &'static str {
         Condition::Lag => "the queue has caught up",
         Condition::Silent => "a run succeeded again",
         Condition::Drift => "the latest reconciliation found source and target in agreement",
+        Condition::MissedNotices => "webhook notices are arriving again",
     }
 }
 
@@ -447,6 +497,7 @@ pub async fn health(engine: &Engine) -> Result<Vec<FlowHealth>, ferry_store::Sto
                 .await?
                 .into_iter()
                 .next(),
+            recent_runs: store.runs(Some(&flow.name), 30).await?,
         });
     }
     Ok(out)

@@ -34,6 +34,7 @@ fn health(last_run: Option<Run>, dead_letters: u64) -> FlowHealth {
         oldest_queued: None,
         period: None,
         last_reconciliation: None,
+        recent_runs: Vec::new(),
     }
 }
 
@@ -299,4 +300,73 @@ fn known_failures_alone_are_not_drift_and_drift_names_them_apart() {
         "{}",
         fired[0].message
     );
+}
+
+/// A run of `trigger` started at minute `at` that wrote `wrote` records.
+fn run_at(id: i64, trigger: &str, at: i64, wrote: u64) -> Run {
+    Run {
+        id,
+        flow: "customers".into(),
+        trigger: trigger.into(),
+        started_at: t(at),
+        finished_at: Some(t(at)),
+        stats: RunStats {
+            read: wrote,
+            updated: wrote,
+            ..Default::default()
+        },
+        error: None,
+        idle_runs: 0,
+    }
+}
+
+#[test]
+fn polls_that_keep_finding_what_no_webhook_announced_fire_missed_notices() {
+    let flow = |runs: Vec<Run>| FlowHealth {
+        flow: "customers".into(),
+        last_run: runs.first().cloned(),
+        dead_letters: 0,
+        oldest_queued: None,
+        period: None,
+        last_reconciliation: None,
+        recent_runs: runs,
+    };
+    let missed = |runs: Vec<Run>| {
+        let mut w = Watch::new(config("repeat: 1h"), t(0));
+        conditions(&w.check(t(100), &[flow(runs)]))
+            .contains(&(Condition::MissedNotices, AlertState::Firing))
+    };
+    // Newest first: three polls wrote changes after the last webhook-driven run.
+    let stopped = vec![
+        run_at(6, "poll", 40, 2),
+        run_at(5, "poll", 30, 1),
+        run_at(4, "poll", 20, 3),
+        run_at(3, "webhook", 10, 1),
+    ];
+    assert!(missed(stopped.clone()));
+    let mut w = Watch::new(config("repeat: 1h"), t(0));
+    let fired = w.check(t(100), &[flow(stopped.clone())]);
+    let alert = fired
+        .iter()
+        .find(|a| a.condition == Condition::MissedNotices)
+        .unwrap();
+    assert!(
+        alert.message.contains("6 change(s)") && alert.message.contains("数据推送"),
+        "{}",
+        alert.message
+    );
+
+    // A notice among them: pushes still arrive (a batch import pushes nothing, say).
+    let mut pushing = stopped.clone();
+    pushing.insert(1, run_at(7, "webhook", 35, 1));
+    assert!(!missed(pushing));
+    // An idle poll among them: polling found nothing the pushes had missed then.
+    let mut idle = stopped.clone();
+    idle[1].stats = RunStats::default();
+    assert!(!missed(idle));
+    // Never fed by notices: polling is how the flow works.
+    assert!(!missed(stopped[..3].to_vec()));
+    // The threshold is configurable.
+    let mut w = Watch::new(config("missed_notices: 4"), t(0));
+    assert!(w.check(t(100), &[flow(stopped)]).is_empty());
 }

@@ -10,6 +10,7 @@
 //!   dead_letters: 1     # at least this many open dead letters
 //!   lag: 15m            # the oldest queued item has waited longer than this
 //!   silent_after: 1h    # a scheduled flow has had no successful run for this long
+//!   missed_notices: 3   # polls in a row found changes no webhook announced
 //!   flows:
 //!     orders: { silent_after: 10m, error_rate: 0 }   # per-flow overrides
 //! ```
@@ -53,6 +54,9 @@ pub struct AlertsConfig {
     /// Threshold for every flow: see [`AlertRules::silent_after`].
     #[serde(default)]
     pub silent_after: Option<DurationStr>,
+    /// Threshold for every flow: see [`AlertRules::missed_notices`]. Default 3.
+    #[serde(default)]
+    pub missed_notices: Option<u32>,
     /// Per-flow thresholds, replacing the defaults key by key.
     #[serde(default)]
     pub flows: IndexMap<String, AlertRules>,
@@ -87,6 +91,12 @@ pub struct AlertRules {
     /// cron.
     #[serde(default)]
     pub silent_after: Option<DurationStr>,
+    /// Alert when a flow fed by webhooks (a vendor's pushes, Ferry's own notices) had this
+    /// many polls in a row find changes that no notice announced, and no notice arrived
+    /// meanwhile: the sender has most likely stopped (Jiandaoyun disables a data push after
+    /// repeated failed deliveries) and only polling is carrying the flow. Default 3.
+    #[serde(default)]
+    pub missed_notices: Option<u32>,
 }
 
 impl AlertRules {
@@ -97,6 +107,7 @@ impl AlertRules {
             dead_letters: self.dead_letters.or(defaults.dead_letters),
             lag: self.lag.or(defaults.lag),
             silent_after: self.silent_after.or(defaults.silent_after),
+            missed_notices: self.missed_notices.or(defaults.missed_notices),
         }
     }
 }
@@ -111,6 +122,7 @@ impl AlertsConfig {
             dead_letters: self.dead_letters,
             lag: self.lag,
             silent_after: self.silent_after,
+            missed_notices: self.missed_notices,
         }
     }
 
