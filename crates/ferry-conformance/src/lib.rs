@@ -41,9 +41,11 @@
 
 mod checks;
 mod fixture;
+mod plan;
 
 pub use checks::{Check, run};
 pub use fixture::{Faults, Fixture, Seeded, fresh_namespace};
+pub use plan::PlanFaults;
 
 /// One `#[tokio::test]` per [`Check`] for a fixture: `suite!(name, constructor)`, where the
 /// constructor is an expression (it may `.await`) of type `Option<impl Fixture>`.

@@ -14,9 +14,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_conformance::{Faults, Fixture, Seeded};
+use ferry_conformance::{Faults, Fixture, PlanFaults, Seeded};
+use ferry_doubles::RunningDouble;
 use ferry_doubles::proxy::Proxy;
-use ferry_doubles::{Fault, FaultAction, RetryAfter, RunningDouble};
 use ferry_kit::http::Call;
 use ferry_kit::{BuildContext, Connector, ConnectorFactory, Outgoing, SinkContext};
 use ferry_model::{Entity, Record};
@@ -29,6 +29,7 @@ use crate::{BottleCrmConnector, BottleCrmFactory};
 /// The real peer behind a proxy, and a direct connection to change it as its users would.
 pub struct Peer {
     proxy: RunningDouble,
+    faults: PlanFaults,
     /// A connection to BottleCRM itself (not through the proxy), for seeds and renames.
     direct: BottleCrmConnector,
     token: String,
@@ -70,8 +71,10 @@ impl Peer {
         let proxy = ferry_doubles::start(Proxy::to(&url), 0)
             .await
             .expect("the proxy starts");
+        let faults = PlanFaults::new(proxy.faults(), "*", "/api/**").reads("GET", "/api/**");
         Some(Self {
             proxy,
+            faults,
             direct,
             token,
             namespace: ferry_conformance::fresh_namespace(),
@@ -189,38 +192,7 @@ impl Fixture for Peer {
     }
 
     fn faults(&self) -> Option<&dyn Faults> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl Faults for Peer {
-    fn fail_next(&self, count: usize, status: u16) {
-        self.proxy.faults().add(
-            Fault::new(FaultAction::status(status))
-                .on("*", "/api/**")
-                .times(count as u32),
-        );
-    }
-    fn throttle_next(&self, seconds: u64) {
-        self.proxy.faults().add(
-            Fault::new(FaultAction::too_many_requests(RetryAfter::Seconds(seconds)))
-                .on("*", "/api/**")
-                .times(1),
-        );
-    }
-    fn drop_next(&self) {
-        self.proxy.faults().add(
-            Fault::new(FaultAction::DropMidBody { after_bytes: 20 })
-                .on("GET", "/api/**")
-                .times(1),
-        );
-    }
-    async fn expire_sessions(&self) -> bool {
-        false // a personal access token does not expire
-    }
-    fn unfired(&self) -> usize {
-        self.proxy.faults().unfired() as usize
+        Some(&self.faults) // a personal access token does not expire
     }
 }
 

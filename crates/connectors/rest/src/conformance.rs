@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_conformance::{Faults, Fixture, Seeded};
+use ferry_conformance::{Faults, Fixture, PlanFaults, Seeded};
+use ferry_doubles::RunningDouble;
 use ferry_doubles::reference::{ReferenceConfig, ReferenceDouble, Seed};
-use ferry_doubles::{Fault, FaultAction, RetryAfter, RunningDouble};
 use ferry_kit::{ConnectorFactory, Outgoing, SinkContext};
 use ferry_model::{Entity, Record};
 use serde_json::{Map, Value, json};
@@ -18,6 +18,7 @@ use crate::RestFactory;
 /// The reference double, seeded with nothing.
 pub struct Reference {
     double: RunningDouble,
+    faults: PlanFaults,
 }
 
 impl Reference {
@@ -37,7 +38,8 @@ impl Reference {
         double
             .clock()
             .freeze_at("2026-03-01T08:00:00Z".parse().expect("a time"));
-        Some(Self { double })
+        let faults = PlanFaults::new(double.faults(), "*", "/api/**").reads("GET", "/api/**");
+        Some(Self { double, faults })
     }
 
     fn tick(&self) {
@@ -145,38 +147,7 @@ impl Fixture for Reference {
     }
 
     fn faults(&self) -> Option<&dyn Faults> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl Faults for Reference {
-    fn fail_next(&self, count: usize, status: u16) {
-        self.double.faults().add(
-            Fault::new(FaultAction::status(status))
-                .on("*", "/api/**")
-                .times(count as u32),
-        );
-    }
-    fn throttle_next(&self, seconds: u64) {
-        self.double.faults().add(
-            Fault::new(FaultAction::too_many_requests(RetryAfter::Seconds(seconds)))
-                .on("*", "/api/**")
-                .times(1),
-        );
-    }
-    fn drop_next(&self) {
-        self.double.faults().add(
-            Fault::new(FaultAction::DropMidBody { after_bytes: 20 })
-                .on("GET", "/api/**")
-                .times(1),
-        );
-    }
-    async fn expire_sessions(&self) -> bool {
-        false // api_key auth has no session; the kit's session schemes are tested in the kit
-    }
-    fn unfired(&self) -> usize {
-        self.double.faults().unfired() as usize
+        Some(&self.faults) // api_key auth: no session to expire
     }
 }
 

@@ -14,9 +14,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_conformance::{Faults, Fixture, Seeded};
+use ferry_conformance::{Faults, Fixture, PlanFaults, Seeded};
+use ferry_doubles::RunningDouble;
 use ferry_doubles::proxy::Proxy;
-use ferry_doubles::{Fault, FaultAction, RetryAfter, RunningDouble};
 use ferry_kit::{BuildContext, ConnectorFactory, Outgoing, SinkContext};
 use ferry_model::{Entity, ErrorKind, Record};
 use serde_json::{Map, Value, json};
@@ -27,6 +27,7 @@ use crate::{TrytonConnector, TrytonFactory, test_peer};
 /// The real peer behind a proxy, and a direct connection to change it as its users would.
 pub struct Peer {
     proxy: RunningDouble,
+    faults: PlanFaults,
     proxied: Proxy,
     /// A connection to Tryton itself (not through the proxy), for seeds and renames.
     direct: TrytonConnector,
@@ -82,8 +83,10 @@ impl Peer {
         let proxy = ferry_doubles::start(proxied.clone(), 0)
             .await
             .expect("the proxy starts");
+        let faults = PlanFaults::new(proxy.faults(), "*", "/**");
         Some(Self {
             proxy,
+            faults,
             proxied,
             direct,
             upstream,
@@ -249,25 +252,13 @@ impl Fixture for Peer {
 #[async_trait]
 impl Faults for Peer {
     fn fail_next(&self, count: usize, status: u16) {
-        self.proxy.faults().add(
-            Fault::new(FaultAction::status(status))
-                .on("*", "/**")
-                .times(count as u32),
-        );
+        self.faults.fail_next(count, status);
     }
     fn throttle_next(&self, seconds: u64) {
-        self.proxy.faults().add(
-            Fault::new(FaultAction::too_many_requests(RetryAfter::Seconds(seconds)))
-                .on("*", "/**")
-                .times(1),
-        );
+        self.faults.throttle_next(seconds);
     }
     fn drop_next(&self) {
-        self.proxy.faults().add(
-            Fault::new(FaultAction::DropMidBody { after_bytes: 20 })
-                .on("*", "/**")
-                .times(1),
-        );
+        self.faults.drop_next();
     }
     /// Logs the connector's own session out at Tryton (the session it last sent through
     /// the proxy), and checks that Tryton now refuses it.
@@ -288,7 +279,7 @@ impl Faults for Peer {
         true
     }
     fn unfired(&self) -> usize {
-        self.proxy.faults().unfired() as usize
+        self.faults.unfired()
     }
 }
 
