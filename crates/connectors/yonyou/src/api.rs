@@ -97,7 +97,9 @@ impl Api {
             None => self.look_up().await?,
         };
         let base = Url::parse(&format!("{}/", gateway_url.trim_end_matches('/'))).map_err(|e| {
-            ConnectorError::fatal(format!("the gateway URL `{gateway_url}` is not a URL ({e})"))
+            ConnectorError::fatal(format!(
+                "the gateway URL `{gateway_url}` is not a URL ({e})"
+            ))
         })?;
         let token = Arc::new(AppToken::new(
             &token_url,
@@ -108,8 +110,12 @@ impl Api {
             base,
             ..self.options.clone()
         };
-        let http = HttpClient::new(&self.system, options, token.clone() as Arc<dyn ferry_kit::http::Auth>)?
-            .with_reply_check(Arc::new(GatewayCheck));
+        let http = HttpClient::new(
+            &self.system,
+            options,
+            token.clone() as Arc<dyn ferry_kit::http::Auth>,
+        )?
+        .with_reply_check(Arc::new(GatewayCheck));
         Ok(Gateway {
             http,
             #[cfg(test)]
@@ -124,13 +130,7 @@ impl Api {
             .query("tenantId", tenant)
             .label("getGatewayAddress");
         let reply = Envelope::of(self.lookup.json(call).await?);
-        let url = |key: &str| {
-            reply
-                .data
-                .get(key)
-                .and_then(text)
-                .filter(|u| !u.is_empty())
-        };
+        let url = |key: &str| reply.data.get(key).and_then(text).filter(|u| !u.is_empty());
         match (reply.ok(), url("tokenUrl"), url("gatewayUrl")) {
             (true, Some(token), Some(gateway)) => Ok((token, gateway)),
             _ => Err(ConnectorError::new(
@@ -151,7 +151,12 @@ impl Api {
     }
 
     /// `POST path` with `body`; the envelope, refused or not.
-    pub async fn post(&self, path: &str, body: &Value, repeatable: bool) -> Result<Envelope, ConnectorError> {
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        repeatable: bool,
+    ) -> Result<Envelope, ConnectorError> {
         let mut call = Call::post(path).json(body).label(short_path(path));
         if repeatable {
             call = call.safe_to_repeat();
@@ -160,7 +165,12 @@ impl Api {
     }
 
     /// `POST path` of a read; the `data` of a success, an error naming `what` otherwise.
-    pub async fn read(&self, path: &str, body: &Value, what: &str) -> Result<Value, ConnectorError> {
+    pub async fn read(
+        &self,
+        path: &str,
+        body: &Value,
+        what: &str,
+    ) -> Result<Value, ConnectorError> {
         let reply = self.post(path, body, true).await?;
         if reply.ok() {
             Ok(reply.data)
@@ -217,9 +227,15 @@ mod tests {
     #[test]
     fn rows_come_bare_in_a_record_list_or_as_an_object() {
         assert_eq!(rows_of(json!([{"id": 1}])).len(), 1);
-        assert_eq!(rows_of(json!({"recordList": [{"id": 1}, {"id": 2}]})).len(), 2);
+        assert_eq!(
+            rows_of(json!({"recordList": [{"id": 1}, {"id": 2}]})).len(),
+            2
+        );
         assert_eq!(rows_of(json!({"recordList": {"a": {"id": 1}}})).len(), 1);
         assert!(rows_of(Value::Null).is_empty());
-        assert_eq!(short_path("yonbip/digitalModel/merchant/newlist"), "merchant/newlist");
+        assert_eq!(
+            short_path("yonbip/digitalModel/merchant/newlist"),
+            "merchant/newlist"
+        );
     }
 }

@@ -129,7 +129,10 @@ mod tests {
         let key = idempotency_key("p", &data, None);
         assert_eq!(key.len(), KEY_CHARS);
         assert_eq!(key, idempotency_key("p", &data, None));
-        assert_ne!(key, idempotency_key("p", &data, Some("2024-05-01 09:00:00")));
+        assert_ne!(
+            key,
+            idempotency_key("p", &data, Some("2024-05-01 09:00:00"))
+        );
         let other = json!({"code": "M2"}).as_object().cloned().unwrap();
         assert_ne!(key, idempotency_key("p", &other, None));
     }

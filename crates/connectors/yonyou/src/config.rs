@@ -88,7 +88,10 @@ impl SystemSettings {
                 "give `gateway_url` and `token_url` together, or neither (the data centre is then looked up)",
             ));
         }
-        for (key, value) in [("gateway_url", &self.gateway_url), ("token_url", &self.token_url)] {
+        for (key, value) in [
+            ("gateway_url", &self.gateway_url),
+            ("token_url", &self.token_url),
+        ] {
             if let Some(url) = value
                 && !(url.starts_with("https://") || url.starts_with("http://"))
             {

@@ -66,8 +66,10 @@ impl Fixture for Double {
         map(json!({"object": "customers", "overlap": "0s", "page_size": 4}))
     }
     fn target_options(&self) -> Map<String, Value> {
-        map(json!({"object": "customers", "fields": {"name": "name.simplifiedName"},
-                   "defaults": {"createOrgCode": "global00"}}))
+        map(
+            json!({"object": "customers", "fields": {"name": "name.simplifiedName"},
+                   "defaults": {"createOrgCode": "global00"}}),
+        )
     }
     fn sink_context(&self) -> SinkContext {
         SinkContext {
@@ -169,7 +171,10 @@ impl Faults for Double {
     fn drop_next(&self) {
         self.double.faults().add(
             Fault::new(FaultAction::DropMidBody { after_bytes: 20 })
-                .on("POST", "/iuap-api-gateway/yonbip/digitalModel/merchant/newlist")
+                .on(
+                    "POST",
+                    "/iuap-api-gateway/yonbip/digitalModel/merchant/newlist",
+                )
                 .times(1),
         );
     }

@@ -82,7 +82,10 @@ pub async fn material_rows(api: &Api, ids: &[String]) -> Result<Vec<Value>, Conn
     for chunk in ids.chunks(DETAIL_BATCH) {
         let body = json!({"pageIndex": 1, "pageSize": chunk.len().max(1),
                           "simpleVOs": [{"field": "id", "op": "in", "value1": chunk}]});
-        rows.extend(rows_of(api.read(PRODUCT_LIST, &body, "the list of materials").await?));
+        rows.extend(rows_of(
+            api.read(PRODUCT_LIST, &body, "the list of materials")
+                .await?,
+        ));
     }
     Ok(rows)
 }

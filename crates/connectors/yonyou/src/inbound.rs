@@ -81,12 +81,20 @@ impl EventPush {
     fn signature(&self, timestamp: &str, nonce: &str, encrypt: &str) -> String {
         let mut parts = [timestamp, nonce, encrypt];
         parts.sort_unstable();
-        STANDARD.encode(hmac_sha256(self.app_secret.as_bytes(), parts.concat().as_bytes()))
+        STANDARD.encode(hmac_sha256(
+            self.app_secret.as_bytes(),
+            parts.concat().as_bytes(),
+        ))
     }
 
     /// The AES-256 key derived from the app secret.
     fn aes_key(&self) -> Option<[u8; 32]> {
-        let mut k43: String = self.app_secret.chars().filter(|c| *c != '-').take(43).collect();
+        let mut k43: String = self
+            .app_secret
+            .chars()
+            .filter(|c| *c != '-')
+            .take(43)
+            .collect();
         while k43.chars().count() < 43 {
             k43.push('0');
         }
@@ -95,7 +103,8 @@ impl EventPush {
 
     /// The message inside `encrypt`, its app key checked.
     fn decrypt(&self, encrypt: &str) -> Result<String, InboundError> {
-        let malformed = |why: &str| InboundError::Malformed(format!("the push cannot be opened: {why}"));
+        let malformed =
+            |why: &str| InboundError::Malformed(format!("the push cannot be opened: {why}"));
         let key = self
             .aes_key()
             .ok_or_else(|| malformed("the app secret does not make an AES-256 key"))?;
@@ -114,9 +123,13 @@ impl EventPush {
             .map(u32::from_be_bytes)
             .ok_or_else(|| malformed("too short"))?;
         let end = 20 + length as usize;
-        let message = plain.get(20..end).ok_or_else(|| malformed("its length field is wrong"))?;
+        let message = plain
+            .get(20..end)
+            .ok_or_else(|| malformed("its length field is wrong"))?;
         if plain[end..] != *self.app_key.as_bytes() {
-            return Err(malformed("it is not for this app (the app key at its end differs)"));
+            return Err(malformed(
+                "it is not for this app (the app key at its end differs)",
+            ));
         }
         String::from_utf8(message.to_vec()).map_err(|_| malformed("the message is not UTF-8"))
     }
@@ -145,7 +158,12 @@ fn sealed(body: &[u8]) -> Result<Sealed, InboundError> {
     let body: Value = serde_json::from_slice(body)
         .map_err(|e| InboundError::Malformed(format!("the push is not JSON: {e}")))?;
     let part = |key: &str| body.get(key).and_then(text).filter(|v| !v.is_empty());
-    match (part("signature"), part("timestamp"), part("nonce"), part("encrypt")) {
+    match (
+        part("signature"),
+        part("timestamp"),
+        part("nonce"),
+        part("encrypt"),
+    ) {
         (Some(signature), Some(timestamp), Some(nonce), Some(encrypt)) => Ok(Sealed {
             signature,
             timestamp,
@@ -173,7 +191,10 @@ fn record_id(object: Object, message: &Value) -> Option<String> {
         Object::Materials => "/archive/id",
         Object::SalesOrders => "/BILL_INFO/billId",
     };
-    message.pointer(at).and_then(text).filter(|id| !id.is_empty())
+    message
+        .pointer(at)
+        .and_then(text)
+        .filter(|id| !id.is_empty())
 }
 
 /// The object a flow's `source:` reads.
@@ -194,10 +215,16 @@ impl Inbound for EventPush {
             return refuse("the push's timestamp is not a time in milliseconds");
         };
         if sent - request.received_at > AHEAD || request.received_at - sent > RETRIED_FOR {
-            return refuse("the push's timestamp is outside the accepted window (check the clocks)");
+            return refuse(
+                "the push's timestamp is outside the accepted window (check the clocks)",
+            );
         }
         let expected = self.signature(&sealed.timestamp, &sealed.nonce, &sealed.encrypt);
-        if !bool::from(expected.as_bytes().ct_eq(sealed.signature.trim().as_bytes())) {
+        if !bool::from(
+            expected
+                .as_bytes()
+                .ct_eq(sealed.signature.trim().as_bytes()),
+        ) {
             return refuse("the signature does not match the app secret");
         }
         let event_id = self
@@ -206,7 +233,8 @@ impl Inbound for EventPush {
             .and_then(|m| serde_json::from_str::<Value>(&m).ok())
             .and_then(|m| m.get("eventId").and_then(text));
         Ok(Verified {
-            replay_key: event_id.map_or_else(|| format!("sig:{expected}"), |e| format!("event:{e}")),
+            replay_key: event_id
+                .map_or_else(|| format!("sig:{expected}"), |e| format!("event:{e}")),
             valid_until: sent + RETRIED_FOR,
         })
     }
@@ -253,7 +281,9 @@ mod tests {
         let message = json!({"type": "YXYBASEDOC_PC_PRODUCT_UPDATE", "eventId": "e-1",
                              "archive": {"id": 2285750118220001_u64, "orgId": "global00"}});
         let now = Utc::now().timestamp_millis() as u64;
-        let sealed = crypto.seal(&message.to_string(), now, "abcdEFGH12345678").unwrap();
+        let sealed = crypto
+            .seal(&message.to_string(), now, "abcdEFGH12345678")
+            .unwrap();
         let (headers, body) = push(&serde_json::to_value(&sealed).unwrap());
         let request = InboundRequest {
             headers: &headers,
@@ -271,11 +301,22 @@ mod tests {
         };
         let (materials, customers) = (reads("materials"), reads("customers"));
         let flows = [
-            InboundFlow { name: "m", entity: &Entity::PRODUCT, source: &materials },
-            InboundFlow { name: "c", entity: &Entity::CUSTOMER, source: &customers },
+            InboundFlow {
+                name: "m",
+                entity: &Entity::PRODUCT,
+                source: &materials,
+            },
+            InboundFlow {
+                name: "c",
+                entity: &Entity::CUSTOMER,
+                source: &customers,
+            },
         ];
         let changes = ours.changes(&request, &flows).unwrap();
-        assert_eq!(changes.records, vec![("m".to_owned(), "2285750118220001".to_owned())]);
+        assert_eq!(
+            changes.records,
+            vec![("m".to_owned(), "2285750118220001".to_owned())]
+        );
 
         let wrong = EventPush::new("yy-app-key", "another-secret");
         let refused = wrong.verify(&request).unwrap_err();

@@ -98,7 +98,10 @@ impl YonyouSink {
         if standing.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Value> = standing.iter().map(|(_, id)| json!({"id": id_value(id)})).collect();
+        let ids: Vec<Value> = standing
+            .iter()
+            .map(|(_, id)| json!({"id": id_value(id)}))
+            .collect();
         let path = format!("{ORDER_PREFIX}{}", op.action());
         let reply = self.api.post(&path, &json!({ "data": ids }), false).await?;
         let messages = batch_messages(&reply.data);
@@ -178,7 +181,11 @@ fn held_lines(held: &Map<String, Value>) -> Vec<&Map<String, Value>> {
 }
 
 /// Whether the held order already has every header value and line that would be written.
-fn holds_order(held: &Map<String, Value>, data: &Map<String, Value>, lines: &[Map<String, Value>]) -> bool {
+fn holds_order(
+    held: &Map<String, Value>,
+    data: &Map<String, Value>,
+    lines: &[Map<String, Value>],
+) -> bool {
     let header = data
         .iter()
         .filter(|(k, _)| !NOT_CONTENT.contains(&k.as_str()))
@@ -231,7 +238,12 @@ mod tests {
         let held = held.as_object().unwrap();
         let data = json!({"agentId": "C0002", "orderPrices!currency": "CNY",
             "vouchdate": "2024-06-01", "payMoney": "1130", "_status": "Insert"});
-        let lines = vec![json!({"qty": 10, "productId": "M0002"}).as_object().cloned().unwrap()];
+        let lines = vec![
+            json!({"qty": 10, "productId": "M0002"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        ];
         assert!(holds_order(held, data.as_object().unwrap(), &lines));
         let more = vec![lines[0].clone(), lines[0].clone()];
         assert!(!holds_order(held, data.as_object().unwrap(), &more));

@@ -128,7 +128,8 @@ mod tests {
         assert!(saved.ok());
         let replay = Envelope::of(json!({"code": "100004", "message": "幂等", "data": {"id": 7}}));
         assert!(replay.ok());
-        let refused = Envelope::of(json!({"code": 0, "message": "客户名称不能为空!", "data": null}));
+        let refused =
+            Envelope::of(json!({"code": 0, "message": "客户名称不能为空!", "data": null}));
         assert!(!refused.ok(), "the customer save refuses with code 0");
         assert_eq!(refused.refusal(), "客户名称不能为空! (code 0)");
     }
@@ -144,6 +145,10 @@ mod tests {
             ));
         }
         assert_eq!(call_kind("202"), Some(ErrorKind::Retryable));
-        assert_eq!(call_kind("999"), None, "a refusal of the data is the caller's");
+        assert_eq!(
+            call_kind("999"),
+            None,
+            "a refusal of the data is the caller's"
+        );
     }
 }

@@ -72,7 +72,10 @@ impl YonyouSink {
     }
 
     /// Which of `codes` exist.
-    async fn existing(&self, codes: &[String]) -> Result<HashMap<String, Existing>, ConnectorError> {
+    async fn existing(
+        &self,
+        codes: &[String],
+    ) -> Result<HashMap<String, Existing>, ConnectorError> {
         let mut found = HashMap::new();
         for chunk in codes.chunks(100) {
             let mut body = json!({"pageIndex": 1, "pageSize": chunk.len().max(1),
@@ -81,7 +84,11 @@ impl YonyouSink {
                 body["isSum"] = json!(true);
             }
             let what = format!("the lookup of {} by code", self.object().name());
-            let rows = rows_of(self.api.read(self.object().list_path(), &body, &what).await?);
+            let rows = rows_of(
+                self.api
+                    .read(self.object().list_path(), &body, &what)
+                    .await?,
+            );
             for row in rows {
                 let (Some(id), Some(code)) = (id_of(&row), row.get("code").and_then(key_text))
                 else {
@@ -159,7 +166,9 @@ impl YonyouSink {
         }
         Ok(outcomes
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(ConnectorError::fatal("a record was lost in the sink"))))
+            .map(|o| {
+                o.unwrap_or_else(|| Err(ConnectorError::fatal("a record was lost in the sink")))
+            })
             .collect())
     }
 
@@ -170,7 +179,10 @@ impl YonyouSink {
         batch: &[Outgoing],
         rows: &[(usize, Map<String, Value>, &Existing)],
     ) -> Result<Vec<(usize, Outcome)>, ConnectorError> {
-        let sent: Vec<Value> = rows.iter().map(|(_, r, _)| Value::Object(r.clone())).collect();
+        let sent: Vec<Value> = rows
+            .iter()
+            .map(|(_, r, _)| Value::Object(r.clone()))
+            .collect();
         let reply = self
             .api
             .post(MERCHANT_BATCH, &json!({ "data": sent }), true)
@@ -187,7 +199,10 @@ impl YonyouSink {
         }
         if rows.len() == 1 {
             let (i, _, _) = &rows[0];
-            return Ok(vec![(*i, Err(self.refused(&batch[*i].key, reply.refusal())))]);
+            return Ok(vec![(
+                *i,
+                Err(self.refused(&batch[*i].key, reply.refusal())),
+            )]);
         }
         let mut out = Vec::new();
         for row in rows {
@@ -215,7 +230,10 @@ impl YonyouSink {
             .filter(|(row, m)| *row == Some(index + 1) || m.contains(&format!("[{code}]")))
             .map(|(_, m)| m.as_str())
             .collect();
-        let failed = data.get("failCount").and_then(text).and_then(|n| n.parse::<u64>().ok());
+        let failed = data
+            .get("failCount")
+            .and_then(text)
+            .and_then(|n| n.parse::<u64>().ok());
         match (own.is_empty(), failed) {
             (false, _) => Err(self.refused(code, own.join("; "))),
             (true, Some(0) | None) => Ok(Written {
@@ -225,7 +243,11 @@ impl YonyouSink {
                 code,
                 format!(
                     "the batch save failed rows without naming them: {}",
-                    messages.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ")
+                    messages
+                        .iter()
+                        .map(|(_, m)| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 ),
             )),
         }

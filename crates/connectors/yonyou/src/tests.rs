@@ -120,7 +120,10 @@ async fn customers_are_read_across_tied_pubts_once_then_only_what_changed() {
     let yy = Yy::start().await;
     let conn = yy.connector();
     // Two customers per `pubts` second, two per page: every page edge cuts a tie.
-    let source = yy.source(&conn, json!({"object": "customers", "page_size": 2, "overlap": "0s"}));
+    let source = yy.source(
+        &conn,
+        json!({"object": "customers", "page_size": 2, "overlap": "0s"}),
+    );
     let (all, cursor) = read_all(source.as_ref(), None).await;
     assert_eq!(
         codes(&all),
@@ -148,11 +151,18 @@ async fn customers_are_read_across_tied_pubts_once_then_only_what_changed() {
         .id;
     yy.double
         .store()
-        .update(MERCHANT, id, obj(json!({"name": {"simplifiedName": "上海改名有限公司"}})))
+        .update(
+            MERCHANT,
+            id,
+            obj(json!({"name": {"simplifiedName": "上海改名有限公司"}})),
+        )
         .unwrap();
     let (changed, cursor) = read_all(source.as_ref(), cursor).await;
     assert_eq!(codes(&changed), ["C0003"]);
-    assert_eq!(changed[0].fields["name"]["simplifiedName"], "上海改名有限公司");
+    assert_eq!(
+        changed[0].fields["name"]["simplifiedName"],
+        "上海改名有限公司"
+    );
     let (idle, _) = read_all(source.as_ref(), cursor).await;
     assert!(idle.is_empty());
 }
@@ -272,7 +282,11 @@ async fn materials_are_created_then_updated_by_code_and_a_refusal_names_its_reco
     let e = results[1].as_ref().expect_err("refused");
     assert_eq!(e.kind(), ErrorKind::Validation);
     assert!(e.message().contains("M9002"), "{}", e.message());
-    assert!(e.message().contains("物料分类编码:99未找到"), "{}", e.message());
+    assert!(
+        e.message().contains("物料分类编码:99未找到"),
+        "{}",
+        e.message()
+    );
     assert!(results[2].is_ok());
     assert_eq!(
         yy.stored(PRODUCT, "M0001")[0]["name"]["simplifiedName"],
@@ -323,7 +337,11 @@ async fn customers_are_inserted_then_updated_by_code_with_yonyous_refusals() {
     let results = sink.upsert(&batch).await.expect("the batch");
     assert!(results[0].is_ok(), "{:?}", results[0]);
     let e = results[1].as_ref().expect_err("a customer without a name");
-    assert!(e.message().contains("C9002") && e.message().contains("客户名称不能为空"), "{}", e.message());
+    assert!(
+        e.message().contains("C9002") && e.message().contains("客户名称不能为空"),
+        "{}",
+        e.message()
+    );
     assert!(results[2].is_ok(), "{:?}", results[2]);
     assert_eq!(
         yy.stored(MERCHANT, "C0001")[0]["name"]["simplifiedName"],
@@ -369,7 +387,11 @@ fn order(customer: &str, quantities: &[u32]) -> Value {
 async fn sales_orders_are_saved_audited_and_replayed_without_a_second_write() {
     let yy = Yy::start().await;
     let conn = yy.connector();
-    let sink = yy.sink(&conn, order_target(json!(["submit", "audit"])), Entity::SALES_ORDER);
+    let sink = yy.sink(
+        &conn,
+        order_target(json!(["submit", "audit"])),
+        Entity::SALES_ORDER,
+    );
     let batch = [
         outgoing("SO-1", order("C0002", &[10])),
         outgoing("SO-2", order("C0999", &[1])),
@@ -377,7 +399,11 @@ async fn sales_orders_are_saved_audited_and_replayed_without_a_second_write() {
     let results = sink.upsert(&batch).await.expect("the batch");
     assert!(results[0].is_ok(), "{:?}", results[0]);
     let e = results[1].as_ref().expect_err("an unknown customer");
-    assert!(e.message().contains("SO-2") && e.message().contains("客户:C0999未找到"), "{}", e.message());
+    assert!(
+        e.message().contains("SO-2") && e.message().contains("客户:C0999未找到"),
+        "{}",
+        e.message()
+    );
     let held = yy.stored(VOUCHER_ORDER, "SO-1");
     assert_eq!(held.len(), 1);
     assert_eq!(held[0]["verifystate"], 2, "submitted and audited");
@@ -414,6 +440,10 @@ async fn an_open_order_is_updated_in_place_with_its_lines_matched() {
     let held = yy.stored(VOUCHER_ORDER, "SO-3");
     assert_eq!(held.len(), 1);
     let lines = held[0]["orderDetails"].as_array().unwrap();
-    assert_eq!(lines.len(), 1, "the line no longer sent is deleted: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "the line no longer sent is deleted: {lines:?}"
+    );
     assert_eq!(lines[0]["qty"], 5.0);
 }

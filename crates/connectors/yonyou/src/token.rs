@@ -203,7 +203,8 @@ pub fn signature(params: &[(&str, &str)], secret: &str) -> String {
     let mut sorted = params.to_vec();
     sorted.sort_unstable_by_key(|(name, _)| *name);
     let text: String = sorted.iter().map(|(k, v)| format!("{k}{v}")).collect();
-    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret.as_bytes(), text.as_bytes()))
+    base64::engine::general_purpose::STANDARD
+        .encode(hmac_sha256(secret.as_bytes(), text.as_bytes()))
 }
 
 /// HMAC-SHA256 of `message` under `key`.
@@ -225,8 +226,11 @@ mod tests {
             &[("timestamp", "1717200000000"), ("appKey", "yy-app-key")],
             "yy-app-s3cret",
         );
-        let theirs =
-            ferry_doubles::yonyou::token_signature("yy-app-key", 1_717_200_000_000, "yy-app-s3cret");
+        let theirs = ferry_doubles::yonyou::token_signature(
+            "yy-app-key",
+            1_717_200_000_000,
+            "yy-app-s3cret",
+        );
         assert_eq!(ferry_doubles::yonyou::url_encode(&ours), theirs);
     }
 
