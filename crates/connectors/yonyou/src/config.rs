@@ -173,8 +173,9 @@ pub struct TargetOptions {
     /// out.
     #[serde(default)]
     pub fields: IndexMap<String, Option<String>>,
-    /// Values set on create when the record has none, by Yonyou field
-    /// (`{createOrgCode: global00}`, `{salesOrgId: "101", transactionTypeId: SO01}`).
+    /// Values sent whenever the record has none, by Yonyou field, on updates too (the
+    /// material and sales-order saves want their required fields on every save):
+    /// `{createOrgCode: global00}`, `{salesOrgId: "101", transactionTypeId: SO01}`.
     #[serde(default)]
     pub defaults: Map<String, Value>,
     /// Sales orders: their lines, written as `orderDetails`.
