@@ -154,23 +154,17 @@ fn digest(row: &Value) -> String {
     hex::encode(&Sha256::digest(row.to_string().as_bytes())[..12])
 }
 
-#[async_trait]
-impl Source for YonyouSource {
-    async fn read(&self, cursor: Option<&str>, _limit: usize) -> Result<Page, ConnectorError> {
-        let mut cursor: Cursor = match cursor.filter(|c| !c.trim().is_empty()) {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| ConnectorError::fatal(format!("unreadable cursor: {e}")))?,
-            None => Cursor {
-                v: 1,
-                page: 1,
-                ..Cursor::default()
-            },
-        };
-        let rows = self.list(cursor.from.as_deref(), cursor.page).await?;
-        let full = rows.len() >= self.spec.page_size;
+impl YonyouSource {
+    /// Takes a page's rows into the cursor's window; the rows not read before unchanged,
+    /// and the newest `pubts` of the page. The rows must come in `pubts` order.
+    fn fresh_rows(
+        &self,
+        cursor: &mut Cursor,
+        rows: &[Value],
+    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
         let mut fresh = Vec::new();
         let mut newest: Option<String> = None;
-        for row in &rows {
+        for row in rows {
             let (Some(id), Some(at)) = (id_of(row), pubts(row)) else {
                 return Err(ConnectorError::fatal(format!(
                     "the list of {} answered a row without `id` or `pubts`",
@@ -191,15 +185,20 @@ impl Source for YonyouSource {
             }
             cursor.seen.insert(id, (at, mark));
         }
-        let records = self.details(&fresh).await?;
-        cursor.top = cursor.top.max(newest.clone());
-        if full {
-            if newest > cursor.from {
-                cursor.from = newest;
-                cursor.page = 1;
-            } else {
-                cursor.page += 1; // a whole page tied at the anchor
-            }
+        Ok((fresh, newest))
+    }
+
+    /// Moves the cursor past a page whose newest `pubts` is `newest`: re-anchored there
+    /// after a full page (or on to the next page number when the whole page tied at the
+    /// anchor), or, at the end of a scan, back by the overlap; the window kept is the
+    /// overlap before the newest time read.
+    fn advance(&self, cursor: &mut Cursor, newest: Option<String>, full: bool) {
+        cursor.top = cursor.top.take().max(newest.clone());
+        if full && newest > cursor.from {
+            cursor.from = newest;
+            cursor.page = 1;
+        } else if full {
+            cursor.page += 1;
         } else {
             cursor.from = cursor.top.as_deref().map(|t| self.window_start(t));
             cursor.page = 1;
@@ -208,6 +207,27 @@ impl Source for YonyouSource {
             let keep_from = self.window_start(top);
             cursor.seen.retain(|_, (at, _)| *at >= keep_from);
         }
+    }
+}
+
+#[async_trait]
+impl Source for YonyouSource {
+    async fn read(&self, cursor: Option<&str>, _limit: usize) -> Result<Page, ConnectorError> {
+        // The page size stays the configured one: a walk through a tie counts its pages.
+        let mut cursor: Cursor = match cursor.filter(|c| !c.trim().is_empty()) {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| ConnectorError::fatal(format!("unreadable cursor: {e}")))?,
+            None => Cursor {
+                v: 1,
+                page: 1,
+                ..Cursor::default()
+            },
+        };
+        let rows = self.list(cursor.from.as_deref(), cursor.page).await?;
+        let full = rows.len() >= self.spec.page_size;
+        let (fresh, newest) = self.fresh_rows(&mut cursor, &rows)?;
+        let records = self.details(&fresh).await?;
+        self.advance(&mut cursor, newest, full);
         Ok(Page {
             records,
             cursor: serde_json::to_string(&cursor).unwrap_or_default(),

@@ -230,6 +230,28 @@ async fn an_expired_token_is_renewed_once_and_the_read_goes_on() {
 }
 
 #[tokio::test]
+async fn a_token_is_renewed_before_it_expires() {
+    let config = YonyouConfig {
+        token_lifetime: std::time::Duration::from_secs(3),
+        ..YonyouConfig::default()
+    };
+    let double = ferry_doubles::start(YonyouDouble::new(config), 0)
+        .await
+        .expect("the double starts");
+    let yy = Yy { double };
+    let conn = yy.connector();
+    let source = yy.source(&conn, json!({"object": "customers"}));
+    source.read(None, 10).await.expect("a page");
+    tokio::time::sleep(std::time::Duration::from_millis(2850)).await;
+    source.read(None, 10).await.expect("a page");
+    assert_eq!(
+        tokens(&conn).await,
+        2,
+        "a new token past `expire` less a tenth"
+    );
+}
+
+#[tokio::test]
 async fn a_wrong_secret_is_an_auth_error_without_the_secret() {
     let yy = Yy::start().await;
     let conn = yy.connector_with("not-the-s3cret");
