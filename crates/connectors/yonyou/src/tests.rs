@@ -469,3 +469,108 @@ async fn an_open_order_is_updated_in_place_with_its_lines_matched() {
     );
     assert_eq!(lines[0]["qty"], 5.0);
 }
+
+/// Takes one HTTP request on `listener`, answers a plain `success`; its body.
+async fn take_push(listener: tokio::net::TcpListener) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut socket, _) = listener.accept().await.expect("a push");
+    let mut raw = Vec::new();
+    let mut buf = [0_u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await.expect("the request");
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + length {
+                let body = raw[end + 4..end + 4 + length].to_vec();
+                let reply =
+                    "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nsuccess";
+                socket.write_all(reply.as_bytes()).await.expect("answered");
+                return body;
+            }
+        }
+        if n == 0 {
+            panic!("the push ended early");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_push_from_the_double_is_verified_and_names_the_order_for_flows_reading_orders() {
+    let yonyou = YonyouDouble::new(YonyouConfig::default());
+    let double = ferry_doubles::start(yonyou.clone(), 0)
+        .await
+        .expect("the double starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/erp", listener.local_addr().unwrap());
+    yonyou.set_push_url(Some(&url));
+    let taken = tokio::spawn(take_push(listener));
+    let delivery = yonyou
+        .push_record_event(
+            double.store(),
+            yonyou::events::SALE_AUDIT,
+            VOUCHER_ORDER,
+            "UO-20240501000001",
+        )
+        .await;
+    assert!(delivery.is_some());
+    let body = taken.await.unwrap();
+
+    let yy = Yy { double };
+    let mut settings = yy.settings("yy-app-s3cret");
+    settings.insert("events".into(), json!(true));
+    let ctx = BuildContext {
+        system: "erp".into(),
+        base_dir: std::env::temp_dir(),
+    };
+    let conn = YonyouConnector::from_settings(&ctx, &settings).expect("valid settings");
+    let inbound = conn.inbound().expect("events are on");
+    let headers = ferry_kit::http::HeaderMap::new();
+    let request = ferry_kit::inbound::InboundRequest {
+        headers: &headers,
+        query: None,
+        body: &body,
+        received_at: chrono::Utc::now(),
+    };
+    let verified = inbound.verify(&request).expect("verified");
+    assert!(verified.replay_key.starts_with("event:"));
+    let (orders, customers) = (
+        obj(json!({"object": "sales_orders"})),
+        obj(json!({"object": "customers"})),
+    );
+    let flows = [
+        ferry_kit::inbound::InboundFlow {
+            name: "orders",
+            entity: &Entity::SALES_ORDER,
+            source: &orders,
+        },
+        ferry_kit::inbound::InboundFlow {
+            name: "customers",
+            entity: &Entity::CUSTOMER,
+            source: &customers,
+        },
+    ];
+    let changes = inbound.changes(&request, &flows).expect("changes");
+    let id = yonyou::wire_id(VOUCHER_ORDER, 1).to_string();
+    assert_eq!(changes.records, vec![("orders".to_owned(), id)]);
+
+    let mut forged = body.clone();
+    let at = forged.len() / 2;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = ferry_kit::inbound::InboundRequest {
+        body: &forged,
+        ..request
+    };
+    assert!(
+        inbound.verify(&forged).is_err(),
+        "a changed body fails the signature"
+    );
+}
