@@ -31,6 +31,8 @@ pub fn builtin() -> Registry {
     registry.register(std::sync::Arc::new(ferry_connector_kingdee::KingdeeFactory));
     #[cfg(feature = "jiandaoyun")]
     registry.register(std::sync::Arc::new(ferry_connector_jiandaoyun::JdyFactory));
+    #[cfg(feature = "yonyou")]
+    registry.register(std::sync::Arc::new(ferry_connector_yonyou::YonyouFactory));
     registry
 }
 
@@ -49,6 +51,7 @@ mod tests {
             (cfg!(feature = "rest"), "rest"),
             (cfg!(feature = "kingdee"), "kingdee"),
             (cfg!(feature = "jiandaoyun"), "jiandaoyun"),
+            (cfg!(feature = "yonyou"), "yonyou"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))
