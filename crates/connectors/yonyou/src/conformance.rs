@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_conformance::{Faults, Fixture, Seeded};
+use ferry_conformance::{Faults, Fixture, PlanFaults, Seeded};
+use ferry_doubles::RunningDouble;
 use ferry_doubles::yonyou::{MERCHANT, YonyouConfig, YonyouDouble, wire_id};
-use ferry_doubles::{Fault, FaultAction, RetryAfter, RunningDouble};
 use ferry_kit::{ConnectorFactory, Outgoing, SinkContext};
 use ferry_model::{Entity, Record};
 use serde_json::{Map, Value, json};
@@ -20,6 +20,7 @@ use crate::YonyouFactory;
 /// The double, its customers emptied before each check.
 pub struct Double {
     double: RunningDouble,
+    faults: PlanFaults,
 }
 
 fn map(value: Value) -> Map<String, Value> {
@@ -34,7 +35,13 @@ impl Double {
         double
             .clock()
             .freeze_at("2026-03-01T08:00:00Z".parse().expect("a time"));
-        Some(Self { double })
+        let faults = PlanFaults::new(double.faults(), "POST", "/iuap-api-gateway/yonbip/**")
+            .reads(
+                "POST",
+                "/iuap-api-gateway/yonbip/digitalModel/merchant/newlist",
+            )
+            .sessions(double.sessions());
+        Some(Self { double, faults })
     }
 
     fn tick(&self) {
@@ -148,42 +155,7 @@ impl Fixture for Double {
     }
 
     fn faults(&self) -> Option<&dyn Faults> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl Faults for Double {
-    fn fail_next(&self, count: usize, status: u16) {
-        self.double.faults().add(
-            Fault::new(FaultAction::status(status))
-                .on("POST", "/iuap-api-gateway/yonbip/**")
-                .times(count as u32),
-        );
-    }
-    fn throttle_next(&self, seconds: u64) {
-        self.double.faults().add(
-            Fault::new(FaultAction::too_many_requests(RetryAfter::Seconds(seconds)))
-                .on("POST", "/iuap-api-gateway/yonbip/**")
-                .times(1),
-        );
-    }
-    fn drop_next(&self) {
-        self.double.faults().add(
-            Fault::new(FaultAction::DropMidBody { after_bytes: 20 })
-                .on(
-                    "POST",
-                    "/iuap-api-gateway/yonbip/digitalModel/merchant/newlist",
-                )
-                .times(1),
-        );
-    }
-    async fn expire_sessions(&self) -> bool {
-        self.double.sessions().expire_all();
-        true
-    }
-    fn unfired(&self) -> usize {
-        self.double.faults().unfired() as usize
+        Some(&self.faults)
     }
 }
 
