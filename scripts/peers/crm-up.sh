@@ -179,8 +179,10 @@ fi
 # ~/.gunicorn/gunicorn.ctl, one path shared by every gunicorn of the user (two
 # DIRs would take it from each other), and waits up to 2 s for it on shutdown.
 t1=$SECONDS
+# The PID file is this script's alone: gunicorn's own `--pid` rewrites it (temp file, rename)
+# while starting, and a check that reads it at that moment thought gunicorn had died.
 nohup "$C/venv/bin/gunicorn" crm.wsgi:application -b "127.0.0.1:$PORT" -w "${CRM_WORKERS:-2}" \
-    --pid "$C/gunicorn.pid" --no-control-socket > "$C/gunicorn.log" 2>&1 < /dev/null &
+    --no-control-socket > "$C/gunicorn.log" 2>&1 < /dev/null &
 echo $! > "$C/gunicorn.pid"
 deadline=$((SECONDS + ${CRM_START_TIMEOUT:-90}))
 until curl -sf -m 10 -H "Authorization: Bearer $CRM_PAT" "$URL/api/accounts/?limit=1" >/dev/null 2>&1; do

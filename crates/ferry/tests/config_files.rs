@@ -40,6 +40,9 @@ const ENV: &[(&str, &str)] = &[
     ("KD_PASSWORD", "example-password"),
     ("KD_ACCT_ID", "example-acct"),
     ("JDY_API_KEY", "example-key"),
+    ("YY_TENANT_ID", "example-tenant"),
+    ("YY_APP_KEY", "example-app"),
+    ("YY_APP_SECRET", "example-secret"),
 ];
 
 fn schema() -> jsonschema::Validator {

@@ -42,7 +42,7 @@
 //!                   "orderPrices!exchRate": 1, "orderPrices!exchangeRateType": "01",
 //!                   "orderPrices!taxInclusive": true }
 //!       lines:
-//!         fields: { sku: productId, quantity: qty, unit_price: oriTaxUnitPrice, amount: oriSum }
+//!         fields: { sku: productId, quantity: qty, gross_price: oriTaxUnitPrice, gross_amount: oriSum }
 //!         defaults: { stockOrgId: "101", settlementOrgId: "101", taxId: VAT13,
 //!                     masterUnitId: PCS, iProductUnitId: PCS }
 //!       after_save: [submit, audit]
