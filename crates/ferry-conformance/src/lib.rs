@@ -47,6 +47,32 @@ pub use checks::{Check, run};
 pub use fixture::{Faults, Fixture, Seeded, fresh_namespace};
 pub use plan::PlanFaults;
 
+use ferry_kit::Source;
+use ferry_model::Record;
+
+/// Reads `source` from `cursor` in pages of `limit` until it says it is caught up: the
+/// records and the last cursor. Panics on an error, or after 1,000 pages (a read that never
+/// ends). For connectors' own tests, which read to the end as often as the suite does.
+pub async fn read_all(
+    source: &dyn Source,
+    mut cursor: Option<String>,
+    limit: usize,
+) -> (Vec<Record>, String) {
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let page = source
+            .read(cursor.as_deref(), limit)
+            .await
+            .unwrap_or_else(|e| panic!("read: {e}"));
+        out.extend(page.records);
+        cursor = Some(page.cursor);
+        if !page.more {
+            return (out, cursor.unwrap_or_default());
+        }
+    }
+    panic!("the source still had more after 1,000 pages of {limit}");
+}
+
 /// One `#[tokio::test]` per [`Check`] for a fixture: `suite!(name, constructor)`, where the
 /// constructor is an expression (it may `.await`) of type `Option<impl Fixture>`.
 #[macro_export]

@@ -11,8 +11,10 @@ use ferry_doubles::{Fault, FaultAction, RetryAfter, RunningDouble};
 use ferry_kit::http::HeaderMap;
 use ferry_kit::inbound::{Inbound, InboundFlow, InboundRequest};
 use ferry_kit::{BuildContext, Connector, Outgoing, Sink, SinkContext, Source};
-use ferry_model::{Entity, ErrorKind, Record};
+use ferry_model::{Entity, ErrorKind};
 use serde_json::{Map, Value, json};
+
+use ferry_conformance::read_all;
 
 use crate::JdyConnector;
 
@@ -64,23 +66,6 @@ impl Jdy {
             .filter(|f| f.get(widget) == Some(&json!(key)))
             .collect()
     }
-}
-
-async fn read_all(
-    source: &dyn Source,
-    mut cursor: Option<String>,
-    limit: usize,
-) -> (Vec<Record>, String) {
-    let mut out = Vec::new();
-    for _ in 0..100 {
-        let page = source.read(cursor.as_deref(), limit).await.expect("read");
-        out.extend(page.records);
-        cursor = Some(page.cursor);
-        if !page.more {
-            return (out, cursor.unwrap_or_default());
-        }
-    }
-    panic!("the read does not end");
 }
 
 fn out(key: &str, fields: Value) -> Outgoing {

@@ -9,8 +9,10 @@ use std::sync::atomic::Ordering;
 use ferry_doubles::RunningDouble;
 use ferry_doubles::kingdee::{self, KingdeeConfig, KingdeeDouble};
 use ferry_kit::{BuildContext, Connector, Outgoing, Removal, Sink, SinkContext, Source};
-use ferry_model::{Entity, ErrorKind, Record};
+use ferry_model::{Entity, ErrorKind};
 use serde_json::{Map, Value, json};
+
+use ferry_conformance::read_all;
 
 use crate::KingdeeConnector;
 
@@ -79,23 +81,6 @@ impl Kd {
             .find(|r| r.fields.get(key) == Some(&json!(number)))
             .map(|r| r.fields)
     }
-}
-
-async fn read_all(
-    source: &dyn Source,
-    mut cursor: Option<String>,
-    limit: usize,
-) -> (Vec<Record>, String) {
-    let mut out = Vec::new();
-    for _ in 0..100 {
-        let page = source.read(cursor.as_deref(), limit).await.expect("read");
-        out.extend(page.records);
-        cursor = Some(page.cursor);
-        if !page.more {
-            return (out, cursor.unwrap_or_default());
-        }
-    }
-    panic!("the read does not end");
 }
 
 fn out(key: &str, fields: Value) -> Outgoing {

@@ -84,18 +84,10 @@ async fn tokens(conn: &YonyouConnector) -> u64 {
 }
 
 /// Reads until the source says it is done; every record and the last cursor.
+/// Reads to the end in pages of 100; the records and the last cursor.
 async fn read_all(source: &dyn Source, cursor: Option<String>) -> (Vec<Record>, Option<String>) {
-    let mut cursor = cursor;
-    let mut all = Vec::new();
-    for _ in 0..100 {
-        let page = source.read(cursor.as_deref(), 100).await.expect("a page");
-        all.extend(page.records);
-        cursor = Some(page.cursor);
-        if !page.more {
-            return (all, cursor);
-        }
-    }
-    panic!("the source never finished");
+    let (records, cursor) = ferry_conformance::read_all(source, cursor, 100).await;
+    (records, Some(cursor))
 }
 
 fn codes(records: &[Record]) -> Vec<String> {

@@ -163,27 +163,12 @@ pub(crate) fn check(flow_name: &str, flow: &FlowConfig) -> Vec<ConfigIssue> {
         issues.push(ConfigIssue::at(at(&["tolerance"]), "must not be negative"));
     }
     if let Some(total) = &vat.total {
-        match flow.entity.field(total) {
-            Some(def) if def.ty == FieldType::Decimal => {}
-            Some(def) => issues.push(ConfigIssue::at(
-                at(&["total"]),
-                format!(
-                    "`{total}` is a {} field; a total is a decimal",
-                    def.ty.as_str()
-                ),
-            )),
-            None if total.starts_with("extra.") => {}
-            None => issues.push(ConfigIssue::at(
-                at(&["total"]),
-                format!("unknown field `{total}` for entity {}", flow.entity),
-            )),
-        }
-        if !produced(total) {
-            issues.push(ConfigIssue::at(
-                at(&["total"]),
-                format!("the mapping must produce `{total}`, the source's total the lines are made to match"),
-            ));
-        }
+        issues.extend(super::totals::total_field(
+            flow,
+            total,
+            at(&["total"]),
+            "the source's total the lines are made to match",
+        ));
     }
     issues
 }
