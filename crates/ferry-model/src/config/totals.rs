@@ -123,6 +123,41 @@ pub(crate) fn check(flow_name: &str, flow: &FlowConfig) -> Vec<ConfigIssue> {
     issues
 }
 
+/// A header field holding a document's total (`totals.field`, `vat.total`): a decimal field
+/// of the entity (or an `extra.` one) that the mapping produces. Problems are reported at
+/// `at`; `role` says what the field is for.
+pub(crate) fn total_field(
+    flow: &FlowConfig,
+    field: &str,
+    at: Vec<String>,
+    role: &str,
+) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    match flow.entity.field(field) {
+        Some(def) if def.ty == FieldType::Decimal => {}
+        Some(def) => issues.push(ConfigIssue::at(
+            at.clone(),
+            format!(
+                "`{field}` is a {} field; a total is a decimal",
+                def.ty.as_str()
+            ),
+        )),
+        None if field.starts_with("extra.") => {}
+        None => issues.push(ConfigIssue::at(
+            at.clone(),
+            format!("unknown field `{field}` for entity {}", flow.entity),
+        )),
+    }
+    let produced = flow.mapping.fields.contains_key(field) || flow.mapping.vrl.is_some();
+    if !produced {
+        issues.push(ConfigIssue::at(
+            at,
+            format!("the mapping must produce `{field}`, {role}"),
+        ));
+    }
+    issues
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -202,39 +237,4 @@ flows:
         let problems = load("sales_order", "totals: { colour: blue }").unwrap_err();
         assert!(problems[0].contains("colour"), "{problems:?}");
     }
-}
-
-/// A header field holding a document's total (`totals.field`, `vat.total`): a decimal field
-/// of the entity (or an `extra.` one) that the mapping produces. Problems are reported at
-/// `at`; `role` says what the field is for.
-pub(crate) fn total_field(
-    flow: &FlowConfig,
-    field: &str,
-    at: Vec<String>,
-    role: &str,
-) -> Vec<ConfigIssue> {
-    let mut issues = Vec::new();
-    match flow.entity.field(field) {
-        Some(def) if def.ty == FieldType::Decimal => {}
-        Some(def) => issues.push(ConfigIssue::at(
-            at.clone(),
-            format!(
-                "`{field}` is a {} field; a total is a decimal",
-                def.ty.as_str()
-            ),
-        )),
-        None if field.starts_with("extra.") => {}
-        None => issues.push(ConfigIssue::at(
-            at.clone(),
-            format!("unknown field `{field}` for entity {}", flow.entity),
-        )),
-    }
-    let produced = flow.mapping.fields.contains_key(field) || flow.mapping.vrl.is_some();
-    if !produced {
-        issues.push(ConfigIssue::at(
-            at,
-            format!("the mapping must produce `{field}`, {role}"),
-        ));
-    }
-    issues
 }
