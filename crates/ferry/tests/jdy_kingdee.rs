@@ -11,7 +11,9 @@
 //!   adds the material, `ferry dlq replay` delivers it;
 //! - a second round writes nothing;
 //! - a customer changed in Jiandaoyun arrives through the platform's signed data push at
-//!   `ferry run`'s `/hooks/jdy`, and reaches Kingdee before any poll.
+//!   `ferry run`'s `/hooks/jdy`, and reaches Kingdee before any poll;
+//! - `ferry sync` killed after Kingdee saved part of a batch: the next run loses and doubles
+//!   nothing, and audits every customer.
 
 mod common;
 
@@ -336,4 +338,90 @@ async fn a_jiandaoyun_data_push_syncs_the_customer_into_kingdee() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// `ferry sync` killed (SIGKILL) after Kingdee saved part of a batch and before Ferry
+/// recorded it: the next run finds the saved customers by number and updates them, creates
+/// the rest, and takes every one through submit and audit. Nothing is lost, nothing doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_mid_batch_loses_and_doubles_nothing_in_kingdee() {
+    let config = JiandaoyunConfig {
+        seed: ferry_doubles::jiandaoyun::JiandaoyunSeed {
+            customers: 120,
+            ..Default::default()
+        },
+        ..JiandaoyunConfig::default()
+    };
+    let jdy = ferry_doubles::start(JiandaoyunDouble::new(config), 0)
+        .await
+        .expect("the Jiandaoyun double starts");
+    let kd = ferry_doubles::start(KingdeeDouble::new(KingdeeConfig::default()), 0)
+        .await
+        .expect("the Kingdee double starts");
+    // Each BatchSave (50 models) takes a while, so the kill lands between two of them.
+    kd.faults().add(
+        ferry_doubles::Fault::new(ferry_doubles::FaultAction::latency(
+            std::time::Duration::from_millis(400),
+        ))
+        .on("POST", "/k3cloud/*BatchSave*"),
+    );
+    let doubles = Doubles { jdy, kd };
+    let dir = scratch();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jdy-kingdee/ferry.yaml");
+    std::fs::copy(&example, dir.path().join("ferry.yaml")).unwrap();
+    let ours = |d: &Doubles| -> Vec<Map<String, Value>> {
+        d.kingdee("BD_Customer")
+            .into_iter()
+            .filter(|c| c["FNumber"].as_str().is_some_and(|n| n.starts_with("KH")))
+            .collect()
+    };
+
+    let mut child = ferry()
+        .current_dir(dir.path())
+        .args(["sync", "customers"])
+        .env("JDY_URL", format!("{}/api", doubles.jdy.base_url()))
+        .env("JDY_API_KEY", ferry_doubles::jiandaoyun::API_KEY)
+        .env("KD_URL", format!("{}/k3cloud/", doubles.kd.base_url()))
+        .env("KD_ACCT_ID", "ferry-test-acct")
+        .env("KD_PASSWORD", "kd-Pa55word")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ours(&doubles).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached Kingdee"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: Kingdee holds part of the batch, Ferry recorded none
+    child.wait().unwrap();
+    let saved_before = ours(&doubles).len();
+    assert!(
+        saved_before < 120,
+        "the kill came after everything was saved: {saved_before}"
+    );
+
+    let rerun = doubles.ferry(dir.path(), &["sync", "customers", "--json"]);
+    assert_eq!(count(&rerun, "failed"), 0, "{rerun}");
+    let customers = ours(&doubles);
+    let mut numbers: Vec<&str> = customers
+        .iter()
+        .map(|c| c["FNumber"].as_str().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        customers.len(),
+        120,
+        "each customer once ({saved_before} saved before the kill)"
+    );
+    assert_eq!(numbers.len(), 120);
+    assert!(
+        customers.iter().all(|c| c["FDocumentStatus"] == json!("C")),
+        "all audited"
+    );
 }
