@@ -150,16 +150,21 @@ impl Api {
         Ok(ids)
     }
 
-    /// Updates one record (the widgets sent; the others are kept).
+    /// Updates one record (the widgets sent; the others are kept). `version` is the
+    /// record's `updateTime` as last read: it goes into the transaction id, so a repeat of
+    /// this update is recognised, but a change back to an earlier content (A → B → A) is a
+    /// new transaction, not a replay of the first that writes nothing.
     pub async fn update(
         &self,
         form: &Form,
         id: &str,
+        version: &str,
         data: Value,
         flags: &Flags,
     ) -> Result<(), ConnectorError> {
+        let txn = transaction(form, &format!("{id}@{version}"), &data);
         let body = form.body(json!({
-            "data_id": id, "data": data, "transaction_id": transaction(form, id, &data),
+            "data_id": id, "data": data, "transaction_id": txn,
             "is_start_trigger": flags.trigger,
         }));
         self.post("app/entry/data/update", &body, true)

@@ -31,6 +31,14 @@ use crate::values::Widgets;
 /// Values an `in` filter takes at most.
 const MAX_IN: usize = 200;
 
+/// A record the form holds: its `_id` and its `updateTime` (the version an update
+/// changes, so that the update's transaction id is new whenever the record has moved on).
+#[derive(Debug, Clone)]
+struct Held {
+    id: String,
+    version: String,
+}
+
 /// A form written by one flow.
 pub struct JdySink {
     api: Api,
@@ -72,13 +80,14 @@ impl JdySink {
         }
     }
 
-    /// The `_id`s of the records holding `keys`.
-    async fn existing(&self, keys: &[String]) -> Result<HashMap<String, String>, ConnectorError> {
+    /// The records holding `keys`: key → (`_id`, `updateTime`). Pages by `_id`, so a record
+    /// without the key (or with an empty one) still moves the page on.
+    async fn existing(&self, keys: &[String]) -> Result<HashMap<String, Held>, ConnectorError> {
         let mut found = HashMap::new();
+        let fields = vec![self.options.key.clone(), "updateTime".to_owned()];
         for chunk in keys.chunks(MAX_IN) {
             let filter = json!({"rel": "and", "cond": [
                 {"field": self.options.key, "method": "in", "value": chunk}]});
-            let fields = vec![self.options.key.clone()];
             let mut after: Option<String> = None;
             loop {
                 let page = self
@@ -92,14 +101,17 @@ impl JdySink {
                     )
                     .await?;
                 for record in &page {
-                    let (Some(id), Some(key)) = (
-                        record.get("_id").and_then(Value::as_str),
-                        record.get(&self.options.key).and_then(key_text),
-                    ) else {
+                    let Some(id) = record.get("_id").and_then(Value::as_str) else {
                         continue;
                     };
-                    found.entry(key).or_insert_with(|| id.to_owned());
                     after = Some(id.to_owned());
+                    if let Some(key) = record.get(&self.options.key).and_then(key_text) {
+                        let version = record.get("updateTime").and_then(Value::as_str);
+                        found.entry(key).or_insert_with(|| Held {
+                            id: id.to_owned(),
+                            version: version.unwrap_or_default().to_owned(),
+                        });
+                    }
                 }
                 if page.len() < MAX_PAGE {
                     break;
@@ -205,13 +217,13 @@ impl Sink for JdySink {
         };
         let updated = each(updates.len(), self.concurrency, |n| {
             let i = updates[n];
-            let id = existing[&keys[i]].clone();
+            let held = existing[&keys[i]].clone();
             let data = self.data(widgets.expect("read when there are updates"), &batch[i]);
             async move {
                 self.api
-                    .update(&self.form, &id, data, &flags)
+                    .update(&self.form, &held.id, &held.version, data, &flags)
                     .await
-                    .map(|()| id)
+                    .map(|()| held.id)
                     .map_err(|e| e.context(format!("key `{}`", batch[i].key)))
             }
         })
@@ -257,7 +269,7 @@ impl Sink for JdySink {
             let id = removal
                 .target_id
                 .clone()
-                .or_else(|| found.get(&removal.key).cloned());
+                .or_else(|| found.get(&removal.key).map(|h| h.id.clone()));
             async move {
                 match id {
                     None => Ok(()), // no record holds the key: gone already
