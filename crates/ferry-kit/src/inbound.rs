@@ -72,6 +72,26 @@ pub struct Changes {
     pub records: Vec<(String, String)>,
 }
 
+/// What a vendor wants back for a notice accepted, instead of Ferry's own JSON answer:
+/// some platforms take only their own acknowledgement (Yonyou: `success`, encrypted and
+/// signed) and otherwise send the notice again and again. Answered with HTTP 200.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// The body's media type (`application/json`, `text/plain`).
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Acknowledgement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acknowledgement")
+            .field("content_type", &self.content_type)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
+}
+
 /// Why a request was refused. The server answers each with its own status and never
 /// echoes a secret: messages say what was wrong, not what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,4 +119,10 @@ pub trait Inbound: Send + Sync {
         request: &InboundRequest<'_>,
         flows: &[InboundFlow<'_>],
     ) -> Result<Changes, InboundError>;
+
+    /// The answer to a request accepted (queued, a repeat, or about nothing a flow reads),
+    /// when the vendor wants its own; `None` (the default): Ferry's JSON answer.
+    fn acknowledgement(&self, _request: &InboundRequest<'_>) -> Option<Acknowledgement> {
+        None
+    }
 }

@@ -7,7 +7,8 @@
 //!
 //! Acme's format: `POST` with `X-Acme-Signature: <hex HMAC-SHA256 of the body>` (keyed with
 //! the webhook secret), `X-Acme-Delivery: <event id>` (the same on every redelivery), and a
-//! body `{"topic": "<object>/<event>", "records": [{"id": …}, …]}`.
+//! body `{"topic": "<object>/<event>", "records": [{"id": …}, …]}`. A delivery sent with
+//! `X-Acme-Ack: required` wants `ack <event id>` as text back, or Acme sends it again.
 
 mod common;
 
@@ -15,7 +16,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::*;
-use ferry_kit::inbound::{Changes, Inbound, InboundError, InboundFlow, InboundRequest, Verified};
+use ferry_kit::inbound::{
+    Acknowledgement, Changes, Inbound, InboundError, InboundFlow, InboundRequest, Verified,
+};
 use ferry_kit::{
     BuildContext, Capabilities, Connector, ConnectorFactory, ConnectorSchemas, ObjectInfo,
     SettingsIssues, Sink, SinkContext, Source,
@@ -154,6 +157,14 @@ impl Inbound for AcmeHooks {
         }
         Ok(changes)
     }
+
+    fn acknowledgement(&self, request: &InboundRequest<'_>) -> Option<Acknowledgement> {
+        (request.header("x-acme-ack") == Some("required")).then(|| Acknowledgement {
+            content_type: "text/plain",
+            body: format!("ack {}", request.header("x-acme-delivery").unwrap_or_default())
+                .into_bytes(),
+        })
+    }
 }
 
 async fn server() -> TestServer {
@@ -171,6 +182,15 @@ async fn server() -> TestServer {
 
 /// Posts `body` to `/hooks/crm` as Acme would, signed with `secret`.
 async fn acme(s: &TestServer, body: &Value, delivery: &str, secret: &str) -> reqwest::Response {
+    acme_request(s, body, delivery, secret).send().await.unwrap()
+}
+
+fn acme_request(
+    s: &TestServer,
+    body: &Value,
+    delivery: &str,
+    secret: &str,
+) -> reqwest::RequestBuilder {
     let body = body.to_string();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body.as_bytes());
@@ -178,9 +198,6 @@ async fn acme(s: &TestServer, body: &Value, delivery: &str, secret: &str) -> req
         .header("x-acme-signature", hex::encode(mac.finalize().into_bytes()))
         .header("x-acme-delivery", delivery)
         .body(body)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn queued(s: &TestServer) -> u64 {
@@ -256,4 +273,29 @@ async fn topics_no_flow_reads_are_acknowledged_and_malformed_events_refused() {
         "{body}"
     );
     assert_eq!(queued(&s).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_that_wants_its_own_answer_gets_it_and_the_event_is_queued() {
+    let s = server().await;
+    let event = json!({"topic": "customers/updated", "records": [{"id": 1}]});
+    for _ in 0..2 {
+        // The first delivery and its repeat: both answered the vendor's way.
+        let r = acme_request(&s, &event, "evt-6", ACME_SECRET)
+            .header("x-acme-ack", "required")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "text/plain");
+        assert_eq!(r.text().await.unwrap(), "ack evt-6");
+    }
+    assert_eq!(queued(&s).await, 1, "queued once");
+    // A refusal is still Ferry's own error answer.
+    let r = acme_request(&s, &event, "evt-7", "not-the-secret")
+        .header("x-acme-ack", "required")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

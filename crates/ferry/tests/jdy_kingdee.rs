@@ -13,7 +13,10 @@
 //! - a customer changed in Jiandaoyun arrives through the platform's signed data push at
 //!   `ferry run`'s `/hooks/jdy`, and reaches Kingdee before any poll;
 //! - `ferry sync` killed after Kingdee saved part of a batch: the next run loses and doubles
-//!   nothing, and audits every customer.
+//!   nothing, and audits every customer;
+//! - and back: Kingdee's materials, their price-list prices and their stock summed over the
+//!   warehouses fill the CRM's 产品 form; outbound deliveries and receivables land on the
+//!   CRM's own order, never on a new one, and writing them makes no echo towards Kingdee.
 
 mod common;
 
@@ -22,7 +25,7 @@ use std::path::Path;
 use common::*;
 use ferry_doubles::RunningDouble;
 use ferry_doubles::jiandaoyun::{
-    JiandaoyunConfig, JiandaoyunDouble, ORDER_FORM, PushOutcome, order,
+    JiandaoyunConfig, JiandaoyunDouble, ORDER_FORM, PRODUCT_FORM, PushOutcome, order, product,
 };
 use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble};
 use serde_json::{Map, Value, json};
@@ -57,6 +60,16 @@ impl Doubles {
                 String::from_utf8_lossy(&out.stdout)
             )
         })
+    }
+
+    fn jiandaoyun(&self, form: &str) -> Vec<Map<String, Value>> {
+        self.jdy
+            .store()
+            .list(form, None, None)
+            .expect("a form of the double")
+            .into_iter()
+            .map(|r| r.fields)
+            .collect()
     }
 
     fn kingdee(&self, form: &str) -> Vec<Map<String, Value>> {
@@ -235,6 +248,186 @@ async fn jiandaoyun_customers_and_orders_reach_kingdee_audited_and_a_refusal_is_
             "{flow}: {again}"
         );
     }
+    assert_eq!(doubles.kingdee("SAL_SaleOrder"), before);
+}
+
+/// The JDY order with this number.
+fn jdy_order(doubles: &Doubles, number: &str) -> Map<String, Value> {
+    doubles
+        .jiandaoyun(ORDER_FORM)
+        .into_iter()
+        .find(|o| o[order::ORDER_NO] == json!(number))
+        .unwrap_or_else(|| panic!("{number} in Jiandaoyun"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kingdee_materials_prices_stock_deliveries_and_receivables_come_back_to_jiandaoyun() {
+    let jdy = ferry_doubles::start(JiandaoyunDouble::new(JiandaoyunConfig::default()), 0)
+        .await
+        .expect("the Jiandaoyun double starts");
+    let kingdee = KingdeeDouble::new(KingdeeConfig::default());
+    let kd = ferry_doubles::start(kingdee.clone(), 0)
+        .await
+        .expect("the Kingdee double starts");
+    let doubles = Doubles { jdy, kd };
+    // What the ERP team does in the Kingdee client (审核, 下推).
+    let client = |operation: &str, form: &str, data: Value| {
+        let reply = kingdee.client(doubles.kd.harness(), operation, form, data);
+        assert_eq!(
+            reply["Result"]["ResponseStatus"]["IsSuccess"],
+            json!(true),
+            "{operation} {form}: {reply}"
+        );
+        reply
+    };
+    let dir = scratch();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jdy-kingdee/ferry.yaml");
+    std::fs::copy(&example, dir.path().join("ferry.yaml")).expect("the example's ferry.yaml");
+    for flow in ["customers", "orders"] {
+        let report = doubles.ferry(dir.path(), &["sync", flow, "--json"]);
+        assert_eq!(count(&report, "failed"), 0, "{flow}: {report}");
+    }
+
+    // Materials, then their prices and stock, into the 产品 form.
+    let materials = doubles.ferry(dir.path(), &["sync", "materials", "--json"]);
+    assert_eq!(count(&materials, "created"), 5, "{materials}");
+    for flow in ["prices", "stock"] {
+        let report = doubles.ferry(dir.path(), &["sync", flow, "--json"]);
+        assert_eq!(count(&report, "updated"), 5, "{flow}: {report}");
+    }
+    let products = doubles.jiandaoyun(PRODUCT_FORM);
+    assert_eq!(products.len(), 5, "prices and stock made no 产品 of their own");
+    let product_of = |code: &str| {
+        products
+            .iter()
+            .find(|p| p[product::CODE] == json!(code))
+            .unwrap_or_else(|| panic!("{code} in 产品"))
+    };
+    let bolts = product_of("MAT0001");
+    assert_eq!(bolts[product::NAME], json!("不锈钢螺栓 M8"));
+    assert_eq!(bolts[product::SPEC], json!("M8×30"));
+    assert_eq!(bolts[product::UNIT], json!("Pcs"));
+    assert_eq!(bolts[product::PRICE], json!(12.5));
+    assert_eq!(bolts[product::STOCK], json!(110.5), "CK001 100 + CK002 10.5");
+    assert_eq!(product_of("MAT0003")[product::STOCK], json!(300.0));
+
+    // Stock moves in the ERP: the next scan carries today's figure.
+    let row = doubles
+        .kd
+        .store()
+        .list("STK_Inventory", None, None)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.fields["FMaterialId"] == json!({"FNumber": "MAT0003"}))
+        .unwrap();
+    doubles
+        .kd
+        .store()
+        .update(
+            "STK_Inventory",
+            row.id,
+            json!({"FBaseQty": 260.0, "FQty": 260.0})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .unwrap();
+    let stock = doubles.ferry(dir.path(), &["sync", "stock", "--json"]);
+    assert_eq!(count(&stock, "updated"), 1, "only MAT0003 moved: {stock}");
+    let cable = doubles
+        .jiandaoyun(PRODUCT_FORM)
+        .into_iter()
+        .find(|p| p[product::CODE] == json!("MAT0003"))
+        .unwrap();
+    assert_eq!(cable[product::STOCK], json!(260.0));
+
+    // Every written order was pushed to a 销售出库单: each lands on its own JDY order.
+    let outstock = doubles.kingdee("SAL_OUTSTOCK");
+    assert!(!outstock.is_empty());
+    let deliveries = doubles.ferry(dir.path(), &["sync", "deliveries", "--json"]);
+    assert_eq!(
+        count(&deliveries, "updated") as usize,
+        outstock.len(),
+        "{deliveries}"
+    );
+    let first = &outstock[0];
+    let delivery_no = first["FBillNo"].as_str().unwrap().to_owned();
+    let order_no = first["FEntity"][0]["FSoorDerno"].as_str().unwrap().to_owned();
+    let on_order = jdy_order(&doubles, &order_no);
+    assert_eq!(on_order[order::DELIVERY_NO], json!(delivery_no));
+    assert_eq!(on_order[order::DELIVERY_STATUS], json!("出库处理中"));
+    assert!(
+        on_order[order::DELIVERED_AT]
+            .as_str()
+            .is_some_and(|t| t.ends_with("T16:00:00.000Z")),
+        "Kingdee's local midnight in Shanghai, in UTC: {on_order:?}"
+    );
+
+    // The warehouse audits it (已出库) and finance pushes it on to a receivable (应收单).
+    let numbers = json!({"Numbers": [delivery_no]});
+    client("Submit", "SAL_OUTSTOCK", numbers.clone());
+    client("Audit", "SAL_OUTSTOCK", numbers);
+    let pushed = client(
+        "Push",
+        "SAL_OUTSTOCK",
+        json!({"Numbers": [delivery_no], "TargetFormId": "AR_receivable"}),
+    );
+    let receivable_no = pushed["Result"]["ResponseStatus"]["SuccessEntitys"][0]["Number"]
+        .as_str()
+        .expect("the receivable's number")
+        .to_owned();
+    let numbers = json!({"Numbers": [receivable_no]});
+    client("Submit", "AR_receivable", numbers.clone());
+    client("Audit", "AR_receivable", numbers);
+    let deliveries = doubles.ferry(dir.path(), &["sync", "deliveries", "--json"]);
+    assert_eq!(count(&deliveries, "updated"), 1, "{deliveries}");
+    let receivables = doubles.ferry(dir.path(), &["sync", "receivables", "--json"]);
+    assert_eq!(count(&receivables, "updated"), 1, "{receivables}");
+    let on_order = jdy_order(&doubles, &order_no);
+    assert_eq!(on_order[order::DELIVERY_STATUS], json!("已出库"));
+    assert_eq!(on_order[order::RECEIVABLE_NO], json!(receivable_no));
+    let receivable = doubles
+        .kingdee("AR_receivable")
+        .into_iter()
+        .find(|r| r["FBillNo"] == json!(receivable_no))
+        .unwrap();
+    assert_eq!(on_order[order::RECEIVABLE_AMOUNT], receivable["FALLAMOUNTFOR"]);
+    let total = on_order[order::TOTAL].as_f64().unwrap();
+    assert!(
+        (receivable["FALLAMOUNTFOR"].as_f64().unwrap() - total).abs() < 0.005,
+        "the whole order delivered and invoiced: {total}"
+    );
+
+    // A delivery whose order the CRM does not hold is a dead letter naming it, never a new,
+    // half-empty order in the CRM.
+    let orders_before = doubles.jiandaoyun(ORDER_FORM).len();
+    let mut stray = first.clone();
+    stray.remove("FID");
+    stray.insert("FBillNo".into(), json!("XSCKD99999999"));
+    stray.insert("FDocumentStatus".into(), json!("A"));
+    let line = stray["FEntity"][0].as_object_mut().unwrap();
+    line.insert("FSoorDerno".into(), json!("DD999999"));
+    line.insert("FEntryID".into(), json!(99_999));
+    doubles.kd.store().insert("SAL_OUTSTOCK", stray).unwrap();
+    let deliveries = doubles.ferry(dir.path(), &["sync", "deliveries", "--json"]);
+    assert_eq!(count(&deliveries, "failed"), 1, "{deliveries}");
+    assert_eq!(doubles.jiandaoyun(ORDER_FORM).len(), orders_before);
+    let letters = doubles.ferry(dir.path(), &["dlq", "list", "--json"]);
+    let error = letters[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("DD999999") && error.contains("create: false"),
+        "{error}"
+    );
+
+    // The orders changed in Jiandaoyun by the write-backs: read again, nothing to write.
+    let before = doubles.kingdee("SAL_SaleOrder");
+    let again = doubles.ferry(dir.path(), &["sync", "orders", "--json"]);
+    assert_eq!(
+        count(&again, "created") + count(&again, "updated") + count(&again, "failed"),
+        0,
+        "no echo: {again}"
+    );
     assert_eq!(doubles.kingdee("SAL_SaleOrder"), before);
 }
 

@@ -141,6 +141,15 @@ pub struct TargetOptions {
     /// Run the form's data triggers (智能助手) on writes (default false).
     #[serde(default)]
     pub start_trigger: bool,
+    /// Create records no key finds (default true). `false` writes back onto records the
+    /// form holds already (an ERP's delivery onto the CRM's order): a record whose key no
+    /// record holds is refused, a dead letter naming the key, never a half-empty new one.
+    #[serde(default = "yes")]
+    pub create: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A document's lines written as a sub-form.

@@ -122,7 +122,9 @@ impl JdySink {
     }
 
     /// The widgets of one record, each in its widget's shape and wrapped as `{"value": …}`.
-    fn data(&self, widgets: &Widgets, out: &Outgoing) -> Value {
+    /// The key widget is sent on create only: an update finds the record by it already, and
+    /// a key held by a serial number widget (流水号) is the platform's to set.
+    fn data(&self, widgets: &Widgets, out: &Outgoing, create: bool) -> Value {
         let lines_from = self
             .options
             .lines
@@ -140,8 +142,10 @@ impl JdySink {
                 );
             }
         }
-        let key = widgets.shape(&self.options.key, &json!(out.key));
-        data.insert(self.options.key.clone(), json!({"value": key}));
+        if create {
+            let key = widgets.shape(&self.options.key, &json!(out.key));
+            data.insert(self.options.key.clone(), json!({"value": key}));
+        }
         if let (Some(lines), Some(from)) = (&self.options.lines, lines_from)
             && let Some(Value::Array(items)) = out.fields.get(from)
         {
@@ -165,6 +169,15 @@ impl JdySink {
         Value::Object(data)
     }
 
+    /// The refusal of a record no key finds when the flow only updates (`create: false`).
+    fn not_held(&self, out: &Outgoing) -> ConnectorError {
+        ConnectorError::invalid(format!(
+            "no record of form `{}` holds `{}` in `{}`, and this target only updates \
+             records it finds (`create: false`); replay it once the record exists",
+            self.form.entry, out.key, self.options.key
+        ))
+    }
+
     /// Creates the records at `indexes` of `batch` (one batch call, or one by one if it is
     /// refused for the data).
     async fn create(
@@ -178,7 +191,7 @@ impl JdySink {
             let data: Arc<Vec<Value>> = Arc::new(
                 chunk
                     .iter()
-                    .map(|i| self.data(widgets, &batch[*i]))
+                    .map(|i| self.data(widgets, &batch[*i], true))
                     .collect(),
             );
             let flags = self.flags();
@@ -218,7 +231,7 @@ impl Sink for JdySink {
         let updated = each(updates.len(), self.concurrency, |n| {
             let i = updates[n];
             let held = existing[&keys[i]].clone();
-            let data = self.data(widgets.expect("read when there are updates"), &batch[i]);
+            let data = self.data(widgets.expect("read when there are updates"), &batch[i], false);
             async move {
                 self.api
                     .update(&self.form, &held.id, &held.version, data, &flags)
@@ -228,7 +241,11 @@ impl Sink for JdySink {
             }
         })
         .await?;
-        let created = self.create(batch, &creates).await?;
+        let created = if self.options.create {
+            self.create(batch, &creates).await?
+        } else {
+            creates.iter().map(|i| Err(self.not_held(&batch[*i]))).collect()
+        };
         let mut results: Vec<Option<Result<Written, ConnectorError>>> =
             (0..batch.len()).map(|_| None).collect();
         for (i, r) in updates

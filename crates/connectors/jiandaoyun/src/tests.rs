@@ -250,6 +250,50 @@ async fn an_order_is_written_with_its_lines_as_a_sub_form() {
 }
 
 #[tokio::test]
+async fn an_update_only_target_writes_onto_the_order_and_refuses_an_unknown_one() {
+    let jdy = Jdy::start().await;
+    let conn = jdy.connector();
+    let ctx = SinkContext {
+        entity: Entity::SHIPMENT,
+        key_field: "order_number".into(),
+        fields: vec![],
+    };
+    let sink = conn
+        .sink(
+            &obj(json!({"app": APP_ID, "form": ORDER_FORM, "key": order::ORDER_NO, "create": false,
+                        "fields": {"number": order::DELIVERY_NO}})),
+            &ctx,
+        )
+        .unwrap();
+    let before = jdy.stored(ORDER_FORM, order::ORDER_NO, "DD000001")[0].clone();
+    let written = sink
+        .upsert(&[
+            out(
+                "DD000001",
+                json!({"order_number": "DD000001", "number": "XSCKD00000001"}),
+            ),
+            out(
+                "DD999999",
+                json!({"order_number": "DD999999", "number": "XSCKD00000002"}),
+            ),
+        ])
+        .await
+        .unwrap();
+    written[0].as_ref().expect("written onto DD000001");
+    let after = &jdy.stored(ORDER_FORM, order::ORDER_NO, "DD000001")[0];
+    assert_eq!(after[order::DELIVERY_NO], json!("XSCKD00000001"));
+    assert_eq!(after[order::CUSTOMER_NO], before[order::CUSTOMER_NO]);
+    assert_eq!(after[order::LINES], before[order::LINES], "the rest untouched");
+    let e = written[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(
+        e.message().contains("DD999999") && e.message().contains("create: false"),
+        "{e}"
+    );
+    assert!(jdy.stored(ORDER_FORM, order::DELIVERY_NO, "XSCKD00000002").is_empty());
+}
+
+#[tokio::test]
 async fn a_push_is_verified_and_names_the_records_of_the_flows_reading_its_form() {
     let jdy = Jdy::start().await;
     let conn = jdy.connector();

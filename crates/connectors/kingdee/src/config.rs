@@ -189,6 +189,11 @@ pub struct SourceOptions {
     /// scan, for forms without a change time (stock, `STK_Inventory`).
     #[serde(default)]
     pub poll: Poll,
+    /// With `poll: all`: one record per value of this field (`FMaterialId.FNumber`), its id
+    /// that value, its numeric `fields` summed over the rows holding it — stock on hand
+    /// over warehouses and lots. A field that is not a number keeps the first row's value.
+    #[serde(default)]
+    pub sum_by: Option<String>,
     /// How far back each new scan starts, for changes committed late with an earlier time
     /// (default 2m); the window settles when nothing newer comes.
     #[serde(default)]
@@ -235,6 +240,8 @@ pub struct SourceSpec {
     pub overlap: Duration,
     pub filter: Option<String>,
     pub lines: Option<LinesSource>,
+    /// `sum_by`: rows grouped by this field.
+    pub sum_by: Option<String>,
 }
 
 impl SourceOptions {
@@ -294,6 +301,21 @@ impl SourceOptions {
         {
             issues.push(ConfigIssue::new(["filter"], "is empty: leave it out"));
         }
+        if let Some(by) = &self.sum_by {
+            field_key(&mut issues, &["sum_by"], by);
+            if self.poll != Poll::All {
+                issues.push(ConfigIssue::new(
+                    ["sum_by"],
+                    "sums the whole form: set `poll: all` with it",
+                ));
+            }
+            if self.lines.is_some() {
+                issues.push(ConfigIssue::new(
+                    ["sum_by"],
+                    "sums rows into one record each: leave `lines` out",
+                ));
+            }
+        }
         match id {
             Some(id) if issues.is_empty() => Ok(SourceSpec {
                 form: self.form,
@@ -303,6 +325,7 @@ impl SourceOptions {
                 overlap: self.overlap.map_or(Duration::from_secs(120), |d| d.0),
                 filter: self.filter,
                 lines: self.lines,
+                sum_by: self.sum_by,
             }),
             _ => Err(issues),
         }

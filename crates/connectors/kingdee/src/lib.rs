@@ -49,7 +49,8 @@
 //!   `Errors` entry (by `DIndex`) becomes its dead letter with Kingdee's message; 13 (网控)
 //!   and 14 (调用限制) are retried with backoff.
 //! - **Reading**: `ExecuteBillQuery` by `(change time, id)` keyset with an overlap window;
-//!   bills' entries as `lines`.
+//!   bills' entries as `lines`; `poll: all` for forms without a change time, and `sum_by`
+//!   for one record per material out of stock rows per warehouse.
 //! - **Writing**: lookup by number, `BatchSave` with the internal ids, `Submit`/`Audit`,
 //!   `UnAudit` before changing an audited document (when allowed), `Push` to downstream
 //!   bills, `Allocate` of new base data to organisations.
@@ -59,6 +60,7 @@ mod config;
 mod connector;
 mod discover;
 mod forms;
+mod groups;
 mod login;
 mod reply;
 mod sink;

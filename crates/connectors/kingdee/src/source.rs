@@ -16,7 +16,8 @@
 //! server that answers one per line anyway are read once.
 //!
 //! With `poll: all` (stock, which has no change time) every scan reads the whole form in
-//! primary-key order and starts again at the end.
+//! primary-key order and starts again at the end; with `sum_by` as well, rows are summed
+//! into one record per value of a field (see [`crate::groups`]).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{Api, Query, date_literal, parse_local};
 use crate::config::SourceSpec;
+use crate::groups::Groups;
 
 /// The cursor: `w` the change time read last (local text with milliseconds), `id` its id.
 type Cursor = Keyset<String, i64>;
@@ -42,6 +44,15 @@ pub struct KingdeeSource {
 impl KingdeeSource {
     pub fn new(api: Api, spec: SourceSpec) -> Self {
         Self { api, spec }
+    }
+
+    /// The groups, when the flow sums rows (`sum_by`).
+    fn groups(&self) -> Option<Groups<'_>> {
+        self.spec.sum_by.as_deref().map(|by| Groups {
+            api: &self.api,
+            spec: &self.spec,
+            by,
+        })
     }
 
     /// The header field keys asked for: the id, the change time, then the flow's fields.
@@ -183,6 +194,9 @@ impl KingdeeSource {
 impl Source for KingdeeSource {
     async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError> {
         let limit = limit.max(1);
+        if let Some(groups) = self.groups() {
+            return groups.read(cursor, limit).await;
+        }
         let cursor = Cursor::decode(cursor)
             .map_err(|e| ConnectorError::fatal(format!("unreadable cursor: {e}")))?;
         let keys = self.header_keys();
@@ -222,6 +236,15 @@ impl Source for KingdeeSource {
     }
 
     async fn fetch(&self, ids: &[String]) -> Result<Vec<Record>, ConnectorError> {
+        if let Some(groups) = self.groups() {
+            let mut by_id: BTreeMap<String, Record> = groups
+                .fetch(ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            return Ok(fetched_in_order(ids, |id| by_id.remove(id)));
+        }
         let numeric: Vec<&str> = ids
             .iter()
             .map(String::as_str)

@@ -21,15 +21,23 @@ fn obj(v: Value) -> Map<String, Value> {
 }
 
 struct Kd {
+    kingdee: KingdeeDouble,
     double: RunningDouble,
 }
 
 impl Kd {
     async fn start() -> Self {
-        let double = ferry_doubles::start(KingdeeDouble::new(KingdeeConfig::default()), 0)
+        let kingdee = KingdeeDouble::new(KingdeeConfig::default());
+        let double = ferry_doubles::start(kingdee.clone(), 0)
             .await
             .expect("the double starts");
-        Self { double }
+        Self { kingdee, double }
+    }
+
+    /// An operation done in the Kingdee client by the ERP team (审核, 下推): its reply.
+    fn client(&self, operation: &str, form: &str, data: Value) -> Value {
+        self.kingdee
+            .client(self.double.harness(), operation, form, data)
     }
 
     fn settings(&self, login: Value) -> Map<String, Value> {
@@ -188,6 +196,180 @@ async fn sales_orders_are_read_with_their_lines() {
         assert_eq!(lines[0]["FQty"], json!(10.0));
         assert!(lines[0]["id"].as_str().is_some());
     }
+}
+
+fn stock() -> Value {
+    json!({"form": "STK_Inventory", "poll": "all", "sum_by": "FMaterialId.FNumber",
+           "fields": ["FBaseQty", "FBaseUnitId.FNumber"], "filter": "FStockOrgId.FNumber = '100'"})
+}
+
+#[tokio::test]
+async fn stock_is_summed_per_material_over_warehouses_whatever_the_page_size() {
+    let kd = Kd::start().await;
+    let conn = kd.connector();
+    let source = kd.source(&conn, stock());
+    // Pages of one row fall inside MAT0001's and MAT0002's two warehouses; pages of two cut
+    // between them; a page of a hundred holds the whole form.
+    let mut cable = 300.0;
+    for limit in [1, 2, 100] {
+        let (read, cursor) = read_all(source.as_ref(), None, limit).await;
+        let stock: Vec<(&str, &Value)> = read
+            .iter()
+            .map(|r| (r.id.as_str(), &r.fields["FBaseQty"]))
+            .collect();
+        assert_eq!(
+            stock,
+            [
+                ("MAT0001", &json!(110.5)),
+                ("MAT0002", &json!(220.5)),
+                ("MAT0003", &json!(cable)),
+                ("MAT0004", &json!(400.0)),
+                ("MAT0005", &json!(500.0)),
+            ],
+            "pages of {limit}"
+        );
+        assert_eq!(read[2].fields["FMaterialId.FNumber"], json!("MAT0003"));
+        assert_eq!(read[2].fields["FBaseUnitId.FNumber"], json!("m"));
+        // Stock has no change time: the next scan reads it all again, with today's figures.
+        let row = kd
+            .double
+            .store()
+            .list("STK_Inventory", None, None)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.fields["FMaterialId"] == json!({"FNumber": "MAT0003"}))
+            .unwrap();
+        kd.double
+            .store()
+            .update(
+                "STK_Inventory",
+                row.id,
+                obj(json!({"FBaseQty": cable - 1.0})),
+            )
+            .unwrap();
+        cable -= 1.0;
+        let (again, _) = read_all(source.as_ref(), Some(cursor), limit).await;
+        assert_eq!(again.len(), 5, "pages of {limit}");
+        assert_eq!(again[2].fields["FBaseQty"], json!(cable));
+    }
+    let fetched = source
+        .fetch(&["MAT0002".into(), "MAT9999".into()])
+        .await
+        .unwrap();
+    assert_eq!(fetched[0].fields["FBaseQty"], json!(220.5));
+    assert!(fetched[1].deleted, "a material without stock rows");
+}
+
+#[tokio::test]
+async fn a_price_list_is_read_one_record_per_entry() {
+    let kd = Kd::start().await;
+    let conn = kd.connector();
+    let prices = json!({"form": "BD_SAL_PriceList", "id": "FEntity_FEntryId",
+        "fields": ["FNumber", "FMaterialId.FNumber", "FPrice"],
+        "filter": "FNumber = 'XSJMB0001' AND FForbidStatus = 'A'"});
+    let (read, _) = read_all(kd.source(&conn, prices).as_ref(), None, 2).await;
+    let read: Vec<(&Value, &Value)> = read
+        .iter()
+        .map(|r| (&r.fields["FMaterialId.FNumber"], &r.fields["FPrice"]))
+        .collect();
+    assert_eq!(read.len(), 5, "{read:?}");
+    assert_eq!(read[0], (&json!("MAT0001"), &json!(12.5)));
+    assert_eq!(read[3], (&json!("MAT0004"), &json!(96.0)));
+}
+
+#[tokio::test]
+async fn deliveries_and_receivables_are_read_with_the_order_they_came_from() {
+    let kd = Kd::start().await;
+    let conn = kd.connector();
+    let sink = kd.sink(&conn, order_target(), &["code", "customer_code"]);
+    let line = json!({"sku": "MAT0001", "quantity": 4, "unit_price": "11.30", "tax_rate": "0.13"});
+    let written = sink
+        .upsert(&[order("SO-9", "CUST0001", json!([line]))])
+        .await
+        .unwrap();
+    assert!(written[0].is_ok(), "{written:?}");
+    let delivery = json!({"form": "SAL_OUTSTOCK",
+        "fields": ["FBillNo", "FDate", "FDocumentStatus", "FSoorDerno"]});
+    let (read, _) = read_all(kd.source(&conn, delivery).as_ref(), None, 10).await;
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0].fields["FSoorDerno"], json!("SO-9"));
+    let number = read[0].fields["FBillNo"].as_str().unwrap().to_owned();
+    assert!(number.starts_with("XSCKD"), "{number}");
+
+    // The ERP team audits the delivery and pushes it on to a receivable (应收单).
+    for operation in ["Submit", "Audit"] {
+        let reply = kd.client(operation, "SAL_OUTSTOCK", json!({"Numbers": [number]}));
+        assert_eq!(reply["Result"]["ResponseStatus"]["IsSuccess"], json!(true), "{reply}");
+    }
+    let reply = kd.client(
+        "Push",
+        "SAL_OUTSTOCK",
+        json!({"Numbers": [number], "TargetFormId": "AR_receivable"}),
+    );
+    assert_eq!(reply["Result"]["ResponseStatus"]["IsSuccess"], json!(true), "{reply}");
+    let receivables = json!({"form": "AR_receivable",
+        "fields": ["FBillNo", "FALLAMOUNTFOR", "FORDERNUMBER"]});
+    let (read, _) = read_all(kd.source(&conn, receivables).as_ref(), None, 10).await;
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0].fields["FORDERNUMBER"], json!("SO-9"));
+    assert_eq!(read[0].fields["FALLAMOUNTFOR"], json!(45.2), "4 × 11.30 含税");
+}
+
+#[tokio::test]
+async fn a_receipt_is_saved_with_its_entry_audited_and_read_back() {
+    let kd = Kd::start().await;
+    let conn = kd.connector();
+    let target = json!({
+        "form": "AR_RECEIVEBILL",
+        "fields": {"reference": "FBillNo", "customer_code": "FCONTACTUNIT", "paid_at": "FDATE"},
+        "refs": ["FCONTACTUNIT", "FPAYUNIT", "FSETTLEORGID", "FPAYORGID"],
+        "defaults": {"FSETTLEORGID": "100", "FPAYORGID": "100"},
+        "lines": {"entry": "FRECEIVEBILLENTRY",
+                  "fields": {"method": "FSETTLETYPEID", "amount": "FRECTOTALAMOUNTFOR"},
+                  "refs": ["FSETTLETYPEID", "FPURPOSEID"]},
+        "after_save": ["submit", "audit"],
+    });
+    let ctx = SinkContext {
+        entity: Entity::PAYMENT,
+        key_field: "reference".into(),
+        fields: vec!["reference".into(), "customer_code".into()],
+    };
+    let sink = conn.sink(&obj(target), &ctx).expect("target options");
+    let receipt = |reference: &str, customer: &str, amount: &str| {
+        out(
+            reference,
+            json!({"reference": reference, "customer_code": customer, "paid_at": "2024-06-03",
+                   "lines": [{"method": "JSFS04_SYS", "amount": amount, "FPURPOSEID": "SFKYT01_SYS"}]}),
+        )
+    };
+    let results = sink
+        .upsert(&[
+            receipt("SKD-CRM-1", "CUST0001", "45.20"),
+            receipt("SKD-CRM-2", "CUST0404", "10.00"),
+        ])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    let e = results[1].as_ref().unwrap_err();
+    assert!(e.message().contains("CUST0404"), "{e}");
+    let saved = kd.stored("AR_RECEIVEBILL", "SKD-CRM-1").unwrap();
+    assert_eq!(saved["FDocumentStatus"], json!("C"));
+    assert_eq!(saved["FRECEIVEAMOUNTFOR"], json!(45.2));
+    assert_eq!(
+        saved["FRECEIVEBILLENTRY"][0]["FSETTLETYPEID"],
+        json!({"FNumber": "JSFS04_SYS"})
+    );
+
+    let receipts = json!({"form": "AR_RECEIVEBILL",
+        "fields": ["FBillNo", "FCONTACTUNIT.FNumber", "FRECEIVEAMOUNTFOR"],
+        "lines": {"entry": "FRECEIVEBILLENTRY", "fields": ["FSETTLETYPEID.FNumber", "FRECTOTALAMOUNTFOR"]}});
+    let (read, _) = read_all(kd.source(&conn, receipts).as_ref(), None, 10).await;
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].fields["FCONTACTUNIT.FNumber"], json!("CUST0001"));
+    assert_eq!(
+        read[0].fields["lines"][0]["FSETTLETYPEID.FNumber"],
+        json!("JSFS04_SYS")
+    );
 }
 
 #[tokio::test]

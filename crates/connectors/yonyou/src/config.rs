@@ -45,6 +45,22 @@ pub struct SystemSettings {
     /// Take event pushes (事件订阅) at `POST /hooks/<system>` (default false).
     #[serde(default)]
     pub events: bool,
+    /// How a push is acknowledged: `encrypted` (default: `success` sealed like a push, as
+    /// the documentation asks) or `plain` (`success` as text, as the Python SDK's sample
+    /// does). The platform sends a push again for a day until it takes the answer.
+    #[serde(default)]
+    pub event_reply: EventReply,
+}
+
+/// The answer to an event push (see [`SystemSettings::event_reply`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventReply {
+    /// `success`, encrypted and signed.
+    #[default]
+    Encrypted,
+    /// `success` as plain text.
+    Plain,
 }
 
 impl fmt::Debug for SystemSettings {

@@ -90,7 +90,13 @@ impl YonyouConnector {
             .map_err(|e| vec![ConfigIssue::new(["url"], e.message().to_owned())])?;
         let push = system
             .events
-            .then(|| Arc::new(EventPush::new(&system.app_key, &system.app_secret)));
+            .then(|| {
+                Arc::new(EventPush::new(
+                    &system.app_key,
+                    &system.app_secret,
+                    system.event_reply,
+                ))
+            });
         Ok(Self { api, push })
     }
 }

@@ -18,18 +18,26 @@
 //! record's id; the engine then reads its current state. A repeat of an `eventId` (the
 //! platform retries for 24 hours) is answered as a duplicate. `CHECK_URL` and events of
 //! objects no flow reads change nothing. Keep the flows' polls as the backstop.
+//!
+//! Every push accepted is answered with `success` the way the documentation asks: sealed
+//! like a push (encrypted, signed, with a fresh timestamp and nonce), since the platform
+//! otherwise sends it again for a day. The Python SDK's sample answers a plain `success`
+//! instead; `event_reply: plain` does that, for a tenant that turns out to want it.
 
 use aes::Aes256;
 use base64::Engine as _;
 use base64::alphabet::STANDARD as ALPHABET;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use cbc::cipher::block_padding::NoPadding;
-use cbc::cipher::{BlockModeDecrypt, KeyIvInit};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use chrono::{DateTime, TimeDelta, Utc};
-use ferry_kit::inbound::{Changes, Inbound, InboundError, InboundFlow, InboundRequest, Verified};
+use ferry_kit::inbound::{
+    Acknowledgement, Changes, Inbound, InboundError, InboundFlow, InboundRequest, Verified,
+};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+use crate::config::EventReply;
 use crate::objects::Object;
 use crate::reply::text;
 use crate::token::hmac_sha256;
@@ -51,6 +59,7 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 pub struct EventPush {
     app_key: String,
     app_secret: String,
+    reply: EventReply,
 }
 
 impl std::fmt::Debug for EventPush {
@@ -70,10 +79,11 @@ struct Sealed {
 }
 
 impl EventPush {
-    pub fn new(app_key: &str, app_secret: &str) -> Self {
+    pub fn new(app_key: &str, app_secret: &str, reply: EventReply) -> Self {
         Self {
             app_key: app_key.to_owned(),
             app_secret: app_secret.to_owned(),
+            reply,
         }
     }
 
@@ -132,6 +142,37 @@ impl EventPush {
             ));
         }
         String::from_utf8(message.to_vec()).map_err(|_| malformed("the message is not UTF-8"))
+    }
+
+    /// `message` sealed as the platform seals a push: 16 random bytes, its length, itself
+    /// and the app key, padded to 32, AES-256-CBC, Base64.
+    fn encrypt(&self, message: &str) -> Option<String> {
+        let key = self.aes_key()?;
+        let mut plain = rand::random::<[u8; 16]>().to_vec();
+        plain.extend(u32::try_from(message.len()).ok()?.to_be_bytes());
+        plain.extend(message.as_bytes());
+        plain.extend(self.app_key.as_bytes());
+        let pad = PAD_BLOCK - plain.len() % PAD_BLOCK;
+        plain.extend(std::iter::repeat_n(u8::try_from(pad).ok()?, pad));
+        let length = plain.len();
+        let cipher = cbc::Encryptor::<Aes256>::new_from_slices(&key, &key[..16]).ok()?;
+        let sealed = cipher
+            .encrypt_padded::<NoPadding>(&mut plain, length)
+            .ok()?;
+        Some(STANDARD.encode(sealed))
+    }
+
+    /// `success`, sealed with a fresh timestamp and nonce.
+    fn sealed_success(&self) -> Option<Value> {
+        let encrypt = self.encrypt("success")?;
+        let timestamp = Utc::now().timestamp_millis().to_string();
+        let nonce = format!("{:016x}", rand::random::<u64>());
+        Some(serde_json::json!({
+            "signature": self.signature(&timestamp, &nonce, &encrypt),
+            "timestamp": timestamp.parse::<i64>().ok()?,
+            "nonce": nonce,
+            "encrypt": encrypt,
+        }))
     }
 
     /// The decrypted message of a verified request.
@@ -261,6 +302,21 @@ impl Inbound for EventPush {
             .collect();
         Ok(Changes { records })
     }
+
+    fn acknowledgement(&self, _request: &InboundRequest<'_>) -> Option<Acknowledgement> {
+        let plain = Acknowledgement {
+            content_type: "text/plain; charset=utf-8",
+            body: b"success".to_vec(),
+        };
+        match self.reply {
+            EventReply::Plain => Some(plain),
+            // A secret that makes no AES key refuses every push at `verify` already.
+            EventReply::Encrypted => self.sealed_success().map(|sealed| Acknowledgement {
+                content_type: "application/json",
+                body: sealed.to_string().into_bytes(),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -291,7 +347,7 @@ mod tests {
             body: &body,
             received_at: Utc::now(),
         };
-        let ours = EventPush::new("yy-app-key", "yy-app-s3cret");
+        let ours = EventPush::new("yy-app-key", "yy-app-s3cret", EventReply::Encrypted);
         let verified = ours.verify(&request).unwrap();
         assert_eq!(verified.replay_key, "event:e-1");
         let reads = |object: &str| {
@@ -318,8 +374,32 @@ mod tests {
             vec![("m".to_owned(), "2285750118220001".to_owned())]
         );
 
-        let wrong = EventPush::new("yy-app-key", "another-secret");
+        let wrong = EventPush::new("yy-app-key", "another-secret", EventReply::Encrypted);
         let refused = wrong.verify(&request).unwrap_err();
         assert!(!refused.to_string().contains("yy-app-s3cret"));
+    }
+
+    #[test]
+    fn a_push_is_acknowledged_with_success_sealed_as_the_platform_opens_it() {
+        let (headers, body) = push(&json!({}));
+        let request = InboundRequest {
+            headers: &headers,
+            query: None,
+            body: &body,
+            received_at: Utc::now(),
+        };
+        let crypto = EventCrypto::new("yy-app-key", "yy-app-s3cret");
+        let ours = EventPush::new("yy-app-key", "yy-app-s3cret", EventReply::Encrypted);
+        let ack = ours.acknowledgement(&request).expect("an answer");
+        assert_eq!(ack.content_type, "application/json");
+        let reply: Value = serde_json::from_slice(&ack.body).unwrap();
+        let sealed = EventCrypto::parse_sealed(&reply).expect("the push's own shape");
+        assert_eq!(crypto.open(&sealed).unwrap(), "success", "signed and encrypted");
+        // Each answer is sealed afresh (random prefix, nonce).
+        let again = ours.acknowledgement(&request).unwrap();
+        assert_ne!(again.body, ack.body);
+
+        let plain = EventPush::new("yy-app-key", "yy-app-s3cret", EventReply::Plain);
+        assert_eq!(plain.acknowledgement(&request).unwrap().body, b"success");
     }
 }

@@ -3,9 +3,10 @@
 //! when one is set), its `label` the caption messages name it by, its `type` one of the
 //! platform's widget types.
 //!
-//! The default app has two forms: 客户 ([`CUSTOMER_FORM`], widgets named `_widget_…`, see
-//! [`customer`]) and 订单 ([`ORDER_FORM`], widgets with aliases such as `order_no`, see
-//! [`order`]), so a connector meets both naming styles.
+//! The default app has three forms: 客户 ([`CUSTOMER_FORM`], widgets named `_widget_…`, see
+//! [`customer`]), 订单 ([`ORDER_FORM`], widgets with aliases such as `order_no`, see
+//! [`order`]), so a connector meets both naming styles, and 产品 ([`PRODUCT_FORM`], empty at
+//! the start: an ERP fills it with its materials, prices and stock, see [`product`]).
 
 use serde::Serialize;
 
@@ -15,6 +16,8 @@ pub const APP_ID: &str = "6650c0a1f2e4b3000a1b2c3d";
 pub const CUSTOMER_FORM: &str = "6650c0a1f2e4b3000a1b2c41";
 /// The `entry_id` of the 订单 (order) form.
 pub const ORDER_FORM: &str = "6650c0a1f2e4b3000a1b2c42";
+/// The `entry_id` of the 产品 (product) form.
+pub const PRODUCT_FORM: &str = "6650c0a1f2e4b3000a1b2c43";
 
 /// The widget names of the 客户 form.
 pub mod customer {
@@ -46,6 +49,13 @@ pub mod order {
     pub const LINES: &str = "lines";
     pub const TOTAL: &str = "total";
     pub const ATTACHMENTS: &str = "attachments";
+    /// 出库单号, 出库日期, 发货状态: the ERP's outbound delivery, written back.
+    pub const DELIVERY_NO: &str = "delivery_no";
+    pub const DELIVERED_AT: &str = "delivered_at";
+    pub const DELIVERY_STATUS: &str = "delivery_status";
+    /// 应收单号, 应收金额: the ERP's receivable, written back.
+    pub const RECEIVABLE_NO: &str = "receivable_no";
+    pub const RECEIVABLE_AMOUNT: &str = "receivable_amount";
     /// The widgets of one line of [`LINES`].
     pub mod line {
         pub const PRODUCT: &str = "_widget_1715000000101";
@@ -54,6 +64,16 @@ pub mod order {
         pub const AMOUNT: &str = "_widget_1715000000104";
         pub const DELIVER_AT: &str = "_widget_1715000000105";
     }
+}
+
+/// The widget names of the 产品 form.
+pub mod product {
+    pub const CODE: &str = "_widget_1715000000201";
+    pub const NAME: &str = "_widget_1715000000202";
+    pub const SPEC: &str = "_widget_1715000000203";
+    pub const UNIT: &str = "_widget_1715000000204";
+    pub const PRICE: &str = "_widget_1715000000205";
+    pub const STOCK: &str = "_widget_1715000000206";
 }
 
 /// The widget types the double models, by their wire names.
@@ -191,12 +211,12 @@ impl App {
     }
 }
 
-/// The default app: 客户管理 with the 客户 and 订单 forms.
+/// The default app: 客户管理 with the 客户, 订单 and 产品 forms.
 pub fn default_app() -> App {
     App {
         app_id: APP_ID.into(),
         name: "客户管理".into(),
-        forms: vec![customer_form(), order_form()],
+        forms: vec![customer_form(), order_form(), product_form()],
     }
 }
 
@@ -249,6 +269,28 @@ fn order_form() -> Form {
             Widget::subform(LINES, "订单明细", lines),
             Widget::new(TOTAL, "订单金额", Number),
             Widget::new(ATTACHMENTS, "附件", Upload),
+            Widget::new(DELIVERY_NO, "出库单号", Text),
+            Widget::new(DELIVERED_AT, "出库日期", Datetime),
+            Widget::new(DELIVERY_STATUS, "发货状态", Combo),
+            Widget::new(RECEIVABLE_NO, "应收单号", Text),
+            Widget::new(RECEIVABLE_AMOUNT, "应收金额", Number),
+        ],
+    }
+}
+
+fn product_form() -> Form {
+    use WidgetType::*;
+    use product::*;
+    Form {
+        entry_id: PRODUCT_FORM.into(),
+        name: "产品".into(),
+        widgets: vec![
+            Widget::new(CODE, "产品编码", Text).required(),
+            Widget::new(NAME, "产品名称", Text).required(),
+            Widget::new(SPEC, "规格型号", Text),
+            Widget::new(UNIT, "单位", Text),
+            Widget::new(PRICE, "标准售价", Number),
+            Widget::new(STOCK, "库存数量", Number),
         ],
     }
 }

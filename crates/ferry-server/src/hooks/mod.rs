@@ -47,7 +47,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use ferry_store::{Accepted, DeliveryKey, SeenDelivery};
@@ -76,16 +77,18 @@ async fn receive(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<SyncAccepted>), ApiError> {
+) -> Result<Response, ApiError> {
     let result = match state.engine.inbound(&system).cloned() {
         Some(inbound) => {
             let request = (headers, query.as_deref(), body);
             native::accept(&state, &system, inbound.as_ref(), request).await
         }
-        None => accept(&state, &system, &headers, body).await,
+        None => accept(&state, &system, &headers, body)
+            .await
+            .map(|accepted| (accepted, None)),
     };
     let label = match &result {
-        Ok(accepted) if accepted.duplicate => "duplicate",
+        Ok((accepted, _)) if accepted.duplicate => "duplicate",
         Ok(_) => "accepted",
         Err(ApiError::NotFound(_)) => "unknown_system",
         Err(ApiError::BadSignature(_)) => "bad_signature",
@@ -105,14 +108,23 @@ async fn receive(
         // and other control characters are escaped and cannot forge a log line.
         tracing::info!(system = ?system, error = ?e.to_string(), "Webhook refused.");
     }
-    result.map(|accepted| {
-        let status = if accepted.duplicate {
-            // Nothing new was queued; a 2xx, so the sender stops redelivering.
-            StatusCode::OK
-        } else {
-            StatusCode::ACCEPTED
-        };
-        (status, Json(accepted))
+    result.map(|(accepted, acknowledgement)| match acknowledgement {
+        // The vendor's own acknowledgement, or it sends the notice again.
+        Some(ack) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, ack.content_type)],
+            ack.body,
+        )
+            .into_response(),
+        None => {
+            let status = if accepted.duplicate {
+                // Nothing new was queued; a 2xx, so the sender stops redelivering.
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            (status, Json(accepted)).into_response()
+        }
     })
 }
 

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use chrono::Utc;
-use ferry_kit::inbound::{Inbound, InboundError, InboundFlow, InboundRequest};
+use ferry_kit::inbound::{Acknowledgement, Inbound, InboundError, InboundFlow, InboundRequest};
 use ferry_store::{DeliveryKey, SeenDelivery};
 
 use super::{admit, enqueue, fingerprint};
@@ -21,13 +21,14 @@ use crate::error::ApiError;
 /// The parts of a request a native format reads.
 pub(super) type Request<'a> = (HeaderMap, Option<&'a str>, Result<Bytes, BytesRejection>);
 
-/// Verifies, reads and queues one request to `POST /hooks/{system}`.
+/// Verifies, reads and queues one request to `POST /hooks/{system}`; with it, the answer
+/// the vendor wants, if it wants its own.
 pub(super) async fn accept(
     state: &AppState,
     system: &str,
     inbound: &dyn Inbound,
     (headers, query, body): Request<'_>,
-) -> Result<SyncAccepted, ApiError> {
+) -> Result<(SyncAccepted, Option<Acknowledgement>), ApiError> {
     let body = admit(state, system, body)?;
     let request = InboundRequest {
         headers: &headers,
@@ -35,6 +36,17 @@ pub(super) async fn accept(
         body: &body,
         received_at: Utc::now(),
     };
+    let accepted = queue(state, system, inbound, &request).await?;
+    Ok((accepted, inbound.acknowledgement(&request)))
+}
+
+async fn queue(
+    state: &AppState,
+    system: &str,
+    inbound: &dyn Inbound,
+    request: &InboundRequest<'_>,
+) -> Result<SyncAccepted, ApiError> {
+    let request = *request;
     let verified = inbound.verify(&request).map_err(refusal)?;
     let flows: Vec<InboundFlow<'_>> = state
         .engine
