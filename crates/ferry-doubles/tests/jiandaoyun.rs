@@ -171,7 +171,7 @@ async fn forms_and_widgets_are_listed_with_sub_form_items() {
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["客户", "订单"]);
+    assert_eq!(names, ["客户", "订单", "产品"]);
     assert_eq!(forms["forms"][1]["entry_id"], ORDER_FORM);
     let (status, answer) = jdy
         .call(
