@@ -161,8 +161,11 @@ impl Inbound for AcmeHooks {
     fn acknowledgement(&self, request: &InboundRequest<'_>) -> Option<Acknowledgement> {
         (request.header("x-acme-ack") == Some("required")).then(|| Acknowledgement {
             content_type: "text/plain",
-            body: format!("ack {}", request.header("x-acme-delivery").unwrap_or_default())
-                .into_bytes(),
+            body: format!(
+                "ack {}",
+                request.header("x-acme-delivery").unwrap_or_default()
+            )
+            .into_bytes(),
         })
     }
 }
@@ -182,7 +185,10 @@ async fn server() -> TestServer {
 
 /// Posts `body` to `/hooks/crm` as Acme would, signed with `secret`.
 async fn acme(s: &TestServer, body: &Value, delivery: &str, secret: &str) -> reqwest::Response {
-    acme_request(s, body, delivery, secret).send().await.unwrap()
+    acme_request(s, body, delivery, secret)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn acme_request(

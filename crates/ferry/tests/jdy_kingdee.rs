@@ -303,7 +303,11 @@ async fn kingdee_materials_prices_stock_deliveries_and_receivables_come_back_to_
         assert_eq!(written(&report), 5, "{flow}: {report}");
     }
     let products = doubles.jiandaoyun(PRODUCT_FORM);
-    assert_eq!(products.len(), 5, "prices and stock made no 产品 of their own");
+    assert_eq!(
+        products.len(),
+        5,
+        "prices and stock made no 产品 of their own"
+    );
     let product_of = |code: &str| {
         products
             .iter()
@@ -315,7 +319,11 @@ async fn kingdee_materials_prices_stock_deliveries_and_receivables_come_back_to_
     assert_eq!(bolts[product::SPEC], json!("M8×30"));
     assert_eq!(bolts[product::UNIT], json!("Pcs"));
     assert_eq!(bolts[product::PRICE], json!(12.5));
-    assert_eq!(bolts[product::STOCK], json!(110.5), "CK001 100 + CK002 10.5");
+    assert_eq!(
+        bolts[product::STOCK],
+        json!(110.5),
+        "CK001 100 + CK002 10.5"
+    );
     assert_eq!(product_of("MAT0003")[product::STOCK], json!(300.0));
 
     // Stock moves in the ERP: the next scan carries today's figure.
@@ -352,10 +360,17 @@ async fn kingdee_materials_prices_stock_deliveries_and_receivables_come_back_to_
     let outstock = doubles.kingdee("SAL_OUTSTOCK");
     assert!(!outstock.is_empty());
     let deliveries = doubles.ferry(dir.path(), &["sync", "deliveries", "--json"]);
-    assert_eq!(written(&deliveries) as usize, outstock.len(), "{deliveries}");
+    assert_eq!(
+        written(&deliveries) as usize,
+        outstock.len(),
+        "{deliveries}"
+    );
     let first = &outstock[0];
     let delivery_no = first["FBillNo"].as_str().unwrap().to_owned();
-    let order_no = first["FEntity"][0]["FSoorDerno"].as_str().unwrap().to_owned();
+    let order_no = first["FEntity"][0]["FSoorDerno"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let on_order = jdy_order(&doubles, &order_no);
     assert_eq!(on_order[order::DELIVERY_NO], json!(delivery_no));
     assert_eq!(on_order[order::DELIVERY_STATUS], json!("出库处理中"));
@@ -394,7 +409,10 @@ async fn kingdee_materials_prices_stock_deliveries_and_receivables_come_back_to_
         .into_iter()
         .find(|r| r["FBillNo"] == json!(receivable_no))
         .unwrap();
-    assert_eq!(on_order[order::RECEIVABLE_AMOUNT], receivable["FALLAMOUNTFOR"]);
+    assert_eq!(
+        on_order[order::RECEIVABLE_AMOUNT],
+        receivable["FALLAMOUNTFOR"]
+    );
     let total = on_order[order::TOTAL].as_f64().unwrap();
     assert!(
         (receivable["FALLAMOUNTFOR"].as_f64().unwrap() - total).abs() < 0.005,

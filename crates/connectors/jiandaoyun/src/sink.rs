@@ -231,7 +231,11 @@ impl Sink for JdySink {
         let updated = each(updates.len(), self.concurrency, |n| {
             let i = updates[n];
             let held = existing[&keys[i]].clone();
-            let data = self.data(widgets.expect("read when there are updates"), &batch[i], false);
+            let data = self.data(
+                widgets.expect("read when there are updates"),
+                &batch[i],
+                false,
+            );
             async move {
                 self.api
                     .update(&self.form, &held.id, &held.version, data, &flags)
@@ -244,7 +248,10 @@ impl Sink for JdySink {
         let created = if self.options.create {
             self.create(batch, &creates).await?
         } else {
-            creates.iter().map(|i| Err(self.not_held(&batch[*i]))).collect()
+            creates
+                .iter()
+                .map(|i| Err(self.not_held(&batch[*i])))
+                .collect()
         };
         let mut results: Vec<Option<Result<Written, ConnectorError>>> =
             (0..batch.len()).map(|_| None).collect();

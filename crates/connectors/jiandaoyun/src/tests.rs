@@ -260,8 +260,10 @@ async fn an_update_only_target_writes_onto_the_order_and_refuses_an_unknown_one(
     };
     let sink = conn
         .sink(
-            &obj(json!({"app": APP_ID, "form": ORDER_FORM, "key": order::ORDER_NO, "create": false,
-                        "fields": {"number": order::DELIVERY_NO}})),
+            &obj(
+                json!({"app": APP_ID, "form": ORDER_FORM, "key": order::ORDER_NO, "create": false,
+                        "fields": {"number": order::DELIVERY_NO}}),
+            ),
             &ctx,
         )
         .unwrap();
@@ -283,14 +285,21 @@ async fn an_update_only_target_writes_onto_the_order_and_refuses_an_unknown_one(
     let after = &jdy.stored(ORDER_FORM, order::ORDER_NO, "DD000001")[0];
     assert_eq!(after[order::DELIVERY_NO], json!("XSCKD00000001"));
     assert_eq!(after[order::CUSTOMER_NO], before[order::CUSTOMER_NO]);
-    assert_eq!(after[order::LINES], before[order::LINES], "the rest untouched");
+    assert_eq!(
+        after[order::LINES],
+        before[order::LINES],
+        "the rest untouched"
+    );
     let e = written[1].as_ref().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
     assert!(
         e.message().contains("DD999999") && e.message().contains("create: false"),
         "{e}"
     );
-    assert!(jdy.stored(ORDER_FORM, order::DELIVERY_NO, "XSCKD00000002").is_empty());
+    assert!(
+        jdy.stored(ORDER_FORM, order::DELIVERY_NO, "XSCKD00000002")
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -88,9 +88,7 @@ impl Groups<'_> {
         }
         let records = sum(&keys, rows);
         let last = records.last().map(|r| (Some(r.id.clone()), None));
-        let next = cursor.after_page(last, more, None, at, |_, _| {
-            ScanEnd::Exact(Cursor::start())
-        });
+        let next = cursor.after_page(last, more, None, at, |_, _| ScanEnd::Exact(Cursor::start()));
         Ok(Page {
             records,
             cursor: next.encode(),

@@ -299,20 +299,32 @@ async fn deliveries_and_receivables_are_read_with_the_order_they_came_from() {
     // The ERP team audits the delivery and pushes it on to a receivable (应收单).
     for operation in ["Submit", "Audit"] {
         let reply = kd.client(operation, "SAL_OUTSTOCK", json!({"Numbers": [number]}));
-        assert_eq!(reply["Result"]["ResponseStatus"]["IsSuccess"], json!(true), "{reply}");
+        assert_eq!(
+            reply["Result"]["ResponseStatus"]["IsSuccess"],
+            json!(true),
+            "{reply}"
+        );
     }
     let reply = kd.client(
         "Push",
         "SAL_OUTSTOCK",
         json!({"Numbers": [number], "TargetFormId": "AR_receivable"}),
     );
-    assert_eq!(reply["Result"]["ResponseStatus"]["IsSuccess"], json!(true), "{reply}");
+    assert_eq!(
+        reply["Result"]["ResponseStatus"]["IsSuccess"],
+        json!(true),
+        "{reply}"
+    );
     let receivables = json!({"form": "AR_receivable",
         "fields": ["FBillNo", "FALLAMOUNTFOR", "FORDERNUMBER"]});
     let (read, _) = read_all(kd.source(&conn, receivables).as_ref(), None, 10).await;
     assert_eq!(read.len(), 1, "{read:?}");
     assert_eq!(read[0].fields["FORDERNUMBER"], json!("SO-9"));
-    assert_eq!(read[0].fields["FALLAMOUNTFOR"], json!(45.2), "4 × 11.30 含税");
+    assert_eq!(
+        read[0].fields["FALLAMOUNTFOR"],
+        json!(45.2),
+        "4 × 11.30 含税"
+    );
 }
 
 #[tokio::test]

@@ -88,15 +88,13 @@ impl YonyouConnector {
         let fixed = system.token_url.clone().zip(system.gateway_url.clone());
         let api = Api::new(&ctx.system, http, app, fixed, zone)
             .map_err(|e| vec![ConfigIssue::new(["url"], e.message().to_owned())])?;
-        let push = system
-            .events
-            .then(|| {
-                Arc::new(EventPush::new(
-                    &system.app_key,
-                    &system.app_secret,
-                    system.event_reply,
-                ))
-            });
+        let push = system.events.then(|| {
+            Arc::new(EventPush::new(
+                &system.app_key,
+                &system.app_secret,
+                system.event_reply,
+            ))
+        });
         Ok(Self { api, push })
     }
 }

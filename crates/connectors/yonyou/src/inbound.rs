@@ -394,7 +394,11 @@ mod tests {
         assert_eq!(ack.content_type, "application/json");
         let reply: Value = serde_json::from_slice(&ack.body).unwrap();
         let sealed = EventCrypto::parse_sealed(&reply).expect("the push's own shape");
-        assert_eq!(crypto.open(&sealed).unwrap(), "success", "signed and encrypted");
+        assert_eq!(
+            crypto.open(&sealed).unwrap(),
+            "success",
+            "signed and encrypted"
+        );
         // Each answer is sealed afresh (random prefix, nonce).
         let again = ours.acknowledgement(&request).unwrap();
         assert_ne!(again.body, ack.body);

@@ -86,8 +86,8 @@ pub use config::{
 };
 pub use filter::MAX_IN_VALUES;
 pub use forms::{
-    APP_ID, App, CUSTOMER_FORM, Form, ORDER_FORM, PRODUCT_FORM, Widget, WidgetType, customer, order,
-    product,
+    APP_ID, App, CUSTOMER_FORM, Form, ORDER_FORM, PRODUCT_FORM, Widget, WidgetType, customer,
+    order, product,
 };
 pub use limits::RateLimits;
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
