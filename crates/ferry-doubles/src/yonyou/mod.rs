@@ -90,6 +90,7 @@ pub use event_crypto::{CryptoError, EventCrypto, SealedEvent};
 pub use idempotency::MAX_KEY_CHARS;
 pub use list::{MERCHANT_MAX_PAGE, ORDER_MAX_PAGE, PRODUCT_MAX_PAGE};
 pub use objects::{MERCHANT, PRODUCT, VOUCHER_ORDER, line_id, store_id, wire_id};
+pub use orders::{AUDITED, OPEN, SUBMITTED};
 pub use push::{PushDelivery, PushOutcome, judge_reply};
 pub use ratelimit::{LimitLevel, rate_limited, rate_limited_at, still_processing};
 pub use seed::SEED_EPOCH;

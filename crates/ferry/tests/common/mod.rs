@@ -69,7 +69,20 @@ pub fn run(dir: &Path, args: &[&str], must_succeed: bool) -> Output {
 
 /// Runs `ferry … --json` and parses stdout.
 pub fn run_json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let out = run(dir, args, true);
+    json_output(args, &run(dir, args, true))
+}
+
+/// The JSON that `ferry args` printed; panics with its output if it failed or printed
+/// something else.
+pub fn json_output(args: &[&str], out: &Output) -> serde_json::Value {
+    if !out.status.success() {
+        panic!(
+            "ferry {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "ferry {args:?}: not JSON ({e}): {}",
