@@ -11,7 +11,10 @@
 //!   YonBIP's own Chinese message while the others are written; once the ERP team creates
 //!   the material, `ferry dlq replay` delivers it; a second round writes nothing;
 //! - `ferry sync` killed (SIGKILL) after YonBIP saved part of a batch of orders: the next
-//!   run loses and doubles nothing, and audits every order.
+//!   run loses and doubles nothing, and audits every order;
+//! - with `events: true`, YonBIP's event pushes reach `ferry run` at `/hooks/yonbip`, are
+//!   verified and decrypted, answered with `success` sealed as the platform wants it, and
+//!   the material they name reaches the CRM.
 
 mod common;
 
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ferry_doubles::yonyou::{
-    AUDITED, MERCHANT, PRODUCT, VOUCHER_ORDER, YonyouConfig, YonyouDouble,
+    AUDITED, MERCHANT, PRODUCT, PushOutcome, VOUCHER_ORDER, YonyouConfig, YonyouDouble, events,
 };
 use ferry_doubles::{Fault, FaultAction, RunningDouble};
 use serde_json::{Map, Value, json};
@@ -31,13 +34,16 @@ use sqlx::{Row, SqliteConnection};
 /// pointed at a fresh Yonyou double.
 struct Example {
     dir: tempfile::TempDir,
+    /// Drives the double's event pushes.
+    yonyou: YonyouDouble,
     double: RunningDouble,
     crm: SqliteConnection,
 }
 
 impl Example {
     async fn start() -> Self {
-        let double = ferry_doubles::start(YonyouDouble::new(YonyouConfig::default()), 0)
+        let yonyou = YonyouDouble::new(YonyouConfig::default());
+        let double = ferry_doubles::start(yonyou.clone(), 0)
             .await
             .expect("the Yonyou double starts");
         let dir = scratch();
@@ -49,7 +55,12 @@ impl Example {
             .execute(&mut crm)
             .await
             .unwrap();
-        Self { dir, double, crm }
+        Self {
+            dir,
+            yonyou,
+            double,
+            crm,
+        }
     }
 
     /// `ferry` in the workspace, with the connection details the README exports.
@@ -458,4 +469,70 @@ async fn a_sync_killed_mid_batch_loses_and_doubles_no_order_in_yonbip() {
         .matching("POST", "**/voucherorder/singleSave");
     assert!(saves.is_empty(), "saved again: {}", saves.len());
     assert_eq!(ex.yonbip(VOUCHER_ORDER), audited);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yonbip_event_push_is_verified_answered_as_documented_and_synced() {
+    let mut ex = Example::start().await;
+    let materials = ex.sync("materials");
+    assert_eq!(count(&materials, "failed"), 0, "{materials}");
+    // The example taking event pushes (事件订阅) at /hooks/yonbip, served by `ferry run`.
+    let path = ex.dir.path().join("ferry.yaml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let secret_line = "    app_secret: ${YY_APP_SECRET}\n";
+    assert!(config.contains(secret_line), "the example's yonbip system");
+    let port = free_port();
+    let config = config.replace(secret_line, &format!("{secret_line}    events: true\n"));
+    std::fs::write(
+        &path,
+        format!("{config}\nserver:\n  listen: 127.0.0.1:{port}\n"),
+    )
+    .unwrap();
+    let _run = Running(
+        ex.command()
+            .env_remove("FERRY_LISTEN")
+            .arg("run")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ferry run starts"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&base).await;
+    ex.yonyou
+        .set_push_url(Some(&format!("{base}/hooks/yonbip")));
+
+    // Saving the subscription sends CHECK_URL: answered as the platform wants it.
+    let check = ex.yonyou.check_url().await.expect("a push URL is set");
+    assert_eq!(check.outcome, PushOutcome::EncryptedSuccess, "{check:?}");
+
+    // The ERP team renames M0005; YonBIP pushes the update, Ferry reads the material.
+    let store = ex.double.store();
+    let m5 = store.find_by_key(PRODUCT, "M0005").unwrap().unwrap();
+    let renamed = json!({"name": {"simplifiedName": "不锈钢六角螺母 M8（新包装）"}});
+    store
+        .update(PRODUCT, m5.id, renamed.as_object().cloned().unwrap())
+        .unwrap();
+    let delivery = ex
+        .yonyou
+        .push_record_event(store, events::PRODUCT_UPDATE, PRODUCT, "M0005")
+        .await
+        .expect("a push URL is set");
+    assert_eq!(
+        delivery.outcome,
+        PushOutcome::EncryptedSuccess,
+        "verified, decrypted, queued and acknowledged: {delivery:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let name: Option<String> =
+            sqlx::query_scalar("SELECT name FROM products WHERE sku = 'M0005'")
+                .fetch_optional(&mut ex.crm)
+                .await
+                .unwrap();
+        if name.as_deref() == Some("不锈钢六角螺母 M8（新包装）") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "M0005 still {name:?} in the CRM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
