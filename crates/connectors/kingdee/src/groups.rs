@@ -47,10 +47,8 @@ impl Groups<'_> {
             .join(" AND ")
     }
 
-    fn query<'q>(&self, keys: &'q [String], filter: String, limit: usize) -> Query<'q>
-    where
-        Self: 'q,
-    {
+    /// The rows of `keys` under `filter`, a group's rows together.
+    fn query<'q>(&'q self, keys: &'q [String], filter: String, limit: usize) -> Query<'q> {
         Query {
             form: &self.spec.form,
             keys,

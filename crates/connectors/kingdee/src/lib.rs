@@ -65,6 +65,7 @@ mod login;
 mod reply;
 mod sink;
 mod source;
+mod unchanged;
 
 #[cfg(test)]
 mod conformance;

@@ -20,10 +20,10 @@
 //! with `UnAudit` first (`when_audited: unaudit`); Kingdee refuses that where a downstream
 //! bill exists, and its message says so.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
-use ferry_kit::sink::{decimal, key_text, renamed, same_value};
+use ferry_kit::sink::{decimal, key_text, renamed};
 use ferry_kit::{
     Outgoing, Removal, Sink, SinkCapabilities, SinkContext, TargetPage, TargetRecord, Written,
 };
@@ -35,6 +35,7 @@ use crate::api::{Api, Query, one_of};
 use crate::config::{TargetSpec, WhenAudited};
 use crate::reply::Status;
 use crate::source::id_text;
+use crate::unchanged::{self, Wanted};
 
 /// A record's outcome while a batch goes through its steps.
 type Outcome = Result<String, ConnectorError>;
@@ -371,18 +372,15 @@ impl Sink for KingdeeSink {
         let numbers: Vec<String> = batch.iter().map(|o| o.key.clone()).collect();
         let existing = self.existing(&numbers).await?;
         let mut outcomes: BTreeMap<usize, Outcome> = BTreeMap::new();
-        let mut audited = Vec::new();
-        for (i, out) in batch.iter().enumerate() {
-            let Some(found) = existing.get(&numbers[i]).filter(|e| e.status == "C") else {
-                continue;
-            };
-            if self.unchanged(out, found).await? {
-                // Sent again (a retry, a replay): nothing to change, nothing to un-audit.
-                outcomes.insert(i, Ok(found.id.clone()));
-            } else {
-                audited.push(i);
-            }
+        let audited: Vec<usize> = (0..batch.len())
+            .filter(|i| existing.get(&numbers[*i]).is_some_and(|e| e.status == "C"))
+            .collect();
+        let same = self.unchanged(batch, &audited, &existing).await?;
+        for &i in &same {
+            // Sent again (a retry, a replay): nothing to change, nothing to un-audit.
+            outcomes.insert(i, Ok(existing[&numbers[i]].id.clone()));
         }
+        let audited = audited.into_iter().filter(|i| !same.contains(i)).collect();
         self.unaudit(audited, &numbers, &mut outcomes).await?;
         let mut models = Vec::new();
         let mut created = Vec::new();
@@ -522,71 +520,33 @@ impl Sink for KingdeeSink {
 }
 
 impl KingdeeSink {
-    /// Whether `found` already holds what `out` would write: the header fields and the
-    /// lines, in order, compared as values (`11.30` = `11.3`, references by number).
-    async fn unchanged(&self, out: &Outgoing, found: &Existing) -> Result<bool, ConnectorError> {
-        let Ok(model) = self.model(out, Some(found)) else {
-            return Ok(false);
-        };
-        let opts = &self.spec.options;
-        let read_as = |refs: &[String], key: &str| {
-            if refs.iter().any(|r| r == key) {
-                format!("{key}.FNumber")
-            } else {
-                key.to_owned()
-            }
-        };
-        let entry = opts.lines.as_ref().map(|l| l.entry.as_str());
-        let header: Vec<(&String, &Value)> = model
+    /// The audited records at `audited` that hold what they would be written as already
+    /// (one query for the batch; see [`crate::unchanged`]).
+    async fn unchanged(
+        &self,
+        batch: &[Outgoing],
+        audited: &[usize],
+        existing: &HashMap<String, Existing>,
+    ) -> Result<HashSet<usize>, ConnectorError> {
+        let wanted = audited
             .iter()
-            .filter(|(k, _)| **k != self.spec.id && Some(k.as_str()) != entry)
+            .filter_map(|&i| {
+                let found = &existing[&batch[i].key];
+                let model = self.model(&batch[i], Some(found)).ok()?;
+                Some(Wanted {
+                    index: i,
+                    id: &found.id,
+                    model,
+                })
+            })
             .collect();
-        let mut keys: Vec<String> = header.iter().map(|(k, _)| read_as(&opts.refs, k)).collect();
-        let lines: Vec<Map<String, Value>> = entry
-            .and_then(|e| model.get(e))
-            .and_then(Value::as_array)
-            .map(|rows| rows.iter().filter_map(|r| r.as_object().cloned()).collect())
-            .unwrap_or_default();
-        let line_keys: Vec<&String> = lines
-            .first()
-            .map(|l| l.keys().collect())
-            .unwrap_or_default();
-        if let (Some(entry), Some(target)) = (entry, &opts.lines) {
-            keys.push(format!("{entry}_FEntryId"));
-            keys.extend(line_keys.iter().map(|k| read_as(&target.refs, k)));
-        }
-        let query = Query {
+        let form = unchanged::Form {
+            api: &self.api,
             form: self.form(),
-            keys: &keys,
-            filter: format!("{} = {}", self.spec.id, found.id),
-            order: entry.map_or(String::new(), |e| format!("{e}_FEntryId ASC")),
-            start: 0,
-            limit: 0,
+            id_key: &self.spec.id,
+            options: &self.spec.options,
         };
-        let rows = self.api.query_all(query).await?;
-        let Some(first) = rows.first() else {
-            return Ok(false);
-        };
-        let wanted_ref = |v: &Value| v.get("FNumber").cloned().unwrap_or_else(|| v.clone());
-        let same_header = header
-            .iter()
-            .zip(first)
-            .all(|((_, want), has)| same_value(&wanted_ref(want), has));
-        if !same_header || entry.is_none() {
-            return Ok(same_header);
-        }
-        let held: Vec<&Vec<Value>> = rows
-            .iter()
-            .filter(|r| id_text(&r[header.len()]).is_some())
-            .collect();
-        let same_lines = held.len() == lines.len()
-            && lines.iter().zip(&held).all(|(line, row)| {
-                line.len() == line_keys.len()
-                    && line_keys.iter().enumerate().all(|(n, k)| {
-                        same_value(&wanted_ref(&line[*k]), &row[header.len() + 1 + n])
-                    })
-            });
-        Ok(same_lines)
+        unchanged::unchanged(&form, wanted).await
     }
 
     /// Creates refused because their number was taken meanwhile: sent again as updates.

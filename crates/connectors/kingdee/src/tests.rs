@@ -503,6 +503,54 @@ async fn customers_are_created_audited_then_updated_in_place_by_number() {
 }
 
 #[tokio::test]
+async fn audited_records_sent_again_unchanged_are_left_alone_after_one_query() {
+    let kd = Kd::start().await;
+    let conn = kd.connector();
+    let sink = kd.sink(
+        &conn,
+        customer_target(),
+        &["code", "name", "credit_limit", "currency"],
+    );
+    let customer = |n: usize, credit: i64| {
+        let code = format!("C-BULK-{n:03}");
+        out(
+            &code,
+            json!({"code": code, "name": format!("批量客户{n}"), "credit_limit": credit, "currency": "PRE001"}),
+        )
+    };
+    let batch: Vec<Outgoing> = (0..30).map(|n| customer(n, 10_000)).collect();
+    let first = sink.upsert(&batch).await.unwrap();
+    assert!(first.iter().all(Result::is_ok), "{first:?}");
+
+    // The whole batch again (a replay, a first sync over what the ERP holds), one changed.
+    let mut again = batch.clone();
+    again[7] = customer(7, 20_000);
+    kd.double.requests().clear();
+    let second = sink.upsert(&again).await.unwrap();
+    assert!(second.iter().all(Result::is_ok), "{second:?}");
+    let calls = |operation: &str| {
+        kd.double
+            .requests()
+            .matching(
+                "POST",
+                &format!("/k3cloud/*DynamicFormService.{operation}.common.kdsvc"),
+            )
+            .len()
+    };
+    assert_eq!(
+        calls("UnAudit"),
+        1,
+        "only the changed customer is un-audited"
+    );
+    assert_eq!(calls("BatchSave"), 1);
+    // The lookup by number and the comparison of all 30: never one query per record.
+    assert_eq!(calls("ExecuteBillQuery"), 2);
+    let changed = kd.stored("BD_Customer", "C-BULK-007").unwrap();
+    assert_eq!(changed["FCreditAmount"], json!(20000.0));
+    assert_eq!(changed["FDocumentStatus"], json!("C"));
+}
+
+#[tokio::test]
 async fn an_audited_customer_is_refused_unless_the_target_allows_unaudit() {
     let kd = Kd::start().await;
     let conn = kd.connector();
