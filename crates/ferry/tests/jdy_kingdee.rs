@@ -62,25 +62,26 @@ impl Doubles {
         })
     }
 
+    /// The records of a Jiandaoyun form.
     fn jiandaoyun(&self, form: &str) -> Vec<Map<String, Value>> {
-        self.jdy
-            .store()
-            .list(form, None, None)
-            .expect("a form of the double")
-            .into_iter()
-            .map(|r| r.fields)
-            .collect()
+        records(&self.jdy, form)
     }
 
+    /// The records of a Kingdee form.
     fn kingdee(&self, form: &str) -> Vec<Map<String, Value>> {
-        self.kd
-            .store()
-            .list(form, None, None)
-            .expect("a form of the double")
-            .into_iter()
-            .map(|r| r.fields)
-            .collect()
+        records(&self.kd, form)
     }
+}
+
+/// The records a double holds for one of its forms.
+fn records(double: &RunningDouble, form: &str) -> Vec<Map<String, Value>> {
+    double
+        .store()
+        .list(form, None, None)
+        .expect("a form of the double")
+        .into_iter()
+        .map(|r| r.fields)
+        .collect()
 }
 
 /// Records a run wrote: the engine counts a flow's first write of a record as `created`,
