@@ -52,6 +52,7 @@ pub mod kingdee;
 mod log;
 pub mod proxy;
 pub mod reference;
+pub mod sap;
 mod server;
 mod sessions;
 mod store;
