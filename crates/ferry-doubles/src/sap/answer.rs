@@ -55,10 +55,9 @@ impl IntoResponse for Reply {
         let mut response = Response::new(Body::from(self.body));
         *response.status_mut() = self.status;
         for (name, value) in self.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::try_from(name),
-                HeaderValue::try_from(value),
-            ) {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::try_from(name), HeaderValue::try_from(value))
+            {
                 response.headers_mut().append(name, value);
             }
         }

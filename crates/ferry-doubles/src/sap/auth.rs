@@ -49,7 +49,11 @@ pub fn check(ctx: &Ctx, headers: &HeaderMap) -> Result<String, Reply> {
         match ctx.harness.sessions().check(token) {
             SessionState::Valid(subject) if subject.starts_with("oauth:") => return Ok(subject),
             SessionState::Expired => {
-                return Err(answer::unauthorized(&c.system_id, &c.client).header(
+                let mut refusal = answer::unauthorized(&c.system_id, &c.client);
+                refusal
+                    .headers
+                    .retain(|(name, _)| name != "www-authenticate");
+                return Err(refusal.header(
                     "www-authenticate",
                     "Bearer error=\"invalid_token\", error_description=\"token expired\"",
                 ));
@@ -64,11 +68,7 @@ pub fn check(ctx: &Ctx, headers: &HeaderMap) -> Result<String, Reply> {
 /// `client_id`/`client_secret` in the form body).
 pub fn token(ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> Reply {
     let form: Vec<(String, String)> = form_pairs(body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let client = basic(headers).or_else(|| Some((field("client_id")?, field("client_secret")?)));
     let c = &ctx.config;
     match client {
@@ -162,6 +162,7 @@ pub fn csrf_valid(ctx: &Ctx, headers: &HeaderMap) -> bool {
     ) else {
         return false;
     };
-    let bound = matches!(sessions.check(token), SessionState::Valid(s) if s == format!("csrf:{session}"));
+    let bound =
+        matches!(sessions.check(token), SessionState::Valid(s) if s == format!("csrf:{session}"));
     bound && sessions.check(session) == SessionState::Valid("session".into())
 }

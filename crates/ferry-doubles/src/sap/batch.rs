@@ -31,7 +31,8 @@ impl Part {
 fn boundary(content_type: &str) -> Option<String> {
     content_type.split(';').find_map(|p| {
         let (k, v) = p.trim().split_once('=')?;
-        k.eq_ignore_ascii_case("boundary").then(|| v.trim_matches('"').to_owned())
+        k.eq_ignore_ascii_case("boundary")
+            .then(|| v.trim_matches('"').to_owned())
     })
 }
 
@@ -47,7 +48,12 @@ fn parts(text: &str, boundary: &str) -> Result<Vec<Part>, SapError> {
     let delimiter = format!("--{boundary}");
     let mut out = Vec::new();
     let mut chunks = text.split(delimiter.as_str()).skip(1);
-    let malformed = || SapError::bad_request("/IWBEP/CM_MGW_RT/009", "Malformed multipart body in $batch request");
+    let malformed = || {
+        SapError::bad_request(
+            "/IWBEP/CM_MGW_RT/009",
+            "Malformed multipart body in $batch request",
+        )
+    };
     loop {
         let chunk = chunks.next().ok_or_else(malformed)?;
         if chunk.starts_with("--") {
@@ -85,7 +91,10 @@ fn operation(part: &Part) -> Result<Operation, SapError> {
             headers.append(k, v);
         }
     }
-    let method = match (method.as_str(), headers.get("x-http-method").and_then(|v| v.to_str().ok())) {
+    let method = match (
+        method.as_str(),
+        headers.get("x-http-method").and_then(|v| v.to_str().ok()),
+    ) {
         ("POST", Some(m)) => m.trim().to_ascii_uppercase(),
         _ => method,
     };
@@ -109,7 +118,9 @@ fn run_one(ctx: &Ctx, service: &str, op: &Operation, created: &[(String, String)
     }
     // Targets are relative to the service root; an absolute path is cut down to that.
     let root = format!("{ODATA_PREFIX}{service}/");
-    let relative = target.find(&root).map_or(target.as_str(), |i| &target[i + root.len()..]);
+    let relative = target
+        .find(&root)
+        .map_or(target.as_str(), |i| &target[i + root.len()..]);
     let (sub, query) = relative.split_once('?').unwrap_or((relative, ""));
     let path = format!("{root}{sub}");
     let request = Request {
@@ -132,10 +143,19 @@ pub fn run(ctx: &Ctx, service: &str, request: &Request<'_>) -> Reply {
 }
 
 fn answer_batch(ctx: &Ctx, service: &str, request: &Request<'_>) -> Result<Reply, SapError> {
-    let content_type = request.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = request
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let outer = boundary(content_type)
         .filter(|_| content_type.starts_with("multipart/mixed"))
-        .ok_or_else(|| SapError::bad_request("/IWBEP/CM_MGW_RT/009", "$batch needs Content-Type multipart/mixed with a boundary"))?;
+        .ok_or_else(|| {
+            SapError::bad_request(
+                "/IWBEP/CM_MGW_RT/009",
+                "$batch needs Content-Type multipart/mixed with a boundary",
+            )
+        })?;
     let text = String::from_utf8_lossy(request.body).replace("\r\n", "\n");
     let answer_boundary = format!("batchresponse_{}", hex_id());
     let mut out = String::new();
@@ -143,14 +163,19 @@ fn answer_batch(ctx: &Ctx, service: &str, request: &Request<'_>) -> Result<Reply
         out.push_str(&format!("--{answer_boundary}\r\n"));
         let part_type = part.header("content-type").unwrap_or("");
         if part_type.starts_with("multipart/mixed") {
-            let inner = boundary(part_type).ok_or_else(|| SapError::bad_request("/IWBEP/CM_MGW_RT/009", "Change set without a boundary"))?;
+            let inner = boundary(part_type).ok_or_else(|| {
+                SapError::bad_request("/IWBEP/CM_MGW_RT/009", "Change set without a boundary")
+            })?;
             out.push_str(&change_set(ctx, service, &parts(&part.content, &inner)?)?);
         } else {
             let op = operation(&part)?;
             let reply = if op.method == "GET" {
                 run_one(ctx, service, &op, &[])
             } else {
-                let e = SapError::bad_request("/IWBEP/CM_MGW_RT/009", "Modifying requests must be sent in a change set");
+                let e = SapError::bad_request(
+                    "/IWBEP/CM_MGW_RT/009",
+                    "Modifying requests must be sent in a change set",
+                );
                 ctx.error(service, &e)
             };
             out.push_str(&http_part(&reply, None));
@@ -172,7 +197,10 @@ fn change_set(ctx: &Ctx, service: &str, parts: &[Part]) -> Result<String, SapErr
     for part in parts {
         let op = operation(part)?;
         let reply = if op.method == "GET" {
-            let e = SapError::bad_request("/IWBEP/CM_MGW_RT/009", "Retrieve requests are not allowed in a change set");
+            let e = SapError::bad_request(
+                "/IWBEP/CM_MGW_RT/009",
+                "Retrieve requests are not allowed in a change set",
+            );
             ctx.error(service, &e)
         } else {
             run_one(ctx, service, &op, &created)
@@ -181,9 +209,14 @@ fn change_set(ctx: &Ctx, service: &str, parts: &[Part]) -> Result<String, SapErr
             rollback(ctx, snapshot);
             return Ok(http_part(&reply, None));
         }
-        if let (Some(id), Some((_, location))) = (&op.content_id, reply.headers.iter().find(|(n, _)| n == "location")) {
+        if let (Some(id), Some((_, location))) = (
+            &op.content_id,
+            reply.headers.iter().find(|(n, _)| n == "location"),
+        ) {
             let root = format!("{ODATA_PREFIX}{service}/");
-            let relative = location.find(&root).map_or(location.clone(), |i| location[i + root.len()..].to_owned());
+            let relative = location
+                .find(&root)
+                .map_or(location.clone(), |i| location[i + root.len()..].to_owned());
             created.push((id.clone(), relative));
         }
         replies.push((reply, op.content_id));
@@ -200,12 +233,16 @@ fn change_set(ctx: &Ctx, service: &str, parts: &[Part]) -> Result<String, SapErr
 
 /// An `application/http` part holding `reply`.
 fn http_part(reply: &Reply, content_id: Option<&str>) -> String {
-    let mut out = String::from("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n");
+    let mut out =
+        String::from("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n");
     if let Some(id) = content_id {
         out.push_str(&format!("Content-ID: {id}\r\n"));
     }
     let reason = reply.status.canonical_reason().unwrap_or("");
-    out.push_str(&format!("\r\nHTTP/1.1 {} {reason}\r\n", reply.status.as_u16()));
+    out.push_str(&format!(
+        "\r\nHTTP/1.1 {} {reason}\r\n",
+        reply.status.as_u16()
+    ));
     for (name, value) in &reply.headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -216,7 +253,9 @@ fn http_part(reply: &Reply, content_id: Option<&str>) -> String {
 }
 
 fn hex_id() -> String {
-    (0..8).map(|_| format!("{:02X}", rand::random::<u8>())).collect()
+    (0..8)
+        .map(|_| format!("{:02X}", rand::random::<u8>()))
+        .collect()
 }
 
 type Snapshot = Vec<(&'static str, Vec<Record>)>;

@@ -19,7 +19,13 @@ pub const REV: &str = "_rev";
 pub fn key_of(set: &EntitySet, fields: &Map<String, Value>) -> Vec<String> {
     set.key
         .iter()
-        .map(|k| fields.get(*k).and_then(Value::as_str).unwrap_or("").to_owned())
+        .map(|k| {
+            fields
+                .get(*k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -31,7 +37,12 @@ pub fn etag(record: &Record) -> String {
 
 /// The absolute URI of an entity of `set` with `key`.
 pub fn uri(ctx: &Ctx, set: &EntitySet, key: &[String]) -> String {
-    format!("{}/{}{}", ctx.root(set.service), set.name, predicate(set, key))
+    format!(
+        "{}/{}{}",
+        ctx.root(set.service),
+        set.name,
+        predicate(set, key)
+    )
 }
 
 fn default(kind: Kind) -> Value {
@@ -45,7 +56,12 @@ fn default(kind: Kind) -> Value {
 }
 
 /// A top-level record of `set`, with the navigations named in `expand` expanded.
-pub fn render(ctx: &Ctx, set: &EntitySet, record: &Record, expand: &[String]) -> Map<String, Value> {
+pub fn render(
+    ctx: &Ctx,
+    set: &EntitySet,
+    record: &Record,
+    expand: &[String],
+) -> Map<String, Value> {
     let tag = etag(record);
     let mut out = entry(ctx, set, &record.fields, Some(&tag), expand, record);
     let stamps: Vec<(&str, String)> = match set.stamp {
@@ -144,7 +160,12 @@ pub fn embedded_entries(set: &EntitySet, parent: &Map<String, Value>) -> Vec<Map
 }
 
 /// An embedded entry of `set` held by `record`.
-pub fn child(ctx: &Ctx, set: &EntitySet, fields: &Map<String, Value>, record: &Record) -> Map<String, Value> {
+pub fn child(
+    ctx: &Ctx,
+    set: &EntitySet,
+    fields: &Map<String, Value>,
+    record: &Record,
+) -> Map<String, Value> {
     entry(ctx, set, fields, Some(&etag(record)), &[], record)
 }
 
@@ -176,7 +197,11 @@ pub fn all(ctx: &Ctx, set: &EntitySet, expand: &[String]) -> Vec<Map<String, Val
 
 /// The top-level record holding the entity of `set` with `key`, and for an embedded set
 /// the entry's index in its parent's array.
-pub fn locate(ctx: &Ctx, set: &EntitySet, key: &[String]) -> Result<(Record, Option<usize>), SapError> {
+pub fn locate(
+    ctx: &Ctx,
+    set: &EntitySet,
+    key: &[String],
+) -> Result<(Record, Option<usize>), SapError> {
     let missing = || SapError::not_found(&format!("{}{}", set.name, predicate(set, key)));
     let store = ctx.harness.store();
     match set.parent {
@@ -204,7 +229,12 @@ pub fn locate(ctx: &Ctx, set: &EntitySet, key: &[String]) -> Result<(Record, Opt
 }
 
 /// The entity addressed by `set` and `key`, rendered.
-pub fn one(ctx: &Ctx, set: &EntitySet, key: &[String], expand: &[String]) -> Result<Map<String, Value>, SapError> {
+pub fn one(
+    ctx: &Ctx,
+    set: &EntitySet,
+    key: &[String],
+    expand: &[String],
+) -> Result<Map<String, Value>, SapError> {
     let (record, index) = locate(ctx, set, key)?;
     Ok(match index {
         None => render(ctx, set, &record, expand),

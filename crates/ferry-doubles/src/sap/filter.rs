@@ -116,9 +116,7 @@ fn tokens(text: &str) -> Result<Vec<Token>, SapError> {
                 if i < chars.len() && "MmDdFfLl".contains(chars[i]) {
                     i += 1;
                 }
-                let n = number
-                    .parse()
-                    .map_err(|_| syntax(text, "bad number"))?;
+                let n = number.parse().map_err(|_| syntax(text, "bad number"))?;
                 out.push(Token::Num(n));
             }
             _ if c.is_alphabetic() || c == '_' => {
@@ -280,7 +278,13 @@ fn check_props(expr: &Expr, set: &EntitySet) -> Result<(), SapError> {
                 format!("Property '{p}' not found in type '{}'", set.type_name()),
             )),
             Operand::Call(name, args) => {
-                let known = ["substringof", "startswith", "endswith", "tolower", "toupper"];
+                let known = [
+                    "substringof",
+                    "startswith",
+                    "endswith",
+                    "tolower",
+                    "toupper",
+                ];
                 if !known.contains(&name.as_str()) {
                     return Err(SapError::syntax(format!("Unknown function '{name}'")));
                 }
@@ -349,7 +353,9 @@ fn typed(kind: Kind, value: &Value) -> Val {
     match (kind, value) {
         (_, Value::Null) => Val::Null,
         (Kind::Dec, Value::String(s)) => s.parse().map_or(Val::Null, Val::Num),
-        (Kind::Date | Kind::Stamp, Value::String(s)) => values::millis(s).map_or(Val::Null, Val::Ms),
+        (Kind::Date | Kind::Stamp, Value::String(s)) => {
+            values::millis(s).map_or(Val::Null, Val::Ms)
+        }
         (Kind::Time, Value::String(s)) => values::time_seconds(s).map_or(Val::Null, Val::Secs),
         (_, Value::Bool(b)) => Val::Bool(*b),
         (_, Value::String(s)) => Val::Str(s.clone()),
@@ -358,7 +364,12 @@ fn typed(kind: Kind, value: &Value) -> Val {
 }
 
 /// Orders two entities by one property (for `$orderby`).
-pub fn order(set: &EntitySet, prop: &str, a: &Map<String, Value>, b: &Map<String, Value>) -> Ordering {
+pub fn order(
+    set: &EntitySet,
+    prop: &str,
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+) -> Ordering {
     let kind = set.kind(prop).unwrap_or(Kind::Str);
     let get = |e: &Map<String, Value>| typed(kind, e.get(prop).unwrap_or(&Value::Null));
     match compare(&get(a), &get(b)) {
@@ -389,7 +400,9 @@ fn value(o: &Operand, set: &EntitySet, entity: &Map<String, Value>) -> Result<Va
                 if texts.len() == n {
                     Ok(())
                 } else {
-                    Err(SapError::syntax(format!("Function '{name}' takes {n} parameters")))
+                    Err(SapError::syntax(format!(
+                        "Function '{name}' takes {n} parameters"
+                    )))
                 }
             };
             match name.as_str() {
@@ -421,11 +434,19 @@ mod tests {
         let order = json!({"SalesOrder": "4000001", "SoldToParty": "10100001",
                            "TotalNetAmount": "120.50", "LastChangeDateTime": "/Date(1714521600000+0000)/"});
         let t = |f: &str| passes(f, order.clone()).unwrap();
-        assert!(t("LastChangeDateTime ge datetimeoffset'2024-05-01T00:00:00Z'"));
-        assert!(!t("LastChangeDateTime gt datetimeoffset'2024-05-01T00:00:00Z'"));
-        assert!(t("TotalNetAmount gt 100 and (SoldToParty eq '10100002' or SalesOrder eq '4000001')"));
+        assert!(t(
+            "LastChangeDateTime ge datetimeoffset'2024-05-01T00:00:00Z'"
+        ));
+        assert!(!t(
+            "LastChangeDateTime gt datetimeoffset'2024-05-01T00:00:00Z'"
+        ));
+        assert!(t(
+            "TotalNetAmount gt 100 and (SoldToParty eq '10100002' or SalesOrder eq '4000001')"
+        ));
         assert!(t("not TotalNetAmount lt 120.5M"));
-        assert!(t("substringof('0100',SoldToParty) and startswith(SalesOrder,'40')"));
+        assert!(t(
+            "substringof('0100',SoldToParty) and startswith(SalesOrder,'40')"
+        ));
         assert!(passes("LastChangeDateTime gt '2024-05-01'", order.clone()).is_err());
         assert!(passes("Nope eq 'x'", order.clone()).is_err());
         assert!(passes("SalesOrder eq", order).is_err());

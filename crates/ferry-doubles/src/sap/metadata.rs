@@ -32,7 +32,11 @@ pub fn edmx(service: &str) -> Reply {
         }
         xml.push_str("</Key>");
         for (name, kind) in set.props {
-            let nullable = if set.key.contains(name) { "false" } else { "true" };
+            let nullable = if set.key.contains(name) {
+                "false"
+            } else {
+                "true"
+            };
             let precision = match kind.edm() {
                 "Edm.DateTimeOffset" => r#" Precision="7""#,
                 "Edm.DateTime" => r#" Precision="0""#,
@@ -76,5 +80,9 @@ pub fn atom_stub(name: &str) -> Reply {
     let body = format!(
         r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title type="text">{name}</title></feed>"#
     );
-    Reply::new(StatusCode::OK, "application/atom+xml;type=feed; charset=utf-8", body)
+    Reply::new(
+        StatusCode::OK,
+        "application/atom+xml;type=feed; charset=utf-8",
+        body,
+    )
 }

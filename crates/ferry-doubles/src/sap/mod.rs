@@ -158,10 +158,18 @@ impl Double for SapDouble {
     fn describe(&self) -> Vec<String> {
         let c = &self.config;
         vec![
-            format!("services: <url>{ODATA_PREFIX}API_SALES_ORDER_SRV/ (also API_BUSINESS_PARTNER, API_PRODUCT_SRV, API_OUTBOUND_DELIVERY_SRV;v=0002, API_BILLING_DOCUMENT_SRV, API_CRDTMBUSINESSPARTNER)"),
+            format!(
+                "services: <url>{ODATA_PREFIX}API_SALES_ORDER_SRV/ (also API_BUSINESS_PARTNER, API_PRODUCT_SRV, API_OUTBOUND_DELIVERY_SRV;v=0002, API_BILLING_DOCUMENT_SRV, API_CRDTMBUSINESSPARTNER)"
+            ),
             format!("basic auth: {} / {}", c.user, c.password),
-            format!("oauth: POST <url>{TOKEN_PATH} grant_type=client_credentials, client {} / {}", c.client_id, c.client_secret),
-            format!("csrf: GET with x-csrf-token: Fetch; send the token and the {} cookie on writes", c.session_cookie()),
+            format!(
+                "oauth: POST <url>{TOKEN_PATH} grant_type=client_credentials, client {} / {}",
+                c.client_id, c.client_secret
+            ),
+            format!(
+                "csrf: GET with x-csrf-token: Fetch; send the token and the {} cookie on writes",
+                c.session_cookie()
+            ),
             format!("page size {}, If-Match {:?}", c.page_size, c.if_match),
         ]
     }
@@ -172,14 +180,22 @@ async fn token(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Respo
 }
 
 /// Every OData request: credentials, the service, CSRF, then the resource.
-async fn odata(State(ctx): State<Ctx>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn odata(
+    State(ctx): State<Ctx>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let rest = uri.path().strip_prefix(ODATA_PREFIX).unwrap_or("");
     let (requested, sub) = rest.split_once('/').unwrap_or((rest, ""));
     if let Err(refusal) = auth::check(&ctx, &headers) {
         return refusal.into_response();
     }
     let Some(service) = catalog::service(requested) else {
-        return ctx.error(requested, &SapError::no_service(requested)).into_response();
+        return ctx
+            .error(requested, &SapError::no_service(requested))
+            .into_response();
     };
     // `X-HTTP-Method: MERGE` (or PATCH, DELETE) tunnels through POST.
     let tunneled = headers.get("x-http-method").and_then(|v| v.to_str().ok());
@@ -232,23 +248,24 @@ fn wants_json(headers: &HeaderMap) -> bool {
 
 /// Runs `request` against `service`; the caller holds the write lock for modifying ones.
 fn execute(ctx: &Ctx, service: &str, request: &Request<'_>) -> Reply {
-    let answered = path::parse(service, request.sub).and_then(|target| match (target, request.method) {
-        (Target::Root, "GET" | "HEAD") => Ok(metadata::service_document(service)),
-        (Target::Metadata, "GET" | "HEAD") => Ok(metadata::edmx(service)),
-        (Target::Batch, "POST") => Ok(batch::run(ctx, service, request)),
-        (Target::Resource(r), "GET" | "HEAD") => {
-            let options = query::Options::parse(request.query)?;
-            if !options.json && !wants_json(request.headers) {
-                return Ok(metadata::atom_stub(r.set.name));
+    let answered =
+        path::parse(service, request.sub).and_then(|target| match (target, request.method) {
+            (Target::Root, "GET" | "HEAD") => Ok(metadata::service_document(service)),
+            (Target::Metadata, "GET" | "HEAD") => Ok(metadata::edmx(service)),
+            (Target::Batch, "POST") => Ok(batch::run(ctx, service, request)),
+            (Target::Resource(r), "GET" | "HEAD") => {
+                let options = query::Options::parse(request.query)?;
+                if !options.json && !wants_json(request.headers) {
+                    return Ok(metadata::atom_stub(r.set.name));
+                }
+                query::read(ctx, &r, &options, request.path, request.query)
             }
-            query::read(ctx, &r, &options, request.path, request.query)
-        }
-        (Target::Resource(r), "POST") => writes::create(ctx, &r, request.body),
-        (Target::Resource(r), "PATCH" | "MERGE" | "PUT") => {
-            writes::update(ctx, &r, request.method, request.headers, request.body)
-        }
-        (Target::Resource(r), "DELETE") => writes::delete(ctx, &r, request.headers),
-        (_, method) => Err(SapError::method_not_allowed(method, request.sub)),
-    });
+            (Target::Resource(r), "POST") => writes::create(ctx, &r, request.body),
+            (Target::Resource(r), "PATCH" | "MERGE" | "PUT") => {
+                writes::update(ctx, &r, request.method, request.headers, request.body)
+            }
+            (Target::Resource(r), "DELETE") => writes::delete(ctx, &r, request.headers),
+            (_, method) => Err(SapError::method_not_allowed(method, request.sub)),
+        });
     answered.unwrap_or_else(|e| ctx.error(service, &e))
 }

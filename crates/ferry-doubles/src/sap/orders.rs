@@ -27,10 +27,21 @@ fn amount(fields: &Map<String, Value>, name: &str) -> f64 {
 pub fn create(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapError> {
     let set = catalog::named("A_SalesOrder");
     let mut header = accept_fields(set, body, true)?;
-    for required in ["SalesOrderType", "SalesOrganization", "DistributionChannel", "OrganizationDivision", "SoldToParty"] {
+    for required in [
+        "SalesOrderType",
+        "SalesOrganization",
+        "DistributionChannel",
+        "OrganizationDivision",
+        "SoldToParty",
+    ] {
         if text(&header, required).is_empty() {
-            return Err(SapError::bad_request("00/055", "Fill out all required entry fields")
-                .detail("00/055", format!("Field {required} is required"), required));
+            return Err(
+                SapError::bad_request("00/055", "Fill out all required entry fields").detail(
+                    "00/055",
+                    format!("Field {required} is required"),
+                    required,
+                ),
+            );
         }
     }
     let sold_to = text(&header, "SoldToParty").to_owned();
@@ -40,14 +51,20 @@ pub fn create(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapError> {
         text(&header, "OrganizationDivision").to_owned(),
     ];
     let currency = sales_area_currency(ctx, &sold_to, &area).ok_or_else(|| {
-        let message = format!("Sold-to party {sold_to} not maintained for sales area {}", area.join(" "));
+        let message = format!(
+            "Sold-to party {sold_to} not maintained for sales area {}",
+            area.join(" ")
+        );
         SapError::bad_request("V1/384", message)
     })?;
     let number = next_number(ctx);
     let mut items = Vec::new();
     for (i, raw) in nav_entries(body, "to_Item")?.iter().enumerate() {
         let item_set = catalog::named("A_SalesOrderItem");
-        let mut item = accept_fields(item_set, raw, true)?;
+        // Manual prices are consumed here; pricing elements are not served as a set.
+        let mut plain = raw.clone();
+        plain.remove("to_PricingElement");
+        let mut item = accept_fields(item_set, &plain, true)?;
         item.insert("SalesOrder".into(), number.clone().into());
         item.insert("SalesOrderItem".into(), ((i + 1) * 10).to_string().into());
         item.insert("TransactionCurrency".into(), currency.clone().into());
@@ -83,10 +100,18 @@ pub fn create(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapError> {
     ] {
         header.insert(name.into(), value);
     }
-    header.entry("RequestedDeliveryDate").or_insert_with(|| json!(today));
+    header
+        .entry("RequestedDeliveryDate")
+        .or_insert_with(|| json!(today));
     let warning = add_exposure(ctx, &sold_to, total);
-    header.insert("TotalCreditCheckStatus".into(), json!(if warning.is_some() { "B" } else { "A" }));
-    header.insert("to_Item".into(), Value::Array(items.into_iter().map(Value::Object).collect()));
+    header.insert(
+        "TotalCreditCheckStatus".into(),
+        json!(if warning.is_some() { "B" } else { "A" }),
+    );
+    header.insert(
+        "to_Item".into(),
+        Value::Array(items.into_iter().map(Value::Object).collect()),
+    );
     header.insert("to_Partner".into(), Value::Array(partners));
     header.insert(KEY.into(), number.clone().into());
     header.insert(REV.into(), 0.into());
@@ -117,43 +142,75 @@ pub fn fill_item(ctx: &Ctx, item: &mut Map<String, Value>) -> Result<(), SapErro
         .ok()
         .flatten()
         .ok_or_else(|| {
-            SapError::bad_request("M3/305", format!("The material {material} does not exist or is not activated"))
-                .detail("V1/405", format!("Item {} could not be created", text(item, "SalesOrderItem")), "to_Item")
+            SapError::bad_request(
+                "M3/305",
+                format!("The material {material} does not exist or is not activated"),
+            )
+            .detail(
+                "V1/405",
+                format!("Item {} could not be created", text(item, "SalesOrderItem")),
+                "to_Item",
+            )
         })?;
     let quantity = amount(item, "RequestedQuantity");
     if quantity <= 0.0 {
-        return Err(SapError::bad_request("V1/082", format!("Enter a quantity for item {}", text(item, "SalesOrderItem"))));
+        return Err(SapError::bad_request(
+            "V1/082",
+            format!("Enter a quantity for item {}", text(item, "SalesOrderItem")),
+        ));
     }
     if text(item, "RequestedQuantityUnit").is_empty() {
-        item.insert("RequestedQuantityUnit".into(), text(&product.fields, "BaseUnit").into());
+        item.insert(
+            "RequestedQuantityUnit".into(),
+            text(&product.fields, "BaseUnit").into(),
+        );
     }
     let valuation = entity::embedded_entries(catalog::named("A_ProductValuation"), &product.fields);
-    let list_price = valuation.first().map_or(0.0, |v| amount(v, "StandardPrice") / amount(v, "PriceUnitQty").max(1.0));
+    let list_price = valuation.first().map_or(0.0, |v| {
+        amount(v, "StandardPrice") / amount(v, "PriceUnitQty").max(1.0)
+    });
     let price = item
         .get("_ManualPrice")
         .and_then(Value::as_str)
         .and_then(|p| p.parse().ok())
         .unwrap_or(list_price);
-    item.insert("NetAmount".into(), values::decimal(quantity * price, 2).into());
+    item.insert(
+        "NetAmount".into(),
+        values::decimal(quantity * price, 2).into(),
+    );
     item.entry("Plant").or_insert_with(|| json!("1010"));
-    item.entry("SalesOrderItemCategory").or_insert_with(|| json!("TAN"));
+    item.entry("SalesOrderItemCategory")
+        .or_insert_with(|| json!("TAN"));
     item.entry("SDProcessStatus").or_insert_with(|| json!("A"));
     item.entry("SalesOrderItemText").or_insert_with(|| {
-        let descriptions = entity::embedded_entries(catalog::named("A_ProductDescription"), &product.fields);
-        json!(descriptions.first().map_or("", |d| text(d, "ProductDescription")))
+        let descriptions =
+            entity::embedded_entries(catalog::named("A_ProductDescription"), &product.fields);
+        json!(
+            descriptions
+                .first()
+                .map_or("", |d| text(d, "ProductDescription"))
+        )
     });
     Ok(())
 }
 
 /// The sum of the items' `NetAmount`, as the header's `TotalNetAmount`.
 pub fn total(items: &[Value]) -> String {
-    let sum: f64 = items.iter().filter_map(Value::as_object).map(|i| amount(i, "NetAmount")).sum();
+    let sum: f64 = items
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|i| amount(i, "NetAmount"))
+        .sum();
     values::decimal(sum, 2)
 }
 
 /// The currency of `customer`'s sales area, if the customer is maintained for it.
 fn sales_area_currency(ctx: &Ctx, customer: &str, area: &[String; 3]) -> Option<String> {
-    let record = ctx.harness.store().find_by_key("A_Customer", customer).ok()??;
+    let record = ctx
+        .harness
+        .store()
+        .find_by_key("A_Customer", customer)
+        .ok()??;
     entity::embedded_entries(catalog::named("A_CustomerSalesArea"), &record.fields)
         .into_iter()
         .find(|a| {
@@ -182,12 +239,17 @@ fn next_number(ctx: &Ctx) -> String {
 pub fn add_exposure(ctx: &Ctx, customer: &str, amount: f64) -> Option<String> {
     let store = ctx.harness.store();
     let key = format!("{customer}|{CREDIT_SEGMENT}");
-    let account = store.find_by_key("A_CreditManagementAccount", &key).ok()??;
+    let account = store
+        .find_by_key("A_CreditManagementAccount", &key)
+        .ok()??;
     let exposure = self::amount(&account.fields, "CreditExposureAmount") + amount;
     let limit = self::amount(&account.fields, "CustomerCreditLimitAmount");
     let exceeded = exposure > limit;
     let mut patch = Map::new();
-    patch.insert("CreditExposureAmount".into(), values::decimal(exposure, 2).into());
+    patch.insert(
+        "CreditExposureAmount".into(),
+        values::decimal(exposure, 2).into(),
+    );
     patch.insert("CreditLimitIsExceeded".into(), exceeded.into());
     let rev = account.fields.get(REV).and_then(Value::as_u64).unwrap_or(0);
     patch.insert(REV.into(), (rev + 1).into());

@@ -64,7 +64,10 @@ pub fn parse(service: &str, path: &str) -> Result<Target, SapError> {
         match segment {
             "$count" if !resource.count => resource.count = true,
             _ if resource.key.is_some() && resource.nav.is_none() && !resource.count => {
-                resource.nav = Some(set.nav(segment).ok_or_else(|| SapError::not_found(segment))?);
+                resource.nav = Some(
+                    set.nav(segment)
+                        .ok_or_else(|| SapError::not_found(segment))?,
+                );
             }
             _ => return Err(SapError::not_found(segment)),
         }
@@ -74,7 +77,12 @@ pub fn parse(service: &str, path: &str) -> Result<Target, SapError> {
 
 /// `'4000043'` or `SalesOrder='4000043',SalesOrderItem='10'`, in the set's key order.
 fn key_values(set: &EntitySet, text: &str) -> Result<Vec<String>, SapError> {
-    let bad = || SapError::syntax(format!("Invalid key predicate '({text})' for '{}'", set.name));
+    let bad = || {
+        SapError::syntax(format!(
+            "Invalid key predicate '({text})' for '{}'",
+            set.name
+        ))
+    };
     let parts = split_outside_quotes(text, ',');
     if parts.len() != set.key.len() {
         return Err(bad());
@@ -85,7 +93,11 @@ fn key_values(set: &EntitySet, text: &str) -> Result<Vec<String>, SapError> {
     let mut values = vec![String::new(); set.key.len()];
     for part in parts {
         let (name, value) = part.split_once('=').ok_or_else(bad)?;
-        let i = set.key.iter().position(|k| *k == name.trim()).ok_or_else(bad)?;
+        let i = set
+            .key
+            .iter()
+            .position(|k| *k == name.trim())
+            .ok_or_else(bad)?;
         values[i] = quoted(value.trim()).ok_or_else(bad)?;
     }
     Ok(values)

@@ -55,7 +55,9 @@ impl Options {
                             None | Some("asc") => false,
                             Some("desc") => true,
                             Some(other) => {
-                                return Err(SapError::syntax(format!("Invalid $orderby direction '{other}'")));
+                                return Err(SapError::syntax(format!(
+                                    "Invalid $orderby direction '{other}'"
+                                )));
                             }
                         };
                         o.orderby.push((prop, desc));
@@ -71,7 +73,9 @@ impl Options {
                 },
                 "$format" => o.json = value == "json",
                 _ if name.starts_with('$') => {
-                    return Err(SapError::syntax(format!("Invalid system query option '{name}'")));
+                    return Err(SapError::syntax(format!(
+                        "Invalid system query option '{name}'"
+                    )));
                 }
                 // sap-client, sap-language and custom options are not the double's concern
                 _ => {}
@@ -104,12 +108,21 @@ impl Options {
                 return Err(unknown(p));
             }
         }
-        self.filter.as_deref().map(|f| filter::parse(f, set)).transpose()
+        self.filter
+            .as_deref()
+            .map(|f| filter::parse(f, set))
+            .transpose()
     }
 }
 
 /// Answers a GET of `resource`. `path_and_query` is the request as received (for `__next`).
-pub fn read(ctx: &Ctx, resource: &Resource, options: &Options, path: &str, query: &str) -> Result<Reply, SapError> {
+pub fn read(
+    ctx: &Ctx,
+    resource: &Resource,
+    options: &Options,
+    path: &str,
+    query: &str,
+) -> Result<Reply, SapError> {
     let set = resource.answer_set();
     let expr = options.check(set)?;
     // One entity (`A_SalesOrder('1')`), or a navigation from it to one entity.
@@ -118,7 +131,10 @@ pub fn read(ctx: &Ctx, resource: &Resource, options: &Options, path: &str, query
             None => {
                 let e = entity::one(ctx, resource.set, key, &options.expand)?;
                 let tag = e["__metadata"]["etag"].as_str().map(str::to_owned);
-                let mut reply = Reply::json(StatusCode::OK, &json!({"d": entity::select(e, &options.select)}));
+                let mut reply = Reply::json(
+                    StatusCode::OK,
+                    &json!({"d": entity::select(e, &options.select)}),
+                );
                 if let Some(tag) = tag {
                     reply = reply.header("etag", tag);
                 }
@@ -126,7 +142,10 @@ pub fn read(ctx: &Ctx, resource: &Resource, options: &Options, path: &str, query
             }
             Some(nav) if nav.held == super::catalog::Held::SameKey => {
                 let e = entity::one(ctx, set, key, &options.expand)?;
-                return Ok(Reply::json(StatusCode::OK, &json!({"d": entity::select(e, &options.select)})));
+                return Ok(Reply::json(
+                    StatusCode::OK,
+                    &json!({"d": entity::select(e, &options.select)}),
+                ));
             }
             Some(_) => {}
         }
@@ -162,13 +181,23 @@ pub fn read(ctx: &Ctx, resource: &Resource, options: &Options, path: &str, query
     if resource.count {
         let skipped = total.saturating_sub(options.skip);
         let n = options.top.map_or(skipped, |t| skipped.min(t));
-        return Ok(Reply::new(StatusCode::OK, "text/plain; charset=utf-8", n.to_string()));
+        return Ok(Reply::new(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            n.to_string(),
+        ));
     }
     Ok(page(ctx, rows, options, path, query))
 }
 
 /// The page from `$skip` + `$skiptoken`, at most the server page size and within `$top`.
-fn page(ctx: &Ctx, rows: Vec<Map<String, Value>>, options: &Options, path: &str, query: &str) -> Reply {
+fn page(
+    ctx: &Ctx,
+    rows: Vec<Map<String, Value>>,
+    options: &Options,
+    path: &str,
+    query: &str,
+) -> Reply {
     let total = rows.len();
     let window: Vec<Map<String, Value>> = rows
         .into_iter()
@@ -197,7 +226,9 @@ fn page(ctx: &Ctx, rows: Vec<Map<String, Value>>, options: &Options, path: &str,
 fn next_link(ctx: &Ctx, path: &str, query: &str, offset: usize) -> String {
     let mut kept: Vec<&str> = query
         .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("$skiptoken=") && !p.starts_with("%24skiptoken="))
+        .filter(|p| {
+            !p.is_empty() && !p.starts_with("$skiptoken=") && !p.starts_with("%24skiptoken=")
+        })
         .collect();
     let has_format = kept
         .iter()

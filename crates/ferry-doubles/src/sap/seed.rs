@@ -64,7 +64,9 @@ pub fn fill(store: &RecordStore, seed: &SapSeed) {
         tick += 1;
         at(tick - 1)
     };
-    let customers: Vec<String> = (0..seed.customers).map(|i| format!("{}", 10_100_001 + i)).collect();
+    let customers: Vec<String> = (0..seed.customers)
+        .map(|i| format!("{}", 10_100_001 + i))
+        .collect();
     for (i, bp) in customers.iter().enumerate() {
         let (name, city, postal) = COMPANIES[i % COMPANIES.len()];
         let partner = json!({
@@ -127,7 +129,10 @@ pub fn fill(store: &RecordStore, seed: &SapSeed) {
                        "SDProcessStatus": if n < seed.sales_orders / 2 { "C" } else { "A" }})
             })
             .collect();
-        let total: f64 = items.iter().filter_map(|i| i["NetAmount"].as_str()?.parse::<f64>().ok()).sum();
+        let total: f64 = items
+            .iter()
+            .filter_map(|i| i["NetAmount"].as_str()?.parse::<f64>().ok())
+            .sum();
         let done = n < seed.sales_orders / 2;
         exposure[c] += total;
         let header = json!({
@@ -157,7 +162,15 @@ pub fn fill(store: &RecordStore, seed: &SapSeed) {
 }
 
 /// The outbound delivery and the billing document of a completed seed order, an hour later.
-fn documents(store: &RecordStore, n: usize, order: &str, customer: &str, items: &[Value], total: f64, t: DateTime<Utc>) {
+fn documents(
+    store: &RecordStore,
+    n: usize,
+    order: &str,
+    customer: &str,
+    items: &[Value],
+    total: f64,
+    t: DateTime<Utc>,
+) {
     let later = t + Duration::hours(1);
     let delivery = format!("{}", 80_000_001 + n);
     let lines: Vec<Value> = items

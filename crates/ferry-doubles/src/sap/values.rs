@@ -23,20 +23,13 @@ pub fn day(at: DateTime<Utc>) -> String {
 
 /// `Edm.Time` of `at`: `PT10H30M00S`.
 pub fn time(at: DateTime<Utc>) -> String {
-    format!(
-        "PT{:02}H{:02}M{:02}S",
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    format!("PT{:02}H{:02}M{:02}S", at.hour(), at.minute(), at.second())
 }
 
 /// Milliseconds of a `/Date(ms)/` or `/Date(ms+0000)/` value.
 pub fn millis(text: &str) -> Option<i64> {
     let inner = text.strip_prefix("/Date(")?.strip_suffix(")/")?;
-    let end = inner[1..]
-        .find(['+', '-'])
-        .map_or(inner.len(), |i| i + 1);
+    let end = inner[1..].find(['+', '-']).map_or(inner.len(), |i| i + 1);
     // `/Date(ms+0060)/`: the offset (minutes) is informational; ms is UTC already.
     let (ms, offset) = inner.split_at(end);
     if !offset.is_empty() {
@@ -56,9 +49,11 @@ pub fn iso_millis(text: &str) -> Option<i64> {
             return Some(t.and_utc().timestamp_millis());
         }
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis())
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| {
+        d.and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis()
+    })
 }
 
 /// Seconds since midnight of `PT10H30M00S`.

@@ -27,7 +27,11 @@ pub fn body_object(body: &[u8]) -> Result<Map<String, Value>, SapError> {
 
 /// The properties of `set` in a client's object, checked and in stored form. Navigation
 /// properties are left to the caller; change stamps are ignored; keys only if allowed.
-pub fn accept_fields(set: &EntitySet, body: &Map<String, Value>, keys: bool) -> Result<Map<String, Value>, SapError> {
+pub fn accept_fields(
+    set: &EntitySet,
+    body: &Map<String, Value>,
+    keys: bool,
+) -> Result<Map<String, Value>, SapError> {
     let mut out = Map::new();
     for (name, value) in body {
         if name == "__metadata" || set.nav(name).is_some() || set.is_computed(name) {
@@ -36,7 +40,10 @@ pub fn accept_fields(set: &EntitySet, body: &Map<String, Value>, keys: bool) -> 
         let Some(kind) = set.kind(name) else {
             return Err(SapError::bad_request(
                 "/IWBEP/CM_MGW_RT/004",
-                format!("Property '{name}' is invalid for type '{}'", set.type_name()),
+                format!(
+                    "Property '{name}' is invalid for type '{}'",
+                    set.type_name()
+                ),
             ));
         };
         if !keys && set.key.contains(&name.as_str()) {
@@ -45,7 +52,10 @@ pub fn accept_fields(set: &EntitySet, body: &Map<String, Value>, keys: bool) -> 
         let stored = values::accept(kind, value).ok_or_else(|| {
             SapError::bad_request(
                 "/IWBEP/CM_MGW_RT/005",
-                format!("Invalid value {value} for property '{name}' of type {}", kind.edm()),
+                format!(
+                    "Invalid value {value} for property '{name}' of type {}",
+                    kind.edm()
+                ),
             )
         })?;
         out.insert(name.clone(), stored);
@@ -54,21 +64,34 @@ pub fn accept_fields(set: &EntitySet, body: &Map<String, Value>, keys: bool) -> 
 }
 
 /// The entries of a deep-insert navigation: an array or `{"results": […]}`.
-pub fn nav_entries(body: &Map<String, Value>, nav: &str) -> Result<Vec<Map<String, Value>>, SapError> {
+pub fn nav_entries(
+    body: &Map<String, Value>,
+    nav: &str,
+) -> Result<Vec<Map<String, Value>>, SapError> {
     let list = match body.get(nav) {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
         Some(Value::Object(o)) => match o.get("results") {
             Some(Value::Array(a)) => a,
-            _ => return Err(SapError::bad_request("/IWBEP/CM_MGW_RT/009", format!("Invalid content of '{nav}'"))),
+            _ => {
+                return Err(SapError::bad_request(
+                    "/IWBEP/CM_MGW_RT/009",
+                    format!("Invalid content of '{nav}'"),
+                ));
+            }
         },
-        Some(_) => return Err(SapError::bad_request("/IWBEP/CM_MGW_RT/009", format!("Invalid content of '{nav}'"))),
+        Some(_) => {
+            return Err(SapError::bad_request(
+                "/IWBEP/CM_MGW_RT/009",
+                format!("Invalid content of '{nav}'"),
+            ));
+        }
     };
     list.iter()
         .map(|v| {
-            v.as_object()
-                .cloned()
-                .ok_or_else(|| SapError::bad_request("/IWBEP/CM_MGW_RT/009", format!("Invalid entry in '{nav}'")))
+            v.as_object().cloned().ok_or_else(|| {
+                SapError::bad_request("/IWBEP/CM_MGW_RT/009", format!("Invalid entry in '{nav}'"))
+            })
         })
         .collect()
 }
@@ -90,16 +113,29 @@ pub fn create(ctx: &Ctx, resource: &Resource, body: &[u8]) -> Result<Reply, SapE
 fn create_partner(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapError> {
     let set = catalog::named("A_BusinessPartner");
     let mut fields = accept_fields(set, body, false)?;
-    let category = fields.get("BusinessPartnerCategory").and_then(Value::as_str).unwrap_or("").to_owned();
+    let category = fields
+        .get("BusinessPartnerCategory")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     if !matches!(category.as_str(), "1" | "2") {
-        return Err(SapError::bad_request("R11/401", "Business partner category must be 1 (person) or 2 (organization)"));
+        return Err(SapError::bad_request(
+            "R11/401",
+            "Business partner category must be 1 (person) or 2 (organization)",
+        ));
     }
     let store = ctx.harness.store();
     let highest = store
         .list(set.name, None, None)
         .unwrap_or_default()
         .iter()
-        .filter_map(|r| r.fields.get("BusinessPartner")?.as_str()?.parse::<u64>().ok())
+        .filter_map(|r| {
+            r.fields
+                .get("BusinessPartner")?
+                .as_str()?
+                .parse::<u64>()
+                .ok()
+        })
         .max()
         .unwrap_or(10_100_000);
     let number = (highest + 1).to_string();
@@ -117,10 +153,16 @@ fn create_partner(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapErro
         fields.insert(nav.into(), Value::Array(entries));
     }
     let full_name = match category.as_str() {
-        "2" => fields.get("OrganizationBPName1").cloned().unwrap_or(json!("")),
+        "2" => fields
+            .get("OrganizationBPName1")
+            .cloned()
+            .unwrap_or(json!("")),
         _ => json!(format!(
             "{} {}",
-            fields.get("FirstName").and_then(Value::as_str).unwrap_or(""),
+            fields
+                .get("FirstName")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
             fields.get("LastName").and_then(Value::as_str).unwrap_or("")
         )),
     };
@@ -131,7 +173,10 @@ fn create_partner(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapErro
     let record = store
         .insert(set.name, fields)
         .map_err(|e| SapError::bad_request("R11/001", e.to_string()))?;
-    let expand = ["to_BusinessPartnerRole".to_owned(), "to_BusinessPartnerAddress".to_owned()];
+    let expand = [
+        "to_BusinessPartnerRole".to_owned(),
+        "to_BusinessPartnerAddress".to_owned(),
+    ];
     let rendered = entity::render(ctx, set, &record, &expand);
     Ok(Reply::json(StatusCode::CREATED, &json!({ "d": rendered }))
         .header("location", entity::uri(ctx, set, &[number]))
@@ -140,7 +185,11 @@ fn create_partner(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapErro
 
 /// `If-Match` against the record's current ETag.
 fn check_if_match(ctx: &Ctx, headers: &HeaderMap, current: &str) -> Result<(), SapError> {
-    match headers.get("if-match").and_then(|v| v.to_str().ok()).map(str::trim) {
+    match headers
+        .get("if-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
         None if ctx.config.if_match == IfMatch::Required => Err(SapError::etag_required()),
         None => Ok(()),
         Some("*") => Ok(()),
@@ -151,7 +200,13 @@ fn check_if_match(ctx: &Ctx, headers: &HeaderMap, current: &str) -> Result<(), S
 
 /// PATCH, MERGE or PUT of one entity (PUT is read as a full update of the properties
 /// sent, like PATCH; see the README).
-pub fn update(ctx: &Ctx, resource: &Resource, method: &str, headers: &HeaderMap, body: &[u8]) -> Result<Reply, SapError> {
+pub fn update(
+    ctx: &Ctx,
+    resource: &Resource,
+    method: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Reply, SapError> {
     let set = resource.set;
     let (Some(key), None, false) = (&resource.key, resource.nav, resource.count) else {
         return Err(SapError::method_not_allowed(method, set.name));
@@ -163,14 +218,20 @@ pub fn update(ctx: &Ctx, resource: &Resource, method: &str, headers: &HeaderMap,
     if let Some(nav) = set.navs.iter().find(|n| object.contains_key(n.name)) {
         return Err(SapError::bad_request(
             "/IWBEP/CM_MGW_RT/010",
-            format!("Deep update is not supported: remove '{}' from the request", nav.name),
+            format!(
+                "Deep update is not supported: remove '{}' from the request",
+                nav.name
+            ),
         ));
     }
     for (i, k) in set.key.iter().enumerate() {
         if let Some(v) = object.get(*k).and_then(Value::as_str)
             && v != key[i]
         {
-            return Err(SapError::bad_request("/IWBEP/CM_MGW_RT/011", format!("Key property '{k}' cannot be changed")));
+            return Err(SapError::bad_request(
+                "/IWBEP/CM_MGW_RT/011",
+                format!("Key property '{k}' cannot be changed"),
+            ));
         }
     }
     let (record, index) = entity::locate(ctx, set, key)?;
@@ -180,7 +241,12 @@ pub fn update(ctx: &Ctx, resource: &Resource, method: &str, headers: &HeaderMap,
     let object_name = set.parent.map_or(set.name, |(parent, _)| parent);
     if let (Some(i), Some((_, nav))) = (index, set.parent) {
         // An embedded entry: change it inside the header's array, reprice a sales order.
-        let mut entries = record.fields.get(nav).and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut entries = record
+            .fields
+            .get(nav)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if let Some(Value::Object(entry)) = entries.get_mut(i) {
             entry.extend(patch);
             if set.name == "A_SalesOrderItem" {
@@ -209,12 +275,18 @@ pub fn update(ctx: &Ctx, resource: &Resource, method: &str, headers: &HeaderMap,
 /// DELETE of a sales order (the only deletable set here); its exposure is released.
 pub fn delete(ctx: &Ctx, resource: &Resource, headers: &HeaderMap) -> Result<Reply, SapError> {
     let set = resource.set;
-    let (Some(key), None, false, "A_SalesOrder") = (&resource.key, resource.nav, resource.count, set.name) else {
+    let (Some(key), None, false, "A_SalesOrder") =
+        (&resource.key, resource.nav, resource.count, set.name)
+    else {
         return Err(SapError::method_not_allowed("DELETE", set.name));
     };
     let (record, _) = entity::locate(ctx, set, key)?;
     check_if_match(ctx, headers, &entity::etag(&record))?;
-    let sold_to = record.fields.get("SoldToParty").and_then(Value::as_str).unwrap_or("");
+    let sold_to = record
+        .fields
+        .get("SoldToParty")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let net: f64 = record
         .fields
         .get("TotalNetAmount")
