@@ -11,6 +11,8 @@
 //! - [`kingdee`]: the Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, for the `kingdee` connector.
 //! - [`yonyou`]: the Yonyou 用友 YonBIP open API (gateway, token, lists, idempotent saves,
 //!   event pushes), for the `yonyou` connector.
+//! - [`sap`]: the SAP S/4HANA Cloud A2X OData v2 APIs (business partner, product, sales
+//!   order, outbound delivery, billing document), with CSRF, ETags and `$batch`.
 //! - [`proxy`]: not a double but a faulting proxy in front of a real server (Tryton,
 //!   BottleCRM), so the same faults reach connectors tested against real systems.
 //!
@@ -52,6 +54,7 @@ pub mod kingdee;
 mod log;
 pub mod proxy;
 pub mod reference;
+pub mod sap;
 mod server;
 mod sessions;
 mod store;

@@ -229,6 +229,16 @@ impl RecordStore {
         self.update(object, id, Map::new())
     }
 
+    /// Puts `record` back exactly as it was (id, times, fields), replacing a record with
+    /// its id: for doubles that roll back a failed unit of work (an OData change set).
+    pub fn restore(&self, object: &str, record: Record) -> Result<(), StoreError> {
+        let mut tables = self.lock();
+        let table = table_mut(&mut tables, object)?;
+        table.next_id = table.next_id.max(record.id + 1);
+        table.rows.insert(record.id, record);
+        Ok(())
+    }
+
     /// Removes a record.
     pub fn delete(&self, object: &str, id: u64) -> Result<Record, StoreError> {
         let mut tables = self.lock();

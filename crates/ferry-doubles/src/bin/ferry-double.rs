@@ -14,6 +14,7 @@ use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble, KingdeeSeed};
 use ferry_doubles::reference::{
     AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
 };
+use ferry_doubles::sap::{IfMatch, SapConfig, SapDouble, SapSeed};
 use ferry_doubles::yonyou::{
     PushConfig as YonyouPush, RateLimit, YonyouConfig, YonyouDouble, YonyouSeed,
 };
@@ -37,6 +38,9 @@ enum Which {
     /// The Yonyou 用友 YonBIP open API (gateway, token, lists, saves, event pushes), built
     /// from its published documentation.
     Yonyou(YonyouArgs),
+    /// SAP S/4HANA Cloud A2X OData v2 APIs (business partner, product, sales order,
+    /// delivery, billing), built from the dossier.
+    Sap(SapArgs),
 }
 
 #[derive(Args)]
@@ -239,6 +243,50 @@ impl YonyouArgs {
     }
 }
 
+#[derive(Args)]
+struct SapArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Server-driven page size (`__next` with `$skiptoken` after this many entries).
+    #[arg(long, default_value_t = SapConfig::default().page_size)]
+    page_size: usize,
+    /// Whether updates and deletes must carry If-Match (428 when missing).
+    #[arg(long, value_enum, default_value = "required")]
+    if_match: IfMatch,
+    /// Lifetime of OAuth access tokens, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_ttl: u64,
+    /// Lifetime of session cookies and CSRF tokens, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    session_ttl: u64,
+    /// Seeded business partners that are customers.
+    #[arg(long, default_value_t = SapSeed::default().customers)]
+    customers: usize,
+    /// Seeded products.
+    #[arg(long, default_value_t = SapSeed::default().products)]
+    products: usize,
+    /// Seeded sales orders.
+    #[arg(long, default_value_t = SapSeed::default().sales_orders)]
+    sales_orders: usize,
+}
+
+impl SapArgs {
+    fn config(&self) -> SapConfig {
+        SapConfig {
+            page_size: self.page_size,
+            if_match: self.if_match,
+            token_ttl: Duration::from_secs(self.token_ttl),
+            session_ttl: Duration::from_secs(self.session_ttl),
+            seed: SapSeed {
+                customers: self.customers,
+                products: self.products,
+                sales_orders: self.sales_orders,
+            },
+            ..SapConfig::default()
+        }
+    }
+}
+
 fn object_paging(text: &str) -> Result<(String, Paging), String> {
     let (object, style) = text
         .split_once('=')
@@ -290,6 +338,9 @@ async fn main() -> ExitCode {
         },
         Which::Yonyou(args) => {
             ferry_doubles::start(YonyouDouble::new(args.config()), args.common.port).await
+        }
+        Which::Sap(args) => {
+            ferry_doubles::start(SapDouble::new(args.config()), args.common.port).await
         }
     };
     match started {
