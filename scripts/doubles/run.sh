@@ -8,18 +8,20 @@
 #            kingdee   (Kingdee K/3 Cloud WebAPI; see crates/ferry-doubles/src/kingdee/README.md)
 #            jiandaoyun (Jiandaoyun open API v5; see crates/ferry-doubles/src/jiandaoyun/README.md)
 #            yonyou    (Yonyou YonBIP open API; see crates/ferry-doubles/src/yonyou/README.md)
+#            salesforce (Salesforce REST/Bulk 2.0/CDC; see crates/ferry-doubles/src/salesforce/README.md)
 #   PORT     port on 127.0.0.1 (default 0: a free one, printed)
 #   OPTIONS  passed to the double, e.g. --auth oauth2 --paging cursor
 #            (scripts/doubles/run.sh reference --help lists them)
 #            or --session-idle 60 --customers 20 for kingdee
 #            or --push-url http://127.0.0.1:9000/hook --no-rate-limits for jiandaoyun
 #            or --calls-per-minute 60 --push-url http://127.0.0.1:9000/cb for yonyou
+#            or --query-batch-size 200 --daily-api-limit 100 for salesforce
 #
 # Builds the ferry-double binary first (cargo, honouring CARGO_TARGET_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ $# -lt 1 ]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 double="$1"
