@@ -11,7 +11,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::answer::json;
@@ -21,7 +21,7 @@ use super::{Ctx, auth, limits};
 /// `POST /cometd/{version}`.
 pub async fn bayeux(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = limits::count(&ctx) {
-        return limits::stamp(&ctx, refused);
+        return limits::stamp(&ctx, refused.into_response());
     }
     let messages = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(list)) => list,

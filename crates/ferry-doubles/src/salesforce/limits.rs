@@ -9,7 +9,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::Ctx;
@@ -18,7 +18,7 @@ use super::answer::SfError;
 pub const HEADER: &str = "sforce-limit-info";
 
 /// Counts one request, or refuses it when the allocation is used up.
-pub fn count(ctx: &Ctx) -> Result<(), Response> {
+pub fn count(ctx: &Ctx) -> Result<(), SfError> {
     let max = ctx.config.daily_api_limit;
     let usage = &ctx.shared.usage;
     let taken = usage.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -30,8 +30,7 @@ pub fn count(ctx: &Ctx) -> Result<(), Response> {
             StatusCode::FORBIDDEN,
             "REQUEST_LIMIT_EXCEEDED",
             "TotalRequests Limit exceeded.",
-        )
-        .into_response()),
+        )),
     }
 }
 

@@ -298,9 +298,7 @@ fn serve(
         return Err(SfError::not_found());
     };
     auth::check(ctx, headers)?;
-    if let Err(refused) = limits::count(ctx) {
-        return Ok(refused);
-    }
+    limits::count(ctx)?;
     let _writing = ctx
         .shared
         .writes
