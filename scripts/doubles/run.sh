@@ -9,6 +9,7 @@
 #            jiandaoyun (Jiandaoyun open API v5; see crates/ferry-doubles/src/jiandaoyun/README.md)
 #            yonyou    (Yonyou YonBIP open API; see crates/ferry-doubles/src/yonyou/README.md)
 #            sap       (SAP S/4HANA OData v2 A2X APIs; see crates/ferry-doubles/src/sap/README.md)
+#            salesforce (Salesforce REST/Bulk 2.0/CDC; see crates/ferry-doubles/src/salesforce/README.md)
 #   PORT     port on 127.0.0.1 (default 0: a free one, printed)
 #   OPTIONS  passed to the double, e.g. --auth oauth2 --paging cursor
 #            (scripts/doubles/run.sh reference --help lists them)
@@ -16,6 +17,7 @@
 #            or --push-url http://127.0.0.1:9000/hook --no-rate-limits for jiandaoyun
 #            or --calls-per-minute 60 --push-url http://127.0.0.1:9000/cb for yonyou
 #            or --page-size 20 --if-match optional for sap
+#            or --query-batch-size 200 --daily-api-limit 100 for salesforce
 #
 # Builds the ferry-double binary first (cargo, honouring CARGO_TARGET_DIR).
 set -euo pipefail

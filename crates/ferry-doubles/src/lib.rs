@@ -9,6 +9,8 @@
 //! - [`reference`](mod@reference): a generic REST + SOAP API of no vendor, for the `rest` connector.
 //! - [`jiandaoyun`]: the Jiandaoyun 简道云 open API (v5), for the `jiandaoyun` connector.
 //! - [`kingdee`]: the Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, for the `kingdee` connector.
+//! - [`salesforce`]: the Salesforce REST API (SOQL, sObjects, upsert, collections), Bulk API
+//!   2.0 ingest, Change Data Capture over CometD and OAuth 2.0, for a `salesforce` connector.
 //! - [`yonyou`]: the Yonyou 用友 YonBIP open API (gateway, token, lists, idempotent saves,
 //!   event pushes), for the `yonyou` connector.
 //! - [`sap`]: the SAP S/4HANA Cloud A2X OData v2 APIs (business partner, product, sales
@@ -54,6 +56,7 @@ pub mod kingdee;
 mod log;
 pub mod proxy;
 pub mod reference;
+pub mod salesforce;
 pub mod sap;
 mod server;
 mod sessions;

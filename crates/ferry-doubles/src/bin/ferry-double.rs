@@ -14,6 +14,7 @@ use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble, KingdeeSeed};
 use ferry_doubles::reference::{
     AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
 };
+use ferry_doubles::salesforce::{SalesforceConfig, SalesforceDouble};
 use ferry_doubles::sap::{IfMatch, SapConfig, SapDouble, SapSeed};
 use ferry_doubles::yonyou::{
     PushConfig as YonyouPush, RateLimit, YonyouConfig, YonyouDouble, YonyouSeed,
@@ -41,6 +42,9 @@ enum Which {
     /// SAP S/4HANA Cloud A2X OData v2 APIs (business partner, product, sales order,
     /// delivery, billing), built from the dossier.
     Sap(SapArgs),
+    /// Salesforce REST / Bulk 2.0 / CDC (CometD) with OAuth 2.0, built from its published
+    /// documentation.
+    Salesforce(SalesforceArgs),
 }
 
 #[derive(Args)]
@@ -287,6 +291,36 @@ impl SapArgs {
     }
 }
 
+#[derive(Args)]
+struct SalesforceArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Access-token lifetime in seconds (sliding with use).
+    #[arg(long, default_value_t = 7200)]
+    token_ttl: u64,
+    /// Largest page of a SOQL query.
+    #[arg(long, default_value_t = SalesforceConfig::default().query_batch_size)]
+    query_batch_size: usize,
+    /// The daily API request allocation.
+    #[arg(long, default_value_t = SalesforceConfig::default().daily_api_limit)]
+    daily_api_limit: u64,
+    /// Seconds a CometD /meta/connect waits for an event.
+    #[arg(long, default_value_t = 10)]
+    cometd_poll: u64,
+}
+
+impl SalesforceArgs {
+    fn config(&self) -> SalesforceConfig {
+        SalesforceConfig {
+            token_ttl: Duration::from_secs(self.token_ttl),
+            query_batch_size: self.query_batch_size,
+            daily_api_limit: self.daily_api_limit,
+            cometd_poll: Duration::from_secs(self.cometd_poll),
+            ..SalesforceConfig::default()
+        }
+    }
+}
+
 fn object_paging(text: &str) -> Result<(String, Paging), String> {
     let (object, style) = text
         .split_once('=')
@@ -341,6 +375,9 @@ async fn main() -> ExitCode {
         }
         Which::Sap(args) => {
             ferry_doubles::start(SapDouble::new(args.config()), args.common.port).await
+        }
+        Which::Salesforce(args) => {
+            ferry_doubles::start(SalesforceDouble::new(args.config()), args.common.port).await
         }
     };
     match started {
