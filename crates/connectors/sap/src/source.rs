@@ -224,6 +224,9 @@ impl SapSource {
             .and_then(DateTime::from_timestamp_millis);
         let mut fields = Map::new();
         for (k, v) in entity {
+            if k == "__metadata" {
+                continue;
+            }
             let Some(v) = plain(v) else { continue };
             let name = if k == LINES_NAV && self.spec.expand.iter().any(|e| e == LINES_NAV) {
                 "lines".to_owned()
