@@ -33,6 +33,9 @@ use crate::config::{SourceSpec, Stamp, StampType};
 /// The cursor: `w` the stamp read last (epoch ms), `id` its key values.
 type Cursor = Keyset<i64, Vec<String>>;
 
+/// The entities of one answer, and its `__next` link.
+type Entities = (Vec<Map<String, Value>>, Option<String>);
+
 /// The navigation read as a record's `lines`.
 pub const LINES_NAV: &str = "to_Item";
 
@@ -153,10 +156,7 @@ impl SapSource {
     }
 
     /// The entities of one answer, and its `__next` link.
-    fn entities(
-        &self,
-        reply: &Value,
-    ) -> Result<(Vec<Map<String, Value>>, Option<String>), ConnectorError> {
+    fn entities(&self, reply: &Value) -> Result<Entities, ConnectorError> {
         let d = reply.get("d").ok_or_else(|| {
             ConnectorError::fatal(format!(
                 "{}/{} answered without `d`: not an OData v2 JSON answer",

@@ -406,7 +406,7 @@ async fn credit_exposure_is_read_as_a_source() {
     // No change stamp: every scan reads the whole set again.
     let (again, _) = read_all(source.as_ref(), Some(cursor), 3).await;
     assert_eq!(again.len(), 4);
-    let fetched = source.fetch(&[first.id.clone()]).await.unwrap();
+    let fetched = source.fetch(std::slice::from_ref(&first.id)).await.unwrap();
     assert_eq!(fetched[0].fields["BusinessPartner"], "10100001");
 }
 
