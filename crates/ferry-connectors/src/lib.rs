@@ -33,6 +33,8 @@ pub fn builtin() -> Registry {
     registry.register(std::sync::Arc::new(ferry_connector_jiandaoyun::JdyFactory));
     #[cfg(feature = "yonyou")]
     registry.register(std::sync::Arc::new(ferry_connector_yonyou::YonyouFactory));
+    #[cfg(feature = "sap")]
+    registry.register(std::sync::Arc::new(ferry_connector_sap::SapFactory));
     registry
 }
 
@@ -52,6 +54,7 @@ mod tests {
             (cfg!(feature = "kingdee"), "kingdee"),
             (cfg!(feature = "jiandaoyun"), "jiandaoyun"),
             (cfg!(feature = "yonyou"), "yonyou"),
+            (cfg!(feature = "sap"), "sap"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))
