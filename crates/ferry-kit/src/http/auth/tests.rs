@@ -811,3 +811,49 @@ fn scheme_problems_are_reported_at_their_key() {
     let parsed: Result<AuthSettings, _> = crate::settings::parse(unknown.as_object().unwrap());
     assert!(parsed.is_err(), "unknown keys are refused");
 }
+
+#[tokio::test]
+async fn a_token_replys_instance_url_becomes_the_api_base() {
+    // Salesforce: the token comes from the login host, the API answers on the org's own.
+    let login = MockServer::start().await;
+    let instance = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "00D!tok", "token_type": "Bearer",
+            "instance_url": instance.uri(),
+        })))
+        .mount(&login)
+        .await;
+    Mock::given(path("/services/data/v60.0/limits"))
+        .and(header("authorization", "Bearer 00D!tok"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&instance)
+        .await;
+    Mock::given(path("/services/data/v60.0/query/01g-2"))
+        .and(header("authorization", "Bearer 00D!tok"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"done": true})))
+        .mount(&instance)
+        .await;
+    let auth = build(json!({
+        "type": "oauth2_client_credentials",
+        "token_url": "/services/oauth2/token",
+        "client_id": "app", "client_secret": "s3cr3t",
+    }));
+    let mut o = HttpOptions::new(Url::parse(&login.uri()).unwrap());
+    o.retries = 0;
+    let http = HttpClient::new("sf", o, auth).unwrap();
+    assert_eq!(http.api_base().as_str(), format!("{}/", login.uri()));
+    let first: Value = http
+        .json(Call::get("/services/data/v60.0/limits"))
+        .await
+        .unwrap();
+    assert_eq!(first, json!({"ok": true}), "the first call goes to the instance");
+    assert_eq!(http.api_base().as_str(), format!("{}/", instance.uri()));
+    // A next-page link on the instance is followed with the token.
+    let next = format!("{}/services/data/v60.0/query/01g-2", instance.uri());
+    let page: Value = http.json(Call::get(next)).await.unwrap();
+    assert_eq!(page, json!({"done": true}));
+    // Nothing but the token request reached the login host.
+    assert_eq!(login.received_requests().await.unwrap().len(), 1);
+}
