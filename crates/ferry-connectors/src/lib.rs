@@ -33,6 +33,8 @@ pub fn builtin() -> Registry {
     registry.register(std::sync::Arc::new(ferry_connector_jiandaoyun::JdyFactory));
     #[cfg(feature = "yonyou")]
     registry.register(std::sync::Arc::new(ferry_connector_yonyou::YonyouFactory));
+    #[cfg(feature = "salesforce")]
+    registry.register(std::sync::Arc::new(ferry_connector_salesforce::SalesforceFactory));
     registry
 }
 
@@ -52,6 +54,7 @@ mod tests {
             (cfg!(feature = "kingdee"), "kingdee"),
             (cfg!(feature = "jiandaoyun"), "jiandaoyun"),
             (cfg!(feature = "yonyou"), "yonyou"),
+            (cfg!(feature = "salesforce"), "salesforce"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))
