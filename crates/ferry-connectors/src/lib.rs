@@ -34,7 +34,9 @@ pub fn builtin() -> Registry {
     #[cfg(feature = "yonyou")]
     registry.register(std::sync::Arc::new(ferry_connector_yonyou::YonyouFactory));
     #[cfg(feature = "salesforce")]
-    registry.register(std::sync::Arc::new(ferry_connector_salesforce::SalesforceFactory));
+    registry.register(std::sync::Arc::new(
+        ferry_connector_salesforce::SalesforceFactory,
+    ));
     registry
 }
 

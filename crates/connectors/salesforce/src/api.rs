@@ -49,7 +49,11 @@ impl Api {
 
     /// `/services/data/<version>/<path>`.
     pub fn path(&self, path: &str) -> String {
-        format!("/services/data/{}/{}", self.version, path.trim_start_matches('/'))
+        format!(
+            "/services/data/{}/{}",
+            self.version,
+            path.trim_start_matches('/')
+        )
     }
 
     /// Sends a call with the limit checked before and read after. A 403 is read here: the
@@ -204,12 +208,6 @@ impl Limits {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `(used, max)` as last read.
-    pub fn usage(&self) -> (u64, u64) {
-        let s = self.state();
-        (s.used, s.max)
-    }
-
     /// Refuses a call while paused.
     fn admit(&self, system: &str) -> Result<(), ConnectorError> {
         let s = *self.state();
@@ -288,10 +286,7 @@ mod tests {
             parse_usage("api-usage=25/5000; per-app-api-usage=17/250(appName=sample-app)"),
             Some((25, 5000))
         );
-        assert_eq!(
-            parse_usage("per-app-api-usage=17/250(appName=x)"),
-            None
-        );
+        assert_eq!(parse_usage("per-app-api-usage=17/250(appName=x)"), None);
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl SalesforceSink {
             .get("id")
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                ConnectorError::fatal(format!("{system}: a Bulk job was created without an id: {job}"))
+                ConnectorError::fatal(format!(
+                    "{system}: a Bulk job was created without an id: {job}"
+                ))
             })?
             .to_owned();
         let at = |rest: &str| self.api.path(&format!("jobs/ingest/{id}{rest}"));
@@ -57,8 +59,14 @@ impl SalesforceSink {
         let started = Instant::now();
         let mut wait = self.spec.bulk_poll;
         let state = loop {
-            let info = self.api.json(Call::get(at("")).label("Bulk 2.0 poll")).await?;
-            let state = info.get("state").and_then(Value::as_str).unwrap_or_default();
+            let info = self
+                .api
+                .json(Call::get(at("")).label("Bulk 2.0 poll"))
+                .await?;
+            let state = info
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match state {
                 "JobComplete" => break info,
                 "Failed" | "Aborted" => {
@@ -68,7 +76,10 @@ impl SalesforceSink {
                         .unwrap_or("no reason given");
                     return Err(ConnectorError::new(
                         ErrorKind::Fatal,
-                        format!("{system}: Bulk job {id} for {} {state}: {why}", self.spec.object),
+                        format!(
+                            "{system}: Bulk job {id} for {} {state}: {why}",
+                            self.spec.object
+                        ),
                     ));
                 }
                 _ => {}
@@ -120,11 +131,14 @@ impl SalesforceSink {
         Ok(batch
             .iter()
             .map(|r| {
-                outcome.get(&r.key.to_lowercase()).cloned().unwrap_or_else(|| {
-                    Err(ConnectorError::transient(format!(
-                        "Bulk job {id} did not process this record"
-                    )))
-                })
+                outcome
+                    .get(&r.key.to_lowercase())
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Err(ConnectorError::transient(format!(
+                            "Bulk job {id} did not process this record"
+                        )))
+                    })
             })
             .collect())
     }
@@ -203,8 +217,9 @@ fn rows(text: &str, system: &str) -> Result<Vec<HashMap<String, String>>, Connec
         .collect();
     let mut out = Vec::new();
     for row in reader.records() {
-        let row = row
-            .map_err(|e| ConnectorError::fatal(format!("{system}: unreadable Bulk results: {e}")))?;
+        let row = row.map_err(|e| {
+            ConnectorError::fatal(format!("{system}: unreadable Bulk results: {e}"))
+        })?;
         out.push(
             header
                 .iter()
@@ -240,7 +255,9 @@ fn bulk_refusal(error: &str) -> ConnectorError {
 mod tests {
     #[test]
     fn a_bulk_error_reads_like_a_collection_error() {
-        let e = super::bulk_refusal("REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --");
+        let e = super::bulk_refusal(
+            "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --",
+        );
         assert_eq!(
             e.message(),
             "REQUIRED_FIELD_MISSING: Required fields are missing: [Name] [Name]"

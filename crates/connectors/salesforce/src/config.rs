@@ -70,7 +70,9 @@ impl SystemSettings {
         if !number.is_some_and(|n| n >= 46.0) || !version[1..].contains('.') {
             issues.push(ConfigIssue::new(
                 ["api_version"],
-                format!("`{v}` is not an API version Ferry speaks: write `v46.0` or later, like `v60.0`"),
+                format!(
+                    "`{v}` is not an API version Ferry speaks: write `v46.0` or later, like `v60.0`"
+                ),
             ));
         }
         if !(self.limit_share > 0.0 && self.limit_share <= 1.0) {
@@ -79,7 +81,10 @@ impl SystemSettings {
                 format!("must be above 0 and at most 1, not {}", self.limit_share),
             ));
         }
-        if !matches!(self.auth.scheme(), "oauth2_client_credentials" | "jwt_bearer") {
+        if !matches!(
+            self.auth.scheme(),
+            "oauth2_client_credentials" | "jwt_bearer"
+        ) {
             issues.push(ConfigIssue::new(
                 ["auth", "type"],
                 format!(
@@ -289,7 +294,11 @@ fn name(issues: &mut Vec<ConfigIssue>, at: &[&str], text: &str, dotted: bool) {
             at.iter().map(|s| (*s).to_owned()).collect(),
             format!(
                 "`{text}` is not a Salesforce API name (letters, digits and `_`{})",
-                if dotted { ", `.` between relationships" } else { "" }
+                if dotted {
+                    ", `.` between relationships"
+                } else {
+                    ""
+                }
             ),
         ));
     }

@@ -121,6 +121,9 @@ impl Connector for SalesforceConnector {
     }
 
     async fn probe(&self) -> Result<(), ConnectorError> {
-        self.api.json(Call::get(self.api.path("limits"))).await.map(|_| ())
+        self.api
+            .json(Call::get(self.api.path("limits")))
+            .await
+            .map(|_| ())
     }
 }

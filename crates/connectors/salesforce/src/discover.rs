@@ -52,7 +52,10 @@ impl SalesforceConnector {
                                     .and_then(Value::as_str)
                                     .unwrap_or("string")
                                     .to_owned(),
-                                nullable: f.get("nillable").and_then(Value::as_bool).unwrap_or(true),
+                                nullable: f
+                                    .get("nillable")
+                                    .and_then(Value::as_bool)
+                                    .unwrap_or(true),
                             })
                         })
                         .collect()

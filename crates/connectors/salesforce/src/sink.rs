@@ -103,7 +103,10 @@ impl SalesforceSink {
         ));
         let call = Call::new(Method::PATCH, path)
             .json(&json!({"allOrNone": false, "records": records}))
-            .label(format!("upsert {} by {}", self.spec.object, self.spec.external_id))
+            .label(format!(
+                "upsert {} by {}",
+                self.spec.object, self.spec.external_id
+            ))
             .safe_to_repeat();
         let answer = self.api.json(call).await?;
         let results = answer.as_array().ok_or_else(|| {
@@ -139,7 +142,10 @@ fn written(result: &Value) -> Result<Written, ConnectorError> {
 /// Salesforce's own errors of one record as a connector error: `statusCode: message
 /// [fields]`, joined; lock contention is retryable.
 pub fn refusal(errors: Option<&Value>) -> ConnectorError {
-    let list = errors.and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = errors
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut transient = !list.is_empty();
     let text: Vec<String> = list
         .iter()
@@ -250,7 +256,11 @@ impl Sink for SalesforceSink {
                         errors.iter().any(|e| {
                             matches!(
                                 e.get("statusCode").and_then(Value::as_str),
-                                Some("ENTITY_IS_DELETED" | "INVALID_CROSS_REFERENCE_KEY" | "NOT_FOUND")
+                                Some(
+                                    "ENTITY_IS_DELETED"
+                                        | "INVALID_CROSS_REFERENCE_KEY"
+                                        | "NOT_FOUND"
+                                )
                             )
                         })
                     });

@@ -60,7 +60,11 @@ impl SalesforceSource {
     }
 
     fn soql(&self, conditions: &[String], order: &str, limit: Option<usize>) -> String {
-        let mut soql = format!("SELECT {} FROM {}", self.select().join(", "), self.spec.object);
+        let mut soql = format!(
+            "SELECT {} FROM {}",
+            self.select().join(", "),
+            self.spec.object
+        );
         let mut all: Vec<String> = conditions.to_vec();
         all.extend(self.spec.filter.as_ref().map(|f| format!("({f})")));
         if !all.is_empty() {

@@ -22,7 +22,9 @@ fn connector(settings: Map<String, Value>) -> Arc<dyn Connector> {
         system: "crm".into(),
         base_dir: ".".into(),
     };
-    SalesforceFactory.build(&ctx, &settings).expect("valid settings")
+    SalesforceFactory
+        .build(&ctx, &settings)
+        .expect("valid settings")
 }
 
 fn pem() -> String {
@@ -175,7 +177,10 @@ async fn upsert_creates_then_updates_and_one_refused_record_keeps_its_own_messag
     let c = connector(ferry_conformance::Fixture::settings(&d));
     let k = account_sink(c.as_ref(), 2000);
     let made = k
-        .upsert(&[out("C900", json!({"name": "苏州新客户有限公司", "credit_limit": 1000}))])
+        .upsert(&[out(
+            "C900",
+            json!({"name": "苏州新客户有限公司", "credit_limit": 1000}),
+        )])
         .await
         .unwrap();
     let id = made[0].as_ref().unwrap().target_id.clone();
@@ -187,12 +192,20 @@ async fn upsert_creates_then_updates_and_one_refused_record_keeps_its_own_messag
         ])
         .await
         .unwrap();
-    assert_eq!(again[0].as_ref().unwrap().target_id, id, "updated, not created");
+    assert_eq!(
+        again[0].as_ref().unwrap().target_id,
+        id,
+        "updated, not created"
+    );
     let refused = again[1].as_ref().unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Validation);
     assert!(
-        refused.message().contains("FIELD_CUSTOM_VALIDATION_EXCEPTION")
-            && refused.message().contains("Credit limit cannot be negative")
+        refused
+            .message()
+            .contains("FIELD_CUSTOM_VALIDATION_EXCEPTION")
+            && refused
+                .message()
+                .contains("Credit limit cannot be negative")
             && refused.message().contains("Credit_Limit__c"),
         "{refused}"
     );
@@ -228,9 +241,11 @@ async fn a_503_and_a_429_on_a_write_are_retried() {
     let d = Double::start().await.unwrap();
     let c = connector(ferry_conformance::Fixture::settings(&d));
     let k = account_sink(c.as_ref(), 2000);
-    d.double
-        .faults()
-        .add(Fault::new(FaultAction::status(503)).on("PATCH", "/services/data/**").times(1));
+    d.double.faults().add(
+        Fault::new(FaultAction::status(503))
+            .on("PATCH", "/services/data/**")
+            .times(1),
+    );
     d.double.faults().add(
         Fault::new(FaultAction::too_many_requests(RetryAfter::Seconds(0)))
             .on("PATCH", "/services/data/**")
@@ -251,7 +266,10 @@ async fn a_batch_above_the_threshold_goes_through_bulk_with_a_failed_row_mapped_
     let results = k
         .upsert(&[
             out("C001", json!({"credit_limit": 600000})),
-            out("C020", json!({"name": "Umbrella, Inc.", "credit_limit": 1000})),
+            out(
+                "C020",
+                json!({"name": "Umbrella, Inc.", "credit_limit": 1000}),
+            ),
             out("C021", json!({"credit_limit": 5})),
         ])
         .await
@@ -260,15 +278,32 @@ async fn a_batch_above_the_threshold_goes_through_bulk_with_a_failed_row_mapped_
     let failed = results[2].as_ref().unwrap_err();
     assert_eq!(failed.kind(), ErrorKind::Validation);
     assert!(
-        failed.message().starts_with("REQUIRED_FIELD_MISSING: Required fields are missing"),
+        failed
+            .message()
+            .starts_with("REQUIRED_FIELD_MISSING: Required fields are missing"),
         "{failed}"
     );
-    let paths: Vec<String> = d.double.requests().all().iter().map(|r| r.path.clone()).collect();
-    assert!(paths.iter().any(|p| p.ends_with("/jobs/ingest")), "{paths:?}");
-    assert!(!paths.iter().any(|p| p.contains("composite")), "no collection call");
+    let paths: Vec<String> = d
+        .double
+        .requests()
+        .all()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("/jobs/ingest")),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("composite")),
+        "no collection call"
+    );
     let s = accounts(c.as_ref());
     let id = results[1].as_ref().unwrap().target_id.clone();
-    assert_eq!(s.fetch(&[id]).await.unwrap()[0].fields["Name"], "Umbrella, Inc.");
+    assert_eq!(
+        s.fetch(&[id]).await.unwrap()[0].fields["Name"],
+        "Umbrella, Inc."
+    );
 }
 
 #[tokio::test]
@@ -289,8 +324,15 @@ async fn opportunities_come_with_their_line_items() {
         .filter(|r| r.fields["lines"].as_array().is_some_and(|l| !l.is_empty()))
         .count();
     assert!(with_lines > 0, "{:?}", page.records);
-    let line = &page.records.iter().find_map(|r| r.fields["lines"].get(0)).unwrap();
-    assert!(line.get("Quantity").is_some() && line.get("attributes").is_none(), "{line}");
+    let line = &page
+        .records
+        .iter()
+        .find_map(|r| r.fields["lines"].get(0))
+        .unwrap();
+    assert!(
+        line.get("Quantity").is_some() && line.get("attributes").is_none(),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -299,11 +341,18 @@ async fn near_the_daily_limit_the_flows_pause_without_calling() {
     let c = connector(ferry_conformance::Fixture::settings(&d));
     let s = accounts(c.as_ref());
     d.handle.set_api_usage(13_600); // above 90 % of 15,000
-    s.read(None, 1).await.expect("this call goes out and reads the header");
+    s.read(None, 1)
+        .await
+        .expect("this call goes out and reads the header");
     let used = d.handle.api_usage();
     let e = s.read(None, 1).await.unwrap_err();
     assert!(
-        matches!(e.kind(), ErrorKind::RateLimited { retry_after: Some(_) }),
+        matches!(
+            e.kind(),
+            ErrorKind::RateLimited {
+                retry_after: Some(_)
+            }
+        ),
         "{e}"
     );
     assert!(e.message().contains("daily API requests"), "{e}");
@@ -319,7 +368,12 @@ async fn a_spent_allocation_answers_403_and_pauses_the_flow() {
     d.handle.set_api_usage(15_000);
     let e = accounts(c.as_ref()).read(None, 1).await.unwrap_err();
     assert!(
-        matches!(e.kind(), ErrorKind::RateLimited { retry_after: Some(_) }),
+        matches!(
+            e.kind(),
+            ErrorKind::RateLimited {
+                retry_after: Some(_)
+            }
+        ),
         "{e}"
     );
     assert!(e.message().contains("REQUEST_LIMIT_EXCEEDED"), "{e}");
@@ -334,10 +388,16 @@ fn settings_problems_are_reported_at_their_keys() {
     let issues = SalesforceFactory
         .build(
             &ctx,
-            &map(json!({"url": "https://login.salesforce.com", "api_version": "60",
-                        "auth": {"type": "bearer", "token": "x"}, "limit_share": 2})),
+            &map(
+                json!({"url": "https://login.salesforce.com", "api_version": "60",
+                        "auth": {"type": "bearer", "token": "x"}, "limit_share": 2}),
+            ),
         )
         .unwrap_err();
     let paths: Vec<String> = issues.iter().map(|i| i.dotted()).collect();
-    assert_eq!(paths, ["api_version", "limit_share", "auth.type"], "{issues:?}");
+    assert_eq!(
+        paths,
+        ["api_version", "limit_share", "auth.type"],
+        "{issues:?}"
+    );
 }

@@ -848,7 +848,11 @@ async fn a_token_replys_instance_url_becomes_the_api_base() {
         .json(Call::get("/services/data/v60.0/limits"))
         .await
         .unwrap();
-    assert_eq!(first, json!({"ok": true}), "the first call goes to the instance");
+    assert_eq!(
+        first,
+        json!({"ok": true}),
+        "the first call goes to the instance"
+    );
     assert_eq!(http.api_base().as_str(), format!("{}/", instance.uri()));
     // A next-page link on the instance is followed with the token.
     let next = format!("{}/services/data/v60.0/query/01g-2", instance.uri());
