@@ -272,7 +272,8 @@ include!("test_key.rs");
 
 /// Salesforce's token endpoint for the JWT bearer flow: checks the assertion's signature
 /// with the public key and its claims, as the connected app would.
-struct SalesforceJwt;
+/// The token endpoint; `instance_url` names the server it runs on.
+struct SalesforceJwt(String);
 
 impl SalesforceJwt {
     fn verify(&self, request: &Request) -> Result<(), String> {
@@ -324,7 +325,7 @@ impl Respond for SalesforceJwt {
         match self.verify(request) {
             Ok(()) => ResponseTemplate::new(200).set_body_json(json!({
                 "access_token": "00D5g000!AQ0AQ",
-                "instance_url": "https://acme.my.salesforce.com",
+                "instance_url": self.0,
                 "token_type": "Bearer",
                 "issued_at": "1715000000000",
             })),
@@ -338,7 +339,7 @@ impl Respond for SalesforceJwt {
 async fn jwt_bearer_sends_an_assertion_the_public_key_verifies() {
     let server = MockServer::start().await;
     Mock::given(path("/services/oauth2/token"))
-        .respond_with(SalesforceJwt)
+        .respond_with(SalesforceJwt(server.uri()))
         .mount(&server)
         .await;
     api_accepting(&server, "00D5g000!AQ0AQ").await;
@@ -354,7 +355,8 @@ async fn jwt_bearer_sends_an_assertion_the_public_key_verifies() {
     }));
     assert!(!format!("{auth:?}").contains("PRIVATE"));
     let http = client(&server, auth);
-    http.send(Call::get("items")).await.unwrap();
+    // The reply's `instance_url` (the server's root) is the API base from then on.
+    http.send(Call::get("api/items")).await.unwrap();
 }
 
 #[test]
