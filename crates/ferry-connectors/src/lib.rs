@@ -35,6 +35,10 @@ pub fn builtin() -> Registry {
     registry.register(std::sync::Arc::new(ferry_connector_yonyou::YonyouFactory));
     #[cfg(feature = "sap")]
     registry.register(std::sync::Arc::new(ferry_connector_sap::SapFactory));
+    #[cfg(feature = "salesforce")]
+    registry.register(std::sync::Arc::new(
+        ferry_connector_salesforce::SalesforceFactory,
+    ));
     registry
 }
 
@@ -55,6 +59,7 @@ mod tests {
             (cfg!(feature = "jiandaoyun"), "jiandaoyun"),
             (cfg!(feature = "yonyou"), "yonyou"),
             (cfg!(feature = "sap"), "sap"),
+            (cfg!(feature = "salesforce"), "salesforce"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))

@@ -110,9 +110,19 @@ impl HttpClient {
         &self.inner.system
     }
 
-    /// The base URL request paths are joined to.
+    /// The configured base URL (`url`).
     pub fn base(&self) -> &Url {
         &self.inner.options.base
+    }
+
+    /// The base URL calls with credentials are joined to: the one the credentials named
+    /// ([`Auth::api_base`], Salesforce's `instance_url`) once they are obtained, else
+    /// [`HttpClient::base`].
+    pub fn api_base(&self) -> Url {
+        self.inner
+            .auth
+            .api_base()
+            .unwrap_or_else(|| self.inner.options.base.clone())
     }
 
     /// `text` with every known secret replaced by `****`. Connectors run their own messages
@@ -144,8 +154,8 @@ impl HttpClient {
     /// [`ReplyCheck`] reads as refused credentials, asks [`Auth::refresh`] for new credentials
     /// once.
     pub async fn send(&self, call: Call) -> Result<Response, ConnectorError> {
-        let url = self.url_for(&call)?;
-        let what = self.what(&call, &url);
+        let mut url = self.url_for(&call)?;
+        let mut what = self.what(&call, &url);
         if let Some(problem) = &call.invalid {
             return Err(ConnectorError::fatal(format!("{what}: {problem}")));
         }
@@ -166,6 +176,13 @@ impl HttpClient {
             );
             if call.auth {
                 self.inner.auth.apply(self, &mut request).await?;
+                // The credentials may just have named the API's base (`instance_url`).
+                let moved = self.url_for(&call)?;
+                if moved != url {
+                    what = self.what(&call, &moved);
+                    request.url = moved.clone();
+                    url = moved;
+                }
             }
             let failure = match self.attempt(&request, &what).await {
                 Ok(response) => match self.judge(&call, &what, response) {
@@ -277,7 +294,9 @@ impl HttpClient {
     /// [without them](Call::without_auth) may go anywhere (a token endpoint on an identity
     /// provider's host).
     fn url_for(&self, call: &Call) -> Result<Url, ConnectorError> {
-        let base = &self.inner.options.base;
+        let configured = &self.inner.options.base;
+        let named = call.auth.then(|| self.inner.auth.api_base()).flatten();
+        let base = named.as_ref().unwrap_or(configured);
         let target = call.target.as_str();
         let mut url = if target.starts_with("http://") || target.starts_with("https://") {
             let url = Url::parse(target).map_err(|e| {
@@ -287,7 +306,7 @@ impl HttpClient {
                     mask_url(target)
                 ))
             })?;
-            if call.auth && url.origin() != base.origin() {
+            if call.auth && url.origin() != base.origin() && url.origin() != configured.origin() {
                 return Err(ConnectorError::fatal(format!(
                     "{}: refusing to follow `{}`, which is not on {}",
                     self.inner.system,

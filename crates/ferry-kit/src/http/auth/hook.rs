@@ -74,6 +74,16 @@ pub trait Auth: Send + Sync + fmt::Debug {
         Ok(false)
     }
 
+    /// The base URL the credentials point at, when the server named one on issuing them
+    /// (the `instance_url` of a Salesforce token reply): calls with credentials are then
+    /// joined to it instead of the configured `url`, and may follow absolute links on it.
+    /// `None` (the default) until credentials are obtained, and for every scheme whose
+    /// server names none. A scheme that names a base does not sign the URL: the client may
+    /// move a request onto the base after [`Auth::apply`].
+    fn api_base(&self) -> Option<Url> {
+        None
+    }
+
     /// Secret values (passwords, keys, tokens issued so far) to scrub from every error
     /// message, in case a server echoes one back. Asked each time a message is scrubbed, so
     /// a token issued later is covered too.

@@ -272,7 +272,8 @@ include!("test_key.rs");
 
 /// Salesforce's token endpoint for the JWT bearer flow: checks the assertion's signature
 /// with the public key and its claims, as the connected app would.
-struct SalesforceJwt;
+/// The token endpoint; `instance_url` names the server it runs on.
+struct SalesforceJwt(String);
 
 impl SalesforceJwt {
     fn verify(&self, request: &Request) -> Result<(), String> {
@@ -324,7 +325,7 @@ impl Respond for SalesforceJwt {
         match self.verify(request) {
             Ok(()) => ResponseTemplate::new(200).set_body_json(json!({
                 "access_token": "00D5g000!AQ0AQ",
-                "instance_url": "https://acme.my.salesforce.com",
+                "instance_url": self.0,
                 "token_type": "Bearer",
                 "issued_at": "1715000000000",
             })),
@@ -338,7 +339,7 @@ impl Respond for SalesforceJwt {
 async fn jwt_bearer_sends_an_assertion_the_public_key_verifies() {
     let server = MockServer::start().await;
     Mock::given(path("/services/oauth2/token"))
-        .respond_with(SalesforceJwt)
+        .respond_with(SalesforceJwt(server.uri()))
         .mount(&server)
         .await;
     api_accepting(&server, "00D5g000!AQ0AQ").await;
@@ -354,7 +355,8 @@ async fn jwt_bearer_sends_an_assertion_the_public_key_verifies() {
     }));
     assert!(!format!("{auth:?}").contains("PRIVATE"));
     let http = client(&server, auth);
-    http.send(Call::get("items")).await.unwrap();
+    // The reply's `instance_url` (the server's root) is the API base from then on.
+    http.send(Call::get("api/items")).await.unwrap();
 }
 
 #[test]
@@ -810,4 +812,54 @@ fn scheme_problems_are_reported_at_their_key() {
                          "consumer_secret": "s", "token_id": "t", "token_secret": "s", "realm": "x"});
     let parsed: Result<AuthSettings, _> = crate::settings::parse(unknown.as_object().unwrap());
     assert!(parsed.is_err(), "unknown keys are refused");
+}
+
+#[tokio::test]
+async fn a_token_replys_instance_url_becomes_the_api_base() {
+    // Salesforce: the token comes from the login host, the API answers on the org's own.
+    let login = MockServer::start().await;
+    let instance = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "00D!tok", "token_type": "Bearer",
+            "instance_url": instance.uri(),
+        })))
+        .mount(&login)
+        .await;
+    Mock::given(path("/services/data/v60.0/limits"))
+        .and(header("authorization", "Bearer 00D!tok"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&instance)
+        .await;
+    Mock::given(path("/services/data/v60.0/query/01g-2"))
+        .and(header("authorization", "Bearer 00D!tok"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"done": true})))
+        .mount(&instance)
+        .await;
+    let auth = build(json!({
+        "type": "oauth2_client_credentials",
+        "token_url": "/services/oauth2/token",
+        "client_id": "app", "client_secret": "s3cr3t",
+    }));
+    let mut o = HttpOptions::new(Url::parse(&login.uri()).unwrap());
+    o.retries = 0;
+    let http = HttpClient::new("sf", o, auth).unwrap();
+    assert_eq!(http.api_base().as_str(), format!("{}/", login.uri()));
+    let first: Value = http
+        .json(Call::get("/services/data/v60.0/limits"))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        json!({"ok": true}),
+        "the first call goes to the instance"
+    );
+    assert_eq!(http.api_base().as_str(), format!("{}/", instance.uri()));
+    // A next-page link on the instance is followed with the token.
+    let next = format!("{}/services/data/v60.0/query/01g-2", instance.uri());
+    let page: Value = http.json(Call::get(next)).await.unwrap();
+    assert_eq!(page, json!({"done": true}));
+    // Nothing but the token request reached the login host.
+    assert_eq!(login.received_requests().await.unwrap().len(), 1);
 }

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use ferry_model::secret::mask_url;
 use ferry_model::{ConnectorError, ErrorKind};
+use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -81,11 +82,16 @@ impl OAuth2Client {
 /// the reply gives none, as Salesforce's does). A 401/403 renews it once: concurrent
 /// requests refused with the same token share one renewal. A failed token request is an
 /// [`ErrorKind::Auth`] error naming the token URL (transient failures stay transient).
+///
+/// A reply's `instance_url` (Salesforce: the org's own host, where its API answers; the
+/// token endpoint is on `login.salesforce.com`) becomes the [`Auth::api_base`] of the
+/// client: calls go there from then on.
 pub struct OAuth2 {
     token_url: String,
     client: Option<OAuth2Client>,
     grant: Box<dyn Grant>,
     held: Held,
+    instance: SyncMutex<Option<Url>>,
 }
 
 /// A credential obtained from the server (an access token, a session) and put in one
@@ -188,6 +194,7 @@ impl OAuth2 {
             client,
             grant,
             held: Held::default(),
+            instance: SyncMutex::new(None),
         }
     }
 
@@ -248,6 +255,13 @@ impl OAuth2 {
         if let Some(rotated) = reply.get("refresh_token").and_then(Value::as_str) {
             self.grant.rotated(rotated);
         }
+        if let Some(instance) = reply.get("instance_url").and_then(Value::as_str) {
+            let url = Url::parse(instance.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or("the reply's `instance_url` is not an http(s) URL")?;
+            *self.instance.lock().unwrap_or_else(|p| p.into_inner()) = Some(url);
+        }
         let header = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| "the access token holds characters not allowed in a header")?;
         let lifetime = match reply.get("expires_in") {
@@ -301,6 +315,13 @@ impl Auth for OAuth2 {
             })
             .await?;
         Ok(true)
+    }
+
+    fn api_base(&self) -> Option<Url> {
+        self.instance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn secrets(&self) -> Vec<String> {
