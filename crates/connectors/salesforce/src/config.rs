@@ -131,6 +131,26 @@ pub struct SourceOptions {
     /// a Product's price book entries).
     #[serde(default)]
     pub lines: Option<LinesSource>,
+    /// How changes are found: `soql` (default: the keyset on `modified`) or `cdc` (Change
+    /// Data Capture over the Streaming API's CometD, the replay id kept as the cursor; a
+    /// full SOQL pass first, and a SOQL backfill when the replay id has aged out).
+    #[serde(default)]
+    pub changes: Changes,
+    /// With `changes: cdc`, the longest one read waits for change events (default 10s): the
+    /// CometD long poll is cut there so that a read returns.
+    #[serde(default)]
+    pub cdc_wait: Option<DurationStr>,
+}
+
+/// How a source finds changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Changes {
+    /// SOQL keyset on the change time.
+    #[default]
+    Soql,
+    /// Change Data Capture events (CometD), SOQL for the first pass and after a gap.
+    Cdc,
 }
 
 /// Child records of each record read.
@@ -154,6 +174,8 @@ pub struct SourceSpec {
     pub modified: String,
     pub overlap: Duration,
     pub lines: Option<LinesSource>,
+    pub changes: Changes,
+    pub cdc_wait: Duration,
 }
 
 impl SourceOptions {
@@ -187,6 +209,14 @@ impl SourceOptions {
                 name(&mut issues, &["lines", "fields", &i.to_string()], f, true);
             }
         }
+        if let Some(wait) = self.cdc_wait
+            && (wait.0.is_zero() || wait.0 > Duration::from_secs(110))
+        {
+            issues.push(ConfigIssue::new(
+                ["cdc_wait"],
+                "must be above 0 and at most 110s (the Streaming API's own long-poll limit)",
+            ));
+        }
         if !issues.is_empty() {
             return Err(issues);
         }
@@ -197,6 +227,8 @@ impl SourceOptions {
             modified,
             overlap: self.overlap.map_or(Duration::from_secs(300), |d| d.0),
             lines: self.lines,
+            changes: self.changes,
+            cdc_wait: self.cdc_wait.map_or(Duration::from_secs(10), |d| d.0),
         })
     }
 }

@@ -65,6 +65,7 @@
 
 mod api;
 mod bulk;
+mod cdc;
 mod config;
 mod connector;
 mod discover;
@@ -76,5 +77,5 @@ mod conformance;
 #[cfg(test)]
 mod tests;
 
-pub use config::{LinesSource, SourceOptions, SystemSettings, TargetOptions};
+pub use config::{Changes, LinesSource, SourceOptions, SystemSettings, TargetOptions};
 pub use connector::{SalesforceConnector, SalesforceFactory};

@@ -19,6 +19,7 @@
 //! (`<parent> IN (…)`) and each record gets them as `lines` in `Id` order.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -29,7 +30,8 @@ use ferry_model::{ConnectorError, Record};
 use serde_json::{Map, Value};
 
 use crate::api::{Api, quote};
-use crate::config::SourceSpec;
+use crate::cdc::Session;
+use crate::config::{Changes, SourceSpec};
 
 /// The cursor: `w` the change time read last (UTC, milliseconds), `id` its `Id`.
 type Cursor = Keyset<String, String>;
@@ -39,13 +41,19 @@ const IDS_PER_QUERY: usize = 200;
 
 /// An sObject read by one flow.
 pub struct SalesforceSource {
-    api: Api,
-    spec: SourceSpec,
+    pub(crate) api: Api,
+    pub(crate) spec: SourceSpec,
+    /// With `changes: cdc`, the CometD client of this source (see [`crate::cdc`]).
+    pub(crate) session: Mutex<Option<Session>>,
 }
 
 impl SalesforceSource {
     pub fn new(api: Api, spec: SourceSpec) -> Self {
-        Self { api, spec }
+        Self {
+            api,
+            spec,
+            session: Mutex::new(None),
+        }
     }
 
     /// `Id`, the change time, then the flow's fields, each once.
@@ -165,9 +173,13 @@ impl SalesforceSource {
     }
 }
 
-#[async_trait]
-impl Source for SalesforceSource {
-    async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError> {
+impl SalesforceSource {
+    /// One page of the SOQL keyset after `cursor` (a [`Keyset`] cursor).
+    pub(crate) async fn read_soql(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, ConnectorError> {
         let limit = limit.clamp(1, 50_000);
         let cursor = Cursor::decode(cursor)
             .map_err(|e| ConnectorError::fatal(format!("unreadable cursor: {e}")))?;
@@ -198,6 +210,16 @@ impl Source for SalesforceSource {
             more,
             pass: None,
         })
+    }
+}
+
+#[async_trait]
+impl Source for SalesforceSource {
+    async fn read(&self, cursor: Option<&str>, limit: usize) -> Result<Page, ConnectorError> {
+        match self.spec.changes {
+            Changes::Soql => self.read_soql(cursor, limit).await,
+            Changes::Cdc => self.read_cdc(cursor, limit).await,
+        }
     }
 
     async fn fetch(&self, ids: &[String]) -> Result<Vec<Record>, ConnectorError> {
