@@ -180,7 +180,10 @@ impl SalesforceSource {
     }
 
     /// A new client subscribed from `replay`.
-    async fn subscribe(&self, replay: Option<i64>) -> Result<Result<Session, Bayeux>, ConnectorError> {
+    async fn subscribe(
+        &self,
+        replay: Option<i64>,
+    ) -> Result<Result<Session, Bayeux>, ConnectorError> {
         let replies = self
             .bayeux(
                 json!([{"channel": "/meta/handshake", "version": "1.0", "minimumVersion": "1.0",
@@ -216,10 +219,7 @@ impl SalesforceSource {
                 self.spec.object
             )));
         }
-        Ok(Ok(Session {
-            client,
-            replay,
-        }))
+        Ok(Ok(Session { client, replay }))
     }
 
     /// One long poll.

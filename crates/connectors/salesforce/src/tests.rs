@@ -401,3 +401,196 @@ fn settings_problems_are_reported_at_their_keys() {
         "{issues:?}"
     );
 }
+
+// ---- Change Data Capture (`changes: cdc`) ----
+
+async fn cdc_double() -> Double {
+    Double::with(SalesforceConfig {
+        cometd_poll: std::time::Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await
+}
+
+fn cdc_accounts(c: &dyn Connector) -> Arc<dyn Source> {
+    source(
+        c,
+        json!({"object": "Account", "fields": ["Name", "ERP_Id__c"], "overlap": "1m",
+               "changes": "cdc", "cdc_wait": "2s"}),
+    )
+}
+
+fn cdc_cursor(cursor: &str) -> Value {
+    serde_json::from_str(cursor).expect("a JSON cursor")
+}
+
+/// Reads until caught up: every record read and the last cursor.
+async fn read_through(
+    s: &dyn Source,
+    cursor: Option<String>,
+    limit: usize,
+) -> (Vec<ferry_model::Record>, String) {
+    let (mut records, mut cursor) = (Vec::new(), cursor);
+    for _ in 0..50 {
+        let page = s.read(cursor.as_deref(), limit).await.expect("a page");
+        records.extend(page.records);
+        cursor = Some(page.cursor);
+        if !page.more {
+            return (records, cursor.unwrap_or_default());
+        }
+    }
+    panic!("no end of reading");
+}
+
+fn names(records: &[ferry_model::Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| {
+            r.fields
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn rename(k: &dyn Sink, key: &str, name: &str) -> String {
+    let made = k.upsert(&[out(key, json!({"name": name}))]).await.unwrap();
+    made[0].as_ref().expect("written").target_id.clone()
+}
+
+#[tokio::test]
+async fn cdc_reads_changes_by_replay_id_and_a_restart_continues_after_it() {
+    let d = cdc_double().await;
+    let c = connector(ferry_conformance::Fixture::settings(&d));
+    let s = cdc_accounts(c.as_ref());
+    let k = account_sink(c.as_ref(), 2000);
+    // The first read is a full SOQL pass, then CDC.
+    let (first, cursor) = read_through(s.as_ref(), None, 3).await;
+    assert_eq!(first.len(), 8, "the seeded accounts");
+    assert!(cdc_cursor(&cursor)["pass"].is_null(), "{cursor}");
+
+    d.tick();
+    let id = rename(k.as_ref(), "C001", "By CDC").await;
+    let page = s.read(Some(&cursor), 100).await.unwrap();
+    assert_eq!(names(&page.records), ["By CDC"]);
+    assert_eq!(page.records[0].id, id);
+    let replay = d.handle.change_events().last().unwrap().replay_id;
+    assert_eq!(
+        cdc_cursor(&page.cursor)["replay"],
+        replay,
+        "the replay id is the cursor"
+    );
+    assert!(!page.more);
+    // Nothing new: the long poll ends empty and the cursor stays.
+    let idle = s.read(Some(&page.cursor), 100).await.unwrap();
+    assert!(idle.records.is_empty());
+    assert_eq!(cdc_cursor(&idle.cursor)["replay"], replay);
+
+    // A restart: a new connector with the stored cursor reads only what came after.
+    rename(k.as_ref(), "C001", "Later").await;
+    rename(k.as_ref(), "C002", "Second").await;
+    let restarted = connector(ferry_conformance::Fixture::settings(&d));
+    let s2 = cdc_accounts(restarted.as_ref());
+    let (after, cursor2) = read_through(s2.as_ref(), Some(idle.cursor.clone()), 100).await;
+    assert_eq!(names(&after), ["Later", "Second"], "no repeats, in order");
+    assert_eq!(
+        cdc_cursor(&cursor2)["replay"],
+        d.handle.change_events().last().unwrap().replay_id
+    );
+    let (none, _) = read_through(s2.as_ref(), Some(cursor2), 100).await;
+    assert!(none.is_empty(), "{:?}", names(&none));
+    // The records' state is read by SOQL, not taken from the events.
+    let soql = d
+        .double
+        .requests()
+        .all()
+        .iter()
+        .filter(|r| r.path.ends_with("/query"))
+        .count();
+    assert!(soql > 0);
+}
+
+#[tokio::test]
+async fn cdc_a_delete_event_gives_a_deleted_record() {
+    let d = cdc_double().await;
+    let c = connector(ferry_conformance::Fixture::settings(&d));
+    let s = cdc_accounts(c.as_ref());
+    let k = account_sink(c.as_ref(), 2000);
+    let (_, cursor) = read_through(s.as_ref(), None, 100).await;
+    let id = rename(k.as_ref(), "C900", "Short-lived").await;
+    let gone = k
+        .delete(&[ferry_kit::Removal {
+            key: "C900".into(),
+            target_id: Some(id.clone()),
+        }])
+        .await
+        .unwrap();
+    assert!(gone[0].is_ok());
+    let (records, _) = read_through(s.as_ref(), Some(cursor), 100).await;
+    assert_eq!(
+        records.len(),
+        1,
+        "created then deleted: one record, its last state"
+    );
+    assert_eq!(records[0].id, id);
+    assert!(records[0].deleted);
+}
+
+#[tokio::test]
+async fn cdc_a_replay_id_past_retention_is_backfilled_by_soql_and_a_restart_continues_the_backfill()
+{
+    let d = cdc_double().await;
+    let c = connector(ferry_conformance::Fixture::settings(&d));
+    let s = cdc_accounts(c.as_ref());
+    let k = account_sink(c.as_ref(), 2000);
+    let (_, cursor) = read_through(s.as_ref(), None, 100).await;
+    d.tick();
+    rename(k.as_ref(), "C001", "Before the gap").await;
+    let (seen, cursor) = read_through(s.as_ref(), Some(cursor), 100).await;
+    assert_eq!(names(&seen), ["Before the gap"]);
+
+    // While the flow is stopped, four accounts change and their events age out.
+    for (i, key) in ["C002", "C003", "C004", "C005"].iter().enumerate() {
+        d.tick();
+        rename(k.as_ref(), key, &format!("In the gap {i}")).await;
+    }
+    let last = d.handle.change_events().last().unwrap().replay_id;
+    d.handle.drop_events_through(last);
+
+    // A restarted flow finds its replay id refused and backfills in pages of 2.
+    let restarted = connector(ferry_conformance::Fixture::settings(&d));
+    let s2 = cdc_accounts(restarted.as_ref());
+    let page = s2.read(Some(&cursor), 2).await.unwrap();
+    assert!(page.more);
+    let state = cdc_cursor(&page.cursor);
+    assert_eq!(state["pass"]["backfill"], true, "{state}");
+    let mut read = page.records;
+    // Restart again mid-backfill: the cursor carries the pass.
+    let again = connector(ferry_conformance::Fixture::settings(&d));
+    let s3 = cdc_accounts(again.as_ref());
+    let (rest, cursor) = read_through(s3.as_ref(), Some(page.cursor), 2).await;
+    read.extend(rest);
+    let got = names(&read);
+    for i in 0..4 {
+        assert!(
+            got.contains(&format!("In the gap {i}")),
+            "every change of the gap is read: {got:?}"
+        );
+    }
+    assert!(
+        got.len() < 8,
+        "bounded by the last event's commit time, not a full pass: {got:?}"
+    );
+    assert!(
+        cdc_cursor(&cursor)["pass"].is_null(),
+        "back on CDC: {cursor}"
+    );
+
+    // CDC resumes: a new change comes by event, and nothing of the gap again.
+    d.tick();
+    rename(k.as_ref(), "C006", "After the gap").await;
+    let (after, _) = read_through(s3.as_ref(), Some(cursor), 100).await;
+    assert_eq!(names(&after), ["After the gap"]);
+}
