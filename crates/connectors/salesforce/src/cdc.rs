@@ -26,7 +26,7 @@
 //! `GAP_OVERFLOW` event, the source backfills: a SOQL keyset pass over `SystemModstamp >=
 //! <commit time of the last event read − overlap>`, a page per read, then CDC again from
 //! `-2`, skipping events committed before that same time (the backfill read those records
-//! at a later state). The pass in progress is in the cursor, so a restart continues it.
+//! at a later state) — after a `GAP_OVERFLOW`, from that event's own replay id instead. The pass in progress is in the cursor, so a restart continues it.
 //! A `changes: soql` cursor given to a `cdc` source is continued as such a pass.
 
 use std::time::Duration;
@@ -387,7 +387,7 @@ impl SalesforceSource {
                 continue;
             }
             if e.change == "GAP_OVERFLOW" {
-                overflow = Some(e.at.or(cursor.at));
+                overflow = Some((e.at.or(cursor.at), e.replay));
                 break;
             }
             let deleted = matches!(e.change.as_str(), "DELETE" | "GAP_DELETE");
@@ -423,14 +423,17 @@ impl SalesforceSource {
                 false => fetched.shift_remove(id).unwrap_or_else(|| gone(id)),
             })
             .collect();
-        if let Some(at) = overflow {
+        if let Some((at, replay)) = overflow {
             tracing::warn!(
                 system = self.api.http.system(),
                 object = %self.spec.object,
                 "a GAP_OVERFLOW change event; backfilling by SOQL"
             );
+            // Resume after the overflow event itself (still retained), not from `-2`, which
+            // would deliver it again.
             let mut backfill = self.backfill(at);
-            backfill.at = next.at;
+            backfill.replay = Some(replay);
+            backfill.since = None;
             return Ok(Page {
                 records,
                 cursor: backfill.encode(),

@@ -594,3 +594,36 @@ async fn cdc_a_replay_id_past_retention_is_backfilled_by_soql_and_a_restart_cont
     let (after, _) = read_through(s3.as_ref(), Some(cursor), 100).await;
     assert_eq!(names(&after), ["After the gap"]);
 }
+
+#[tokio::test]
+async fn cdc_a_gap_overflow_event_starts_a_backfill_and_custom_objects_have_their_channel() {
+    let d = cdc_double().await;
+    let c = connector(ferry_conformance::Fixture::settings(&d));
+    let s = cdc_accounts(c.as_ref());
+    let k = account_sink(c.as_ref(), 2000);
+    let (_, cursor) = read_through(s.as_ref(), None, 100).await;
+    d.tick();
+    let id = rename(k.as_ref(), "C003", "Overflowed").await;
+    d.handle
+        .publish_change("Account", &id, "GAP_OVERFLOW", &[])
+        .expect("published");
+    let page = s.read(Some(&cursor), 100).await.unwrap();
+    assert_eq!(names(&page.records), ["Overflowed"], "the events before it");
+    assert_eq!(cdc_cursor(&page.cursor)["pass"]["backfill"], true);
+    let (backfilled, cursor) = read_through(s.as_ref(), Some(page.cursor), 100).await;
+    assert!(names(&backfilled).contains(&"Overflowed".to_owned()));
+    assert!(cdc_cursor(&cursor)["pass"].is_null());
+
+    // `Invoice__c` listens on `/data/Invoice__ChangeEvent`: the double serves no such
+    // object, so the subscription is refused, and the message says where CDC is chosen.
+    let custom = source(
+        c.as_ref(),
+        json!({"object": "Invoice__c", "fields": ["Name"], "changes": "cdc"}),
+    );
+    let e = custom
+        .read(Some(r#"{"cdc":1,"replay":-1}"#), 10)
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("/data/Invoice__ChangeEvent"), "{e}");
+    assert!(e.message().contains("Change Data Capture"), "{e}");
+}
