@@ -57,6 +57,9 @@
 //!   once on a 401, and the reply's `instance_url` is where the API is called.
 //! - **Reading**: SOQL keyset on `(SystemModstamp, Id)` with the kit's overlap window,
 //!   following `nextRecordsUrl`; `fetch` by `Id IN (…)`; child records as `lines`.
+//! - **Change Data Capture** (`changes: cdc`): CometD on `/data/<Object>ChangeEvent`, the
+//!   replay id as the cursor, changed records read again by SOQL, a bounded SOQL backfill
+//!   when the replay id has aged out (see [`cdc`]).
 //! - **Writing**: sObject Collections upsert by external id (200 a call, `allOrNone:
 //!   false`, Salesforce's own per-record errors); Bulk API 2.0 above `bulk_threshold`;
 //!   delete by id (or by external id); scan back by `Id`.

@@ -2,7 +2,8 @@
 //! published documentation, not a real org): both grants, a token that expires between
 //! pages, paging through ties with `nextRecordsUrl`, upsert created then updated, a
 //! collection with one refused record, 503/429 retried, Bulk 2.0 with a failed row, child
-//! records as `lines`, and the daily limit read from `Sforce-Limit-Info`.
+//! records as `lines`, the daily limit read from `Sforce-Limit-Info`, and Change Data Capture
+//! (replay id as cursor, restarts, deletes, the retention gap backfilled by SOQL).
 
 use std::sync::Arc;
 
