@@ -128,6 +128,8 @@ enum Bayeux {
     Unknown,
     /// The replay id is no longer retained.
     Gap(String),
+    /// The long poll ran past `cdc_wait` and was cut off.
+    CutOff,
 }
 
 impl SalesforceSource {
@@ -232,7 +234,7 @@ impl SalesforceSource {
         );
         let replies = match tokio::time::timeout(wait + Duration::from_secs(2), call).await {
             Ok(replies) => replies?,
-            Err(_) => return Ok(Bayeux::Unknown),
+            Err(_) => return Ok(Bayeux::CutOff),
         };
         let reply = self.reply(&replies, "/meta/connect")?;
         if let Some(e) = self.failed(reply, "connect") {
@@ -349,11 +351,14 @@ impl SalesforceSource {
                     events = Some((session, list));
                     break;
                 }
+                // Nothing came in time; the client is not reused (the server may hand it
+                // events no one reads).
+                Bayeux::CutOff => break,
                 _ => continue,
             }
         }
         let Some((mut session, events)) = events else {
-            // Two clients in a row were dropped or cut off: nothing read this time.
+            // Cut off, or two clients in a row were dropped: nothing read this time.
             return Ok(Page {
                 records: Vec::new(),
                 cursor: cursor.encode(),

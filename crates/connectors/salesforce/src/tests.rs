@@ -628,3 +628,20 @@ async fn cdc_a_gap_overflow_event_starts_a_backfill_and_custom_objects_have_thei
     assert!(e.message().contains("/data/Invoice__ChangeEvent"), "{e}");
     assert!(e.message().contains("Change Data Capture"), "{e}");
 }
+
+#[tokio::test]
+async fn cdc_a_long_poll_past_cdc_wait_is_cut_off_and_the_cursor_stays() {
+    // The double holds an empty connect for 10 s; the source gives up at `cdc_wait` + 2 s.
+    let d = Double::start().await.unwrap();
+    let c = connector(ferry_conformance::Fixture::settings(&d));
+    let s = source(
+        c.as_ref(),
+        json!({"object": "Account", "fields": ["Name"], "changes": "cdc", "cdc_wait": "1s"}),
+    );
+    let cursor = r#"{"cdc":1,"replay":-1}"#;
+    let started = std::time::Instant::now();
+    let page = s.read(Some(cursor), 10).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(6));
+    assert!(page.records.is_empty() && !page.more);
+    assert_eq!(cdc_cursor(&page.cursor), cdc_cursor(cursor));
+}
