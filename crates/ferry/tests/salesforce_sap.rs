@@ -306,3 +306,105 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
     }
     assert_eq!(doubles.sap("A_SalesOrder"), before);
 }
+
+/// `ferry sync` killed (SIGKILL) while SAP saves the orders' `$batch` requests, before Ferry
+/// recorded what was saved: the rerun finds the saved orders by the Opportunity Id
+/// (`PurchaseOrderByCustomer`) and creates only the rest. Every order once, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_mid_batch_loses_and_doubles_no_sales_order() {
+    let doubles = Doubles::start().await;
+    let dir = scratch();
+    example(dir.path());
+    let accounts = doubles.ferry(dir.path(), &["sync", "accounts", "--json"]);
+    assert_eq!(count(&accounts, "failed"), 0, "{accounts}");
+
+    // Sales closes 60 more opportunities, one TS-100 each.
+    let (_, seeded) = doubles
+        .salesforce("Opportunity")
+        .into_iter()
+        .find(|(_, o)| o["Name"] == json!("Acme Q3 Replenishment"))
+        .unwrap();
+    let (_, line) = doubles
+        .salesforce("OpportunityLineItem")
+        .into_iter()
+        .next()
+        .unwrap();
+    for n in 0..60 {
+        let mut opportunity = seeded.clone();
+        opportunity.insert("Name".into(), json!(format!("Acme reorder {n}")));
+        opportunity.insert("StageName".into(), json!("Closed Won"));
+        opportunity.insert("ERP_Id__c".into(), json!(format!("OPP-R{n:03}")));
+        let created = doubles
+            .sf
+            .store()
+            .insert("Opportunity", opportunity)
+            .unwrap();
+        let mut item = line.clone();
+        item.insert(
+            "OpportunityId".into(),
+            json!(doubles.sf_id("Opportunity", created.id)),
+        );
+        item.insert("Product2Id".into(), json!("01t5g0000000001AAA"));
+        item.insert("Quantity".into(), json!(2.0));
+        doubles
+            .sf
+            .store()
+            .insert("OpportunityLineItem", item)
+            .unwrap();
+    }
+    let won = doubles
+        .salesforce("Opportunity")
+        .into_iter()
+        .filter(|(_, o)| o["StageName"] == json!("Closed Won"))
+        .count();
+    assert_eq!(won, 61);
+    create_service_material(&doubles.sap);
+
+    // Each $batch (20 orders) takes a while, so the kill lands between two of them.
+    doubles.sap.faults().add(
+        ferry_doubles::Fault::new(ferry_doubles::FaultAction::latency(
+            std::time::Duration::from_millis(400),
+        ))
+        .on("POST", "/sap/opu/odata/sap/API_SALES_ORDER_SRV/$batch"),
+    );
+    let mut child = doubles
+        .command(dir.path(), &["sync", "orders"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while doubles.crm_orders().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing reached SAP");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: SAP holds part of the orders, Ferry recorded none
+    child.wait().unwrap();
+    let saved_before = doubles.crm_orders().len();
+    assert!(
+        saved_before < won,
+        "the kill came after everything was saved: {saved_before}"
+    );
+
+    let rerun = doubles.ferry(dir.path(), &["sync", "orders", "--json"]);
+    assert_eq!(count(&rerun, "failed"), 0, "{rerun}");
+    let orders = doubles.crm_orders();
+    let mut numbers: Vec<&str> = orders
+        .iter()
+        .map(|o| o["PurchaseOrderByCustomer"].as_str().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        orders.len(),
+        won,
+        "each order once ({saved_before} saved before the kill)"
+    );
+    assert_eq!(numbers.len(), won);
+    assert!(
+        orders
+            .iter()
+            .all(|o| !o["to_Item"].as_array().unwrap().is_empty()),
+        "every order with its items"
+    );
+}
