@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use support::client;
 
 const SALES: &str = "API_SALES_ORDER_SRV";
+const BP: &str = "API_BUSINESS_PARTNER";
 const USER: &str = "FERRY_COMM_USER";
 const PASSWORD: &str = "sap-Pa55word";
 
@@ -848,4 +849,66 @@ async fn harness_faults_act_on_odata_routes() {
         .requests()
         .matching("GET", "/sap/opu/odata/sap/**");
     assert_eq!(logged.len(), 4);
+}
+
+/// A business partner created with its customer (`to_Customer` and its sales areas, deep
+/// inserted) can be sold to at once: the customer has the partner's number.
+#[tokio::test]
+async fn a_partner_created_with_its_customer_and_sales_area_can_be_sold_to() {
+    let sap = Sap::default().await;
+    let csrf = sap.csrf().await;
+    let partner = json!({"BusinessPartnerCategory": "2", "OrganizationBPName1": "Neukunde GmbH",
+        "SearchTerm1": "NEUKUNDE",
+        "to_BusinessPartnerRole": [{"BusinessPartnerRole": "FLCU01"}],
+        "to_Customer": {"to_CustomerSalesArea": [{"SalesOrganization": "1010",
+            "DistributionChannel": "10", "Division": "00", "Currency": "EUR"}]}});
+    let created = sap
+        .write(Method::POST, &sap.url(BP, "A_BusinessPartner"), &csrf)
+        .json(&partner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let body: Value = created.json().await.unwrap();
+    let number = body["d"]["BusinessPartner"].as_str().unwrap().to_owned();
+    let (status, customer) = sap
+        .get(
+            BP,
+            &format!("A_Customer('{number}')?$expand=to_CustomerSalesArea"),
+        )
+        .await;
+    assert_eq!(status, 200, "{customer}");
+    assert_eq!(customer["d"]["CustomerName"], "Neukunde GmbH");
+    let sold = sap
+        .post_order(
+            &csrf,
+            &order(
+                &number,
+                json!([{"Material": "TG11", "RequestedQuantity": "1"}]),
+            ),
+        )
+        .await;
+    assert_eq!(sold.status(), 201, "{}", sold.text().await.unwrap());
+
+    // Without `to_Customer`, the partner is no customer: SAP refuses to sell to it.
+    let mut bare = partner.clone();
+    bare.as_object_mut().unwrap().remove("to_Customer");
+    let created = sap
+        .write(Method::POST, &sap.url(BP, "A_BusinessPartner"), &csrf)
+        .json(&bare)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = created.json().await.unwrap();
+    let number = body["d"]["BusinessPartner"].as_str().unwrap().to_owned();
+    let refused = sap
+        .post_order(
+            &csrf,
+            &order(
+                &number,
+                json!([{"Material": "TG11", "RequestedQuantity": "1"}]),
+            ),
+        )
+        .await;
+    assert_eq!(error_code(&refused.json().await.unwrap()), "V1/384");
 }

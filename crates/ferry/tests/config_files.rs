@@ -43,6 +43,8 @@ const ENV: &[(&str, &str)] = &[
     ("YY_TENANT_ID", "example-tenant"),
     ("YY_APP_KEY", "example-app"),
     ("YY_APP_SECRET", "example-secret"),
+    ("SF_CLIENT_SECRET", "example-secret"),
+    ("SAP_PASSWORD", "example-password"),
 ];
 
 fn schema() -> jsonschema::Validator {

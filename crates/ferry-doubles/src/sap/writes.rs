@@ -170,9 +170,18 @@ fn create_partner(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapErro
     fields.insert("BusinessPartner".into(), number.clone().into());
     fields.insert(KEY.into(), number.clone().into());
     fields.insert(REV.into(), 0.into());
+    let customer = partner_customer(body, &number, &fields)?;
+    if customer.is_some() {
+        fields.insert("Customer".into(), number.clone().into());
+    }
     let record = store
         .insert(set.name, fields)
         .map_err(|e| SapError::bad_request("R11/001", e.to_string()))?;
+    if let Some(customer) = customer {
+        store
+            .insert("A_Customer", customer)
+            .map_err(|e| SapError::bad_request("R11/001", e.to_string()))?;
+    }
     let expand = [
         "to_BusinessPartnerRole".to_owned(),
         "to_BusinessPartnerAddress".to_owned(),
@@ -181,6 +190,55 @@ fn create_partner(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapErro
     Ok(Reply::json(StatusCode::CREATED, &json!({ "d": rendered }))
         .header("location", entity::uri(ctx, set, &[number]))
         .header("etag", entity::etag(&record)))
+}
+
+/// The customer deep-inserted with a business partner (`to_Customer`, one entity, with its
+/// `to_CustomerSalesArea`): the same number, named after the partner.
+fn partner_customer(
+    body: &Map<String, Value>,
+    number: &str,
+    partner: &Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, SapError> {
+    let raw = match body.get("to_Customer") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            return Err(SapError::bad_request(
+                "/IWBEP/CM_MGW_RT/009",
+                "Invalid content of 'to_Customer'",
+            ));
+        }
+    };
+    let set = catalog::named("A_Customer");
+    let mut customer = accept_fields(set, raw, false)?;
+    let areas = nav_entries(raw, "to_CustomerSalesArea")?
+        .iter()
+        .map(|a| {
+            let mut area = accept_fields(catalog::named("A_CustomerSalesArea"), a, true)?;
+            area.insert("Customer".into(), number.into());
+            Ok(Value::Object(area))
+        })
+        .collect::<Result<Vec<_>, SapError>>()?;
+    customer.insert("Customer".into(), number.into());
+    customer.entry("CustomerName").or_insert_with(|| {
+        partner
+            .get("BusinessPartnerFullName")
+            .cloned()
+            .unwrap_or(json!(""))
+    });
+    customer
+        .entry("CustomerAccountGroup")
+        .or_insert_with(|| json!("CUST"));
+    customer
+        .entry("DeletionIndicator")
+        .or_insert_with(|| json!(false));
+    customer
+        .entry("OrderIsBlockedForCustomer")
+        .or_insert_with(|| json!(""));
+    customer.insert("to_CustomerSalesArea".into(), Value::Array(areas));
+    customer.insert(KEY.into(), number.into());
+    customer.insert(REV.into(), 0.into());
+    Ok(Some(customer))
 }
 
 /// `If-Match` against the record's current ETag.

@@ -1,0 +1,410 @@
+//! The Salesforce ↔ SAP S/4HANA example (`examples/salesforce-sap/`) end to end, against the
+//! two wire-level doubles (`ferry_doubles::salesforce`, `ferry_doubles::sap`, built from the
+//! vendors' published documentation), with the `ferry` binary and the example's own
+//! `ferry.yaml`:
+//!
+//! - Salesforce's customer Accounts reach SAP as business partners that are customers of the
+//!   sales area, found again by the Account Id (`SearchTerm1`); a second sync writes nothing;
+//! - won Opportunities reach SAP as sales orders with their items, sold to the account's
+//!   business partner and priced by SAP; one refused by SAP (a material it lacks) is a dead
+//!   letter carrying SAP's own message, and once the ERP team creates the material,
+//!   `ferry dlq replay` delivers it; a second round writes nothing;
+//! - `ferry sync` killed (SIGKILL) while SAP saves a `$batch` of orders: the rerun loses and
+//!   doubles nothing.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use ferry_doubles::RunningDouble;
+use ferry_doubles::salesforce::{SalesforceConfig, SalesforceDouble};
+use ferry_doubles::sap::{SapConfig, SapDouble};
+use serde_json::{Map, Value, json};
+
+struct Doubles {
+    sf: RunningDouble,
+    sap: RunningDouble,
+}
+
+impl Doubles {
+    async fn start() -> Self {
+        let sf = ferry_doubles::start(SalesforceDouble::new(SalesforceConfig::default()), 0)
+            .await
+            .expect("the Salesforce double starts");
+        let sap = ferry_doubles::start(SapDouble::new(SapConfig::default()), 0)
+            .await
+            .expect("the SAP double starts");
+        Self { sf, sap }
+    }
+
+    /// `ferry args` in `dir` against the doubles.
+    fn command(&self, dir: &Path, args: &[&str]) -> std::process::Command {
+        let mut cmd = ferry();
+        cmd.current_dir(dir)
+            .args(args)
+            .env("SF_URL", self.sf.base_url())
+            .env("SF_CLIENT_ID", ferry_doubles::salesforce::CLIENT_ID)
+            .env("SF_CLIENT_SECRET", ferry_doubles::salesforce::CLIENT_SECRET)
+            .env("SAP_URL", self.sap.base_url())
+            .env("SAP_USER", "FERRY_COMM_USER")
+            .env("SAP_PASSWORD", "sap-Pa55word");
+        cmd
+    }
+
+    /// Runs `ferry` in `dir` against the doubles, returning stdout parsed as JSON.
+    fn ferry(&self, dir: &Path, args: &[&str]) -> Value {
+        let out = self.command(dir, args).output().expect("ferry runs");
+        json_output(args, &out)
+    }
+
+    fn sap(&self, set: &str) -> Vec<Map<String, Value>> {
+        records(&self.sap, set)
+    }
+
+    fn salesforce(&self, object: &str) -> Vec<(u64, Map<String, Value>)> {
+        self.sf
+            .store()
+            .list(object, None, None)
+            .expect("an object of the double")
+            .into_iter()
+            .map(|r| (r.id, r.fields))
+            .collect()
+    }
+
+    /// The Salesforce id of a record of the double's store (`5g`, ten digits: no upper-case
+    /// letter, so the suffix is `AAA`).
+    fn sf_id(&self, object: &str, id: u64) -> String {
+        let prefix = match object {
+            "Account" => "001",
+            "Opportunity" => "006",
+            other => panic!("no prefix for {other}"),
+        };
+        let id = format!("{prefix}5g{id:010}AAA");
+        assert!(ferry_doubles::salesforce::parse_id(&id).is_some(), "{id}");
+        id
+    }
+
+    /// SAP's sales orders written for Salesforce (PurchaseOrderByCustomer holds an
+    /// Opportunity Id, `006…`).
+    fn crm_orders(&self) -> Vec<Map<String, Value>> {
+        self.sap("A_SalesOrder")
+            .into_iter()
+            .filter(|o| {
+                o["PurchaseOrderByCustomer"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("006"))
+            })
+            .collect()
+    }
+}
+
+fn records(double: &RunningDouble, set: &str) -> Vec<Map<String, Value>> {
+    double
+        .store()
+        .list(set, None, None)
+        .expect("a set of the double")
+        .into_iter()
+        .map(|r| r.fields)
+        .collect()
+}
+
+fn count(report: &Value, what: &str) -> i64 {
+    report[what]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no `{what}` in {report}"))
+}
+
+fn written(report: &Value) -> i64 {
+    count(report, "created") + count(report, "updated")
+}
+
+fn example(dir: &Path) {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/salesforce-sap/ferry.yaml");
+    std::fs::copy(&example, dir.join("ferry.yaml")).expect("the example's ferry.yaml");
+}
+
+/// An `Edm.Decimal` as SAP holds it (text).
+fn decimal(value: &Value) -> f64 {
+    value
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a decimal as text: {value}"))
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().expect("an object")
+}
+
+/// SAP's installation service (SV01), as the ERP team creates it.
+fn create_service_material(sap: &RunningDouble) {
+    sap.store()
+        .insert(
+            "A_Product",
+            object(json!({
+                "Product": "SV01", "ProductType": "SERV", "BaseUnit": "H", "ProductGroup": "L001",
+                "GrossWeight": "0.000", "WeightUnit": "KG", "IsMarkedForDeletion": false,
+                "CrossPlantStatus": "", "ProductOldID": "",
+                "to_Description": [{"Product": "SV01", "Language": "EN",
+                                    "ProductDescription": "Service 01, Installation (hour)"}],
+                "to_Valuation": [{"Product": "SV01", "ValuationArea": "1010", "StandardPrice": "95.00",
+                                  "MovingAveragePrice": "95.00", "PriceUnitQty": "1", "Currency": "EUR"}],
+                "_key": "SV01", "_rev": 0,
+            })),
+        )
+        .expect("SV01 is created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
+    let doubles = Doubles::start().await;
+    let dir = scratch();
+    example(dir.path());
+
+    // The customer Accounts (not the prospect) become business partners, customers of the
+    // sales area, found again by the Account Id.
+    let customers: Vec<(String, String)> = doubles
+        .salesforce("Account")
+        .into_iter()
+        .filter(|(_, a)| {
+            a["Type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Customer"))
+        })
+        .map(|(id, a)| {
+            (
+                doubles.sf_id("Account", id),
+                a["Name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(customers.len(), 7);
+    let accounts = doubles.ferry(dir.path(), &["sync", "accounts", "--json"]);
+    assert_eq!(count(&accounts, "created"), 7, "{accounts}");
+    let partners = doubles.sap("A_BusinessPartner");
+    let sap_customers = doubles.sap("A_Customer");
+    let partner_of = |account: &str| -> Map<String, Value> {
+        let found: Vec<_> = partners
+            .iter()
+            .filter(|p| p["SearchTerm1"] == json!(account))
+            .collect();
+        assert_eq!(found.len(), 1, "one business partner for {account}");
+        found[0].clone()
+    };
+    for (account, name) in &customers {
+        let partner = partner_of(account);
+        assert_eq!(partner["OrganizationBPName1"], json!(name));
+        assert_eq!(partner["BusinessPartnerCategory"], json!("2"));
+        let number = &partner["BusinessPartner"];
+        let customer = sap_customers
+            .iter()
+            .find(|c| &c["Customer"] == number)
+            .unwrap_or_else(|| panic!("{account} is a customer in SAP"));
+        assert_eq!(
+            customer["to_CustomerSalesArea"][0]["SalesOrganization"],
+            json!("1010")
+        );
+    }
+    let again = doubles.ferry(dir.path(), &["sync", "accounts", "--json"]);
+    assert_eq!(written(&again) + count(&again, "failed"), 0, "{again}");
+    assert_eq!(doubles.sap("A_BusinessPartner"), partners, "SAP untouched");
+
+    // Sales closes Acme's replenishment too. The seeded won opportunity (青禾电子) includes
+    // an installation SAP has no material for (SV01): SAP refuses it.
+    let (acme, _) = doubles
+        .salesforce("Opportunity")
+        .into_iter()
+        .find(|(_, o)| o["Name"] == json!("Acme Q3 Replenishment"))
+        .unwrap();
+    doubles
+        .sf
+        .store()
+        .update(
+            "Opportunity",
+            acme,
+            object(json!({"StageName": "Closed Won"})),
+        )
+        .unwrap();
+    let won: Vec<(u64, Map<String, Value>)> = doubles
+        .salesforce("Opportunity")
+        .into_iter()
+        .filter(|(_, o)| o["StageName"] == json!("Closed Won"))
+        .collect();
+    assert_eq!(won.len(), 2);
+    let qinghe = won
+        .iter()
+        .find(|(id, _)| *id != acme)
+        .map(|(id, _)| doubles.sf_id("Opportunity", *id))
+        .unwrap();
+    let acme = doubles.sf_id("Opportunity", acme);
+
+    let orders = doubles.ferry(dir.path(), &["sync", "orders", "--json"]);
+    assert_eq!(count(&orders, "created"), 1, "{orders}");
+    assert_eq!(count(&orders, "failed"), 1, "{orders}");
+    let letters = doubles.ferry(dir.path(), &["dlq", "list", "--json"]);
+    let letters = letters.as_array().expect("a list");
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let error = letters[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("The material SV01 does not exist or is not activated"),
+        "SAP's own message: {error}"
+    );
+
+    // Acme's order: sold to its business partner, CH-10 as TG13 at SAP's price.
+    let in_sap = doubles.crm_orders();
+    assert_eq!(in_sap.len(), 1);
+    let order = &in_sap[0];
+    assert_eq!(order["PurchaseOrderByCustomer"], json!(acme));
+    let acme_account = doubles
+        .salesforce("Opportunity")
+        .into_iter()
+        .find(|(id, _)| doubles.sf_id("Opportunity", *id) == acme)
+        .map(|(_, o)| o["AccountId"].as_str().unwrap().to_owned())
+        .unwrap();
+    assert_eq!(
+        order["SoldToParty"],
+        partner_of(&acme_account)["BusinessPartner"]
+    );
+    let items = order["to_Item"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["Material"], json!("TG13"));
+    assert_eq!(decimal(&items[0]["RequestedQuantity"]), 500.0);
+    assert_eq!(items[0]["NetAmount"], json!("3625.00"), "500 × 7.25 EUR");
+    assert_eq!(order["TotalNetAmount"], json!("3625.00"));
+    assert_eq!(order["TransactionCurrency"], json!("EUR"));
+
+    // The ERP team creates the material; the replay delivers the order.
+    create_service_material(&doubles.sap);
+    let replay = doubles.ferry(dir.path(), &["dlq", "replay", "--all", "--json"]);
+    assert_eq!(count(&replay[0], "created"), 1, "{replay}");
+    assert_eq!(count(&replay[0], "failed"), 0, "{replay}");
+    let letters = doubles.ferry(dir.path(), &["dlq", "list", "--json"]);
+    assert_eq!(letters.as_array().map(Vec::len), Some(0), "{letters}");
+    let in_sap = doubles.crm_orders();
+    assert_eq!(in_sap.len(), 2);
+    let order = in_sap
+        .iter()
+        .find(|o| o["PurchaseOrderByCustomer"] == json!(qinghe))
+        .expect("青禾电子's order in SAP");
+    let items = order["to_Item"].as_array().unwrap();
+    let materials: Vec<&Value> = items.iter().map(|i| &i["Material"]).collect();
+    assert_eq!(materials, [&json!("TG11"), &json!("SV01")]);
+    assert_eq!(items[0]["NetAmount"], json!("200.00"), "20 × 10.00 EUR");
+    assert_eq!(items[1]["NetAmount"], json!("95.00"), "1 h × 95.00 EUR");
+    assert_eq!(order["TotalNetAmount"], json!("295.00"));
+
+    // A second round writes nothing.
+    let before = doubles.sap("A_SalesOrder");
+    for flow in ["accounts", "orders"] {
+        let again = doubles.ferry(dir.path(), &["sync", flow, "--json"]);
+        assert_eq!(
+            written(&again) + count(&again, "failed"),
+            0,
+            "{flow}: {again}"
+        );
+    }
+    assert_eq!(doubles.sap("A_SalesOrder"), before);
+}
+
+/// `ferry sync` killed (SIGKILL) while SAP saves the orders' `$batch` requests, before Ferry
+/// recorded what was saved: the rerun finds the saved orders by the Opportunity Id
+/// (`PurchaseOrderByCustomer`) and creates only the rest. Every order once, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_mid_batch_loses_and_doubles_no_sales_order() {
+    let doubles = Doubles::start().await;
+    let dir = scratch();
+    example(dir.path());
+    let accounts = doubles.ferry(dir.path(), &["sync", "accounts", "--json"]);
+    assert_eq!(count(&accounts, "failed"), 0, "{accounts}");
+
+    // Sales closes 60 more opportunities, one TS-100 each.
+    let (_, seeded) = doubles
+        .salesforce("Opportunity")
+        .into_iter()
+        .find(|(_, o)| o["Name"] == json!("Acme Q3 Replenishment"))
+        .unwrap();
+    let (_, line) = doubles
+        .salesforce("OpportunityLineItem")
+        .into_iter()
+        .next()
+        .unwrap();
+    for n in 0..60 {
+        let mut opportunity = seeded.clone();
+        opportunity.insert("Name".into(), json!(format!("Acme reorder {n}")));
+        opportunity.insert("StageName".into(), json!("Closed Won"));
+        opportunity.insert("ERP_Id__c".into(), json!(format!("OPP-R{n:03}")));
+        let created = doubles
+            .sf
+            .store()
+            .insert("Opportunity", opportunity)
+            .unwrap();
+        let mut item = line.clone();
+        item.insert(
+            "OpportunityId".into(),
+            json!(doubles.sf_id("Opportunity", created.id)),
+        );
+        item.insert("Product2Id".into(), json!("01t5g0000000001AAA"));
+        item.insert("Quantity".into(), json!(2.0));
+        doubles
+            .sf
+            .store()
+            .insert("OpportunityLineItem", item)
+            .unwrap();
+    }
+    let won = doubles
+        .salesforce("Opportunity")
+        .into_iter()
+        .filter(|(_, o)| o["StageName"] == json!("Closed Won"))
+        .count();
+    assert_eq!(won, 61);
+    create_service_material(&doubles.sap);
+
+    // Each $batch (20 orders) takes a while, so the kill lands between two of them.
+    doubles.sap.faults().add(
+        ferry_doubles::Fault::new(ferry_doubles::FaultAction::latency(
+            std::time::Duration::from_millis(400),
+        ))
+        .on("POST", "/sap/opu/odata/sap/API_SALES_ORDER_SRV/$batch"),
+    );
+    let mut child = doubles
+        .command(dir.path(), &["sync", "orders"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while doubles.crm_orders().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing reached SAP");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: SAP holds part of the orders, Ferry recorded none
+    child.wait().unwrap();
+    let saved_before = doubles.crm_orders().len();
+    assert!(
+        saved_before < won,
+        "the kill came after everything was saved: {saved_before}"
+    );
+
+    let rerun = doubles.ferry(dir.path(), &["sync", "orders", "--json"]);
+    assert_eq!(count(&rerun, "failed"), 0, "{rerun}");
+    let orders = doubles.crm_orders();
+    let mut numbers: Vec<&str> = orders
+        .iter()
+        .map(|o| o["PurchaseOrderByCustomer"].as_str().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        orders.len(),
+        won,
+        "each order once ({saved_before} saved before the kill)"
+    );
+    assert_eq!(numbers.len(), won);
+    assert!(
+        orders
+            .iter()
+            .all(|o| !o["to_Item"].as_array().unwrap().is_empty()),
+        "every order with its items"
+    );
+}
