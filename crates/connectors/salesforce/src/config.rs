@@ -241,8 +241,13 @@ pub struct TargetOptions {
     /// `PricebookEntry`, `Order`, `OrderItem`).
     pub object: String,
     /// The external id field records are upserted by (`ERP_Id__c`); it takes the flow's
-    /// key.
+    /// key. With `create: false` any field the records are found by, `Id` included.
     pub external_id: String,
+    /// `false`: only update records that exist, found by `external_id` (SOQL), never create
+    /// one; a key no record holds is refused with a message naming it (default `true`:
+    /// upsert). For writing facts onto records the CRM owns (`external_id: Id`).
+    #[serde(default = "default_create")]
+    pub create: bool,
     /// Canonical field → sObject field. Unlisted fields keep their name; `~` leaves one out.
     /// A field written `Account.ERP_Id__c` sets the relationship by the parent's external
     /// id (`{"Account": {"ERP_Id__c": …}}`).
@@ -262,6 +267,10 @@ pub struct TargetOptions {
     pub bulk_timeout: Option<DurationStr>,
 }
 
+fn default_create() -> bool {
+    true
+}
+
 fn default_bulk_threshold() -> usize {
     2000
 }
@@ -271,6 +280,7 @@ fn default_bulk_threshold() -> usize {
 pub struct TargetSpec {
     pub object: String,
     pub external_id: String,
+    pub create: bool,
     pub fields: Renames,
     pub bulk_threshold: usize,
     pub bulk_poll: Duration,
@@ -283,6 +293,13 @@ impl TargetOptions {
         let mut issues = Vec::new();
         name(&mut issues, &["object"], &self.object, false);
         name(&mut issues, &["external_id"], &self.external_id, false);
+        if self.create && self.external_id.eq_ignore_ascii_case("Id") {
+            issues.push(ConfigIssue::new(
+                ["external_id"],
+                "records are upserted by an external id field, and `Id` is none: write \
+                 `create: false` to update the records found by `Id`",
+            ));
+        }
         for (canonical, to) in &self.fields {
             if let Some(to) = to {
                 name(&mut issues, &["fields", canonical], to, true);
@@ -300,6 +317,7 @@ impl TargetOptions {
         Ok(TargetSpec {
             object: self.object,
             external_id: self.external_id,
+            create: self.create,
             fields: self.fields,
             bulk_threshold: self.bulk_threshold,
             bulk_poll: self.bulk_poll.map_or(Duration::from_secs(2), |d| d.0),

@@ -127,6 +127,124 @@ impl SalesforceSink {
     }
 }
 
+impl SalesforceSink {
+    /// `create: false`: the records holding each key, by SOQL on the key field, updated by
+    /// their `Id` through sObject Collections (`PATCH /composite/sobjects`); a key no record
+    /// holds (or several do) is refused, nothing is created.
+    async fn update_found(&self, chunk: &[Outgoing]) -> Result<Results, ConnectorError> {
+        let ext = self.spec.external_id.as_str();
+        let by_id = ext.eq_ignore_ascii_case("Id");
+        let mut found: HashMap<String, Vec<String>> = HashMap::new();
+        let keys: Vec<String> = chunk
+            .iter()
+            .filter(|r| !by_id || is_id(&r.key))
+            .map(|r| quote(&r.key))
+            .collect();
+        if !keys.is_empty() {
+            let soql = if by_id {
+                format!(
+                    "SELECT Id FROM {} WHERE Id IN ({})",
+                    self.spec.object,
+                    keys.join(", ")
+                )
+            } else {
+                format!(
+                    "SELECT Id, {ext} FROM {} WHERE {ext} IN ({})",
+                    self.spec.object,
+                    keys.join(", ")
+                )
+            };
+            for row in self.api.query_all(&soql).await? {
+                let Some(id) = row.get("Id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let key = if by_id {
+                    Some(id.to_owned())
+                } else {
+                    row.get(ext).and_then(key_text)
+                };
+                if let Some(key) = key {
+                    found.entry(norm(&key, by_id)).or_default().push(id.to_owned());
+                }
+            }
+        }
+        let mut out: Results = Vec::with_capacity(chunk.len());
+        let mut records = Vec::new();
+        let mut slots = Vec::new();
+        for (i, r) in chunk.iter().enumerate() {
+            let ids = found.get(&norm(&r.key, by_id)).cloned().unwrap_or_default();
+            match ids.as_slice() {
+                [id] => {
+                    let mut m = Map::new();
+                    m.insert("attributes".into(), json!({"type": self.spec.object}));
+                    let mut columns = self.columns(r);
+                    columns.remove(ext);
+                    m.extend(columns);
+                    m.insert("Id".into(), Value::String(id.clone()));
+                    records.push(Value::Object(m));
+                    slots.push(i);
+                    out.push(Ok(Written {
+                        target_id: id.clone(),
+                    }));
+                }
+                [] => out.push(Err(ConnectorError::new(
+                    ErrorKind::Validation,
+                    format!(
+                        "no {} has {ext} = {}: this target only updates records that exist \
+                         (create: false)",
+                        self.spec.object, r.key
+                    ),
+                ))),
+                many => out.push(Err(ConnectorError::new(
+                    ErrorKind::Validation,
+                    format!(
+                        "{} {}s have {ext} = {}: which one to update is not clear",
+                        many.len(),
+                        self.spec.object,
+                        r.key
+                    ),
+                ))),
+            }
+        }
+        if records.is_empty() {
+            return Ok(out);
+        }
+        let call = Call::new(Method::PATCH, self.api.path("composite/sobjects"))
+            .json(&json!({"allOrNone": false, "records": records}))
+            .label(format!("update {} by {ext}", self.spec.object))
+            .safe_to_repeat();
+        let answer = self.api.json(call).await?;
+        let results = answer.as_array().ok_or_else(|| {
+            ConnectorError::fatal(format!(
+                "{}: sObject Collections answered no result list: {answer}",
+                self.api.http.system()
+            ))
+        })?;
+        if results.len() != slots.len() {
+            return Err(ConnectorError::fatal(format!(
+                "{}: sObject Collections answered {} results for {} records",
+                self.api.http.system(),
+                results.len(),
+                slots.len()
+            )));
+        }
+        for (slot, result) in slots.into_iter().zip(results) {
+            out[slot] = written(result);
+        }
+        Ok(out)
+    }
+}
+
+/// A key as compared with the records found: ids by their first 15 characters (case-
+/// sensitive), other fields without case, as SOQL compares them.
+fn norm(key: &str, by_id: bool) -> String {
+    if by_id {
+        key.chars().take(15).collect()
+    } else {
+        key.to_lowercase()
+    }
+}
+
 /// One collection result: the id, or Salesforce's refusal.
 fn written(result: &Value) -> Result<Written, ConnectorError> {
     if result.get("success") == Some(&Value::Bool(true))
@@ -184,6 +302,13 @@ pub fn refusal(errors: Option<&Value>) -> ConnectorError {
 #[async_trait]
 impl Sink for SalesforceSink {
     async fn upsert(&self, batch: &[Outgoing]) -> Result<Results, ConnectorError> {
+        if !self.spec.create {
+            let mut out = Vec::with_capacity(batch.len());
+            for chunk in batch.chunks(COLLECTION_SIZE) {
+                out.extend(self.update_found(chunk).await?);
+            }
+            return Ok(out);
+        }
         if batch.len() > self.spec.bulk_threshold {
             return self.upsert_bulk(batch).await;
         }
@@ -295,7 +420,10 @@ impl Sink for SalesforceSink {
                 canon.push((f.clone(), to.to_owned()));
             }
         }
-        let mut select = vec!["Id".to_owned(), self.spec.external_id.clone()];
+        let mut select = vec!["Id".to_owned()];
+        if !self.spec.external_id.eq_ignore_ascii_case("Id") {
+            select.push(self.spec.external_id.clone());
+        }
         select.extend(canon.iter().map(|(_, t)| t.clone()));
         let after = cursor
             .filter(|c| is_id(c))

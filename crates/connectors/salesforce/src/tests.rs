@@ -645,3 +645,77 @@ async fn cdc_a_long_poll_past_cdc_wait_is_cut_off_and_the_cursor_stays() {
     assert!(page.records.is_empty() && !page.more);
     assert_eq!(cdc_cursor(&page.cursor), cdc_cursor(cursor));
 }
+
+#[tokio::test]
+async fn create_false_updates_the_record_found_by_id_and_refuses_a_key_no_record_holds() {
+    let d = Double::start().await.unwrap();
+    let c = connector(ferry_conformance::Fixture::settings(&d));
+    let made = account_sink(c.as_ref(), 2000)
+        .upsert(&[out("C950", json!({"name": "Walldorf Werkzeug GmbH"}))])
+        .await
+        .unwrap();
+    let id = made[0].as_ref().unwrap().target_id.clone();
+    let count = |d: &Double| {
+        d.double
+            .requests()
+            .all()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.contains("/composite/sobjects"))
+            .count()
+    };
+    let posts = count(&d);
+    let k = sink(
+        c.as_ref(),
+        json!({"object": "Account", "external_id": "Id", "create": false,
+               "fields": {"name": null, "exposure": "Credit_Exposure__c", "partner": "SAP_Partner__c"}}),
+    );
+    let unknown = "001000000000999AAA";
+    let written = k
+        .upsert(&[
+            out(&id, json!({"exposure": 1234.5, "partner": "10100007"})),
+            out(unknown, json!({"exposure": 1.0})),
+            out("not-an-id", json!({"exposure": 2.0})),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written[0].as_ref().unwrap().target_id, id);
+    for refused in [&written[1], &written[2]] {
+        let e = refused.as_ref().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        assert!(
+            e.message().contains("no Account has Id") && e.message().contains("create: false"),
+            "{e}"
+        );
+    }
+    assert_eq!(count(&d), posts, "nothing created");
+    let got = accounts(c.as_ref()).fetch(std::slice::from_ref(&id)).await.unwrap();
+    assert_eq!(got[0].fields["Name"], "Walldorf Werkzeug GmbH", "name untouched");
+
+    // Found by another field (the SAP partner number just written), case aside.
+    let by_partner = sink(
+        c.as_ref(),
+        json!({"object": "Account", "external_id": "SAP_Partner__c", "create": false,
+               "fields": {"limit": "Credit_Limit__c"}}),
+    );
+    let written = by_partner
+        .upsert(&[out("10100007", json!({"limit": 50000}))])
+        .await
+        .unwrap();
+    assert_eq!(written[0].as_ref().unwrap().target_id, id);
+    let s = source(
+        c.as_ref(),
+        json!({"object": "Account", "fields": ["Credit_Limit__c", "Credit_Exposure__c", "SAP_Partner__c"]}),
+    );
+    let got = s.fetch(&[id]).await.unwrap();
+    assert_eq!(got[0].fields["Credit_Limit__c"], json!(50000));
+    assert_eq!(got[0].fields["Credit_Exposure__c"], json!(1234.5));
+    assert_eq!(got[0].fields["SAP_Partner__c"], "10100007");
+}
+
+#[test]
+fn upsert_by_id_is_refused_without_create_false() {
+    let options = json!({"object": "Opportunity", "external_id": "Id"});
+    let parsed: crate::config::TargetOptions = serde_json::from_value(options).unwrap();
+    let issues = parsed.validate().unwrap_err();
+    assert!(format!("{issues:?}").contains("create: false"), "{issues:?}");
+}

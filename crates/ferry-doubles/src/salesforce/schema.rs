@@ -127,7 +127,10 @@ fn object(
 }
 
 fn plain(name: &'static str, kind: Kind, access: Access) -> Field {
-    let external_id = name == ERP_ID || name == "Legacy_Code__c";
+    let external_id = matches!(
+        name,
+        ERP_ID | "Legacy_Code__c" | "SAP_Partner__c" | "SAP_Order__c"
+    );
     Field {
         name,
         kind,
@@ -171,6 +174,8 @@ fn objects() -> Vec<SObject> {
                 ("ShippingCountry", T, O),
                 ("OwnerId", Ref("User"), O),
                 ("Credit_Limit__c", N, O),
+                ("Credit_Exposure__c", N, O),
+                ("SAP_Partner__c", T, O),
                 (ERP_ID, T, O),
                 ("Legacy_Code__c", T, O),
             ],
@@ -237,6 +242,11 @@ fn objects() -> Vec<SObject> {
                 ("CloseDate", D, Q),
                 ("Amount", N, O),
                 ("Pricebook2Id", Ref("Pricebook2"), O),
+                ("SAP_Order__c", T, O),
+                ("Delivery_Status__c", T, O),
+                ("Billing_Status__c", T, O),
+                ("SAP_Delivery__c", T, O),
+                ("SAP_Invoice__c", T, O),
                 (ERP_ID, T, O),
             ],
         ),
