@@ -305,6 +305,74 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
         );
     }
     assert_eq!(doubles.sap("A_SalesOrder"), before);
+
+    // Back from SAP: each order's SAP number and status onto its Opportunity.
+    let status = doubles.ferry(dir.path(), &["sync", "order_status", "--json"]);
+    assert_eq!(written(&status), 2, "{status}");
+    assert_eq!(count(&status, "failed"), 0, "{status}");
+    let sap_number = |opportunity: &str| -> String {
+        doubles
+            .crm_orders()
+            .into_iter()
+            .find(|o| o["PurchaseOrderByCustomer"] == json!(opportunity))
+            .map(|o| o["SalesOrder"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let opportunity = |id: &str| -> Map<String, Value> {
+        doubles
+            .salesforce("Opportunity")
+            .into_iter()
+            .find(|(n, _)| doubles.sf_id("Opportunity", *n) == id)
+            .map(|(_, o)| o)
+            .unwrap()
+    };
+    for id in [&acme, &qinghe] {
+        let o = opportunity(id);
+        assert_eq!(o["SAP_Order__c"], json!(sap_number(id)), "{id}");
+        assert_eq!(o["Delivery_Status__c"], json!("Not delivered"), "{id}");
+        assert_eq!(o["Billing_Status__c"], json!("Open"), "{id}");
+    }
+
+    // The ERP team delivers and bills Acme's order: SAP sets its statuses.
+    let acme_order = doubles
+        .sap
+        .store()
+        .find_by_key("A_SalesOrder", &sap_number(&acme))
+        .unwrap()
+        .unwrap();
+    doubles
+        .sap
+        .store()
+        .update(
+            "A_SalesOrder",
+            acme_order.id,
+            object(json!({"OverallTotalDeliveryStatus": "C", "OverallDeliveryStatus": "C",
+                          "OverallSDProcessStatus": "C"})),
+        )
+        .unwrap();
+    let status = doubles.ferry(dir.path(), &["sync", "order_status", "--json"]);
+    assert_eq!(written(&status), 1, "{status}");
+    assert_eq!(count(&status, "failed"), 0, "{status}");
+    let o = opportunity(&acme);
+    assert_eq!(o["Delivery_Status__c"], json!("Delivered"));
+    assert_eq!(o["Billing_Status__c"], json!("Completed"));
+    assert_eq!(
+        opportunity(&qinghe)["Delivery_Status__c"],
+        json!("Not delivered")
+    );
+
+    // A second sync writes nothing, and the Opportunities written to make no echo: the
+    // `orders` flow reads them again and leaves SAP alone.
+    let before = doubles.sap("A_SalesOrder");
+    for flow in ["order_status", "orders"] {
+        let again = doubles.ferry(dir.path(), &["sync", flow, "--json"]);
+        assert_eq!(
+            written(&again) + count(&again, "failed"),
+            0,
+            "{flow}: {again}"
+        );
+    }
+    assert_eq!(doubles.sap("A_SalesOrder"), before);
 }
 
 /// `ferry sync` killed (SIGKILL) while SAP saves the orders' `$batch` requests, before Ferry
