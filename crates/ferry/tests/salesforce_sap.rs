@@ -373,6 +373,32 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
         );
     }
     assert_eq!(doubles.sap("A_SalesOrder"), before);
+
+    // Credit: each Account learns its SAP partner number, then its credit limit and exposure
+    // (a created customer has a credit account with SAP's default limit; its orders are its
+    // exposure). SAP's own customers, which no Account names, are refused by name.
+    let partners = doubles.ferry(dir.path(), &["sync", "partners", "--json"]);
+    assert_eq!(written(&partners), 7, "{partners}");
+    assert_eq!(count(&partners, "failed"), 0, "{partners}");
+    let credit = doubles.ferry(dir.path(), &["sync", "credit", "--json"]);
+    assert_eq!(written(&credit), 7, "{credit}");
+    let account = |id: &str| -> Map<String, Value> {
+        doubles
+            .salesforce("Account")
+            .into_iter()
+            .find(|(n, _)| doubles.sf_id("Account", *n) == id)
+            .map(|(_, a)| a)
+            .unwrap()
+    };
+    let acme_partner = partner_of(&acme_account)["BusinessPartner"].clone();
+    let a = account(&acme_account);
+    assert_eq!(a["SAP_Partner__c"], acme_partner);
+    assert_eq!(a["Credit_Limit__c"], json!(10000.0), "{a:?}");
+    assert_eq!(a["Credit_Exposure__c"], json!(3625.0), "{a:?}");
+    let again = doubles.ferry(dir.path(), &["sync", "credit", "--json"]);
+    assert_eq!(written(&again), 0, "{again}");
+    let again = doubles.ferry(dir.path(), &["sync", "accounts", "--json"]);
+    assert_eq!(written(&again) + count(&again, "failed"), 0, "no echo: {again}");
 }
 
 /// `ferry sync` killed (SIGKILL) while SAP saves the orders' `$batch` requests, before Ferry

@@ -15,6 +15,10 @@ use super::writes::{accept_fields, nav_entries};
 /// The credit segment every seeded credit account is in (a guess; see the README).
 pub const CREDIT_SEGMENT: &str = "1000";
 
+/// The credit limit a customer created through the API starts with (a guess: in S/4HANA a
+/// rule of the credit segment sets it; see the README).
+pub const NEW_CUSTOMER_CREDIT_LIMIT: &str = "10000.00";
+
 fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> &'a str {
     fields.get(name).and_then(Value::as_str).unwrap_or("")
 }

@@ -178,9 +178,24 @@ fn create_partner(ctx: &Ctx, body: &Map<String, Value>) -> Result<Reply, SapErro
         .insert(set.name, fields)
         .map_err(|e| SapError::bad_request("R11/001", e.to_string()))?;
     if let Some(customer) = customer {
+        // Credit management configured: a new customer gets a credit account in the
+        // segment, with the default limit, in its first sales area's currency.
+        let currency = customer["to_CustomerSalesArea"][0]["Currency"]
+            .as_str()
+            .unwrap_or("EUR")
+            .to_owned();
         store
             .insert("A_Customer", customer)
             .map_err(|e| SapError::bad_request("R11/001", e.to_string()))?;
+        let account = json!({"BusinessPartner": number, "CreditSegment": orders::CREDIT_SEGMENT,
+            "CustomerCreditLimitAmount": orders::NEW_CUSTOMER_CREDIT_LIMIT, "CreditExposureAmount": "0.00",
+            "CreditSegmentCurrency": currency, "CreditLimitIsExceeded": false,
+            KEY: format!("{number}|{}", orders::CREDIT_SEGMENT), REV: 0});
+        if let Value::Object(account) = account {
+            store
+                .insert("A_CreditManagementAccount", account)
+                .map_err(|e| SapError::bad_request("R11/001", e.to_string()))?;
+        }
     }
     let expand = [
         "to_BusinessPartnerRole".to_owned(),
