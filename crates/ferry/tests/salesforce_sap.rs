@@ -346,8 +346,10 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
         .update(
             "A_SalesOrder",
             acme_order.id,
-            object(json!({"OverallTotalDeliveryStatus": "C", "OverallDeliveryStatus": "C",
-                          "OverallSDProcessStatus": "C"})),
+            object(
+                json!({"OverallTotalDeliveryStatus": "C", "OverallDeliveryStatus": "C",
+                          "OverallSDProcessStatus": "C"}),
+            ),
         )
         .unwrap();
     let status = doubles.ferry(dir.path(), &["sync", "order_status", "--json"]);
@@ -382,6 +384,7 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
     assert_eq!(count(&partners, "failed"), 0, "{partners}");
     let credit = doubles.ferry(dir.path(), &["sync", "credit", "--json"]);
     assert_eq!(written(&credit), 7, "{credit}");
+    assert_eq!(count(&credit, "failed"), 4, "SAP-only customers: {credit}");
     let account = |id: &str| -> Map<String, Value> {
         doubles
             .salesforce("Account")
@@ -398,7 +401,11 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
     let again = doubles.ferry(dir.path(), &["sync", "credit", "--json"]);
     assert_eq!(written(&again), 0, "{again}");
     let again = doubles.ferry(dir.path(), &["sync", "accounts", "--json"]);
-    assert_eq!(written(&again) + count(&again, "failed"), 0, "no echo: {again}");
+    assert_eq!(
+        written(&again) + count(&again, "failed"),
+        0,
+        "no echo: {again}"
+    );
 }
 
 /// `ferry sync` killed (SIGKILL) while SAP saves the orders' `$batch` requests, before Ferry

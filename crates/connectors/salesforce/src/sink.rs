@@ -164,7 +164,10 @@ impl SalesforceSink {
                     row.get(ext).and_then(key_text)
                 };
                 if let Some(key) = key {
-                    found.entry(norm(&key, by_id)).or_default().push(id.to_owned());
+                    found
+                        .entry(norm(&key, by_id))
+                        .or_default()
+                        .push(id.to_owned());
                 }
             }
         }

@@ -688,8 +688,14 @@ async fn create_false_updates_the_record_found_by_id_and_refuses_a_key_no_record
         );
     }
     assert_eq!(count(&d), posts, "nothing created");
-    let got = accounts(c.as_ref()).fetch(std::slice::from_ref(&id)).await.unwrap();
-    assert_eq!(got[0].fields["Name"], "Walldorf Werkzeug GmbH", "name untouched");
+    let got = accounts(c.as_ref())
+        .fetch(std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert_eq!(
+        got[0].fields["Name"], "Walldorf Werkzeug GmbH",
+        "name untouched"
+    );
 
     // Found by another field (the SAP partner number just written), case aside.
     let by_partner = sink(
@@ -717,5 +723,8 @@ fn upsert_by_id_is_refused_without_create_false() {
     let options = json!({"object": "Opportunity", "external_id": "Id"});
     let parsed: crate::config::TargetOptions = serde_json::from_value(options).unwrap();
     let issues = parsed.validate().unwrap_err();
-    assert!(format!("{issues:?}").contains("create: false"), "{issues:?}");
+    assert!(
+        format!("{issues:?}").contains("create: false"),
+        "{issues:?}"
+    );
 }
