@@ -60,6 +60,7 @@ pub mod salesforce;
 pub mod sap;
 mod server;
 mod sessions;
+pub mod shopify;
 mod store;
 pub mod xml;
 pub mod yonyou;
