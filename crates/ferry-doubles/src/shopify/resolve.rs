@@ -214,7 +214,7 @@ pub fn collection(ctx: &Ctx, kind: &str, f: &Field) -> Result<Vec<(String, Value
         }
     }
     let sort_key = |id: u64, v: &Value| (v.as_str().unwrap_or("").to_owned(), id);
-    nodes.sort_by(|a, b| sort_key(a.0, &a.1).cmp(&sort_key(b.0, &b.1)));
+    nodes.sort_by_key(|a| sort_key(a.0, &a.1));
     let reverse = f
         .args
         .get("reverse")

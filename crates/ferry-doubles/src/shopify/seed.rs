@@ -51,7 +51,14 @@ const CUSTOMERS: [(&str, &str, &str, &str, &str); 6] = [
     ),
 ];
 
-const PRODUCTS: [(&str, &str, &[(&str, &str)]); 3] = [
+/// (title, handle, [(sku, price)]) of a seeded product.
+type ProductRow = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const PRODUCTS: [ProductRow; 3] = [
     (
         "龙井绿茶 Longjing Green Tea",
         "longjing-green-tea",
