@@ -11,6 +11,8 @@
 //! - [`kingdee`]: the Kingdee 金蝶云星空 (K/3 Cloud) WebAPI, for the `kingdee` connector.
 //! - [`salesforce`]: the Salesforce REST API (SOQL, sObjects, upsert, collections), Bulk API
 //!   2.0 ingest, Change Data Capture over CometD and OAuth 2.0, for a `salesforce` connector.
+//! - [`shopify`]: the Shopify Admin GraphQL API (subset), cost throttle, bulk operations
+//!   and HMAC webhooks.
 //! - [`yonyou`]: the Yonyou 用友 YonBIP open API (gateway, token, lists, idempotent saves,
 //!   event pushes), for the `yonyou` connector.
 //! - [`sap`]: the SAP S/4HANA Cloud A2X OData v2 APIs (business partner, product, sales
@@ -60,6 +62,7 @@ pub mod salesforce;
 pub mod sap;
 mod server;
 mod sessions;
+pub mod shopify;
 mod store;
 pub mod xml;
 pub mod yonyou;

@@ -16,6 +16,7 @@ use ferry_doubles::reference::{
 };
 use ferry_doubles::salesforce::{SalesforceConfig, SalesforceDouble};
 use ferry_doubles::sap::{IfMatch, SapConfig, SapDouble, SapSeed};
+use ferry_doubles::shopify::{ShopifyConfig, ShopifyDouble};
 use ferry_doubles::yonyou::{
     PushConfig as YonyouPush, RateLimit, YonyouConfig, YonyouDouble, YonyouSeed,
 };
@@ -45,6 +46,18 @@ enum Which {
     /// Salesforce REST / Bulk 2.0 / CDC (CometD) with OAuth 2.0, built from its published
     /// documentation.
     Salesforce(SalesforceArgs),
+    /// Shopify Admin GraphQL (cost throttle, bulk operations, HMAC webhooks), built from the
+    /// dossier.
+    Shopify(ShopifyArgs),
+}
+
+#[derive(Args)]
+struct ShopifyArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Where webhooks are POSTed.
+    #[arg(long)]
+    webhook_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -378,6 +391,13 @@ async fn main() -> ExitCode {
         }
         Which::Salesforce(args) => {
             ferry_doubles::start(SalesforceDouble::new(args.config()), args.common.port).await
+        }
+        Which::Shopify(args) => {
+            let config = ShopifyConfig {
+                webhook_url: args.webhook_url.clone(),
+                ..ShopifyConfig::default()
+            };
+            ferry_doubles::start(ShopifyDouble::new(config), args.common.port).await
         }
     };
     match started {
