@@ -19,12 +19,13 @@
 #            or --calls-per-minute 60 --push-url http://127.0.0.1:9000/cb for yonyou
 #            or --page-size 20 --if-match optional for sap
 #            or --query-batch-size 200 --daily-api-limit 100 for salesforce
+#            or --webhook-url http://127.0.0.1:9000/hook for shopify
 #
 # Builds the ferry-double binary first (cargo, honouring CARGO_TARGET_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ $# -lt 1 ]; then
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  awk 'NR > 1 && /^# Builds/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 double="$1"
