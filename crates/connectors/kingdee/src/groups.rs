@@ -148,7 +148,8 @@ fn sum(keys: &[String], rows: Vec<Vec<Value>>) -> Vec<Record> {
         .collect()
 }
 
-/// A number, or numeric text, as a decimal.
+/// A JSON number as a decimal. Numeric *text* is not summed: codes such as an
+/// organisation's number (`"100"`) are text and must stay the first row's.
 fn decimal(value: &Value) -> Option<Decimal> {
     match value {
         Value::Number(n) => n.to_string().parse().ok(),
@@ -182,5 +183,15 @@ mod unit {
         assert_eq!(records[0].fields["FBaseUnitId.FNumber"], json!("Pcs"));
         // 0.1 + 0.2 in decimals, not 0.30000000000000004.
         assert_eq!(records[1].fields["FBaseQty"], json!(0.3));
+        // A code that looks like a number is text, kept, never added up.
+        let keys = ["FMaterialId.FNumber", "FStockOrgId.FNumber"].map(String::from);
+        let rows = vec![
+            vec![json!("MAT0001"), json!("100")],
+            vec![json!("MAT0001"), json!("100")],
+        ];
+        assert_eq!(
+            sum(&keys, rows)[0].fields["FStockOrgId.FNumber"],
+            json!("100")
+        );
     }
 }
