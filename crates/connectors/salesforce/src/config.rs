@@ -255,7 +255,10 @@ pub struct TargetOptions {
     pub fields: Renames,
     /// Batches larger than this go through Bulk API 2.0 (one job: create, upload CSV,
     /// close, poll, read results back) instead of sObject Collections (200 per call).
-    /// Default 2000.
+    /// Default 500: the engine hands a sink parts of a batch (`engine.batch_size` 2000
+    /// over 2 `workers` by default: 1000 records), so a first load's full batches go
+    /// through Bulk while the few changes of a running flow stay on Collections. Raise
+    /// `engine.batch_size` with it, or it never applies.
     #[serde(default = "default_bulk_threshold")]
     pub bulk_threshold: usize,
     /// How often a Bulk job is polled (default 2s, growing to 30s).
@@ -272,7 +275,7 @@ fn default_create() -> bool {
 }
 
 fn default_bulk_threshold() -> usize {
-    2000
+    500
 }
 
 /// A validated target.
@@ -351,5 +354,22 @@ fn name(issues: &mut Vec<ConfigIssue>, at: &[&str], text: &str, dotted: bool) {
                 }
             ),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_model::config::EngineSettings;
+
+    /// The engine writes a batch in parts; with its defaults, a first load's parts must be
+    /// large enough for Bulk, or `bulk_threshold` is a promise that never applies.
+    #[test]
+    fn a_first_loads_batches_go_through_bulk_with_the_default_settings() {
+        let engine = EngineSettings::default();
+        let part = engine.batch_size / engine.workers.max(1);
+        assert!(
+            part > super::default_bulk_threshold(),
+            "a part of {part} records never exceeds the default threshold"
+        );
     }
 }

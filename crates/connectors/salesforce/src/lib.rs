@@ -43,7 +43,7 @@
 //!       object: Product2
 //!       external_id: ERP_Id__c              # the flow's key
 //!       fields: { name: Name, sku: ProductCode }
-//!       bulk_threshold: 2000                # larger batches go through Bulk API 2.0
+//!       bulk_threshold: 500                 # larger batches go through Bulk API 2.0
 //!   contacts_to_crm:
 //!     entity: contact
 //!     target:
