@@ -333,25 +333,11 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
         assert_eq!(o["Billing_Status__c"], json!("Open"), "{id}");
     }
 
-    // The ERP team delivers and bills Acme's order: SAP sets its statuses.
-    let acme_order = doubles
-        .sap
-        .store()
-        .find_by_key("A_SalesOrder", &sap_number(&acme))
-        .unwrap()
-        .unwrap();
-    doubles
-        .sap
-        .store()
-        .update(
-            "A_SalesOrder",
-            acme_order.id,
-            object(
-                json!({"OverallTotalDeliveryStatus": "C", "OverallDeliveryStatus": "C",
-                          "OverallSDProcessStatus": "C"}),
-            ),
-        )
-        .unwrap();
+    // The ERP team delivers and bills Acme's order (VL01N, VF01): SAP posts the documents
+    // and moves the order's statuses on.
+    let acme_sap = sap_number(&acme);
+    let delivery = ferry_doubles::sap::erp::deliver(doubles.sap.store(), &acme_sap).unwrap();
+    let invoice = ferry_doubles::sap::erp::bill(doubles.sap.store(), &acme_sap).unwrap();
     let status = doubles.ferry(dir.path(), &["sync", "order_status", "--json"]);
     assert_eq!(written(&status), 1, "{status}");
     assert_eq!(count(&status, "failed"), 0, "{status}");
@@ -363,10 +349,51 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
         json!("Not delivered")
     );
 
+    // The delivery and the billing document onto the Opportunity of the order they name
+    // (found by `SAP_Order__c`, which `order_status` wrote); documents from before the
+    // go-live (the seed's SAP-own orders) are not read.
+    let shipped = doubles.ferry(dir.path(), &["sync", "deliveries", "--json"]);
+    assert_eq!(
+        (written(&shipped), count(&shipped, "failed")),
+        (1, 0),
+        "{shipped}"
+    );
+    let billed = doubles.ferry(dir.path(), &["sync", "invoices", "--json"]);
+    assert_eq!(
+        (written(&billed), count(&billed, "failed")),
+        (1, 0),
+        "{billed}"
+    );
+    let sap_invoice = doubles
+        .sap
+        .store()
+        .find_by_key("A_BillingDocument", &invoice)
+        .unwrap()
+        .unwrap()
+        .fields;
+    let o = opportunity(&acme);
+    assert_eq!(o["SAP_Delivery__c"], json!(delivery), "{o:?}");
+    assert!(o["Shipped_At__c"].as_str().is_some(), "{o:?}");
+    assert_eq!(o["SAP_Invoice__c"], json!(invoice), "{o:?}");
+    assert_eq!(
+        o["Invoice_Amount__c"].as_f64(),
+        Some(decimal(&sap_invoice["TotalGrossAmount"])),
+        "{o:?}"
+    );
+    assert_eq!(
+        o["Invoice_Amount__c"],
+        json!(4313.75),
+        "net 3 625.00 + 19 % VAT"
+    );
+    assert!(o["Invoice_Date__c"].as_str().is_some(), "{o:?}");
+    let q = opportunity(&qinghe);
+    let empty = |field: &str| q.get(field).is_none_or(Value::is_null);
+    assert!(empty("SAP_Delivery__c") && empty("SAP_Invoice__c"), "{q:?}");
+
     // A second sync writes nothing, and the Opportunities written to make no echo: the
     // `orders` flow reads them again and leaves SAP alone.
     let before = doubles.sap("A_SalesOrder");
-    for flow in ["order_status", "orders"] {
+    for flow in ["order_status", "deliveries", "invoices", "orders"] {
         let again = doubles.ferry(dir.path(), &["sync", flow, "--json"]);
         assert_eq!(
             written(&again) + count(&again, "failed"),
@@ -481,7 +508,18 @@ async fn a_sync_killed_mid_batch_loses_and_doubles_no_sales_order() {
     }
     child.kill().unwrap(); // SIGKILL: SAP holds part of the orders, Ferry recorded none
     child.wait().unwrap();
-    let saved_before = doubles.crm_orders().len();
+    // SAP finishes the `$batch` it was given (as Gateway does: a change set is not undone
+    // because the caller went away); the rerun starts once it has. A rerun inside that
+    // window cannot see the orders still being saved (the SAP connector's README).
+    let mut saved_before = doubles.crm_orders().len();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let now = doubles.crm_orders().len();
+        if now == saved_before {
+            break;
+        }
+        saved_before = now;
+    }
     assert!(
         saved_before < won,
         "the kill came after everything was saved: {saved_before}"

@@ -34,6 +34,7 @@ mod batch;
 pub mod catalog;
 mod config;
 mod entity;
+pub mod erp;
 mod filter;
 mod metadata;
 mod orders;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::SapSeed;
 use super::entity::{KEY, REV};
+use super::erp;
 use super::orders::CREDIT_SEGMENT;
 use super::values;
 use crate::store::RecordStore;
@@ -146,9 +147,10 @@ pub fn fill(store: &RecordStore, seed: &SapSeed) {
             "to_Item": items, "to_Partner": [{"SalesOrder": order, "PartnerFunction": "SH", "Customer": customers[c]}],
             KEY: order, REV: 0,
         });
-        let _ = store.insert_at("A_SalesOrder", object(header), t);
+        let header = object(header);
+        let _ = store.insert_at("A_SalesOrder", header.clone(), t);
         if done {
-            documents(store, n, &order, &customers[c], &items, total, t);
+            documents(store, n, &header, t);
         }
     }
     for (i, bp) in customers.iter().enumerate() {
@@ -162,43 +164,12 @@ pub fn fill(store: &RecordStore, seed: &SapSeed) {
 }
 
 /// The outbound delivery and the billing document of a completed seed order, an hour later.
-fn documents(
-    store: &RecordStore,
-    n: usize,
-    order: &str,
-    customer: &str,
-    items: &[Value],
-    total: f64,
-    t: DateTime<Utc>,
-) {
+fn documents(store: &RecordStore, n: usize, order: &Map<String, Value>, t: DateTime<Utc>) {
     let later = t + Duration::hours(1);
     let delivery = format!("{}", 80_000_001 + n);
-    let lines: Vec<Value> = items
-        .iter()
-        .map(|i| json!({"DeliveryDocument": delivery, "DeliveryDocumentItem": format!("{:06}", i["SalesOrderItem"].as_str().unwrap_or("0").parse::<u32>().unwrap_or(0)),
-            "Material": i["Material"], "ActualDeliveryQuantity": i["RequestedQuantity"], "DeliveryQuantityUnit": "PC",
-            "ReferenceSDDocument": order, "ReferenceSDDocumentItem": i["SalesOrderItem"], "Batch": ""}))
-        .collect();
-    let header = json!({"DeliveryDocument": delivery, "SoldToParty": customer, "ShipToParty": customer, "ShippingPoint": "1010",
-        "DeliveryDate": values::day(later), "ActualGoodsMovementDate": values::day(later),
-        "OverallGoodsMovementStatus": "C", "OverallSDProcessStatus": "C", "to_DeliveryDocumentItem": lines, KEY: delivery, REV: 0});
-    let _ = store.insert_at("A_OutbDeliveryHeader", object(header), later);
+    let header = erp::delivery_document(&delivery, order, later);
+    let _ = store.insert_at("A_OutbDeliveryHeader", header, later);
     let billing = format!("{}", 90_000_001 + n);
-    let tax = total * 0.19;
-    let billed: Vec<Value> = items
-        .iter()
-        .map(|i| {
-            let net: f64 = i["NetAmount"].as_str().and_then(|a| a.parse().ok()).unwrap_or(0.0);
-            json!({"BillingDocument": billing, "BillingDocumentItem": i["SalesOrderItem"], "Material": i["Material"],
-                "BillingQuantity": i["RequestedQuantity"], "BillingQuantityUnit": "PC", "NetAmount": i["NetAmount"],
-                "TaxAmount": values::decimal(net * 0.19, 2), "ReferenceSDDocument": delivery,
-                "ReferenceSDDocumentItem": i["SalesOrderItem"], "SalesDocument": order, "SalesDocumentItem": i["SalesOrderItem"]})
-        })
-        .collect();
-    let document = json!({"BillingDocument": billing, "BillingDocumentType": "F2", "BillingDocumentDate": values::day(later),
-        "SoldToParty": customer, "PayerParty": customer, "TotalNetAmount": values::decimal(total, 2),
-        "TotalTaxAmount": values::decimal(tax, 2), "TotalGrossAmount": values::decimal(total + tax, 2),
-        "TransactionCurrency": "EUR", "BillingDocumentIsCancelled": false, "AccountingDocument": format!("{}", 1_800_000_001 + n),
-        "AccountingPostingStatus": "C", "to_Item": billed, KEY: billing, REV: 0});
-    let _ = store.insert_at("A_BillingDocument", object(document), later);
+    let document = erp::billing_document(&billing, &delivery, order, later);
+    let _ = store.insert_at("A_BillingDocument", document, later);
 }
