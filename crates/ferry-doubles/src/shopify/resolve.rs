@@ -264,6 +264,11 @@ pub fn query_field(ctx: &Ctx, f: &Field) -> Result<Value, String> {
             select(&json!({"count": count, "precision": "EXACT"}), &f.selection)
         }
         "productVariants" => product_variants(ctx, f),
+        "shop" => {
+            let shop = json!({"name": "Ferry Test Shop", "myshopifyDomain": ctx.config.shop_domain,
+                              "currencyCode": "USD", "ianaTimezone": "UTC"});
+            select(&shop, &f.selection)
+        }
         "locations" => {
             let first = page_size(f)?;
             let all: Vec<(String, Value)> = super::LOCATIONS
