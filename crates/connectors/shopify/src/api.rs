@@ -66,17 +66,6 @@ impl Api {
             .await
     }
 
-    /// The `data` of a mutation.
-    pub async fn mutate(
-        &self,
-        text: &str,
-        variables: Value,
-        label: &str,
-    ) -> Result<Value, ConnectorError> {
-        self.run(text, variables, gql::MUTATION_COST, false, label)
-            .await
-    }
-
     /// Sends a document of requested cost `cost`, waiting for the points first and after
     /// THROTTLED answers; its `data`. `repeatable`: safe to send again after a timeout or
     /// a 5xx (queries, and mutations that find what a first attempt did).

@@ -206,8 +206,8 @@ fn metafields(issues: &mut Vec<ConfigIssue>, names: &[String]) -> Vec<(String, S
         };
         match m.split_once('.') {
             Some((ns, key)) if ok(ns) && ok(key) => out.push((ns.to_owned(), key.to_owned())),
-            _ => issues.push(ConfigIssue::new(
-                ["metafields".to_owned(), i.to_string()],
+            _ => issues.push(ConfigIssue::at(
+                vec!["metafields".to_owned(), i.to_string()],
                 format!("`{m}` is not `namespace.key` (letters, digits, `_`, `-`)"),
             )),
         }

@@ -183,7 +183,7 @@ impl ShopifySink {
                 *remaining -= take;
                 quantity -= take;
                 let item = json!({"id": fo_line, "quantity": take});
-                match groups.iter_mut().find(|(id, _)| id == fo) {
+                match groups.iter_mut().find(|(id, _)| id.as_str() == fo.as_str()) {
                     Some((_, items)) => items.push(item),
                     None => groups.push((fo.clone(), vec![item])),
                 }
