@@ -110,7 +110,9 @@ impl Api {
         }
         Err(ConnectorError::new(
             ErrorKind::RateLimited { retry_after: None },
-            format!("{what}: still throttled after {THROTTLED_TRIES} waits (another app may be using the shop's query-cost points)"),
+            format!(
+                "{what}: still throttled after {THROTTLED_TRIES} waits (another app may be using the shop's query-cost points)"
+            ),
         ))
     }
 }
@@ -170,9 +172,16 @@ mod tests {
         let denied = json!({"errors": [{"message": "Access denied for orders field.", "extensions": {"code": "ACCESS_DENIED"}}]});
         let e = graphql_error(&denied, "shop: POST …").unwrap();
         assert_eq!(e.kind(), ErrorKind::Auth);
-        assert!(e.message().contains("Access denied for orders field. (ACCESS_DENIED)"), "{e}");
+        assert!(
+            e.message()
+                .contains("Access denied for orders field. (ACCESS_DENIED)"),
+            "{e}"
+        );
         let invalid = json!({"errors": [{"message": "Field 'nope' doesn't exist", "extensions": {"code": "INVALID_QUERY"}}]});
-        assert_eq!(graphql_error(&invalid, "x").unwrap().kind(), ErrorKind::Fatal);
+        assert_eq!(
+            graphql_error(&invalid, "x").unwrap().kind(),
+            ErrorKind::Fatal
+        );
         assert!(graphql_error(&json!({"data": {}}), "x").is_none());
     }
 }

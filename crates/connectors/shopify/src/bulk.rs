@@ -82,7 +82,13 @@ impl ShopifySource {
         for _ in 0..2 {
             let data = self
                 .api
-                .run(RUN, json!({"query": query}), crate::gql::MUTATION_COST, true, "bulkOperationRunQuery")
+                .run(
+                    RUN,
+                    json!({"query": query}),
+                    crate::gql::MUTATION_COST,
+                    true,
+                    "bulkOperationRunQuery",
+                )
                 .await?;
             let answer = &data["bulkOperationRunQuery"];
             if let Some(id) = answer["bulkOperation"]["id"].as_str() {
@@ -138,11 +144,15 @@ impl ShopifySource {
         let system = self.api.http.system();
         let started = self.api.pacing.now();
         loop {
-            let state = self.current().await?.filter(|s| s.id == id).ok_or_else(|| {
-                ConnectorError::transient(format!(
-                    "{system}: bulk operation {id} is no longer the shop's current one"
-                ))
-            })?;
+            let state = self
+                .current()
+                .await?
+                .filter(|s| s.id == id)
+                .ok_or_else(|| {
+                    ConnectorError::transient(format!(
+                        "{system}: bulk operation {id} is no longer the shop's current one"
+                    ))
+                })?;
             match state.status.as_str() {
                 "COMPLETED" => return Ok(state.url),
                 "FAILED" | "CANCELED" | "CANCELING" | "EXPIRED" => {
@@ -178,7 +188,11 @@ impl ShopifySource {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut children: Vec<Vec<usize>> = Vec::new();
         let mut tops = Vec::new();
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let mut node: Value = serde_json::from_str(line).map_err(|e| {
                 ConnectorError::fatal(format!(
                     "{}: line {} of the bulk result is not JSON: {e}",
@@ -193,7 +207,11 @@ impl ShopifySource {
             }
             nodes.push(node);
             children.push(Vec::new());
-            match parent.as_ref().and_then(Value::as_str).and_then(|p| index.get(p)) {
+            match parent
+                .as_ref()
+                .and_then(Value::as_str)
+                .and_then(|p| index.get(p))
+            {
                 Some(&p) => children[p].push(i),
                 None => tops.push(i),
             }
@@ -275,7 +293,10 @@ mod tests {
     fn children_go_back_under_their_connections_by_type() {
         let paths = connection_paths(&node_fields(Object::Products, &[]));
         assert_eq!(paths["ProductVariant"], ["variants"]);
-        assert_eq!(paths["InventoryLevel"], ["inventoryItem", "inventoryLevels"]);
+        assert_eq!(
+            paths["InventoryLevel"],
+            ["inventoryItem", "inventoryLevels"]
+        );
         let mut nodes = vec![
             json!({"id": "gid://shopify/Product/1"}),
             json!({"id": "gid://shopify/ProductVariant/101", "inventoryItem": {"id": "gid://shopify/InventoryItem/101"}}),
@@ -283,7 +304,10 @@ mod tests {
         ];
         let children = vec![vec![1], vec![2], vec![]];
         let p = build(0, &mut nodes, &children, &paths);
-        assert_eq!(p["variants"]["nodes"][0]["id"], "gid://shopify/ProductVariant/101");
+        assert_eq!(
+            p["variants"]["nodes"][0]["id"],
+            "gid://shopify/ProductVariant/101"
+        );
         assert_eq!(
             p["variants"]["nodes"][0]["inventoryItem"]["inventoryLevels"]["nodes"][0]["id"],
             "gid://shopify/InventoryLevel/1011?inventory_item_id=101"

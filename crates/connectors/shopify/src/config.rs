@@ -43,7 +43,10 @@ impl fmt::Debug for SystemSettings {
         f.debug_struct("SystemSettings")
             .field("http", &self.http)
             .field("access_token", &"****")
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "****"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "****"),
+            )
             .field("api_version", &self.api_version)
             .finish()
     }
@@ -70,9 +73,8 @@ impl SystemSettings {
             ));
         }
         let v = self.api_version.as_bytes();
-        let shaped = v.len() == 7
-            && v[4] == b'-'
-            && v[..4].iter().chain(&v[5..]).all(u8::is_ascii_digit);
+        let shaped =
+            v.len() == 7 && v[4] == b'-' && v[..4].iter().chain(&v[5..]).all(u8::is_ascii_digit);
         if !shaped && self.api_version != "unstable" {
             issues.push(ConfigIssue::new(
                 ["api_version"],
@@ -296,8 +298,7 @@ impl TargetOptions {
             issues.push(ConfigIssue::new(["key"], "is for `object: customers` only"));
         }
         let reason = self.reason.unwrap_or_else(|| "correction".into());
-        if reason.trim().is_empty() || !reason.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-        {
+        if reason.trim().is_empty() || !reason.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
             issues.push(ConfigIssue::new(
                 ["reason"],
                 format!("`{reason}` is not a Shopify inventory reason (`correction`, `received`, `cycle_count_available`, …)"),

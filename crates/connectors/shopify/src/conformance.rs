@@ -84,8 +84,10 @@ impl Fixture for Double {
         ]
     }
     fn source_options(&self) -> Map<String, Value> {
-        map(json!({"object": "customers", "metafields": ["erp.customer_no"],
-                   "overlap": "0s", "bulk_poll": "10ms"}))
+        map(
+            json!({"object": "customers", "metafields": ["erp.customer_no"],
+                   "overlap": "0s", "bulk_poll": "10ms"}),
+        )
     }
     fn target_options(&self) -> Map<String, Value> {
         map(json!({"object": "customers", "key": "erp.customer_no",
@@ -130,7 +132,11 @@ impl Fixture for Double {
 
     async fn rename(&self, id: &str, name: &str) {
         self.tick();
-        let n: u64 = id.rsplit('/').next().and_then(|n| n.parse().ok()).expect("a GID");
+        let n: u64 = id
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a GID");
         self.double
             .store()
             .update(OBJECT, n, map(json!({"lastName": name})))
@@ -141,7 +147,13 @@ impl Fixture for Double {
         record.fields.get("lastName")?.as_str().map(str::to_owned)
     }
     fn key_of(&self, record: &Record) -> Option<String> {
-        record.fields.get("metafields")?.get("erp")?.get("customer_no")?.as_str().map(str::to_owned)
+        record
+            .fields
+            .get("metafields")?
+            .get("erp")?
+            .get("customer_no")?
+            .as_str()
+            .map(str::to_owned)
     }
 
     fn refused(&self) -> Option<Outgoing> {

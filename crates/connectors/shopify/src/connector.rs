@@ -96,7 +96,11 @@ impl ShopifyConnector {
         };
         let token = system.access_token.trim();
         let auth = StaticAuth::default()
-            .with_header(HeaderName::from_static("x-shopify-access-token"), token, token)
+            .with_header(
+                HeaderName::from_static("x-shopify-access-token"),
+                token,
+                token,
+            )
             .map_err(|e| vec![ConfigIssue::new(["access_token"], e.message().to_owned())])?;
         let http = HttpClient::new(&ctx.system, http, Arc::new(auth))
             .map_err(|e| vec![ConfigIssue::new(["url"], e.message().to_owned())])?;
@@ -111,7 +115,10 @@ impl ShopifyConnector {
 impl Connector for ShopifyConnector {
     fn source(&self, options: &Map<String, Value>) -> Result<Arc<dyn Source>, SettingsIssues> {
         let options: SourceOptions = parse(options)?;
-        Ok(Arc::new(ShopifySource::new(self.api.clone(), options.validate()?)))
+        Ok(Arc::new(ShopifySource::new(
+            self.api.clone(),
+            options.validate()?,
+        )))
     }
 
     fn sink(
@@ -120,7 +127,11 @@ impl Connector for ShopifyConnector {
         ctx: &SinkContext,
     ) -> Result<Arc<dyn Sink>, SettingsIssues> {
         let options: TargetOptions = parse(options)?;
-        Ok(Arc::new(ShopifySink::new(self.api.clone(), options.validate()?, ctx)))
+        Ok(Arc::new(ShopifySink::new(
+            self.api.clone(),
+            options.validate()?,
+            ctx,
+        )))
     }
 
     async fn discover(&self) -> Result<Vec<ObjectInfo>, ConnectorError> {

@@ -23,7 +23,11 @@ impl ShopifyConnector {
             .collect();
         out.push(ObjectInfo {
             name: "inventory".into(),
-            fields: fields(&[("sku", "String"), ("warehouse", "Location code, GID or name"), ("available", "Int")]),
+            fields: fields(&[
+                ("sku", "String"),
+                ("warehouse", "Location code, GID or name"),
+                ("available", "Int"),
+            ]),
         });
         out.push(ObjectInfo {
             name: "fulfillments".into(),

@@ -44,12 +44,12 @@ fn order_fields() -> Vec<Sel> {
         ),
         Sel::connection(
             "fulfillmentOrders",
-            10,
+            5,
             "FulfillmentOrder",
             vec![
                 Sel::scalar("id"),
                 Sel::scalar("status"),
-                Sel::connection("lineItems", 50, "FulfillmentOrderLineItem", line),
+                Sel::connection("lineItems", 20, "FulfillmentOrderLineItem", line),
             ],
         ),
     ]
@@ -72,7 +72,11 @@ impl ShopifySink {
             let f = Sel::object("order", order_fields()).arg("id", string(named));
             let data = self.api.query(&[f], false, "order by id").await?;
             return Ok(data["order"].clone()).and_then(|o| {
-                if o.is_object() { Ok(o) } else { Err(invalid(format!("no order {named}"))) }
+                if o.is_object() {
+                    Ok(o)
+                } else {
+                    Err(invalid(format!("no order {named}")))
+                }
             });
         }
         let mut names = vec![named.to_owned()];
@@ -97,19 +101,33 @@ impl ShopifySink {
         Err(invalid(format!("no order is named `{named}`")))
     }
 
-    pub(crate) async fn write_fulfillment(&self, record: &Outgoing) -> Result<Written, ConnectorError> {
+    pub(crate) async fn write_fulfillment(
+        &self,
+        record: &Outgoing,
+    ) -> Result<Written, ConnectorError> {
         let text = |role: &str| self.field(record, role).and_then(key_text);
         let named = text("order_number")
             .ok_or_else(|| invalid(format!("shipment `{}`: no `order_number`", record.key)))?;
         let order = self.order_of(&named).await?;
-        let fulfillments = order["fulfillments"].as_array().cloned().unwrap_or_default();
+        let fulfillments = order["fulfillments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let tracking = text("tracking_number");
         if let Some(number) = &tracking
             && let Some(done) = fulfillments.iter().find(|f| {
-                f["trackingInfo"].as_array().into_iter().flatten().any(|t| t["number"].as_str() == Some(number))
+                f["trackingInfo"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["number"].as_str() == Some(number))
             })
         {
-            return written(done["id"].as_str(), "an earlier fulfillmentCreate", self.api.http.system());
+            return written(
+                done["id"].as_str(),
+                "an earlier fulfillmentCreate",
+                self.api.http.system(),
+            );
         }
         let open: Vec<&Value> = order["fulfillmentOrders"]["nodes"]
             .as_array()
@@ -135,21 +153,42 @@ impl ShopifySink {
         // Not repeated after a timeout: a repeat finds its tracking number on the order.
         let data = self
             .api
-            .run(CREATE, json!({"fulfillment": input}), crate::gql::MUTATION_COST, false, "fulfillmentCreate")
+            .run(
+                CREATE,
+                json!({"fulfillment": input}),
+                crate::gql::MUTATION_COST,
+                false,
+                "fulfillmentCreate",
+            )
             .await?;
         let answer = &data["fulfillmentCreate"];
         if let Some(e) = self.refusal("fulfillmentCreate", &record.key, &answer["userErrors"]) {
             return Err(e);
         }
-        written(answer["fulfillment"]["id"].as_str(), "fulfillmentCreate", self.api.http.system())
+        written(
+            answer["fulfillment"]["id"].as_str(),
+            "fulfillmentCreate",
+            self.api.http.system(),
+        )
     }
 
     /// `lineItemsByFulfillmentOrder`: every open fulfilment order whole, or the record's
     /// lines (SKU and quantity) taken from what remains.
-    fn groups(&self, record: &Outgoing, named: &str, open: &[&Value]) -> Result<Vec<Value>, ConnectorError> {
-        let lines = self.field(record, "lines").and_then(Value::as_array).filter(|l| !l.is_empty());
+    fn groups(
+        &self,
+        record: &Outgoing,
+        named: &str,
+        open: &[&Value],
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let lines = self
+            .field(record, "lines")
+            .and_then(Value::as_array)
+            .filter(|l| !l.is_empty());
         let Some(lines) = lines else {
-            return Ok(open.iter().map(|fo| json!({"fulfillmentOrderId": fo["id"]})).collect());
+            return Ok(open
+                .iter()
+                .map(|fo| json!({"fulfillmentOrderId": fo["id"]}))
+                .collect());
         };
         let mut left: Vec<(String, String, i64)> = Vec::new(); // (fo, fo line, remaining)
         let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
@@ -171,12 +210,22 @@ impl ShopifySink {
         };
         for (i, line) in lines.iter().enumerate() {
             let sku = line.get("sku").and_then(key_text);
-            let quantity = line.get("quantity").and_then(decimal).and_then(|d| d.to_i64());
-            let (Some(sku), Some(mut quantity)) = (sku, quantity) else {
-                return Err(invalid(format!("shipment `{}`: lines[{i}] needs `sku` and a whole `quantity`", record.key)));
+            let quantity = line
+                .get("quantity")
+                .and_then(decimal)
+                .and_then(|d| d.to_i64());
+            let (Some(sku), Some(wanted)) = (sku, quantity) else {
+                return Err(invalid(format!(
+                    "shipment `{}`: lines[{i}] needs `sku` and a whole `quantity`",
+                    record.key
+                )));
             };
+            let mut quantity = wanted;
             for (fo, fo_line, remaining) in left.iter_mut() {
-                if quantity == 0 || *remaining == 0 || sku_of(fo_line).as_deref() != Some(sku.as_str()) {
+                if quantity == 0
+                    || *remaining == 0
+                    || sku_of(fo_line).as_deref() != Some(sku.as_str())
+                {
                     continue;
                 }
                 let take = quantity.min(*remaining);
@@ -190,14 +239,17 @@ impl ShopifySink {
             }
             if quantity > 0 {
                 return Err(invalid(format!(
-                    "shipment `{}`: order {named} has no {quantity} more of SKU `{sku}` to fulfil (lines[{i}])",
-                    record.key
+                    "shipment `{}`: order {named} has {} of SKU `{sku}` left to fulfil, not {wanted} (lines[{i}])",
+                    record.key,
+                    wanted - quantity
                 )));
             }
         }
         Ok(groups
             .into_iter()
-            .map(|(fo, items)| json!({"fulfillmentOrderId": fo, "fulfillmentOrderLineItems": items}))
+            .map(
+                |(fo, items)| json!({"fulfillmentOrderId": fo, "fulfillmentOrderLineItems": items}),
+            )
             .collect())
     }
 }

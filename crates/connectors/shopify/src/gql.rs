@@ -116,7 +116,11 @@ impl Sel {
             out.push(' ');
             return;
         }
-        let inner = if mode == Mode::Bulk { Mode::Bulk } else { Mode::Nodes };
+        let inner = if mode == Mode::Bulk {
+            Mode::Bulk
+        } else {
+            Mode::Nodes
+        };
         let mut fields = String::new();
         for c in &self.children {
             c.render_as(&mut fields, inner);

@@ -150,11 +150,21 @@ mod tests {
 
     #[test]
     fn records_are_named_by_gid_or_number() {
-        let body = serde_json::json!({"id": 12, "admin_graphql_api_id": "gid://shopify/Customer/12"});
-        assert_eq!(own_id(&body, "Customer").as_deref(), Some("gid://shopify/Customer/12"));
+        let body =
+            serde_json::json!({"id": 12, "admin_graphql_api_id": "gid://shopify/Customer/12"});
+        assert_eq!(
+            own_id(&body, "Customer").as_deref(),
+            Some("gid://shopify/Customer/12")
+        );
         let bare = serde_json::json!({"id": 7});
-        assert_eq!(own_id(&bare, "Order").as_deref(), Some("gid://shopify/Order/7"));
+        assert_eq!(
+            own_id(&bare, "Order").as_deref(),
+            Some("gid://shopify/Order/7")
+        );
         let fulfilment = serde_json::json!({"id": 3, "order_id": 9});
-        assert_eq!(order_id(&fulfilment).as_deref(), Some("gid://shopify/Order/9"));
+        assert_eq!(
+            order_id(&fulfilment).as_deref(),
+            Some("gid://shopify/Order/9")
+        );
     }
 }

@@ -137,7 +137,16 @@ pub fn node_fields(object: Object, metafields: &[(String, String)]) -> Vec<Sel> 
             ]));
             f.push(Sel::object(
                 "defaultAddress",
-                Sel::scalars(&["address1", "address2", "city", "province", "zip", "countryCodeV2", "company", "phone"]),
+                Sel::scalars(&[
+                    "address1",
+                    "address2",
+                    "city",
+                    "province",
+                    "zip",
+                    "countryCodeV2",
+                    "company",
+                    "phone",
+                ]),
             ));
         }
         Object::Products => {
@@ -149,7 +158,12 @@ pub fn node_fields(object: Object, metafields: &[(String, String)]) -> Vec<Sel> 
                 "productType",
                 "tags",
             ]));
-            f.push(Sel::connection("variants", VARIANTS, "ProductVariant", variant_fields()));
+            f.push(Sel::connection(
+                "variants",
+                VARIANTS,
+                "ProductVariant",
+                variant_fields(),
+            ));
         }
         Object::Orders => {
             f.extend(Sel::scalars(&[
@@ -159,11 +173,21 @@ pub fn node_fields(object: Object, metafields: &[(String, String)]) -> Vec<Sel> 
                 "displayFinancialStatus",
                 "displayFulfillmentStatus",
             ]));
-            for m in ["subtotalPriceSet", "totalTaxSet", "totalDiscountsSet", "totalPriceSet"] {
+            for m in [
+                "subtotalPriceSet",
+                "totalTaxSet",
+                "totalDiscountsSet",
+                "totalPriceSet",
+            ] {
                 f.push(money(m));
             }
             f.push(Sel::object("customer", Sel::scalars(&["id", "email"])));
-            f.push(Sel::connection("lineItems", LINES, "LineItem", line_fields()));
+            f.push(Sel::connection(
+                "lineItems",
+                LINES,
+                "LineItem",
+                line_fields(),
+            ));
             f.push(Sel::object(
                 "fulfillments",
                 vec![
@@ -239,7 +263,9 @@ pub fn shape(object: Object, node: Value, metafields: &[(String, String)]) -> Ma
                 .remove(&metafield_alias(ns, key))
                 .and_then(|m| m.get("value").cloned())
                 .unwrap_or(Value::Null);
-            let space = held.entry(ns.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let space = held
+                .entry(ns.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
             space[key.as_str()] = value;
         }
         fields.insert("metafields".into(), Value::Object(held));
@@ -266,7 +292,10 @@ pub fn shape(object: Object, node: Value, metafields: &[(String, String)]) -> Ma
 /// A line's tax and discount sums.
 fn shape_line(line: &mut Value) {
     let taxes = line["taxLines"].as_array().cloned().unwrap_or_default();
-    let discounts = line["discountAllocations"].as_array().cloned().unwrap_or_default();
+    let discounts = line["discountAllocations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     line["tax"] = sum(&taxes, "price");
     line["discount"] = sum(&discounts, "allocatedAmount");
 }
@@ -274,7 +303,10 @@ fn shape_line(line: &mut Value) {
 /// A variant's stock per location and summed.
 fn shape_variant(variant: &mut Value) {
     let item = variant["inventoryItem"].take();
-    let levels = item["inventoryLevels"].as_array().cloned().unwrap_or_default();
+    let levels = item["inventoryLevels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let quantity = |level: &Value, name: &str| {
         level["quantities"]
             .as_array()
@@ -293,7 +325,10 @@ fn shape_variant(variant: &mut Value) {
             })
         })
         .collect();
-    let available: i64 = inventory.iter().filter_map(|l| l["available"].as_i64()).sum();
+    let available: i64 = inventory
+        .iter()
+        .filter_map(|l| l["available"].as_i64())
+        .sum();
     variant["inventoryItemId"] = item["id"].clone();
     variant["tracked"] = item["tracked"].clone();
     variant["inventory"] = Value::Array(inventory);

@@ -114,12 +114,25 @@ impl ShopifySink {
             }
         };
         let vars = json!({"identifier": identifier, "input": self.input(record)});
-        let data = self.api.run(CUSTOMER_SET, vars, crate::gql::MUTATION_COST, true, "customerSet").await?;
+        let data = self
+            .api
+            .run(
+                CUSTOMER_SET,
+                vars,
+                crate::gql::MUTATION_COST,
+                true,
+                "customerSet",
+            )
+            .await?;
         let answer = &data["customerSet"];
         if let Some(e) = self.refusal("customerSet", &record.key, &answer["userErrors"]) {
             return Err(e);
         }
-        written(answer["customer"]["id"].as_str(), "customerSet", self.api.http.system())
+        written(
+            answer["customer"]["id"].as_str(),
+            "customerSet",
+            self.api.http.system(),
+        )
     }
 
     async fn write_product(&self, record: &Outgoing) -> Result<Written, ConnectorError> {
@@ -132,12 +145,25 @@ impl ShopifySink {
             _ => json!({"handle": record.key}),
         };
         let vars = json!({"identifier": identifier, "input": input});
-        let data = self.api.run(PRODUCT_SET, vars, crate::gql::MUTATION_COST, true, "productSet").await?;
+        let data = self
+            .api
+            .run(
+                PRODUCT_SET,
+                vars,
+                crate::gql::MUTATION_COST,
+                true,
+                "productSet",
+            )
+            .await?;
         let answer = &data["productSet"];
         if let Some(e) = self.refusal("productSet", &record.key, &answer["userErrors"]) {
             return Err(e);
         }
-        written(answer["product"]["id"].as_str(), "productSet", self.api.http.system())
+        written(
+            answer["product"]["id"].as_str(),
+            "productSet",
+            self.api.http.system(),
+        )
     }
 
     async fn write_one(&self, record: &Outgoing) -> Result<Written, ConnectorError> {
@@ -154,10 +180,26 @@ impl ShopifySink {
         match self.spec.object {
             TargetObject::Products => (
                 "products",
-                Sel::scalars(&["id", "handle", "title", "status", "vendor", "productType", "tags"]),
+                Sel::scalars(&[
+                    "id",
+                    "handle",
+                    "title",
+                    "status",
+                    "vendor",
+                    "productType",
+                    "tags",
+                ]),
             ),
             _ => {
-                let mut f = Sel::scalars(&["id", "email", "firstName", "lastName", "phone", "note", "tags"]);
+                let mut f = Sel::scalars(&[
+                    "id",
+                    "email",
+                    "firstName",
+                    "lastName",
+                    "phone",
+                    "note",
+                    "tags",
+                ]);
                 if let CustomerKey::Metafield(ns, key) = &self.spec.key {
                     f.push(
                         Sel::object("metafield", vec![Sel::scalar("value")])
@@ -187,18 +229,26 @@ impl ShopifySink {
         }
         TargetRecord {
             target_id: node["id"].as_str().unwrap_or_default().to_owned(),
-            key: key.map(str::to_owned).and_then(|k| key_text(&Value::String(k))),
+            key: key
+                .map(str::to_owned)
+                .and_then(|k| key_text(&Value::String(k))),
             fields,
         }
     }
 }
 
 /// The id a mutation answered, or an error saying it answered none.
-pub(crate) fn written(id: Option<&str>, what: &str, system: &str) -> Result<Written, ConnectorError> {
+pub(crate) fn written(
+    id: Option<&str>,
+    what: &str,
+    system: &str,
+) -> Result<Written, ConnectorError> {
     id.map(|id| Written {
         target_id: id.to_owned(),
     })
-    .ok_or_else(|| ConnectorError::fatal(format!("{system}: {what} answered no id and no userErrors")))
+    .ok_or_else(|| {
+        ConnectorError::fatal(format!("{system}: {what} answered no id and no userErrors"))
+    })
 }
 
 #[async_trait]
@@ -208,7 +258,10 @@ impl Sink for ShopifySink {
     }
 
     fn capabilities(&self) -> SinkCapabilities {
-        let scan = matches!(self.spec.object, TargetObject::Customers | TargetObject::Products);
+        let scan = matches!(
+            self.spec.object,
+            TargetObject::Customers | TargetObject::Products
+        );
         SinkCapabilities {
             delete: false,
             update: false,
@@ -221,11 +274,15 @@ impl Sink for ShopifySink {
             return Err(ferry_kit::unsupported("read inventory or fulfilments back"));
         }
         let (name, fields) = self.scanned();
-        let mut top = Sel::connection(name, limit.clamp(1, 250) as u64, "", fields).arg("sortKey", "ID");
+        let mut top =
+            Sel::connection(name, limit.clamp(1, 250) as u64, "", fields).arg("sortKey", "ID");
         if let Some(c) = cursor.filter(|c| !c.is_empty()) {
             top = top.arg("after", string(c));
         }
-        let data = self.api.query(&[top], false, &format!("scan {name}")).await?;
+        let data = self
+            .api
+            .query(&[top], false, &format!("scan {name}"))
+            .await?;
         let conn = &data[name];
         let records = conn["nodes"]
             .as_array()
@@ -235,7 +292,10 @@ impl Sink for ShopifySink {
             .collect();
         Ok(TargetPage {
             records,
-            cursor: conn["pageInfo"]["endCursor"].as_str().unwrap_or_default().to_owned(),
+            cursor: conn["pageInfo"]["endCursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             more: conn["pageInfo"]["hasNextPage"] == Value::Bool(true),
             fields: self.fields.clone(),
         })

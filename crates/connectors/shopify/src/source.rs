@@ -162,9 +162,14 @@ impl ShopifySource {
         let one = Sel::connection("x", 1, gid_type, fields.clone()).cost() - 2;
         let first = ((MAX_COST - 3) / one.max(1)).clamp(1, 250);
         while node[field]["pageInfo"]["hasNextPage"] == Value::Bool(true) {
-            let after = node[field]["pageInfo"]["endCursor"].as_str().unwrap_or("").to_owned();
-            let more = Sel::connection(field, first, gid_type, fields.clone()).arg("after", string(&after));
-            let top = Sel::object(schema::single(self.spec.object), vec![more]).arg("id", string(&id));
+            let after = node[field]["pageInfo"]["endCursor"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            let more = Sel::connection(field, first, gid_type, fields.clone())
+                .arg("after", string(&after));
+            let top =
+                Sel::object(schema::single(self.spec.object), vec![more]).arg("id", string(&id));
             let data = self
                 .api
                 .query(&[top], false, &format!("{} of {id}", field))
@@ -211,7 +216,10 @@ impl ShopifySource {
             let conn = &data[self.spec.object.name()];
             for edge in conn["edges"].as_array().into_iter().flatten() {
                 let mut node = edge["node"].clone();
-                let position = node["updatedAt"].as_str().and_then(parse_time).zip(gid_number(&node["id"]));
+                let position = node["updatedAt"]
+                    .as_str()
+                    .and_then(parse_time)
+                    .zip(gid_number(&node["id"]));
                 if let (Some(skip), Some(at)) = (skip, position)
                     && at <= skip
                 {
@@ -233,7 +241,9 @@ impl ShopifySource {
         let more = got.len() > limit;
         got.truncate(limit);
         let last = got.last().map(|(r, _)| position(r));
-        let pos = cursor.pos.after_page(last, more, None, at, |w, _| self.end(w));
+        let pos = cursor
+            .pos
+            .after_page(last, more, None, at, |w, _| self.end(w));
         let next = Cursor {
             after: got.last().map(|(_, c)| c.clone()).filter(|_| more),
             anchor: anchor.filter(|_| more),
@@ -278,7 +288,12 @@ impl ShopifySource {
     ) -> Page {
         let limit = limit.max(1);
         let from = if cursor.bulk.is_some() {
-            cursor.pos.w.as_deref().and_then(parse_time).zip(cursor.pos.id)
+            cursor
+                .pos
+                .w
+                .as_deref()
+                .and_then(parse_time)
+                .zip(cursor.pos.id)
         } else {
             None
         };
@@ -289,7 +304,9 @@ impl ShopifySource {
         let more = rest.len() > limit;
         let page: Vec<Record> = rest.into_iter().take(limit).cloned().collect();
         let last = page.last().map(position);
-        let pos = cursor.pos.after_page(last, more, None, at, |w, _| self.end(w));
+        let pos = cursor
+            .pos
+            .after_page(last, more, None, at, |w, _| self.end(w));
         let next = Cursor {
             bulk: more.then(|| op.to_owned()),
             ..Cursor::at(pos)
@@ -304,7 +321,9 @@ impl ShopifySource {
 
     fn cached(&self, op: &str) -> Option<Arc<Vec<Record>>> {
         let held = self.bulk.lock().unwrap_or_else(|p| p.into_inner());
-        held.as_ref().filter(|(id, _)| id == op).map(|(_, r)| r.clone())
+        held.as_ref()
+            .filter(|(id, _)| id == op)
+            .map(|(_, r)| r.clone())
     }
 }
 
@@ -374,18 +393,30 @@ pub fn as_gid(id: &str, kind: &str) -> Option<String> {
     if id.chars().all(|c| c.is_ascii_digit()) && !id.is_empty() {
         return Some(format!("gid://shopify/{kind}/{id}"));
     }
-    let rest = id.strip_prefix("gid://shopify/")?.strip_prefix(kind)?.strip_prefix('/')?;
+    let rest = id
+        .strip_prefix("gid://shopify/")?
+        .strip_prefix(kind)?
+        .strip_prefix('/')?;
     rest.split('?').next()?.parse::<u64>().ok()?;
     Some(id.to_owned())
 }
 
 /// The number of a GID (`gid://shopify/Customer/12` → 12).
 pub fn gid_number(id: &Value) -> Option<u64> {
-    id.as_str()?.rsplit('/').next()?.split('?').next()?.parse().ok()
+    id.as_str()?
+        .rsplit('/')
+        .next()?
+        .split('?')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn sort_key(r: &Record) -> (Option<DateTime<Utc>>, u64) {
-    (r.updated_at, gid_number(&Value::String(r.id.clone())).unwrap_or(0))
+    (
+        r.updated_at,
+        gid_number(&Value::String(r.id.clone())).unwrap_or(0),
+    )
 }
 
 fn position(r: &Record) -> (Option<String>, Option<u64>) {
@@ -414,14 +445,22 @@ mod tests {
 
     #[test]
     fn ids_are_gids_of_the_object_or_numbers() {
-        assert_eq!(as_gid("12", "Customer").as_deref(), Some("gid://shopify/Customer/12"));
+        assert_eq!(
+            as_gid("12", "Customer").as_deref(),
+            Some("gid://shopify/Customer/12")
+        );
         assert_eq!(
             as_gid("gid://shopify/Customer/12", "Customer").as_deref(),
             Some("gid://shopify/Customer/12")
         );
         assert_eq!(as_gid("gid://shopify/Order/12", "Customer"), None);
         assert_eq!(as_gid("nope", "Customer"), None);
-        assert_eq!(gid_number(&Value::from("gid://shopify/InventoryLevel/11?inventory_item_id=1")), Some(11));
+        assert_eq!(
+            gid_number(&Value::from(
+                "gid://shopify/InventoryLevel/11?inventory_item_id=1"
+            )),
+            Some(11)
+        );
     }
 
     #[test]
@@ -432,7 +471,10 @@ mod tests {
             ..Cursor::at(Position::end_at("2024-05-01T01:00:00Z".into(), Some(7)))
         };
         let text = serde_json::to_string(&c).unwrap();
-        assert!(text.contains("\"v\":1") && text.contains("\"after\":\"abc\""), "{text}");
+        assert!(
+            text.contains("\"v\":1") && text.contains("\"after\":\"abc\""),
+            "{text}"
+        );
         let back = Cursor::decode(Some(&text)).unwrap();
         assert_eq!(back.pos, c.pos);
         assert_eq!(back.after.as_deref(), Some("abc"));

@@ -17,8 +17,8 @@
 use ferry_kit::Outgoing;
 use ferry_kit::Written;
 use ferry_kit::sink::{decimal, key_text};
-use rust_decimal::prelude::ToPrimitive;
 use ferry_model::{ConnectorError, ErrorKind};
+use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
 
 use crate::gql::{Sel, string};
@@ -82,7 +82,11 @@ impl ShopifySink {
             [one] => one["inventoryItem"]["id"]
                 .as_str()
                 .map(str::to_owned)
-                .ok_or_else(|| invalid(format!("the variant with SKU `{sku}` has no inventory item"))),
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "the variant with SKU `{sku}` has no inventory item"
+                    ))
+                }),
             [] => Err(invalid(format!("no product variant has SKU `{sku}`"))),
             many => Err(invalid(format!(
                 "{} product variants have SKU `{sku}`: which one to stock is not clear",
@@ -105,7 +109,9 @@ impl ShopifySink {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|l| Some((l["name"].as_str()?.to_owned(), l["id"].as_str()?.to_owned())))
+                .filter_map(|l| {
+                    Some((l["name"].as_str()?.to_owned(), l["id"].as_str()?.to_owned()))
+                })
                 .collect();
             *held = Some(all);
         }
@@ -123,8 +129,12 @@ impl ShopifySink {
     pub(crate) async fn write_stock(&self, record: &Outgoing) -> Result<Written, ConnectorError> {
         let text = |role: &str| self.role(record, role).and_then(key_text);
         let sku = text("sku").ok_or_else(|| invalid(format!("key `{}`: no `sku`", record.key)))?;
-        let place = text("warehouse")
-            .ok_or_else(|| invalid(format!("key `{}`: no `warehouse` (the location)", record.key)))?;
+        let place = text("warehouse").ok_or_else(|| {
+            invalid(format!(
+                "key `{}`: no `warehouse` (the location)",
+                record.key
+            ))
+        })?;
         let quantity = self
             .role(record, "available")
             .and_then(decimal)
@@ -153,10 +163,17 @@ impl ShopifySink {
         input["quantities"] = json!([q]);
         let data = self
             .api
-            .run(SET, json!({"input": input}), crate::gql::MUTATION_COST, true, "inventorySetQuantities")
+            .run(
+                SET,
+                json!({"input": input}),
+                crate::gql::MUTATION_COST,
+                true,
+                "inventorySetQuantities",
+            )
             .await?;
         let answer = &data["inventorySetQuantities"];
-        if let Some(e) = self.refusal("inventorySetQuantities", &record.key, &answer["userErrors"]) {
+        if let Some(e) = self.refusal("inventorySetQuantities", &record.key, &answer["userErrors"])
+        {
             return Err(e);
         }
         Ok(Written {
@@ -169,6 +186,9 @@ impl ShopifySink {
 mod tests {
     #[test]
     fn keys_become_uri_segments() {
-        assert_eq!(super::uri_segment("SH:TEA 100/仓"), "SH%3ATEA%20100%2F%E4%BB%93");
+        assert_eq!(
+            super::uri_segment("SH:TEA 100/仓"),
+            "SH%3ATEA%20100%2F%E4%BB%93"
+        );
     }
 }

@@ -162,7 +162,10 @@ pub async fn wait_out(
             ),
         ));
     }
-    tracing::debug!(wait_ms = wait.as_millis() as u64, "{what}: waiting for query-cost points.");
+    tracing::debug!(
+        wait_ms = wait.as_millis() as u64,
+        "{what}: waiting for query-cost points."
+    );
     pacing.sleep(wait).await;
     Ok(())
 }
@@ -175,17 +178,32 @@ mod tests {
     #[test]
     fn the_estimate_restores_with_time_and_the_wait_covers_the_rest() {
         let t = Throttle::default();
-        assert_eq!(t.wait_before(500, Duration::ZERO), Duration::ZERO, "nothing known");
+        assert_eq!(
+            t.wait_before(500, Duration::ZERO),
+            Duration::ZERO,
+            "nothing known"
+        );
         let ext = json!({"cost": {"requestedQueryCost": 252, "actualQueryCost": 12,
             "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 100.0, "restoreRate": 50.0}}});
         let cost = t.observe(&ext, Duration::from_secs(10)).unwrap();
         assert_eq!(cost.requested, 252.0);
         // 300 wanted, 100 held: 4 s at 50/s; one second later 150 held: 3 s.
-        assert_eq!(t.wait_before(300, Duration::from_secs(10)), Duration::from_secs(4));
-        assert_eq!(t.wait_before(300, Duration::from_secs(11)), Duration::from_secs(3));
+        assert_eq!(
+            t.wait_before(300, Duration::from_secs(10)),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            t.wait_before(300, Duration::from_secs(11)),
+            Duration::from_secs(3)
+        );
         assert_eq!(t.wait_before(300, Duration::from_secs(60)), Duration::ZERO);
         // A THROTTLED answer: (requested − available) / rate, rounded up to the ms.
-        let throttled = Cost { requested: 101.0, available: 38.0, maximum: 1000.0, restore_rate: 50.0 };
+        let throttled = Cost {
+            requested: 101.0,
+            available: 38.0,
+            maximum: 1000.0,
+            restore_rate: 50.0,
+        };
         assert_eq!(throttled.throttled_wait(), Duration::from_millis(1260));
         assert_eq!(points_wait(1.0, 3.0), Duration::from_millis(334));
     }

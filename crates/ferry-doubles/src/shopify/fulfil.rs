@@ -58,7 +58,11 @@ pub fn create(ctx: &Ctx, f: &Field) -> Result<Value, String> {
         };
         let record = match order.take() {
             Some(o) if o.id != found.id => {
-                return refused(f, &path, "All fulfillment orders must belong to the same order.");
+                return refused(
+                    f,
+                    &path,
+                    "All fulfillment orders must belong to the same order.",
+                );
             }
             Some(o) => o,
             None => found,
@@ -77,7 +81,12 @@ pub fn create(ctx: &Ctx, f: &Field) -> Result<Value, String> {
         let wanted: Vec<(String, Option<i64>)> = match g["fulfillmentOrderLineItems"].as_array() {
             Some(items) => items
                 .iter()
-                .map(|i| (i["id"].as_str().unwrap_or("").to_owned(), i["quantity"].as_i64()))
+                .map(|i| {
+                    (
+                        i["id"].as_str().unwrap_or("").to_owned(),
+                        i["quantity"].as_i64(),
+                    )
+                })
                 .collect(),
             None => fo["lineItems"]
                 .as_array()
@@ -91,12 +100,20 @@ pub fn create(ctx: &Ctx, f: &Field) -> Result<Value, String> {
                 .as_array_mut()
                 .and_then(|ls| ls.iter_mut().find(|l| l["id"].as_str() == Some(&line_id)))
             else {
-                return refused(f, &path, &format!("Fulfillment order line item {line_id} does not exist."));
+                return refused(
+                    f,
+                    &path,
+                    &format!("Fulfillment order line item {line_id} does not exist."),
+                );
             };
             let remaining = line["remainingQuantity"].as_i64().unwrap_or(0);
             let quantity = quantity.unwrap_or(remaining);
             if quantity < 0 || quantity > remaining {
-                return refused(f, &path, "Invalid fulfillment order line item quantity requested.");
+                return refused(
+                    f,
+                    &path,
+                    "Invalid fulfillment order line item quantity requested.",
+                );
             }
             if quantity == 0 {
                 continue;
@@ -117,7 +134,11 @@ pub fn create(ctx: &Ctx, f: &Field) -> Result<Value, String> {
         return refused(f, &path, "Line items by fulfillment order can't be blank");
     };
     if lines.is_empty() {
-        return refused(f, &path, "Invalid fulfillment order line item quantity requested.");
+        return refused(
+            f,
+            &path,
+            "Invalid fulfillment order line item quantity requested.",
+        );
     }
     let all_closed = record.fields["fulfillmentOrders"]
         .as_array()
@@ -126,7 +147,9 @@ pub fn create(ctx: &Ctx, f: &Field) -> Result<Value, String> {
         .all(|fo| fo["status"].as_str() == Some("CLOSED"));
     let tracking = &input["trackingInfo"];
     let tracking: Vec<Value> = if tracking.is_object() {
-        vec![json!({"number": tracking["number"], "url": tracking["url"], "company": tracking["company"]})]
+        vec![
+            json!({"number": tracking["number"], "url": tracking["url"], "company": tracking["company"]}),
+        ]
     } else {
         Vec::new()
     };
@@ -137,12 +160,22 @@ pub fn create(ctx: &Ctx, f: &Field) -> Result<Value, String> {
         "trackingInfo": tracking,
         "fulfillmentLineItems": lines,
     });
-    let mut fulfillments = record.fields["fulfillments"].as_array().cloned().unwrap_or_default();
+    let mut fulfillments = record.fields["fulfillments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     fulfillments.push(fulfillment.clone());
     let mut patch = serde_json::Map::new();
     patch.insert("fulfillments".into(), Value::Array(fulfillments));
-    patch.insert("fulfillmentOrders".into(), record.fields["fulfillmentOrders"].take());
-    let status = if all_closed { "FULFILLED" } else { "PARTIALLY_FULFILLED" };
+    patch.insert(
+        "fulfillmentOrders".into(),
+        record.fields["fulfillmentOrders"].take(),
+    );
+    let status = if all_closed {
+        "FULFILLED"
+    } else {
+        "PARTIALLY_FULFILLED"
+    };
     patch.insert("displayFulfillmentStatus".into(), status.into());
     let written = ctx
         .harness
@@ -152,6 +185,11 @@ pub fn create(ctx: &Ctx, f: &Field) -> Result<Value, String> {
     ctx.shared
         .webhooks
         .enqueue("orders/updated", &node("Order", &written));
-    ctx.shared.webhooks.enqueue("fulfillments/create", &fulfillment);
-    Ok(payload(&json!({"fulfillment": fulfillment, "userErrors": []}), f))
+    ctx.shared
+        .webhooks
+        .enqueue("fulfillments/create", &fulfillment);
+    Ok(payload(
+        &json!({"fulfillment": fulfillment, "userErrors": []}),
+        f,
+    ))
 }

@@ -109,7 +109,9 @@ fn check(ctx: &Ctx, input: &Map<String, Value>, name: &str) -> (Vec<Value>, Vec<
     if let Some(uri) = input.get("referenceDocumentUri").and_then(Value::as_str)
         && !uri.split_once(':').is_some_and(|(scheme, rest)| {
             !scheme.is_empty()
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
                 && !rest.is_empty()
         })
     {
@@ -139,7 +141,11 @@ fn check(ctx: &Ctx, input: &Map<String, Value>, name: &str) -> (Vec<Value>, Vec<
         let item = q["inventoryItemId"].as_str().unwrap_or("");
         let location = q["locationId"].as_str().unwrap_or("");
         let Some(quantity) = q["quantity"].as_i64() else {
-            errors.push(error(&path("quantity"), "Quantity is required.", "INVALID_QUANTITY"));
+            errors.push(error(
+                &path("quantity"),
+                "Quantity is required.",
+                "INVALID_QUANTITY",
+            ));
             continue;
         };
         if quantity.abs() > 1_000_000_000 {
@@ -158,11 +164,18 @@ fn check(ctx: &Ctx, input: &Map<String, Value>, name: &str) -> (Vec<Value>, Vec<
             }
             Err(Some(())) => {
                 let e = "The specified inventory item is not stocked at the location.";
-                errors.push(error(&path("locationId"), e, "ITEM_NOT_STOCKED_AT_LOCATION"));
+                errors.push(error(
+                    &path("locationId"),
+                    e,
+                    "ITEM_NOT_STOCKED_AT_LOCATION",
+                ));
                 continue;
             }
         };
-        let held = quantity_of(&at.0.fields["variants"][at.1]["inventoryItem"]["inventoryLevels"][at.2], name);
+        let held = quantity_of(
+            &at.0.fields["variants"][at.1]["inventoryItem"]["inventoryLevels"][at.2],
+            name,
+        );
         let compare = if ignore {
             None
         } else if let Some(c) = q.get("changeFromQuantity") {
@@ -211,13 +224,17 @@ pub fn set_quantities(ctx: &Ctx, f: &Field, input: &Map<String, Value>) -> Resul
         let level = &mut variant["inventoryItem"]["inventoryLevels"][li];
         let delta = quantity - quantity_of(level, name);
         set_quantity(level, name, quantity);
-        changes.push(json!({"name": name, "delta": delta, "quantityAfterChange": quantity,
-                            "item": {"id": item}, "location": {"id": location}}));
+        changes.push(
+            json!({"name": name, "delta": delta, "quantityAfterChange": quantity,
+                            "item": {"id": item}, "location": {"id": location}}),
+        );
         if name == "available" {
             let on_hand = quantity_of(level, "on_hand") + delta;
             set_quantity(level, "on_hand", on_hand);
-            changes.push(json!({"name": "on_hand", "delta": delta, "quantityAfterChange": on_hand,
-                                "item": {"id": item}, "location": {"id": location}}));
+            changes.push(
+                json!({"name": "on_hand", "delta": delta, "quantityAfterChange": on_hand,
+                                "item": {"id": item}, "location": {"id": location}}),
+            );
         }
         let total: i64 = variant["inventoryItem"]["inventoryLevels"]
             .as_array()

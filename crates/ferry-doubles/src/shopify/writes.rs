@@ -243,9 +243,12 @@ fn find_customer(
             .and_then(|(_, n)| store.get("Customer", n).ok()));
     }
     if let Some(email) = identifier["email"].as_str() {
-        return Ok(all()
-            .into_iter()
-            .find(|r| r.fields.get("email").and_then(Value::as_str).is_some_and(|e| e.eq_ignore_ascii_case(email))));
+        return Ok(all().into_iter().find(|r| {
+            r.fields
+                .get("email")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        }));
     }
     if let Some(phone) = identifier["phone"].as_str() {
         return Ok(all()
@@ -283,19 +286,25 @@ fn find_customer(
 fn customer_set(ctx: &Ctx, f: &Field, input: &Map<String, Value>) -> Result<Value, String> {
     let store = ctx.harness.store();
     let identifier = f.args.get("identifier").cloned().unwrap_or(Value::Null);
-    let refused = |errors: Vec<Value>| Ok(payload(&json!({"customer": null, "userErrors": errors}), f));
+    let refused =
+        |errors: Vec<Value>| Ok(payload(&json!({"customer": null, "userErrors": errors}), f));
     let existing = match find_customer(store, &identifier) {
         Ok(found) => found,
         Err(e) => return refused(vec![e]),
     };
     let (mut fields, errors) = customer_fields(input);
     if !errors.is_empty() {
-        return refused(errors.into_iter().map(|mut e| {
-            if let Some(path) = e["field"].as_array_mut() {
-                path.insert(0, "input".into());
-            }
-            e
-        }).collect());
+        return refused(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    if let Some(path) = e["field"].as_array_mut() {
+                        path.insert(0, "input".into());
+                    }
+                    e
+                })
+                .collect(),
+        );
     }
     let custom = &identifier["customId"];
     let key_metafield = custom.is_object().then(|| {
@@ -304,7 +313,10 @@ fn customer_set(ctx: &Ctx, f: &Field, input: &Map<String, Value>) -> Result<Valu
     let held = existing.as_ref().and_then(|r| r.fields.get("metafields"));
     let metafields = merge_metafields(
         held,
-        Some(&merge_metafields(fields.get("metafields"), key_metafield.as_ref())),
+        Some(&merge_metafields(
+            fields.get("metafields"),
+            key_metafield.as_ref(),
+        )),
     );
     fields.insert("metafields".into(), metafields);
     if existing.is_none() {
@@ -312,7 +324,10 @@ fn customer_set(ctx: &Ctx, f: &Field, input: &Map<String, Value>) -> Result<Valu
             fields.entry("email").or_insert(email.into());
         }
         let has_identity = ["email", "phone", "firstName", "lastName"].iter().any(|k| {
-            fields.get(*k).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+            fields
+                .get(*k)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
         });
         if !has_identity {
             return refused(vec![error(
@@ -323,8 +338,12 @@ fn customer_set(ctx: &Ctx, f: &Field, input: &Map<String, Value>) -> Result<Valu
         }
     }
     let written = match &existing {
-        Some(r) => store.update("Customer", r.id, fields).map(|r| ("customers/update", r)),
-        None => store.insert("Customer", fields).map(|r| ("customers/create", r)),
+        Some(r) => store
+            .update("Customer", r.id, fields)
+            .map(|r| ("customers/update", r)),
+        None => store
+            .insert("Customer", fields)
+            .map(|r| ("customers/create", r)),
     };
     match written {
         Ok((topic, r)) => {
