@@ -39,6 +39,8 @@ pub fn builtin() -> Registry {
     registry.register(std::sync::Arc::new(
         ferry_connector_salesforce::SalesforceFactory,
     ));
+    #[cfg(feature = "shopify")]
+    registry.register(std::sync::Arc::new(ferry_connector_shopify::ShopifyFactory));
     registry
 }
 
@@ -60,6 +62,7 @@ mod tests {
             (cfg!(feature = "yonyou"), "yonyou"),
             (cfg!(feature = "sap"), "sap"),
             (cfg!(feature = "salesforce"), "salesforce"),
+            (cfg!(feature = "shopify"), "shopify"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))

@@ -24,6 +24,13 @@ impl Clock {
         frozen.unwrap_or_else(Utc::now).trunc_subsecs(0)
     }
 
+    /// Now to the millisecond: for what a vendor measures finer than its stamps (a leaky
+    /// bucket that refills continuously), where whole seconds would make waits wrong.
+    pub fn exact(&self) -> DateTime<Utc> {
+        let frozen = *self.frozen.lock().unwrap_or_else(PoisonError::into_inner);
+        frozen.unwrap_or_else(Utc::now).trunc_subsecs(3)
+    }
+
     /// Stops the clock at `at`: every write stamps this time until it is moved.
     pub fn freeze_at(&self, at: DateTime<Utc>) {
         *self.frozen.lock().unwrap_or_else(PoisonError::into_inner) = Some(at);
@@ -56,6 +63,7 @@ mod tests {
         assert_eq!(clock.now().to_rfc3339(), "2026-03-01T10:00:00+00:00");
         clock.advance(Duration::milliseconds(300));
         assert_eq!(clock.now().to_rfc3339(), "2026-03-01T10:00:01+00:00");
+        assert_eq!(clock.exact().to_rfc3339(), "2026-03-01T10:00:01.050+00:00");
         clock.resume();
         assert!((clock.now() - Utc::now()).num_seconds().abs() <= 1);
     }

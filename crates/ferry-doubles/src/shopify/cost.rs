@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::graphql::{Field, OpKind, Operation};
@@ -15,6 +16,19 @@ pub struct Bucket {
     maximum: f64,
     restore_rate: f64,
     state: Mutex<(f64, Option<DateTime<Utc>>)>,
+    throttled: Mutex<Vec<Throttled>>,
+}
+
+/// A `THROTTLED` answer as the double sent it: the figures of its `extensions.cost`, and
+/// when (the harness clock, to the millisecond). Tests read these to check that a client
+/// waited what the figures say, `(requested − available) / restore_rate`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Throttled {
+    pub requested: u64,
+    /// `currentlyAvailable` as answered (whole points).
+    pub available: f64,
+    pub restore_rate: f64,
+    pub at: DateTime<Utc>,
 }
 
 impl Bucket {
@@ -23,6 +37,7 @@ impl Bucket {
             maximum,
             restore_rate,
             state: Mutex::new((maximum, None)),
+            throttled: Mutex::default(),
         }
     }
 
@@ -31,6 +46,31 @@ impl Bucket {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = (self.maximum, None);
+        self.throttled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Notes a `THROTTLED` answer (see [`Throttled`]).
+    pub fn note_throttled(&self, requested: u64, available: f64, at: DateTime<Utc>) {
+        self.throttled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Throttled {
+                requested,
+                available: available.floor(),
+                restore_rate: self.restore_rate,
+                at,
+            });
+    }
+
+    /// Every `THROTTLED` answer since the start or the last reset, oldest first.
+    pub fn throttled(&self) -> Vec<Throttled> {
+        self.throttled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Leaks points back up to `now`, then takes `cost` if that many are available. Answers

@@ -21,10 +21,12 @@
 mod bulk;
 mod control;
 mod cost;
+mod fulfil;
 mod graphql;
 mod resolve;
 mod search;
 mod seed;
+mod stock;
 mod webhooks;
 mod writes;
 
@@ -39,6 +41,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
+pub use cost::Throttled;
 pub use seed::{LOCATIONS, SEED_EPOCH};
 pub use webhooks::{Attempt, Delivery, Webhooks, rest_payload, webhook_hmac};
 
@@ -115,6 +118,8 @@ fn kind_of(field: &str) -> &'static str {
 }
 
 struct Shared {
+    /// Ids of objects made by mutations (adjustment groups, fulfilments).
+    next: std::sync::atomic::AtomicU64,
     bucket: cost::Bucket,
     bulk: bulk::Bulk,
     webhooks: Webhooks,
@@ -132,6 +137,7 @@ pub struct ShopifyDouble {
 impl ShopifyDouble {
     pub fn new(config: ShopifyConfig) -> Self {
         let shared = Shared {
+            next: std::sync::atomic::AtomicU64::new(1000),
             bucket: cost::Bucket::new(config.bucket_size, config.restore_rate),
             bulk: bulk::Bulk::default(),
             webhooks: Webhooks::new(&config),
@@ -150,6 +156,18 @@ impl ShopifyDouble {
     /// The webhook subscription: its URL, deliveries, and sending one.
     pub fn webhooks(&self) -> &Webhooks {
         &self.shared.webhooks
+    }
+
+    /// Every `THROTTLED` answer since the start or the last reset, with its cost figures.
+    pub fn throttled(&self) -> Vec<Throttled> {
+        self.shared.bucket.throttled()
+    }
+}
+
+impl Shared {
+    /// A fresh id for an object a mutation makes.
+    fn next_id(&self) -> u64 {
+        self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -199,7 +217,7 @@ impl Double for ShopifyDouble {
             format!("endpoint: POST <url>/admin/api/{}/graphql.json", self.config.api_version),
             format!("auth: X-Shopify-Access-Token: {}", self.config.access_token),
             format!("webhooks: HMAC secret {}; URL via POST /_double/shopify/webhooks {{\"url\": …}}", self.config.client_secret),
-            "served: customers, products (variants, inventory), orders, inventoryItem, currentBulkOperation; customerCreate, customerUpdate, productSet, bulkOperationRunQuery".into(),
+            "served: customers, products (variants, inventory), orders (lines, taxes, discounts, fulfillment orders), productVariants, locations, *Count, inventoryItem, currentBulkOperation; customerCreate, customerUpdate, customerSet, productSet, inventorySetQuantities, fulfillmentCreate, bulkOperationRunQuery".into(),
         ]
     }
 }
@@ -251,7 +269,8 @@ async fn graphql_call(
         Err(e) => return graphql_errors(StatusCode::OK, &e, None),
     };
     let requested = cost::requested(&op);
-    let now = ctx.harness.clock().now();
+    // The bucket refills continuously: its time is the clock's to the millisecond.
+    let now = ctx.harness.clock().exact();
     let bucket = &ctx.shared.bucket;
     if requested > 1000 {
         let (_, available) = bucket.take(now, 0.0);
@@ -264,6 +283,7 @@ async fn graphql_call(
     }
     let (taken, available) = bucket.take(now, requested as f64);
     if !taken {
+        bucket.note_throttled(requested, available, now);
         let body = json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
                           "extensions": bucket.extensions(requested, None, available)});
         return (StatusCode::OK, axum::Json(body)).into_response();

@@ -258,6 +258,33 @@ pub fn query_field(ctx: &Ctx, f: &Field) -> Result<Value, String> {
                 None => Err(format!("Invalid global id '{id}'")),
             }
         }
+        "customersCount" | "productsCount" | "ordersCount" => {
+            let kind = super::kind_of(f.name.trim_end_matches("Count"));
+            let count = collection(ctx, kind, f)?.len();
+            select(&json!({"count": count, "precision": "EXACT"}), &f.selection)
+        }
+        "productVariants" => product_variants(ctx, f),
+        "shop" => {
+            let shop = json!({"name": "Ferry Test Shop", "myshopifyDomain": ctx.config.shop_domain,
+                              "currencyCode": "USD", "ianaTimezone": "UTC"});
+            select(&shop, &f.selection)
+        }
+        "locations" => {
+            let first = page_size(f)?;
+            let all: Vec<(String, Value)> = super::LOCATIONS
+                .iter()
+                .map(|(n, name)| {
+                    let node = json!({"id": gid("Location", *n), "legacyResourceId": n.to_string(), "name": name, "isActive": true});
+                    (search::cursor(*n, &json!(n)), node)
+                })
+                .collect();
+            let after = f.args.get("after").and_then(Value::as_str);
+            let start = match after {
+                Some(c) => search::read_cursor(c).ok_or("Invalid cursor")?.0 as usize,
+                None => 0,
+            };
+            connection(f, all.into_iter().skip(start).collect(), first, start > 0)
+        }
         "inventoryItem" => {
             let id = f.args.get("id").and_then(Value::as_str).unwrap_or("");
             let products = ctx
@@ -293,4 +320,45 @@ pub fn query_field(ctx: &Ctx, f: &Field) -> Result<Value, String> {
             "Field '{other}' doesn't exist on type 'QueryRoot' (not served by this double)"
         )),
     }
+}
+
+/// `productVariants(first:, after:, query:)`: every product's variants, in product then
+/// variant order, each with its `product { id title handle }`; `sku:` is the one search
+/// term served here (others are ignored).
+fn product_variants(ctx: &Ctx, f: &Field) -> Result<Value, String> {
+    let first = page_size(f)?;
+    let terms = search::parse(f.args.get("query").and_then(Value::as_str).unwrap_or(""));
+    let products = ctx
+        .harness
+        .store()
+        .list("Product", None, None)
+        .map_err(|e| e.to_string())?;
+    let mut products: Vec<_> = products.iter().map(|r| node("Product", r)).collect();
+    products.sort_by_key(|p| object_of_gid(p["id"].as_str().unwrap_or("")).map(|(_, n)| n));
+    let mut all = Vec::new();
+    for p in &products {
+        for v in p["variants"].as_array().into_iter().flatten() {
+            let wanted = terms
+                .iter()
+                .filter(|t| t.field == "sku")
+                .all(|t| v["sku"].as_str() == Some(t.value.as_str()));
+            if !wanted {
+                continue;
+            }
+            let mut v = v.clone();
+            v["product"] = json!({"id": p["id"], "title": p["title"], "handle": p["handle"]});
+            let n = object_of_gid(v["id"].as_str().unwrap_or("")).map_or(0, |(_, n)| n);
+            all.push((search::cursor(n, &json!(n)), v));
+        }
+    }
+    let start = match f.args.get("after").and_then(Value::as_str) {
+        Some(c) => {
+            let (after, _) = search::read_cursor(c).ok_or("Invalid cursor")?;
+            all.iter()
+                .position(|(c, _)| search::read_cursor(c).is_some_and(|(n, _)| n == after))
+                .map_or(all.len(), |i| i + 1)
+        }
+        None => 0,
+    };
+    connection(f, all.into_iter().skip(start).collect(), first, start > 0)
 }

@@ -1,6 +1,7 @@
 //! The starting records, the same every run: customers with Chinese and English names,
 //! products with variants (SKUs) and inventory levels at two locations, orders with line
-//! items, transactions and fulfilments. Stamped from [`SEED_EPOCH`], two records per second
+//! items (6 % tax lines on every line, a discount allocation on order #1002's first line),
+//! transactions, fulfilment orders and fulfilments (#1001 and #1003 are fulfilled). Stamped from [`SEED_EPOCH`], two records per second
 //! per object, so an `updated_at` reader meets ties.
 
 use chrono::{DateTime, Duration, Utc};
@@ -148,46 +149,97 @@ pub fn fill(store: &RecordStore) {
         );
     }
     for o in 0..4usize {
-        let customer = o % CUSTOMERS.len() + 1;
-        let lines: Vec<Value> = (0..=o % 2)
-            .map(|l| {
-                let v = &variants_all[(o + l) % variants_all.len()];
-                json!({"id": gid("LineItem", (o * 10 + l + 1) as u64), "sku": v["sku"], "name": v["sku"], "quantity": l + 1,
-                       "originalUnitPriceSet": money(v["price"].as_str().unwrap_or("0")), "variant": {"id": v["id"], "sku": v["sku"]}})
-            })
-            .collect();
-        let total: f64 = lines
-            .iter()
-            .map(|l| {
-                l["quantity"].as_f64().unwrap_or(0.0)
-                    * l["originalUnitPriceSet"]["shopMoney"]["amount"]
-                        .as_str()
-                        .and_then(|a| a.parse::<f64>().ok())
-                        .unwrap_or(0.0)
-            })
-            .sum();
-        let total = format!("{total:.2}");
-        let fulfilled = o % 2 == 0;
-        let fulfillments = if fulfilled {
-            json!([{"id": gid("Fulfillment", o as u64 + 1), "status": "SUCCESS", "createdAt": SEED_EPOCH,
-                    "trackingInfo": [{"number": format!("SF10{o:08}"), "url": format!("https://www.sf-express.com/track?no=SF10{o:08}"), "company": "SF Express"}]}])
-        } else {
-            json!([])
-        };
-        let fields = json!({
-            "name": format!("#{}", 1001 + o), "currencyCode": "USD",
-            "displayFinancialStatus": "PAID",
-            "displayFulfillmentStatus": if fulfilled { "FULFILLED" } else { "UNFULFILLED" },
-            "totalPriceSet": money(&total),
-            "customer": {"id": gid("Customer", customer as u64)},
-            "lineItems": lines,
-            "transactions": [{"kind": "SALE", "status": "SUCCESS", "gateway": "manual", "amountSet": money(&total)}],
-            "fulfillments": fulfillments,
-        });
+        let fields = order(o, &variants_all);
         let _ = store.insert_at(
             "Order",
             fields.as_object().cloned().unwrap_or_default(),
             at(o),
         );
     }
+}
+
+/// Cents as Shopify's decimal text (`"29.99"`).
+fn amount(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+fn cents(text: &str) -> i64 {
+    let (units, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let fraction = format!("{fraction:0<2}");
+    units.parse::<i64>().unwrap_or(0) * 100 + fraction[..2].parse::<i64>().unwrap_or(0)
+}
+
+/// The tax rate of every seeded line (6 %), and the discount on order #1002's first line.
+const TAX_PERCENT: i64 = 6;
+const DISCOUNT_CENTS: i64 = 500;
+
+/// Seeded order `o`: one or two lines, each taxed, the first line of the second order
+/// discounted; money in cents so the totals add up exactly.
+fn order(o: usize, variants: &[Value]) -> Value {
+    let customer = o % CUSTOMERS.len() + 1;
+    let fulfilled = o % 2 == 0;
+    let (mut subtotal, mut tax_total, mut discounts) = (0i64, 0i64, 0i64);
+    let mut lines = Vec::new();
+    let mut fo_lines = Vec::new();
+    for l in 0..=o % 2 {
+        let v = &variants[(o + l) % variants.len()];
+        let quantity = (l + 1) as i64;
+        let price = cents(v["price"].as_str().unwrap_or("0"));
+        let discount = if o == 1 && l == 0 { DISCOUNT_CENTS } else { 0 };
+        let net = price * quantity - discount;
+        // Half up to the cent, as Shopify rounds a line's tax.
+        let tax = (net * TAX_PERCENT + 50) / 100;
+        subtotal += net;
+        tax_total += tax;
+        discounts += discount;
+        let line_id = (o * 10 + l + 1) as u64;
+        let allocations = if discount > 0 {
+            json!([{"allocatedAmountSet": money(&amount(discount))}])
+        } else {
+            json!([])
+        };
+        lines.push(json!({
+            "id": gid("LineItem", line_id), "sku": v["sku"], "name": v["sku"], "quantity": quantity,
+            "originalUnitPriceSet": money(&amount(price)),
+            "discountedTotalSet": money(&amount(net)),
+            "variant": {"id": v["id"], "sku": v["sku"]},
+            "taxLines": [{"title": "State Tax", "rate": 0.06, "ratePercentage": 6.0, "priceSet": money(&amount(tax))}],
+            "discountAllocations": allocations,
+        }));
+        fo_lines.push(json!({
+            "id": gid("FulfillmentOrderLineItem", line_id),
+            "lineItem": {"id": gid("LineItem", line_id), "sku": v["sku"]},
+            "totalQuantity": quantity,
+            "remainingQuantity": if fulfilled { 0 } else { quantity },
+        }));
+    }
+    let total = amount(subtotal + tax_total);
+    let fulfillments = if fulfilled {
+        json!([{"id": gid("Fulfillment", o as u64 + 1), "status": "SUCCESS", "createdAt": SEED_EPOCH,
+                "trackingInfo": [{"number": format!("SF10{o:08}"), "url": format!("https://www.sf-express.com/track?no=SF10{o:08}"), "company": "SF Express"}]}])
+    } else {
+        json!([])
+    };
+    let (lid, lname) = LOCATIONS[o % LOCATIONS.len()];
+    json!({
+        "name": format!("#{}", 1001 + o), "currencyCode": "USD",
+        "email": CUSTOMERS[customer - 1].2,
+        "displayFinancialStatus": "PAID",
+        "displayFulfillmentStatus": if fulfilled { "FULFILLED" } else { "UNFULFILLED" },
+        "subtotalPriceSet": money(&amount(subtotal)),
+        "totalTaxSet": money(&amount(tax_total)),
+        "totalDiscountsSet": money(&amount(discounts)),
+        "totalPriceSet": money(&total),
+        "customer": {"id": gid("Customer", customer as u64)},
+        "lineItems": lines,
+        "transactions": [{"id": gid("OrderTransaction", o as u64 + 1), "kind": "SALE", "status": "SUCCESS", "gateway": "manual",
+                          "processedAt": SEED_EPOCH, "amountSet": money(&total)}],
+        "fulfillments": fulfillments,
+        "fulfillmentOrders": [{
+            "id": gid("FulfillmentOrder", o as u64 + 1),
+            "status": if fulfilled { "CLOSED" } else { "OPEN" },
+            "assignedLocation": {"location": {"id": gid("Location", lid), "name": lname}},
+            "lineItems": fo_lines,
+        }],
+    })
 }
