@@ -172,7 +172,7 @@ impl ShopifySource {
                 Sel::object(schema::single(self.spec.object), vec![more]).arg("id", string(&id));
             let data = self
                 .api
-                .query(&[top], false, &format!("{} of {id}", field))
+                .query(&[top], false, &format!("{field} of {id}"))
                 .await?;
             let page = &data[schema::single(self.spec.object)][field];
             let Some(nodes) = page["nodes"].as_array() else {

@@ -177,7 +177,7 @@ const DISCOUNT_CENTS: i64 = 500;
 /// discounted; money in cents so the totals add up exactly.
 fn order(o: usize, variants: &[Value]) -> Value {
     let customer = o % CUSTOMERS.len() + 1;
-    let fulfilled = o % 2 == 0;
+    let fulfilled = o.is_multiple_of(2);
     let (mut subtotal, mut tax_total, mut discounts) = (0i64, 0i64, 0i64);
     let mut lines = Vec::new();
     let mut fo_lines = Vec::new();
