@@ -68,7 +68,7 @@ pub enum DeliveryError {
     /// The webhook could not be reached, or its server refused the message (the text
     /// names the channel, the request and the vendor's own message).
     #[error(transparent)]
-    Webhook(#[from] ConnectorError),
+    Webhook(ConnectorError),
     /// The mail could not be built from the alerts.
     #[error("alert channel `{channel}`: cannot write the mail: {reason}")]
     Mail {

@@ -36,6 +36,8 @@ pub struct Webhook {
     secret: Option<String>,
     language: Language,
     client: HttpClient,
+    /// The token parts of the URL and the secret, kept out of messages.
+    secrets: Vec<String>,
 }
 
 impl fmt::Debug for Webhook {
@@ -67,10 +69,12 @@ impl Webhook {
         options.timeout = Duration::from_secs(10);
         options.retries = 2;
         options.backoff = Duration::from_secs(1);
+        // Longest first, so a secret holding another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let client = HttpClient::new(
             &format!("alert channel `{name}`"),
             options,
-            Arc::new(Scrub(secrets)),
+            Arc::new(Scrub(secrets.clone())),
         )
         .map_err(|e| (at(), e.message().to_owned()))?;
         Ok(Self {
@@ -80,6 +84,7 @@ impl Webhook {
             secret: secret.map(str::to_owned),
             language,
             client,
+            secrets,
         })
     }
 
@@ -111,8 +116,21 @@ impl Webhook {
         };
         // Sent again after a timeout or a 5xx too: a message shown twice is better than an
         // alert lost.
-        self.client.send(call.safe_to_repeat()).await?;
-        Ok(())
+        match self.client.send(call.safe_to_repeat()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(DeliveryError::Webhook(self.scrubbed(&e))),
+        }
+    }
+
+    /// `e` without the URL's token: the client masks what it knows as secrets in what
+    /// servers say, but names the request by its URL, whose path holds the token of a
+    /// Feishu or Slack webhook.
+    fn scrubbed(&self, e: &ConnectorError) -> ConnectorError {
+        let mut message = e.message().to_owned();
+        for secret in &self.secrets {
+            message = message.replace(secret.as_str(), "****");
+        }
+        ConnectorError::new(e.kind(), message)
     }
 }
 

@@ -70,7 +70,10 @@ impl Read {
             Some("quoted-printable") => quoted_printable(body),
             _ => body.to_owned(),
         };
-        Read { body, ..read }
+        Read {
+            body: body.replace("\r\n", "\n"),
+            ..read
+        }
     }
 
     fn header(&self, name: &str) -> Option<String> {

@@ -84,10 +84,11 @@ impl Certs {
                 .arg(at("leaf.ext"))
                 .arg("-out")
                 .arg(at("leaf.pem")));
-        ok.then(|| Certs {
-            ca: at("ca.pem"),
-            cert: at("leaf.pem"),
-            key: at("leaf.key"),
+        let (ca, cert, key) = (at("ca.pem"), at("leaf.pem"), at("leaf.key"));
+        ok.then_some(Certs {
+            ca,
+            cert,
+            key,
             _dir: dir,
         })
     }
