@@ -310,7 +310,11 @@ pub fn human(d: Duration, language: Language) -> String {
                 .filter(|(n, _)| *n > 0)
                 .map(|(n, unit)| format!("{n}{unit}"))
                 .collect();
-            if text.is_empty() { "0秒".to_owned() } else { text }
+            if text.is_empty() {
+                "0秒".to_owned()
+            } else {
+                text
+            }
         }
     }
 }

@@ -82,7 +82,10 @@ impl Sender {
         let deliveries = self.channels.iter().map(|channel| async move {
             let digest = Digest::new(alerts, channel.language(), &self.around);
             if let Err(e) = channel.deliver(&digest).await {
-                tracing::warn!(channel = channel.name(), "could not deliver the alerts: {e}");
+                tracing::warn!(
+                    channel = channel.name(),
+                    "could not deliver the alerts: {e}"
+                );
             }
         });
         futures::future::join_all(deliveries).await;

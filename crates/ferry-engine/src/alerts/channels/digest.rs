@@ -84,7 +84,10 @@ impl Digest {
     pub fn text(&self) -> String {
         let mut out = format!("{}\n", self.title);
         for item in &self.items {
-            out.push_str(&format!("\n{}\n{}\n{}\n", item.heading, item.detail, item.when));
+            out.push_str(&format!(
+                "\n{}\n{}\n{}\n",
+                item.heading, item.detail, item.when
+            ));
             if let Some(link) = &item.link {
                 out.push_str(&format!("{link}\n"));
             }
@@ -108,7 +111,11 @@ fn title(alerts: &[Alert], language: Language) -> String {
         .count();
     let mark = if firing > 0 { "🔴" } else { "✅" };
     if let [only] = alerts {
-        let what = format!("{}{}", label(only.condition, language), suffix(only, language));
+        let what = format!(
+            "{}{}",
+            label(only.condition, language),
+            suffix(only, language)
+        );
         return match language {
             Language::En => format!("{mark} [Ferry] {}: {what}", only.flow),
             Language::Zh => format!("{mark}【Ferry】{}：{what}", only.flow),
@@ -124,7 +131,11 @@ fn title(alerts: &[Alert], language: Language) -> String {
             if resolved > 0 {
                 parts.push(format!("{resolved} recovered"));
             }
-            format!("{mark} [Ferry] {} alerts: {}", alerts.len(), parts.join(", "))
+            format!(
+                "{mark} [Ferry] {} alerts: {}",
+                alerts.len(),
+                parts.join(", ")
+            )
         }
         Language::Zh => {
             let mut parts = Vec::new();
@@ -134,7 +145,11 @@ fn title(alerts: &[Alert], language: Language) -> String {
             if resolved > 0 {
                 parts.push(format!("{resolved} 条已恢复"));
             }
-            format!("{mark}【Ferry】{} 条告警：{}", alerts.len(), parts.join("，"))
+            format!(
+                "{mark}【Ferry】{} 条告警：{}",
+                alerts.len(),
+                parts.join("，")
+            )
         }
     }
 }

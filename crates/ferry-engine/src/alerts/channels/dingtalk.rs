@@ -35,8 +35,8 @@ pub fn call(url: &Url, secret: Option<&str>, digest: &Digest, now: DateTime<Utc>
 /// Base64(HmacSHA256(key = `secret`, message = `timestamp + "\n" + secret`)), before
 /// URL-encoding.
 pub fn sign(timestamp: &str, secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC accepts any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(format!("{timestamp}\n{secret}").as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }

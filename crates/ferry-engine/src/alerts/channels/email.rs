@@ -73,10 +73,8 @@ impl Mailer {
             .timeout(Some(TIMEOUT));
         let password = url.password().map(decoded);
         if let Some(password) = &password {
-            builder = builder.credentials(Credentials::new(
-                decoded(url.username()),
-                password.clone(),
-            ));
+            builder =
+                builder.credentials(Credentials::new(decoded(url.username()), password.clone()));
         }
         Ok(Self {
             name,
@@ -170,15 +168,19 @@ fn tls(
 fn ca_file(ca: &str, around: &Surroundings) -> Result<Certificate, KeyIssue> {
     let issue = |m: String| (vec!["ca".to_owned()], m);
     let path = around.base_dir.join(ca);
-    let pem = std::fs::read(&path)
-        .map_err(|e| issue(format!("cannot read {}: {e}", path.display())))?;
+    let pem =
+        std::fs::read(&path).map_err(|e| issue(format!("cannot read {}: {e}", path.display())))?;
     Certificate::from_pem(&pem)
         .map_err(|e| issue(format!("{} holds no PEM certificate: {e}", path.display())))
 }
 
 fn mailbox(text: &str, at: Vec<String>) -> Result<Mailbox, KeyIssue> {
-    text.parse()
-        .map_err(|e| (at, format!("`{text}` is not an address like ops@example.com ({e})")))
+    text.parse().map_err(|e| {
+        (
+            at,
+            format!("`{text}` is not an address like ops@example.com ({e})"),
+        )
+    })
 }
 
 /// A URL's user or password as written, `%40` decoded.

@@ -127,9 +127,12 @@ impl Channel {
             ChannelConfig::Wecom(c) => hook(Vendor::Wecom, &c.webhook, None, c.language),
             ChannelConfig::Slack(c) => hook(Vendor::Slack, &c.webhook, None, c.language),
             ChannelConfig::Teams(c) => hook(Vendor::Teams, &c.webhook, None, c.language),
-            ChannelConfig::Dingtalk(c) => {
-                hook(Vendor::Dingtalk, &c.webhook, c.secret.as_deref(), c.language)
-            }
+            ChannelConfig::Dingtalk(c) => hook(
+                Vendor::Dingtalk,
+                &c.webhook,
+                c.secret.as_deref(),
+                c.language,
+            ),
             ChannelConfig::Feishu(c) => {
                 hook(Vendor::Feishu, &c.webhook, c.secret.as_deref(), c.language)
             }

@@ -31,7 +31,9 @@ pub fn body(digest: &Digest) -> Value {
     })];
     for item in &digest.items {
         body.push(json!({ "type": "TextBlock", "text": item.heading, "weight": "Bolder", "wrap": true, "separator": true }));
-        body.push(json!({ "type": "TextBlock", "text": item.detail, "wrap": true, "spacing": "Small" }));
+        body.push(
+            json!({ "type": "TextBlock", "text": item.detail, "wrap": true, "spacing": "Small" }),
+        );
         body.push(json!({ "type": "TextBlock", "text": item.when, "isSubtle": true, "wrap": true, "spacing": "None" }));
     }
     if let Some(more) = &digest.more {

@@ -173,7 +173,9 @@ pub fn url_secrets(url: &Url) -> Vec<String> {
             .filter(|v| v.len() >= 4),
     );
     let tokenish = |s: &&str| {
-        s.len() >= 8 && s.chars().any(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        s.len() >= 8
+            && s.chars()
+                .any(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
     };
     secrets.extend(
         url.path_segments()

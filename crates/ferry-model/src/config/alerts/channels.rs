@@ -268,9 +268,10 @@ fn query_named(
     issues: &mut Vec<ConfigIssue>,
 ) {
     let query = channel.webhook().split_once('?').map_or("", |(_, q)| q);
-    let present = query
-        .split('&')
-        .any(|pair| pair.split_once('=').is_some_and(|(k, v)| k == name && !v.is_empty()));
+    let present = query.split('&').any(|pair| {
+        pair.split_once('=')
+            .is_some_and(|(k, v)| k == name && !v.is_empty())
+    });
     if !present && check_webhook(channel.webhook()).is_ok() {
         issues.push(ConfigIssue::at(
             at,
@@ -280,7 +281,11 @@ fn query_named(
 }
 
 fn check_secret(channel: &SignedChannel, at: Vec<String>, issues: &mut Vec<ConfigIssue>) {
-    if channel.secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
+    if channel
+        .secret
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
         issues.push(ConfigIssue::at(
             at,
             "is empty (an environment variable set to nothing?); leave `secret` out when \

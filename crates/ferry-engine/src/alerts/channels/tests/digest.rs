@@ -16,11 +16,17 @@ fn several_alerts_make_one_message_with_figures_times_and_links() {
         "3 open dead letter(s); see `ferry dlq list --flow orders`"
     );
     // Times in the workspace's zone, as the CLI shows them.
-    assert_eq!(d.items[0].when, "since 2027-01-15 16:00:00 +08:00 (for 42m)");
+    assert_eq!(
+        d.items[0].when,
+        "since 2027-01-15 16:00:00 +08:00 (for 42m)"
+    );
     assert_eq!(d.items[0].link, Some(flow_page("orders")));
     assert_eq!(d.items[1].heading, "✅ customers · queue lag: recovered");
     assert_eq!(d.items[1].detail, "the queue has caught up");
-    assert_eq!(d.items[1].when, "lasted 1h 3m, from 2027-01-15 16:00:00 +08:00");
+    assert_eq!(
+        d.items[1].when,
+        "lasted 1h 3m, from 2027-01-15 16:00:00 +08:00"
+    );
     assert_eq!(
         d.link.as_ref().map(Url::as_str),
         Some("https://ferry.example.com/console/")
@@ -33,11 +39,20 @@ fn chinese_reads_as_chinese() {
     let d = digest(Language::Zh);
     assert_eq!(d.title, "🔴【Ferry】2 条告警：1 条告警中，1 条已恢复");
     assert_eq!(d.items[0].heading, "🔴 orders · 死信（仍未恢复）");
-    assert_eq!(d.items[0].detail, "3 条死信待处理；查看 `ferry dlq list --flow orders`");
-    assert_eq!(d.items[0].when, "自 2027-01-15 16:00:00 +08:00 起（已持续 42分钟）");
+    assert_eq!(
+        d.items[0].detail,
+        "3 条死信待处理；查看 `ferry dlq list --flow orders`"
+    );
+    assert_eq!(
+        d.items[0].when,
+        "自 2027-01-15 16:00:00 +08:00 起（已持续 42分钟）"
+    );
     assert_eq!(d.items[1].heading, "✅ customers · 队列积压：已恢复");
     assert_eq!(d.items[1].detail, "队列积压已消化");
-    assert_eq!(d.items[1].when, "持续 1小时3分钟，自 2027-01-15 16:00:00 +08:00 起");
+    assert_eq!(
+        d.items[1].when,
+        "持续 1小时3分钟，自 2027-01-15 16:00:00 +08:00 起"
+    );
     assert_eq!(d.button(), "在 Ferry 控制台中查看");
 
     let lag = Facts::Lag {
@@ -66,7 +81,10 @@ fn one_alert_is_named_in_the_title_and_links_to_its_own_page() {
         ..dead_letters()
     };
     let d = Digest::new(std::slice::from_ref(&new), Language::En, &around());
-    assert_eq!(d.title, "🔴 [Ferry] orders: dead letters", "a new alert is not `still`");
+    assert_eq!(
+        d.title, "🔴 [Ferry] orders: dead letters",
+        "a new alert is not `still`"
+    );
     assert_eq!(d.items[0].when, "since 2027-01-15 16:00:00 +08:00");
     assert_eq!(d.link, Some(flow_page("orders")));
 
@@ -90,10 +108,17 @@ fn one_alert_is_named_in_the_title_and_links_to_its_own_page() {
         Some("https://ferry.example.com/console/reconciliations/17"),
         "drift links to the reconciliation's report"
     );
-    assert!(d.items[0].detail.starts_with("对账 #17（schedule，2027-01-15 16:00:00 +08:00）发现数据不一致：2 条不同"));
+    assert!(
+        d.items[0].detail.starts_with(
+            "对账 #17（schedule，2027-01-15 16:00:00 +08:00）发现数据不一致：2 条不同"
+        )
+    );
 
     let recovered = Digest::new(&[lag_recovered()], Language::En, &around());
-    assert_eq!(recovered.title, "✅ [Ferry] customers: queue lag: recovered");
+    assert_eq!(
+        recovered.title,
+        "✅ [Ferry] customers: queue lag: recovered"
+    );
     assert!(!recovered.firing);
 }
 
@@ -133,7 +158,14 @@ fn a_long_list_is_cut_and_counted() {
         .collect();
     let d = Digest::new(&many, Language::En, &around());
     assert_eq!(d.items.len(), MAX_ITEMS);
-    assert_eq!(d.title, format!("🔴 [Ferry] {} alerts: {} firing", MAX_ITEMS + 2, MAX_ITEMS + 2));
+    assert_eq!(
+        d.title,
+        format!(
+            "🔴 [Ferry] {} alerts: {} firing",
+            MAX_ITEMS + 2,
+            MAX_ITEMS + 2
+        )
+    );
     assert_eq!(
         d.more.as_deref(),
         Some("… and 2 more: see the log or the console")

@@ -19,7 +19,9 @@ fn expected_sign(timestamp: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{timestamp}\n{SECRET}").as_bytes());
     let b64 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    b64.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
+    b64.replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
 }
 
 /// What a signed DingTalk robot checks before it takes a message.
@@ -63,14 +65,21 @@ async fn signs_as_dingtalk_checks_and_posts_markdown() {
         .expect("delivered");
     let seen = &receiver.seen()[0];
     let markdown = &seen.json()["markdown"];
-    assert_eq!(markdown["title"], "🔴 [Ferry] 2 alerts: 1 firing, 1 recovered");
+    assert_eq!(
+        markdown["title"],
+        "🔴 [Ferry] 2 alerts: 1 firing, 1 recovered"
+    );
     let text = markdown["text"].as_str().unwrap();
     assert!(text.starts_with("#### 🔴 [Ferry] 2 alerts"), "{text}");
     assert!(
         text.contains("**🔴 orders · dead letters (still)**\n\n3 open dead letter(s)"),
         "{text}"
     );
-    assert!(text.contains("[Open in the Ferry console](https://ferry.example.com/console/flows/orders)"));
+    assert!(
+        text.contains(
+            "[Open in the Ferry console](https://ferry.example.com/console/flows/orders)"
+        )
+    );
 }
 
 #[tokio::test]

@@ -42,7 +42,10 @@ struct Read {
 
 impl Read {
     fn of(mail: &Mail) -> Self {
-        let (head, body) = mail.data.split_once("\r\n\r\n").expect("headers, then a body");
+        let (head, body) = mail
+            .data
+            .split_once("\r\n\r\n")
+            .expect("headers, then a body");
         let mut headers: Vec<(String, String)> = Vec::new();
         for line in head.split("\r\n") {
             match headers.last_mut() {
@@ -95,7 +98,8 @@ fn words(value: &str) -> String {
     let mut last_encoded = false;
     for token in value.split_whitespace() {
         let decoded = encoded_word(token);
-        if !out.is_empty() && !(last_encoded && decoded.is_some()) {
+        let joins_previous_word = last_encoded && decoded.is_some();
+        if !out.is_empty() && !joins_previous_word {
             out.push(' ');
         }
         last_encoded = decoded.is_some();
@@ -110,7 +114,9 @@ fn encoded_word(token: &str) -> Option<String> {
     if !prefix.eq_ignore_ascii_case("=?utf-8?b?") {
         return None;
     }
-    let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -145,17 +151,35 @@ async fn implicit_tls_delivers_one_utf8_mail_to_every_recipient() {
     assert_eq!(mails[0].to, ["ops@example.com", "oncall@example.com"]);
     let read = Read::of(&mails[0]);
     let subject = read.header("subject").unwrap();
-    assert!(subject.is_ascii(), "a Chinese subject travels encoded: {subject}");
+    assert!(
+        subject.is_ascii(),
+        "a Chinese subject travels encoded: {subject}"
+    );
     assert_eq!(read.text("subject"), d.title);
     assert_eq!(read.text("from"), format!("Ferry 告警 <{USER}>"));
-    assert!(read.text("to").contains("值班 <oncall@example.com>"), "{:?}", read.text("to"));
+    assert!(
+        read.text("to").contains("值班 <oncall@example.com>"),
+        "{:?}",
+        read.text("to")
+    );
     assert_eq!(
         read.header("content-type").unwrap().to_ascii_lowercase(),
         "text/plain; charset=utf-8"
     );
-    assert!(read.header("message-id").is_some_and(|id| id.ends_with("@example.com>")));
-    assert!(read.body.contains("🔴 orders · 死信（仍未恢复）\n3 条死信待处理"), "{}", read.body);
-    assert!(read.body.contains("https://ferry.example.com/console/flows/orders"));
+    assert!(
+        read.header("message-id")
+            .is_some_and(|id| id.ends_with("@example.com>"))
+    );
+    assert!(
+        read.body
+            .contains("🔴 orders · 死信（仍未恢复）\n3 条死信待处理"),
+        "{}",
+        read.body
+    );
+    assert!(
+        read.body
+            .contains("https://ferry.example.com/console/flows/orders")
+    );
 }
 
 #[tokio::test]
@@ -204,7 +228,10 @@ async fn a_refused_login_names_the_channel_and_the_reply_not_the_password() {
     .expect_err("wrong password")
     .to_string();
     assert!(err.starts_with("alert channel `email`:"), "{err}");
-    assert!(err.contains("535") && err.contains("Authentication credentials invalid"), "{err}");
+    assert!(
+        err.contains("535") && err.contains("Authentication credentials invalid"),
+        "{err}"
+    );
     assert!(!err.contains(PASSWORD), "{err}");
 
     // Plain SMTP to this machine, with the right password: delivered.

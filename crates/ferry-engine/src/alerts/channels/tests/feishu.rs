@@ -68,8 +68,14 @@ async fn signs_the_body_and_sends_a_card() {
         "🔴【Ferry】2 条告警：1 条告警中，1 条已恢复"
     );
     let first = card["elements"][0]["text"]["content"].as_str().unwrap();
-    assert!(first.starts_with("**🔴 orders · 死信（仍未恢复）**\n3 条死信待处理"), "{first}");
-    assert_eq!(card["elements"][2]["tag"], "action", "a button to the console");
+    assert!(
+        first.starts_with("**🔴 orders · 死信（仍未恢复）**\n3 条死信待处理"),
+        "{first}"
+    );
+    assert_eq!(
+        card["elements"][2]["tag"], "action",
+        "a button to the console"
+    );
     assert_eq!(
         card["elements"][2]["actions"][0]["url"],
         "https://ferry.example.com/console/"
@@ -87,13 +93,19 @@ async fn a_bad_sign_is_a_failure_naming_the_channel_without_secrets() {
     assert!(err.starts_with("alert channel `feishu`:"), "{err}");
     assert!(err.contains("sign match fail"), "{err}");
     assert!(err.contains("(code 19021)"), "{err}");
-    assert!(!err.contains(HOOK) && !err.contains("not-the-secret-0000"), "{err}");
+    assert!(
+        !err.contains(HOOK) && !err.contains("not-the-secret-0000"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn an_unsigned_bot_gets_no_sign() {
     let receiver = Receiver::start(|_, _| {
-        json(StatusCode::OK, json!({"code": 0, "msg": "success", "data": {}}))
+        json(
+            StatusCode::OK,
+            json!({"code": 0, "msg": "success", "data": {}}),
+        )
     })
     .await;
     channel(&format!(
@@ -104,7 +116,10 @@ async fn an_unsigned_bot_gets_no_sign() {
     .await
     .expect("delivered");
     let body = receiver.seen()[0].json();
-    assert!(body.get("sign").is_none() && body.get("timestamp").is_none(), "{body}");
+    assert!(
+        body.get("sign").is_none() && body.get("timestamp").is_none(),
+        "{body}"
+    );
 }
 
 #[test]

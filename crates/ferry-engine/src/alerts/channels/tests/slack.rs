@@ -22,7 +22,9 @@ fn answer(seen: &Seen) -> axum::response::Response {
     let header_ok = blocks.first().is_some_and(|b| {
         b["type"] == "header"
             && b["text"]["type"] == "plain_text"
-            && b["text"]["text"].as_str().is_some_and(|t| t.chars().count() <= 150)
+            && b["text"]["text"]
+                .as_str()
+                .is_some_and(|t| t.chars().count() <= 150)
     });
     let sections_ok = blocks[1..].iter().all(|b| {
         b["type"] != "section"
@@ -52,15 +54,26 @@ async fn posts_text_and_blocks() {
     let d = Digest::new(&[odd, lag_recovered()], Language::En, &around());
     slack(&receiver, PATH).deliver(&d).await.expect("delivered");
     let body = receiver.seen()[0].json();
-    assert!(body["text"].as_str().unwrap().starts_with("🔴 [Ferry] 2 alerts"));
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔴 [Ferry] 2 alerts")
+    );
     let blocks = body["blocks"].as_array().unwrap();
-    assert_eq!(blocks[0]["text"]["text"], "🔴 [Ferry] 2 alerts: 1 firing, 1 recovered");
+    assert_eq!(
+        blocks[0]["text"]["text"],
+        "🔴 [Ferry] 2 alerts: 1 firing, 1 recovered"
+    );
     let first = blocks[1]["text"]["text"].as_str().unwrap();
     assert!(
         first.starts_with("*🔴 a&lt;b&gt;&amp;c · dead letters (still)*\n3 open dead letter(s)"),
         "Slack's control characters are escaped: {first}"
     );
-    assert!(first.contains("\n_since 2027-01-15 16:00:00 +08:00 (for 42m)_"), "{first}");
+    assert!(
+        first.contains("\n_since 2027-01-15 16:00:00 +08:00 (for 42m)_"),
+        "{first}"
+    );
     assert_eq!(blocks.last().unwrap()["type"], "actions");
 }
 
@@ -74,8 +87,14 @@ async fn a_refusal_names_the_channel_and_slacks_reason_without_the_token() {
         .expect_err("no such webhook")
         .to_string();
     assert!(err.starts_with("alert channel `slack`:"), "{err}");
-    assert!(err.contains("HTTP 404") && err.contains("no_service"), "{err}");
-    assert!(!err.contains("XXXXwrongTokenXXXX") && !err.contains("B1001010101"), "{err}");
+    assert!(
+        err.contains("HTTP 404") && err.contains("no_service"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("XXXXwrongTokenXXXX") && !err.contains("B1001010101"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -57,7 +57,13 @@ impl Certs {
              extendedKeyUsage=serverAuth\n",
         )
         .unwrap();
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
         let ok = |command: &mut Command| command.output().is_ok_and(|o| o.status.success());
         let ok = ok(Command::new("openssl")
             .args(["req", "-x509"])
@@ -176,14 +182,20 @@ async fn session(
     let mut conn = BufReader::new(stream);
     let mut mail = Mail::default();
     let mut authenticated = false;
-    conn.get_mut().write_all(b"220 test.local ESMTP ready\r\n").await?;
+    conn.get_mut()
+        .write_all(b"220 test.local ESMTP ready\r\n")
+        .await?;
     loop {
         let mut line = String::new();
         if conn.read_line(&mut line).await? == 0 {
             return Ok(());
         }
         let line = line.trim_end();
-        let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+        let verb = line
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         let reply: String = match verb.as_str() {
             "EHLO" | "HELO" => {
                 let starttls = if mode == Mode::StartTls && !tls {
@@ -224,7 +236,9 @@ async fn session(
                 "250 2.1.5 ok\r\n".to_owned()
             }
             "DATA" => {
-                conn.get_mut().write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+                conn.get_mut()
+                    .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
+                    .await?;
                 mail.data = data(&mut conn).await?;
                 mail.tls = tls;
                 kept.lock().unwrap().push(std::mem::take(&mut mail));

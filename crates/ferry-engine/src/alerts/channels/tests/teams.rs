@@ -53,11 +53,17 @@ async fn posts_an_adaptive_card_in_the_attachments_envelope() {
         .await
         .expect("accepted");
     let card = receiver.seen()[0].json()["attachments"][0]["content"].clone();
-    assert_eq!(card["body"][0]["text"], "🔴 [Ferry] 2 alerts: 1 firing, 1 recovered");
+    assert_eq!(
+        card["body"][0]["text"],
+        "🔴 [Ferry] 2 alerts: 1 firing, 1 recovered"
+    );
     assert_eq!(card["body"][0]["color"], "Attention");
     assert_eq!(card["body"][1]["text"], "🔴 orders · dead letters (still)");
     assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
-    assert_eq!(card["actions"][0]["url"], "https://ferry.example.com/console/");
+    assert_eq!(
+        card["actions"][0]["url"],
+        "https://ferry.example.com/console/"
+    );
 }
 
 #[tokio::test]

@@ -53,10 +53,20 @@ async fn posts_markdown_wecom_takes() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(content.starts_with("**🔴【Ferry】2 条告警：1 条告警中，1 条已恢复**\n"), "{content}");
-    assert!(content.contains("> **🔴 orders · 死信（仍未恢复）**\n> 3 条死信待处理"), "{content}");
-    assert!(content.contains("<font color=\"comment\">自 2027-01-15 16:00:00 +08:00 起（已持续 42分钟）</font>"));
-    assert!(content.contains("[在 Ferry 控制台中查看](https://ferry.example.com/console/flows/orders)"));
+    assert!(
+        content.starts_with("**🔴【Ferry】2 条告警：1 条告警中，1 条已恢复**\n"),
+        "{content}"
+    );
+    assert!(
+        content.contains("> **🔴 orders · 死信（仍未恢复）**\n> 3 条死信待处理"),
+        "{content}"
+    );
+    assert!(content.contains(
+        "<font color=\"comment\">自 2027-01-15 16:00:00 +08:00 起（已持续 42分钟）</font>"
+    ));
+    assert!(
+        content.contains("[在 Ferry 控制台中查看](https://ferry.example.com/console/flows/orders)")
+    );
 }
 
 #[tokio::test]
@@ -75,7 +85,10 @@ async fn an_errcode_is_a_failure_naming_the_channel_without_the_key() {
         .expect_err("WeCom refused it")
         .to_string();
     assert!(err.starts_with("alert channel `wecom`:"), "{err}");
-    assert!(err.contains("WeCom refused the message: invalid webhook url (errcode 93000)"), "{err}");
+    assert!(
+        err.contains("WeCom refused the message: invalid webhook url (errcode 93000)"),
+        "{err}"
+    );
     assert!(!err.contains(wrong), "{err}");
     assert_eq!(receiver.seen().len(), 1, "a refusal is not retried");
 }

@@ -32,7 +32,9 @@ fn every_kind_reads_and_checks_clean() {
     let config: crate::config::AlertsConfig = serde_saphyr::from_str(yaml).unwrap();
     assert_eq!(
         channel_names(&config.channels),
-        ["wecom", "dingtalk", "feishu", "slack", "teams", "ops", "email", "email-2"]
+        [
+            "wecom", "dingtalk", "feishu", "slack", "teams", "ops", "email", "email-2"
+        ]
     );
     assert_eq!(config.channels[0].language(), Language::Zh);
     assert_eq!(config.channels[1].language(), Language::En, "the default");
@@ -44,7 +46,8 @@ fn every_kind_reads_and_checks_clean() {
 
 #[test]
 fn an_unknown_kind_is_named_with_the_known_ones() {
-    let found = problems("  channels:\n    - { kind: wechat, webhook: \"https://x.example.com\" }\n");
+    let found =
+        problems("  channels:\n    - { kind: wechat, webhook: \"https://x.example.com\" }\n");
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
         found[0].starts_with("ferry.yaml:4:15: alerts.channels.0.kind: `wechat` is not one of")
@@ -56,12 +59,18 @@ fn an_unknown_kind_is_named_with_the_known_ones() {
 #[test]
 fn a_missing_webhook_or_a_stray_key_is_named_at_its_channel() {
     let found = problems("  channels:\n    - { kind: slack }\n");
-    assert!(has(&found, "alerts.channels.0: missing `webhook:`"), "{found:?}");
+    assert!(
+        has(&found, "alerts.channels.0: missing `webhook:`"),
+        "{found:?}"
+    );
     let found = problems(
         "  channels:\n    - { kind: slack, webhook: \"https://h.example.com/x\", secret: s }\n",
     );
     assert!(
-        has(&found, "4:58: alerts.channels.0.secret: unknown key `secret`"),
+        has(
+            &found,
+            "4:58: alerts.channels.0.secret: unknown key `secret`"
+        ),
         "{found:?}"
     );
 }
@@ -81,7 +90,10 @@ fn webhooks_must_be_https_except_to_this_machine() {
         has(&found, "alerts.channels.0.webhook: must be https://"),
         "{found:?}"
     );
-    assert!(has(&found, "alerts.channels.2.webhook: must be an https:// URL"));
+    assert!(has(
+        &found,
+        "alerts.channels.2.webhook: must be an https:// URL"
+    ));
     assert!(has(&found, "alerts.channels.3.webhook: is empty"));
 }
 
@@ -94,7 +106,10 @@ fn a_webhook_without_its_token_and_an_empty_secret_are_named() {
 ",
     );
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(has(&found, "alerts.channels.0.webhook: a wecom webhook carries its token as `?key=…`"));
+    assert!(has(
+        &found,
+        "alerts.channels.0.webhook: a wecom webhook carries its token as `?key=…`"
+    ));
     assert!(has(&found, "alerts.channels.1.secret: is empty"));
 }
 
@@ -107,11 +122,23 @@ fn email_settings_are_checked_key_by_key() {
 ",
     );
     assert_eq!(found.len(), 5, "{found:?}");
-    assert!(has(&found, "alerts.channels.0.smtp: `tls=none` sends the password in clear"));
-    assert!(has(&found, "alerts.channels.0.from: `nobody` is not an address"));
+    assert!(has(
+        &found,
+        "alerts.channels.0.smtp: `tls=none` sends the password in clear"
+    ));
+    assert!(has(
+        &found,
+        "alerts.channels.0.from: `nobody` is not an address"
+    ));
     assert!(has(&found, "alerts.channels.0.to: names no recipient"));
-    assert!(has(&found, "alerts.channels.1.smtp: unknown scheme `imap://`"));
-    assert!(has(&found, "alerts.channels.1.to.0: `ops` is not an address"));
+    assert!(has(
+        &found,
+        "alerts.channels.1.smtp: unknown scheme `imap://`"
+    ));
+    assert!(has(
+        &found,
+        "alerts.channels.1.to.0: `ops` is not an address"
+    ));
 }
 
 #[test]
@@ -123,7 +150,10 @@ fn names_are_unique() {
 ",
     );
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(has(&found, "alerts.channels.1.name: another channel is already called `slack`"));
+    assert!(has(
+        &found,
+        "alerts.channels.1.name: another channel is already called `slack`"
+    ));
 }
 
 #[test]
