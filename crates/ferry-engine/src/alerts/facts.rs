@@ -283,9 +283,13 @@ fn share(failed: u64, read: u64) -> f64 {
     }
 }
 
-/// A time as the CLI shows it: `2026-12-07 03:12:05 +08:00`, or `… UTC` in UTC.
+/// A time as the CLI shows it: `2026-12-07 03:12:05 +08:00`, or `… UTC` in UTC (by any of
+/// its names: a server's zone is often `Etc/UTC`).
 pub fn when(t: DateTime<Utc>, zone: Tz) -> String {
-    if zone == Tz::UTC {
+    let utc = ["UTC", "UCT", "Universal", "Zulu"]
+        .iter()
+        .any(|name| zone.name().trim_start_matches("Etc/") == *name);
+    if utc {
         t.format("%F %T UTC").to_string()
     } else {
         t.with_timezone(&zone).format("%F %T %:z").to_string()

@@ -184,3 +184,11 @@ fn a_long_list_is_cut_and_counted() {
     let d = Digest::new(&[long], Language::En, &around());
     assert!(d.items[0].detail.chars().count() <= 400 && d.items[0].detail.ends_with('…'));
 }
+
+#[test]
+fn utc_is_called_utc_by_any_of_its_names() {
+    use crate::alerts::facts::when;
+    assert_eq!(when(t(0), Tz::Etc__UTC), "2027-01-15 08:00:00 UTC");
+    assert_eq!(when(t(0), Tz::UTC), "2027-01-15 08:00:00 UTC");
+    assert_eq!(when(t(0), Tz::Europe__London), "2027-01-15 08:00:00 +00:00");
+}
