@@ -38,8 +38,10 @@ pub const DINGTALK: CodeReply = CodeReply {
     busy: &[-1],
 };
 
-/// 飞书 / Lark: 11232 is "frequency limited" (a custom bot takes 100 requests a minute, 5 a
-/// second).
+/// 飞书 / Lark: 11232 is "frequency limited" in an HTTP 200 (a custom bot takes 100 requests
+/// a minute, 5 a second). Feishu has also been seen to answer HTTP 400 with code 9499 "too
+/// many request": a 400 is reported, not retried, since 9499 is its "Bad Request" too; one
+/// message per check keeps Ferry far below those limits.
 pub const FEISHU: CodeReply = CodeReply {
     vendor: "Feishu",
     code: "code",

@@ -18,6 +18,8 @@
 //! for a local relay or a test. A webhook URL holds the robot's token, so it belongs in
 //! `${ENV}` like the secrets: messages about a channel never show it.
 
+use std::fmt;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +48,7 @@ pub enum ChannelConfig {
 }
 
 /// A chat robot reached by its webhook URL alone.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookChannel {
     /// How messages and the log name this channel. Default: its kind, numbered when a kind
@@ -61,7 +63,7 @@ pub struct WebhookChannel {
 }
 
 /// A chat robot reached by its webhook URL, whose requests are signed with a secret.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedChannel {
     /// How messages and the log name this channel. Default: its kind, numbered when a kind
@@ -80,7 +82,7 @@ pub struct SignedChannel {
 }
 
 /// E-mail through an SMTP server.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailChannel {
     /// How messages and the log name this channel. Default `email` (`email-2`…).
@@ -102,6 +104,38 @@ pub struct EmailChannel {
     /// The language of the messages. Default `en`.
     #[serde(default)]
     pub language: Language,
+}
+
+// Debug without the webhook, the secret or the SMTP URL: they hold credentials, and a
+// config may be printed while debugging.
+impl fmt::Debug for WebhookChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookChannel")
+            .field("name", &self.name)
+            .field("language", &self.language)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SignedChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedChannel")
+            .field("name", &self.name)
+            .field("signed", &self.secret.is_some())
+            .field("language", &self.language)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for EmailChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailChannel")
+            .field("name", &self.name)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("language", &self.language)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The language a channel's messages are written in.

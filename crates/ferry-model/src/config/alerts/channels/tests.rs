@@ -171,3 +171,19 @@ fn messages_never_show_the_webhook_token_or_the_smtp_password() {
         assert!(!problem.contains("5678"), "{problem}");
     }
 }
+
+#[test]
+fn debug_output_holds_no_credentials() {
+    let config: crate::config::AlertsConfig = serde_saphyr::from_str(
+        "channels:
+  - { kind: dingtalk, webhook: \"https://oapi.dingtalk.com/robot/send?access_token=tok-1234\", secret: SEC-5678 }
+  - { kind: email, smtp: \"smtps://u:pw-9012@smtp.example.com\", from: a@example.com, to: [b@example.com] }
+",
+    )
+    .unwrap();
+    let debug = format!("{config:?}");
+    for secret in ["tok-1234", "SEC-5678", "pw-9012"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    assert!(debug.contains("signed: true"), "{debug}");
+}
