@@ -439,6 +439,14 @@ pub async fn watch(
     cancel: CancellationToken,
 ) {
     let every = config.every.0;
+    let channels: Vec<&str> = sender.channels().iter().map(|c| c.name()).collect();
+    // Says where alerts will go, so an operator sees a channel missing before it matters.
+    tracing::info!(
+        every = %humantime::format_duration(every),
+        channels = %channels.join(", "),
+        json_post = config.url.is_some(),
+        "Watching the flows for alerts."
+    );
     let mut watch = Watch::new(config, Utc::now());
     loop {
         tokio::select! {
