@@ -17,23 +17,31 @@
 //!   from the CLI, the API or the console) found the source and the target disagreeing; the
 //!   next clean one announces the recovery. One running, or one that failed, says nothing.
 //!
-//! A condition that becomes true is announced (log at WARN, and a JSON POST to `alerts.url`
-//! when set); while it stays true it is announced again at most every `alerts.repeat`, so a
-//! broken flow does not flood anyone; when it becomes false a recovery is announced. The
-//! decision is a pure function of what the store says ([`Watch::check`]), so it is tested
-//! without clocks or servers. State lives in the process: a restart announces what is still
-//! wrong once more, which is what an operator restarting Ferry wants to know.
+//! A condition that becomes true is announced (log at WARN, a JSON POST to `alerts.url`
+//! when set, and one message per check to each of `alerts.channels`: WeCom, DingTalk,
+//! Feishu/Lark, Slack, Teams, e-mail, see [`channels`]); while it stays true it is announced
+//! again at most every `alerts.repeat`, so a broken flow does not flood anyone; when it
+//! becomes false a recovery is announced. The decision is a pure function of what the store
+//! says ([`Watch::check`]), so it is tested without clocks or servers. State lives in the
+//! process: a restart announces what is still wrong once more, which is what an operator
+//! restarting Ferry wants to know.
+
+pub mod channels;
+pub mod facts;
+mod sender;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ferry_kit::http::{Call, HeaderName, HttpClient, HttpOptions, StaticAuth, Url};
-use ferry_model::config::{AlertRules, AlertsConfig, ConfigIssue};
+use ferry_model::config::{AlertRules, AlertsConfig, Language};
 use ferry_store::{Reconciliation, Run, Store};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+
+pub use facts::Facts;
+pub use sender::{Sender, Surroundings};
 
 use crate::run::Engine;
 use crate::schedule::Schedule;
@@ -92,6 +100,10 @@ pub struct Alert {
     pub since: DateTime<Utc>,
     /// When this announcement was made.
     pub at: DateTime<Utc>,
+    /// The figures behind `message` while firing (channels word them in their language);
+    /// not part of the JSON POST, whose shape stays as documented.
+    #[serde(skip)]
+    pub facts: Option<Facts>,
 }
 
 /// What the store says about one flow at one check.
@@ -159,10 +171,11 @@ impl Watch {
                 let verdict = match self.evaluate(now, health, &rules, condition) {
                     Verdict::Unknown => continue,
                     Verdict::Fine => None,
-                    Verdict::Wrong(message) => Some(message),
+                    Verdict::Wrong(facts) => Some(facts),
                 };
+                let flow = &health.flow;
                 match (verdict, self.firing.get_mut(&slot)) {
-                    (Some(message), None) => {
+                    (Some(facts), None) => {
                         self.firing.insert(
                             slot,
                             Firing {
@@ -170,39 +183,16 @@ impl Watch {
                                 announced: now,
                             },
                         );
-                        out.push(alert(
-                            health,
-                            condition,
-                            AlertState::Firing,
-                            message,
-                            now,
-                            now,
-                        ));
+                        out.push(firing(flow, condition, facts, "", now, now));
                     }
-                    (Some(message), Some(f)) if now - f.announced >= repeat => {
+                    (Some(facts), Some(f)) if now - f.announced >= repeat => {
                         f.announced = now;
-                        let message = format!("still: {message}");
-                        out.push(alert(
-                            health,
-                            condition,
-                            AlertState::Firing,
-                            message,
-                            f.since,
-                            now,
-                        ));
+                        out.push(firing(flow, condition, facts, "still: ", f.since, now));
                     }
                     (Some(_), Some(_)) => {}
                     (None, Some(_)) => {
                         let f = self.firing.remove(&slot).expect("present");
-                        let message = format!("recovered: {}", recovery(condition));
-                        out.push(alert(
-                            health,
-                            condition,
-                            AlertState::Resolved,
-                            message,
-                            f.since,
-                            now,
-                        ));
+                        out.push(resolved(flow, condition, f.since, now));
                     }
                     (None, None) => {}
                 }
@@ -229,7 +219,10 @@ impl Watch {
                     };
                 };
                 if let Some(error) = &run.error {
-                    return Verdict::Wrong(format!("the last run (#{}) stopped: {error}", run.id));
+                    return Verdict::Wrong(Facts::RunStopped {
+                        run: run.id,
+                        error: error.clone(),
+                    });
                 }
                 let threshold = rules.error_rate.unwrap_or(0.05);
                 let (failed, read) = (run.stats.failed, run.stats.read);
@@ -239,14 +232,12 @@ impl Watch {
                     failed as f64 / read as f64
                 };
                 if failed > 0 && share > threshold {
-                    Verdict::Wrong(format!(
-                        "{failed} of {read} records failed in the last run (#{}): {:.1} %, \
-                         above {:.1} %; see `ferry dlq list --flow {}`",
-                        run.id,
-                        share * 100.0,
-                        threshold * 100.0,
-                        health.flow
-                    ))
+                    Verdict::Wrong(Facts::FailedShare {
+                        run: run.id,
+                        failed,
+                        read,
+                        threshold,
+                    })
                 } else {
                     Verdict::Fine
                 }
@@ -254,10 +245,9 @@ impl Watch {
             Condition::DeadLetters => {
                 let threshold = rules.dead_letters.unwrap_or(1).max(1);
                 if health.dead_letters >= threshold {
-                    Verdict::Wrong(format!(
-                        "{} open dead letter(s); see `ferry dlq list --flow {}`",
-                        health.dead_letters, health.flow
-                    ))
+                    Verdict::Wrong(Facts::DeadLetters {
+                        open: health.dead_letters,
+                    })
                 } else {
                     Verdict::Fine
                 }
@@ -265,11 +255,10 @@ impl Watch {
             Condition::Lag => {
                 let limit = rules.lag.map_or(Duration::from_secs(15 * 60), |d| d.0);
                 match health.oldest_queued {
-                    Some(oldest) if age(now, oldest) > limit => Verdict::Wrong(format!(
-                        "the oldest queued record has waited {} (limit {})",
-                        human(age(now, oldest)),
-                        human(limit)
-                    )),
+                    Some(oldest) if age(now, oldest) > limit => Verdict::Wrong(Facts::Lag {
+                        waited: age(now, oldest),
+                        limit,
+                    }),
                     _ => Verdict::Fine,
                 }
             }
@@ -290,15 +279,11 @@ impl Watch {
                     .copied()
                     .unwrap_or(self.started);
                 if age(now, since) > limit {
-                    let last = match self.last_success.get(&health.flow) {
-                        Some(t) => format!("the last one finished {}", t.format("%F %T UTC")),
-                        None => "none since Ferry started".to_owned(),
-                    };
-                    Verdict::Wrong(format!(
-                        "no successful run for {} although one is due every {} ({last})",
-                        human(age(now, since)),
-                        human(period)
-                    ))
+                    Verdict::Wrong(Facts::Silent {
+                        quiet: age(now, since),
+                        period,
+                        last_success: self.last_success.get(&health.flow).copied(),
+                    })
                 } else {
                     Verdict::Fine
                 }
@@ -330,15 +315,14 @@ fn missed_notices(runs: &[Run], polls: u32) -> Verdict {
         .any(|r| r.started_at >= earliest.started_at);
     let ever_notified = runs.iter().any(|r| notified(&r));
     if all_wrote && ever_notified && !notice_since {
-        let written: u64 = recent
-            .iter()
-            .map(|r| r.stats.created + r.stats.updated)
-            .sum();
-        Verdict::Wrong(format!(
-            "the last {} polls wrote {written} change(s) that no webhook announced, and no              notice has arrived since {}: the sender has likely stopped pushing (Jiandaoyun              disables a data push after repeated failed deliveries: re-enable it under 数据推送);              polling alone is carrying the flow",
-            recent.len(),
-            earliest.started_at.format("%F %T UTC")
-        ))
+        Verdict::Wrong(Facts::MissedNotices {
+            polls: recent.len(),
+            written: recent
+                .iter()
+                .map(|r| r.stats.created + r.stats.updated)
+                .sum(),
+            since: earliest.started_at,
+        })
     } else {
         Verdict::Fine
     }
@@ -350,24 +334,12 @@ fn drift(latest: Option<&Reconciliation>) -> Verdict {
         return Verdict::Fine;
     };
     match (r.finished_at, r.clean, r.counts) {
-        (Some(_), Some(false), Some(c)) => Verdict::Wrong(format!(
-            "reconciliation #{} ({}, {}) found drift: {} differing, {} missing in the target, \
-             {} missing in the source, {} duplicate key(s), {} unmapped{}; see \
-             /console/reconciliations/{}",
-            r.id,
-            r.trigger,
-            r.started_at.format("%F %T UTC"),
-            c.differing,
-            c.missing_in_target,
-            c.missing_in_source,
-            c.duplicate_keys_source + c.duplicate_keys_target,
-            c.unmapped,
-            match c.dead_lettered {
-                0 => String::new(),
-                n => format!(" ({n} known failure(s) waiting in the dead-letter ledger apart)"),
-            },
-            r.id
-        )),
+        (Some(_), Some(false), Some(counts)) => Verdict::Wrong(Facts::Drift {
+            id: r.id,
+            trigger: r.trigger.clone(),
+            started: r.started_at,
+            counts,
+        }),
         // Known failures only (records with a live dead letter) are not drift: the
         // `dead_letters` condition already tells of them.
         (Some(_), Some(true), _) => Verdict::Fine,
@@ -378,105 +350,48 @@ fn drift(latest: Option<&Reconciliation>) -> Verdict {
 
 enum Verdict {
     Fine,
-    Wrong(String),
+    Wrong(Facts),
     /// Nothing to conclude now (a run in progress): leave the alert as it is.
     Unknown,
 }
 
-fn alert(
-    health: &FlowHealth,
+/// A firing announcement; `prefix` marks a reminder (`still: `).
+fn firing(
+    flow: &str,
     condition: Condition,
-    state: AlertState,
-    message: String,
+    facts: Facts,
+    prefix: &str,
     since: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Alert {
     Alert {
-        flow: health.flow.clone(),
+        flow: flow.to_owned(),
         condition,
-        state,
-        message: format!("flow `{}`: {message}", health.flow),
+        state: AlertState::Firing,
+        message: format!("flow `{flow}`: {prefix}{}", facts.english(flow)),
         since,
         at,
+        facts: Some(facts),
     }
 }
 
-fn recovery(condition: Condition) -> &'static str {
-    match condition {
-        Condition::Failures => "the last run is back under the failure threshold",
-        Condition::DeadLetters => "dead letters are back under the threshold",
-        Condition::Lag => "the queue has caught up",
-        Condition::Silent => "a run succeeded again",
-        Condition::Drift => "the latest reconciliation found source and target in agreement",
-        Condition::MissedNotices => "webhook notices are arriving again",
+fn resolved(flow: &str, condition: Condition, since: DateTime<Utc>, at: DateTime<Utc>) -> Alert {
+    Alert {
+        flow: flow.to_owned(),
+        condition,
+        state: AlertState::Resolved,
+        message: format!(
+            "flow `{flow}`: recovered: {}",
+            facts::recovery(condition, Language::En)
+        ),
+        since,
+        at,
+        facts: None,
     }
 }
 
 fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
     (now - then).to_std().unwrap_or_default()
-}
-
-fn human(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-}
-
-/// Where announcements go besides the log.
-#[derive(Debug, Clone)]
-pub struct Sender {
-    client: Option<(HttpClient, String)>,
-}
-
-impl Sender {
-    /// Builds the POST client from the section (no I/O). Header values are secrets: the
-    /// shared HTTP client scrubs them from every message.
-    pub fn new(config: &AlertsConfig) -> Result<Self, Vec<ConfigIssue>> {
-        let Some(url) = &config.url else {
-            return Ok(Self { client: None });
-        };
-        let issue = |path: &[&str], message: String| {
-            ConfigIssue::at(path.iter().map(|s| (*s).to_owned()).collect(), message)
-        };
-        let base = Url::parse(url)
-            .map_err(|e| vec![issue(&["alerts", "url"], format!("not a URL: {e}"))])?;
-        let mut auth = StaticAuth::default();
-        for (name, value) in &config.headers {
-            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                vec![issue(
-                    &["alerts", "headers", name],
-                    "not a header name".into(),
-                )]
-            })?;
-            auth = auth
-                .with_header(header, value, value)
-                .map_err(|e| vec![issue(&["alerts", "headers", name], e.message().to_owned())])?;
-        }
-        let mut options = HttpOptions::new(base);
-        options.retries = 2;
-        options.timeout = Duration::from_secs(10);
-        let client = HttpClient::new("alerts", options, Arc::new(auth))
-            .map_err(|e| vec![issue(&["alerts", "url"], e.message().to_owned())])?;
-        Ok(Self {
-            client: Some((client, url.clone())),
-        })
-    }
-
-    /// Logs the alert and POSTs it. A failed POST is logged, never fatal: the next
-    /// announcement tries again.
-    pub async fn send(&self, alert: &Alert) {
-        match alert.state {
-            AlertState::Firing => tracing::warn!(
-                flow = %alert.flow, condition = ?alert.condition, "ALERT {}", alert.message
-            ),
-            AlertState::Resolved => tracing::info!(
-                flow = %alert.flow, condition = ?alert.condition, "ALERT {}", alert.message
-            ),
-        }
-        if let Some((client, url)) = &self.client
-            && let Err(e) = client.send(Call::post(url.clone()).json(alert)).await
-        {
-            tracing::warn!(flow = %alert.flow, "could not deliver the alert: {e}");
-        }
-    }
 }
 
 /// Reads what the store knows of every enabled flow.
@@ -524,6 +439,14 @@ pub async fn watch(
     cancel: CancellationToken,
 ) {
     let every = config.every.0;
+    let channels: Vec<&str> = sender.channels().iter().map(|c| c.name()).collect();
+    // Says where alerts will go, so an operator sees a channel missing before it matters.
+    tracing::info!(
+        every = %humantime::format_duration(every),
+        channels = %channels.join(", "),
+        json_post = config.url.is_some(),
+        "Watching the flows for alerts."
+    );
     let mut watch = Watch::new(config, Utc::now());
     loop {
         tokio::select! {
@@ -531,11 +454,7 @@ pub async fn watch(
             () = tokio::time::sleep(every) => {}
         }
         match health(&engine).await {
-            Ok(flows) => {
-                for alert in watch.check(Utc::now(), &flows) {
-                    sender.send(&alert).await;
-                }
-            }
+            Ok(flows) => sender.announce(&watch.check(Utc::now(), &flows)).await,
             Err(e) => tracing::warn!("alerts: cannot read the state store: {e}"),
         }
     }

@@ -292,13 +292,7 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
     }
     link_pairs(config, &mut flows);
     let alerts = match &config.alerts {
-        Some(section) => match crate::alerts::Sender::new(section) {
-            Ok(sender) => Some((section.clone(), sender)),
-            Err(found) => {
-                issues.extend(found);
-                None
-            }
-        },
+        Some(section) => alert_sender(loaded, section, &mut issues),
         None => None,
     };
     if issues.is_empty() {
@@ -312,6 +306,37 @@ pub fn assemble(loaded: &LoadedConfig, registry: &Registry) -> Result<Assembly, 
         })
     } else {
         Err(loaded.error(&issues))
+    }
+}
+
+/// The alerts section with what sends its announcements (problems go to `issues`).
+fn alert_sender(
+    loaded: &LoadedConfig,
+    section: &AlertsConfig,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<(AlertsConfig, crate::alerts::Sender)> {
+    let config = &loaded.config;
+    let console = match config.server.public_url.as_deref() {
+        Some(url) => match crate::alerts::Surroundings::console_under(url) {
+            Ok(console) => Some(console),
+            Err(issue) => {
+                issues.push(issue);
+                None
+            }
+        },
+        None => None,
+    };
+    let around = crate::alerts::Surroundings {
+        zone: config.zone(),
+        console,
+        base_dir: loaded.base_dir.clone(),
+    };
+    match crate::alerts::Sender::new(section, around) {
+        Ok(sender) => Some((section.clone(), sender)),
+        Err(found) => {
+            issues.extend(found);
+            None
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Alerts from `ferry run`: dead letters appear → one POST (not one per check), fixed at the
 //! source → one recovery POST; the header credential reaches the receiver and never the log.
+//! The same two announcements reach a WeCom channel as Chinese markdown, its key never in
+//! the log.
 
 mod common;
 
@@ -7,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-use wiremock::matchers::{header, method};
+use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CONFIG: &str = r#"
@@ -25,21 +27,30 @@ flows:
 alerts:
   url: "URL/ferry-alerts"
   headers: { Authorization: "Bearer ${ALERT_TOKEN}" }
+  channels:
+    - { kind: wecom, webhook: "URL/cgi-bin/webhook/send?key=${WECOM_KEY}", language: zh }
   every: 200ms
   repeat: 1h
 "#;
 
 const TOKEN: &str = "alert-token-s3cr3t-0042";
+const WECOM_KEY: &str = "wecom-key-5e3d587e-0042";
 
-/// The alert bodies received so far.
-async fn received(server: &MockServer) -> Vec<serde_json::Value> {
+/// The bodies received so far at `path`.
+async fn received_at(server: &MockServer, path: &str) -> Vec<serde_json::Value> {
     server
         .received_requests()
         .await
         .unwrap_or_default()
         .iter()
+        .filter(|r| r.url.path() == path)
         .map(|r| serde_json::from_slice(&r.body).expect("alert bodies are JSON"))
         .collect()
+}
+
+/// The alert bodies of the JSON POST received so far.
+async fn received(server: &MockServer) -> Vec<serde_json::Value> {
+    received_at(server, "/ferry-alerts").await
 }
 
 async fn wait_for(server: &MockServer, what: &str, pred: impl Fn(&serde_json::Value) -> bool) {
@@ -60,8 +71,18 @@ async fn wait_for(server: &MockServer, what: &str, pred: impl Fn(&serde_json::Va
 async fn dead_letters_alert_once_and_recover_once() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
+        .and(path("/ferry-alerts"))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/webhook/send"))
+        .and(query_param("key", WECOM_KEY))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"errcode": 0, "errmsg": "ok"})),
+        )
         .mount(&server)
         .await;
 
@@ -89,6 +110,7 @@ async fn dead_letters_alert_once_and_recover_once() {
     let child = ferry()
         .current_dir(dir)
         .env("ALERT_TOKEN", TOKEN)
+        .env("WECOM_KEY", WECOM_KEY)
         .env("FERRY_LOG", "info")
         .args(["run", "--no-serve"])
         .stdout(Stdio::null())
@@ -148,5 +170,32 @@ async fn dead_letters_alert_once_and_recover_once() {
     assert!(
         !log.contains(TOKEN),
         "the credential leaked into the log:\n{log}"
+    );
+
+    // WeCom got the same two announcements, as Chinese markdown, and its key stayed out of
+    // the log.
+    let wecom: Vec<String> = received_at(&server, "/cgi-bin/webhook/send")
+        .await
+        .iter()
+        .map(|m| m["markdown"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    // One message per check: the failed run and the dead letter come together (a third
+    // message when their recoveries fall in different checks).
+    assert!((2..=3).contains(&wecom.len()), "{wecom:#?}");
+    assert!(
+        wecom[0].starts_with("**🔴【Ferry】2 条告警：2 条告警中**")
+            && wecom[0].contains("> **🔴 customers · 死信**\n> 1 条死信待处理"),
+        "{}",
+        wecom[0]
+    );
+    assert!(
+        wecom
+            .iter()
+            .any(|m| m.contains("✅ customers · 死信：已恢复")),
+        "{wecom:#?}"
+    );
+    assert!(
+        !log.contains(WECOM_KEY),
+        "the WeCom key leaked into the log:\n{log}"
     );
 }

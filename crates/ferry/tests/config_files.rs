@@ -45,6 +45,29 @@ const ENV: &[(&str, &str)] = &[
     ("YY_APP_SECRET", "example-secret"),
     ("SF_CLIENT_SECRET", "example-secret"),
     ("SAP_PASSWORD", "example-password"),
+    (
+        "WECOM_WEBHOOK",
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example-key",
+    ),
+    (
+        "DINGTALK_WEBHOOK",
+        "https://oapi.dingtalk.com/robot/send?access_token=example-token",
+    ),
+    ("DINGTALK_SECRET", "SECexample"),
+    (
+        "FEISHU_WEBHOOK",
+        "https://open.feishu.cn/open-apis/bot/v2/hook/example-hook",
+    ),
+    ("FEISHU_SECRET", "example-secret"),
+    (
+        "SLACK_WEBHOOK",
+        "https://hooks.slack.com/services/T000/B000/example",
+    ),
+    (
+        "TEAMS_WEBHOOK",
+        "https://example.environment.api.powerplatform.com/workflows/x/triggers/manual/paths/invoke?sig=example",
+    ),
+    ("SMTP_PASSWORD", "example-password"),
 ];
 
 fn schema() -> jsonschema::Validator {

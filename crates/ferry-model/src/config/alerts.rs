@@ -2,7 +2,10 @@
 //!
 //! ```yaml
 //! alerts:
-//!   url: https://hooks.example.com/ferry          # POST JSON here; without it, the log only
+//!   channels:                                     # chat groups and mailboxes (see [`channels`])
+//!     - { kind: wecom, webhook: "${WECOM_WEBHOOK}", language: zh }
+//!     - { kind: slack, webhook: "${SLACK_WEBHOOK}" }
+//!   url: https://hooks.example.com/ferry          # and/or POST JSON here
 //!   headers: { Authorization: "Bearer ${ALERT_TOKEN}" }
 //!   every: 30s          # how often the conditions are checked
 //!   repeat: 1h          # a condition still true is announced again at most this often
@@ -15,18 +18,26 @@
 //!     orders: { silent_after: 10m, error_rate: 0 }   # per-flow overrides
 //! ```
 //!
-//! Only present when the section is: a config without `alerts:` sends none.
+//! Only present when the section is: a config without `alerts:` sends none; one without
+//! `channels` or `url` writes them to the log only.
+
+pub mod channels;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigIssue, DurationStr};
+pub use channels::{ChannelConfig, Language};
 
 /// The alerts section.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
+    /// Chat groups (WeCom, DingTalk, Feishu/Lark, Slack, Teams) and mailboxes the alerts
+    /// and recoveries of each check are sent to, as one short message per check.
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
     /// Each alert and each recovery is POSTed here as JSON. Without it, they only go to the
     /// log (which they always do).
     #[serde(default)]
@@ -149,6 +160,7 @@ impl AlertsConfig {
                 "must be an http:// or https:// URL",
             ));
         }
+        channels::validate_all(&self.channels, issues);
         if self.every.0.is_zero() {
             issues.push(ConfigIssue::new(
                 ["alerts", "every"],

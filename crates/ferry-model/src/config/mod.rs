@@ -30,7 +30,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-pub use alerts::{AlertRules, AlertsConfig};
+pub use alerts::{AlertRules, AlertsConfig, ChannelConfig, Language};
 pub use dependency::{Dependency, RefSide, ResolvedDependency};
 pub use entities::{EntityDecl, FieldDecl, MachineDecl};
 pub use load::{ConfigError, ConfigIssue, LoadedConfig, load, load_str, parse, parse_str};

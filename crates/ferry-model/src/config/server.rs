@@ -13,6 +13,7 @@
 //!   mask:
 //!     phone: phone                                  # 13812345678 -> 138****5678
 //!     tax_id: tax_id                                # 91350100M000100Y43 -> 9135***********Y43
+//!   public_url: https://ferry.example.com           # where people reach it; alerts link here
 //! ```
 //!
 //! Per-system webhook secrets live under `server.hooks.<system>` rather than under
@@ -52,6 +53,10 @@ pub struct ServerConfig {
     /// Payload fields shown masked by the API (ledger, dead letters): field name → rule.
     /// Applied at any depth of a payload.
     pub mask: IndexMap<String, MaskRule>,
+    /// The address people reach this server at, when it is not `listen` (behind a reverse
+    /// proxy, say `https://ferry.example.com`). Alerts link to the console there; without
+    /// it they carry no link, as `listen` is often an address only this machine can reach.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +70,7 @@ impl Default for ServerConfig {
             webhook: WebhookSettings::default(),
             hooks: IndexMap::new(),
             mask: IndexMap::new(),
+            public_url: None,
         }
     }
 }
@@ -182,6 +188,14 @@ impl ServerConfig {
             }
         }
         check_rate(&mut issues, &["server"], &self.rate_limit);
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            issues.push(ConfigIssue::new(
+                ["server", "public_url"],
+                "must be an http:// or https:// URL such as https://ferry.example.com",
+            ));
+        }
         if self.webhook.max_body == 0 {
             issues.push(ConfigIssue::new(
                 ["server", "webhook", "max_body"],
@@ -272,6 +286,7 @@ mod tests {
                 "192.168.1.7".into(),
                 "10.0.0/33".into(),
             ],
+            public_url: Some("ferry.example.com".into()),
             ..Default::default()
         };
         c.rate_limit.burst = 0;
@@ -297,15 +312,16 @@ mod tests {
             .iter()
             .map(|i| (i.dotted(), i.message.as_str()))
             .collect();
-        assert_eq!(got.len(), 6, "{got:?}");
+        assert_eq!(got.len(), 7, "{got:?}");
         assert_eq!(got[0].0, "server.listen");
         assert_eq!(got[1].0, "server.allow_ips");
         assert!(got[1].1.contains("10.0.0/33"));
         assert_eq!(got[2].0, "server.rate_limit.burst");
-        assert_eq!(got[3].0, "server.hooks.crm.secret");
-        assert!(!got[3].1.contains("short-secret"));
-        assert_eq!(got[4].0, "server.hooks.crm.rate_limit.per_second");
-        assert_eq!(got[5].0, "server.hooks.nosuch");
+        assert_eq!(got[3].0, "server.public_url");
+        assert_eq!(got[4].0, "server.hooks.crm.secret");
+        assert!(!got[4].1.contains("short-secret"));
+        assert_eq!(got[5].0, "server.hooks.crm.rate_limit.per_second");
+        assert_eq!(got[6].0, "server.hooks.nosuch");
         assert_eq!(c.hooks["nosuch"].rate(), HookConfig::DEFAULT_RATE);
         assert_eq!(c.allowed_networks().len(), 2);
     }
