@@ -56,16 +56,6 @@ fn order_fields() -> Vec<Sel> {
 }
 
 impl ShopifySink {
-    fn field<'a>(&self, record: &'a Outgoing, role: &str) -> Option<&'a Value> {
-        let canonical = self
-            .spec
-            .fields
-            .iter()
-            .find(|(_, to)| to.as_deref() == Some(role))
-            .map_or(role, |(from, _)| from.as_str());
-        record.fields.get(canonical).filter(|v| !v.is_null())
-    }
-
     /// The order a shipment names.
     async fn order_of(&self, named: &str) -> Result<Value, ConnectorError> {
         if named.starts_with("gid://shopify/Order/") {
@@ -105,7 +95,7 @@ impl ShopifySink {
         &self,
         record: &Outgoing,
     ) -> Result<Written, ConnectorError> {
-        let text = |role: &str| self.field(record, role).and_then(key_text);
+        let text = |role: &str| self.role(record, role).and_then(key_text);
         let named = text("order_number")
             .ok_or_else(|| invalid(format!("shipment `{}`: no `order_number`", record.key)))?;
         let order = self.order_of(&named).await?;
@@ -181,7 +171,7 @@ impl ShopifySink {
         open: &[&Value],
     ) -> Result<Vec<Value>, ConnectorError> {
         let lines = self
-            .field(record, "lines")
+            .role(record, "lines")
             .and_then(Value::as_array)
             .filter(|l| !l.is_empty());
         let Some(lines) = lines else {

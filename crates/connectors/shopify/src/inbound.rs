@@ -21,10 +21,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::TimeDelta;
+use ferry_kit::http::{Digest, hmac};
 use ferry_kit::inbound::{Changes, Inbound, InboundError, InboundFlow, InboundRequest, Verified};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::source::as_gid;
@@ -45,10 +44,7 @@ impl std::fmt::Debug for Webhooks {
 
 /// Base64 of HMAC-SHA256 over `body` keyed with `secret`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any size");
-    mac.update(body);
-    STANDARD.encode(mac.finalize().into_bytes())
+    STANDARD.encode(hmac(Digest::Sha256, secret.as_bytes(), body))
 }
 
 /// A header by its `X-Shopify-` name or the un-prefixed one.

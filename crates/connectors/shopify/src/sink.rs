@@ -52,6 +52,18 @@ impl ShopifySink {
         }
     }
 
+    /// The value of the canonical field that holds `role` (`sku`, `available`,
+    /// `tracking_number`, `lines`…: its own name unless `fields:` renames another onto it).
+    pub(crate) fn role<'a>(&self, record: &'a Outgoing, role: &str) -> Option<&'a Value> {
+        let canonical = self
+            .spec
+            .fields
+            .iter()
+            .find(|(_, to)| to.as_deref() == Some(role))
+            .map_or(role, |(from, _)| from.as_str());
+        record.fields.get(canonical).filter(|v| !v.is_null())
+    }
+
     /// The Shopify field a canonical field is written to: the key only when renamed.
     pub(crate) fn column<'a>(&'a self, canonical: &'a str) -> Option<&'a str> {
         if canonical == self.key_field && !self.spec.fields.contains_key(canonical) {

@@ -16,6 +16,7 @@
 
 use ferry_kit::Outgoing;
 use ferry_kit::Written;
+use ferry_kit::http::percent_encode;
 use ferry_kit::sink::{decimal, key_text};
 use ferry_model::{ConnectorError, ErrorKind};
 use rust_decimal::prelude::ToPrimitive;
@@ -33,31 +34,7 @@ fn invalid(message: String) -> ConnectorError {
     ConnectorError::new(ErrorKind::Validation, message)
 }
 
-/// A URI path segment: unreserved characters kept, the rest percent-encoded.
-fn uri_segment(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 impl ShopifySink {
-    /// The value of the canonical field that holds `role` (its own name unless renamed).
-    fn role<'a>(&self, record: &'a Outgoing, role: &str) -> Option<&'a Value> {
-        let canonical = self
-            .spec
-            .fields
-            .iter()
-            .find(|(_, to)| to.as_deref() == Some(role))
-            .map_or(role, |(from, _)| from.as_str());
-        record.fields.get(canonical).filter(|v| !v.is_null())
-    }
-
     /// The inventory item of the variant with SKU `sku`.
     async fn item_of(&self, sku: &str) -> Result<String, ConnectorError> {
         let f = Sel::connection(
@@ -153,7 +130,7 @@ impl ShopifySink {
         let mut input = json!({
             "name": "available",
             "reason": self.spec.reason,
-            "referenceDocumentUri": format!("ferry://stock/{}", uri_segment(&record.key)),
+            "referenceDocumentUri": format!("ferry://stock/{}", percent_encode(&record.key)),
         });
         if self.api.version() >= CHANGE_FROM_SINCE {
             q["changeFromQuantity"] = Value::Null;
@@ -179,16 +156,5 @@ impl ShopifySink {
         Ok(Written {
             target_id: format!("{item}|{location}"),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn keys_become_uri_segments() {
-        assert_eq!(
-            super::uri_segment("SH:TEA 100/仓"),
-            "SH%3ATEA%20100%2F%E4%BB%93"
-        );
     }
 }

@@ -67,7 +67,7 @@ pub use auth::{
     Auth, AuthSettings, BodyFormat, ClientAuth, ClientCredentialsSettings, Digest, Held, HmacAuth,
     HmacSettings, Issued, JwtAlgorithm, JwtBearerSettings, NetSuiteSettings, NetSuiteTba, NoAuth,
     OAuth2, Outgoing, RefreshTokenSettings, SessionLogin, SessionSettings, SignatureEncoding,
-    StaticAuth, TimestampFormat,
+    StaticAuth, TimestampFormat, hmac, pct as percent_encode,
 };
 pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use ferry_kit::http::{Call, Url};
-use hmac::{Hmac, KeyInit, Mac};
+use ferry_kit::http::{Digest as HmacDigest, hmac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::{Digest, replies};
 
@@ -35,10 +34,9 @@ pub fn call(url: &Url, secret: Option<&str>, digest: &Digest, now: DateTime<Utc>
 /// Base64(HmacSHA256(key = `secret`, message = `timestamp + "\n" + secret`)), before
 /// URL-encoding.
 pub fn sign(timestamp: &str, secret: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(format!("{timestamp}\n{secret}").as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    let message = format!("{timestamp}\n{secret}");
+    let mac = hmac(HmacDigest::Sha256, secret.as_bytes(), message.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac)
 }
 
 /// The JSON body.

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use ferry_kit::http::{Call, Url};
-use hmac::{Hmac, KeyInit, Mac};
+use ferry_kit::http::{Digest as HmacDigest, hmac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::{Digest, replies};
 
@@ -32,8 +31,8 @@ pub fn call(url: &Url, secret: Option<&str>, digest: &Digest, now: DateTime<Utc>
 /// Base64(HmacSHA256(key = `timestamp + "\n" + secret`, message = empty)).
 pub fn sign(timestamp: &str, secret: &str) -> String {
     let key = format!("{timestamp}\n{secret}");
-    let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key length");
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    let mac = hmac(HmacDigest::Sha256, key.as_bytes(), b"");
+    base64::engine::general_purpose::STANDARD.encode(mac)
 }
 
 /// The JSON body, unsigned: a card with a red (firing) or green (all recovered) header.

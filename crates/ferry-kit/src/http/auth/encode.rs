@@ -12,8 +12,9 @@ const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// `text` percent-encoded per RFC 3986 (space as `%20`, upper-case hex).
-pub(super) fn pct(text: &str) -> String {
+/// `text` percent-encoded per RFC 3986 (space as `%20`, upper-case hex): a form value, an
+/// OAuth parameter, a URI path segment. Public as `ferry_kit::http::percent_encode`.
+pub fn pct(text: &str) -> String {
     utf8_percent_encode(text, RFC3986).to_string()
 }
 
@@ -59,7 +60,7 @@ pub enum Digest {
 }
 
 /// HMAC of `message` under `key`.
-pub(super) fn hmac(digest: Digest, key: &[u8], message: &[u8]) -> Vec<u8> {
+pub fn hmac(digest: Digest, key: &[u8], message: &[u8]) -> Vec<u8> {
     fn run<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
         // HMAC takes keys of any length: this cannot fail.
         let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");

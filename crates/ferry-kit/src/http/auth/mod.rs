@@ -25,7 +25,7 @@ mod token;
 #[cfg(test)]
 mod tests;
 
-pub use encode::Digest;
+pub use encode::{Digest, hmac, pct};
 pub use headers::StaticAuth;
 pub use hook::{Auth, NoAuth, Outgoing};
 pub use jwt::{JwtAlgorithm, JwtBearerSettings};
