@@ -133,6 +133,18 @@ fn decimal(value: &Value) -> f64 {
         .unwrap_or_else(|| panic!("a decimal as text: {value}"))
 }
 
+/// The day of an `Edm.DateTime` as SAP sends it (`/Date(ms)/`, midnight UTC).
+fn sap_day(value: &Value) -> String {
+    let ms: i64 = value
+        .as_str()
+        .and_then(|t| t.strip_prefix("/Date(")?.strip_suffix(")/")?.parse().ok())
+        .unwrap_or_else(|| panic!("an Edm.DateTime: {value}"));
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 fn object(value: Value) -> Map<String, Value> {
     value.as_object().cloned().expect("an object")
 }
@@ -336,7 +348,12 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
     // The ERP team delivers and bills Acme's order (VL01N, VF01): SAP posts the documents
     // and moves the order's statuses on.
     let acme_sap = sap_number(&acme);
-    let delivery = ferry_doubles::sap::erp::deliver(doubles.sap.store(), &acme_sap).unwrap();
+    let deliver = || ferry_doubles::sap::erp::deliver(doubles.sap.store(), &acme_sap).unwrap();
+    // Two deliveries in the same second (the double's clock has whole seconds): the flow
+    // reads both, keyed by the one order, and the Opportunity must show the later one.
+    let earlier = deliver();
+    let delivery = deliver();
+    assert!(earlier < delivery, "{earlier} then {delivery}");
     let invoice = ferry_doubles::sap::erp::bill(doubles.sap.store(), &acme_sap).unwrap();
     let status = doubles.ferry(dir.path(), &["sync", "order_status", "--json"]);
     assert_eq!(written(&status), 1, "{status}");
@@ -352,10 +369,11 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
     // The delivery and the billing document onto the Opportunity of the order they name
     // (found by `SAP_Order__c`, which `order_status` wrote); documents from before the
     // go-live (the seed's SAP-own orders) are not read.
+    // Both deliveries are read and written onto the one Opportunity, in SAP's order.
     let shipped = doubles.ferry(dir.path(), &["sync", "deliveries", "--json"]);
     assert_eq!(
         (written(&shipped), count(&shipped, "failed")),
-        (1, 0),
+        (2, 0),
         "{shipped}"
     );
     let billed = doubles.ferry(dir.path(), &["sync", "invoices", "--json"]);
@@ -373,7 +391,19 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
         .fields;
     let o = opportunity(&acme);
     assert_eq!(o["SAP_Delivery__c"], json!(delivery), "{o:?}");
-    assert!(o["Shipped_At__c"].as_str().is_some(), "{o:?}");
+    let sap_delivery = doubles
+        .sap
+        .store()
+        .find_by_key("A_OutbDeliveryHeader", &delivery)
+        .unwrap()
+        .unwrap()
+        .fields;
+    let goods_issue = sap_day(&sap_delivery["ActualGoodsMovementDate"]);
+    assert_eq!(
+        o["Shipped_At__c"],
+        json!(format!("{goods_issue}T00:00:00.000+0000")),
+        "{o:?}"
+    );
     assert_eq!(o["SAP_Invoice__c"], json!(invoice), "{o:?}");
     assert_eq!(
         o["Invoice_Amount__c"].as_f64(),
@@ -385,7 +415,8 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
         json!(4313.75),
         "net 3 625.00 + 19 % VAT"
     );
-    assert!(o["Invoice_Date__c"].as_str().is_some(), "{o:?}");
+    let billing_day = sap_day(&sap_invoice["BillingDocumentDate"]);
+    assert_eq!(o["Invoice_Date__c"], json!(billing_day), "{o:?}");
     let q = opportunity(&qinghe);
     let empty = |field: &str| q.get(field).is_none_or(Value::is_null);
     assert!(empty("SAP_Delivery__c") && empty("SAP_Invoice__c"), "{q:?}");
