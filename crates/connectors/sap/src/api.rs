@@ -4,12 +4,15 @@
 //! Required`), single writes, `$batch` change sets, and SAP Gateway's error body read into
 //! the record's refusal.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, SecondsFormat};
 use ferry_kit::http::{Call, HeaderName, HeaderValue, HttpClient, Response, StatusCode};
 use ferry_model::{ConnectorError, ErrorKind};
 use serde_json::{Map, Value};
+
+use crate::schema::Schema;
 
 /// Where the OData v2 services live under the host.
 pub const ODATA_PREFIX: &str = "sap/opu/odata/sap/";
@@ -23,6 +26,8 @@ pub struct Api {
     /// Records per `$batch`.
     pub batch_size: usize,
     csrf: Arc<Mutex<Option<Csrf>>>,
+    /// Each service's `$metadata`, read once (`None`: not readable, values go untyped).
+    schemas: Arc<Mutex<HashMap<String, Option<Arc<Schema>>>>>,
 }
 
 /// A CSRF token and the session cookies it is bound to.
@@ -97,7 +102,48 @@ impl Api {
             client,
             batch_size,
             csrf: Arc::default(),
+            schemas: Arc::default(),
         }
+    }
+
+    /// The `$metadata` document (EDMX) of `service`.
+    pub async fn metadata(&self, service: &str) -> Result<String, ConnectorError> {
+        let mut call = Call::get(Self::path(service, "$metadata")).header(
+            HeaderName::from_static("accept"),
+            HeaderValue::from_static("application/xml"),
+        );
+        if let Some(c) = &self.client {
+            call = call.query("sap-client", c);
+        }
+        Ok(self.http.send(call).await?.text())
+    }
+
+    /// What `service`'s `$metadata` says about its values, read on first use. A service
+    /// whose document the communication user may not read (403, 404) is typed by the
+    /// untyped rules, with a warning once; any other failure is the caller's error.
+    pub async fn schema(&self, service: &str) -> Result<Option<Arc<Schema>>, ConnectorError> {
+        if let Some(known) = self
+            .schemas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(service)
+        {
+            return Ok(known.clone());
+        }
+        let schema = match self.metadata(service).await {
+            Ok(edmx) => Some(Arc::new(Schema::parse(&edmx))),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Auth) => {
+                tracing::warn!(service, error = %e, "SAP's $metadata of the service is not readable: \
+                    values are read and written untyped (days as midnight UTC, numbers as text).");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        self.schemas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(service.to_owned(), schema.clone());
+        Ok(schema)
     }
 
     /// `sap/opu/odata/sap/<service>/<resource>`.

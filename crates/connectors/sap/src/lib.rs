@@ -53,6 +53,7 @@ mod api;
 mod config;
 mod connector;
 mod discover;
+mod schema;
 mod sink;
 mod source;
 

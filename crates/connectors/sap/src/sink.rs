@@ -17,13 +17,16 @@
 //!    changed since the lookup) is read again and sent once more with the new ETag.
 //!
 //! SAP's error (`error.message.value`, `error.code`, `innererror.errordetails`) becomes
-//! that record's refusal in SAP's own words. Values: JSON numbers are sent as strings
-//! (`Edm.Decimal` travels as text in OData v2 JSON), everything else as given.
+//! that record's refusal in SAP's own words. Values are sent in the JSON form their
+//! property's type takes in `$metadata` (`Edm.Decimal` as text, `Edm.Int32` as a number,
+//! a day as `/Date(ms)/`; see [`crate::schema`]), and compared with what SAP holds in
+//! Ferry's form, so a day written is a day unchanged on the next run.
 //!
 //! Lines are written on create only: SAP Gateway has no deep update, so changing an
 //! order's items goes through `A_SalesOrderItem` (not done here; see the README).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_kit::sink::{Renames, each_outcome, key_text, renamed, same_value};
@@ -33,6 +36,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{Answer, Api, Operation, plain, sap_error, text_literal};
 use crate::config::TargetSpec;
+use crate::schema::{EntityType, Schema, untyped_wire};
 
 /// Keys per lookup query.
 const LOOKUP_CHUNK: usize = 20;
@@ -77,6 +81,15 @@ impl SapSink {
         }
     }
 
+    /// The types to read and write by (the service's `$metadata`, read once per system).
+    async fn types(&self) -> Result<Types, ConnectorError> {
+        Ok(Types {
+            schema: self.api.schema(&self.spec.service).await?,
+            set: self.spec.set.clone(),
+            lines_nav: self.lines_from().map(|(_, nav)| nav.to_owned()),
+        })
+    }
+
     fn lines_from(&self) -> Option<(&str, &str)> {
         let lines = self.spec.options.lines.as_ref()?;
         Some((
@@ -85,7 +98,7 @@ impl SapSink {
         ))
     }
 
-    /// The record's properties: renamed, numbers as text, lines left out, its key set.
+    /// The record's properties as Ferry holds them: renamed, lines left out, its key set.
     fn properties(&self, record: &Outgoing) -> Map<String, Value> {
         let lines = self.lines_from().map(|(from, _)| from);
         let mut out = Map::new();
@@ -94,20 +107,21 @@ impl SapSink {
                 continue;
             }
             if let Some(to) = renamed(&self.renames, field) {
-                out.insert(to.to_owned(), wire(value));
+                out.insert(to.to_owned(), value.clone());
             }
         }
         out.insert(self.spec.key.clone(), Value::String(record.key.clone()));
         out
     }
 
-    /// The body of a create: properties, defaults, lines as a deep insert.
-    fn create_body(&self, record: &Outgoing) -> Value {
-        let mut body = self.properties(record);
+    /// The body of a create: properties, defaults, lines as a deep insert, each value in
+    /// its type's JSON form.
+    fn create_body(&self, record: &Outgoing, types: &Types) -> Value {
+        let mut body = types.wired(self.properties(record));
         for (k, v) in &self.spec.options.defaults {
             let empty = body.get(k).is_none_or(|v| v.is_null() || v == "");
             if empty {
-                body.insert(k.clone(), v.clone());
+                body.insert(k.clone(), types.wire(k, v));
             }
         }
         if let Some((from, nav)) = self.lines_from()
@@ -120,7 +134,8 @@ impl SapSink {
                     Value::Object(
                         line.iter()
                             .filter_map(|(f, v)| {
-                                renamed(&self.line_renames, f).map(|to| (to.to_owned(), wire(v)))
+                                renamed(&self.line_renames, f)
+                                    .map(|to| (to.to_owned(), types.wire_line(to, v)))
                             })
                             .collect(),
                     )
@@ -192,7 +207,7 @@ impl SapSink {
     }
 
     /// The update of `held` to `record`'s values: `None` when nothing changes.
-    fn update_of(&self, record: &Outgoing, held: &Held) -> Option<Operation> {
+    fn update_of(&self, record: &Outgoing, held: &Held, types: &Types) -> Option<Operation> {
         let wanted = self.properties(record);
         let changed: Map<String, Value> = wanted
             .into_iter()
@@ -202,7 +217,7 @@ impl SapSink {
                     .get(k)
                     .cloned()
                     .and_then(plain)
-                    .unwrap_or(Value::Null);
+                    .map_or(Value::Null, |v| types.read(k, v));
                 !same_value(v, &has)
             })
             .collect();
@@ -210,13 +225,13 @@ impl SapSink {
             method: "PATCH",
             path: self.entity_path(&held.id),
             if_match: Some(held.etag.clone().unwrap_or_else(|| "*".to_owned())),
-            body: Some(Value::Object(changed)),
+            body: Some(Value::Object(types.wired(changed))),
         })
     }
 
-    fn plan(&self, record: &Outgoing, found: &HashMap<String, Vec<Held>>) -> Plan {
+    fn plan(&self, record: &Outgoing, found: &HashMap<String, Vec<Held>>, types: &Types) -> Plan {
         match found.get(&record.key).map(Vec::as_slice) {
-            Some([held]) => match self.update_of(record, held) {
+            Some([held]) => match self.update_of(record, held, types) {
                 None => Plan::Done(Ok(Written {
                     target_id: held.id.clone(),
                 })),
@@ -250,7 +265,7 @@ impl SapSink {
                 method: "POST",
                 path: self.spec.set.clone(),
                 if_match: None,
-                body: Some(self.create_body(record)),
+                body: Some(self.create_body(record, types)),
             }),
         }
     }
@@ -309,7 +324,7 @@ impl SapSink {
                 .or_else(|| answer.header("etag").map(str::to_owned)),
             ..held
         };
-        match self.update_of(record, &held) {
+        match self.update_of(record, &held, &self.types().await?) {
             None => Ok(Written {
                 target_id: id.to_owned(),
             }),
@@ -336,11 +351,56 @@ impl SapSink {
     }
 }
 
-/// A value as OData v2 JSON takes it: numbers as text (`Edm.Decimal`), the rest as is.
-fn wire(value: &Value) -> Value {
-    match value {
-        Value::Number(n) => Value::String(n.to_string()),
-        other => other.clone(),
+/// The types of the set's properties and of its lines' properties, from `$metadata`;
+/// without it, values go by the untyped rules (numbers as text).
+struct Types {
+    schema: Option<Arc<Schema>>,
+    set: String,
+    lines_nav: Option<String>,
+}
+
+impl Types {
+    fn record_type(&self) -> Option<&EntityType> {
+        self.schema.as_deref()?.set_type(&self.set)
+    }
+
+    fn line_type(&self) -> Option<&EntityType> {
+        let schema = self.schema.as_deref()?;
+        schema.nav_type(self.record_type()?, self.lines_nav.as_deref()?)
+    }
+
+    /// A property's value in its type's JSON form.
+    fn wire(&self, prop: &str, value: &Value) -> Value {
+        match self.record_type().and_then(|t| t.prop(prop)) {
+            Some(p) => p.wire(value),
+            None => untyped_wire(value),
+        }
+    }
+
+    /// A line property's value in its type's JSON form.
+    fn wire_line(&self, prop: &str, value: &Value) -> Value {
+        match self.line_type().and_then(|t| t.prop(prop)) {
+            Some(p) => p.wire(value),
+            None => untyped_wire(value),
+        }
+    }
+
+    fn wired(&self, values: Map<String, Value>) -> Map<String, Value> {
+        values
+            .into_iter()
+            .map(|(k, v)| {
+                let v = self.wire(&k, &v);
+                (k, v)
+            })
+            .collect()
+    }
+
+    /// A property's value as read (a day property as its day), to compare with Ferry's.
+    fn read(&self, prop: &str, value: Value) -> Value {
+        match self.record_type().and_then(|t| t.prop(prop)) {
+            Some(p) => p.read(value),
+            None => value,
+        }
     }
 }
 
@@ -352,7 +412,8 @@ impl Sink for SapSink {
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
         let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
         let found = self.lookup(&keys).await?;
-        let plans: Vec<Plan> = batch.iter().map(|r| self.plan(r, &found)).collect();
+        let types = self.types().await?;
+        let plans: Vec<Plan> = batch.iter().map(|r| self.plan(r, &found, &types)).collect();
         let mut ops = Vec::new();
         let mut at = Vec::new();
         for (i, plan) in plans.iter().enumerate() {

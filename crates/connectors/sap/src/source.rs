@@ -15,7 +15,8 @@
 //! With `poll: all` (sets without a stamp: customers, credit accounts) every scan reads
 //! the whole set in key order and starts again at the end.
 //!
-//! Values: `/Date(…)/` become RFC 3339 UTC, decimals stay the strings SAP sends, expanded
+//! Values: `/Date(…)/` become RFC 3339 UTC, or the day (`2024-05-01`) for a property
+//! `$metadata` shows as a date (see [`crate::schema`]), decimals stay the strings SAP sends, expanded
 //! navigations become arrays (`to_Item` as `lines`), `__metadata` is left out. A record's
 //! id is its key value (`4000001`), or the key predicate for a composite key
 //! (`BusinessPartner='10100001',CreditSegment='1000'`).
@@ -29,6 +30,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{self, Api, date_millis, plain, predicate, text_literal, time_seconds};
 use crate::config::{SourceSpec, Stamp, StampType};
+use crate::schema::Schema;
 
 /// The cursor: `w` the stamp read last (epoch ms), `id` its key values.
 type Cursor = Keyset<i64, Vec<String>>;
@@ -210,8 +212,12 @@ impl SapSource {
         }
     }
 
-    /// A record from an entity.
-    fn record(&self, entity: Map<String, Value>) -> Result<Record, ConnectorError> {
+    /// A record from an entity, its values typed by the service's `$metadata` if known.
+    fn record(
+        &self,
+        entity: Map<String, Value>,
+        schema: Option<&Schema>,
+    ) -> Result<Record, ConnectorError> {
         let values = self.key_values(&entity).ok_or_else(|| {
             ConnectorError::fatal(format!(
                 "{} answered an entity without its key {:?}: add them to `fields`",
@@ -222,12 +228,18 @@ impl SapSource {
         let updated_at = self
             .stamp_of(&entity)
             .and_then(DateTime::from_timestamp_millis);
+        let mut values: Map<String, Value> = entity
+            .into_iter()
+            .filter(|(k, _)| k != "__metadata")
+            .filter_map(|(k, v)| Some((k, plain(v)?)))
+            .collect();
+        if let Some(schema) = schema
+            && let Some(ty) = schema.set_type(&self.spec.set)
+        {
+            values = schema.read_entity(ty, values);
+        }
         let mut fields = Map::new();
-        for (k, v) in entity {
-            if k == "__metadata" {
-                continue;
-            }
-            let Some(v) = plain(v) else { continue };
+        for (k, v) in values {
             let name = if k == LINES_NAV && self.spec.expand.iter().any(|e| e == LINES_NAV) {
                 "lines".to_owned()
             } else {
@@ -292,12 +304,13 @@ impl Source for SapSource {
             next = link;
         }
         let at = ReadAt::answered(asked);
+        let schema = self.api.schema(&self.spec.service).await?;
         let more = rows.len() > limit;
         rows.truncate(limit);
         let last = rows.last().map(|e| (self.stamp_of(e), self.key_values(e)));
         let records = rows
             .into_iter()
-            .map(|e| self.record(e))
+            .map(|e| self.record(e, schema.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         let next = cursor.after_page(last, more, None, at, |w, id| self.end(w, id));
         Ok(Page {
@@ -310,6 +323,7 @@ impl Source for SapSource {
 
     async fn fetch(&self, ids: &[String]) -> Result<Vec<Record>, ConnectorError> {
         let mut found = std::collections::HashMap::new();
+        let schema = self.api.schema(&self.spec.service).await?;
         let shape: Vec<String> = self
             .shape()
             .into_iter()
@@ -331,7 +345,7 @@ impl Source for SapSource {
                     return Err(api::sap_error(&answer));
                 }
                 if let Some(entity) = answer.entity() {
-                    found.insert(id.clone(), self.record(entity)?);
+                    found.insert(id.clone(), self.record(entity, schema.as_deref())?);
                 }
             }
         }

@@ -442,3 +442,85 @@ async fn business_partners_page_by_date_and_time_of_day() {
     assert_eq!(ids, ["10100004", "10100003"]);
     assert_eq!(changed[1].updated_at, Some(at("2026-01-01T12:00:00Z")));
 }
+
+#[tokio::test]
+async fn calendar_days_are_read_and_written_as_days_and_a_second_write_changes_nothing() {
+    let double = double(SapConfig::default()).await;
+    let c = connector(basic(&double));
+    let options = map(json!({
+        "service": "API_SALES_ORDER_SRV", "entity_set": "A_SalesOrder",
+        "fields": {"number": "PurchaseOrderByCustomer", "customer": "SoldToParty",
+                   "delivery_date": "RequestedDeliveryDate"},
+        "defaults": {"SalesOrderType": "OR", "SalesOrganization": "1010",
+                     "DistributionChannel": "10", "OrganizationDivision": "00"},
+    }));
+    let ctx = SinkContext {
+        entity: Entity::SALES_ORDER,
+        key_field: "number".into(),
+        fields: vec!["number".into(), "customer".into(), "delivery_date".into()],
+    };
+    let sink = c.sink(&options, &ctx).expect("target options");
+    let record = |day: &str| Outgoing {
+        key: "CRM-900077".into(),
+        target_id: None,
+        fields: map(json!({"number": "CRM-900077", "customer": "10100002", "delivery_date": day})),
+    };
+    let id = sink.upsert(&[record("2026-12-24")]).await.unwrap()[0]
+        .as_ref()
+        .expect("created")
+        .target_id
+        .clone();
+    // Midnight UTC of the day, the way SAP holds an Edm.DateTime day.
+    assert_eq!(
+        stored(&double, &id)["RequestedDeliveryDate"],
+        "/Date(1798070400000)/"
+    );
+    let batches = || double.requests().matching("POST", "**/$batch").len();
+    let before = batches();
+    sink.upsert(&[record("2026-12-24")]).await.unwrap()[0]
+        .as_ref()
+        .expect("unchanged");
+    assert_eq!(batches(), before, "the same day again is not a change");
+    sink.upsert(&[record("2026-12-27")]).await.unwrap()[0]
+        .as_ref()
+        .expect("moved");
+    assert_eq!(
+        stored(&double, &id)["RequestedDeliveryDate"],
+        "/Date(1798329600000)/"
+    );
+
+    // Read back: the day, not an instant a time zone west of UTC would show as the 26th.
+    let source = orders_source(
+        c.as_ref(),
+        json!({"fields": ["SalesOrder", "RequestedDeliveryDate", "LastChangeDateTime"]}),
+    );
+    let (read, _) = read_all(source.as_ref(), None, 10).await;
+    let ours = read.iter().find(|r| r.id == id).expect("the order is read");
+    assert_eq!(ours.fields["RequestedDeliveryDate"], "2026-12-27");
+    assert!(
+        ours.fields["LastChangeDateTime"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "a time stamp stays an instant: {:?}",
+        ours.fields
+    );
+}
+
+#[tokio::test]
+async fn without_access_to_metadata_days_are_read_as_midnight_utc() {
+    let double = double(SapConfig::default()).await;
+    double.faults().add(
+        Fault::new(FaultAction::status(403))
+            .on("GET", "/sap/opu/odata/sap/API_SALES_ORDER_SRV/$metadata"),
+    );
+    let c = connector(basic(&double));
+    let source = orders_source(
+        c.as_ref(),
+        json!({"fields": ["SalesOrder", "SalesOrderDate"]}),
+    );
+    let (read, _) = read_all(source.as_ref(), None, 10).await;
+    assert_eq!(read.len(), 6);
+    let day = read[0].fields["SalesOrderDate"].as_str().unwrap();
+    assert!(day.ends_with("T00:00:00Z"), "untyped, as before: {day}");
+}

@@ -1,5 +1,6 @@
 //! The service document (`GET <service>/`) and a small `$metadata` EDMX generated from the
-//! catalog: enough for a client to read names, keys and types, not SAP's full document.
+//! catalog: enough for a client to read names, keys, types (with `sap:display-format="Date"`
+//! on the calendar days) and where navigations lead, not SAP's full document.
 
 use std::fmt::Write;
 
@@ -15,7 +16,7 @@ pub fn service_document(service: &str) -> Reply {
     Reply::json(StatusCode::OK, &json!({"d": {"EntitySets": sets}}))
 }
 
-/// The EDMX of one service (OData v2, `sap:` annotations left out).
+/// The EDMX of one service (OData v2; of the `sap:` annotations only `display-format`).
 pub fn edmx(service: &str) -> Reply {
     let namespace = service.split(';').next().unwrap_or(service);
     let mut xml = String::from(
@@ -23,7 +24,7 @@ pub fn edmx(service: &str) -> Reply {
     );
     let _ = write!(
         xml,
-        r#"<Schema Namespace="{namespace}" xml:lang="en" xmlns="http://schemas.microsoft.com/ado/2008/09/edm">"#
+        r#"<Schema Namespace="{namespace}" xml:lang="en" xmlns="http://schemas.microsoft.com/ado/2008/09/edm" xmlns:sap="http://www.sap.com/Protocols/SAPData">"#
     );
     for set in catalog::sets_of(service) {
         let _ = write!(xml, r#"<EntityType Name="{}Type"><Key>"#, set.name);
@@ -37,9 +38,10 @@ pub fn edmx(service: &str) -> Reply {
             } else {
                 "true"
             };
+            // Every Edm.DateTime the double serves is a calendar day, as in the A2X APIs.
             let precision = match kind.edm() {
                 "Edm.DateTimeOffset" => r#" Precision="7""#,
-                "Edm.DateTime" => r#" Precision="0""#,
+                "Edm.DateTime" => r#" Precision="0" sap:display-format="Date""#,
                 _ => "",
             };
             let _ = write!(
@@ -57,6 +59,16 @@ pub fn edmx(service: &str) -> Reply {
             );
         }
         xml.push_str("</EntityType>");
+    }
+    for set in catalog::sets_of(service) {
+        for nav in set.navs {
+            let many = if nav.held == Held::Embedded { "*" } else { "1" };
+            let _ = write!(
+                xml,
+                r#"<Association Name="assoc_{0}_{1}"><End Type="{namespace}.{0}Type" Multiplicity="1" Role="FromRole"/><End Type="{namespace}.{2}Type" Multiplicity="{many}" Role="ToRole_{many}"/></Association>"#,
+                set.name, nav.name, nav.set
+            );
+        }
     }
     let _ = write!(
         xml,
