@@ -353,7 +353,8 @@ pub struct TargetOptions {
     /// SalesOrganization: "1010"}`).
     #[serde(default)]
     pub defaults: Map<String, Value>,
-    /// The lines, written on create by deep insert under a navigation property.
+    /// The lines: written on create by deep insert under a navigation property, and on
+    /// later changes item by item (see [`LinesTarget::update`]).
     #[serde(default)]
     pub lines: Option<LinesTarget>,
     /// Whether a key not found is created (default true); `false` for sets the API cannot
@@ -371,6 +372,11 @@ fn yes() -> bool {
 }
 
 /// The lines of a record, deep-inserted with it.
+///
+/// SAP Gateway has no deep update, so when a record already in SAP has other lines, each
+/// line is compared with the item at the same position (items in item-number order): a
+/// changed line is a `PATCH` of that item, a new line a `POST` under the navigation
+/// (`A_SalesOrder('…')/to_Item`), an item beyond the record's lines a `DELETE`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinesTarget {
@@ -384,6 +390,17 @@ pub struct LinesTarget {
     /// RequestedQuantity}`). Unlisted fields keep their name; `~` leaves one out.
     #[serde(default)]
     pub fields: IndexMap<String, Option<String>>,
+    /// Whether an existing record's changed lines are written item by item (default
+    /// true); `false` writes lines on create only.
+    #[serde(default = "yes")]
+    pub update: bool,
+    /// The items' entity set (default `A_SalesOrderItem`).
+    #[serde(default)]
+    pub set: Option<String>,
+    /// The item number property, the second part of an item's key beside the record's id
+    /// property (default `SalesOrderItem`).
+    #[serde(default)]
+    pub item: Option<String>,
 }
 
 /// A validated target.

@@ -44,15 +44,17 @@
 //!   session cookie on every modifying request, fetched again once after `403
 //!   x-csrf-token: Required`.
 //! - **Reading**: `$filter` on the stamp and key (keyset), `$orderby`, `$top`, `__next`
-//!   followed; `/Date(…)/` as RFC 3339, decimals as text.
+//!   followed; `/Date(…)/` as RFC 3339 (a day property as the day), decimals as text.
 //! - **Writing**: lookup by key, POST (deep insert of lines) or PATCH of the changed
-//!   properties with `If-Match` (412: read again, sent again once), one `$batch` change set
-//!   per record; SAP's error message as the record's refusal.
+//!   properties with `If-Match` (412: read again, sent again once) and of changed lines
+//!   item by item (`items.rs`), each in its own `$batch` change set; SAP's error message as
+//!   the record's refusal. Values in their `$metadata` types' JSON forms (`schema.rs`).
 
 mod api;
 mod config;
 mod connector;
 mod discover;
+mod items;
 mod schema;
 mod sink;
 mod source;

@@ -13,6 +13,7 @@
 //! numbers as text, the rest as given.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate};
 use ferry_kit::{FieldInfo, ObjectInfo};
@@ -158,6 +159,88 @@ impl Prop {
             "Edm.DateTimeOffset" => date_value(value, "+0000").unwrap_or_else(|| value.clone()),
             // Edm.Decimal, Edm.Int64, Edm.Double, Edm.Single, Edm.String travel as text.
             _ => untyped_wire(value),
+        }
+    }
+}
+
+/// The types of the set's properties and of its lines' properties, from `$metadata`;
+/// without it, values go by the untyped rules (numbers as text).
+pub struct SetTypes {
+    pub schema: Option<Arc<Schema>>,
+    pub set: String,
+    pub lines_nav: Option<String>,
+}
+
+impl SetTypes {
+    /// No `$metadata`: everything by the untyped rules.
+    #[cfg(test)]
+    pub fn untyped() -> Self {
+        Self {
+            schema: None,
+            set: String::new(),
+            lines_nav: None,
+        }
+    }
+
+    fn record_type(&self) -> Option<&EntityType> {
+        self.schema.as_deref()?.set_type(&self.set)
+    }
+
+    fn line_type(&self) -> Option<&EntityType> {
+        let schema = self.schema.as_deref()?;
+        schema.nav_type(self.record_type()?, self.lines_nav.as_deref()?)
+    }
+
+    /// A property's value in its type's JSON form.
+    pub fn wire(&self, prop: &str, value: &Value) -> Value {
+        match self.record_type().and_then(|t| t.prop(prop)) {
+            Some(p) => p.wire(value),
+            None => untyped_wire(value),
+        }
+    }
+
+    /// A line property's value in its type's JSON form.
+    pub fn wire_line(&self, prop: &str, value: &Value) -> Value {
+        match self.line_type().and_then(|t| t.prop(prop)) {
+            Some(p) => p.wire(value),
+            None => untyped_wire(value),
+        }
+    }
+
+    pub fn wired(&self, values: Map<String, Value>) -> Map<String, Value> {
+        values
+            .into_iter()
+            .map(|(k, v)| {
+                let v = self.wire(&k, &v);
+                (k, v)
+            })
+            .collect()
+    }
+
+    /// A line's properties in their types' JSON forms.
+    pub fn wired_line(&self, values: Map<String, Value>) -> Map<String, Value> {
+        values
+            .into_iter()
+            .map(|(k, v)| {
+                let v = self.wire_line(&k, &v);
+                (k, v)
+            })
+            .collect()
+    }
+
+    /// A line property's value as read, to compare with Ferry's.
+    pub fn read_line(&self, prop: &str, value: Value) -> Value {
+        match self.line_type().and_then(|t| t.prop(prop)) {
+            Some(p) => p.read(value),
+            None => value,
+        }
+    }
+
+    /// A property's value as read (a day property as its day), to compare with Ferry's.
+    pub fn read(&self, prop: &str, value: Value) -> Value {
+        match self.record_type().and_then(|t| t.prop(prop)) {
+            Some(p) => p.read(value),
+            None => value,
         }
     }
 }

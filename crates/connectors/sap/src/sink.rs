@@ -22,11 +22,10 @@
 //! a day as `/Date(ms)/`; see [`crate::schema`]), and compared with what SAP holds in
 //! Ferry's form, so a day written is a day unchanged on the next run.
 //!
-//! Lines are written on create only: SAP Gateway has no deep update, so changing an
-//! order's items goes through `A_SalesOrderItem` (not done here; see the README).
+//! Lines are deep-inserted on create; SAP Gateway has no deep update, so a record found
+//! with other lines has its items written one by one through the item set ([`Items`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_kit::sink::{Renames, each_outcome, key_text, renamed, same_value};
@@ -36,7 +35,8 @@ use serde_json::{Map, Value};
 
 use crate::api::{Answer, Api, Operation, plain, sap_error, text_literal};
 use crate::config::TargetSpec;
-use crate::schema::{EntityType, Schema, untyped_wire};
+use crate::items::Items;
+use crate::schema::SetTypes;
 
 /// Keys per lookup query.
 const LOOKUP_CHUNK: usize = 20;
@@ -47,6 +47,8 @@ pub struct SapSink {
     spec: TargetSpec,
     renames: Renames,
     line_renames: Renames,
+    /// How an existing record's lines are written (`None`: on create only).
+    items: Option<Items>,
 }
 
 /// A record held by SAP.
@@ -61,7 +63,7 @@ struct Held {
 enum Plan {
     Done(Result<Written, ConnectorError>),
     Create(Operation),
-    Update { id: String, op: Operation },
+    Update { id: String, ops: Vec<Operation> },
 }
 
 impl SapSink {
@@ -74,6 +76,7 @@ impl SapSink {
             .map(|l| l.fields.clone())
             .unwrap_or_default();
         Self {
+            items: Items::of(&spec),
             api,
             spec,
             renames,
@@ -82,8 +85,8 @@ impl SapSink {
     }
 
     /// The types to read and write by (the service's `$metadata`, read once per system).
-    async fn types(&self) -> Result<Types, ConnectorError> {
-        Ok(Types {
+    async fn types(&self) -> Result<SetTypes, ConnectorError> {
+        Ok(SetTypes {
             schema: self.api.schema(&self.spec.service).await?,
             set: self.spec.set.clone(),
             lines_nav: self.lines_from().map(|(_, nav)| nav.to_owned()),
@@ -116,7 +119,7 @@ impl SapSink {
 
     /// The body of a create: properties, defaults, lines as a deep insert, each value in
     /// its type's JSON form.
-    fn create_body(&self, record: &Outgoing, types: &Types) -> Value {
+    fn create_body(&self, record: &Outgoing, types: &SetTypes) -> Value {
         let mut body = types.wired(self.properties(record));
         for (k, v) in &self.spec.options.defaults {
             let empty = body.get(k).is_none_or(|v| v.is_null() || v == "");
@@ -124,26 +127,36 @@ impl SapSink {
                 body.insert(k.clone(), types.wire(k, v));
             }
         }
-        if let Some((from, nav)) = self.lines_from()
-            && let Some(Value::Array(lines)) = record.fields.get(from)
-        {
-            let items: Vec<Value> = lines
-                .iter()
-                .filter_map(Value::as_object)
-                .map(|line| {
-                    Value::Object(
-                        line.iter()
-                            .filter_map(|(f, v)| {
-                                renamed(&self.line_renames, f)
-                                    .map(|to| (to.to_owned(), types.wire_line(to, v)))
-                            })
-                            .collect(),
-                    )
-                })
+        if let (Some((_, nav)), Some(lines)) = (self.lines_from(), self.lines(record)) {
+            let items = lines
+                .into_iter()
+                .map(|line| Value::Object(types.wired_line(line)))
                 .collect();
             body.insert(nav.to_owned(), Value::Array(items));
         }
         Value::Object(body)
+    }
+
+    /// The record's lines in SAP's item property names (`None`: the record has no lines
+    /// field, and its items are left as they are).
+    fn lines(&self, record: &Outgoing) -> Option<Vec<Map<String, Value>>> {
+        let (from, _) = self.lines_from()?;
+        let Value::Array(lines) = record.fields.get(from)? else {
+            return None;
+        };
+        Some(
+            lines
+                .iter()
+                .filter_map(Value::as_object)
+                .map(|line| {
+                    line.iter()
+                        .filter_map(|(f, v)| {
+                            renamed(&self.line_renames, f).map(|to| (to.to_owned(), v.clone()))
+                        })
+                        .collect()
+                })
+                .collect(),
+        )
     }
 
     /// The entity path of a record with id `id`.
@@ -177,6 +190,9 @@ impl SapSink {
                 ("$filter", filter.join(" or ")),
                 ("$format", "json".to_owned()),
             ];
+            if let Some(items) = &self.items {
+                query.push(("$expand", items.nav.clone()));
+            }
             loop {
                 let reply = self.api.get(&target, &query).await?;
                 let d = reply.get("d");
@@ -206,8 +222,21 @@ impl SapSink {
         Ok(found)
     }
 
-    /// The update of `held` to `record`'s values: `None` when nothing changes.
-    fn update_of(&self, record: &Outgoing, held: &Held, types: &Types) -> Option<Operation> {
+    /// The writes that bring `held` to `record`'s values: the header's changed properties,
+    /// then its items ([`Items`]); none when nothing changes.
+    fn update_of(&self, record: &Outgoing, held: &Held, types: &SetTypes) -> Vec<Operation> {
+        let mut ops: Vec<Operation> = self
+            .header_update(record, held, types)
+            .into_iter()
+            .collect();
+        if let (Some(items), Some(lines)) = (&self.items, self.lines(record)) {
+            ops.extend(items.ops(&held.id, &lines, &held.entity, types));
+        }
+        ops
+    }
+
+    /// The PATCH of the header's changed properties, if any.
+    fn header_update(&self, record: &Outgoing, held: &Held, types: &SetTypes) -> Option<Operation> {
         let wanted = self.properties(record);
         let changed: Map<String, Value> = wanted
             .into_iter()
@@ -229,17 +258,26 @@ impl SapSink {
         })
     }
 
-    fn plan(&self, record: &Outgoing, found: &HashMap<String, Vec<Held>>, types: &Types) -> Plan {
+    fn plan(
+        &self,
+        record: &Outgoing,
+        found: &HashMap<String, Vec<Held>>,
+        types: &SetTypes,
+    ) -> Plan {
         match found.get(&record.key).map(Vec::as_slice) {
-            Some([held]) => match self.update_of(record, held, types) {
-                None => Plan::Done(Ok(Written {
-                    target_id: held.id.clone(),
-                })),
-                Some(op) => Plan::Update {
-                    id: held.id.clone(),
-                    op,
-                },
-            },
+            Some([held]) => {
+                let ops = self.update_of(record, held, types);
+                if ops.is_empty() {
+                    Plan::Done(Ok(Written {
+                        target_id: held.id.clone(),
+                    }))
+                } else {
+                    Plan::Update {
+                        id: held.id.clone(),
+                        ops,
+                    }
+                }
+            }
             Some(many) if many.len() > 1 => {
                 let ids: Vec<&str> = many.iter().map(|h| h.id.as_str()).collect();
                 Plan::Done(Err(ConnectorError::new(
@@ -308,7 +346,10 @@ impl SapSink {
     /// An update refused as stale: read the record again, and send the change once more
     /// with its new ETag (or nothing, if it now holds the values).
     async fn again(&self, record: &Outgoing, id: &str) -> Result<Written, ConnectorError> {
-        let target = Api::path(&self.spec.service, &self.entity_path(id));
+        let mut target = Api::path(&self.spec.service, &self.entity_path(id));
+        if let Some(items) = &self.items {
+            target = format!("{target}?$expand={}", items.nav);
+        }
         let Some(answer) = self.api.get_one(&target).await? else {
             return Err(ConnectorError::new(
                 ErrorKind::Conflict,
@@ -324,15 +365,22 @@ impl SapSink {
                 .or_else(|| answer.header("etag").map(str::to_owned)),
             ..held
         };
-        match self.update_of(record, &held, &self.types().await?) {
-            None => Ok(Written {
-                target_id: id.to_owned(),
-            }),
-            Some(op) => {
-                let answer = self.api.send(&self.spec.service, &op).await?;
-                self.written(&answer, Some(id))
-            }
+        let ops = self.update_of(record, &held, &self.types().await?);
+        let mut answers = Vec::with_capacity(ops.len());
+        for op in &ops {
+            answers.push(self.api.send(&self.spec.service, op).await?);
         }
+        self.written_all(&answers, id)
+    }
+
+    /// The result of a record's writes: the first refusal, or the record written.
+    fn written_all(&self, answers: &[Answer], id: &str) -> Result<Written, ConnectorError> {
+        for answer in answers {
+            self.written(answer, Some(id))?;
+        }
+        Ok(Written {
+            target_id: id.to_owned(),
+        })
     }
 
     /// The answers to `ops`, in `$batch` requests or one by one.
@@ -351,59 +399,6 @@ impl SapSink {
     }
 }
 
-/// The types of the set's properties and of its lines' properties, from `$metadata`;
-/// without it, values go by the untyped rules (numbers as text).
-struct Types {
-    schema: Option<Arc<Schema>>,
-    set: String,
-    lines_nav: Option<String>,
-}
-
-impl Types {
-    fn record_type(&self) -> Option<&EntityType> {
-        self.schema.as_deref()?.set_type(&self.set)
-    }
-
-    fn line_type(&self) -> Option<&EntityType> {
-        let schema = self.schema.as_deref()?;
-        schema.nav_type(self.record_type()?, self.lines_nav.as_deref()?)
-    }
-
-    /// A property's value in its type's JSON form.
-    fn wire(&self, prop: &str, value: &Value) -> Value {
-        match self.record_type().and_then(|t| t.prop(prop)) {
-            Some(p) => p.wire(value),
-            None => untyped_wire(value),
-        }
-    }
-
-    /// A line property's value in its type's JSON form.
-    fn wire_line(&self, prop: &str, value: &Value) -> Value {
-        match self.line_type().and_then(|t| t.prop(prop)) {
-            Some(p) => p.wire(value),
-            None => untyped_wire(value),
-        }
-    }
-
-    fn wired(&self, values: Map<String, Value>) -> Map<String, Value> {
-        values
-            .into_iter()
-            .map(|(k, v)| {
-                let v = self.wire(&k, &v);
-                (k, v)
-            })
-            .collect()
-    }
-
-    /// A property's value as read (a day property as its day), to compare with Ferry's.
-    fn read(&self, prop: &str, value: Value) -> Value {
-        match self.record_type().and_then(|t| t.prop(prop)) {
-            Some(p) => p.read(value),
-            None => value,
-        }
-    }
-}
-
 #[async_trait]
 impl Sink for SapSink {
     async fn upsert(
@@ -414,35 +409,36 @@ impl Sink for SapSink {
         let found = self.lookup(&keys).await?;
         let types = self.types().await?;
         let plans: Vec<Plan> = batch.iter().map(|r| self.plan(r, &found, &types)).collect();
+        // Every operation is its own change set; `at` says whose record each one is.
         let mut ops = Vec::new();
         let mut at = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
-            match plan {
-                Plan::Create(op) | Plan::Update { op, .. } => {
-                    ops.push(op.clone());
-                    at.push(i);
-                }
-                Plan::Done(_) => {}
-            }
+            let mine: &[Operation] = match plan {
+                Plan::Create(op) => std::slice::from_ref(op),
+                Plan::Update { ops, .. } => ops,
+                Plan::Done(_) => &[],
+            };
+            ops.extend(mine.iter().cloned());
+            at.extend(std::iter::repeat_n(i, mine.len()));
         }
-        let answers = self.send(&ops).await?;
-        let mut answered: HashMap<usize, Answer> = at.into_iter().zip(answers).collect();
+        let mut answered: HashMap<usize, Vec<Answer>> = HashMap::new();
+        for (i, answer) in at.into_iter().zip(self.send(&ops).await?) {
+            answered.entry(i).or_default().push(answer);
+        }
         let mut results = Vec::with_capacity(batch.len());
         for (i, plan) in plans.into_iter().enumerate() {
+            let answers = answered.remove(&i).unwrap_or_default();
             let result = match plan {
                 Plan::Done(r) => r,
-                Plan::Create(_) => match answered.remove(&i) {
-                    Some(a) => self.written(&a, None),
+                Plan::Create(_) => match answers.first() {
+                    Some(a) => self.written(a, None),
                     None => Err(ConnectorError::fatal("no answer for the record")),
                 },
-                Plan::Update { id, .. } => match answered.remove(&i) {
-                    Some(a) if a.status == 412 => {
-                        tracing::debug!(set = %self.spec.set, id = %id, "ETag stale; reading the record again.");
-                        self.again(&batch[i], &id).await
-                    }
-                    Some(a) => self.written(&a, Some(&id)),
-                    None => Err(ConnectorError::fatal("no answer for the record")),
-                },
+                Plan::Update { id, .. } if answers.iter().any(|a| a.status == 412) => {
+                    tracing::debug!(set = %self.spec.set, id = %id, "ETag stale; reading the record again.");
+                    self.again(&batch[i], &id).await
+                }
+                Plan::Update { id, .. } => self.written_all(&answers, &id),
             };
             results.push(result.map_err(|e| e.context(format!("key `{}`", batch[i].key))));
         }

@@ -524,3 +524,89 @@ async fn without_access_to_metadata_days_are_read_as_midnight_utc() {
     let day = read[0].fields["SalesOrderDate"].as_str().unwrap();
     assert!(day.ends_with("T00:00:00Z"), "untyped, as before: {day}");
 }
+
+#[tokio::test]
+async fn an_order_whose_lines_change_has_its_items_patched_added_and_removed() {
+    let double = double(SapConfig::default()).await;
+    let c = connector(basic(&double));
+    let sink = orders_sink(c.as_ref(), true);
+    let first = json!([{"sku": "TG11", "quantity": 2}, {"sku": "TG12", "quantity": 5}]);
+    let written = sink
+        .upsert(&[order("CRM-900002", "10100002", first)])
+        .await
+        .unwrap();
+    let id = written[0].as_ref().expect("created").target_id.clone();
+    let items = |d: &RunningDouble| -> Vec<(String, String, String)> {
+        stored(d, &id)["to_Item"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let t = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+                (t("SalesOrderItem"), t("Material"), t("RequestedQuantity"))
+            })
+            .collect()
+    };
+    let row = |n: &str, m: &str, q: &str| (n.to_owned(), m.to_owned(), q.to_owned());
+
+    // A quantity changed on the CRM and a line added: one PATCH, one POST, SAP numbers it.
+    let second = json!([{"sku": "TG11", "quantity": 2}, {"sku": "TG12", "quantity": 7},
+                        {"sku": "TG13", "quantity": "4"}]);
+    let out = sink
+        .upsert(&[order("CRM-900002", "10100002", second.clone())])
+        .await
+        .unwrap();
+    assert_eq!(out[0].as_ref().expect("updated").target_id, id);
+    let now = items(&double);
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert_eq!(now[1], row("20", "TG12", "7"));
+    assert_eq!((now[2].0.as_str(), now[2].1.as_str()), ("30", "TG13"));
+    // SAP repriced the order: 2 × 10.00 + 7 × 25.50 + 4 × 7.25.
+    assert_eq!(stored(&double, &id)["TotalNetAmount"], "227.50");
+
+    // The same lines again: nothing is sent.
+    let batches = double.requests().matching("POST", "**/$batch").len();
+    sink.upsert(&[order("CRM-900002", "10100002", second)])
+        .await
+        .unwrap()[0]
+        .as_ref()
+        .expect("unchanged");
+    assert_eq!(
+        double.requests().matching("POST", "**/$batch").len(),
+        batches
+    );
+
+    // Two lines removed on the CRM: their items are deleted.
+    let third = json!([{"sku": "TG11", "quantity": 2}]);
+    sink.upsert(&[order("CRM-900002", "10100002", third)])
+        .await
+        .unwrap()[0]
+        .as_ref()
+        .expect("updated");
+    assert_eq!(items(&double), [row("10", "TG11", "2")]);
+    assert_eq!(stored(&double, &id)["TotalNetAmount"], "20.00");
+}
+
+#[tokio::test]
+async fn a_refused_item_is_the_records_refusal_in_sap_words() {
+    let double = double(SapConfig::default()).await;
+    let c = connector(basic(&double));
+    let sink = orders_sink(c.as_ref(), true);
+    let lines = json!([{"sku": "TG11", "quantity": 2}]);
+    sink.upsert(&[order("CRM-900003", "10100002", lines)])
+        .await
+        .unwrap()[0]
+        .as_ref()
+        .expect("created");
+    let unknown = json!([{"sku": "TG11", "quantity": 2}, {"sku": "NO-SUCH", "quantity": 1}]);
+    let out = sink
+        .upsert(&[order("CRM-900003", "10100002", unknown)])
+        .await
+        .unwrap();
+    let e = out[0]
+        .as_ref()
+        .expect_err("the unknown material is refused");
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(e.message().contains("NO-SUCH"), "{e}");
+    assert!(e.message().contains("CRM-900003"), "names the record: {e}");
+}

@@ -1,5 +1,6 @@
 //! Sales orders: the deep insert (header, `to_Item`, `to_Partner`, manual `PPR0` prices)
-//! with numbers and prices assigned by the double, repricing after an item change, and
+//! with numbers and prices assigned by the double, items added to and removed from an
+//! existing order, repricing after an item change, and
 //! the credit exposure an order adds to its sold-to party's credit account.
 
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use super::catalog;
 use super::entity::{self, KEY, REV};
 use super::values;
 use super::writes::{accept_fields, nav_entries};
+use crate::store::Record;
 
 /// The credit segment every seeded credit account is in (a guess; see the README).
 pub const CREDIT_SEGMENT: &str = "1000";
@@ -195,6 +197,59 @@ pub fn fill_item(ctx: &Ctx, item: &mut Map<String, Value>) -> Result<(), SapErro
                 .map_or("", |d| text(d, "ProductDescription"))
         )
     });
+    Ok(())
+}
+
+/// `POST A_SalesOrder('…')/to_Item`: an item added to an order, numbered after its last
+/// item (steps of 10), priced, and the order repriced with its exposure.
+pub fn add_item(ctx: &Ctx, order: &[String], body: &Map<String, Value>) -> Result<Reply, SapError> {
+    let (record, _) = entity::locate(ctx, catalog::named("A_SalesOrder"), order)?;
+    let mut items = record
+        .fields
+        .get("to_Item")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut item = accept_fields(catalog::named("A_SalesOrderItem"), body, true)?;
+    let last = items
+        .iter()
+        .filter_map(|i| i.get("SalesOrderItem")?.as_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    item.insert(
+        "SalesOrder".into(),
+        text(&record.fields, "SalesOrder").into(),
+    );
+    item.insert(
+        "SalesOrderItem".into(),
+        (last / 10 * 10 + 10).to_string().into(),
+    );
+    item.insert(
+        "TransactionCurrency".into(),
+        text(&record.fields, "TransactionCurrency").into(),
+    );
+    fill_item(ctx, &mut item)?;
+    items.push(Value::Object(item.clone()));
+    save_items(ctx, &record, items)?;
+    Ok(Reply::json(StatusCode::CREATED, &json!({ "d": item })))
+}
+
+/// An order's items replaced by `items`: its total, revision and its sold-to party's
+/// exposure follow.
+pub fn save_items(ctx: &Ctx, order: &Record, items: Vec<Value>) -> Result<(), SapError> {
+    let before = amount(&order.fields, "TotalNetAmount");
+    let after = total(&items);
+    let rev = order.fields.get(REV).and_then(Value::as_u64).unwrap_or(0);
+    let mut patch = Map::new();
+    patch.insert("to_Item".into(), Value::Array(items));
+    patch.insert("TotalNetAmount".into(), after.clone().into());
+    patch.insert(REV.into(), (rev + 1).into());
+    ctx.harness
+        .store()
+        .update("A_SalesOrder", order.id, patch)
+        .map_err(|e| SapError::bad_request("V1/001", e.to_string()))?;
+    let delta = after.parse::<f64>().unwrap_or(0.0) - before;
+    add_exposure(ctx, text(&order.fields, "SoldToParty"), delta);
     Ok(())
 }
 

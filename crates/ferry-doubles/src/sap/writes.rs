@@ -98,6 +98,12 @@ pub fn nav_entries(
 
 /// POST to an entity set.
 pub fn create(ctx: &Ctx, resource: &Resource, body: &[u8]) -> Result<Reply, SapError> {
+    if let (Some(order), Some(nav), "A_SalesOrder") =
+        (&resource.key, resource.nav, resource.set.name)
+        && nav.name == "to_Item"
+    {
+        return orders::add_item(ctx, order, &body_object(body)?);
+    }
     if resource.key.is_some() || resource.count {
         return Err(SapError::method_not_allowed("POST", resource.set.name));
     }
@@ -345,9 +351,19 @@ pub fn update(
     Ok(reply)
 }
 
-/// DELETE of a sales order (the only deletable set here); its exposure is released.
+/// DELETE of a sales order or of one of its items; the exposure follows.
 pub fn delete(ctx: &Ctx, resource: &Resource, headers: &HeaderMap) -> Result<Reply, SapError> {
     let set = resource.set;
+    if let (Some(key), None, "A_SalesOrderItem") = (&resource.key, resource.nav, set.name) {
+        let (order, index) = entity::locate(ctx, set, key)?;
+        check_if_match(ctx, headers, &entity::etag(&order))?;
+        let mut items = entity::embedded_entries(set, &order.fields);
+        if let Some(i) = index {
+            items.remove(i);
+        }
+        orders::save_items(ctx, &order, items.into_iter().map(Value::Object).collect())?;
+        return Ok(Reply::no_content());
+    }
     let (Some(key), None, false, "A_SalesOrder") =
         (&resource.key, resource.nav, resource.count, set.name)
     else {
