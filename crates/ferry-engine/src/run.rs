@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -99,6 +99,9 @@ pub struct Engine {
     /// This process's claim on each flow it has run ([`Store::claim_flow`]), taken once
     /// and shared by all its runs of the flow; forgotten when a commit finds it overtaken.
     pub(crate) claims: tokio::sync::Mutex<HashMap<String, u64>>,
+    /// The first run this engine started of each flow: an earlier run left unfinished
+    /// belongs to a process that died (or to another process still at work).
+    pub(crate) first_runs: std::sync::Mutex<HashMap<String, i64>>,
     /// How long the store keeps history ([`crate::retention`]).
     pub(crate) retention: ferry_model::config::Retention,
     /// The systems whose connector takes their own webhook format, by system name.
@@ -139,6 +142,7 @@ impl Engine {
             background_cancel: CancellationToken::new(),
             retention: assembly.retention,
             claims: tokio::sync::Mutex::default(),
+            first_runs: std::sync::Mutex::default(),
         }
     }
 
@@ -159,9 +163,58 @@ impl Engine {
         if let Some(epoch) = claims.get(flow) {
             return Ok(*epoch);
         }
+        self.settle_after_crash(flow).await?;
         let epoch = self.store.claim_flow(flow).await?;
         claims.insert(flow.to_owned(), epoch);
         Ok(epoch)
+    }
+
+    /// Starts a run of `flow`, remembering this engine's first one.
+    async fn start_run(&self, flow: &str, trigger: &str) -> Result<i64, EngineError> {
+        let id = self.store.start_run(flow, trigger).await?;
+        self.first_runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(flow.to_owned())
+            .or_insert(id);
+        Ok(id)
+    }
+
+    /// Waits out the time the flow's target may go on saving what a dead process had sent
+    /// ([`ferry_kit::SinkCapabilities::settle_after_crash`]), when the flow's last run
+    /// before this process started did not finish. Reading sooner could miss records the
+    /// target is still saving and write them again.
+    async fn settle_after_crash(&self, flow: &str) -> Result<(), EngineError> {
+        let Some(settle) = self
+            .flows
+            .get(flow)
+            .and_then(|f| f.sink.capabilities().settle_after_crash)
+        else {
+            return Ok(());
+        };
+        let runs = self.store.runs(Some(flow), 5).await?;
+        let first = self
+            .first_runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(flow)
+            .copied()
+            .unwrap_or(i64::MAX);
+        let died = runs
+            .iter()
+            .filter(|r| r.id < first)
+            .max_by_key(|r| r.id)
+            .is_some_and(|r| r.finished_at.is_none());
+        if died {
+            tracing::warn!(
+                flow,
+                settle = %humantime::format_duration(settle),
+                "The flow's last run did not finish (its process died?): waiting for the target \
+                 to finish saving what it was sent before reading again."
+            );
+            tokio::time::sleep(settle).await;
+        }
+        Ok(())
     }
 
     /// Forgets a claim a commit found overtaken, so the flow's next run claims it again
@@ -278,7 +331,7 @@ impl Engine {
     ) -> Pin<Box<dyn Future<Output = Result<RunReport, EngineError>> + Send + 'a>> {
         Box::pin(async move {
             let flow = self.flow(flow_name)?.clone();
-            let run_id = self.store.start_run(&flow.name, &options.trigger).await?;
+            let run_id = self.start_run(&flow.name, &options.trigger).await?;
             let mut totals = Tally::default();
             let result = self
                 .scan(&flow, options, run_id, &mut totals, progress, cancel)
@@ -735,7 +788,7 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<RunReport, EngineError> {
         let flow = self.flow(flow_name)?.clone();
-        let run_id = self.store.start_run(&flow.name, trigger).await?;
+        let run_id = self.start_run(&flow.name, trigger).await?;
         let mut totals = Tally::default();
         let mut deps = DependencySyncs::new(Dependencies::Sync);
         let result = self

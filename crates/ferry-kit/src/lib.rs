@@ -290,6 +290,13 @@ pub struct SinkCapabilities {
     pub update: bool,
     /// [`Sink::scan`] works (`ferry reconcile`).
     pub scan: bool,
+    /// How long the target may go on saving a write after the process that sent it died.
+    /// SAP Gateway, for one, finishes a `$batch` it has received: a restart that looks
+    /// records up by key before then does not find them yet and creates them again. When a
+    /// flow's previous run did not finish (its process died), the engine's first run of the
+    /// flow waits this long before it reads. `None` (the default): the target saves nothing
+    /// on its own once the caller has gone, or writes idempotently (upsert by key).
+    pub settle_after_crash: Option<std::time::Duration>,
 }
 
 /// One page of a target object read back in canonical field names ([`Sink::scan`]).

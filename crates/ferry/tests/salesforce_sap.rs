@@ -29,10 +29,14 @@ struct Doubles {
 
 impl Doubles {
     async fn start() -> Self {
+        Self::start_with(SapConfig::default()).await
+    }
+
+    async fn start_with(sap: SapConfig) -> Self {
         let sf = ferry_doubles::start(SalesforceDouble::new(SalesforceConfig::default()), 0)
             .await
             .expect("the Salesforce double starts");
-        let sap = ferry_doubles::start(SapDouble::new(SapConfig::default()), 0)
+        let sap = ferry_doubles::start(SapDouble::new(sap), 0)
             .await
             .expect("the SAP double starts");
         Self { sf, sap }
@@ -471,9 +475,26 @@ async fn accounts_and_won_opportunities_reach_sap_and_a_refusal_is_replayed() {
 /// (`PurchaseOrderByCustomer`) and creates only the rest. Every order once, none lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_mid_batch_loses_and_doubles_no_sales_order() {
-    let doubles = Doubles::start().await;
+    // SAP takes 100 ms per order of a `$batch` (20 orders: 2 s) and, like Gateway, goes on
+    // saving a `$batch` after its caller has died.
+    let doubles = Doubles::start_with(SapConfig {
+        change_set_time: std::time::Duration::from_millis(100),
+        ..SapConfig::default()
+    })
+    .await;
     let dir = scratch();
     example(dir.path());
+    // The example's settle time (30s by default) shortened to what the double needs to
+    // save a `$batch` it was given: the rerun below starts right after the kill.
+    let config = dir.path().join("ferry.yaml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    let anchor = "      entity_set: A_SalesOrder                       # looked up by PurchaseOrderByCustomer\n";
+    assert!(yaml.contains(anchor));
+    std::fs::write(
+        &config,
+        yaml.replace(anchor, &format!("{anchor}      settle: 3s\n")),
+    )
+    .unwrap();
     let accounts = doubles.ferry(dir.path(), &["sync", "accounts", "--json"]);
     assert_eq!(count(&accounts, "failed"), 0, "{accounts}");
 
@@ -519,13 +540,6 @@ async fn a_sync_killed_mid_batch_loses_and_doubles_no_sales_order() {
     assert_eq!(won, 61);
     create_service_material(&doubles.sap);
 
-    // Each $batch (20 orders) takes a while, so the kill lands between two of them.
-    doubles.sap.faults().add(
-        ferry_doubles::Fault::new(ferry_doubles::FaultAction::latency(
-            std::time::Duration::from_millis(400),
-        ))
-        .on("POST", "/sap/opu/odata/sap/API_SALES_ORDER_SRV/$batch"),
-    );
     let mut child = doubles
         .command(dir.path(), &["sync", "orders"])
         .stdout(std::process::Stdio::null())
@@ -539,23 +553,15 @@ async fn a_sync_killed_mid_batch_loses_and_doubles_no_sales_order() {
     }
     child.kill().unwrap(); // SIGKILL: SAP holds part of the orders, Ferry recorded none
     child.wait().unwrap();
-    // SAP finishes the `$batch` it was given (as Gateway does: a change set is not undone
-    // because the caller went away); the rerun starts once it has. A rerun inside that
-    // window cannot see the orders still being saved (the SAP connector's README).
-    let mut saved_before = doubles.crm_orders().len();
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        let now = doubles.crm_orders().len();
-        if now == saved_before {
-            break;
-        }
-        saved_before = now;
-    }
+    let saved_at_kill = doubles.crm_orders().len();
     assert!(
-        saved_before < won,
-        "the kill came after everything was saved: {saved_before}"
+        saved_at_kill < won,
+        "the kill came after everything was saved: {saved_at_kill}"
     );
-
+    // SAP finishes the `$batch` it was given (as Gateway does: a change set is not undone
+    // because the caller went away). The rerun starts at once: Ferry sees the last run did
+    // not finish and waits the target's settle time before looking orders up, so it finds
+    // the orders SAP was still saving instead of creating them again.
     let rerun = doubles.ferry(dir.path(), &["sync", "orders", "--json"]);
     assert_eq!(count(&rerun, "failed"), 0, "{rerun}");
     let orders = doubles.crm_orders();
@@ -568,7 +574,7 @@ async fn a_sync_killed_mid_batch_loses_and_doubles_no_sales_order() {
     assert_eq!(
         orders.len(),
         won,
-        "each order once ({saved_before} saved before the kill)"
+        "each order once ({saved_at_kill} saved when Ferry was killed)"
     );
     assert_eq!(numbers.len(), won);
     assert!(

@@ -97,6 +97,7 @@ impl Sink for BottleSink {
             delete: object != Object::Payments,
             update: object != Object::Payments && self.spec.spec.update != Update::None,
             scan: !self.spec.spec.segments.is_empty(),
+            ..SinkCapabilities::default()
         }
     }
 

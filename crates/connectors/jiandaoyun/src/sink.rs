@@ -275,6 +275,7 @@ impl Sink for JdySink {
             delete: true,
             update: false,
             scan: true,
+            ..SinkCapabilities::default()
         }
     }
 

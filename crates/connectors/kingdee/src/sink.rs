@@ -428,6 +428,7 @@ impl Sink for KingdeeSink {
             delete: true,
             update: false,
             scan: true,
+            ..SinkCapabilities::default()
         }
     }
 

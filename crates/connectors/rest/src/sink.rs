@@ -54,6 +54,7 @@ impl Sink for RestSink {
             delete: self.object.delete.is_some(),
             update: self.object.update.is_some() || self.object.upsert.is_some(),
             scan: true,
+            ..SinkCapabilities::default()
         }
     }
 

@@ -327,6 +327,7 @@ impl Sink for SalesforceSink {
             delete: true,
             update: false,
             scan: true,
+            ..SinkCapabilities::default()
         }
     }
 

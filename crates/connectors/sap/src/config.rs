@@ -365,7 +365,16 @@ pub struct TargetOptions {
     /// request each.
     #[serde(default = "yes")]
     pub batch: bool,
+    /// How long SAP may go on saving a `$batch` after the process that sent it died
+    /// (default 30s): after such a death, the flow's next run waits this long before it
+    /// looks records up, so it finds what SAP was still saving instead of creating it
+    /// again. Longer than the slowest `$batch` you see (`batch_size` records).
+    #[serde(default)]
+    pub settle: Option<DurationStr>,
 }
+
+/// The default of [`TargetOptions::settle`].
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(30);
 
 fn yes() -> bool {
     true

@@ -34,7 +34,7 @@ use ferry_model::{ConnectorError, ErrorKind};
 use serde_json::{Map, Value};
 
 use crate::api::{Answer, Api, Operation, plain, sap_error, text_literal};
-use crate::config::TargetSpec;
+use crate::config::{DEFAULT_SETTLE, TargetSpec};
 use crate::items::Items;
 use crate::schema::SetTypes;
 
@@ -446,6 +446,10 @@ impl Sink for SapSink {
     }
 
     fn capabilities(&self) -> SinkCapabilities {
-        SinkCapabilities::default()
+        SinkCapabilities {
+            // SAP finishes a `$batch` (or a single write) its sender gave up on.
+            settle_after_crash: Some(self.spec.options.settle.map_or(DEFAULT_SETTLE, |d| d.0)),
+            ..SinkCapabilities::default()
+        }
     }
 }

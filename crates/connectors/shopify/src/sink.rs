@@ -278,6 +278,7 @@ impl Sink for ShopifySink {
             delete: false,
             update: false,
             scan,
+            ..SinkCapabilities::default()
         }
     }
 

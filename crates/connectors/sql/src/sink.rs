@@ -756,6 +756,7 @@ impl Sink for SqlSink {
             delete: true,
             update: true,
             scan: true,
+            ..SinkCapabilities::default()
         }
     }
 

@@ -709,7 +709,8 @@ async fn case_delete_update_and_scan(env: &Env) {
         ferry_kit::SinkCapabilities {
             delete: true,
             update: true,
-            scan: true
+            scan: true,
+            ..ferry_kit::SinkCapabilities::default()
         }
     );
     let batch: Vec<Outgoing> = (1..=5)

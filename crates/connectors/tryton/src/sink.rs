@@ -1239,6 +1239,7 @@ impl Sink for TrytonSink {
             delete: true,
             update: true,
             scan: true,
+            ..SinkCapabilities::default()
         }
     }
 

@@ -330,6 +330,7 @@ impl Sink for YonyouSink {
             delete: false,
             update: false,
             scan: false,
+            ..SinkCapabilities::default()
         }
     }
 }

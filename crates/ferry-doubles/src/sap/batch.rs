@@ -166,6 +166,10 @@ fn answer_batch(ctx: &Ctx, service: &str, request: &Request<'_>) -> Result<Reply
             let inner = boundary(part_type).ok_or_else(|| {
                 SapError::bad_request("/IWBEP/CM_MGW_RT/009", "Change set without a boundary")
             })?;
+            if !ctx.config.change_set_time.is_zero() {
+                // Only ever on a blocking task of its own (see `SapConfig::change_set_time`).
+                std::thread::sleep(ctx.config.change_set_time);
+            }
             out.push_str(&change_set(ctx, service, &parts(&part.content, &inner)?)?);
         } else {
             let op = operation(&part)?;

@@ -55,6 +55,11 @@ pub struct SapConfig {
     pub system_id: String,
     pub client: String,
     pub seed: SapSeed,
+    /// How long saving one change set of a `$batch` takes (default none). Like Gateway,
+    /// the double goes on saving a `$batch` after its caller has gone away: with a time
+    /// set, modifying requests run on a task of their own that a dropped connection does
+    /// not cancel, so a test can kill a client mid-`$batch` and watch SAP finish it.
+    pub change_set_time: Duration,
 }
 
 impl Default for SapConfig {
@@ -71,6 +76,7 @@ impl Default for SapConfig {
             system_id: "FER".into(),
             client: "100".into(),
             seed: SapSeed::default(),
+            change_set_time: Duration::ZERO,
         }
     }
 }

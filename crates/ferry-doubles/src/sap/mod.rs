@@ -212,15 +212,39 @@ async fn odata(
     if !reads && !auth::csrf_valid(&ctx, &headers) {
         return answer::csrf_required().into_response();
     }
-    let request = Request {
-        method: &method,
-        path: uri.path(),
-        sub,
-        query: uri.query().unwrap_or(""),
-        headers: &headers,
-        body: &body,
-    };
-    let mut reply = {
+    let mut reply = if !reads && !ctx.config.change_set_time.is_zero() {
+        // SAP saves what it was given even when the caller has gone: a task of its own,
+        // which a dropped connection does not cancel.
+        let (ctx, sub) = (ctx.clone(), sub.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let _guard = ctx.writing();
+            let request = Request {
+                method: &method,
+                path: uri.path(),
+                sub: &sub,
+                query: uri.query().unwrap_or(""),
+                headers: &headers,
+                body: &body,
+            };
+            execute(&ctx, service, &request)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Reply::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                e.to_string(),
+            )
+        })
+    } else {
+        let request = Request {
+            method: &method,
+            path: uri.path(),
+            sub,
+            query: uri.query().unwrap_or(""),
+            headers: &headers,
+            body: &body,
+        };
         let _guard = (!reads).then(|| ctx.writing());
         execute(&ctx, service, &request)
     };
