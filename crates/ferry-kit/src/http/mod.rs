@@ -73,7 +73,7 @@ pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};
 pub use paging::{ListPage, Lister, PagePos, Paging};
 pub use records::RecordPath;
-pub use reply::{ReplyCheck, ReplyRules};
+pub use reply::{ErrorCodes, ReplyCheck, ReplyRules};
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use reqwest::{Method, StatusCode, Url};
 
