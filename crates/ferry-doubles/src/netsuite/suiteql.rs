@@ -452,8 +452,27 @@ fn named(query: &Query) -> Vec<String> {
     if let Some(f) = &query.filter {
         in_cond(f, &mut out);
     }
-    out.extend(query.order.iter().map(|(n, _)| n.clone()));
+    let aliases = aliases(query);
+    out.extend(
+        query
+            .order
+            .iter()
+            .filter(|(n, _)| !aliases.contains(n))
+            .map(|(n, _)| n.clone()),
+    );
     out
+}
+
+/// The aliases of the selected columns (`ORDER BY` may name them).
+fn aliases(query: &Query) -> Vec<String> {
+    query
+        .columns
+        .iter()
+        .filter_map(|c| match c {
+            Column::All => None,
+            Column::Plain { alias, .. } | Column::ToChar { alias, .. } => Some(alias.clone()),
+        })
+        .collect()
 }
 
 /// The rows of `query`, each as SuiteQL answers an item (text values, nulls left out).
@@ -473,21 +492,37 @@ pub fn run(store: &RecordStore, query: &Query) -> Result<Vec<Map<String, Value>>
             query.table
         )));
     }
-    let mut rows: Vec<Row> = schema::rows(store, &query.table)?
+    let rows: Vec<Row> = schema::rows(store, &query.table)?
         .into_iter()
         .filter(|r| query.filter.as_ref().is_none_or(|f| holds(r, f)))
         .collect();
-    rows.sort_by(|a, b| {
+    let aliases = aliases(query);
+    let mut answered: Vec<(Row, Map<String, Value>)> = rows
+        .into_iter()
+        .map(|r| {
+            let i = item(query, &r);
+            (r, i)
+        })
+        .collect();
+    // An alias that is not a column sorts by the text answered (`ORDER BY lastmodified`
+    // of a TO_CHAR); a column by its typed value (ids as numbers).
+    let key = |(row, item): &(Row, Map<String, Value>), col: &str| -> Val {
+        if !known.contains(&col) && aliases.iter().any(|a| a == col) {
+            item.get(col)
+                .and_then(Value::as_str)
+                .map_or(Val::Null, |t| Val::Text(t.to_owned()))
+        } else {
+            row.get(col).cloned().unwrap_or(Val::Null)
+        }
+    };
+    answered.sort_by(|a, b| {
         for (col, desc) in &query.order {
-            let (x, y) = (
-                a.get(col).unwrap_or(&Val::Null),
-                b.get(col).unwrap_or(&Val::Null),
-            );
-            let ord = match (x, y) {
+            let (x, y) = (key(a, col), key(b, col));
+            let ord = match (&x, &y) {
                 (Val::Null, Val::Null) => Ordering::Equal,
                 (Val::Null, _) => Ordering::Greater,
                 (_, Val::Null) => Ordering::Less,
-                _ => compare(x, y).unwrap_or(Ordering::Equal),
+                _ => compare(&x, &y).unwrap_or(Ordering::Equal),
             };
             let ord = if *desc { ord.reverse() } else { ord };
             if ord.is_ne() {
@@ -496,7 +531,7 @@ pub fn run(store: &RecordStore, query: &Query) -> Result<Vec<Map<String, Value>>
         }
         Ordering::Equal
     });
-    Ok(rows.iter().map(|r| item(query, r)).collect())
+    Ok(answered.into_iter().map(|(_, item)| item).collect())
 }
 
 fn item(query: &Query, row: &Row) -> Map<String, Value> {

@@ -53,15 +53,31 @@ pub struct ErrorCodes {
     pub auth_codes: Vec<String>,
 }
 
+impl ErrorCodes {
+    /// The error entries of a body that has any.
+    fn entries(&self, reply: &Response) -> Option<Vec<Value>> {
+        let body: Value = serde_json::from_slice(reply.bytes()).ok()?;
+        let entries = body.pointer(&self.list)?.as_array()?;
+        (!entries.is_empty()).then(|| entries.clone())
+    }
+}
+
 impl ReplyCheck for ErrorCodes {
-    fn check(&self, _: &Response) -> Result<(), ConnectorError> {
-        Ok(())
+    /// A 2xx whose body holds error entries is the refusal they describe.
+    fn check(&self, reply: &Response) -> Result<(), ConnectorError> {
+        if self.entries(reply).is_none() {
+            return Ok(());
+        }
+        let kind = self.classify(reply).unwrap_or(ErrorKind::Validation);
+        let message = server_message(reply.bytes());
+        Err(ConnectorError::new(
+            kind,
+            format!("refused in a 200 reply: {message}"),
+        ))
     }
 
     fn classify(&self, reply: &Response) -> Option<ErrorKind> {
-        let body: Value = serde_json::from_slice(reply.bytes()).ok()?;
-        let pointer = self.list.replace('~', "~0");
-        let entries = body.pointer(&pointer)?.as_array()?;
+        let entries = self.entries(reply)?;
         let codes: Vec<&str> = entries
             .iter()
             .filter_map(|e| e.get(&self.code)?.as_str())
