@@ -43,7 +43,8 @@ impl Double {
             .expect("the double starts");
         double
             .clock()
-            .freeze_at("2026-03-01T08:00:00Z".parse().expect("a time"));
+            // After the seed (`seed_epoch`), as time goes.
+            .freeze_at("2026-05-01T08:00:00Z".parse().expect("a time"));
         let faults = PlanFaults::new(double.faults(), "*", "/services/rest/**")
             .reads("POST", "/services/rest/query/v1/suiteql");
         Some(Self {
