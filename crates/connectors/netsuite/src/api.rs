@@ -135,6 +135,23 @@ impl Api {
         }
         Ok(id.to_owned())
     }
+    /// `DELETE record/v1/<record>/<id>` (or `eid:<key>` without an id); a record already
+    /// gone counts as deleted.
+    pub async fn delete(
+        &self,
+        record: &str,
+        id: Option<&str>,
+        eid: &str,
+    ) -> Result<(), ConnectorError> {
+        let which = match id {
+            Some(id) => percent_encode(id),
+            None => format!("eid:{}", percent_encode(eid)),
+        };
+        let call = Call::delete(format!("{RECORDS}{record}/{which}"))
+            .accept(StatusCode::NOT_FOUND)
+            .label(format!("{record} eid:{eid}"));
+        self.http.send(call).await.map(|_| ())
+    }
 }
 
 /// A SuiteQL text literal: `'O''Brien'`.

@@ -3,8 +3,8 @@
 //! customers read by SuiteQL on `lastmodifieddate` in pages that cut through ties (every
 //! seed at one frozen second), and written by external id with `companyName` as the name.
 //! The double's own faults give the 503s, 429s and dropped connections; TBA tokens have no
-//! sessions to expire, so the suite skips that check. No delete and no scan: the connector
-//! declares neither, and the suite says so.
+//! sessions to expire, so the suite skips that check. Deletes by internal id (or external
+//! id); no scan: the connector does not declare it, and the suite says so.
 
 use std::sync::Arc;
 

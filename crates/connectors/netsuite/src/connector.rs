@@ -41,7 +41,7 @@ impl ConnectorFactory for NetSuiteFactory {
             snapshot: false,
             webhook: false,
             write: true,
-            delete: false,
+            delete: true,
             scan: false,
         }
     }

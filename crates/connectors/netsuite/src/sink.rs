@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_kit::sink::{each, key_text, renamed};
-use ferry_kit::{Outgoing, Sink, SinkContext, Written};
+use ferry_kit::{Outgoing, Removal, Sink, SinkCapabilities, SinkContext, Written};
 use ferry_model::ConnectorError;
 use serde_json::{Map, Value, json};
 
@@ -233,6 +233,31 @@ impl Sink for NetSuiteSink {
                     .await
                     .map_err(context)?;
                 Ok(Written { target_id: id })
+            }
+        })
+        .await
+    }
+
+    fn capabilities(&self) -> SinkCapabilities {
+        SinkCapabilities {
+            delete: true,
+            ..SinkCapabilities::default()
+        }
+    }
+
+    /// `DELETE` by internal id when known, else by external id; one already gone counts.
+    async fn delete(
+        &self,
+        batch: &[Removal],
+    ) -> Result<Vec<Result<(), ConnectorError>>, ConnectorError> {
+        let batch: Arc<Vec<Removal>> = Arc::new(batch.to_vec());
+        each(batch.len(), self.concurrency, |i| {
+            let (api, spec, batch) = (self.api.clone(), self.spec.clone(), batch.clone());
+            async move {
+                let r = &batch[i];
+                api.delete(&spec.record, r.target_id.as_deref(), &r.key)
+                    .await
+                    .map_err(|e| e.context(format!("key `{}`", r.key)))
             }
         })
         .await

@@ -360,6 +360,12 @@ async fn fulfilments_name_the_order_they_ship() {
     assert_eq!(f["createdfrom_externalid"], "SHOP-1001");
     assert_eq!(f["shipstatus"], "C");
     assert_eq!(f["lines"][1]["sku"], "SKU-2");
+    d.netsuite.erp(d.double.harness()).bill(1).unwrap();
+    let (invoices, _) =
+        read_all(source(&d, json!({"object": "invoices"})).as_ref(), None, 10).await;
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0].fields["createdfrom"], "1");
+    assert_eq!(invoices[0].fields["lines"].as_array().unwrap().len(), 2);
     let fetched = source(&d, json!({"object": "fulfilments"}))
         .fetch(&[shipped[0].id.clone(), "999".into()])
         .await

@@ -642,3 +642,38 @@ pub fn answer(
                         "offset": offset, "totalResults": total, "items": items});
     Ok(axum::Json(answer).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+
+    #[test]
+    fn ids_order_as_numbers_and_aliases_as_text() {
+        let store = RecordStore::new(Clock::system());
+        super::super::seed::fill(&store);
+        for n in 0..9 {
+            let fields = json!({"companyname": format!("N{n}"), "externalid": format!("N{n}")});
+            store
+                .insert("customer", fields.as_object().cloned().unwrap())
+                .unwrap();
+        }
+        let q = parse("SELECT id AS key, companyname FROM customer WHERE id >= 9 ORDER BY id DESC")
+            .unwrap();
+        let ids: Vec<String> = run(&store, &q)
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, ["12", "11", "10", "9"]);
+        let q = parse("SELECT id AS key FROM customer WHERE id IN (2, 10) ORDER BY key").unwrap();
+        let ids: Vec<String> = run(&store, &q)
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, ["10", "2"], "an alias sorts by its text");
+        assert!(parse("SELECT id FROM customer WHERE (id = 1").is_err());
+        assert!(parse("SELECT id FROM customer ORDER BY").is_err());
+    }
+}
