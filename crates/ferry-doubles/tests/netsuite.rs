@@ -438,3 +438,46 @@ async fn the_erp_team_fulfils_bills_and_moves_stock() {
         .await;
     assert_eq!(read.body["createdFrom"]["id"], "1");
 }
+
+#[tokio::test]
+async fn record_lists_filter_by_dates_in_the_accounts_format_only() {
+    let ns = Ns::start(NetSuiteConfig::default()).await;
+    ns.double
+        .clock()
+        .freeze_at("2026-06-02T10:00:00Z".parse().unwrap());
+    let put = ns
+        .record(
+            Method::PUT,
+            "customer/eid:LATE",
+            Some(json!({"companyName": "Late"})),
+        )
+        .await;
+    assert_eq!(put.status, 204);
+    let q = r#"customer?q=lastModifiedDate%20ON_OR_AFTER%20%226/1/2026%22"#;
+    let listed = ns.record(Method::GET, q, None).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.body
+    );
+    let iso = ns
+        .record(
+            Method::GET,
+            r#"customer?q=lastModifiedDate%20ON_OR_AFTER%20%222026-06-01%22"#,
+            None,
+        )
+        .await;
+    assert_eq!(iso.status, 400);
+    let detail = iso.body["o:errorDetails"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Parse of date/time \"2026-06-01\" failed with date format"),
+        "{detail}"
+    );
+    let all = ns.record(Method::GET, "customer?limit=2", None).await;
+    assert_eq!(
+        (all.body["count"].clone(), all.body["hasMore"].clone()),
+        (json!(2), json!(true))
+    );
+}

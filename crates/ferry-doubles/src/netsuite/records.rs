@@ -58,7 +58,7 @@ pub fn handle(store: &RecordStore, request: &Request<'_>) -> Result<Response, Ns
         return transform(store, request, &from, to);
     }
     match (request.method, which) {
-        ("GET", Which::None) => list(store, kind),
+        ("GET", Which::None) => list(store, kind, request.query),
         ("GET", which) => {
             Ok(axum::Json(render(store, kind, &find(store, kind, &which)?)).into_response())
         }
@@ -129,19 +129,80 @@ pub fn store_key(kind: &RecordType, eid: &str) -> String {
     }
 }
 
-fn list(store: &RecordStore, kind: &RecordType) -> Result<Response, NsError> {
+/// `GET record/v1/<type>?q=…&limit=&offset=`: ids only. `q` is the record API's own
+/// filter; the double knows `lastModifiedDate ON_OR_AFTER|AFTER|BEFORE "M/d/yyyy"` (joined
+/// by `AND`), and refuses a date in another format as NetSuite does (the account's date
+/// format, here the default `M/d/yyyy`).
+fn list(store: &RecordStore, kind: &RecordType, query: &str) -> Result<Response, NsError> {
+    let param = |name: &str| {
+        reqwest::Url::parse(&format!("http://x/?{query}"))
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let number =
+        |name: &str, default: usize| param(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (limit, offset) = (number("limit", 1000).clamp(1, 1000), number("offset", 0));
+    let mut conditions = Vec::new();
+    for part in param("q")
+        .unwrap_or_default()
+        .split(" AND ")
+        .filter(|p| !p.trim().is_empty())
+    {
+        conditions.push(date_condition(part.trim())?);
+    }
     let items: Vec<Value> = store
         .list(kind.object, None, None)
         .map_err(|e| NsError::parameter(e.to_string()))?
         .into_iter()
         .filter(|r| schema::type_of(kind.object, &r.fields).is_some_and(|t| t.name == kind.name))
+        .filter(|r| {
+            conditions.iter().all(|(op, day)| {
+                let d = r.updated_at.date_naive();
+                match op.as_str() {
+                    "ON_OR_AFTER" => d >= *day,
+                    "AFTER" => d > *day,
+                    "BEFORE" => d < *day,
+                    "ON_OR_BEFORE" => d <= *day,
+                    _ => d == *day,
+                }
+            })
+        })
         .map(|r| json!({"id": r.id.to_string(), "links": []}))
         .collect();
-    Ok(
-        axum::Json(json!({"count": items.len(), "hasMore": false, "offset": 0,
-                         "totalResults": items.len(), "items": items, "links": []}))
-        .into_response(),
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
+    Ok(axum::Json(
+        json!({"count": page.len(), "hasMore": offset + page.len() < total,
+                         "offset": offset, "totalResults": total, "items": page, "links": []}),
     )
+    .into_response())
+}
+
+/// `lastModifiedDate ON_OR_AFTER "5/1/2024"` as the operator and the day.
+fn date_condition(part: &str) -> Result<(String, chrono::NaiveDate), NsError> {
+    let unsupported = || {
+        NsError::parameter(format!(
+            "Invalid search query: '{part}' (the double knows lastModifiedDate with ON, ON_OR_AFTER, AFTER, BEFORE, ON_OR_BEFORE)."
+        ))
+    };
+    let mut words = part.splitn(3, ' ');
+    let (Some(field), Some(op), Some(value)) = (words.next(), words.next(), words.next()) else {
+        return Err(unsupported());
+    };
+    let ops = ["ON", "ON_OR_AFTER", "AFTER", "BEFORE", "ON_OR_BEFORE"];
+    if !field.eq_ignore_ascii_case("lastModifiedDate") || !ops.contains(&op) {
+        return Err(unsupported());
+    }
+    let value = value.trim().trim_matches('"');
+    let day = chrono::NaiveDate::parse_from_str(value, "%m/%d/%Y").map_err(|_| {
+        NsError::parameter(format!(
+            "Invalid search query. Parse of date/time \"{value}\" failed with date format \"M/d/yyyy\"."
+        ))
+        .at("q")
+    })?;
+    Ok((op.to_owned(), day))
 }
 
 /// The REST name of a stored (lower-case) field.
