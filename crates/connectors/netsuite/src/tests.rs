@@ -4,7 +4,8 @@
 //! (429, and 400 as some clients see them) backed off, an error inside an HTTP 200, sales
 //! orders written with references looked up by business key and a per-record refusal in a
 //! batch, stock per named location, fulfilments naming their order, and secrets kept out
-//! of Debug output.
+//! of Debug output. `contract` replays the dossier's documented bodies verbatim (a SuiteQL
+//! page, a `USER_ERROR`, the captured concurrency refusal, a login refusal).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -416,4 +417,139 @@ async fn settings_are_checked_and_secrets_stay_out_of_debug() {
         system.http().url,
         "https://1234567-sb1.suitetalk.api.netsuite.com"
     );
+}
+
+/// The dossier's documented shapes, replayed verbatim by the double's faults, so the
+/// connector is checked against the captures themselves, not only against the double's
+/// rendering of them.
+mod contract {
+    use super::*;
+
+    fn replay(d: &Double, method: &str, path: &str, status: u16, body: &str) {
+        let action = FaultAction::Status {
+            status,
+            retry_after: None,
+            headers: Default::default(),
+            body: Some(body.into()),
+        };
+        d.double
+            .faults()
+            .add(Fault::new(action).on(method, path).times(1));
+    }
+
+    const SUITEQL: &str = "/services/rest/query/v1/suiteql";
+
+    #[tokio::test]
+    async fn a_suiteql_page_of_the_documented_shape_is_read() {
+        let d = Double::start().await.unwrap();
+        // netsuite.md §3, with the `TO_CHAR` alias the connector selects.
+        let page = r#"{"links": [{"rel": "self", "href": "https://1234567.suitetalk.api.netsuite.com/services/rest/query/v1/suiteql"},
+            {"rel": "next", "href": "https://1234567.suitetalk.api.netsuite.com/services/rest/query/v1/suiteql?limit=1&offset=1"}],
+            "count": 1, "hasMore": true, "offset": 0, "totalResults": 5321,
+            "items": [{"links": [], "id": "123", "entityid": "C001", "companyname": "ACME",
+                       "lastmodifieddate": "5/2/2024", "lastmodified": "2024-05-02T09:30:00"}]}"#;
+        replay(&d, "POST", SUITEQL, 200, page);
+        let read = source(&d, json!({"object": "customers"}))
+            .read(None, 1)
+            .await
+            .unwrap();
+        assert!(read.more);
+        assert_eq!(read.records[0].id, "123");
+        assert_eq!(
+            read.records[0].fields["lastmodifieddate"],
+            "2024-05-02T09:30:00Z"
+        );
+        assert!(!read.records[0].fields.contains_key("links"));
+        // The same page without the alias (dates in the user's format only) is refused
+        // plainly rather than read with no position.
+        replay(
+            &d,
+            "POST",
+            SUITEQL,
+            200,
+            &page.replace(r#", "lastmodified": "2024-05-02T09:30:00""#, ""),
+        );
+        let e = source(&d, json!({"object": "customers"}))
+            .read(None, 1)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Fatal, "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_documented_user_error_is_that_records_refusal() {
+        let d = Double::start().await.unwrap();
+        // netsuite.md §5.
+        let body = r#"{"type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1", "title": "Bad Request", "status": 400,
+            "o:errorDetails": [{"detail": "Error while accessing a resource. This entity already exists.", "o:errorCode": "USER_ERROR", "o:errorPath": "entityId"}]}"#;
+        replay(
+            &d,
+            "PUT",
+            "/services/rest/record/v1/customer/eid:DUP-1",
+            400,
+            body,
+        );
+        let customers = sink(
+            &d,
+            json!({"record": "customer", "fields": {"name": "companyName"}}),
+            "code",
+        );
+        let batch = vec![
+            outgoing("DUP-1", json!({"code": "DUP-1", "name": "Dup"})),
+            outgoing("OK-1", json!({"code": "OK-1", "name": "Fine"})),
+        ];
+        let results = customers.upsert(&batch).await.unwrap();
+        let e = results[0].as_ref().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        assert!(e.message().contains("key `DUP-1`"), "{e}");
+        assert!(
+            e.message()
+                .contains("This entity already exists. (USER_ERROR at `entityId`)"),
+            "{e}"
+        );
+        assert!(results[1].is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_captured_concurrency_refusal_is_retried() {
+        let d = Double::start().await.unwrap();
+        // Corrections 1 and 4: "Bad Request" with 429, no `type`, no Retry-After.
+        let body = r#"{"title": "Bad Request", "status": 429, "o:errorDetails": [{"detail": "Concurrent request limit exceeded. Request blocked.", "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED"}]}"#;
+        replay(&d, "POST", SUITEQL, 429, body);
+        replay(&d, "PUT", "/services/rest/record/v1/customer/**", 429, body);
+        let (read, _) = read_all(
+            source(&d, json!({"object": "customers"})).as_ref(),
+            None,
+            10,
+        )
+        .await;
+        assert_eq!(read.len(), 3);
+        let customers = sink(
+            &d,
+            json!({"record": "customer", "fields": {"name": "companyName"}}),
+            "code",
+        );
+        let written = customers
+            .upsert(&[outgoing("T-1", json!({"code": "T-1", "name": "T"}))])
+            .await
+            .unwrap();
+        assert!(written[0].is_ok(), "{written:?}");
+        assert_eq!(d.double.faults().unfired(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_login_refusal_of_the_documented_shape_is_an_auth_error() {
+        let d = Double::start().await.unwrap();
+        // §2 and §5: 401 with `INVALID_LOGIN_ATTEMPT` (the wording is uncertain).
+        let body = r#"{"type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2", "title": "Unauthorized", "status": 401,
+            "o:errorDetails": [{"detail": "Invalid login attempt.", "o:errorCode": "INVALID_LOGIN_ATTEMPT"}]}"#;
+        replay(&d, "POST", SUITEQL, 401, body);
+        let e = connector(&d).probe().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+        assert!(
+            e.message()
+                .contains("Invalid login attempt. (INVALID_LOGIN_ATTEMPT)"),
+            "{e}"
+        );
+    }
 }
