@@ -119,21 +119,50 @@ impl Api {
         if let Some(sublist) = replace {
             call = call.query("replace", sublist);
         }
+        located(&self.http.send(call).await?)
+    }
+
+    /// The internal id of the `record` with external id `eid`, if there is one.
+    pub async fn find(&self, record: &str, eid: &str) -> Result<Option<String>, ConnectorError> {
+        let call = Call::get(format!("{RECORDS}{record}/eid:{}", percent_encode(eid)))
+            .accept(StatusCode::NOT_FOUND)
+            .label(format!("{record} eid:{eid}"));
         let reply = self.http.send(call).await?;
-        let location = reply
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let id = location.rsplit('/').next().unwrap_or_default();
-        if reply.status() != StatusCode::NO_CONTENT || id.is_empty() {
-            return Err(ConnectorError::fatal(format!(
-                "{}: HTTP {} without the record's Location: not NetSuite's answer to an upsert",
-                reply.what(),
-                reply.status()
-            )));
+        if reply.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
         }
-        Ok(id.to_owned())
+        let found: Value = reply.json()?;
+        Ok(found.get("id").and_then(Value::as_str).map(str::to_owned))
+    }
+
+    /// `PATCH record/v1/<record>/<id>`: the fields of `body` changed.
+    pub async fn patch(
+        &self,
+        record: &str,
+        id: &str,
+        body: &Value,
+    ) -> Result<String, ConnectorError> {
+        let call = Call::patch(format!("{RECORDS}{record}/{}", percent_encode(id)))
+            .json(body)
+            .label(format!("{record} {id}"));
+        located(&self.http.send(call).await?)
+    }
+
+    /// `POST record/v1/salesOrder/eid:<order>/!transform/<record>`: a new record made from
+    /// the sales order, with `body`'s fields; its internal id.
+    pub async fn transform(
+        &self,
+        order: &str,
+        record: &str,
+        body: &Value,
+    ) -> Result<String, ConnectorError> {
+        let call = Call::post(format!(
+            "{RECORDS}salesOrder/eid:{}/!transform/{record}",
+            percent_encode(order)
+        ))
+        .json(body)
+        .label(format!("salesOrder eid:{order} to {record}"));
+        located(&self.http.send(call).await?)
     }
     /// `DELETE record/v1/<record>/<id>` (or `eid:<key>` without an id); a record already
     /// gone counts as deleted.
@@ -152,6 +181,24 @@ impl Api {
             .label(format!("{record} eid:{eid}"));
         self.http.send(call).await.map(|_| ())
     }
+}
+
+/// The internal id a write's `204` names in `Location`.
+fn located(reply: &ferry_kit::http::Response) -> Result<String, ConnectorError> {
+    let location = reply
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let id = location.rsplit('/').next().unwrap_or_default();
+    if reply.status() != StatusCode::NO_CONTENT || id.is_empty() {
+        return Err(ConnectorError::fatal(format!(
+            "{}: HTTP {} without the record's Location: not NetSuite's answer to a write",
+            reply.what(),
+            reply.status()
+        )));
+    }
+    Ok(id.to_owned())
 }
 
 /// A SuiteQL text literal: `'O''Brien'`.

@@ -238,6 +238,12 @@ pub struct TargetOptions {
     /// The lines, written as the `item` sublist.
     #[serde(default)]
     pub lines: Option<LinesTarget>,
+    /// For records made from a sales order (`itemFulfillment`, `invoice`): the canonical
+    /// field holding the order's external id (`order_id`). A record not there yet is the
+    /// order transformed (`POST salesOrder/eid:<order>/!transform/<record>`, all its lines);
+    /// one there already (found by its external id) is updated.
+    #[serde(default)]
+    pub from_order: Option<String>,
 }
 
 /// The lines of a record, written as a sublist (replacing the lines it had).
@@ -273,6 +279,7 @@ pub struct TargetSpec {
     pub defaults: Map<String, Value>,
     pub refs: Vec<(String, Lookup)>,
     pub lines: Option<LinesSpec>,
+    pub from_order: Option<String>,
 }
 
 /// Validated lines.
@@ -347,6 +354,7 @@ impl TargetOptions {
             defaults: self.defaults,
             refs,
             lines,
+            from_order: self.from_order,
         })
     }
 }

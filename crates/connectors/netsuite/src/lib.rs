@@ -39,7 +39,9 @@
 //!   `transactionline`, stock from `inventoryitemlocations`.
 //! - **Writing**: one `PUT …/eid:<key>` per record, a few at once within the account's
 //!   concurrency limit; `CONCURRENCY_LIMIT_EXCEEDED` (429 or 400) backed off and retried; a
-//!   400 with `o:errorDetails` is that record's refusal, in NetSuite's words.
+//!   400 with `o:errorDetails` is that record's refusal, in NetSuite's words. Item
+//!   fulfilments and invoices can be written from their order's external id (`from_order`:
+//!   the order transformed, once).
 
 mod api;
 mod config;

@@ -96,7 +96,7 @@ impl NetSuiteSink {
         let lines_from = self.spec.lines.as_ref().map(|l| l.from.as_str());
         let mut body = Map::new();
         for (k, v) in fields {
-            if Some(k.as_str()) == lines_from {
+            if Some(k.as_str()) == lines_from || Some(k) == self.spec.from_order.as_ref() {
                 continue;
             }
             if let Some(name) = renamed(&self.spec.fields, k) {
@@ -104,6 +104,17 @@ impl NetSuiteSink {
             }
         }
         body
+    }
+
+    /// The external id of the order record `o` is made from, with `from_order`.
+    fn order_of(&self, o: &Outgoing) -> Option<Result<String, ConnectorError>> {
+        let field = self.spec.from_order.as_ref()?;
+        Some(o.fields.get(field).and_then(key_text).ok_or_else(|| {
+            ConnectorError::invalid(format!(
+                "`{field}` is empty: it must hold the external id of the sales order the {} is made from",
+                self.spec.record
+            ))
+        }))
     }
 
     /// The body of record `o`: renamed fields, defaults, references as ids, the sublist.
@@ -147,6 +158,30 @@ impl NetSuiteSink {
         }
         Ok(Value::Object(body))
     }
+}
+
+/// One record to write: its key, its body, and the order it is made from (`from_order`).
+struct Job {
+    key: String,
+    body: Result<Value, ConnectorError>,
+    order: Option<Result<String, ConnectorError>>,
+}
+
+/// Writes a record made from sales order `order`: updated when its external id is found,
+/// else the order transformed, the external id set in the same request (so a retry finds
+/// it rather than making a second one).
+async fn made_from(
+    api: &Api,
+    record: &str,
+    key: &str,
+    order: &str,
+    mut body: Value,
+) -> Result<String, ConnectorError> {
+    if let Some(id) = api.find(record, key).await? {
+        return api.patch(record, &id, &body).await;
+    }
+    body["externalId"] = json!(key);
+    api.transform(order, record, &body).await
 }
 
 /// A decimal in text as a JSON number.
@@ -205,10 +240,14 @@ impl Sink for NetSuiteSink {
         batch: &[Outgoing],
     ) -> Result<Vec<Result<Written, ConnectorError>>, ConnectorError> {
         let resolved = self.resolve(batch).await?;
-        let jobs: Arc<Vec<(String, Result<Value, ConnectorError>)>> = Arc::new(
+        let jobs: Arc<Vec<Job>> = Arc::new(
             batch
                 .iter()
-                .map(|o| (o.key.clone(), self.body(o, &resolved)))
+                .map(|o| Job {
+                    key: o.key.clone(),
+                    body: self.body(o, &resolved),
+                    order: self.order_of(o),
+                })
                 .collect(),
         );
         let replace = self.spec.lines.as_ref().map(|l| l.sublist.clone());
@@ -220,19 +259,27 @@ impl Sink for NetSuiteSink {
                 replace.clone(),
             );
             async move {
-                let (key, body) = &jobs[i];
-                let context = |e: ConnectorError| e.context(format!("key `{key}`"));
-                let body = body.clone().map_err(context)?;
-                if key.trim().is_empty() {
+                let job = &jobs[i];
+                let context = |e: ConnectorError| e.context(format!("key `{}`", job.key));
+                let body = job.body.clone().map_err(context)?;
+                if job.key.trim().is_empty() {
                     return Err(context(ConnectorError::invalid(
                         "an empty key cannot be an external id",
                     )));
                 }
-                let id = api
-                    .upsert(&spec.record, key, &body, replace.as_deref())
-                    .await
-                    .map_err(context)?;
-                Ok(Written { target_id: id })
+                let id = match &job.order {
+                    None => {
+                        api.upsert(&spec.record, &job.key, &body, replace.as_deref())
+                            .await
+                    }
+                    Some(order) => {
+                        let order = order.clone().map_err(context)?;
+                        made_from(&api, &spec.record, &job.key, &order, body).await
+                    }
+                };
+                Ok(Written {
+                    target_id: id.map_err(context)?,
+                })
             }
         })
         .await

@@ -553,3 +553,47 @@ mod contract {
         );
     }
 }
+
+#[tokio::test]
+async fn fulfilments_are_written_from_the_order_once() {
+    let d = Double::start().await.unwrap();
+    let options =
+        json!({"record": "itemFulfillment", "from_order": "order_id", "fields": {"note": "memo"}});
+    let fulfilments = sink(&d, options, "tracking");
+    let shipment = |key: &str, order: &str| {
+        outgoing(
+            key,
+            json!({"order_id": order, "note": format!("shipped {key}")}),
+        )
+    };
+    let batch = vec![
+        shipment("TRK-1", "SHOP-1001"),
+        shipment("TRK-2", "SHOP-404"),
+        shipment("TRK-3", ""),
+    ];
+    let results = fulfilments.upsert(&batch).await.unwrap();
+    let id = results[0].as_ref().unwrap().target_id.clone();
+    let missing = results[1].as_ref().unwrap_err();
+    assert!(
+        missing.message().contains("eid:SHOP-404") && missing.message().contains("NONEXISTENT_ID"),
+        "{missing}"
+    );
+    let empty = results[2].as_ref().unwrap_err();
+    assert!(empty.message().contains("`order_id` is empty"), "{empty}");
+    // Sent again: the same fulfilment, updated, not a second one.
+    let again = fulfilments
+        .upsert(&[shipment("TRK-1", "SHOP-1001")])
+        .await
+        .unwrap();
+    assert_eq!(again[0].as_ref().unwrap().target_id, id);
+    let (shipped, _) = read_all(
+        source(&d, json!({"object": "fulfilments"})).as_ref(),
+        None,
+        10,
+    )
+    .await;
+    assert_eq!(shipped.len(), 1);
+    assert_eq!(shipped[0].fields["externalid"], "TRK-1");
+    assert_eq!(shipped[0].fields["createdfrom_externalid"], "SHOP-1001");
+    assert_eq!(shipped[0].fields["memo"], "shipped TRK-1");
+}
