@@ -11,6 +11,7 @@
 #            sap       (SAP S/4HANA OData v2 A2X APIs; see crates/ferry-doubles/src/sap/README.md)
 #            salesforce (Salesforce REST/Bulk 2.0/CDC; see crates/ferry-doubles/src/salesforce/README.md)
 #            shopify   (Shopify Admin GraphQL; see crates/ferry-doubles/src/shopify/README.md)
+#            netsuite  (Oracle NetSuite SuiteQL + record API, TBA; see crates/ferry-doubles/src/netsuite/README.md)
 #   PORT     port on 127.0.0.1 (default 0: a free one, printed)
 #   OPTIONS  passed to the double, e.g. --auth oauth2 --paging cursor
 #            (scripts/doubles/run.sh reference --help lists them)
@@ -20,6 +21,7 @@
 #            or --page-size 20 --if-match optional for sap
 #            or --query-batch-size 200 --daily-api-limit 100 for salesforce
 #            or --webhook-url http://127.0.0.1:9000/hook for shopify
+#            or --concurrency 5 for netsuite
 #
 # Builds the ferry-double binary first (cargo, honouring CARGO_TARGET_DIR).
 set -euo pipefail

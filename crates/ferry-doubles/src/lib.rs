@@ -17,6 +17,8 @@
 //!   event pushes), for the `yonyou` connector.
 //! - [`sap`]: the SAP S/4HANA Cloud A2X OData v2 APIs (business partner, product, sales
 //!   order, outbound delivery, billing document), with CSRF, ETags and `$batch`.
+//! - [`netsuite`]: Oracle NetSuite REST web services (SuiteQL, the record API with
+//!   external-id upserts), Token-Based Authentication and concurrency governance.
 //! - [`proxy`]: not a double but a faulting proxy in front of a real server (Tryton,
 //!   BottleCRM), so the same faults reach connectors tested against real systems.
 //!
@@ -56,6 +58,7 @@ mod harness;
 pub mod jiandaoyun;
 pub mod kingdee;
 mod log;
+pub mod netsuite;
 pub mod proxy;
 pub mod reference;
 pub mod salesforce;

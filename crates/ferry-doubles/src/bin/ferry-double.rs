@@ -11,6 +11,7 @@ use ferry_doubles::jiandaoyun::{
     self, JiandaoyunConfig, JiandaoyunDouble, JiandaoyunSeed, PushConfig, RateLimits,
 };
 use ferry_doubles::kingdee::{KingdeeConfig, KingdeeDouble, KingdeeSeed};
+use ferry_doubles::netsuite::{NetSuiteConfig, NetSuiteDouble};
 use ferry_doubles::reference::{
     AuthMode, ExpiredAnswer, Paging, ReferenceConfig, ReferenceDouble, Seed,
 };
@@ -49,6 +50,18 @@ enum Which {
     /// Shopify Admin GraphQL (cost throttle, bulk operations, HMAC webhooks), built from the
     /// dossier.
     Shopify(ShopifyArgs),
+    /// Oracle NetSuite REST web services (SuiteQL, record API, TBA, concurrency
+    /// governance), built from the dossier.
+    Netsuite(NetSuiteArgs),
+}
+
+#[derive(Args)]
+struct NetSuiteArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Requests served at once before `CONCURRENCY_LIMIT_EXCEEDED`.
+    #[arg(long, default_value_t = NetSuiteConfig::default().concurrency)]
+    concurrency: usize,
 }
 
 #[derive(Args)]
@@ -398,6 +411,13 @@ async fn main() -> ExitCode {
                 ..ShopifyConfig::default()
             };
             ferry_doubles::start(ShopifyDouble::new(config), args.common.port).await
+        }
+        Which::Netsuite(args) => {
+            let config = NetSuiteConfig {
+                concurrency: args.concurrency,
+                ..NetSuiteConfig::default()
+            };
+            ferry_doubles::start(NetSuiteDouble::new(config), args.common.port).await
         }
     };
     match started {

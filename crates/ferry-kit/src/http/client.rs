@@ -379,11 +379,19 @@ impl HttpClient {
             .iter()
             .find(|(s, _)| *s == status)
             .map_or(kind, |(_, k)| *k);
+        // The body's own error code, where the API has one, says more than the status
+        // (NetSuite's CONCURRENCY_LIMIT_EXCEEDED comes as a 429 or a 400).
+        let check = call.check.as_ref().or(self.check.as_ref());
+        let (kind, transient) = match check.and_then(|c| c.classify(response)) {
+            Some(k) => (k, k.is_transient()),
+            None => (kind, transient),
+        };
+        let turned_away = matches!(kind, ErrorKind::RateLimited { .. });
         Failure {
             error: ConnectorError::new(kind, message),
             transient,
             // A 429 says the server turned the request away without acting on it.
-            unsent: status == StatusCode::TOO_MANY_REQUESTS,
+            unsent: status == StatusCode::TOO_MANY_REQUESTS || turned_away,
             retry_after: retry_after.filter(|_| matches!(status.as_u16(), 429 | 503)),
         }
     }
@@ -674,6 +682,9 @@ pub fn server_message(body: &[u8]) -> String {
 
 fn json_message(json: &serde_json::Value) -> String {
     use serde_json::Value;
+    if let Some(details) = problem_details(json) {
+        return details;
+    }
     if let Value::Object(map) = json {
         for key in [
             "message",
@@ -722,6 +733,35 @@ fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// NetSuite's RFC 9457 problem details: each `o:errorDetails` entry's `detail`, with its
+/// `o:errorCode` and `o:errorPath` (the field) when given, joined by `; `. The `title` alone
+/// ("Bad Request") says nothing a user can act on.
+fn problem_details(json: &serde_json::Value) -> Option<String> {
+    let details = json.get("o:errorDetails")?.as_array()?;
+    let text = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let parts: Vec<String> = details
+        .iter()
+        .filter_map(|d| {
+            let detail = text(d, "detail")?;
+            let code = text(d, "o:errorCode");
+            let path = text(d, "o:errorPath");
+            Some(match (code, path) {
+                (Some(c), Some(p)) => format!("{detail} ({c} at `{p}`)"),
+                (Some(c), None) => format!("{detail} ({c})"),
+                (None, Some(p)) => format!("{detail} (at `{p}`)"),
+                (None, None) => detail,
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// A reqwest error as a sentence without its URL (which we show masked ourselves): what
 /// failed, and the innermost cause (`connection refused`).
 fn describe(e: &reqwest::Error) -> String {
@@ -765,6 +805,13 @@ mod tests {
         assert_eq!(
             server_message(br#"{"error":{"code":5,"message":"nope"}}"#),
             "nope"
+        );
+        let netsuite = br#"{"type":"https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1",
+            "title":"Bad Request","status":400,"o:errorDetails":[{"detail":"Please enter value(s) for: Company Name",
+            "o:errorCode":"USER_ERROR","o:errorPath":"companyName"}]}"#;
+        assert_eq!(
+            server_message(netsuite),
+            "Please enter value(s) for: Company Name (USER_ERROR at `companyName`)"
         );
         assert_eq!(
             server_message(b"<html><title>401 Unauthorized</title></html>"),

@@ -43,7 +43,10 @@
 //!   never does.
 //! - [`ReplyCheck`]: errors reported inside HTTP 200 bodies (Kingdee, Yonyou, Jiandaoyun),
 //!   per client ([`HttpClient::with_reply_check`]) or per call ([`Call::check`]);
-//!   [`ReplyRules`] is the configured one (`status_path`, `ok_values`, `auth_codes`, …).
+//!   [`ReplyRules`] is the configured one (`status_path`, `ok_values`, `auth_codes`, …);
+//!   [`ErrorCodes`] classifies refusals by the error codes in their body rather than their
+//!   status (NetSuite's `o:errorDetails`, whose `CONCURRENCY_LIMIT_EXCEEDED` may come as a
+//!   400), through [`ReplyCheck::classify`].
 //! - [`Lister`]: paged list endpoints (offset/limit, page number, cursor token, next URL in
 //!   the body, `Link` header: [`Paging`]), one page at a time from a serializable
 //!   [`PagePos`] or all at once, the records found by a [`RecordPath`] (JSON pointer or
@@ -73,7 +76,7 @@ pub use client::{Call, HttpClient, MAX_WAIT, Response, server_message};
 pub use config::{HttpOptions, HttpSettings, Rate, RateSettings};
 pub use paging::{ListPage, Lister, PagePos, Paging};
 pub use records::RecordPath;
-pub use reply::{ReplyCheck, ReplyRules};
+pub use reply::{ErrorCodes, ReplyCheck, ReplyRules};
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use reqwest::{Method, StatusCode, Url};
 

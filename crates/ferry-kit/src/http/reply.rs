@@ -26,6 +26,71 @@ use super::client::{Response, server_message};
 pub trait ReplyCheck: Send + Sync + fmt::Debug {
     /// `Ok` if `reply` is an answer; the error it reports otherwise.
     fn check(&self, reply: &Response) -> Result<(), ConnectorError>;
+
+    /// The kind of a refusal (a non-2xx `reply`) when its body says more than its status,
+    /// e.g. an error code meaning "too many requests at once" sent with a 400 or 429
+    /// (NetSuite's `CONCURRENCY_LIMIT_EXCEEDED`); `None` (the default): the status decides.
+    /// A transient kind is retried as its status equivalent would be.
+    fn classify(&self, reply: &Response) -> Option<ErrorKind> {
+        let _ = reply;
+        None
+    }
+}
+
+/// A [`ReplyCheck`] for APIs that answer RFC 9457 problem details with a list of error codes
+/// (`{"status": 429, "o:errorDetails": [{"o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED", …}]}`):
+/// 2xx replies are answers, and a refusal is classified by the codes in its body, found at
+/// `list` (a JSON pointer to an array) under `code` in each entry, rather than by its status.
+#[derive(Debug, Clone)]
+pub struct ErrorCodes {
+    /// JSON pointer to the array of error entries (`/o:errorDetails`).
+    pub list: String,
+    /// The code's key in each entry (`o:errorCode`).
+    pub code: String,
+    /// Codes meaning "too many requests": retried with backoff, whatever the method.
+    pub rate_codes: Vec<String>,
+    /// Codes meaning the credentials were refused.
+    pub auth_codes: Vec<String>,
+}
+
+impl ErrorCodes {
+    /// The error entries of a body that has any.
+    fn entries(&self, reply: &Response) -> Option<Vec<Value>> {
+        let body: Value = serde_json::from_slice(reply.bytes()).ok()?;
+        let entries = body.pointer(&self.list)?.as_array()?;
+        (!entries.is_empty()).then(|| entries.clone())
+    }
+}
+
+impl ReplyCheck for ErrorCodes {
+    /// A 2xx whose body holds error entries is the refusal they describe.
+    fn check(&self, reply: &Response) -> Result<(), ConnectorError> {
+        if self.entries(reply).is_none() {
+            return Ok(());
+        }
+        let kind = self.classify(reply).unwrap_or(ErrorKind::Validation);
+        let message = server_message(reply.bytes());
+        Err(ConnectorError::new(
+            kind,
+            format!("refused in a 200 reply: {message}"),
+        ))
+    }
+
+    fn classify(&self, reply: &Response) -> Option<ErrorKind> {
+        let entries = self.entries(reply)?;
+        let codes: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e.get(&self.code)?.as_str())
+            .collect();
+        let has = |list: &[String]| codes.iter().any(|c| list.iter().any(|l| l == c));
+        if has(&self.rate_codes) {
+            Some(ErrorKind::RateLimited { retry_after: None })
+        } else if has(&self.auth_codes) {
+            Some(ErrorKind::Auth)
+        } else {
+            None
+        }
+    }
 }
 
 /// A [`ReplyCheck`] from configuration: where the success flag or status code is, which

@@ -557,3 +557,70 @@ async fn an_accepted_status_is_returned_with_its_body_and_not_retried() {
     assert_eq!(e.kind(), ErrorKind::Retryable);
     assert_eq!(hits(&server).await, 2 + 4);
 }
+
+fn netsuite_codes() -> Arc<ErrorCodes> {
+    Arc::new(ErrorCodes {
+        list: "/o:errorDetails".into(),
+        code: "o:errorCode".into(),
+        rate_codes: vec!["CONCURRENCY_LIMIT_EXCEEDED".into()],
+        auth_codes: vec!["INVALID_LOGIN_ATTEMPT".into()],
+    })
+}
+
+fn problem(status: u16, code: &str, detail: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"title": "Bad Request", "status": status,
+        "o:errorDetails": [{"detail": detail, "o:errorCode": code}]}))
+}
+
+#[tokio::test]
+async fn error_codes_in_the_body_decide_over_the_status() {
+    let server = MockServer::start().await;
+    // A concurrency refusal sent as a 400: retried (even a POST: it was turned away).
+    Mock::given(path("/q"))
+        .respond_with(problem(
+            400,
+            "CONCURRENCY_LIMIT_EXCEEDED",
+            "Request blocked.",
+        ))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/q"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .mount(&server)
+        .await;
+    let http = client(options(&server)).with_reply_check(netsuite_codes());
+    http.send(Call::post("q")).await.unwrap();
+    assert_eq!(hits(&server).await, 3);
+    // Any other 400 is the record's refusal, with NetSuite's detail; a login code is `auth`.
+    server.reset().await;
+    Mock::given(path("/r"))
+        .respond_with(problem(
+            400,
+            "USER_ERROR",
+            "Please enter value(s) for: Company Name",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/a"))
+        .respond_with(problem(
+            400,
+            "INVALID_LOGIN_ATTEMPT",
+            "Invalid login attempt.",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/ok"))
+        .respond_with(problem(200, "USER_ERROR", "inside a 200"))
+        .mount(&server)
+        .await;
+    let e = http.send(Call::put("r")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation);
+    assert!(e.message().contains("Company Name (USER_ERROR)"), "{e}");
+    assert_eq!(hits(&server).await, 1, "a refusal is not retried");
+    let e = http.send(Call::get("a")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    let e = http.send(Call::get("ok")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(e.message().contains("inside a 200"), "{e}");
+}
