@@ -62,6 +62,9 @@ struct NetSuiteArgs {
     /// Requests served at once before `CONCURRENCY_LIMIT_EXCEEDED`.
     #[arg(long, default_value_t = NetSuiteConfig::default().concurrency)]
     concurrency: usize,
+    /// Also hold the Shopify double's SKUs as items (examples/shopify-netsuite).
+    #[arg(long)]
+    shop_catalogue: bool,
 }
 
 #[derive(Args)]
@@ -415,6 +418,7 @@ async fn main() -> ExitCode {
         Which::Netsuite(args) => {
             let config = NetSuiteConfig {
                 concurrency: args.concurrency,
+                shop_catalogue: args.shop_catalogue,
                 ..NetSuiteConfig::default()
             };
             ferry_doubles::start(NetSuiteDouble::new(config), args.common.port).await

@@ -36,7 +36,7 @@ mod erp;
 mod errors;
 mod records;
 mod schema;
-mod seed;
+pub mod seed;
 mod suiteql;
 
 use std::collections::HashSet;
@@ -78,6 +78,10 @@ pub struct NetSuiteConfig {
     pub hold: Duration,
     /// How far an `oauth_timestamp` may be from this machine's clock.
     pub skew: Duration,
+    /// Also hold the Shopify double's shop catalogue as inventory items (see
+    /// [`seed::shop_catalogue`]): the account of a merchant whose item names are its SKUs,
+    /// for `examples/shopify-netsuite`.
+    pub shop_catalogue: bool,
 }
 
 impl Default for NetSuiteConfig {
@@ -91,6 +95,7 @@ impl Default for NetSuiteConfig {
             concurrency: 5,
             hold: Duration::ZERO,
             skew: Duration::from_secs(300),
+            shop_catalogue: false,
         }
     }
 }
@@ -182,6 +187,9 @@ impl Double for NetSuiteDouble {
 
     fn seed(&self, store: &RecordStore) {
         seed::fill(store);
+        if self.config.shop_catalogue {
+            seed::shop_catalogue(store);
+        }
     }
 
     fn routes(&self, harness: &Harness) -> Router {

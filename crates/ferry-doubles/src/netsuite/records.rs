@@ -415,12 +415,12 @@ fn sublist(
         };
         let quantity = number("quantity").unwrap_or(1.0);
         let rate = number("rate").unwrap_or(0.0);
+        // An amount sent is kept (a line discounted below quantity × rate, to verify on a
+        // real account); otherwise NetSuite computes it.
+        let amount = number("amount").unwrap_or(quantity * rate);
         line.insert("quantity".into(), json!(quantity));
         line.insert("rate".into(), json!(rate));
-        line.insert(
-            "amount".into(),
-            json!((quantity * rate * 100.0).round() / 100.0),
-        );
+        line.insert("amount".into(), json!((amount * 100.0).round() / 100.0));
         let at = line.get("line").and_then(Value::as_u64);
         match at.and_then(|n| {
             lines

@@ -220,6 +220,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
             "salesdescription",
             "baseprice",
             "isinactive",
+            "isonline",
             "datecreated",
             "lastmodifieddate",
         ],

@@ -81,3 +81,31 @@ pub fn fill(store: &RecordStore) {
             .expect("the seed records are consistent");
     }
 }
+
+/// The Shopify double's SKUs NetSuite holds as inventory items, item name = SKU, with their
+/// stock at `Main Warehouse` (location 1). `TRAY-BMB-L` is missing on purpose: the ERP team
+/// has not created it yet, so an order for it is refused until they do.
+pub const SHOP_ITEMS: [(&str, &str, f64, u32); 4] = [
+    ("TEA-LJ-100", "Longjing Green Tea 100 g", 29.99, 120),
+    ("TEA-LJ-250", "Longjing Green Tea 250 g", 64.0, 40),
+    ("POT-CER-WHT", "Ceramic Teapot, white", 45.0, 15),
+    ("TRAY-BMB-S", "Bamboo Tea Tray, small", 19.5, 30),
+];
+
+/// Adds [`SHOP_ITEMS`] (the account of a shop whose NetSuite item names are its SKUs).
+pub fn shop_catalogue(store: &RecordStore) {
+    for (sku, name, price, stock) in SHOP_ITEMS {
+        add_item(store, sku, name, price, stock);
+    }
+}
+
+/// An inventory item named `sku`, sold online (`isonline`, "Display in Web Site"), with
+/// `stock` on hand and available at `Main Warehouse`, as the ERP team creates one.
+pub fn add_item(store: &RecordStore, sku: &str, name: &str, price: f64, stock: u32) {
+    let fields = json!({"itemid": sku, "externalid": sku, "displayname": name,
+        "itemtype": "InvtPart", "baseprice": price, "isinactive": false, "isonline": true,
+        "locations": [{"location": "1", "quantityonhand": stock, "quantityavailable": stock}]});
+    store
+        .insert("item", object(fields))
+        .expect("a new item is consistent");
+}
