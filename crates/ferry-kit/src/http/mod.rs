@@ -44,6 +44,7 @@
 //! - [`ReplyCheck`]: errors reported inside HTTP 200 bodies (Kingdee, Yonyou, Jiandaoyun),
 //!   per client ([`HttpClient::with_reply_check`]) or per call ([`Call::check`]);
 //!   [`ReplyRules`] is the configured one (`status_path`, `ok_values`, `auth_codes`, …).
+//! - [`multipart`]: OData `$batch` bodies of change sets, and their answers read back.
 //! - [`Lister`]: paged list endpoints (offset/limit, page number, cursor token, next URL in
 //!   the body, `Link` header: [`Paging`]), one page at a time from a serializable
 //!   [`PagePos`] or all at once, the records found by a [`RecordPath`] (JSON pointer or
@@ -53,6 +54,7 @@ mod auth;
 mod client;
 mod config;
 mod limits;
+pub mod multipart;
 mod paging;
 mod records;
 mod reply;
