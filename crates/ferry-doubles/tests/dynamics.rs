@@ -409,7 +409,7 @@ async fn metadata_lists_types_and_alternate_keys_and_filters_work() {
     assert_eq!(status, 200);
     let xml = xml.as_str().unwrap();
     assert!(xml.contains("<Property Name=\"creditlimit\" Type=\"Edm.Decimal\" />"));
-    assert!(xml.contains("AlternateKeys") && xml.contains("Alias=\"accountnumber\""));
+    assert!(xml.contains("AlternateKeys") && xml.contains("PropertyPath=\"accountnumber\""));
     let body = dv
         .get("accounts?$filter=creditlimit gt 20000 and address1_city eq 'Redmond'&$select=name")
         .await;

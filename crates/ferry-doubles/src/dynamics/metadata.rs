@@ -47,10 +47,10 @@ pub fn csdl() -> Reply {
         let refs: String = t
             .key
             .iter()
-            .map(|k| format!("<PropertyRef Name=\"{k}\" Alias=\"{k}\" />"))
+            .map(|k| format!("<Record Type=\"OData.Community.Keys.V1.PropertyRef\"><PropertyValue Property=\"Alias\" String=\"{k}\" /><PropertyValue Property=\"Name\" PropertyPath=\"{k}\" /></Record>"))
             .collect();
         types.push_str(&format!(
-            "<Annotation Term=\"OData.Community.Keys.V1.AlternateKeys\"><Collection><Record Type=\"OData.Community.Keys.V1.AlternateKey\"><PropertyValue Property=\"Key\"><Collection><Record Type=\"OData.Community.Keys.V1.PropertyRef\">{refs}</Record></Collection></PropertyValue></Record></Collection></Annotation></EntityType>"
+            "<Annotation Term=\"OData.Community.Keys.V1.AlternateKeys\"><Collection><Record Type=\"OData.Community.Keys.V1.AlternateKey\"><PropertyValue Property=\"Key\"><Collection>{refs}</Collection></PropertyValue></Record></Collection></Annotation></EntityType>"
         ));
     }
     let sets: String = TABLES

@@ -138,6 +138,15 @@ impl DynamicsDouble {
     pub fn expire_delta_links(&self) {
         self.shared.lock().expire_tokens();
     }
+
+    /// The GUID of the row stored as `id` in `set` (for tests that seed the store
+    /// directly and then read through the API).
+    pub fn guid(&self, store: &RecordStore, set: &str, id: u64) -> Option<String> {
+        let table = tables::table(set)?;
+        let mut tracker = self.shared.lock();
+        tracker.observe(store);
+        tracker.row(table.set, id).map(|r| r.guid.clone())
+    }
 }
 
 impl Shared {

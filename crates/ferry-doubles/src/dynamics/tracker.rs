@@ -126,7 +126,9 @@ impl Tracker {
 
     /// Every delta token issued so far stops working (retention passed).
     pub fn expire_tokens(&mut self) {
-        self.oldest_token = self.version + 1;
+        // A version of its own, so that the next token issued differs from every older one.
+        self.version += 1;
+        self.oldest_token = self.version;
     }
 }
 
