@@ -41,6 +41,10 @@ pub fn builtin() -> Registry {
     ));
     #[cfg(feature = "shopify")]
     registry.register(std::sync::Arc::new(ferry_connector_shopify::ShopifyFactory));
+    #[cfg(feature = "dynamics")]
+    registry.register(std::sync::Arc::new(
+        ferry_connector_dynamics::DynamicsFactory,
+    ));
     registry
 }
 
@@ -63,6 +67,7 @@ mod tests {
             (cfg!(feature = "sap"), "sap"),
             (cfg!(feature = "salesforce"), "salesforce"),
             (cfg!(feature = "shopify"), "shopify"),
+            (cfg!(feature = "dynamics"), "dynamics"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))
