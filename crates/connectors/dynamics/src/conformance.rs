@@ -3,8 +3,7 @@
 //! accounts read through change tracking and written by their alternate key
 //! `accountnumber` (the flow's key) with `name` as the name. Seeds go straight into the
 //! double's store at one frozen second; each later change is a second on. The double's own
-//! faults give the 503s, 429s, dropped connections and expired tokens. No scan: the
-//! connector does not declare it, and the suite says so.
+//! faults give the 503s, 429s, dropped connections and expired tokens.
 
 use std::sync::Arc;
 

@@ -39,7 +39,7 @@ impl ConnectorFactory for DynamicsFactory {
             webhook: false,
             write: true,
             delete: true,
-            scan: false,
+            scan: true,
         }
     }
 
@@ -125,12 +125,13 @@ impl Connector for DynamicsConnector {
     fn sink(
         &self,
         options: &Map<String, Value>,
-        _ctx: &SinkContext,
+        ctx: &SinkContext,
     ) -> Result<Arc<dyn Sink>, SettingsIssues> {
         let options: TargetOptions = parse(options)?;
         Ok(Arc::new(DynamicsSink::new(
             self.api.clone(),
             options.validate()?,
+            ctx,
         )))
     }
 

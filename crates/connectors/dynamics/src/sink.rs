@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use ferry_kit::http::multipart::{PartAnswer, PartRequest};
-use ferry_kit::{Outgoing, Removal, Sink, SinkCapabilities, Written};
+use ferry_kit::{Outgoing, Removal, Sink, SinkCapabilities, SinkContext, TargetPage, Written};
 use ferry_model::{ConnectorError, ErrorKind};
 use serde_json::{Map, Value};
 
@@ -18,13 +18,18 @@ use crate::values::to_edm;
 pub struct DynamicsSink {
     api: Api,
     target: Target,
+    ctx: SinkContext,
 }
 
 type Results<T> = Vec<Result<T, ConnectorError>>;
 
 impl DynamicsSink {
-    pub fn new(api: Api, target: Target) -> Self {
-        Self { api, target }
+    pub fn new(api: Api, target: Target, ctx: &SinkContext) -> Self {
+        Self {
+            api,
+            target,
+            ctx: ctx.clone(),
+        }
     }
 
     /// The table's type from `$metadata`, with the key column checked.
@@ -225,8 +230,13 @@ impl Sink for DynamicsSink {
         SinkCapabilities {
             delete: true,
             update: true,
-            scan: false,
+            scan: true,
         }
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {
+        let ty = self.entity_type().await?;
+        crate::scan::scan(&self.api, &self.target, &self.ctx, &ty, cursor, limit).await
     }
 
     async fn update(&self, batch: &[Outgoing]) -> Result<Results<Written>, ConnectorError> {
