@@ -51,6 +51,7 @@ mod config;
 mod connector;
 mod discover;
 mod metadata;
+mod probe;
 mod scan;
 mod sink;
 mod source;

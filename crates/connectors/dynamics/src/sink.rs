@@ -234,6 +234,10 @@ impl Sink for DynamicsSink {
         }
     }
 
+    async fn probe(&self) -> ferry_kit::Probe {
+        crate::probe::sink(&self.api, &self.target, &self.ctx).await
+    }
+
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<TargetPage, ConnectorError> {
         let ty = self.entity_type().await?;
         crate::scan::scan(&self.api, &self.target, &self.ctx, &ty, cursor, limit).await

@@ -206,6 +206,10 @@ impl Source for DynamicsSource {
         })
     }
 
+    async fn probe(&self) -> ferry_kit::Probe {
+        crate::probe::source(&self.api, &self.options).await
+    }
+
     async fn fetch(&self, ids: &[String]) -> Result<Vec<Record>, ConnectorError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {

@@ -355,3 +355,60 @@ async fn settings_name_their_key_and_hide_the_secret() {
         .expect("the key");
     assert_eq!(number.ty, "Edm.String (alternate key)");
 }
+
+#[tokio::test]
+async fn probes_name_a_missing_column_key_or_navigation_property() {
+    let (_double, connector) = start().await;
+    let ctx = SinkContext {
+        entity: Entity::CUSTOMER,
+        key_field: "code".into(),
+        fields: vec!["code".into(), "name".into(), "phone".into(), "owner".into()],
+    };
+    let options = json!({"entity_set": "accounts", "key": "name",
+        "fields": {"code": "name", "phone": "telephone9"},
+        "lookups": {"owner": {"bind": "ownerid", "set": "systemusers", "key": "domainname"}}});
+    let probe = connector
+        .sink(&map(options), &ctx)
+        .expect("options")
+        .probe()
+        .await;
+    let said: Vec<String> = probe
+        .issues
+        .iter()
+        .map(|i| format!("{:?}: {}", i.at, i.message))
+        .collect();
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert!(said[0].contains("no alternate key"), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|s| s.contains("no column `telephone9` (did you mean `telephone1`?)")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.contains("no navigation property `ownerid`")),
+        "{said:?}"
+    );
+    let good = connector
+        .sink(&map(accounts()), &ctx)
+        .expect("options")
+        .probe()
+        .await;
+    assert_eq!(
+        good.issues.len(),
+        1,
+        "only `owner` is unmapped: {:?}",
+        good.issues
+    );
+    let probe = source(
+        &connector,
+        json!({"entity_set": "acounts", "id": "accountid"}),
+    )
+    .probe()
+    .await;
+    assert!(
+        probe.issues[0].message.contains("did you mean `accounts`"),
+        "{:?}",
+        probe.issues
+    );
+}
