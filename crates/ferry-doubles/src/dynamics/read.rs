@@ -410,22 +410,7 @@ fn query(
         .map(|r| entity(tracker, table, r))
         .filter(|row| admits(row, &options.filter))
         .collect();
-    let mut order = options.orderby.clone();
-    order.push((table.id.to_owned(), false));
-    rows.sort_by(|a, b| {
-        order
-            .iter()
-            .map(|(c, desc)| {
-                let o = compare(
-                    a.get(c).unwrap_or(&Value::Null),
-                    b.get(c).unwrap_or(&Value::Null),
-                )
-                .unwrap_or(Ordering::Equal);
-                if *desc { o.reverse() } else { o }
-            })
-            .find(|o| *o != Ordering::Equal)
-            .unwrap_or(Ordering::Equal)
-    });
+    sort_rows(&mut rows, &options.orderby, table.id);
     if let Some(top) = options.top {
         rows.truncate(top);
     }
@@ -460,6 +445,26 @@ fn query(
         .header("preference-applied", format!("odata.maxpagesize={size}")))
 }
 
+/// Sorts by `orderby`, then by the GUID (Dataverse's default order is the primary key).
+fn sort_rows(rows: &mut [Map<String, Value>], orderby: &[(String, bool)], id: &str) {
+    let mut order = orderby.to_vec();
+    order.push((id.to_owned(), false));
+    rows.sort_by(|a, b| {
+        order
+            .iter()
+            .map(|(c, desc)| {
+                let (x, y) = (
+                    a.get(c).unwrap_or(&Value::Null),
+                    b.get(c).unwrap_or(&Value::Null),
+                );
+                let o = compare(x, y).unwrap_or(Ordering::Equal);
+                if *desc { o.reverse() } else { o }
+            })
+            .find(|o| *o != Ordering::Equal)
+            .unwrap_or(Ordering::Equal)
+    });
+}
+
 /// A tracked read: with no delta token, every live row (the initial read); with one,
 /// the rows changed and deleted after its version. Both in version order, paged, the last
 /// page carrying `@odata.deltaLink` at the version the read started at.
@@ -470,20 +475,7 @@ fn changes(
     options: &Options,
     request: &Request<'_>,
 ) -> Result<Reply, DvError> {
-    let since = match &options.deltatoken {
-        Some(token) => {
-            let version: u64 = token
-                .split('!')
-                .next()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(DvError::expired_delta_token)?;
-            if version < tracker.oldest_token || version > tracker.version {
-                return Err(DvError::expired_delta_token());
-            }
-            Some(version)
-        }
-        None => None,
-    };
+    let since = delta_version(tracker, options.deltatoken.as_deref())?;
     let (bound, after) = match &options.skiptoken {
         Some(token) => {
             let read = |name| cookie_attr(token, name).and_then(|v| v.parse::<u64>().ok());
@@ -494,33 +486,7 @@ fn changes(
         }
         None => (tracker.version, since.unwrap_or(0)),
     };
-    // (version, row): live rows, and with a delta token the deleted ones.
-    let mut rows: Vec<(u64, Value)> = ctx
-        .store()
-        .list(table.set, None, None)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|r| {
-            let version = tracker.row(table.set, r.id)?.version;
-            let row = select(entity(tracker, table, r), &options.select, table);
-            Some((version, Value::Object(row)))
-        })
-        .collect();
-    if since.is_some() {
-        rows.extend(
-            tracker
-                .tombstones
-                .iter()
-                .filter(|t| t.set == table.set)
-                .map(|t| {
-                    let context = format!("{}$metadata#{}/$deletedEntity", ctx.root(), table.set);
-                    (
-                        t.version,
-                        json!({"@odata.context": context, "id": t.guid, "reason": "deleted"}),
-                    )
-                }),
-        );
-    }
+    let mut rows = tracked_rows(ctx, tracker, table, &options.select, since.is_some());
     rows.retain(|(v, _)| *v > after && *v <= bound);
     rows.sort_by_key(|(v, _)| *v);
     let size = page_size(ctx, request);
@@ -535,26 +501,73 @@ fn changes(
             + 2;
         let fields = [("bound", bound.to_string()), ("last", last.to_string())];
         let token = skiptoken(page, &fields, true);
-        body.insert(
-            "@odata.nextLink".into(),
-            json!(next_link(ctx, table, request.query, &token)),
-        );
+        let next = next_link(ctx, table, request.query, &token);
+        body.insert("@odata.nextLink".into(), json!(next));
     } else {
-        let stamp = ctx.harness.clock().now().format("%m/%d/%Y %H:%M:%S");
-        let token = format!("{bound}!{stamp}");
-        let kept: Vec<String> = url_form(request.query)
-            .into_iter()
-            .filter(|(k, _)| k == "$select")
-            .map(|(k, v)| format!("{k}={}", pct(&v)))
-            .collect();
-        let mut link = format!("{}{}?", ctx.root(), table.set);
-        for k in kept {
-            link.push_str(&k);
-            link.push('&');
-        }
-        link.push_str(&format!("$deltatoken={}", pct(&token)));
+        let link = delta_link(ctx, table, request.query, bound);
         body.insert("@odata.deltaLink".into(), json!(link));
     }
     Ok(Reply::json(StatusCode::OK, &Value::Object(body))
         .header("preference-applied", "odata.track-changes"))
+}
+
+/// The version a delta token names (`<version>!<time>`), if it is still honoured.
+fn delta_version(tracker: &Tracker, token: Option<&str>) -> Result<Option<u64>, DvError> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let version: u64 = token
+        .split('!')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(DvError::expired_delta_token)?;
+    if version < tracker.oldest_token || version > tracker.version {
+        return Err(DvError::expired_delta_token());
+    }
+    Ok(Some(version))
+}
+
+/// `(version, row)` of every live row, and with `deleted` the `$deletedEntity` rows.
+fn tracked_rows(
+    ctx: &Ctx,
+    tracker: &Tracker,
+    table: &'static Table,
+    columns: &[String],
+    deleted: bool,
+) -> Vec<(u64, Value)> {
+    let records = ctx.store().list(table.set, None, None).unwrap_or_default();
+    let mut rows: Vec<(u64, Value)> = records
+        .iter()
+        .filter_map(|r| {
+            let version = tracker.row(table.set, r.id)?.version;
+            let row = select(entity(tracker, table, r), columns, table);
+            Some((version, Value::Object(row)))
+        })
+        .collect();
+    if deleted {
+        let context = format!("{}$metadata#{}/$deletedEntity", ctx.root(), table.set);
+        rows.extend(
+            tracker
+                .tombstones
+                .iter()
+                .filter(|t| t.set == table.set)
+                .map(|t| {
+                    let row = json!({"@odata.context": context, "id": t.guid, "reason": "deleted"});
+                    (t.version, row)
+                }),
+        );
+    }
+    rows
+}
+
+/// The delta link for changes after `version`, keeping the request's `$select`.
+fn delta_link(ctx: &Ctx, table: &Table, query: &str, version: u64) -> String {
+    let stamp = ctx.harness.clock().now().format("%m/%d/%Y %H:%M:%S");
+    let token = format!("{version}!{stamp}");
+    let mut link = format!("{}{}?", ctx.root(), table.set);
+    for (k, v) in url_form(query).into_iter().filter(|(k, _)| k == "$select") {
+        link.push_str(&format!("{k}={}&", pct(&v)));
+    }
+    link.push_str(&format!("$deltatoken={}", pct(&token)));
+    link
 }
