@@ -420,3 +420,23 @@ async fn metadata_lists_types_and_alternate_keys_and_filters_work() {
     let body = dv.get("accounts?$orderby=name desc").await;
     assert_eq!(body["value"][0]["name"], "Fabrikam Inc");
 }
+
+#[tokio::test]
+async fn a_change_set_can_bind_a_record_it_created_by_content_id() {
+    let dv = Dv::start(quiet()).await;
+    let body = "--batch_2\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n--cs\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\nPOST accounts HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"name\":\"Parent\",\"accountnumber\":\"P1\"}\r\n--cs\r\nContent-Type: application/http\r\nContent-ID: 2\r\n\r\nPOST contacts HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"lastname\":\"Child\",\"emailaddress1\":\"c@x.example\",\"parentcustomerid_account@odata.bind\":\"$1\"}\r\n--cs--\r\n--batch_2--\r\n";
+    let request = dv
+        .request(Method::POST, "$batch")
+        .header("content-type", "multipart/mixed; boundary=batch_2")
+        .body(body);
+    let (status, _, text) = dv.send(request).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        text.as_str().unwrap().matches("HTTP/1.1 204").count(),
+        2,
+        "{text}"
+    );
+    let parent = dv.get("accounts(accountnumber='P1')").await;
+    let child = dv.get("contacts(emailaddress1='c%40x.example')").await;
+    assert_eq!(child["_parentcustomerid_value"], parent["accountid"]);
+}

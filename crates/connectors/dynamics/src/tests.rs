@@ -412,3 +412,43 @@ async fn probes_name_a_missing_column_key_or_navigation_property() {
         probe.issues
     );
 }
+
+#[tokio::test]
+async fn records_go_in_batches_of_batch_size_each_answer_matched_by_content_id() {
+    let (double, _) = start().await;
+    let mut settings = double.settings();
+    settings.insert("batch_size".into(), json!(2));
+    let connector = DynamicsFactory.build(&ctx(), &settings).expect("builds");
+    let batch: Vec<Outgoing> = (1..=5)
+        .map(|n| {
+            outgoing(
+                &format!("K{n}"),
+                json!({"code": format!("K{n}"), "name": format!("N{n}")}),
+            )
+        })
+        .collect();
+    let results = sink(&connector, accounts())
+        .upsert(&batch)
+        .await
+        .expect("written");
+    let store = double.double.store();
+    for (record, result) in batch.iter().zip(&results) {
+        let written = result.as_ref().expect("each written");
+        let row = store
+            .find_by_key("accounts", &record.key)
+            .unwrap()
+            .expect("stored");
+        assert_eq!(
+            double.dynamics.guid(store, "accounts", row.id).as_deref(),
+            Some(written.target_id.as_str())
+        );
+    }
+    assert_eq!(
+        double
+            .double
+            .requests()
+            .matching("POST", "/api/data/v9.2/$batch")
+            .len(),
+        3
+    );
+}
