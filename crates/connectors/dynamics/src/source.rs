@@ -88,15 +88,32 @@ impl DynamicsSource {
         )
     }
 
+    /// The columns `$metadata` types `Edm.Decimal` (money too): read as text, as every
+    /// source gives decimals, so that no precision is lost to floating point downstream.
+    async fn decimals(&self) -> Result<Vec<String>, ConnectorError> {
+        let schema = self.api.schema().await?;
+        Ok(schema
+            .sets
+            .get(&self.options.set)
+            .map(|ty| {
+                ty.properties
+                    .iter()
+                    .filter(|(_, edm)| edm == "Edm.Decimal")
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// A page's rows as records: `$deletedEntity` rows as deleted records.
-    fn records(&self, rows: &[Value]) -> Vec<Record> {
+    fn records(&self, rows: &[Value], decimals: &[String]) -> Vec<Record> {
         rows.iter()
             .filter_map(Value::as_object)
-            .filter_map(|row| self.record(row))
+            .filter_map(|row| self.record(row, decimals))
             .collect()
     }
 
-    fn record(&self, row: &Map<String, Value>) -> Option<Record> {
+    fn record(&self, row: &Map<String, Value>, decimals: &[String]) -> Option<Record> {
         let deleted = row
             .get("@odata.context")
             .and_then(Value::as_str)
@@ -111,7 +128,12 @@ impl DynamicsSource {
         let fields: Map<String, Value> = row
             .iter()
             .filter(|(k, _)| !k.starts_with("@odata.") && !k.contains("@"))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| match v {
+                Value::Number(n) if decimals.contains(k) => {
+                    (k.clone(), Value::String(n.to_string()))
+                }
+                _ => (k.clone(), v.clone()),
+            })
             .collect();
         let mut record = Record::new(id, fields);
         record.updated_at = row
@@ -199,7 +221,7 @@ impl Source for DynamicsSource {
             }
         };
         Ok(Page {
-            records: self.records(&rows),
+            records: self.records(&rows, &self.decimals().await?),
             cursor: cursor.text(),
             more,
             pass: None,
@@ -230,7 +252,7 @@ impl Source for DynamicsSource {
                 continue;
             }
             let row: Map<String, Value> = response.json()?;
-            out.extend(self.record(&row));
+            out.extend(self.record(&row, &self.decimals().await?));
         }
         Ok(out)
     }

@@ -111,6 +111,10 @@ async fn delta_links_bring_two_changes_in_one_second_once_and_deletions() {
     let (read, _) = read_all(source.as_ref(), Some(cursor)).await;
     assert_eq!(read.len(), 2, "{read:?}");
     let one = read.iter().find(|r| r.id == seeded[0].0).expect("A1 read");
+    assert!(
+        one.fields.get("creditlimit").is_none(),
+        "only the selected columns"
+    );
     assert_eq!(one.fields["name"], "second");
     assert!(one.updated_at.is_some());
     let gone = read.iter().find(|r| r.id == seeded[1].0).expect("A2 read");
@@ -451,4 +455,44 @@ async fn records_go_in_batches_of_batch_size_each_answer_matched_by_content_id()
             .len(),
         3
     );
+}
+
+#[tokio::test]
+async fn decimals_are_read_as_text_and_other_columns_keep_their_json_type() {
+    let (double, connector) = start().await;
+    let store = double.double.store();
+    let fields = map(json!({"name": "Order 7", "ordernumber": "SO-7", "totalamount": 1234.5}));
+    store.insert("salesorders", fields).expect("an order");
+    let source = source(&connector, json!({"entity_set": "salesorders"}));
+    let page = source.read(None, 10).await.expect("read");
+    let order = page
+        .records
+        .iter()
+        .find(|r| r.fields["ordernumber"] == "SO-7")
+        .expect("SO-7");
+    assert_eq!(order.fields["totalamount"], json!("1234.5"));
+    assert_eq!(
+        order.fields["versionnumber"].as_i64().map(|v| v > 0),
+        Some(true)
+    );
+    let fetched = source
+        .fetch(std::slice::from_ref(&order.id))
+        .await
+        .expect("fetch");
+    assert_eq!(fetched[0].fields["totalamount"], json!("1234.5"));
+    store
+        .delete(
+            "salesorders",
+            store
+                .find_by_key("salesorders", "SO-7")
+                .unwrap()
+                .unwrap()
+                .id,
+        )
+        .unwrap();
+    let gone = source
+        .fetch(std::slice::from_ref(&order.id))
+        .await
+        .expect("fetch");
+    assert!(gone[0].deleted);
 }
