@@ -231,7 +231,8 @@ async fn pages_follow_next_links_and_delta_links_bring_changes_and_deletions() {
         );
         if let Some(next) = body["@odata.nextLink"].as_str() {
             assert!(
-                next.contains("%253Ccookie") || next.contains("pagenumber"),
+                next.contains("$skiptoken=%3Ccookie%20pagenumber%3D%22")
+                    && next.contains("pagingcookie%3D%22%253Ccookie"),
                 "{next}"
             );
             url = next.to_owned();

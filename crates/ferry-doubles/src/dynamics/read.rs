@@ -342,16 +342,17 @@ fn page_size(ctx: &Ctx, request: &Request<'_>) -> usize {
 }
 
 /// `$skiptoken` as Dataverse writes it: a `<cookie … />` whose `pagingcookie` is itself
-/// URL-encoded twice. `fields` are the double's own position attributes.
+/// URL-encoded, the whole URL-encoded again in the link (so the paging cookie reads
+/// `%253ccookie…` there). `fields` are the double's own position attributes.
 fn skiptoken(page: usize, fields: &[(&str, String)], tracking: bool) -> String {
     let inner = fields
         .iter()
         .map(|(k, v)| format!(" {k}=\"{v}\""))
         .collect::<String>();
     let paging = format!("<cookie page=\"{}\"{inner} />", page - 1);
-    let twice = pct(&pct(&paging));
+    let encoded = pct(&paging);
     let tracking = if tracking { "True" } else { "False" };
-    format!("<cookie pagenumber=\"{page}\" pagingcookie=\"{twice}\" istracking=\"{tracking}\" />")
+    format!("<cookie pagenumber=\"{page}\" pagingcookie=\"{encoded}\" istracking=\"{tracking}\" />")
 }
 
 fn pct(text: &str) -> String {
@@ -361,9 +362,8 @@ fn pct(text: &str) -> String {
 /// An attribute of the position cookie inside a `$skiptoken`.
 fn cookie_attr(token: &str, name: &str) -> Option<String> {
     let paging = attr(token, "pagingcookie")?;
-    let once = percent_encoding::percent_decode_str(&paging).decode_utf8_lossy();
-    let twice = percent_encoding::percent_decode_str(&once).decode_utf8_lossy();
-    attr(&twice, name)
+    let decoded = percent_encoding::percent_decode_str(&paging).decode_utf8_lossy();
+    attr(&decoded, name)
 }
 
 fn attr(text: &str, name: &str) -> Option<String> {
