@@ -376,7 +376,9 @@ async fn service_protection_answers_429_with_retry_after_and_its_code() {
         ..quiet()
     })
     .await;
-    dv.get("accounts").await;
+    let (_, headers, _) = dv.send(dv.request(Method::GET, "accounts")).await;
+    assert_eq!(headers["x-ms-ratelimit-burst-remaining-xrm-requests"], "1");
+    assert_eq!(headers["x-ms-dop-hint"], "4");
     dv.get("accounts").await;
     let (status, headers, body) = dv.send(dv.request(Method::GET, "accounts")).await;
     assert_eq!(status, 429);

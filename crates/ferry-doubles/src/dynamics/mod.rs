@@ -172,8 +172,9 @@ impl Ctx {
         self.harness.store()
     }
 
-    /// Counts a request against the service protection window; the 429 when over.
-    fn admit(&self) -> Result<(), Reply> {
+    /// Counts a request against the service protection window: the requests left in it,
+    /// or the 429 when none are.
+    fn admit(&self) -> Result<u32, Reply> {
         let now = self.harness.clock().exact();
         let mut window = self
             .shared
@@ -186,7 +187,7 @@ impl Ctx {
         };
         *window = Some((start, count));
         if count <= self.config.request_limit {
-            return Ok(());
+            return Ok(self.config.request_limit - count);
         }
         let wait = (300 - (now - start).num_seconds()).max(1);
         Err(DvError::too_many_requests(self.config.request_limit, 300)
@@ -264,9 +265,10 @@ async fn api(
     if let Err(refusal) = auth::check(&ctx, &headers) {
         return refusal.into_response();
     }
-    if let Err(throttled) = ctx.admit() {
-        return throttled.into_response();
-    }
+    let remaining = match ctx.admit() {
+        Ok(remaining) => remaining,
+        Err(throttled) => return throttled.into_response(),
+    };
     let sub = uri.path().strip_prefix(API_PREFIX).unwrap_or("");
     let request = Request {
         method: method.as_str(),
@@ -280,7 +282,16 @@ async fn api(
         created: &[],
     };
     let mut tracker = ctx.shared.lock();
-    execute(&ctx, &mut tracker, &request).into_response()
+    // The headers Dataverse sends with every answer (values in the documented formats; the
+    // execution-time budget is not tracked, it always shows the whole 20 minutes).
+    execute(&ctx, &mut tracker, &request)
+        .header(
+            "x-ms-ratelimit-burst-remaining-xrm-requests",
+            remaining.to_string(),
+        )
+        .header("x-ms-ratelimit-time-remaining-xrm-requests", "1,200,000.00")
+        .header("x-ms-dop-hint", "4")
+        .into_response()
 }
 
 /// One request, from HTTP or from inside a `$batch`.
