@@ -12,6 +12,7 @@
 #            salesforce (Salesforce REST/Bulk 2.0/CDC; see crates/ferry-doubles/src/salesforce/README.md)
 #            shopify   (Shopify Admin GraphQL; see crates/ferry-doubles/src/shopify/README.md)
 #            netsuite  (Oracle NetSuite SuiteQL + record API, TBA; see crates/ferry-doubles/src/netsuite/README.md)
+#            dynamics  (Dynamics 365 Dataverse Web API; see crates/ferry-doubles/src/dynamics/README.md)
 #   PORT     port on 127.0.0.1 (default 0: a free one, printed)
 #   OPTIONS  passed to the double, e.g. --auth oauth2 --paging cursor
 #            (scripts/doubles/run.sh reference --help lists them)

@@ -45,6 +45,10 @@ pub fn builtin() -> Registry {
     registry.register(std::sync::Arc::new(
         ferry_connector_netsuite::NetSuiteFactory,
     ));
+    #[cfg(feature = "dynamics")]
+    registry.register(std::sync::Arc::new(
+        ferry_connector_dynamics::DynamicsFactory,
+    ));
     registry
 }
 
@@ -68,6 +72,7 @@ mod tests {
             (cfg!(feature = "salesforce"), "salesforce"),
             (cfg!(feature = "shopify"), "shopify"),
             (cfg!(feature = "netsuite"), "netsuite"),
+            (cfg!(feature = "dynamics"), "dynamics"),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))

@@ -15,6 +15,8 @@
 //!   and HMAC webhooks.
 //! - [`yonyou`]: the Yonyou 用友 YonBIP open API (gateway, token, lists, idempotent saves,
 //!   event pushes), for the `yonyou` connector.
+//! - [`dynamics`]: the Dynamics 365 Dataverse Web API (OData v4: alternate-key upserts,
+//!   delta links, `$batch` change sets, service protection) and Entra ID tokens.
 //! - [`sap`]: the SAP S/4HANA Cloud A2X OData v2 APIs (business partner, product, sales
 //!   order, outbound delivery, billing document), with CSRF, ETags and `$batch`.
 //! - [`netsuite`]: Oracle NetSuite REST web services (SuiteQL, the record API with
@@ -52,15 +54,18 @@
 
 mod clock;
 pub mod control;
+pub mod dynamics;
 mod error;
 mod faults;
 mod harness;
 pub mod jiandaoyun;
 pub mod kingdee;
 mod log;
+pub mod multipart;
 pub mod netsuite;
 pub mod proxy;
 pub mod reference;
+pub mod reply;
 pub mod salesforce;
 pub mod sap;
 mod server;

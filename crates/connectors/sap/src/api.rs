@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, SecondsFormat};
+use ferry_kit::http::multipart::{self, PartRequest};
 use ferry_kit::http::{Call, HeaderName, HeaderValue, HttpClient, Response, StatusCode};
 use ferry_model::{ConnectorError, ErrorKind};
 use serde_json::{Map, Value};
@@ -320,7 +321,7 @@ impl Api {
         service: &str,
         ops: &[Operation],
     ) -> Result<Vec<Answer>, ConnectorError> {
-        let boundary = format!("batch_{}", unique());
+        let boundary = multipart::unique_boundary("batch");
         let body = batch_body(&boundary, ops);
         let target = Self::path(service, "$batch");
         let content_type = format!("multipart/mixed; boundary={boundary}");
@@ -354,129 +355,42 @@ impl Api {
     }
 }
 
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{nanos:x}{:x}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// The multipart body of a `$batch`: one change set per operation.
+/// The multipart body of a `$batch`: one change set per operation (the kit's).
 pub fn batch_body(boundary: &str, ops: &[Operation]) -> String {
-    let mut out = String::new();
-    for (i, op) in ops.iter().enumerate() {
-        let set = format!("changeset_{}_{i}", unique());
-        out.push_str(&format!(
-            "--{boundary}\r\nContent-Type: multipart/mixed; boundary={set}\r\n\r\n"
-        ));
-        out.push_str(&format!(
-            "--{set}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: {}\r\n\r\n",
-            i + 1
-        ));
-        out.push_str(&format!("{} {} HTTP/1.1\r\n", op.method, op.path));
-        out.push_str("Accept: application/json\r\n");
-        if let Some(tag) = &op.if_match {
-            out.push_str(&format!("If-Match: {tag}\r\n"));
-        }
-        match &op.body {
-            Some(body) => {
-                let text = body.to_string();
-                out.push_str(&format!(
-                    "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}\r\n",
-                    text.len()
-                ));
+    let requests: Vec<PartRequest> = ops
+        .iter()
+        .map(|op| {
+            let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+            if let Some(tag) = &op.if_match {
+                headers.push(("If-Match".to_owned(), tag.clone()));
             }
-            None => out.push_str("\r\n"),
-        }
-        out.push_str(&format!("--{set}--\r\n\r\n"));
-    }
-    out.push_str(&format!("--{boundary}--\r\n"));
-    out
-}
-
-fn boundary_of(content_type: &str) -> Option<String> {
-    content_type.split(';').find_map(|p| {
-        let (k, v) = p.trim().split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("boundary")
-            .then(|| v.trim().trim_matches('"').to_owned())
-    })
-}
-
-/// The parts of a multipart text between `--boundary` lines: each its headers and content.
-fn parts(text: &str, boundary: &str) -> Vec<(Vec<(String, String)>, String)> {
-    let delimiter = format!("--{boundary}");
-    let mut out = Vec::new();
-    for chunk in text.split(delimiter.as_str()).skip(1) {
-        if chunk.starts_with("--") {
-            break;
-        }
-        let chunk = chunk.strip_prefix('\n').unwrap_or(chunk);
-        let (head, content) = chunk.split_once("\n\n").unwrap_or((chunk, ""));
-        out.push((header_lines(head), content.to_owned()));
-    }
-    out
-}
-
-fn header_lines(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect()
-}
-
-/// An `application/http` part: `HTTP/1.1 201 Created`, headers, body.
-fn http_answer(content: &str) -> Option<Answer> {
-    let content = content.trim_start_matches('\n');
-    let (head, body) = content.split_once("\n\n").unwrap_or((content, ""));
-    let mut lines = head.lines();
-    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let headers = header_lines(&lines.collect::<Vec<_>>().join("\n"));
-    Some(Answer {
-        status,
-        headers,
-        body: body.trim_end().to_owned(),
-    })
+            PartRequest {
+                method: op.method.to_owned(),
+                path: op.path.clone(),
+                headers,
+                body: op.body.as_ref().map(Value::to_string),
+            }
+        })
+        .collect();
+    multipart::change_sets(boundary, &requests)
 }
 
 /// One answer per change set of a `$batch` reply, in order: its (only) operation's
 /// answer, or the error that rolled it back.
 pub fn parse_batch(reply: &Answer) -> Result<Vec<Answer>, ConnectorError> {
-    let broken =
-        |why: &str| ConnectorError::fatal(format!("the $batch answer is not readable: {why}"));
-    let outer = reply
-        .header("content-type")
-        .and_then(boundary_of)
-        .ok_or_else(|| broken("no multipart boundary"))?;
-    let text = reply.body.replace("\r\n", "\n");
-    let mut out = Vec::new();
-    for (headers, content) in parts(&text, &outer) {
-        let kind = headers
-            .iter()
-            .find(|(k, _)| k == "content-type")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
-        if kind.starts_with("multipart/mixed") {
-            let inner =
-                boundary_of(kind).ok_or_else(|| broken("a change set without a boundary"))?;
-            let answers: Vec<Answer> = parts(&content, &inner)
-                .into_iter()
-                .filter_map(|(_, c)| http_answer(&c))
-                .collect();
-            // One operation per change set.
-            out.push(
-                answers
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| broken("an empty change set"))?,
-            );
-        } else {
-            out.push(http_answer(&content).ok_or_else(|| broken("a part without a status line"))?);
-        }
-    }
-    Ok(out)
+    let content_type = reply.header("content-type").unwrap_or("");
+    let sets = multipart::answers(content_type, &reply.body).map_err(|why| {
+        ConnectorError::fatal(format!("the $batch answer is not readable: {why}"))
+    })?;
+    Ok(sets
+        .into_iter()
+        .filter_map(|set| set.into_iter().next())
+        .map(|a| Answer {
+            status: a.status,
+            headers: a.headers,
+            body: a.body,
+        })
+        .collect())
 }
 
 /// SAP Gateway's error body as an error: `error.code`, `error.message.value` (or a plain

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ferry_doubles::RunningDouble;
+use ferry_doubles::dynamics::{DynamicsConfig, DynamicsDouble};
 use ferry_doubles::jiandaoyun::{
     self, JiandaoyunConfig, JiandaoyunDouble, JiandaoyunSeed, PushConfig, RateLimits,
 };
@@ -53,6 +54,9 @@ enum Which {
     /// Oracle NetSuite REST web services (SuiteQL, record API, TBA, concurrency
     /// governance), built from the dossier.
     Netsuite(NetSuiteArgs),
+    /// Dynamics 365 Dataverse Web API (OData v4) with Entra ID tokens, built from the
+    /// dossier.
+    Dynamics(DynamicsArgs),
 }
 
 #[derive(Args)]
@@ -65,6 +69,18 @@ struct NetSuiteArgs {
     /// Also hold the Shopify double's SKUs as items (examples/shopify-netsuite).
     #[arg(long)]
     shop_catalogue: bool,
+}
+
+#[derive(Args)]
+struct DynamicsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Requests per 5-minute window before 429 (Dataverse: 6000).
+    #[arg(long, default_value_t = DynamicsConfig::default().request_limit)]
+    request_limit: u32,
+    /// Access token lifetime in seconds.
+    #[arg(long, default_value_t = DynamicsConfig::default().token_ttl.as_secs())]
+    token_ttl: u64,
 }
 
 #[derive(Args)]
@@ -422,6 +438,14 @@ async fn main() -> ExitCode {
                 ..NetSuiteConfig::default()
             };
             ferry_doubles::start(NetSuiteDouble::new(config), args.common.port).await
+        }
+        Which::Dynamics(args) => {
+            let config = DynamicsConfig {
+                request_limit: args.request_limit,
+                token_ttl: std::time::Duration::from_secs(args.token_ttl),
+                ..DynamicsConfig::default()
+            };
+            ferry_doubles::start(DynamicsDouble::new(config), args.common.port).await
         }
     };
     match started {

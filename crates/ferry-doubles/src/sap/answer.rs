@@ -1,67 +1,18 @@
 //! What the double answers with: a [`Reply`] (also one operation's answer inside `$batch`),
 //! SAP Gateway's error body and the `sap-message` warning header.
 
-use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-/// An answer: status, headers, body. Handlers build these so `$batch` can embed them.
-#[derive(Clone, Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
+pub use crate::reply::Reply;
 
 impl Reply {
-    pub fn new(status: StatusCode, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            status,
-            headers: vec![("content-type".into(), content_type.into())],
-            body: body.into(),
-        }
-    }
-
-    /// `{"d": …}` in OData v2 JSON.
-    pub fn json(status: StatusCode, body: &Value) -> Self {
-        Self::new(status, "application/json; charset=utf-8", body.to_string())
-    }
-
-    pub fn no_content() -> Self {
-        Self {
-            status: StatusCode::NO_CONTENT,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_owned(), value.into()));
-        self
-    }
-
     /// A warning in the `sap-message` header, on a successful answer.
     pub fn warning(self, code: &str, message: &str) -> Self {
         let note = json!({"code": code, "message": message, "longtext_url": "",
                           "severity": "warning", "target": "", "details": []});
         self.header("sap-message", note.to_string())
-    }
-}
-
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.body));
-        *response.status_mut() = self.status;
-        for (name, value) in self.headers {
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::try_from(name), HeaderValue::try_from(value))
-            {
-                response.headers_mut().append(name, value);
-            }
-        }
-        response
     }
 }
 

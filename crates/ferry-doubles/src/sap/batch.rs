@@ -3,69 +3,26 @@
 //! retrieve and one multipart per change set; a change set whose operation fails is rolled
 //! back and answered by that one error response, as SAP Gateway (OData v2) does.
 //!
-//! The multipart format is parsed by hand (it is plain text: boundaries, header lines,
-//! blank lines), so no multipart crate is needed.
+//! The multipart format is read and written by the doubles' shared [`crate::multipart`].
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::answer::{Reply, SapError};
 use super::seed::OBJECTS;
 use super::{Ctx, ODATA_PREFIX, Request, execute};
+use crate::multipart::{self, Part, boundary, hex_id};
 use crate::store::Record;
 
-/// One part of a multipart body: its header lines and content.
-struct Part {
-    headers: Vec<(String, String)>,
-    content: String,
-}
-
-impl Part {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn boundary(content_type: &str) -> Option<String> {
-    content_type.split(';').find_map(|p| {
-        let (k, v) = p.trim().split_once('=')?;
-        k.eq_ignore_ascii_case("boundary")
-            .then(|| v.trim_matches('"').to_owned())
-    })
-}
-
-fn header_lines(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
+fn malformed() -> SapError {
+    SapError::bad_request(
+        "/IWBEP/CM_MGW_RT/009",
+        "Malformed multipart body in $batch request",
+    )
 }
 
 /// The parts between `--boundary` lines, up to `--boundary--`.
 fn parts(text: &str, boundary: &str) -> Result<Vec<Part>, SapError> {
-    let delimiter = format!("--{boundary}");
-    let mut out = Vec::new();
-    let mut chunks = text.split(delimiter.as_str()).skip(1);
-    let malformed = || {
-        SapError::bad_request(
-            "/IWBEP/CM_MGW_RT/009",
-            "Malformed multipart body in $batch request",
-        )
-    };
-    loop {
-        let chunk = chunks.next().ok_or_else(malformed)?;
-        if chunk.starts_with("--") {
-            return Ok(out);
-        }
-        let chunk = chunk.strip_prefix('\n').unwrap_or(chunk);
-        let (head, content) = chunk.split_once("\n\n").unwrap_or((chunk, ""));
-        out.push(Part {
-            headers: header_lines(head),
-            content: content.strip_suffix('\n').unwrap_or(content).to_owned(),
-        });
-    }
+    multipart::parts(text, boundary).ok_or_else(malformed)
 }
 
 /// An operation inside a part: request line, headers, body.
@@ -79,31 +36,26 @@ struct Operation {
 
 fn operation(part: &Part) -> Result<Operation, SapError> {
     let bad = || SapError::bad_request("/IWBEP/CM_MGW_RT/009", "Malformed request in $batch part");
-    let content = part.content.trim_start_matches('\n');
-    let (head, body) = content.split_once("\n\n").unwrap_or((content, ""));
-    let mut lines = head.lines();
-    let mut words = lines.next().ok_or_else(bad)?.split_whitespace();
-    let method = words.next().ok_or_else(bad)?.to_ascii_uppercase();
-    let target = words.next().ok_or_else(bad)?.to_owned();
+    let request = multipart::request(part).ok_or_else(bad)?;
     let mut headers = HeaderMap::new();
-    for (k, v) in header_lines(&lines.collect::<Vec<_>>().join("\n")) {
+    for (k, v) in request.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
             headers.append(k, v);
         }
     }
     let method = match (
-        method.as_str(),
+        request.method.as_str(),
         headers.get("x-http-method").and_then(|v| v.to_str().ok()),
     ) {
         ("POST", Some(m)) => m.trim().to_ascii_uppercase(),
-        _ => method,
+        _ => request.method,
     };
     Ok(Operation {
         method,
-        target,
+        target: request.target,
         headers,
-        body: body.trim_end_matches('\n').to_owned(),
-        content_id: part.header("content-id").map(str::to_owned),
+        body: request.body,
+        content_id: request.content_id,
     })
 }
 
@@ -156,7 +108,7 @@ fn answer_batch(ctx: &Ctx, service: &str, request: &Request<'_>) -> Result<Reply
                 "$batch needs Content-Type multipart/mixed with a boundary",
             )
         })?;
-    let text = String::from_utf8_lossy(request.body).replace("\r\n", "\n");
+    let text = multipart::normalize(request.body);
     let answer_boundary = format!("batchresponse_{}", hex_id());
     let mut out = String::new();
     for part in parts(&text, &outer)? {
@@ -237,29 +189,12 @@ fn change_set(ctx: &Ctx, service: &str, parts: &[Part]) -> Result<String, SapErr
 
 /// An `application/http` part holding `reply`.
 fn http_part(reply: &Reply, content_id: Option<&str>) -> String {
-    let mut out =
-        String::from("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n");
-    if let Some(id) = content_id {
-        out.push_str(&format!("Content-ID: {id}\r\n"));
-    }
-    let reason = reply.status.canonical_reason().unwrap_or("");
-    out.push_str(&format!(
-        "\r\nHTTP/1.1 {} {reason}\r\n",
-        reply.status.as_u16()
-    ));
-    for (name, value) in &reply.headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    out.push_str(&format!("Content-Length: {}\r\n\r\n", reply.body.len()));
-    out.push_str(&String::from_utf8_lossy(&reply.body));
-    out.push_str("\r\n");
-    out
-}
-
-fn hex_id() -> String {
-    (0..8)
-        .map(|_| format!("{:02X}", rand::random::<u8>()))
-        .collect()
+    multipart::http_part(
+        reply.status.as_u16(),
+        &reply.headers,
+        &reply.body,
+        content_id,
+    )
 }
 
 type Snapshot = Vec<(&'static str, Vec<Record>)>;

@@ -47,6 +47,7 @@
 //!   [`ErrorCodes`] classifies refusals by the error codes in their body rather than their
 //!   status (NetSuite's `o:errorDetails`, whose `CONCURRENCY_LIMIT_EXCEEDED` may come as a
 //!   400), through [`ReplyCheck::classify`].
+//! - [`multipart`]: OData `$batch` bodies of change sets, and their answers read back.
 //! - [`Lister`]: paged list endpoints (offset/limit, page number, cursor token, next URL in
 //!   the body, `Link` header: [`Paging`]), one page at a time from a serializable
 //!   [`PagePos`] or all at once, the records found by a [`RecordPath`] (JSON pointer or
@@ -56,6 +57,7 @@ mod auth;
 mod client;
 mod config;
 mod limits;
+pub mod multipart;
 mod paging;
 mod records;
 mod reply;
