@@ -45,6 +45,9 @@ const ENV: &[(&str, &str)] = &[
     ("YY_APP_SECRET", "example-secret"),
     ("SF_CLIENT_SECRET", "example-secret"),
     ("SAP_PASSWORD", "example-password"),
+    ("SHOPIFY_TOKEN", "example-token"),
+    ("NS_CONSUMER_SECRET", "example-secret"),
+    ("NS_TOKEN_SECRET", "example-secret"),
     (
         "WECOM_WEBHOOK",
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example-key",

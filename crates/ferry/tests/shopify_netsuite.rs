@@ -3,13 +3,17 @@
 //! vendors' published documentation), with the `ferry` binary and the example's own
 //! `ferry.yaml`:
 //!
-//! - the shop's customers reach NetSuite as individuals by external id; its paid orders as
+//! - the shop's customers reach NetSuite as individuals by external id (one without a last
+//!   name is refused in NetSuite's words, and delivered by `ferry dlq replay` once the
+//!   shop's staff complete it); its paid orders as
 //!   sales orders whose customer and items are found by external id and SKU, each line
 //!   at its price and net of its discount; a second sync writes nothing;
 //! - an order for a SKU NetSuite does not hold is a dead letter naming the field and the
 //!   SKU, and once the ERP team creates the item, `ferry dlq replay` delivers it;
 //! - NetSuite's stock reaches the shop's location; NetSuite's fulfilment of an order
-//!   fulfils it in the shop, once.
+//!   fulfils it in the shop, once;
+//! - `ferry sync` killed (SIGKILL) while NetSuite takes a hundred orders: the rerun loses
+//!   and doubles nothing.
 
 mod common;
 
@@ -124,9 +128,45 @@ async fn paid_orders_reach_netsuite_and_stock_and_fulfilments_come_back() {
     let dir = scratch();
     example(dir.path());
 
-    // The shop's six customers become NetSuite individuals, by external id.
+    // A seventh customer signed up with a first name only; NetSuite needs a last name for
+    // an individual and refuses her, in its own words.
+    let zhao = doubles
+        .shop
+        .store()
+        .insert(
+            "Customer",
+            json!({"email": "zhao.min@example.cn", "firstName": "敏", "lastName": null,
+                   "phone": null, "state": "ENABLED", "tags": [], "numberOfOrders": "0",
+                   "addresses": [], "metafields": []})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        )
+        .unwrap();
+
+    // The shop's six other customers become NetSuite individuals, by external id.
     let customers = doubles.ferry(dir.path(), &["sync", "customers", "--json"]);
     assert_eq!(count(&customers, "created"), 6, "{customers}");
+    assert_eq!(count(&customers, "failed"), 1, "{customers}");
+    let letters = doubles.ferry(dir.path(), &["dlq", "list", "--json"]);
+    let error = letters[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Please enter value(s) for: Last Name"),
+        "NetSuite's own message: {error}"
+    );
+    // The shop's staff complete her name; the replay reads her again and delivers her.
+    doubles
+        .shop
+        .store()
+        .update(
+            "Customer",
+            zhao.id,
+            json!({"lastName": "赵"}).as_object().cloned().unwrap(),
+        )
+        .unwrap();
+    let replay = doubles.ferry(dir.path(), &["dlq", "replay", "--all", "--json"]);
+    assert_eq!(count(&replay[0], "created"), 1, "{replay}");
+    assert_eq!(count(&replay[0], "failed"), 0, "{replay}");
     let in_ns = Doubles::records(&doubles.ns, "customer");
     let wang = in_ns
         .iter()
@@ -253,5 +293,79 @@ async fn paid_orders_reach_netsuite_and_stock_and_fulfilments_come_back() {
             .map(Vec::len),
         Some(1),
         "fulfilled once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_while_netsuite_takes_orders_loses_and_doubles_none() {
+    // NetSuite takes 40 ms per request, so the kill lands while orders are being written.
+    let doubles = Doubles::start(NetSuiteConfig {
+        hold: std::time::Duration::from_millis(40),
+        ..NetSuiteConfig::default()
+    })
+    .await;
+    let dir = scratch();
+    example(dir.path());
+    let customers = doubles.ferry(dir.path(), &["sync", "customers", "--json"]);
+    assert_eq!(count(&customers, "failed"), 0, "{customers}");
+
+    // A busy day: 100 more paid orders like #1002.
+    let template = doubles.shop_order("#1002");
+    let Value::Object(template) = template else {
+        unreachable!()
+    };
+    for n in 0..100 {
+        let mut order = template.clone();
+        order.insert("name".into(), json!(format!("#{}", 2001 + n)));
+        doubles.shop.store().insert("Order", order).unwrap();
+    }
+    let mut child = doubles
+        .command(dir.path(), &["sync", "orders"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while doubles.shop_orders().len() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached NetSuite"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL mid-sync
+    child.wait().unwrap();
+    let at_kill = doubles.shop_orders().len();
+    assert!(
+        at_kill < 103,
+        "the kill came after everything was written: {at_kill}"
+    );
+
+    let rerun = doubles.ferry(dir.path(), &["sync", "orders", "--json"]);
+    assert_eq!(
+        count(&rerun, "failed"),
+        1,
+        "only #1004 (TRAY-BMB-L): {rerun}"
+    );
+    let mut ids: Vec<String> = doubles
+        .shop_orders()
+        .into_iter()
+        .map(|(eid, _)| eid)
+        .collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        all,
+        ids.len(),
+        "each order once ({at_kill} written at the kill)"
+    );
+    assert_eq!(all, 103, "#1001–#1003 and the 100 new ones");
+    assert!(
+        doubles
+            .shop_orders()
+            .iter()
+            .all(|(_, so)| so["item"].as_array().is_some_and(|l| !l.is_empty())),
+        "every order with its lines"
     );
 }

@@ -95,11 +95,16 @@ impl SystemSettings {
         out
     }
 
-    /// The HTTP settings: the account's host unless `url` names another.
+    /// The HTTP settings: the account's host unless `url` names another (an empty `url`,
+    /// as `${NS_URL:-}` gives when unset, is the account's host too).
     pub fn http(&self) -> HttpSettings {
-        let url = self.url.clone().unwrap_or_else(|| {
-            format!("https://{}.suitetalk.api.netsuite.com", self.host_account())
-        });
+        let url = self
+            .url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| {
+                format!("https://{}.suitetalk.api.netsuite.com", self.host_account())
+            });
         HttpSettings {
             url,
             timeout: self.timeout,
