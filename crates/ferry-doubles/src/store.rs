@@ -125,6 +125,15 @@ impl RecordStore {
         );
     }
 
+    /// Deletes every record of `object`, each as [`RecordStore::delete`] does (so change
+    /// feeds see the deletions; ids go on): a conformance fixture's reset.
+    pub fn delete_all(&self, object: &str) -> Result<(), StoreError> {
+        for record in self.list(object, None, None)? {
+            self.delete(object, record.id)?;
+        }
+        Ok(())
+    }
+
     /// Removes every record of every object and restarts ids; objects stay declared.
     pub fn clear(&self) {
         for table in self.lock().values_mut() {

@@ -113,10 +113,10 @@ impl Fixture for Double {
 
     async fn reset(&self) {
         self.double.faults().clear();
-        let store = self.double.store();
-        for record in store.list(SET, None, None).expect("the set") {
-            store.delete(SET, record.id).expect("deleted");
-        }
+        self.double
+            .store()
+            .delete_all(SET)
+            .expect("the set emptied");
         self.tick();
     }
 

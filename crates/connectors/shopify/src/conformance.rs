@@ -106,10 +106,10 @@ impl Fixture for Double {
 
     async fn reset(&self) {
         self.double.faults().clear();
-        let store = self.double.store();
-        for record in store.list(OBJECT, None, None).expect("customers") {
-            store.delete(OBJECT, record.id).expect("deleted");
-        }
+        self.double
+            .store()
+            .delete_all(OBJECT)
+            .expect("customers emptied");
         self.tick();
     }
 
