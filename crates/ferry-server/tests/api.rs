@@ -920,3 +920,146 @@ async fn the_latest_ledger_pages_newest_first_with_masked_values() {
         assert!(params.contains(name), "{name} not in {params}");
     }
 }
+
+/// The series of a Prometheus text page: metric name → the label names each series has.
+fn series(text: &str) -> std::collections::HashMap<String, Vec<Vec<String>>> {
+    let mut out: std::collections::HashMap<String, Vec<Vec<String>>> = Default::default();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (name, rest) = line.split_at(line.find(['{', ' ']).unwrap_or(line.len()));
+        let labels = rest
+            .strip_prefix('{')
+            .and_then(|r| r.split_once('}'))
+            .map(|(inside, _)| {
+                inside
+                    .split(',')
+                    .filter_map(|pair| Some(pair.split_once('=')?.0.trim().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.entry(name.to_owned()).or_default().push(labels);
+    }
+    out
+}
+
+/// Each `ferry_…` metric a PromQL expression reads, with the label names it filters or
+/// groups by.
+fn metrics_in(expr: &str) -> Vec<(String, Vec<String>)> {
+    let grouped: Vec<String> = expr
+        .match_indices("by (")
+        .filter_map(|(i, _)| expr[i + 4..].split_once(')'))
+        .flat_map(|(list, _)| list.split(',').map(|l| l.trim().to_owned()))
+        .collect();
+    let mut out = Vec::new();
+    for (i, _) in expr.match_indices("ferry_") {
+        let name: String = expr[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let after = &expr[i + name.len()..];
+        let mut labels: Vec<String> = after
+            .strip_prefix('{')
+            .and_then(|r| r.split_once('}'))
+            .map(|(inside, _)| {
+                inside
+                    .split(',')
+                    .filter_map(|m| {
+                        let end = m.find(['=', '!'])?;
+                        Some(m[..end].trim().to_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.extend(grouped.iter().cloned());
+        out.push((name, labels));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grafana_dashboard_queries_only_series_ferry_exposes() {
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../deploy/grafana/ferry.json"),
+        )
+        .expect("deploy/grafana/ferry.json"),
+    )
+    .expect("the dashboard is JSON");
+    // A server that has synced a record, holds a dead letter and refused a webhook.
+    let s = start("").await;
+    s.post("/api/v1/sync")
+        .bearer_auth(&s.operator)
+        .json(&json!({"flow": "customers", "id": "1"}))
+        .send()
+        .await
+        .unwrap();
+    s.drain().await;
+    s.dead_letter("5").await;
+    let refused = s
+        .post("/hooks/crm")
+        .header("content-type", "application/json")
+        .body(r#"{"entity": "customer", "id": "2"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let text = s
+        .get("/metrics")
+        .bearer_auth(&s.viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exposed = series(&text);
+
+    let mut queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    queries.extend(
+        dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["definition"].as_str().map(str::to_owned)),
+    );
+    assert!(queries.len() >= 10, "{queries:?}");
+    let mut read = std::collections::BTreeSet::new();
+    for query in &queries {
+        let used = metrics_in(query);
+        assert!(!used.is_empty(), "`{query}` reads no ferry_ metric");
+        for (metric, labels) in used {
+            let found = exposed.get(&metric).unwrap_or_else(|| {
+                panic!("`{query}` reads {metric}, which /metrics lacks:\n{text}")
+            });
+            for label in labels
+                .iter()
+                .filter(|l| *l != "le" || metric.ends_with("_bucket"))
+            {
+                assert!(
+                    found.iter().any(|names| names.contains(label)),
+                    "`{query}`: no {metric} series has the label `{label}`"
+                );
+            }
+            read.insert(metric.trim_end_matches("_bucket").to_owned());
+        }
+    }
+    // Every metric Ferry exposes has a panel.
+    for metric in [
+        "ferry_records_total",
+        "ferry_sync_latency_seconds",
+        "ferry_queue_depth",
+        "ferry_dead_letters_open",
+        "ferry_webhooks_total",
+    ] {
+        assert!(read.contains(metric), "no panel shows {metric}");
+    }
+}
