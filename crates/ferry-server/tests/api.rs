@@ -789,15 +789,7 @@ async fn metrics_health_and_openapi() {
         .unwrap();
     s.drain().await;
     s.dead_letter("5").await;
-    let text = s
-        .get("/metrics")
-        .bearer_auth(&s.viewer)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     for needle in [
         "ferry_records_total{flow=\"customers\",outcome=\"created\"}",
         "ferry_sync_latency_seconds_bucket{flow=\"customers\"",
@@ -1006,15 +998,7 @@ async fn the_grafana_dashboard_queries_only_series_ferry_exposes() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let text = s
-        .get("/metrics")
-        .bearer_auth(&s.viewer)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     let exposed = series(&text);
 
     let mut queries: Vec<String> = dashboard["panels"]

@@ -287,6 +287,17 @@ impl TestServer {
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.get(format!("{}{path}", self.url))
     }
+    /// The `/metrics` page (Prometheus text), read with the viewer key.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .bearer_auth(&self.viewer)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
     /// `GET path` with `token`, its body as JSON (whatever the status).
     pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
         self.get(path)
