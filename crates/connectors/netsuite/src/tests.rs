@@ -417,6 +417,14 @@ async fn settings_are_checked_and_secrets_stay_out_of_debug() {
         system.http().url,
         "https://1234567-sb1.suitetalk.api.netsuite.com"
     );
+    // An empty `url` (`url: ${NS_URL:-}` with the variable unset) is no `url`.
+    let system: crate::SystemSettings = serde_json::from_value(json!({"account": "1234567_SB1",
+        "url": "", "consumer_key": "k", "consumer_secret": "s", "token_id": "t", "token_secret": "u"}))
+    .unwrap();
+    assert_eq!(
+        system.http().url,
+        "https://1234567-sb1.suitetalk.api.netsuite.com"
+    );
 }
 
 /// The dossier's documented shapes, replayed verbatim by the double's faults, so the
