@@ -131,13 +131,17 @@ impl Api {
         {
             return Ok(known.clone());
         }
+        let unreadable = |error: &dyn std::fmt::Display| {
+            tracing::warn!(service, error = %error, "SAP's $metadata of the service is not readable: \
+                values are read and written untyped (days as midnight UTC, numbers as text).");
+            None
+        };
         let schema = match self.metadata(service).await {
-            Ok(edmx) => Some(Arc::new(Schema::parse(&edmx))),
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Auth) => {
-                tracing::warn!(service, error = %e, "SAP's $metadata of the service is not readable: \
-                    values are read and written untyped (days as midnight UTC, numbers as text).");
-                None
-            }
+            Ok(edmx) => match Schema::parse(&edmx) {
+                Ok(schema) => Some(Arc::new(schema)),
+                Err(e) => unreadable(&e),
+            },
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Auth) => unreadable(&e),
             Err(e) => return Err(e),
         };
         self.schemas

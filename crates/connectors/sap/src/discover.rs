@@ -20,7 +20,10 @@ impl SapConnector {
                 Err(e) if e.kind() == ErrorKind::Auth && !found.is_empty() => continue,
                 Err(e) => return Err(e),
             };
-            found.extend(Schema::parse(&edmx).objects());
+            let schema = Schema::parse(&edmx).map_err(|e| {
+                ConnectorError::fatal(format!("{service}: $metadata is not readable XML: {e}"))
+            })?;
+            found.extend(schema.objects());
         }
         Ok(found)
     }

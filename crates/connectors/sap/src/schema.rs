@@ -18,6 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate};
 use ferry_kit::{FieldInfo, ObjectInfo};
 use indexmap::IndexMap;
+use roxmltree::Node;
 use serde_json::{Map, Value};
 
 use crate::api::date_millis;
@@ -49,22 +50,19 @@ pub struct Prop {
 
 impl Schema {
     /// The schema an EDMX document declares (one or more `Schema` elements).
-    pub fn parse(edmx: &str) -> Self {
-        let ends = association_ends(edmx);
-        let mut types = HashMap::new();
-        for (name, body) in blocks(edmx, "EntityType") {
-            types.insert(name, entity_type(body, &ends));
-        }
-        let sets = elements(edmx, "EntitySet")
-            .into_iter()
-            .filter_map(|tag| {
-                Some((
-                    attr(tag, "Name")?.to_owned(),
-                    short(attr(tag, "EntityType")?),
-                ))
+    pub fn parse(edmx: &str) -> Result<Self, roxmltree::Error> {
+        let doc = roxmltree::Document::parse(edmx)?;
+        let ends = association_ends(&doc);
+        let types = named(doc.descendants(), "EntityType")
+            .filter_map(|t| Some((t.attribute("Name")?.to_owned(), entity_type(t, &ends))))
+            .collect();
+        let sets = named(doc.descendants(), "EntitySet")
+            .filter_map(|s| {
+                let ty = short(s.attribute("EntityType")?);
+                Some((s.attribute("Name")?.to_owned(), ty))
             })
             .collect();
-        Self { sets, types }
+        Ok(Self { sets, types })
     }
 
     /// The entity type of an entity set.
@@ -286,37 +284,49 @@ fn date_value(value: &Value, suffix: &str) -> Option<Value> {
     Some(Value::String(format!("/Date({ms}{suffix})/")))
 }
 
-/// The entity type declared in `body` (the text inside `<EntityType …>`).
-fn entity_type(body: &str, ends: &HashMap<(String, String), String>) -> EntityType {
-    let props = elements(body, "Property")
-        .into_iter()
+/// The namespace of SAP's annotations (`sap:display-format`).
+const SAP_NS: &str = "http://www.sap.com/Protocols/SAPData";
+
+/// The elements among `nodes` with local name `name`.
+fn named<'a, 'i: 'a>(
+    nodes: impl Iterator<Item = Node<'a, 'i>>,
+    name: &'static str,
+) -> impl Iterator<Item = Node<'a, 'i>> {
+    nodes.filter(move |n| n.is_element() && n.tag_name().name() == name)
+}
+
+/// The entity type an `EntityType` element declares.
+fn entity_type(node: Node<'_, '_>, ends: &HashMap<(String, String), String>) -> EntityType {
+    let props = named(node.children(), "Property")
         .filter_map(|p| {
             let prop = Prop {
-                edm: attr(p, "Type").unwrap_or("Edm.String").to_owned(),
-                nullable: attr(p, "Nullable") != Some("false"),
-                date_only: attr(p, "sap:display-format") == Some("Date"),
+                edm: p.attribute("Type").unwrap_or("Edm.String").to_owned(),
+                nullable: p.attribute("Nullable") != Some("false"),
+                date_only: p.attribute((SAP_NS, "display-format")) == Some("Date"),
             };
-            Some((attr(p, "Name")?.to_owned(), prop))
+            Some((p.attribute("Name")?.to_owned(), prop))
         })
         .collect();
-    let navs = elements(body, "NavigationProperty")
-        .into_iter()
+    let navs = named(node.children(), "NavigationProperty")
         .filter_map(|n| {
-            let assoc = short(attr(n, "Relationship")?);
-            let target = ends.get(&(assoc, attr(n, "ToRole")?.to_owned()))?;
-            Some((attr(n, "Name")?.to_owned(), target.clone()))
+            let assoc = short(n.attribute("Relationship")?);
+            let target = ends.get(&(assoc, n.attribute("ToRole")?.to_owned()))?;
+            Some((n.attribute("Name")?.to_owned(), target.clone()))
         })
         .collect();
     EntityType { props, navs }
 }
 
 /// `(association, role)` → the entity type at that end.
-fn association_ends(edmx: &str) -> HashMap<(String, String), String> {
+fn association_ends(doc: &roxmltree::Document<'_>) -> HashMap<(String, String), String> {
     let mut out = HashMap::new();
-    for (name, body) in blocks(edmx, "Association") {
-        for end in elements(body, "End") {
-            if let (Some(role), Some(ty)) = (attr(end, "Role"), attr(end, "Type")) {
-                out.insert((name.clone(), role.to_owned()), short(ty));
+    for assoc in named(doc.descendants(), "Association") {
+        let Some(name) = assoc.attribute("Name") else {
+            continue;
+        };
+        for end in named(assoc.children(), "End") {
+            if let (Some(role), Some(ty)) = (end.attribute("Role"), end.attribute("Type")) {
+                out.insert((name.to_owned(), role.to_owned()), short(ty));
             }
         }
     }
@@ -328,67 +338,12 @@ fn short(qualified: &str) -> String {
     qualified.rsplit('.').next().unwrap_or(qualified).to_owned()
 }
 
-/// `(Name, inner text)` of each `<tag Name="…">…</tag>` element.
-fn blocks<'a>(xml: &'a str, tag: &str) -> Vec<(String, &'a str)> {
-    let open = format!("<{tag}");
-    let close = format!("</{tag}>");
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        if !after.starts_with([' ', '\n', '\t', '\r']) {
-            rest = after;
-            continue;
-        }
-        let head_end = after.find('>').unwrap_or(after.len());
-        let head = &after[..head_end];
-        let body_end = if head.ends_with('/') {
-            head_end
-        } else {
-            after.find(&close).unwrap_or(after.len())
-        };
-        if let Some(name) = attr(head, "Name") {
-            out.push((name.to_owned(), &after[head_end.min(body_end)..body_end]));
-        }
-        rest = &after[body_end..];
-    }
-    out
-}
-
-/// The opening tags `<name …>` in `xml` (attributes included).
-fn elements<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
-    let open = format!("<{name}");
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        if after.starts_with([' ', '\n', '\t', '\r', '/', '>']) {
-            let end = after.find('>').unwrap_or(after.len());
-            out.push(&after[..end]);
-            rest = &after[end..];
-        } else {
-            rest = after;
-        }
-    }
-    out
-}
-
-/// The value of attribute `name` in a tag's text.
-fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    [' ', '\n', '\t', '\r'].iter().find_map(|sep| {
-        let pattern = format!("{sep}{name}=\"");
-        let start = tag.find(&pattern)? + pattern.len();
-        let len = tag[start..].find('"')?;
-        Some(&tag[start..start + len])
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    const EDMX: &str = r#"<edmx:Edmx><edmx:DataServices><Schema Namespace="API_SALES_ORDER_SRV" xmlns:sap="http://www.sap.com/Protocols/SAPData">
+    const EDMX: &str = r#"<edmx:Edmx xmlns:edmx="http://schemas.microsoft.com/ado/2007/06/edmx"><edmx:DataServices><Schema Namespace="API_SALES_ORDER_SRV" xmlns:sap="http://www.sap.com/Protocols/SAPData">
 <EntityType Name="A_SalesOrderType" sap:content-version="1"><Key><PropertyRef Name="SalesOrder"/></Key>
 <Property Name="SalesOrder" Type="Edm.String" Nullable="false"/><Property Name="TotalNetAmount" Type="Edm.Decimal"/>
 <Property Name="SalesOrderDate" Type="Edm.DateTime" Precision="0" sap:display-format="Date"/>
@@ -407,7 +362,7 @@ mod tests {
 
     #[test]
     fn sets_types_and_navigations_are_read_from_edmx() {
-        let schema = Schema::parse(EDMX);
+        let schema = Schema::parse(EDMX).unwrap();
         let found = schema.objects();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].name, "A_SalesOrder");
@@ -433,8 +388,21 @@ mod tests {
     }
 
     #[test]
+    fn an_annotation_counts_by_its_namespace_not_its_prefix_and_broken_xml_is_refused() {
+        // The same annotation under another prefix is the same annotation.
+        let other = EDMX
+            .replace("xmlns:sap=", "xmlns:s=")
+            .replace("sap:display-format", "s:display-format")
+            .replace("sap:content-version", "s:content-version");
+        let schema = Schema::parse(&other).unwrap();
+        let order = schema.set_type("A_SalesOrder").unwrap();
+        assert!(order.prop("SalesOrderDate").unwrap().date_only);
+        assert!(Schema::parse("<edmx:Edmx><Schema").is_err());
+    }
+
+    #[test]
     fn days_are_read_as_days_and_instants_stay_instants() {
-        let schema = Schema::parse(EDMX);
+        let schema = Schema::parse(EDMX).unwrap();
         let order = schema.set_type("A_SalesOrder").unwrap();
         let read = schema.read_entity(
             order,
@@ -456,7 +424,7 @@ mod tests {
 
     #[test]
     fn values_are_written_in_the_form_their_type_takes() {
-        let schema = Schema::parse(EDMX);
+        let schema = Schema::parse(EDMX).unwrap();
         let order = schema.set_type("A_SalesOrder").unwrap();
         let item = schema.nav_type(order, "to_Item").unwrap();
         let wire = |t: &EntityType, p: &str, v: Value| t.prop(p).unwrap().wire(&v);
