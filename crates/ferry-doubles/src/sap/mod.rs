@@ -212,12 +212,11 @@ async fn odata(
     if !reads && !auth::csrf_valid(&ctx, &headers) {
         return answer::csrf_required().into_response();
     }
-    let mut reply = if !reads && !ctx.config.change_set_time.is_zero() {
-        // SAP saves what it was given even when the caller has gone: a task of its own,
-        // which a dropped connection does not cancel.
+    let detached = !reads && !ctx.config.change_set_time.is_zero();
+    let work = {
         let (ctx, sub) = (ctx.clone(), sub.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let _guard = ctx.writing();
+        move || {
+            let _guard = (!reads).then(|| ctx.writing());
             let request = Request {
                 method: &method,
                 path: uri.path(),
@@ -227,9 +226,12 @@ async fn odata(
                 body: &body,
             };
             execute(&ctx, service, &request)
-        })
-        .await
-        .unwrap_or_else(|e| {
+        }
+    };
+    let mut reply = if detached {
+        // SAP saves what it was given even when the caller has gone: a task of its own,
+        // which a dropped connection does not cancel.
+        tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
             Reply::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "text/plain",
@@ -237,16 +239,7 @@ async fn odata(
             )
         })
     } else {
-        let request = Request {
-            method: &method,
-            path: uri.path(),
-            sub,
-            query: uri.query().unwrap_or(""),
-            headers: &headers,
-            body: &body,
-        };
-        let _guard = (!reads).then(|| ctx.writing());
-        execute(&ctx, service, &request)
+        work()
     };
     reply.headers.extend(extra);
     reply.into_response()
